@@ -1,0 +1,22 @@
+// The embedded default for `npm start` with no store configured: install and start the local stack
+// of real servers, then seed a small LAYRA-shaped demo data set and print a bearer token for it.
+import { execFileSync } from "node:child_process";
+import type { App } from "../src/app.js";
+import { mintToken } from "../src/resolvers/auth.js";
+import { LocalStack } from "../test/stack/stack.js";
+import { seedDemo } from "./seed-demo.js";
+
+export async function startLocalStack() {
+  execFileSync("bash", [new URL("../test/stack/install.sh", import.meta.url).pathname], { stdio: "inherit" });
+  const stack = await LocalStack.start();
+  console.log(`local stack up in ${stack.root}`);
+  return {
+    env: { ...stack.env, SECRET_KEY: "local-stack-only-secret", NODE_ENV: "development" },
+    close: () => stack.close(),
+    announce: async (app: App) => {
+      await seedDemo(app.stores, stack.env.MODEL_SERVER_URL);
+      const token = await mintToken(app.config, app.stores, "demo", 24 * 3600);
+      console.log(`demo user "demo" seeded; send this header from GraphiQL:\n  {"Authorization": "Bearer ${token}"}`);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// buildApp(config): the stores, the Yoga server with graphql-ws on the same port and path, and the
+// liveness/readiness routes. main.ts only starts it; tests boot it on a random port.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer } from "ws";
+import type { ExecutionArgs } from "graphql";
+import type { Config } from "./config.js";
+import type { Context } from "./context.js";
+import { createLoaders } from "./loaders/index.js";
+import { authenticate } from "./resolvers/auth.js";
+import { healthReport } from "./resolvers/health.js";
+import { schema } from "./schema/index.js";
+import { closeStores, createStores, type Stores } from "./stores/index.js";
+
+type ServerContext = { req?: IncomingMessage; connectionParams?: Record<string, unknown> };
+
+export interface App {
+  config: Config;
+  stores: Stores;
+  yoga: YogaServerInstance<ServerContext, Context>;
+  server: Server;
+  /** Listens on config.port (0 = a random free port) and resolves with the base URL. */
+  start(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+function authorizationOf(initial: ServerContext & { request?: Request }): unknown {
+  if (initial.connectionParams) {
+    const params = initial.connectionParams;
+    return params.Authorization ?? params.authorization;
+  }
+  return initial.request?.headers.get("authorization") ?? undefined;
+}
+
+export function buildApp(config: Config, stores: Stores = createStores(config)): App {
+  const yoga = createYoga<ServerContext, Context>({
+    schema,
+    graphiql: config.env !== "production" ? { subscriptionsProtocol: "WS" } : false,
+    landingPage: false,
+    context: async (initial) => {
+      const auth = await authenticate(config, stores, authorizationOf(initial));
+      return {
+        config,
+        stores,
+        viewer: auth.viewer,
+        authError: auth.error,
+        loaders: createLoaders(stores),
+        requestId: initial.request?.headers.get("x-request-id") ?? randomUUID(),
+      };
+    },
+  });
+
+  const server = createServer((req, res) => {
+    routeOperational(req, res).then((handled) => {
+      if (!handled) void yoga(req, res);
+    });
+  });
+
+  async function routeOperational(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/health") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
+      return true;
+    }
+    if (path === "/readiness") {
+      const report = await healthReport(stores);
+      res.writeHead(report.ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(report));
+      return true;
+    }
+    return false;
+  }
+
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsDisposer = useServer(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, params) => {
+        // Envelop plugins (auth, limits, masking) apply to WebSocket operations as they do to HTTP.
+        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        });
+        const document = parse(params.query);
+        const errors = validate(envelopedSchema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: envelopedSchema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+
+  return {
+    config,
+    stores,
+    yoga,
+    server,
+    start: async () => {
+      await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+      const { port } = server.address() as AddressInfo;
+      const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+      return `http://${host}:${port}`;
+    },
+    stop: async () => {
+      await wsDisposer.dispose();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await closeStores(stores);
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// Environment -> typed, validated config. Defaults are the seed's (database `layra`, bucket
+// `layra-bucket`, HNSW M=32); every value can be overridden so the gateway can point at a stock
+// LAYRA `.env` (see .env.layra.example). Variable names follow LAYRA's settings where they exist.
+import { z } from "zod";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = z.string().url();
+const redisDb = int(0, 15);
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(["production", "development", "test"]).default("development"),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    PORT: int(0, 65535).default(4000),
+
+    MONGODB_URL: z.string().min(1).default("mongodb://127.0.0.1:27017"),
+    MONGODB_ROOT_USERNAME: z.string().optional(),
+    MONGODB_ROOT_PASSWORD: z.string().optional(),
+    MONGODB_DB: z.string().regex(/^[^/\\. "$]{1,63}$/, "must be a valid database name").default("layra"),
+    MONGODB_POOL_SIZE: int(1, 1000).default(50),
+    MONGODB_MIN_POOL_SIZE: int(0, 1000).default(10),
+
+    MILVUS_URI: url.default("http://127.0.0.1:19530"),
+    MILVUS_TOKEN: z.string().optional(),
+    MILVUS_DIM: int(1, 32768).default(128),
+    MILVUS_HNSW_M: int(2, 2048).default(32),
+    MILVUS_HNSW_EF_CONSTRUCTION: int(1, 65535).default(500),
+    MILVUS_METRIC_TYPE: z.enum(["IP", "L2", "COSINE"]).default("IP"),
+
+    REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+    REDIS_PASSWORD: z.string().optional(),
+    REDIS_TOKEN_DB: redisDb.default(0),
+    REDIS_TASK_DB: redisDb.default(1),
+    REDIS_LOCK_DB: redisDb.default(2),
+    REDIS_CACHE_DB: redisDb.default(3),
+
+    MINIO_URL: url.default("http://127.0.0.1:9000"),
+    MINIO_PUBLIC_URL: url.optional(),
+    MINIO_ACCESS_KEY: z.string().min(1),
+    MINIO_SECRET_KEY: z.string().min(1),
+    MINIO_BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name").default("layra-bucket"),
+    MINIO_REGION: z.string().min(1).default("us-east-1"),
+    PRESIGNED_URL_EXPIRY_SECONDS: int(1, 7 * 24 * 3600).default(900),
+
+    MODEL_SERVER_URL: url.default("http://127.0.0.1:8005"),
+    MODEL_SERVER_TIMEOUT_MS: int(1, 1_200_000).default(30_000),
+
+    SECRET_KEY: z.string().min(1),
+    ALGORITHM: z.literal("HS256").default("HS256"),
+
+    STORE_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
+      ctx.addIssue({ code: "custom", path: ["MONGODB_MIN_POOL_SIZE"], message: "must not exceed MONGODB_POOL_SIZE" });
+    }
+    const dbs = [env.REDIS_TOKEN_DB, env.REDIS_TASK_DB, env.REDIS_LOCK_DB, env.REDIS_CACHE_DB];
+    if (new Set(dbs).size !== dbs.length) {
+      ctx.addIssue({ code: "custom", path: ["REDIS_CACHE_DB"], message: "the four Redis databases must be distinct" });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env["NODE_ENV"];
+  host: string;
+  port: number;
+  mongo: { url: string; database: string; maxPoolSize: number; minPoolSize: number };
+  milvus: { address: string; token?: string; dim: number; hnswM: number; efConstruction: number; metricType: Env["MILVUS_METRIC_TYPE"] };
+  redis: { url: string; password?: string; db: { token: number; task: number; lock: number; cache: number } };
+  s3: { endpoint: URL; publicEndpoint: URL; accessKey: string; secretKey: string; bucket: string; region: string; presignExpirySeconds: number };
+  model: { url: string; timeoutMs: number };
+  auth: { secretKey: string; algorithm: "HS256" };
+  storeTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+/** LAYRA's MONGODB_URL is `host:port` with the root user in separate variables; a full URI also works. */
+function mongoUrl(env: Env): string {
+  const base = /^mongodb(\+srv)?:\/\//.test(env.MONGODB_URL) ? env.MONGODB_URL : `mongodb://${env.MONGODB_URL}`;
+  if (!env.MONGODB_ROOT_USERNAME) return base;
+  const parsed = new URL(base);
+  parsed.username = encodeURIComponent(env.MONGODB_ROOT_USERNAME);
+  parsed.password = encodeURIComponent(env.MONGODB_ROOT_PASSWORD ?? "");
+  return parsed.toString();
+}
+
+function redisUrl(env: Env): string {
+  return /^rediss?:\/\//.test(env.REDIS_URL) ? env.REDIS_URL : `redis://${env.REDIS_URL}`;
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in a .env file with `KEY=`.
+  const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const endpoint = new URL(env.MINIO_URL);
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    mongo: { url: mongoUrl(env), database: env.MONGODB_DB, maxPoolSize: env.MONGODB_POOL_SIZE, minPoolSize: env.MONGODB_MIN_POOL_SIZE },
+    milvus: {
+      address: env.MILVUS_URI,
+      token: env.MILVUS_TOKEN,
+      dim: env.MILVUS_DIM,
+      hnswM: env.MILVUS_HNSW_M,
+      efConstruction: env.MILVUS_HNSW_EF_CONSTRUCTION,
+      metricType: env.MILVUS_METRIC_TYPE,
+    },
+    redis: {
+      url: redisUrl(env),
+      password: env.REDIS_PASSWORD,
+      db: { token: env.REDIS_TOKEN_DB, task: env.REDIS_TASK_DB, lock: env.REDIS_LOCK_DB, cache: env.REDIS_CACHE_DB },
+    },
+    s3: {
+      endpoint,
+      publicEndpoint: env.MINIO_PUBLIC_URL ? new URL(env.MINIO_PUBLIC_URL) : endpoint,
+      accessKey: env.MINIO_ACCESS_KEY,
+      secretKey: env.MINIO_SECRET_KEY,
+      bucket: env.MINIO_BUCKET_NAME,
+      region: env.MINIO_REGION,
+      presignExpirySeconds: env.PRESIGNED_URL_EXPIRY_SECONDS,
+    },
+    model: { url: env.MODEL_SERVER_URL.replace(/\/+$/, ""), timeoutMs: env.MODEL_SERVER_TIMEOUT_MS },
+    auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
+    storeTimeoutMs: env.STORE_TIMEOUT_MS,
+  };
+}

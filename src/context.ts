@@ -1,0 +1,20 @@
+import type { Config } from "./config.js";
+import type { GraphQLError } from "graphql";
+import type { Loaders } from "./loaders/index.js";
+import type { Stores } from "./stores/index.js";
+
+/** The authenticated caller: a LAYRA username and the bearer token it came with. */
+export interface Viewer {
+  username: string;
+  token: string;
+}
+
+export interface Context {
+  config: Config;
+  stores: Stores;
+  /** Null when no valid token came with the request; `authError` then says why. */
+  viewer: Viewer | null;
+  authError: GraphQLError | null;
+  loaders: Loaders;
+  requestId: string;
+}

@@ -1,0 +1,35 @@
+// Expected failures, each a GraphQLError with `extensions.code` (DESIGN.md decision 9). Anything
+// else that escapes a resolver is masked for the client and logged.
+import { GraphQLError } from "graphql";
+
+export class Unauthenticated extends GraphQLError {
+  constructor(message = "authentication required: send a valid LAYRA bearer token") {
+    super(message, { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+  }
+}
+
+/** "Not yours" and "does not exist" are the same answer, so ids leak nothing. */
+export class NotFound extends GraphQLError {
+  constructor(kind: string, id: string) {
+    super(`${kind} ${JSON.stringify(id)} not found`, { extensions: { code: "NOT_FOUND" } });
+  }
+}
+
+export class BadUserInput extends GraphQLError {
+  constructor(argument: string, problem: string) {
+    super(`${argument}: ${problem}`, { extensions: { code: "BAD_USER_INPUT", argument } });
+  }
+}
+
+export class Forbidden extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: "FORBIDDEN" } });
+  }
+}
+
+/** A store or the model server could not answer: only the fields that need it fail. */
+export class UpstreamUnavailable extends GraphQLError {
+  constructor(readonly store: string, reason: string) {
+    super(`${store} is unavailable: ${reason}`, { extensions: { code: "UPSTREAM_UNAVAILABLE", store } });
+  }
+}

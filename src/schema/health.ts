@@ -1,0 +1,27 @@
+import { builder } from "./builder.js";
+import { healthReport, type HealthReport } from "../resolvers/health.js";
+import type { StoreHealth } from "../stores/health.js";
+
+const StoreStatus = builder.objectRef<StoreHealth>("StoreStatus").implement({
+  description: "One store's answer to its health probe.",
+  fields: (t) => ({
+    store: t.exposeString("store", { description: "mongo, milvus, redis, s3 or model" }),
+    up: t.exposeBoolean("up"),
+    latencyMs: t.exposeFloat("latencyMs"),
+  }),
+});
+
+const Health = builder.objectRef<HealthReport>("Health").implement({
+  fields: (t) => ({
+    ready: t.exposeBoolean("ready", { description: "True when every store answers." }),
+    stores: t.field({ type: [StoreStatus], resolve: (report) => report.stores }),
+  }),
+});
+
+builder.queryField("health", (t) =>
+  t.field({
+    type: Health,
+    description: "Each store's status and latency. Public: the only field that needs no token.",
+    resolve: (_root, _args, context) => healthReport(context.stores),
+  }),
+);

@@ -1,0 +1,17 @@
+export interface StoreHealth {
+  store: string;
+  up: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+/** Runs a store's probe and reports how it went; a probe never throws. */
+export async function probe(store: string, check: () => Promise<unknown>): Promise<StoreHealth> {
+  const started = performance.now();
+  try {
+    await check();
+    return { store, up: true, latencyMs: performance.now() - started };
+  } catch (error) {
+    return { store, up: false, latencyMs: performance.now() - started, error: error instanceof Error ? error.message : String(error) };
+  }
+}

@@ -1,0 +1,33 @@
+import type { Config } from "../config.js";
+import type { StoreHealth } from "./health.js";
+import { createMilvusStore, type MilvusStore } from "./milvus.js";
+import { createModelStore, type ModelStore } from "./model.js";
+import { createMongoStore, type MongoStore } from "./mongo.js";
+import { createRedisStore, type RedisStore } from "./redis.js";
+import { createS3Store, type S3Store } from "./s3.js";
+
+export interface Stores {
+  mongo: MongoStore;
+  milvus: MilvusStore;
+  redis: RedisStore;
+  s3: S3Store;
+  model: ModelStore;
+}
+
+export function createStores(config: Config): Stores {
+  return {
+    mongo: createMongoStore(config),
+    milvus: createMilvusStore(config),
+    redis: createRedisStore(config),
+    s3: createS3Store(config),
+    model: createModelStore(config),
+  };
+}
+
+export function storesHealth(stores: Stores): Promise<StoreHealth[]> {
+  return Promise.all(Object.values(stores).map((store) => store.health()));
+}
+
+export async function closeStores(stores: Stores): Promise<void> {
+  await Promise.allSettled(Object.values(stores).map((store) => store.close()));
+}

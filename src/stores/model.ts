@@ -1,0 +1,47 @@
+import type { Config } from "../config.js";
+import { UpstreamUnavailable } from "../errors.js";
+import { probe, type StoreHealth } from "./health.js";
+
+/** LAYRA's embedding server (contract §6): ColQwen token vectors for a text query. */
+export interface ModelStore {
+  /** The query's token vectors: `embeddings[0]` of `POST /embed_text {queries: [text]}`. */
+  embedText(text: string): Promise<number[][]>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+export function createModelStore(config: Config): ModelStore {
+  const { url, timeoutMs } = config.model;
+
+  async function post(path: string, body: unknown): Promise<Response> {
+    try {
+      return await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new UpstreamUnavailable("model", error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  return {
+    embedText: async (text) => {
+      let response = await post("/embed_text", { queries: [text] });
+      // One retry on a server error: the model server restarts workers under memory pressure.
+      if (response.status >= 500) response = await post("/embed_text", { queries: [text] });
+      if (!response.ok) throw new UpstreamUnavailable("model", `/embed_text answered HTTP ${response.status}`);
+      const payload = (await response.json()) as { embeddings?: unknown };
+      const first = Array.isArray(payload.embeddings) ? payload.embeddings[0] : undefined;
+      if (!Array.isArray(first)) throw new UpstreamUnavailable("model", "/embed_text answered without embeddings");
+      return first as number[][];
+    },
+    health: () =>
+      probe("model", async () => {
+        const response = await fetch(`${url}/healthy-check`, { signal: AbortSignal.timeout(config.storeTimeoutMs) });
+        if (!response.ok) throw new Error(`/healthy-check answered HTTP ${response.status}`);
+      }),
+    close: async () => {},
+  };
+}

@@ -1,0 +1,49 @@
+import { Client } from "minio";
+import type { Config } from "../config.js";
+import { probe, type StoreHealth } from "./health.js";
+import { withTimeout } from "./timeout.js";
+
+export interface S3Store {
+  client: Client;
+  bucket: string;
+  /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
+  presignGet(objectKey: string): Promise<string>;
+  ensureBucket(): Promise<void>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+function clientFor(endpoint: URL, config: Config): Client {
+  const secure = endpoint.protocol === "https:";
+  return new Client({
+    endPoint: endpoint.hostname,
+    port: endpoint.port ? Number(endpoint.port) : secure ? 443 : 80,
+    useSSL: secure,
+    accessKey: config.s3.accessKey,
+    secretKey: config.s3.secretKey,
+    // With the region known the client signs locally and never asks the server for it.
+    region: config.s3.region,
+    pathStyle: true,
+  });
+}
+
+export function createS3Store(config: Config): S3Store {
+  const client = clientFor(config.s3.endpoint, config);
+  // Presigning is local computation; the public client only names the host that browsers reach.
+  const publicClient = clientFor(config.s3.publicEndpoint, config);
+  const { bucket } = config.s3;
+  const timeout = <T>(work: Promise<T>) => withTimeout("s3", config.storeTimeoutMs, work);
+  return {
+    client,
+    bucket,
+    presignGet: (objectKey) => publicClient.presignedGetObject(bucket, objectKey, config.s3.presignExpirySeconds),
+    ensureBucket: async () => {
+      if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
+    },
+    health: () =>
+      probe("s3", async () => {
+        if (!(await timeout(client.bucketExists(bucket)))) throw new Error(`bucket ${bucket} does not exist`);
+      }),
+    close: async () => {},
+  };
+}

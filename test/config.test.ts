@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+const required = { SECRET_KEY: "s", MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b" };
+
+test("defaults are the seed's", () => {
+  const config = loadConfig(required);
+  assert.equal(config.mongo.database, "layra");
+  assert.deepEqual([config.mongo.minPoolSize, config.mongo.maxPoolSize], [10, 50]);
+  assert.deepEqual([config.milvus.dim, config.milvus.hnswM, config.milvus.efConstruction, config.milvus.metricType], [128, 32, 500, "IP"]);
+  assert.deepEqual(config.redis.db, { token: 0, task: 1, lock: 2, cache: 3 });
+  assert.equal(config.s3.bucket, "layra-bucket");
+  assert.equal(config.auth.algorithm, "HS256");
+});
+
+test("a stock LAYRA .env is understood: host:port Mongo URL with root user, bare Redis host", () => {
+  const config = loadConfig({
+    ...required,
+    MONGODB_URL: "mongodb:27017",
+    MONGODB_ROOT_USERNAME: "mongouser",
+    MONGODB_ROOT_PASSWORD: "p@ss word",
+    MONGODB_DB: "mongodb",
+    REDIS_URL: "redis:6379",
+    MINIO_BUCKET_NAME: "minio-file",
+    MINIO_PUBLIC_URL: "http://192.168.1.5",
+    MILVUS_HNSW_M: "16",
+  });
+  assert.equal(config.mongo.url, "mongodb://mongouser:p%40ss%20word@mongodb:27017");
+  assert.equal(config.redis.url, "redis://redis:6379");
+  assert.equal(config.s3.publicEndpoint.host, "192.168.1.5");
+  assert.equal(config.milvus.hnswM, 16);
+});
+
+test("every bad or missing value is reported, one line each", () => {
+  assert.throws(
+    () => loadConfig({ PORT: "http", MILVUS_DIM: "-1", MINIO_URL: "not a url" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      const fields = error.problems.map((line) => line.split(":")[0]);
+      for (const name of ["PORT", "MILVUS_DIM", "MINIO_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "SECRET_KEY"]) {
+        assert.ok(fields.includes(name), `${name} is reported in ${error.problems.join(" | ")}`);
+      }
+      return true;
+    },
+  );
+});
+
+test("cross-field rules are checked once the fields are valid", () => {
+  assert.throws(() => loadConfig({ ...required, REDIS_CACHE_DB: "0" }), /REDIS_CACHE_DB: the four Redis databases must be distinct/);
+  assert.throws(() => loadConfig({ ...required, MONGODB_MIN_POOL_SIZE: "60" }), /MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_POOL_SIZE/);
+});

@@ -1,0 +1,49 @@
+// Readiness follows the stores: one server stopped fails only its probe, and the gateway recovers.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { STORE_SERVERS, type LocalStack } from "./stack/stack.js";
+import { privateStack, startGateway, type TestGateway } from "./helpers.js";
+
+let stack: LocalStack;
+let gateway: TestGateway;
+const healthQuery = "{ health { ready stores { store up latencyMs } } }";
+
+before(async () => {
+  stack = await privateStack();
+  gateway = await startGateway(stack.env);
+});
+after(async () => {
+  await gateway.close();
+  await stack.close();
+});
+
+type HealthData = { health: { ready: boolean; stores: { store: string; up: boolean; latencyMs: number }[] } };
+
+test("health reports every store up and /health, /readiness answer 200", async () => {
+  const result = await gateway.query<HealthData>(healthQuery);
+  assert.equal(result.errors, undefined);
+  assert.equal(result.data!.health.ready, true);
+  assert.deepEqual(result.data!.health.stores.map((s) => [s.store, s.up]).sort(), STORE_SERVERS.map((s) => [s, true]).sort());
+  assert.equal((await fetch(`${gateway.url}/health`)).status, 200);
+  assert.equal((await fetch(`${gateway.url}/readiness`)).status, 200);
+});
+
+for (const server of STORE_SERVERS) {
+  test(`with ${server} stopped, readiness is 503 and health names only ${server} down; then it recovers`, async () => {
+    await stack.stopServer(server);
+    try {
+      const readiness = await fetch(`${gateway.url}/readiness`);
+      assert.equal(readiness.status, 503);
+      const result = await gateway.query<HealthData>(healthQuery);
+      assert.equal(result.data!.health.ready, false);
+      for (const entry of result.data!.health.stores) assert.equal(entry.up, entry.store !== server, `${entry.store} up=${entry.up}`);
+      assert.equal((await fetch(`${gateway.url}/health`)).status, 200, "liveness does not depend on the stores");
+    } finally {
+      await stack.startServer(server);
+    }
+    const deadline = Date.now() + 20_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await fetch(`${gateway.url}/readiness`)).status) !== 200) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(status, 200, `the gateway recovers once ${server} is back`);
+  });
+}

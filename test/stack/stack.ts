@@ -1,0 +1,159 @@
+// The local stack: real store servers as child processes on 127.0.0.1, data in a temporary folder.
+// Installed by test/stack/install.sh into .stack/. Each server can be stopped and started again on
+// the same port and data, which is how tests take a store down and bring it back.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model"] as const;
+export type StoreServer = (typeof STORE_SERVERS)[number];
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const cacheDir = process.env.LAYRA_STACK_CACHE ?? join(projectRoot, ".stack");
+const S3_ACCESS_KEY = "layra-local";
+const S3_SECRET_KEY = "layra-local-secret";
+
+interface ServerSpec {
+  command: string;
+  args: (port: number, dataDir: string) => string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+const specs: Record<StoreServer, ServerSpec> = {
+  mongo: {
+    command: join(cacheDir, "bin/ferretdb"),
+    args: (port, dataDir) => ["--listen", `127.0.0.1:${port}`, "--data-dir", dataDir],
+  },
+  milvus: {
+    command: join(cacheDir, "venv/bin/milvus-lite"),
+    args: (port, dataDir) => ["server", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port)],
+  },
+  redis: {
+    command: "redis-server",
+    args: (port, dataDir) => [
+      "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir,
+      "--save", "", "--appendonly", "no", "--notify-keyspace-events", "Khgx",
+    ],
+  },
+  s3: {
+    command: join(cacheDir, "bin/versitygw"),
+    args: (port, dataDir) => [
+      "--access", S3_ACCESS_KEY, "--secret", S3_SECRET_KEY, "--port", `127.0.0.1:${port}`,
+      "posix", "--sidecar", join(dataDir, "meta"), join(dataDir, "data"),
+    ],
+  },
+  model: {
+    command: process.execPath,
+    args: () => ["--import", "tsx", join(projectRoot, "test/stack/model-server.ts")],
+  },
+};
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = new Socket();
+    socket.once("connect", () => { socket.destroy(); done(true); });
+    socket.once("error", () => { socket.destroy(); done(false); });
+    socket.connect(port, "127.0.0.1");
+  });
+}
+
+interface Running { process: ChildProcess; output: string[] }
+
+export class LocalStack {
+  private readonly running = new Map<StoreServer, Running>();
+
+  private constructor(readonly root: string, readonly ports: Record<StoreServer, number>) {}
+
+  /** Starts every server (or `only` those) with fresh data under a temporary folder. */
+  static async start(options: { only?: readonly StoreServer[] } = {}): Promise<LocalStack> {
+    for (const server of ["mongo", "milvus", "s3"] as const) {
+      if (!existsSync(specs[server].command)) {
+        throw new Error(`${specs[server].command} is missing: run test/stack/install.sh first`);
+      }
+    }
+    const root = await mkdtemp(join(tmpdir(), "layra-stack-"));
+    const ports = {} as Record<StoreServer, number>;
+    for (const server of STORE_SERVERS) ports[server] = await freePort();
+    const stack = new LocalStack(root, ports);
+    try {
+      await Promise.all((options.only ?? STORE_SERVERS).map((server) => stack.startServer(server)));
+    } catch (error) {
+      await stack.close();
+      throw error;
+    }
+    return stack;
+  }
+
+  /** The environment that points the gateway's config at this stack. */
+  get env() {
+    const s3 = `http://127.0.0.1:${this.ports.s3}`;
+    return {
+      MONGODB_URL: `mongodb://127.0.0.1:${this.ports.mongo}`,
+      MILVUS_URI: `http://127.0.0.1:${this.ports.milvus}`,
+      REDIS_URL: `redis://127.0.0.1:${this.ports.redis}`,
+      MINIO_URL: s3,
+      MINIO_PUBLIC_URL: s3,
+      MINIO_ACCESS_KEY: S3_ACCESS_KEY,
+      MINIO_SECRET_KEY: S3_SECRET_KEY,
+      MODEL_SERVER_URL: `http://127.0.0.1:${this.ports.model}`,
+    };
+  }
+
+  async startServer(server: StoreServer): Promise<void> {
+    if (this.running.has(server)) return;
+    const dataDir = join(this.root, server);
+    await mkdir(server === "s3" ? join(dataDir, "meta") : dataDir, { recursive: true });
+    if (server === "s3") await mkdir(join(dataDir, "data"), { recursive: true });
+    const port = this.ports[server];
+    const spec = specs[server];
+    const child = spawn(spec.command, spec.args(port, dataDir), {
+      env: { ...process.env, ...spec.env, PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const output: string[] = [];
+    const keep = (chunk: Buffer) => { output.push(chunk.toString()); if (output.length > 50) output.shift(); };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    this.running.set(server, { process: child, output });
+    const deadline = Date.now() + 60_000;
+    while (!(await accepts(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        this.running.delete(server);
+        child.kill("SIGKILL");
+        throw new Error(`${server} did not start on port ${port}:\n${output.join("")}`);
+      }
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+
+  async stopServer(server: StoreServer): Promise<void> {
+    const entry = this.running.get(server);
+    if (!entry) return;
+    this.running.delete(server);
+    const exited = new Promise<void>((done) => {
+      if (entry.process.exitCode !== null || entry.process.signalCode !== null) done();
+      else entry.process.once("exit", () => done());
+    });
+    entry.process.kill("SIGTERM");
+    const timer = setTimeout(() => entry.process.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((server) => this.stopServer(server)));
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
