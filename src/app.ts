@@ -47,7 +47,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config)):
         stores,
         viewer: auth.viewer,
         authError: auth.error,
-        loaders: createLoaders(stores),
+        loaders: createLoaders(stores, auth.viewer),
         requestId: initial.request?.headers.get("x-request-id") ?? randomUUID(),
       };
     },

@@ -4,6 +4,7 @@ import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import type { Context } from "../context.js";
 import { Unauthenticated } from "../errors.js";
+import { decodeGlobalId, encodeGlobalId } from "./global-id.js";
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -13,6 +14,7 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
   };
   DefaultFieldNullability: false;
+  Connection: { totalCount: number };
 }>({
   plugins: [ScopeAuthPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
@@ -23,7 +25,13 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: "omit",
     cursorType: "String",
+    encodeGlobalID: encodeGlobalId,
+    decodeGlobalID: decodeGlobalId,
+    nodeQueryOptions: { authScopes: { loggedIn: true } },
+    nodesQueryOptions: { authScopes: { loggedIn: true } },
   },
 });
 
 builder.queryType({});
+
+builder.globalConnectionField("totalCount", (t) => t.int({ resolve: (connection) => connection.totalCount }));

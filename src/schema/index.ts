@@ -1,5 +1,14 @@
 // Loads every type module, then builds the schema. Nothing else lives here.
 import { builder } from "./builder.js";
+import "./scalars.js";
 import "./health.js";
+import "./auth.js";
+import "./knowledge-base.js";
+import "./file.js";
+import "./model-config.js";
+import "./turn.js";
+import "./conversation.js";
+import "./workflow.js";
+import "./viewer.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

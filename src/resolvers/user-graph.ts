@@ -1,0 +1,63 @@
+// The caller's lists (knowledge bases, conversations, chatflows, workflows) and single documents,
+// always filtered by the caller's username. Page windows come from resolvers/pagination.ts.
+import type { Collection, Document, Filter, Sort, WithId } from "mongodb";
+import type { Context } from "../context.js";
+import { NotFound } from "../errors.js";
+import type { CustomNodesDoc, ModelConfigDoc } from "../stores/documents.js";
+
+type Loadable = "knowledgeBase" | "file" | "conversation" | "chatflow" | "workflow";
+
+/** A root lookup by LAYRA id: another user's id answers exactly like a missing one. */
+export async function ownDocument<L extends Loadable>(context: Context, loader: L, kind: string, id: string) {
+  const doc = await context.loaders[loader].load(id);
+  if (!doc) throw new NotFound(kind, id);
+  return doc as NonNullable<Awaited<ReturnType<Context["loaders"][L]["load"]>>>;
+}
+
+/** One page of the caller's documents in a collection, plus its total, in a stable order. */
+function ownedList<D extends Document>(collection: Collection<D>, username: string, sort: Sort) {
+  // is_delete: false keeps temp (chat-upload) knowledge bases out; no other collection sets it.
+  const filter = { username, is_delete: false } as unknown as Filter<D>;
+  return {
+    count: () => collection.countDocuments(filter),
+    page: (offset: number, limit: number) =>
+      collection.find(filter, { skip: offset, limit, sort, projection: { _id: 0 } }).toArray() as Promise<WithId<D>[]>,
+  };
+}
+
+export const listKnowledgeBases = (context: Context, username: string) =>
+  ownedList(context.stores.mongo.knowledgeBases, username, { created_at: -1, knowledge_base_id: 1 });
+export const listConversations = (context: Context, username: string) =>
+  ownedList(context.stores.mongo.conversations, username, { last_modify_at: -1, conversation_id: 1 });
+export const listChatflows = (context: Context, username: string) =>
+  ownedList(context.stores.mongo.chatflows, username, { last_modify_at: -1, chatflow_id: 1 });
+export const listWorkflows = (context: Context, username: string) =>
+  ownedList(context.stores.mongo.workflows, username, { last_modify_at: -1, workflow_id: 1 });
+
+export function modelConfigOf(context: Context, username: string): Promise<ModelConfigDoc | null> {
+  return context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } });
+}
+
+export async function customNodesOf(context: Context, username: string): Promise<CustomNodesDoc["custom_nodes"]> {
+  const doc = await context.stores.mongo.nodes.findOne({ username }, { projection: { _id: 0 } });
+  return doc?.custom_nodes ?? {};
+}
+
+/**
+ * Presigns an object key found inside a user's own document (turn image parts, retrieved pages).
+ * LAYRA names every object `{username}_...`, so a key of someone else's is never signed.
+ */
+export function presignOwnKey(context: Context, key: string | null): Promise<string> | null {
+  if (!key || !context.viewer || !key.startsWith(`${context.viewer.username}_`)) return null;
+  return context.stores.s3.presignGet(key);
+}
+
+/** The object key inside a URL LAYRA stored (`{SERVER_IP}/{bucket}/{urlencoded key}?...`). */
+export function keyOfStoredUrl(context: Context, storedUrl: string): string | null {
+  try {
+    const [bucket, ...rest] = new URL(storedUrl).pathname.split("/").filter(Boolean);
+    return bucket === context.stores.s3.bucket && rest.length > 0 ? decodeURIComponent(rest.join("/")) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,60 @@
+import type { FileDoc, PageImageDoc } from "../stores/documents.js";
+import { builder } from "./builder.js";
+import { KnowledgeBase } from "./knowledge-base.js";
+
+/** A page image with the file it belongs to (its URL and ownership come from the file). */
+export interface PageImageShape {
+  image: PageImageDoc;
+  file: FileDoc;
+}
+
+export const File = builder.objectRef<FileDoc>("File");
+export const PageImage = builder.objectRef<PageImageShape>("PageImage");
+
+builder.node(File, {
+  description: "An uploaded document, rendered to one page image per page.",
+  id: { resolve: (file) => file.file_id },
+  loadMany: (ids, context) => ids.map((id) => context.loaders.file.load(id)),
+  fields: (t) => ({
+    fileId: t.exposeString("file_id"),
+    filename: t.exposeString("filename"),
+    knowledgeBaseId: t.exposeString("knowledge_db_id"),
+    knowledgeBase: t.field({
+      type: KnowledgeBase,
+      nullable: true,
+      resolve: (file, _args, context) => context.loaders.knowledgeBase.load(file.knowledge_db_id),
+    }),
+    url: t.string({
+      description: "A fresh, short-lived presigned URL of the original file.",
+      resolve: (file, _args, context) => context.stores.s3.presignGet(file.minio_filename),
+    }),
+    pageCount: t.int({ resolve: (file) => file.images.length }),
+    pages: t.field({
+      type: [PageImage],
+      description: "The page images in page order (1-based page numbers).",
+      resolve: (file) => [...file.images].sort((a, b) => a.page_number - b.page_number).map((image) => ({ image, file })),
+    }),
+    createdAt: t.expose("created_at", { type: "DateTime" }),
+    lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
+  }),
+});
+
+builder.node(PageImage, {
+  description: "One rendered page: the unit LAYRA embeds and retrieves.",
+  id: { resolve: (page) => page.image.images_id },
+  loadMany: (ids, context) =>
+    ids.map(async (id) => {
+      const file = await context.loaders.fileByImage.load(id);
+      const image = file?.images.find((candidate) => candidate.images_id === id);
+      return file && image ? { image, file } : null;
+    }),
+  fields: (t) => ({
+    imageId: t.string({ description: "LAYRA's `images_id`, equal to Milvus `image_id`.", resolve: (page) => page.image.images_id }),
+    pageNumber: t.int({ description: "1-based, as in MongoDB.", resolve: (page) => page.image.page_number }),
+    url: t.string({
+      description: "A fresh, short-lived presigned URL of the page PNG.",
+      resolve: (page, _args, context) => context.stores.s3.presignGet(page.image.minio_filename),
+    }),
+    file: t.field({ type: File, resolve: (page) => page.file }),
+  }),
+});

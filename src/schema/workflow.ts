@@ -1,0 +1,27 @@
+import type { WorkflowDoc } from "../stores/documents.js";
+import { arrayConnection } from "../resolvers/pagination.js";
+import { builder } from "./builder.js";
+import { Chatflow } from "./conversation.js";
+
+export const Workflow = builder.objectRef<WorkflowDoc>("Workflow");
+
+builder.node(Workflow, {
+  description: "An agent workflow as LAYRA's editor saved it (React-Flow nodes and edges).",
+  id: { resolve: (w) => w.workflow_id },
+  loadMany: (ids, context) => ids.map((id) => context.loaders.workflow.load(id)),
+  fields: (t) => ({
+    workflowId: t.exposeString("workflow_id"),
+    name: t.exposeString("workflow_name"),
+    config: t.expose("workflow_config", { type: "JSON" }),
+    nodes: t.expose("nodes", { type: "JSON" }),
+    edges: t.expose("edges", { type: "JSON" }),
+    startNode: t.exposeString("start_node"),
+    globalVariables: t.expose("global_variables", { type: "JSON", description: "{name: Python-literal string}" }),
+    createdAt: t.expose("created_at", { type: "DateTime" }),
+    lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
+    chatflows: t.connection({
+      type: Chatflow,
+      resolve: async (w, args, context) => arrayConnection(args, await context.loaders.chatflowsByWorkflow.load(w.workflow_id), (window) => window),
+    }),
+  }),
+});
