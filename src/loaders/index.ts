@@ -11,14 +11,15 @@ type Owned = { username: string };
 
 /** Batches `find({[key]: {$in: ids}})` and returns the caller's document per id, in order. */
 function byIdLoader<D extends Owned, K extends keyof D & string>(
-  find: (filter: Filter<D>) => Promise<D[]>,
+  find: (filter: Filter<D>, batchSize: number) => Promise<D[]>,
   key: K,
   viewer: Viewer | null,
   extra: Filter<D> = {},
 ): DataLoader<string, D | null> {
   return new DataLoader(async (ids) => {
     if (!viewer) return ids.map(() => null);
-    const docs = await find({ ...extra, [key]: { $in: [...ids] }, username: viewer.username } as Filter<D>);
+    // One batch past the most documents that can match, so the answer never needs a getMore.
+    const docs = await find({ ...extra, [key]: { $in: [...ids] }, username: viewer.username } as Filter<D>, ids.length + 1);
     const byId = new Map(docs.map((doc) => [doc[key] as unknown as string, doc]));
     return ids.map((id) => byId.get(id) ?? null);
   });
@@ -42,13 +43,13 @@ function groupLoader<D extends Owned, K extends keyof D & string>(
 
 export function createLoaders(stores: Stores, viewer: Viewer | null) {
   const { mongo } = stores;
-  const noId = { projection: { _id: 0 } } as const;
+  const noId = (batchSize?: number) => ({ projection: { _id: 0 }, batchSize }) as const;
   return {
-    knowledgeBase: byIdLoader<KnowledgeBaseDoc, "knowledge_base_id">((f) => mongo.knowledgeBases.find(f, noId).toArray(), "knowledge_base_id", viewer),
-    file: byIdLoader<FileDoc, "file_id">((f) => mongo.files.find(f, noId).toArray(), "file_id", viewer),
-    conversation: byIdLoader<ConversationDoc, "conversation_id">((f) => mongo.conversations.find(f, noId).toArray(), "conversation_id", viewer, { is_delete: false }),
-    chatflow: byIdLoader<ChatflowDoc, "chatflow_id">((f) => mongo.chatflows.find(f, noId).toArray(), "chatflow_id", viewer, { is_delete: false }),
-    workflow: byIdLoader<WorkflowDoc, "workflow_id">((f) => mongo.workflows.find(f, noId).toArray(), "workflow_id", viewer, { is_delete: false }),
+    knowledgeBase: byIdLoader<KnowledgeBaseDoc, "knowledge_base_id">((f, n) => mongo.knowledgeBases.find(f, noId(n)).toArray(), "knowledge_base_id", viewer),
+    file: byIdLoader<FileDoc, "file_id">((f, n) => mongo.files.find(f, noId(n)).toArray(), "file_id", viewer),
+    conversation: byIdLoader<ConversationDoc, "conversation_id">((f, n) => mongo.conversations.find(f, noId(n)).toArray(), "conversation_id", viewer, { is_delete: false }),
+    chatflow: byIdLoader<ChatflowDoc, "chatflow_id">((f, n) => mongo.chatflows.find(f, noId(n)).toArray(), "chatflow_id", viewer, { is_delete: false }),
+    workflow: byIdLoader<WorkflowDoc, "workflow_id">((f, n) => mongo.workflows.find(f, noId(n)).toArray(), "workflow_id", viewer, { is_delete: false }),
     chatflowsByWorkflow: groupLoader<ChatflowDoc, "workflow_id">(
       (f) => mongo.chatflows.find(f, { projection: { _id: 0, turns: 0 }, sort: { last_modify_at: -1, chatflow_id: 1 } }).toArray(),
       "workflow_id", viewer, { is_delete: false },
@@ -56,7 +57,7 @@ export function createLoaders(stores: Stores, viewer: Viewer | null) {
     /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
     fileByImage: new DataLoader<string, FileDoc | null>(async (imageIds) => {
       if (!viewer) return imageIds.map(() => null);
-      const docs = await mongo.files.find({ "images.images_id": { $in: [...imageIds] }, username: viewer.username }, noId).toArray();
+      const docs = await mongo.files.find({ "images.images_id": { $in: [...imageIds] }, username: viewer.username }, noId()).toArray();
       const byImage = new Map<string, FileDoc>();
       for (const doc of docs) for (const image of doc.images) byImage.set(image.images_id, doc);
       return imageIds.map((id) => byImage.get(id) ?? null);

@@ -1,6 +1,7 @@
 import type { ChatflowDoc, ConversationDoc } from "../stores/documents.js";
 import { arrayConnection } from "../resolvers/pagination.js";
 import { builder } from "./builder.js";
+import { hasKeys } from "./global-id.js";
 import { ConversationModelSettings } from "./model-config.js";
 import { Turn } from "./turn.js";
 import { Workflow } from "./workflow.js";
@@ -17,6 +18,7 @@ async function turnsOf<D extends { turns?: unknown[] }>(doc: D, load: () => Prom
 builder.node(Conversation, {
   description: "A RAG chat with its own snapshot of model settings.",
   id: { resolve: (c) => c.conversation_id },
+  isTypeOf: (value) => hasKeys(value, "conversation_id"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.conversation.load(id)),
   fields: (t) => ({
     conversationId: t.exposeString("conversation_id"),
@@ -36,6 +38,7 @@ builder.node(Conversation, {
 builder.node(Chatflow, {
   description: "The chat transcript of one workflow's runs.",
   id: { resolve: (c) => c.chatflow_id },
+  isTypeOf: (value) => hasKeys(value, "chatflow_id"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.chatflow.load(id)),
   fields: (t) => ({
     chatflowId: t.exposeString("chatflow_id"),

@@ -1,5 +1,6 @@
 import type { FileDoc, PageImageDoc } from "../stores/documents.js";
 import { builder } from "./builder.js";
+import { hasKeys } from "./global-id.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 
 /** A page image with the file it belongs to (its URL and ownership come from the file). */
@@ -14,6 +15,7 @@ export const PageImage = builder.objectRef<PageImageShape>("PageImage");
 builder.node(File, {
   description: "An uploaded document, rendered to one page image per page.",
   id: { resolve: (file) => file.file_id },
+  isTypeOf: (value) => hasKeys(value, "file_id", "knowledge_db_id"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.file.load(id)),
   fields: (t) => ({
     fileId: t.exposeString("file_id"),
@@ -42,6 +44,7 @@ builder.node(File, {
 builder.node(PageImage, {
   description: "One rendered page: the unit LAYRA embeds and retrieves.",
   id: { resolve: (page) => page.image.images_id },
+  isTypeOf: (value) => hasKeys(value, "image", "file"),
   loadMany: (ids, context) =>
     ids.map(async (id) => {
       const file = await context.loaders.fileByImage.load(id);

@@ -11,3 +11,8 @@ export function decodeGlobalId(globalId: string): { typename: string; id: string
   if (separator < 1 || separator === decoded.length - 1) throw new BadUserInput("id", `${JSON.stringify(globalId)} is not a valid global id`);
   return { typename: decoded.slice(0, separator), id: decoded.slice(separator + 1) };
 }
+
+/** Node types are told apart by the LAYRA id fields their documents carry. */
+export function hasKeys(value: unknown, ...keys: string[]): boolean {
+  return typeof value === "object" && value !== null && keys.every((key) => key in value);
+}

@@ -1,6 +1,7 @@
 import type { FileDoc, FileRef, KnowledgeBaseDoc } from "../stores/documents.js";
 import { arrayConnection } from "../resolvers/pagination.js";
 import { builder } from "./builder.js";
+import { hasKeys } from "./global-id.js";
 import { File } from "./file.js";
 
 export const KnowledgeBase = builder.objectRef<KnowledgeBaseDoc>("KnowledgeBase");
@@ -8,6 +9,7 @@ export const KnowledgeBase = builder.objectRef<KnowledgeBaseDoc>("KnowledgeBase"
 builder.node(KnowledgeBase, {
   description: "A knowledge base: its files, their page images, and one Milvus collection of token vectors.",
   id: { resolve: (kb) => kb.knowledge_base_id },
+  isTypeOf: (value) => hasKeys(value, "knowledge_base_id", "knowledge_base_name"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.knowledgeBase.load(id)),
   fields: (t) => ({
     knowledgeBaseId: t.exposeString("knowledge_base_id", { description: "LAYRA's id, `{username}_{uuid4}` (or `temp_...`)." }),

@@ -1,6 +1,7 @@
 import type { WorkflowDoc } from "../stores/documents.js";
 import { arrayConnection } from "../resolvers/pagination.js";
 import { builder } from "./builder.js";
+import { hasKeys } from "./global-id.js";
 import { Chatflow } from "./conversation.js";
 
 export const Workflow = builder.objectRef<WorkflowDoc>("Workflow");
@@ -8,6 +9,7 @@ export const Workflow = builder.objectRef<WorkflowDoc>("Workflow");
 builder.node(Workflow, {
   description: "An agent workflow as LAYRA's editor saved it (React-Flow nodes and edges).",
   id: { resolve: (w) => w.workflow_id },
+  isTypeOf: (value) => hasKeys(value, "workflow_id", "workflow_name"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.workflow.load(id)),
   fields: (t) => ({
     workflowId: t.exposeString("workflow_id"),
