@@ -1,0 +1,73 @@
+// The same authentication over every transport: HTTP (header), SSE (header) and graphql-ws
+// (connectionParams), with the graphql-transport-ws subprotocol on /graphql.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { createClient, type FormattedExecutionResult } from "graphql-ws";
+
+type ExecutionResult = FormattedExecutionResult<Record<string, unknown>, unknown>;
+import WebSocket from "ws";
+import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+
+let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
+let gateway: TestGateway;
+
+before(async () => {
+  shared = await sharedStackEnv();
+  gateway = await startGateway(shared.env);
+});
+after(async () => {
+  await gateway.close();
+  await shared.close();
+});
+
+async function overWebSocket(query: string, connectionParams: Record<string, unknown>): Promise<ExecutionResult> {
+  const client = createClient({ url: `${gateway.url.replace("http", "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
+  try {
+    return await new Promise<ExecutionResult>((resolve, reject) => {
+      let result: ExecutionResult | undefined;
+      client.subscribe({ query }, { next: (value) => (result = value), error: reject, complete: () => resolve(result!) });
+    });
+  } finally {
+    await client.dispose();
+  }
+}
+
+test("graphql-ws authenticates with connectionParams.Authorization", async () => {
+  const token = await gateway.token("wsuser");
+  const ok = await overWebSocket("{ me { username } }", { Authorization: `Bearer ${token}` });
+  assert.deepEqual(ok.data, { me: { username: "wsuser" } });
+  const anonymous = await overWebSocket("{ me { username } }", {});
+  assert.equal(anonymous.errors?.[0]?.extensions?.code, "UNAUTHENTICATED");
+  const forged = await overWebSocket("{ me { username } }", { Authorization: "Bearer not.a.jwt" });
+  assert.equal(forged.errors?.[0]?.extensions?.code, "UNAUTHENTICATED");
+  const health = await overWebSocket("{ health { ready } }", {});
+  assert.equal(health.errors, undefined, "health is public over WebSocket too");
+});
+
+test("SSE answers with the caller's data and checks the header", async () => {
+  const token = await gateway.token("sseuser");
+  const read = async (authorization?: string) => {
+    const response = await fetch(`${gateway.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify({ query: "{ me { username } }" }),
+    });
+    assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
+    const text = await response.text();
+    const data = text.split("\n").find((line) => line.startsWith("data: {"));
+    return JSON.parse(data!.slice("data: ".length)) as ExecutionResult;
+  };
+  assert.deepEqual((await read(`Bearer ${token}`)).data, { me: { username: "sseuser" } });
+  assert.equal((await read()).errors?.[0]?.extensions?.code, "UNAUTHENTICATED");
+});
+
+test("a client speaking only the legacy subscriptions-transport-ws protocol is refused", async () => {
+  const socket = new WebSocket(`${gateway.url.replace("http", "ws")}/graphql`, "graphql-ws");
+  let error = "";
+  await new Promise<void>((resolve) => {
+    socket.on("close", () => resolve());
+    socket.on("error", (e) => (error = e.message));
+  });
+  assert.equal(socket.protocol, "", "no subprotocol was agreed");
+  assert.match(error, /subprotocol/i);
+});
