@@ -1,0 +1,157 @@
+// Backup and restore of one knowledge base as one portable archive: gzip'd JSON lines holding its
+// Mongo documents (Extended JSON, so Dates survive), its Milvus rows with their float32 vectors,
+// and its S3 objects. Only the stores' own APIs are used; Milvus rows are read with a pk-paged
+// iterator, never one huge query.
+import { createGunzip, createGzip } from "node:zlib";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { BSON } from "mongodb";
+import type { FileDoc, KnowledgeBaseDoc } from "../stores/documents.js";
+import type { Stores } from "../stores/index.js";
+import { collectionName, type VectorRow } from "../stores/milvus.js";
+
+const FORMAT = "layra-kb-archive";
+const VERSION = 1;
+const VECTOR_BATCH = 1000;
+
+type ArchiveRecord =
+  | { kind: "header"; format: string; version: number; knowledgeBaseId: string; createdAt: string }
+  | { kind: "knowledge_base"; doc: string }
+  | { kind: "file"; doc: string }
+  | { kind: "vectors"; rows: { image_id: string; page_number: number; file_id: string; vector: string }[] }
+  | { kind: "object"; key: string; contentType: string; data: string }
+  | { kind: "end"; counts: ArchiveCounts };
+
+export interface ArchiveCounts {
+  files: number;
+  vectors: number;
+  objects: number;
+}
+
+export type ArchiveProgress = (phase: "files" | "vectors" | "objects", done: number, total: number) => void;
+
+const encodeVector = (vector: number[]) => Buffer.from(new Float32Array(vector).buffer).toString("base64");
+const decodeVector = (data: string) => {
+  const bytes = Buffer.from(data, "base64");
+  return Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
+};
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Writes the archive of `knowledgeBaseId` to `output` and resolves with what it holds. */
+export async function backupKnowledgeBase(stores: Stores, knowledgeBaseId: string, output: Writable, progress: ArchiveProgress = () => {}): Promise<ArchiveCounts> {
+  const kb = await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: { _id: 0 } });
+  if (!kb) throw new Error(`knowledge base ${knowledgeBaseId} not found`);
+  const gzip = createGzip();
+  const done = new Promise<void>((resolve, reject) => {
+    output.on("finish", resolve).on("error", reject);
+    gzip.on("error", reject);
+  });
+  gzip.pipe(output);
+  const write = async (record: ArchiveRecord) => {
+    if (!gzip.write(`${JSON.stringify(record)}\n`)) await new Promise((resolve) => gzip.once("drain", resolve));
+  };
+  const counts: ArchiveCounts = { files: 0, vectors: 0, objects: 0 };
+
+  await write({ kind: "header", format: FORMAT, version: VERSION, knowledgeBaseId, createdAt: new Date().toISOString() });
+  await write({ kind: "knowledge_base", doc: BSON.EJSON.stringify(kb, { relaxed: false }) });
+  const files = await stores.mongo.files.find({ knowledge_db_id: knowledgeBaseId }, { projection: { _id: 0 } }).toArray();
+  for (const file of files) {
+    await write({ kind: "file", doc: BSON.EJSON.stringify(file, { relaxed: false }) });
+    progress("files", ++counts.files, files.length);
+  }
+
+  const collection_name = collectionName(knowledgeBaseId);
+  if ((await stores.milvus.client.hasCollection({ collection_name })).value) {
+    const stats = await stores.milvus.client.getCollectionStatistics({ collection_name });
+    const total = Number(stats.data.row_count);
+    const iterator = await stores.milvus.client.queryIterator({
+      collection_name, filter: "", output_fields: ["vector", "image_id", "page_number", "file_id"], batchSize: VECTOR_BATCH,
+    });
+    for await (const batch of iterator as AsyncIterable<(VectorRow & { pk: string })[]>) {
+      await write({ kind: "vectors", rows: batch.map((row) => ({ image_id: row.image_id, page_number: Number(row.page_number), file_id: row.file_id, vector: encodeVector(row.vector) })) });
+      counts.vectors += batch.length;
+      progress("vectors", counts.vectors, total);
+    }
+  }
+
+  const keys = files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]);
+  for (const key of keys) {
+    const stat = await stores.s3.client.statObject(stores.s3.bucket, key);
+    const data = await readAll(await stores.s3.client.getObject(stores.s3.bucket, key));
+    await write({ kind: "object", key, contentType: String(stat.metaData["content-type"] ?? "application/octet-stream"), data: data.toString("base64") });
+    progress("objects", ++counts.objects, keys.length);
+  }
+
+  await write({ kind: "end", counts });
+  gzip.end();
+  await done;
+  return counts;
+}
+
+/**
+ * Restores an archive into a deployment that does not hold the knowledge base. The KB document is
+ * written last, so an interrupted restore never shows a knowledge base with missing parts.
+ */
+export async function restoreKnowledgeBase(stores: Stores, input: Readable, progress: ArchiveProgress = () => {}): Promise<ArchiveCounts> {
+  const lines = createInterface({ input: input.pipe(createGunzip()), crlfDelay: Infinity });
+  const counts: ArchiveCounts = { files: 0, vectors: 0, objects: 0 };
+  let kb: KnowledgeBaseDoc | null = null;
+  const files: FileDoc[] = [];
+  let expected: ArchiveCounts | null = null;
+  let header = false;
+
+  for await (const line of lines) {
+    if (line === "") continue;
+    const record = JSON.parse(line) as ArchiveRecord;
+    if (!header) {
+      if (record.kind !== "header" || record.format !== FORMAT || record.version !== VERSION) throw new Error("not a LAYRA knowledge-base archive (version 1)");
+      header = true;
+      continue;
+    }
+    switch (record.kind) {
+      case "knowledge_base": {
+        kb = BSON.EJSON.parse(record.doc, { relaxed: false }) as KnowledgeBaseDoc;
+        if (await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id })) {
+          throw new Error(`knowledge base ${kb.knowledge_base_id} already exists: restore into a deployment without it`);
+        }
+        await stores.milvus.createCollection(kb.knowledge_base_id);
+        await stores.s3.ensureBucket();
+        break;
+      }
+      case "file":
+        files.push(BSON.EJSON.parse(record.doc, { relaxed: false }) as FileDoc);
+        break;
+      case "vectors":
+        if (!kb) throw new Error("archive is out of order: vectors before the knowledge base");
+        await stores.milvus.insertRows(kb.knowledge_base_id, record.rows.map((row) => ({ ...row, vector: decodeVector(row.vector) })));
+        counts.vectors += record.rows.length;
+        progress("vectors", counts.vectors, 0);
+        break;
+      case "object": {
+        const data = Buffer.from(record.data, "base64");
+        await stores.s3.client.putObject(stores.s3.bucket, record.key, data, data.length, { "Content-Type": record.contentType });
+        progress("objects", ++counts.objects, 0);
+        break;
+      }
+      case "end":
+        expected = record.counts;
+        break;
+      default:
+        throw new Error(`unknown archive record ${(record as { kind: string }).kind}`);
+    }
+  }
+  if (!kb || !expected) throw new Error("the archive is truncated: no end record");
+  if (files.length !== expected.files || counts.vectors !== expected.vectors || counts.objects !== expected.objects) {
+    throw new Error(`the archive is inconsistent: expected ${JSON.stringify(expected)}`);
+  }
+  if (files.length > 0) await stores.mongo.files.insertMany(files);
+  counts.files = files.length;
+  progress("files", counts.files, files.length);
+  await stores.mongo.knowledgeBases.insertOne(kb);
+  return counts;
+}
