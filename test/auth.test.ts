@@ -1,27 +1,17 @@
 // LAYRA-compatible bearer auth over HTTP: HS256 {sub, exp} with SECRET_KEY, valid only while
 // Redis DB 0 holds token:{jwt}; logout revokes it; only `health` is public.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { SignJWT } from "jose";
-import { sharedStackEnv, startGateway, TEST_SECRET, type TestGateway } from "./helpers.js";
+import { gatewayForFile, TEST_SECRET } from "./helpers.js";
 
-let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
-let gateway: TestGateway;
-
-before(async () => {
-  shared = await sharedStackEnv();
-  gateway = await startGateway(shared.env);
-});
-after(async () => {
-  await gateway.close();
-  await shared.close();
-});
+const file = gatewayForFile();
 
 const sign = (claims: Record<string, unknown>, secret = TEST_SECRET) =>
   new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret));
 
 async function codeFor(authorization: string | undefined) {
-  const response = await fetch(`${gateway.url}/graphql`, {
+  const response = await fetch(`${file.gateway.url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
     body: JSON.stringify({ query: "{ me { username } }" }),
@@ -31,7 +21,7 @@ async function codeFor(authorization: string | undefined) {
 }
 
 test("a registered token authenticates its subject", async () => {
-  const token = await gateway.token("alice");
+  const token = await file.gateway.token("alice");
   assert.deepEqual(await codeFor(`Bearer ${token}`), { code: undefined, message: undefined, username: "alice" });
 });
 
@@ -39,7 +29,7 @@ test("no token, a malformed header, a bad signature, an expired token, or a toke
   const exp = Math.floor(Date.now() / 1000) + 3600;
   const forged = await sign({ sub: "alice", exp }, "another-secret");
   const expired = await sign({ sub: "alice", exp: Math.floor(Date.now() / 1000) - 10 });
-  await gateway.app.stores.redis.token.set(`token:${expired}`, "alice", "EX", 60);
+  await file.gateway.app.stores.redis.token.set(`token:${expired}`, "alice", "EX", 60);
   const unregistered = await sign({ sub: "alice", exp });
   const cases: [string, string | undefined, RegExp][] = [
     ["no token", undefined, /authentication required/],
@@ -57,23 +47,23 @@ test("no token, a malformed header, a bad signature, an expired token, or a toke
 });
 
 test("health is public, even with a bad token", async () => {
-  const result = await gateway.query<{ health: { ready: boolean } }>("{ health { ready } }", { token: "garbage" });
+  const result = await file.gateway.query<{ health: { ready: boolean } }>("{ health { ready } }", { token: "garbage" });
   assert.equal(result.errors, undefined);
   assert.equal(typeof result.data?.health.ready, "boolean");
 });
 
 test("logout revokes the token at once; other tokens of the user keep working", async () => {
-  const first = await gateway.token("carol");
-  const second = await gateway.token("carol", 7200);
-  const logout = await gateway.query<{ logout: boolean }>("mutation { logout }", { token: first });
+  const first = await file.gateway.token("carol");
+  const second = await file.gateway.token("carol", 7200);
+  const logout = await file.gateway.query<{ logout: boolean }>("mutation { logout }", { token: first });
   assert.equal(logout.data?.logout, true);
-  assert.equal(await gateway.app.stores.redis.token.get(`token:${first}`), null);
+  assert.equal(await file.gateway.app.stores.redis.token.get(`token:${first}`), null);
   assert.equal((await codeFor(`Bearer ${first}`)).code, "UNAUTHENTICATED");
   assert.equal((await codeFor(`Bearer ${second}`)).username, "carol");
 });
 
 test("a token LAYRA's own login wrote (token:{jwt} -> username, no gateway involved) is accepted", async () => {
   const jwt = await sign({ sub: "dave", exp: Math.floor(Date.now() / 1000) + 600 });
-  await gateway.app.stores.redis.token.set(`token:${jwt}`, "dave", "EX", 600);
+  await file.gateway.app.stores.redis.token.set(`token:${jwt}`, "dave", "EX", 600);
   assert.equal((await codeFor(`Bearer ${jwt}`)).username, "dave");
 });

@@ -1,6 +1,7 @@
 // Boots the gateway with buildApp() on a random port against real local servers, the way
 // graphql-yoga's examples test themselves, and drives it over real HTTP.
 import { randomBytes } from "node:crypto";
+import { after, before } from "node:test";
 import { buildApp, type App } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { mintToken } from "../src/resolvers/auth.js";
@@ -76,4 +77,23 @@ export async function startGateway(env: Record<string, string>, overrides: Recor
       await app.stop();
     },
   };
+}
+
+/**
+ * A gateway on the shared stack for the whole test file: started before its first test and
+ * closed after its last. Read `.gateway` and `.env` inside tests.
+ */
+export function gatewayForFile(overrides: Record<string, string> = {}) {
+  const state = {} as { gateway: TestGateway; env: Record<string, string> };
+  let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
+  before(async () => {
+    shared = await sharedStackEnv();
+    state.env = shared.env;
+    state.gateway = await startGateway(shared.env, overrides);
+  });
+  after(async () => {
+    await state.gateway.close();
+    await shared.close();
+  });
+  return state;
 }

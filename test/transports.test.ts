@@ -1,27 +1,17 @@
 // The same authentication over every transport: HTTP (header), SSE (header) and graphql-ws
 // (connectionParams), with the graphql-transport-ws subprotocol on /graphql.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { createClient, type FormattedExecutionResult } from "graphql-ws";
 
 type ExecutionResult = FormattedExecutionResult<Record<string, unknown>, unknown>;
 import WebSocket from "ws";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { gatewayForFile } from "./helpers.js";
 
-let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
-let gateway: TestGateway;
-
-before(async () => {
-  shared = await sharedStackEnv();
-  gateway = await startGateway(shared.env);
-});
-after(async () => {
-  await gateway.close();
-  await shared.close();
-});
+const file = gatewayForFile();
 
 async function overWebSocket(query: string, connectionParams: Record<string, unknown>): Promise<ExecutionResult> {
-  const client = createClient({ url: `${gateway.url.replace("http", "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
+  const client = createClient({ url: `${file.gateway.url.replace("http", "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
   try {
     return await new Promise<ExecutionResult>((resolve, reject) => {
       let result: ExecutionResult | undefined;
@@ -33,7 +23,7 @@ async function overWebSocket(query: string, connectionParams: Record<string, unk
 }
 
 test("graphql-ws authenticates with connectionParams.Authorization", async () => {
-  const token = await gateway.token("wsuser");
+  const token = await file.gateway.token("wsuser");
   const ok = await overWebSocket("{ me { username } }", { Authorization: `Bearer ${token}` });
   assert.deepEqual(ok.data, { me: { username: "wsuser" } });
   const anonymous = await overWebSocket("{ me { username } }", {});
@@ -45,9 +35,9 @@ test("graphql-ws authenticates with connectionParams.Authorization", async () =>
 });
 
 test("SSE answers with the caller's data and checks the header", async () => {
-  const token = await gateway.token("sseuser");
+  const token = await file.gateway.token("sseuser");
   const read = async (authorization?: string) => {
-    const response = await fetch(`${gateway.url}/graphql`, {
+    const response = await fetch(`${file.gateway.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream", ...(authorization ? { authorization } : {}) },
       body: JSON.stringify({ query: "{ me { username } }" }),
@@ -62,7 +52,7 @@ test("SSE answers with the caller's data and checks the header", async () => {
 });
 
 test("a client speaking only the legacy subscriptions-transport-ws protocol is refused", async () => {
-  const socket = new WebSocket(`${gateway.url.replace("http", "ws")}/graphql`, "graphql-ws");
+  const socket = new WebSocket(`${file.gateway.url.replace("http", "ws")}/graphql`, "graphql-ws");
   let error = "";
   await new Promise<void>((resolve) => {
     socket.on("close", () => resolve());

@@ -51,7 +51,7 @@ export function createLoaders(stores: Stores, viewer: Viewer | null) {
     chatflow: byIdLoader<ChatflowDoc, "chatflow_id">((f, n) => mongo.chatflows.find(f, noId(n)).toArray(), "chatflow_id", viewer, { is_delete: false }),
     workflow: byIdLoader<WorkflowDoc, "workflow_id">((f, n) => mongo.workflows.find(f, noId(n)).toArray(), "workflow_id", viewer, { is_delete: false }),
     chatflowsByWorkflow: groupLoader<ChatflowDoc, "workflow_id">(
-      (f) => mongo.chatflows.find(f, { projection: { _id: 0, turns: 0 }, sort: { last_modify_at: -1, chatflow_id: 1 } }).toArray(),
+      (f) => mongo.chatflows.find(f, { projection: { _id: 0 }, sort: { last_modify_at: -1, chatflow_id: 1 } }).toArray(),
       "workflow_id", viewer, { is_delete: false },
     ),
     /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */

@@ -9,14 +9,19 @@ import { Workflow } from "./workflow.js";
 export const Conversation = builder.objectRef<ConversationDoc>("Conversation");
 export const Chatflow = builder.objectRef<ChatflowDoc>("Chatflow");
 
-/** Lists are read without turns; the turns come from the batched full-document loader. */
-async function turnsOf<D extends { turns?: unknown[] }>(doc: D, load: () => Promise<D | null>) {
-  return (doc.turns ? doc : await load())?.turns ?? [];
-}
-
+/** What conversations and chatflows share: a tree of turns (documents are always read whole). */
+const ChatSession = builder.interfaceRef<ConversationDoc | ChatflowDoc>("ChatSession").implement({
+  fields: (t) => ({
+    isRead: t.exposeBoolean("is_read"),
+    createdAt: t.expose("created_at", { type: "DateTime" }),
+    lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
+    turns: t.connection({ type: Turn, resolve: (chat, args) => arrayConnection(args, chat.turns, (window) => window) }),
+  }),
+});
 
 builder.node(Conversation, {
   description: "A RAG chat with its own snapshot of model settings.",
+  interfaces: [ChatSession],
   id: { resolve: (c) => c.conversation_id },
   isTypeOf: (value) => hasKeys(value, "conversation_id"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.conversation.load(id)),
@@ -24,19 +29,12 @@ builder.node(Conversation, {
     conversationId: t.exposeString("conversation_id"),
     name: t.exposeString("conversation_name"),
     modelSettings: t.field({ type: ConversationModelSettings, resolve: (c) => c.model_config }),
-    isRead: t.exposeBoolean("is_read"),
-    createdAt: t.expose("created_at", { type: "DateTime" }),
-    lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
-    turns: t.connection({
-      type: Turn,
-      resolve: async (c, args, context) =>
-        arrayConnection(args, (await turnsOf(c, () => context.loaders.conversation.load(c.conversation_id))) as ConversationDoc["turns"], (w) => w),
-    }),
   }),
 });
 
 builder.node(Chatflow, {
   description: "The chat transcript of one workflow's runs.",
+  interfaces: [ChatSession],
   id: { resolve: (c) => c.chatflow_id },
   isTypeOf: (value) => hasKeys(value, "chatflow_id"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.chatflow.load(id)),
@@ -45,13 +43,5 @@ builder.node(Chatflow, {
     workflowId: t.exposeString("workflow_id"),
     name: t.exposeString("chatflow_name"),
     workflow: t.field({ type: Workflow, nullable: true, resolve: (c, _args, context) => context.loaders.workflow.load(c.workflow_id) }),
-    isRead: t.exposeBoolean("is_read"),
-    createdAt: t.expose("created_at", { type: "DateTime" }),
-    lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
-    turns: t.connection({
-      type: Turn,
-      resolve: async (c, args, context) =>
-        arrayConnection(args, (await turnsOf(c, () => context.loaders.chatflow.load(c.chatflow_id))) as ChatflowDoc["turns"], (w) => w),
-    }),
   }),
 });
