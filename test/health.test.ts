@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { STORE_SERVERS, type LocalStack } from "./stack/stack.js";
-import { privateStack, startGateway, type TestGateway } from "./helpers.js";
+import { SignJWT } from "jose";
+import { privateStack, startGateway, TEST_SECRET, type TestGateway } from "./helpers.js";
 
 let stack: LocalStack;
 let gateway: TestGateway;
@@ -47,3 +48,35 @@ for (const server of STORE_SERVERS) {
     assert.equal(status, 200, `the gateway recovers once ${server} is back`);
   });
 }
+
+test("the gateway starts with every store down, says so, and becomes ready when they come up", async () => {
+  const cold = await privateStack([]);
+  const late = await startGateway(cold.env);
+  try {
+    const readiness = await fetch(`${late.url}/readiness`);
+    assert.equal(readiness.status, 503);
+    const report = (await readiness.json()) as { stores: { store: string; up: boolean }[] };
+    assert.deepEqual(report.stores.filter((s) => s.up).map((s) => s.store), []);
+    const health = await late.query<HealthData>("{ health { ready } }");
+    assert.equal(health.data?.health.ready, false, "requests are still answered");
+    const jwt = await new SignJWT({ sub: "alice", exp: Math.floor(Date.now() / 1000) + 60 }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(TEST_SECRET));
+    const me = await late.query("{ me { username } }", { token: jwt });
+    assert.equal(me.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", "a token cannot be checked without Redis: not a 401");
+    await Promise.all(STORE_SERVERS.map((server) => cold.startServer(server)));
+    await late.app.stores.s3.ensureBucket();
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    let body = "";
+    while (Date.now() < deadline) {
+      const response = await fetch(`${late.url}/readiness`);
+      status = response.status;
+      body = await response.text();
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(status, 200, body);
+  } finally {
+    await late.close();
+    await cold.close();
+  }
+});

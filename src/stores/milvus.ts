@@ -33,6 +33,9 @@ export function createMilvusStore(config: Config): MilvusStore {
     token: config.milvus.token,
     timeout: config.storeTimeoutMs,
   });
+  // The SDK says hello to the server from its constructor; with Milvus down at start that promise
+  // rejects unhandled and would take the process down. Data calls do not wait on it.
+  client.connectPromise.catch(() => undefined);
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
     if (status.error_code !== "Success") throw new Error(`milvus ${what}: ${status.reason}`);
   };

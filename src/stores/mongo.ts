@@ -24,7 +24,6 @@ export interface MongoStore extends MongoCollections {
 }
 
 export function createMongoStore(config: Config): MongoStore {
-  // The driver connects on first use and reconnects by itself, so the gateway starts with Mongo down.
   const client = new MongoClient(config.mongo.url, {
     maxPoolSize: config.mongo.maxPoolSize,
     minPoolSize: config.mongo.minPoolSize,
@@ -33,6 +32,19 @@ export function createMongoStore(config: Config): MongoStore {
     monitorCommands: true,
   });
   const db = client.db(config.mongo.database);
+  // Once connected the driver rides out outages by itself, but a failed first connect leaves the
+  // client closed for good ("Topology is closed"), so keep connecting until it succeeds.
+  let closing = false;
+  void (async () => {
+    while (!closing) {
+      try {
+        await client.connect();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  })();
   return {
     client,
     db,
@@ -44,6 +56,9 @@ export function createMongoStore(config: Config): MongoStore {
     modelConfig: db.collection("model_config"),
     nodes: db.collection("nodes"),
     health: () => probe("mongo", () => withTimeout("mongo", config.storeTimeoutMs, db.command({ ping: 1 }))),
-    close: () => client.close(),
+    close: () => {
+      closing = true;
+      return client.close();
+    },
   };
 }
