@@ -1,5 +1,6 @@
 // Live progress subscriptions: LAYRA's ingestion tasks and workflow runs (issue 5, DESIGN.md decision 5).
 import type { Context } from "../context.js";
+import { Unauthenticated } from "../errors.js";
 import { createLoaders } from "../loaders/index.js";
 import {
   taskProgress,
@@ -73,8 +74,9 @@ const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement
 });
 
 function progressDeps(context: Context): ProgressDeps {
-  // authScopes ran first, so the viewer is set.
-  return { watcher: context.stores.progress, viewer: context.viewer!, missingKeyWaitMs: context.config.progress.missingKeyWaitMs };
+  // authScopes (authorizeOnSubscribe) already refused anonymous callers; this only narrows the type.
+  if (!context.viewer) throw context.authError ?? new Unauthenticated();
+  return { watcher: context.stores.progress, viewer: context.viewer, missingKeyWaitMs: context.config.progress.missingKeyWaitMs };
 }
 
 /** A subscription's context is shared by all its events: give each event fresh DataLoaders (pothos#1421). */

@@ -93,6 +93,8 @@ export class ProgressWatcher {
   private subscriber: Redis | null = null;
   private poller: NodeJS.Timeout | null = null;
   private pollFailed = false;
+  /** Set when the listener connection drops: the next successful resume re-sends every snapshot. */
+  private listenerLost = false;
   private closed = false;
   private readonly channelPrefix: string;
   private readonly patterns: string[];
@@ -205,6 +207,7 @@ export class ProgressWatcher {
     subscriber.on("pmessage", (_pattern: string, channel: string, event: string) => this.onKeyspaceEvent(channel, event));
     // Every (re)connection: Redis may have restarted and lost both the subscription and the CONFIG SET.
     subscriber.on("ready", () => void this.resume());
+    subscriber.on("close", () => (this.listenerLost = true));
     await subscriber.psubscribe(...this.patterns).catch(() => undefined);
     // Anything written before the subscription was active is picked up by this first read.
     this.flushAllSoon();
@@ -222,7 +225,10 @@ export class ProgressWatcher {
       if (!this.closed) setTimeout(() => void this.resume(), RETRY_MS).unref();
       return;
     }
-    for (const watch of this.watches.values()) if (watch.kind === "hash" && watch.last) watch.forceEmit = true;
+    if (this.listenerLost) {
+      this.listenerLost = false;
+      for (const watch of this.watches.values()) if (watch.kind === "hash" && watch.last) watch.forceEmit = true;
+    }
     this.flushAllSoon();
   }
 
@@ -330,8 +336,8 @@ export class ProgressWatcher {
     if (!changed && !(force && fields)) return;
     let gone: HashState["gone"] = null;
     if (!fields && existed) {
-      // Without notifications, a key that had at most two poll intervals to live has expired.
-      const expiredByTtl = lastTtlMs >= 0 && lastTtlMs <= this.config.progress.pollIntervalMs * 2;
+      // Without notifications, a key that had about a poll interval (at least a second) to live has expired.
+      const expiredByTtl = lastTtlMs >= 0 && lastTtlMs <= Math.max(this.config.progress.pollIntervalMs * 2, 1_000);
       gone = lastEvent === "expired" || (this.mode === "poll" && expiredByTtl) ? "expired" : "deleted";
     }
     watch.signature = signature;
