@@ -189,8 +189,9 @@ export class ProgressWatcher {
       }
       // Redis unreachable (retried on reconnect) or notifications forced on by configuration.
     }
-    this.mode = "notifications";
+    // Reads wait (mode still null) until the pattern subscription is active, so no change falls between.
     await this.listen();
+    this.mode = "notifications";
   }
 
   /** CONFIG SET is lost when Redis restarts, so this runs again on every reconnection. */
