@@ -8,6 +8,8 @@ import type { Client } from "graphql-ws";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import type { LocalStack } from "./stack/stack.js";
 import { taskId, uploadSteps, workflowSteps, writeAll, type RunState, type TaskState, type WriteStep } from "./fixtures/layra-task-writer.js";
+import { percentOf } from "../src/resolvers/progress.js";
+import { missingNotificationFlags } from "../src/stores/progress-watcher.js";
 import { sseSubscribe, wsClient, wsSubscribe, type Collected } from "./fixtures/subscribers.js";
 
 const TASK = `subscription ($taskId: String!) {
@@ -75,6 +77,14 @@ async function eventually(check: () => Promise<boolean> | boolean, what: string,
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+test("the notification flags added to what Redis has, and LAYRA's percent", () => {
+  assert.equal(missingNotificationFlags(""), "Khgxt");
+  assert.equal(missingNotificationFlags("Khgx"), "t", "the local stack's own flags lack streams");
+  assert.equal(missingNotificationFlags("KA"), "");
+  assert.equal(missingNotificationFlags("EA"), "K");
+  assert.deepEqual([percentOf(1, 3), percentOf(2, 3), percentOf(0, 0), percentOf(3, 3), percentOf(null, 3)], [33.3, 66.7, 0, 100, null]);
+});
 
 const THREE_FILES = [{ name: "report.pdf" }, { name: "slides.pptx" }, { name: "scan.png" }];
 
