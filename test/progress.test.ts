@@ -256,6 +256,28 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     assert.deepEqual(runEvents(foreign).map((e) => [e.status, e.username, e.event, e.end]), [[null, null, null, "NOT_FOUND"]]);
   });
 
+  test("an id that names a key of another type (a run's `:state` string) reads as missing, not as a Redis outage", async () => {
+    const runId = crypto.randomUUID();
+    await redis.setex(`workflow:${runId}:state`, 60, JSON.stringify({ execution_status: "running" }));
+    const stringTask = taskId("alice");
+    await redis.set(`task:${stringTask}`, "not a hash", "EX", 60);
+    const subs = [wsSubscribe(aliceWs, RUN, { taskId: `${runId}:state` }), wsSubscribe(aliceWs, TASK, { taskId: stringTask })];
+    // Meanwhile a real task's changes still flow: the odd keys do not stall the shared reads.
+    const id = taskId("alice");
+    const steps = uploadSteps(redis, id, THREE_FILES);
+    const normal = wsSubscribe(aliceWs2, TASK, { taskId: id }) as TaskSub;
+    await drive(steps.slice(0, 3), [normal]);
+    assert.ok(subs.every((sub) => !sub.ended), "the real task's states arrived while the odd keys were still being waited for");
+    normal.close();
+    for (const sub of subs) {
+      await sub.whenEnded();
+      assert.equal(sub.results.length, 1);
+      const event = Object.values(sub.results[0]!.data as Record<string, { end: string; status: string | null }>)[0]!;
+      assert.deepEqual([event.status, event.end], [null, "NOT_FOUND"]);
+    }
+    await eventually(() => gateway.app.stores.progress.counts().keys === 0, "both keys unwatched");
+  });
+
   test("bad input: an empty task id is BAD_USER_INPUT", async () => {
     const sub = wsSubscribe(aliceWs, TASK, { taskId: "" });
     await sub.whenEnded();

@@ -123,8 +123,13 @@ export class ProgressWatcher {
 
   /** The whole stream, for a subscriber's history; entries it also gets from `watchStream` share ids. */
   async readStream(key: string): Promise<StreamEntry[]> {
-    const entries = await this.redis.task.xrange(key, "-", "+");
-    return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
+    try {
+      const entries = await this.redis.task.xrange(key, "-", "+");
+      return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
+    } catch (error) {
+      if (error instanceof Error && /WRONGTYPE/.test(error.message)) return [];
+      throw error;
+    }
   }
 
   counts(): WatcherCounts {
@@ -292,7 +297,9 @@ export class ProgressWatcher {
       results = null;
     }
     for (const watch of batch) this.reading.delete(watch);
-    if (!results || results.some(([error]) => error)) {
+    // A key of another type (e.g. an id that names `workflow:{id}:state`) reads as missing, not as an outage.
+    const wrongType = (error: Error | null) => error !== null && /WRONGTYPE/.test(error.message);
+    if (!results || results.some(([error]) => error && !wrongType(error))) {
       // Redis is unreachable: keep the keys pending; in poll mode the next good read re-sends them all.
       if (polling) this.pollFailed = true;
       for (const watch of batch) if (this.watches.get(watch.key) === watch) this.pending.add(watch);
@@ -305,11 +312,13 @@ export class ProgressWatcher {
     let i = 0;
     for (const watch of batch) {
       if (watch.kind === "hash") {
-        const fields = results[i++]![1] as Record<string, string>;
+        const [error, reply] = results[i++]!;
+        const fields = wrongType(error) ? {} : (reply as Record<string, string>);
         const ttl = polling ? (results[i++]![1] as number) : -1;
         this.applyHash(watch, Object.keys(fields).length > 0 ? fields : null, ttl, observedAt, resumed || watch.forceEmit);
       } else {
-        const entries = (results[i++]![1] as [string, string[]][]).map(([id, flat]) => ({ id, fields: pairs(flat) }));
+        const [error, reply] = results[i++]!;
+        const entries = wrongType(error) ? [] : (reply as [string, string[]][]).map(([id, flat]) => ({ id, fields: pairs(flat) }));
         this.applyStream(watch, entries);
       }
     }
