@@ -256,12 +256,12 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     assert.deepEqual(runEvents(foreign).map((e) => [e.status, e.username, e.event, e.end]), [[null, null, null, "NOT_FOUND"]]);
   });
 
-  test("an id that names a key of another type (a run's `:state` string) reads as missing, not as a Redis outage", async () => {
+  test("a key of another type (not a hash) reads as missing, not as a Redis outage", async () => {
     const runId = crypto.randomUUID();
-    await redis.setex(`workflow:${runId}:state`, 60, JSON.stringify({ execution_status: "running" }));
+    await redis.setex(`workflow:${runId}`, 60, JSON.stringify({ execution_status: "running" }));
     const stringTask = taskId("alice");
     await redis.set(`task:${stringTask}`, "not a hash", "EX", 60);
-    const subs = [wsSubscribe(aliceWs, RUN, { taskId: `${runId}:state` }), wsSubscribe(aliceWs, TASK, { taskId: stringTask })];
+    const subs = [wsSubscribe(aliceWs, RUN, { taskId: runId }), wsSubscribe(aliceWs, TASK, { taskId: stringTask })];
     // Meanwhile a real task's changes still flow: the odd keys do not stall the shared reads.
     const id = taskId("alice");
     const steps = uploadSteps(redis, id, THREE_FILES);
@@ -278,10 +278,18 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     await eventually(() => gateway.app.stores.progress.counts().keys === 0, "both keys unwatched");
   });
 
-  test("bad input: an empty task id is BAD_USER_INPUT", async () => {
-    const sub = wsSubscribe(aliceWs, TASK, { taskId: "" });
-    await sub.whenEnded();
-    assert.equal(sub.results[0]?.errors?.[0]?.extensions?.code, "BAD_USER_INPUT");
+  test("bad input: an empty id, or one that would name a neighbouring key, is BAD_USER_INPUT", async () => {
+    const id = crypto.randomUUID();
+    const subs = [
+      wsSubscribe(aliceWs, TASK, { taskId: "" }),
+      wsSubscribe(aliceWs, RUN, { taskId: `${id}:state` }),
+      sseSubscribe(gateway.url, alice, RUN, { taskId: `events:${id}` }),
+    ];
+    for (const sub of subs) {
+      await sub.whenEnded();
+      assert.equal(sub.results.length, 1);
+      assert.equal(sub.results[0]?.errors?.[0]?.extensions?.code, "BAD_USER_INPUT");
+    }
   });
 
   test("after 3,000 graphql-ws and 200 SSE subscribe/disconnect cycles the listener counts are back to baseline", async () => {

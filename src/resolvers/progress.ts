@@ -67,9 +67,11 @@ const RUN_TERMINAL: Record<string, ProgressEnd> = {
 };
 const STREAM_RETRY_MS = 250;
 
+// LAYRA's ids are uuid4s or `{username}_{uuid4}`: no ":" so an id cannot name a neighbouring key
+// (`workflow:{id}:state`, `workflow:events:{id}`).
 function checkId(taskId: string): void {
-  if (taskId.length === 0 || taskId.length > MAX_ID_LENGTH || /\s/.test(taskId)) {
-    throw new BadUserInput("taskId", `must be 1 to ${MAX_ID_LENGTH} characters without spaces`);
+  if (taskId.length === 0 || taskId.length > MAX_ID_LENGTH || /[\s:*?[\]]/.test(taskId)) {
+    throw new BadUserInput("taskId", `must be 1 to ${MAX_ID_LENGTH} characters without spaces, ":" or glob characters`);
   }
 }
 

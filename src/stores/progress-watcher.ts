@@ -95,6 +95,7 @@ export class ProgressWatcher {
   private pollFailed = false;
   /** Set when the listener connection drops: the next successful resume re-sends every snapshot. */
   private listenerLost = false;
+  private resuming = false;
   private closed = false;
   private readonly channelPrefix: string;
   private readonly patterns: string[];
@@ -221,7 +222,8 @@ export class ProgressWatcher {
 
   /** After Redis came back: listen again, re-enable notifications, then re-read and re-send every key. */
   private async resume(): Promise<void> {
-    if (this.closed || !this.subscriber) return;
+    if (this.closed || !this.subscriber || this.resuming) return;
+    this.resuming = true;
     try {
       await this.subscriber.psubscribe(...this.patterns);
       await this.enableNotifications().catch((error) => {
@@ -230,6 +232,8 @@ export class ProgressWatcher {
     } catch {
       if (!this.closed) setTimeout(() => void this.resume(), RETRY_MS).unref();
       return;
+    } finally {
+      this.resuming = false;
     }
     if (this.listenerLost) {
       this.listenerLost = false;
