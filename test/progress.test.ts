@@ -351,6 +351,10 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       const subs = [wsSubscribe(client, TASK, { taskId: id }), sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
         ...others.map((other) => wsSubscribe(client, TASK, { taskId: other }))] as TaskSub[];
       await Promise.all(subs.map((sub) => sub.waitFor(1)));
+      const runId = crypto.randomUUID();
+      const runSteps = workflowSteps(redis, runId, "alice", ["node_start", "node_code"]);
+      const run = wsSubscribe(client, RUN, { taskId: runId }) as RunSub;
+      await drive(runSteps.slice(0, 4), [run]);
       // One listener connection with two patterns, whatever the number of subscribers and keys.
       assert.equal(await redis.call("PUBSUB", "NUMPAT"), 2);
       assert.equal(String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub")).trim().split("\n").length, 1);
@@ -360,8 +364,14 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       await stack.startServer("redis");
 
       const [ws, sse] = subs as [TaskSub, TaskSub];
-      await Promise.all([ws.waitFor(2), sse.waitFor(2)]);
+      await Promise.all([ws.waitFor(2), sse.waitFor(2), run.waitFor(5)]);
       await drive(steps.slice(3), [ws, sse], 2);
+      await drive(runSteps.slice(4), [run], 5);
+      await run.whenEnded();
+      const runStates = runEvents(run);
+      assert.deepEqual(runStates.map(runStateOf), [...runSteps.slice(0, 4).map((s) => s.state), { status: "running", event: null }, ...runSteps.slice(4).map((s) => s.state)]);
+      assert.deepEqual(runStates.map((e) => e.resumed), runStates.map((_, i) => i === 4), "one resumed snapshot of the run's hash");
+      assert.equal(runStates.at(-1)!.end, "COMPLETED");
       for (const sub of [ws, sse]) {
         await sub.whenEnded();
         const events = taskEvents(sub);
