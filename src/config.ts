@@ -49,6 +49,12 @@ const envSchema = z
     ALGORITHM: z.literal("HS256").default("HS256"),
 
     STORE_TIMEOUT_MS: int(1, 600_000).default(5_000),
+
+    // Live progress (DESIGN.md decision 5): keyspace notifications, or one shared poller where CONFIG is forbidden.
+    PROGRESS_MODE: z.enum(["auto", "notifications", "poll"]).default("auto"),
+    PROGRESS_POLL_INTERVAL_MS: int(50, 60_000).default(500),
+    // LAYRA's own SSE reader gives up after 5 polls 1 s apart that find no key.
+    PROGRESS_MISSING_KEY_WAIT_MS: int(0, 600_000).default(5_000),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -73,6 +79,7 @@ export interface Config {
   model: { url: string; timeoutMs: number };
   auth: { secretKey: string; algorithm: "HS256" };
   storeTimeoutMs: number;
+  progress: { mode: Env["PROGRESS_MODE"]; pollIntervalMs: number; missingKeyWaitMs: number };
 }
 
 export class ConfigError extends Error {
@@ -134,5 +141,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     model: { url: env.MODEL_SERVER_URL.replace(/\/+$/, ""), timeoutMs: env.MODEL_SERVER_TIMEOUT_MS },
     auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
+    progress: { mode: env.PROGRESS_MODE, pollIntervalMs: env.PROGRESS_POLL_INTERVAL_MS, missingKeyWaitMs: env.PROGRESS_MISSING_KEY_WAIT_MS },
   };
 }

@@ -50,3 +50,11 @@ test("cross-field rules are checked once the fields are valid", () => {
   assert.throws(() => loadConfig({ ...required, REDIS_CACHE_DB: "0" }), /REDIS_CACHE_DB: the four Redis databases must be distinct/);
   assert.throws(() => loadConfig({ ...required, MONGODB_MIN_POOL_SIZE: "60" }), /MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_POOL_SIZE/);
 });
+
+test("progress settings: defaults, and bad values are refused", () => {
+  const required = { SECRET_KEY: "s", MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b" };
+  assert.deepEqual(loadConfig(required).progress, { mode: "auto", pollIntervalMs: 500, missingKeyWaitMs: 5000 });
+  assert.equal(loadConfig({ ...required, PROGRESS_MODE: "poll" }).progress.mode, "poll");
+  assert.throws(() => loadConfig({ ...required, PROGRESS_MODE: "pubsub" }), (error: unknown) => error instanceof ConfigError && /PROGRESS_MODE/.test(error.message));
+  assert.throws(() => loadConfig({ ...required, PROGRESS_POLL_INTERVAL_MS: "10" }), /PROGRESS_POLL_INTERVAL_MS/);
+});

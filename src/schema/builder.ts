@@ -19,6 +19,8 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // Check a subscription's scopes when it is created, before any event (not only per event).
+    authorizeOnSubscribe: true,
     authScopes: (context) => ({ loggedIn: context.viewer !== null }),
     unauthorizedError: (_parent, context) => context.authError ?? new Unauthenticated(),
   },

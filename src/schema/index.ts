@@ -10,5 +10,6 @@ import "./turn.js";
 import "./conversation.js";
 import "./workflow.js";
 import "./viewer.js";
+import "./progress.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

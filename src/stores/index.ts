@@ -3,6 +3,7 @@ import type { StoreHealth } from "./health.js";
 import { createMilvusStore, type MilvusStore } from "./milvus.js";
 import { createModelStore, type ModelStore } from "./model.js";
 import { createMongoStore, type MongoStore } from "./mongo.js";
+import { ProgressWatcher } from "./progress-watcher.js";
 import { createRedisStore, type RedisStore } from "./redis.js";
 import { createS3Store, type S3Store } from "./s3.js";
 
@@ -12,22 +13,28 @@ export interface Stores {
   redis: RedisStore;
   s3: S3Store;
   model: ModelStore;
+  /** Live progress of LAYRA tasks and workflow runs, read from the `redis` task database. */
+  progress: ProgressWatcher;
 }
 
 export function createStores(config: Config): Stores {
+  const redis = createRedisStore(config);
   return {
     mongo: createMongoStore(config),
     milvus: createMilvusStore(config),
-    redis: createRedisStore(config),
+    redis,
     s3: createS3Store(config),
     model: createModelStore(config),
+    progress: new ProgressWatcher(config, redis),
   };
 }
 
 export function storesHealth(stores: Stores): Promise<StoreHealth[]> {
-  return Promise.all(Object.values(stores).map((store) => store.health()));
+  return Promise.all([stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.health()));
 }
 
 export async function closeStores(stores: Stores): Promise<void> {
-  await Promise.allSettled(Object.values(stores).map((store) => store.close()));
+  // The watcher first: it quits its subscriber connection before the Redis store closes the rest.
+  await stores.progress.close();
+  await Promise.allSettled([stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.close()));
 }

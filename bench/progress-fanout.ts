@@ -1,0 +1,137 @@
+// `npm run bench:progress`: taskProgress fan-out. A gateway process, a subscriber process (graphql-ws) and
+// this writer (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
+// subscribers it prints HSET->receipt latency, Redis commands per update (INFO commandstats), the
+// gateway's memory, and what LAYRA's approach (one HGETALL per subscriber per second) would cost.
+// Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10).
+import { fork, type ChildProcess } from "node:child_process";
+import { Redis } from "ioredis";
+import { LocalStack } from "../test/stack/stack.js";
+
+const levels = (process.argv[2] ?? "1000,5000,10000").split(",").map(Number);
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const perConnection = Number(process.env.BENCH_PER_CONNECTION ?? 10);
+const TASKS = 100;
+const WRITES_PER_SECOND = 50;
+
+function child(script: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return fork(new URL(script, import.meta.url).pathname, [], {
+    execArgv: ["--import", "tsx", "--expose-gc", "--max-old-space-size=4096"],
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
+function request<T>(process: ChildProcess, message: object | null, reply: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (received: { type: string }) => {
+      if (received.type !== reply) return;
+      process.off("message", onMessage);
+      resolve(received as T);
+    };
+    process.on("message", onMessage);
+    process.once("exit", (code) => reject(new Error(`child exited (${code}) while waiting for ${reply}`)));
+    if (message) process.send(message);
+  });
+}
+
+async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const info = await redis.info("commandstats");
+  const calls = new Map<string, number>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
+  return calls;
+}
+
+const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+// The whole stack, idle but for Redis: the gateway's store clients expect their servers to be there.
+const stack = await LocalStack.start();
+const env = {
+  ...stack.env,
+  NODE_ENV: "production",
+  HOST: "127.0.0.1",
+  PORT: "0",
+  SECRET_KEY: "bench-secret",
+  STORE_TIMEOUT_MS: "5000",
+  PROGRESS_MISSING_KEY_WAIT_MS: "60000",
+};
+const gateway = child("./progress-gateway.ts", env);
+const subscribers = child("./progress-subscribers.ts");
+const writer = new Redis(stack.env.REDIS_URL, { db: 1 });
+const stats = new Redis(stack.env.REDIS_URL, { db: 1 });
+
+try {
+  const { url, token } = await request<{ url: string; token: string }>(gateway, null, "ready");
+  await request(subscribers, null, "ready");
+  const tasks = Array.from({ length: TASKS }, (_, i) => `bench_${String(i).padStart(8, "0")}-0000-4000-8000-000000000000`);
+  for (const id of tasks) await writer.hset(`task:${id}`, { status: "processing", total: "1000000", processed: "0", message: "Initializing file processing..." });
+  type Stats = { rssMb: number; heapUsedMb: number; counts: { keys: number; listeners: number; mode: string } };
+  const baseline = await request<Stats>(gateway, { type: "stats" }, "stats");
+  console.log(`gateway baseline: rss ${fmt(baseline.rssMb)} MB, heap ${fmt(baseline.heapUsedMb)} MB; ${TASKS} tasks, writer ${WRITES_PER_SECOND} HSET/s, ${seconds} s per level, ${perConnection} subscriptions per WebSocket`);
+  const rows: string[][] = [];
+  let sequence = 0;
+  let mode = "?";
+  for (const count of levels) {
+    const subscribed = await request<{ ms: number; connections: number }>(subscribers, { type: "subscribe", url, token, tasks, count, perConnection }, "subscribed");
+    const loaded = await request<Stats>(gateway, { type: "stats" }, "stats");
+    mode = loaded.counts.mode;
+    const write = async (updates: number) => {
+      const started = performance.now();
+      for (let i = 0; i < updates; i++) {
+        const due = started + (i * 1000) / WRITES_PER_SECOND;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        sequence += 1;
+        // The stamp is taken just before the HSET is sent; subscribers subtract it on receipt.
+        await writer.hset(`task:${tasks[i % TASKS]}`, { processed: String(sequence), message: `bench ${performance.timeOrigin + performance.now()}` });
+      }
+    };
+    await write(2 * WRITES_PER_SECOND); // warm-up, not measured: lets the subscribe burst's garbage be collected
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = await commandCalls(stats);
+    subscribers.send({ type: "start" });
+    const updates = seconds * WRITES_PER_SECOND;
+    await write(updates);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
+    const after = await commandCalls(stats);
+    const latency = await request<{ count: number; p50: number; p99: number; max: number }>(subscribers, { type: "stop" }, "latency");
+    const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    const allCommands = [...after.keys()].reduce((sum, name) => sum + delta(name), 0);
+    // Not the gateway's: the writer's HSETs and this script's two INFO calls.
+    const gatewayCommands = allCommands - delta("hset") - 1;
+    const expected = updates * (count / TASKS);
+    await request(subscribers, { type: "unsubscribe" }, "unsubscribed");
+    let drained = await request<Stats>(gateway, { type: "stats" }, "stats");
+    for (let tries = 0; tries < 50 && drained.counts.listeners > 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      drained = await request<Stats>(gateway, { type: "stats" }, "stats");
+    }
+    rows.push([
+      String(count),
+      `${subscribed.connections}`,
+      `${latency.count}/${expected}`,
+      fmt(latency.p50),
+      fmt(latency.p99),
+      fmt(latency.max),
+      fmt(delta("hgetall") / updates, 2),
+      fmt(gatewayCommands / updates, 2),
+      fmt((gatewayCommands / (updates / WRITES_PER_SECOND))),
+      String(count),
+      `${fmt(loaded.rssMb)} / ${fmt(loaded.heapUsedMb)}`,
+      `${fmt(drained.rssMb)} / ${fmt(drained.heapUsedMb)} (keys ${drained.counts.keys}, listeners ${drained.counts.listeners})`,
+      fmt(subscribed.ms / 1000),
+    ]);
+  }
+  const header = ["subscribers", "sockets", "delivered/expected", "p50 ms", "p99 ms", "max ms", "HGETALL/update", "gateway cmds/update", "gateway cmds/s", "LAYRA cmds/s", "gateway rss/heap MB (subscribed)", "after disconnect rss/heap MB", "subscribe s"];
+  console.log(`gateway progress mode: ${mode}`);
+  const table = [header, ...rows];
+  const widths = header.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  for (const row of table) console.log(row.map((cell, column) => cell.padStart(widths[column]!)).join("  "));
+  console.log("LAYRA cmds/s: its SSE reader polls HGETALL once per second per subscriber, whatever changes.");
+} finally {
+  subscribers.send({ type: "exit" });
+  gateway.send({ type: "stop" });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  writer.disconnect();
+  stats.disconnect();
+  await stack.close();
+}

@@ -1,0 +1,24 @@
+// Bench child process: the gateway alone (so its memory is its own), driven over IPC by progress-fanout.ts.
+import { buildApp } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { mintToken } from "../src/resolvers/auth.js";
+
+const config = loadConfig(process.env);
+const app = buildApp(config);
+const url = await app.start();
+const token = await mintToken(config, app.stores, "bench", 24 * 3600);
+
+function stats() {
+  global.gc?.();
+  const memory = process.memoryUsage();
+  return { rssMb: memory.rss / 2 ** 20, heapUsedMb: memory.heapUsed / 2 ** 20, counts: app.stores.progress.counts() };
+}
+
+process.on("message", async (message: { type: string }) => {
+  if (message.type === "stats") process.send!({ type: "stats", ...stats() });
+  if (message.type === "stop") {
+    await app.stop();
+    process.exit(0);
+  }
+});
+process.send!({ type: "ready", url, token });

@@ -1,0 +1,275 @@
+// The live progress streams, free of any transport: each returns an async iterator of events that
+// graphql-ws and SSE both serve. Termination rules follow the contract (§3.2, §3.3) and issue 5:
+// a snapshot at once, then every change; the stream completes after a terminal status or when the key
+// goes away, with a last event that says why; a key that never shows up ends the stream after
+// `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
+import type { Viewer } from "../context.js";
+import { BadUserInput } from "../errors.js";
+import type { HashState, ProgressWatcher, StreamEntry } from "../stores/progress-watcher.js";
+import { EventChannel } from "./event-channel.js";
+
+export type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";
+
+export interface ProgressDeps {
+  watcher: ProgressWatcher;
+  viewer: Viewer;
+  missingKeyWaitMs: number;
+}
+
+interface Ending {
+  end: ProgressEnd | null;
+  endReason: string | null;
+  /** True for a snapshot re-sent after Redis came back. */
+  resumed: boolean;
+  observedAt: Date;
+}
+
+export interface TaskProgressEvent extends Ending {
+  taskId: string;
+  status: string | null;
+  processed: number | null;
+  total: number | null;
+  /** LAYRA's SSE value: processed/total*100 to one decimal, 0 when total is 0. */
+  percent: number | null;
+  message: string | null;
+}
+
+export interface WorkflowStreamEvent {
+  id: string;
+  type: string | null;
+  status: string | null;
+  node: string | null;
+  messageId: string | null;
+  createTime: string | null;
+  fields: Record<string, string>;
+}
+
+export interface WorkflowRunEvent extends Ending {
+  taskId: string;
+  status: string | null;
+  username: string | null;
+  startTime: string | null;
+  endTime: string | null;
+  error: string | null;
+  /** The stream entry this update carries; null for a change of the run's status hash. */
+  event: WorkflowStreamEvent | null;
+}
+
+const MAX_ID_LENGTH = 200;
+const TASK_TERMINAL: Record<string, ProgressEnd> = { completed: "COMPLETED", failed: "FAILED" };
+// LAYRA's own reader stops on these workflow statuses; a paused run's hash even says "completed".
+const RUN_TERMINAL: Record<string, ProgressEnd> = {
+  completed: "COMPLETED",
+  failed: "FAILED",
+  canceled: "CANCELED",
+  pause: "PAUSED",
+  vlm_input: "PAUSED",
+};
+const STREAM_RETRY_MS = 250;
+
+// LAYRA's ids are uuid4s or `{username}_{uuid4}`: no ":" so an id cannot name a neighbouring key
+// (`workflow:{id}:state`, `workflow:events:{id}`).
+function checkId(taskId: string): void {
+  if (taskId.length === 0 || taskId.length > MAX_ID_LENGTH || /[\s:*?[\]]/.test(taskId)) {
+    throw new BadUserInput("taskId", `must be 1 to ${MAX_ID_LENGTH} characters without spaces, ":" or glob characters`);
+  }
+}
+
+function count(value: string | undefined): number | null {
+  if (value === undefined || !/^-?\d+$/.test(value.trim())) return null;
+  return Number.parseInt(value, 10);
+}
+
+export function percentOf(processed: number | null, total: number | null): number | null {
+  if (processed === null || total === null) return null;
+  if (total === 0) return 0;
+  return Number(((processed / total) * 100).toFixed(1));
+}
+
+const goneEnd = (state: HashState): ProgressEnd => (state.gone === "expired" ? "EXPIRED" : "DELETED");
+
+/** Arms the bounded wait for a key that does not exist (or is not the caller's). */
+function missingKeyTimer<T>(channel: EventChannel<T>, waitMs: number, onTimeout: () => void): { clear(): void } {
+  let timer: NodeJS.Timeout | null = setTimeout(() => {
+    timer = null;
+    onTimeout();
+    channel.end();
+  }, waitMs);
+  const clear = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
+  channel.onEnd(clear);
+  return { clear };
+}
+
+function taskEvent(taskId: string, fields: Record<string, string>, state: HashState): TaskProgressEvent {
+  const processed = count(fields.processed);
+  const total = count(fields.total);
+  const status = fields.status ?? null;
+  const end = status ? (TASK_TERMINAL[status] ?? null) : null;
+  return {
+    taskId,
+    status,
+    processed,
+    total,
+    percent: percentOf(processed, total),
+    message: fields.message ?? null,
+    observedAt: state.observedAt,
+    resumed: state.resumed,
+    end,
+    endReason: end ? `the task ${status}` : null,
+  };
+}
+
+/** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (contract §3.2). */
+export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableIterator<TaskProgressEvent> {
+  checkId(taskId);
+  const channel = new EventChannel<TaskProgressEvent>();
+  const notFound = missingKeyTimer(channel, deps.missingKeyWaitMs, () =>
+    channel.push({
+      taskId,
+      status: null,
+      processed: null,
+      total: null,
+      percent: null,
+      message: null,
+      observedAt: new Date(),
+      resumed: false,
+      end: "NOT_FOUND",
+      endReason: `no task ${JSON.stringify(taskId)} appeared within ${deps.missingKeyWaitMs} ms`,
+    }),
+  );
+  // A task's only link to its owner is the `{username}_` prefix of its id (usernames cannot contain "_").
+  if (!taskId.startsWith(`${deps.viewer.username}_`)) return channel;
+
+  let last: TaskProgressEvent | null = null;
+  const unwatch = deps.watcher.watchHash(`task:${taskId}`, (state) => {
+    if (channel.isEnded) return;
+    if (!state.fields) {
+      if (!last) return; // still waiting for the key to appear
+      const end = goneEnd(state);
+      channel.push({ ...last, observedAt: state.observedAt, resumed: false, end, endReason: `task:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}` });
+      channel.end();
+      return;
+    }
+    notFound.clear();
+    last = taskEvent(taskId, state.fields, state);
+    channel.push(last);
+    if (last.end) channel.end();
+  });
+  channel.onEnd(unwatch);
+  return channel;
+}
+
+function compareStreamIds(a: string, b: string): number {
+  const [aMs, aSeq = "0"] = a.split("-");
+  const [bMs, bSeq = "0"] = b.split("-");
+  const byMs = BigInt(aMs!) - BigInt(bMs!);
+  if (byMs !== 0n) return byMs < 0n ? -1 : 1;
+  const bySeq = BigInt(aSeq) - BigInt(bSeq);
+  return bySeq === 0n ? 0 : bySeq < 0n ? -1 : 1;
+}
+
+function streamEvent(entry: StreamEntry): WorkflowStreamEvent {
+  const f = entry.fields;
+  return {
+    id: entry.id,
+    type: f.type ?? null,
+    status: f.status ?? null,
+    node: f.node ?? f.node_id ?? null,
+    messageId: f.message_id ?? null,
+    createTime: f.create_time ?? null,
+    fields: f,
+  };
+}
+
+/**
+ * `workflowRun(taskId)`: the status hash `workflow:{taskId}` and the event stream
+ * `workflow:events:{taskId}` (contract §3.3), read with XRANGE only, never a consumer group, so
+ * LAYRA's own `workflow_group` reader loses nothing. The run's stream events decide when it ends.
+ */
+export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIterator<WorkflowRunEvent> {
+  checkId(taskId);
+  const channel = new EventChannel<WorkflowRunEvent>();
+  let hash: Record<string, string> = {};
+  const runEvent = (observedAt: Date, resumed: boolean, event: WorkflowStreamEvent | null): WorkflowRunEvent => ({
+    taskId,
+    status: hash.status ?? null,
+    username: hash.username ?? null,
+    startTime: hash.start_time ?? null,
+    endTime: hash.end_time ?? null,
+    error: hash.error || null,
+    observedAt,
+    resumed,
+    event,
+    end: null,
+    endReason: null,
+  });
+  const notFound = missingKeyTimer(channel, deps.missingKeyWaitMs, () =>
+    channel.push({
+      ...runEvent(new Date(), false, null),
+      end: "NOT_FOUND",
+      endReason: `no workflow run ${JSON.stringify(taskId)} appeared within ${deps.missingKeyWaitMs} ms`,
+    }),
+  );
+
+  let owned = false;
+  let lastId: string | null = null;
+  const deliver = (entries: StreamEntry[]) => {
+    for (const entry of entries) {
+      if (channel.isEnded) return;
+      if (lastId !== null && compareStreamIds(entry.id, lastId) <= 0) continue; // already sent
+      lastId = entry.id;
+      const event = streamEvent(entry);
+      const end = event.type === "workflow" && event.status ? (RUN_TERMINAL[event.status] ?? null) : null;
+      channel.push({ ...runEvent(new Date(), false, event), end, endReason: end ? `the run's stream says ${event.status}` : null });
+      if (end) channel.end();
+    }
+  };
+
+  const followStream = () => {
+    const streamKey = `workflow:events:${taskId}`;
+    let buffered: StreamEntry[] | null = [];
+    // Listen first, then read the history, so nothing written in between is lost (ids deduplicate).
+    channel.onEnd(deps.watcher.watchStream(streamKey, (entries) => (buffered ? buffered.push(...entries) : deliver(entries))));
+    const readHistory = () => {
+      if (channel.isEnded) return;
+      deps.watcher.readStream(streamKey).then(
+        (history) => {
+          const live = buffered ?? [];
+          buffered = null;
+          deliver(history);
+          deliver(live);
+        },
+        () => setTimeout(readHistory, STREAM_RETRY_MS),
+      );
+    };
+    readHistory();
+  };
+
+  const unwatch = deps.watcher.watchHash(`workflow:${taskId}`, (state) => {
+    if (channel.isEnded) return;
+    if (!state.fields) {
+      if (!owned) return;
+      const end = goneEnd(state);
+      channel.push({ ...runEvent(state.observedAt, false, null), end, endReason: `workflow:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}` });
+      channel.end();
+      return;
+    }
+    if (!owned) {
+      // Someone else's run: stop looking and let the missing-key timer answer, as for a missing run.
+      if (state.fields.username !== deps.viewer.username) return unwatch();
+      owned = true;
+      notFound.clear();
+      hash = state.fields;
+      channel.push(runEvent(state.observedAt, state.resumed, null));
+      followStream();
+      return;
+    }
+    hash = state.fields;
+    channel.push(runEvent(state.observedAt, state.resumed, null));
+  });
+  channel.onEnd(unwatch);
+  return channel;
+}

@@ -1,0 +1,380 @@
+// Watches LAYRA's progress keys in the task database (DESIGN.md decision 5). LAYRA's writers only HSET
+// and XADD and publish nothing, so one Redis connection per process listens to keyspace notifications
+// for `task:*` and `workflow:*`; where CONFIG is forbidden (managed Redis) one shared poller reads every
+// watched key instead. Either way a change costs one read per key, whatever the number of subscribers:
+// the result fans out to every listener of that key, bursts coalesce into one read, and unchanged
+// snapshots are dropped.
+import type { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import type { RedisStore } from "./redis.js";
+
+export type WatchMode = "notifications" | "poll";
+
+/** One read of a hash. `fields` is null when the key does not exist. */
+export interface HashState {
+  key: string;
+  fields: Record<string, string> | null;
+  /** Why an existing key went away (only set on the transition to missing). */
+  gone: "deleted" | "expired" | null;
+  /** Re-sent after Redis came back, even when unchanged, so the subscriber knows it is current again. */
+  resumed: boolean;
+  observedAt: Date;
+}
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+export type HashListener = (state: HashState) => void;
+export type StreamListener = (entries: StreamEntry[]) => void;
+
+export interface WatcherCounts {
+  /** null until the first watch decides it. */
+  mode: WatchMode | null;
+  keys: number;
+  listeners: number;
+  pollerActive: boolean;
+}
+
+interface HashWatch {
+  kind: "hash";
+  key: string;
+  listeners: Set<HashListener>;
+  last: HashState | null;
+  signature: string | null;
+  /** The last keyspace event seen for the key, to tell expiry from deletion. */
+  lastEvent: string | null;
+  /** Milliseconds to live at the last poll, to tell expiry from deletion without notifications. */
+  lastTtlMs: number;
+  forceEmit: boolean;
+}
+
+interface StreamWatch {
+  kind: "stream";
+  key: string;
+  listeners: Set<StreamListener>;
+  /** Entries up to this id were fanned out; null = none yet (the first read takes the whole stream). */
+  lastId: string | null;
+}
+
+type Watch = HashWatch | StreamWatch;
+
+// Events that cannot change a hash's fields or a stream's entries: no read needed.
+const IGNORED_EVENTS = new Set(["expire", "persist"]);
+const RETRY_MS = 250;
+
+/** The notify-keyspace-events flags we need: K (keyspace channel), h (hash), g (del...), x (expired), t (stream). */
+export function missingNotificationFlags(current: string): string {
+  const all = current.includes("A"); // A = g$lshzxetd
+  return ["K", "h", "g", "x", "t"].filter((flag) => !current.includes(flag) && !(all && flag !== "K")).join("");
+}
+
+/** Redis refused CONFIG: no permission (ACL), or the command was renamed away. */
+function configForbidden(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /NOPERM|unknown command|not allowed|no permissions/i.test(message);
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return fields;
+}
+
+export class ProgressWatcher {
+  private readonly watches = new Map<string, Watch>();
+  private readonly pending = new Set<Watch>();
+  private readonly reading = new Set<Watch>();
+  private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private mode: WatchMode | null = null;
+  private starting: Promise<void> | null = null;
+  private subscriber: Redis | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private pollFailed = false;
+  /** Set when the listener connection drops: the next successful resume re-sends every snapshot. */
+  private listenerLost = false;
+  private resuming = false;
+  private closed = false;
+  private readonly channelPrefix: string;
+  private readonly patterns: string[];
+
+  constructor(private readonly config: Config, private readonly redis: RedisStore) {
+    this.channelPrefix = `__keyspace@${config.redis.db.task}__:`;
+    this.patterns = [`${this.channelPrefix}task:*`, `${this.channelPrefix}workflow:*`];
+  }
+
+  /** Calls `listener` with the hash's current state (cached if already watched), then on every change. */
+  watchHash(key: string, listener: HashListener): () => void {
+    const watch = this.watch(key, "hash") as HashWatch;
+    watch.listeners.add(listener);
+    const cached = watch.last;
+    if (cached) queueMicrotask(() => watch.listeners.has(listener) && listener({ ...cached, gone: null, resumed: false }));
+    else this.schedule(watch);
+    return () => this.unwatch(watch, listener);
+  }
+
+  /** Calls `listener` with the entries appended after it registered (read `readStream` for the history). */
+  watchStream(key: string, listener: StreamListener): () => void {
+    const watch = this.watch(key, "stream") as StreamWatch;
+    watch.listeners.add(listener);
+    return () => this.unwatch(watch, listener);
+  }
+
+  /** The whole stream, for a subscriber's history; entries it also gets from `watchStream` share ids. */
+  async readStream(key: string): Promise<StreamEntry[]> {
+    try {
+      const entries = await this.redis.task.xrange(key, "-", "+");
+      return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
+    } catch (error) {
+      if (error instanceof Error && /WRONGTYPE/.test(error.message)) return [];
+      throw error;
+    }
+  }
+
+  counts(): WatcherCounts {
+    let listeners = 0;
+    for (const watch of this.watches.values()) listeners += watch.listeners.size;
+    return { mode: this.mode, keys: this.watches.size, listeners, pollerActive: this.poller !== null };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopPoller();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.watches.clear();
+    this.pending.clear();
+    if (this.subscriber) await this.subscriber.quit().catch(() => this.subscriber?.disconnect());
+  }
+
+  private watch(key: string, kind: Watch["kind"]): Watch {
+    let watch = this.watches.get(key);
+    if (watch && watch.kind !== kind) throw new Error(`${key} is already watched as a ${watch.kind}`);
+    if (!watch) {
+      watch = kind === "hash"
+        ? { kind, key, listeners: new Set(), last: null, signature: null, lastEvent: null, lastTtlMs: -1, forceEmit: false }
+        : { kind, key, listeners: new Set(), lastId: null };
+      this.watches.set(key, watch);
+      this.start();
+    }
+    return watch;
+  }
+
+  private unwatch(watch: Watch, listener: HashListener | StreamListener): void {
+    (watch.listeners as Set<unknown>).delete(listener);
+    if (watch.listeners.size > 0 || this.watches.get(watch.key) !== watch) return;
+    this.watches.delete(watch.key);
+    this.pending.delete(watch);
+    if (this.watches.size === 0) this.stopPoller();
+  }
+
+  // --- mode: notifications, or one poller where CONFIG is forbidden -------------------------------
+
+  private start(): void {
+    if (this.mode === "poll") return this.startPoller();
+    if (this.mode || this.starting) return;
+    this.starting = this.decideMode().finally(() => (this.starting = null));
+  }
+
+  private async decideMode(): Promise<void> {
+    const wanted = this.config.progress.mode;
+    if (wanted === "poll") {
+      this.mode = "poll";
+      this.startPoller();
+      return;
+    }
+    try {
+      await this.enableNotifications();
+    } catch (error) {
+      if (wanted === "auto" && configForbidden(error)) {
+        this.mode = "poll";
+        this.startPoller();
+        this.flushAllSoon();
+        return;
+      }
+      // Redis unreachable (retried on reconnect) or notifications forced on by configuration.
+    }
+    // Reads wait (mode still null) until the pattern subscription is active, so no change falls between.
+    await this.listen();
+    this.mode = "notifications";
+  }
+
+  /** CONFIG SET is lost when Redis restarts, so this runs again on every reconnection. */
+  private async enableNotifications(): Promise<void> {
+    const reply = (await this.redis.task.call("CONFIG", "GET", "notify-keyspace-events")) as string[];
+    const current = reply[1] ?? "";
+    const missing = missingNotificationFlags(current);
+    if (missing) await this.redis.task.call("CONFIG", "SET", "notify-keyspace-events", current + missing);
+  }
+
+  private async listen(): Promise<void> {
+    const subscriber = this.redis.connect(this.config.redis.db.task);
+    this.subscriber = subscriber;
+    subscriber.on("pmessage", (_pattern: string, channel: string, event: string) => this.onKeyspaceEvent(channel, event));
+    // Every (re)connection: Redis may have restarted and lost both the subscription and the CONFIG SET.
+    subscriber.on("ready", () => void this.resume());
+    subscriber.on("close", () => (this.listenerLost = true));
+    await subscriber.psubscribe(...this.patterns).catch(() => undefined);
+    // Anything written before the subscription was active is picked up by this first read.
+    this.flushAllSoon();
+  }
+
+  /** After Redis came back: listen again, re-enable notifications, then re-read and re-send every key. */
+  private async resume(): Promise<void> {
+    if (this.closed || !this.subscriber || this.resuming) return;
+    this.resuming = true;
+    try {
+      await this.subscriber.psubscribe(...this.patterns);
+      await this.enableNotifications().catch((error) => {
+        if (!configForbidden(error)) throw error;
+      });
+    } catch {
+      if (!this.closed) setTimeout(() => void this.resume(), RETRY_MS).unref();
+      return;
+    } finally {
+      this.resuming = false;
+    }
+    if (this.listenerLost) {
+      this.listenerLost = false;
+      for (const watch of this.watches.values()) if (watch.kind === "hash" && watch.last) watch.forceEmit = true;
+    }
+    this.flushAllSoon();
+  }
+
+  private onKeyspaceEvent(channel: string, event: string): void {
+    const watch = this.watches.get(channel.slice(this.channelPrefix.length));
+    if (!watch || IGNORED_EVENTS.has(event)) return;
+    if (watch.kind === "hash") watch.lastEvent = event;
+    this.schedule(watch);
+  }
+
+  private startPoller(): void {
+    if (this.poller || this.closed || this.watches.size === 0) return;
+    this.poller = setInterval(() => this.flushAllSoon(), this.config.progress.pollIntervalMs);
+  }
+
+  private stopPoller(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = null;
+  }
+
+  // --- reading: one pipeline per batch of changed keys -----------------------------------------
+
+  private flushAllSoon(): void {
+    for (const watch of this.watches.values()) this.schedule(watch);
+  }
+
+  private schedule(watch: Watch): void {
+    this.pending.add(watch);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate lets every notification already received join this batch (coalescing bursts).
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.closed || this.mode === null) return; // decideMode() flushes once the mode is known
+    // A key already being read is read again after that read completes, not concurrently.
+    const batch = [...this.pending].filter((watch) => !this.reading.has(watch));
+    if (batch.length === 0) return;
+    for (const watch of batch) {
+      this.pending.delete(watch);
+      this.reading.add(watch);
+    }
+    const polling = this.mode === "poll";
+    const pipeline = this.redis.task.pipeline();
+    for (const watch of batch) {
+      if (watch.kind === "hash") {
+        pipeline.hgetall(watch.key);
+        if (polling) pipeline.pttl(watch.key);
+      } else if (watch.lastId === null) pipeline.xrange(watch.key, "-", "+");
+      else pipeline.xrange(watch.key, `(${watch.lastId}`, "+");
+    }
+    let results: [Error | null, unknown][] | null = null;
+    try {
+      results = await pipeline.exec();
+    } catch {
+      results = null;
+    }
+    for (const watch of batch) this.reading.delete(watch);
+    // A key of another type (e.g. an id that names `workflow:{id}:state`) reads as missing, not as an outage.
+    const wrongType = (error: Error | null) => error !== null && /WRONGTYPE/.test(error.message);
+    if (!results || results.some(([error]) => error && !wrongType(error))) {
+      // Redis is unreachable: keep the keys pending; in poll mode the next good read re-sends them all.
+      if (polling) this.pollFailed = true;
+      for (const watch of batch) if (this.watches.get(watch.key) === watch) this.pending.add(watch);
+      this.retrySoon();
+      return;
+    }
+    const resumed = polling && this.pollFailed;
+    this.pollFailed = false;
+    const observedAt = new Date();
+    let i = 0;
+    for (const watch of batch) {
+      if (watch.kind === "hash") {
+        const [error, reply] = results[i++]!;
+        const fields = wrongType(error) ? {} : (reply as Record<string, string>);
+        const ttl = polling ? (results[i++]![1] as number) : -1;
+        this.applyHash(watch, Object.keys(fields).length > 0 ? fields : null, ttl, observedAt, resumed || watch.forceEmit);
+      } else {
+        const [error, reply] = results[i++]!;
+        const entries = wrongType(error) ? [] : (reply as [string, string[]][]).map(([id, flat]) => ({ id, fields: pairs(flat) }));
+        this.applyStream(watch, entries);
+      }
+    }
+    if (this.pending.size > 0) this.schedule(this.pending.values().next().value!);
+  }
+
+  private retrySoon(): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      const first = this.pending.values().next().value;
+      if (first) this.schedule(first);
+    }, RETRY_MS);
+  }
+
+  private applyHash(watch: HashWatch, fields: Record<string, string> | null, ttlMs: number, observedAt: Date, force: boolean): void {
+    const signature = fields ? JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : "";
+    const existed = watch.signature !== null && watch.signature !== "";
+    const changed = signature !== watch.signature;
+    const lastEvent = watch.lastEvent;
+    const lastTtlMs = watch.lastTtlMs;
+    watch.forceEmit = false;
+    watch.lastEvent = null;
+    watch.lastTtlMs = ttlMs;
+    if (!changed && !(force && fields)) return;
+    let gone: HashState["gone"] = null;
+    if (!fields && existed) {
+      // Without notifications, a key that had about a poll interval (at least a second) to live has expired.
+      const expiredByTtl = lastTtlMs >= 0 && lastTtlMs <= Math.max(this.config.progress.pollIntervalMs * 2, 1_000);
+      gone = lastEvent === "expired" || (this.mode === "poll" && expiredByTtl) ? "expired" : "deleted";
+    }
+    watch.signature = signature;
+    const state: HashState = { key: watch.key, fields, gone, resumed: force, observedAt };
+    watch.last = state;
+    for (const listener of [...watch.listeners]) {
+      try {
+        listener(state);
+      } catch {
+        // One subscriber's failure must not starve the others.
+      }
+    }
+  }
+
+  private applyStream(watch: StreamWatch, entries: StreamEntry[]): void {
+    if (entries.length === 0) return;
+    watch.lastId = entries[entries.length - 1]!.id;
+    for (const listener of [...watch.listeners]) {
+      try {
+        listener(entries);
+      } catch {
+        // As above.
+      }
+    }
+  }
+}
