@@ -36,7 +36,7 @@ const specs: Record<StoreServer, ServerSpec> = {
     command: "redis-server",
     args: (port, dataDir) => [
       "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir,
-      "--save", "", "--appendonly", "no", "--notify-keyspace-events", "Khgx",
+      "--save", "", "--appendonly", "no", "--notify-keyspace-events", "Khgxt",
     ],
   },
   s3: {
