@@ -1,7 +1,7 @@
 // Boots the gateway with buildApp() on a random port against real local servers, the way
 // graphql-yoga's examples test themselves, and drives it over real HTTP.
 import { randomBytes } from "node:crypto";
-import { buildApp, type App } from "../src/app.js";
+import { buildApp, type App, type AppOptions } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { mintToken } from "../src/resolvers/auth.js";
 import { LocalStack, type StoreServer } from "./stack/stack.js";
@@ -33,6 +33,8 @@ export function testConfig(env: Record<string, string>, overrides: Record<string
     // Every test file gets its own database and bucket on the shared servers.
     MONGODB_DB: uniqueName("t_"),
     MINIO_BUCKET_NAME: uniqueName("t-"),
+    // Rate-limit counters are per gateway unless a test shares a namespace on purpose.
+    RATE_LIMIT_NAMESPACE: uniqueName("t"),
     ...env,
     ...overrides,
   });
@@ -53,9 +55,9 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-export async function startGateway(env: Record<string, string>, overrides: Record<string, string> = {}): Promise<TestGateway> {
+export async function startGateway(env: Record<string, string>, overrides: Record<string, string> = {}, options: AppOptions = {}): Promise<TestGateway> {
   const config = testConfig(env, overrides);
-  const app = buildApp(config);
+  const app = buildApp(config, undefined, options);
   await app.stores.s3.ensureBucket().catch(() => undefined);
   const url = await app.start();
   return {
