@@ -4,13 +4,18 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import DataLoader from "dataloader";
 import { trace, type Span, type Tracer, type TracerProvider } from "@opentelemetry/api";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createSchema, createYoga } from "graphql-yoga";
 import { pino } from "pino";
 import { buildApp, type App } from "../src/app.js";
 import { UpstreamUnavailable } from "../src/errors.js";
 import { observedBatch } from "../src/loaders/observe.js";
+import { Metrics } from "../src/observability/metrics.js";
 import { runObserved } from "../src/observability/scope.js";
+import { createPlugins } from "../src/plugins/index.js";
 import { noTracing, type SpanAttributes, type TracingHooks } from "../src/observability/tracing.js";
-import { createStores } from "../src/stores/index.js";
+import { closeStores, createStores } from "../src/stores/index.js";
 import { sharedStackEnv, startGateway, testConfig, type GraphQLResponse, type TestGateway } from "./helpers.js";
 import { wsClient, wsOperation } from "./ws.js";
 
@@ -285,6 +290,91 @@ describe("tracing hooks", () => {
       assert.ok(names.includes("graphql query Traced"), JSON.stringify(names));
     } finally {
       trace.disable();
+    }
+  });
+});
+
+// The schema has no Subscription type yet: a small schema with one, served by Yoga with the
+// gateway's own plugin list (createPlugins), shows the subscription path over SSE.
+describe("subscriptions", () => {
+  test("an open subscription is counted in the gauge and logs its start and end with its request id", async () => {
+    const { logger, lines } = captureLogger();
+    const config = testConfig(env);
+    const stores = createStores(config);
+    const metrics = new Metrics();
+    let release: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (release = resolve));
+    const schema = createSchema({
+      typeDefs: "type Query { ok: Boolean } type Subscription { ticks: Int! }",
+      resolvers: {
+        Subscription: {
+          ticks: {
+            // One event, then open until the server calls return() (the client went away).
+            subscribe: (): AsyncIterableIterator<{ ticks: number }> => {
+              let sent = false;
+              let wake: (step: IteratorResult<{ ticks: number }>) => void = () => undefined;
+              return {
+                [Symbol.asyncIterator]() {
+                  return this;
+                },
+                next: () => {
+                  if (!sent) {
+                    sent = true;
+                    return Promise.resolve({ value: { ticks: 1 }, done: false });
+                  }
+                  return new Promise((resolve) => (wake = resolve));
+                },
+                return: () => {
+                  release();
+                  wake({ value: undefined, done: true });
+                  return Promise.resolve({ value: undefined, done: true });
+                },
+              };
+            },
+          },
+        },
+      },
+    });
+    const yoga = createYoga({ schema, plugins: createPlugins(config, { stores, logger, observation: { metrics, tracing: noTracing } }).plugins as never });
+    const server = createServer(yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    const gauge = async () => sample(await metrics.registry.metrics(), "graphql_subscriptions_open");
+    try {
+      assert.equal(await gauge(), 0);
+      const abort = new AbortController();
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream", "x-request-id": "sub-req-1" },
+        body: JSON.stringify({ query: "subscription Ticks { ticks }" }),
+        signal: abort.signal,
+      });
+      const reader = response.body!.getReader();
+      let text = "";
+      while (!text.includes('"ticks":1')) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        text += new TextDecoder().decode(chunk.value);
+      }
+      assert.match(text, /"ticks":1/, `the first event (status ${response.status})`);
+      assert.equal(await gauge(), 1);
+      const started = lines.find((line) => line.msg === "subscription started");
+      assert.equal(started?.requestId, "sub-req-1");
+      assert.equal(started?.operation, "Ticks");
+
+      abort.abort();
+      await finished;
+      let open = 1;
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && (open = await gauge()) !== 0) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(open, 0);
+      assert.equal(lines.find((line) => line.msg === "subscription ended")?.requestId, "sub-req-1");
+      const labels = { operation: "Ticks", type: "subscription", outcome: "success" };
+      assert.equal(sample(await metrics.registry.metrics(), "graphql_operations_total", labels), 1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeStores(stores);
     }
   });
 });
