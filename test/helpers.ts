@@ -33,8 +33,11 @@ export function testConfig(env: Record<string, string>, overrides: Record<string
     // Every test file gets its own database and bucket on the shared servers.
     MONGODB_DB: uniqueName("t_"),
     MINIO_BUCKET_NAME: uniqueName("t-"),
-    // Rate-limit counters are per gateway unless a test shares a namespace on purpose.
+    // Rate-limit counters are per gateway unless a test shares a namespace on purpose, and high
+    // enough that only test/rate-limit.test.ts (which sets its own) ever meets them.
     RATE_LIMIT_NAMESPACE: uniqueName("t"),
+    RATE_LIMIT_POINTS: "100000",
+    RATE_LIMIT_ANONYMOUS_POINTS: "100000",
     ...env,
     ...overrides,
   });
