@@ -2,10 +2,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
-import { sharedStackEnv, startGateway, uniqueName, type TestGateway } from "./helpers.js";
+import { pino } from "pino";
+import { privateStack, sharedStackEnv, startGateway, uniqueName, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
 let closeStack: () => Promise<void>;
+let sharedEnv: Record<string, string>;
 let first: TestGateway;
 let second: TestGateway;
 let cache: Redis;
@@ -15,6 +17,7 @@ const WINDOW_MS = 120_000;
 before(async () => {
   const stack = await sharedStackEnv();
   closeStack = stack.close;
+  sharedEnv = stack.env;
   const shared = {
     RATE_LIMIT_NAMESPACE: namespace,
     RATE_LIMIT_POINTS: "3",
@@ -98,4 +101,23 @@ test("when the window expires the caller may go on", async () => {
   const deadline = Date.now() + 5_000;
   while (Date.now() < deadline && (await cache.exists(`ratelimit:${namespace}:user:${carol}`)) === 1) await new Promise((r) => setTimeout(r, 10));
   assert.equal((await second.query(q, { token })).errors, undefined);
+});
+
+test("when Redis cannot be reached the operation runs (fail open) and a warning is logged", async () => {
+  const redisOnly = await privateStack(["redis"]);
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const gateway = await startGateway({ ...sharedEnv, REDIS_URL: redisOnly.env.REDIS_URL! }, { RATE_LIMIT_ANONYMOUS_POINTS: "1" }, { logger });
+  try {
+    assert.equal((await gateway.query(q)).errors, undefined);
+    assert.equal((await gateway.query(q)).errors?.[0]?.extensions?.code, "RATE_LIMITED", "the limit applies while Redis is up");
+    await redisOnly.stopServer("redis");
+    const result = await gateway.query(q);
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    assert.deepEqual(result.data, { __typename: "Query" });
+    assert.ok(lines.some((line) => line.level === 40 && /rate limit check failed/.test(line.msg)), JSON.stringify(lines));
+  } finally {
+    await gateway.close();
+    await redisOnly.close();
+  }
 });
