@@ -6,10 +6,15 @@ import type { AddressInfo } from "node:net";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
-import type { ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { Config } from "./config.js";
 import type { Context } from "./context.js";
 import { createLoaders } from "./loaders/index.js";
+import { createLogger, yogaLogger, type Logger } from "./observability/logger.js";
+import { Metrics } from "./observability/metrics.js";
+import { runObserved } from "./observability/scope.js";
+import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
+import { createPlugins } from "./plugins/index.js";
 import { authenticate } from "./resolvers/auth.js";
 import { healthReport } from "./resolvers/health.js";
 import { schema } from "./schema/index.js";
@@ -22,6 +27,8 @@ export interface App {
   stores: Stores;
   yoga: YogaServerInstance<ServerContext, Context>;
   server: Server;
+  logger: Logger;
+  metrics: Metrics;
   /** Listens on config.port (0 = a random free port) and resolves with the base URL. */
   start(): Promise<string>;
   stop(): Promise<void>;
@@ -35,11 +42,27 @@ function authorizationOf(initial: ServerContext & { request?: Request }): unknow
   return initial.request?.headers.get("authorization") ?? undefined;
 }
 
-export function buildApp(config: Config, stores: Stores = createStores(config)): App {
+export interface AppOptions {
+  /** The structured logger (default: pino to stdout at LOG_LEVEL); tests pass one to capture it. */
+  logger?: Logger;
+  /** Tracing hooks (default: OpenTelemetry's API when TRACING_ENABLED, else none). */
+  tracing?: TracingHooks;
+}
+
+export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
+  const logger = options.logger ?? createLogger(config);
+  const metrics = new Metrics();
+  const observation = { metrics, tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing) };
+  // Limits, rate limit, CSRF, error policy, persisted operations, logs, metrics: src/plugins/.
+  const hardening = createPlugins(config, { stores, logger, observation });
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    graphiql: config.env !== "production" ? { subscriptionsProtocol: "WS" } : false,
+    graphiql: config.introspection ? { subscriptionsProtocol: "WS" } : false,
     landingPage: false,
+    plugins: hardening.plugins,
+    batching: false,
+    maxRequestBodySize: config.limits.maxRequestBodyBytes,
+    logging: yogaLogger(logger),
     context: async (initial) => {
       const auth = await authenticate(config, stores, authorizationOf(initial));
       return {
@@ -48,7 +71,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config)):
         viewer: auth.viewer,
         authError: auth.error,
         loaders: createLoaders(stores, auth.viewer),
-        requestId: initial.request?.headers.get("x-request-id") ?? randomUUID(),
+        // Set by the observability plugin when the operation was parsed.
+        requestId: (initial as { requestId?: string }).requestId ?? randomUUID(),
       };
     },
   });
@@ -65,15 +89,23 @@ export function buildApp(config: Config, stores: Stores = createStores(config)):
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
       return true;
     }
+    if (path === "/metrics") {
+      res.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
+      return true;
+    }
     if (path === "/readiness") {
-      const report = await healthReport(stores);
+      const report = await runObserved(observation, () => healthReport(stores));
       res.writeHead(report.ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(report));
       return true;
     }
     return false;
   }
 
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.maxRequestBodyBytes });
+  wsServer.on("connection", (socket) => {
+    metrics.wsConnections.inc();
+    socket.once("close", () => metrics.wsConnections.dec());
+  });
   const wsDisposer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
@@ -86,7 +118,14 @@ export function buildApp(config: Config, stores: Stores = createStores(config)):
           socket: ctx.extra.socket,
           params,
         });
-        const document = parse(params.query);
+        let document;
+        try {
+          // With persisted operations on, the query comes from the manifest (by hash) or must be listed.
+          document = parse(hardening.persisted ? hardening.persisted.resolve(params) : params.query);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const errors = validate(envelopedSchema, document);
         if (errors.length > 0) return errors;
         return {
@@ -107,6 +146,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config)):
     stores,
     yoga,
     server,
+    logger,
+    metrics,
     start: async () => {
       await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
       const { port } = server.address() as AddressInfo;

@@ -6,6 +6,8 @@ import { z } from "zod";
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const url = z.string().url();
 const redisDb = int(0, 15);
+const bool = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 const envSchema = z
   .object({
@@ -55,6 +57,32 @@ const envSchema = z
     PROGRESS_POLL_INTERVAL_MS: int(50, 60_000).default(500),
     // LAYRA's own SSE reader gives up after 5 polls 1 s apart that find no key.
     PROGRESS_MISSING_KEY_WAIT_MS: int(0, 600_000).default(5_000),
+    // Request safety (src/plugins/): every limit applies over HTTP and graphql-ws alike.
+    GRAPHQL_MAX_DEPTH: int(1, 1000).default(12),
+    GRAPHQL_MAX_ALIASES: int(0, 10_000).default(15),
+    GRAPHQL_MAX_COST: int(1, 100_000_000).default(5_000),
+    GRAPHQL_MAX_TOKENS: int(1, 1_000_000).default(2_000),
+    GRAPHQL_MAX_DOCUMENT_BYTES: int(1, 100 * 1024 * 1024).default(32 * 1024),
+    MAX_REQUEST_BODY_BYTES: int(1, 1024 * 1024 * 1024).default(1024 * 1024),
+    /** What the cost model assumes a list returns when `first`/`last` is not given (and the argument has no default). */
+    COST_DEFAULT_PAGE_SIZE: int(1, 100_000).default(20),
+    COST_DEFAULT_TOP_K: int(1, 100_000).default(10),
+    /** What the cost model assumes for a list field that takes no `first`/`last`/`topK`. */
+    COST_DEFAULT_LIST_SIZE: int(1, 100_000).default(20),
+    /** Operations per window per user (anonymous callers: per IP address); 0 turns the limit off. */
+    RATE_LIMIT_POINTS: int(0, 10_000_000).default(600),
+    RATE_LIMIT_ANONYMOUS_POINTS: int(0, 10_000_000).default(120),
+    RATE_LIMIT_WINDOW_MS: int(100, 24 * 3600 * 1000).default(60_000),
+    /** Keys are `ratelimit:{namespace}:...` in the cache database; replicas that share it share the limit. */
+    RATE_LIMIT_NAMESPACE: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only").default("gateway"),
+    /** Behind one reverse proxy: take the client address from the last X-Forwarded-For entry. */
+    TRUST_PROXY: bool.default("false"),
+    /** A JSON manifest {hash: query}: when set, only the operations it lists run. */
+    PERSISTED_OPERATIONS_FILE: z.string().optional(),
+
+    // Observability (src/observability/)
+    LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+    TRACING_ENABLED: bool.default("false"),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -63,6 +91,9 @@ const envSchema = z
     const dbs = [env.REDIS_TOKEN_DB, env.REDIS_TASK_DB, env.REDIS_LOCK_DB, env.REDIS_CACHE_DB];
     if (new Set(dbs).size !== dbs.length) {
       ctx.addIssue({ code: "custom", path: ["REDIS_CACHE_DB"], message: "the four Redis databases must be distinct" });
+    }
+    if (env.GRAPHQL_MAX_DOCUMENT_BYTES > env.MAX_REQUEST_BODY_BYTES) {
+      ctx.addIssue({ code: "custom", path: ["GRAPHQL_MAX_DOCUMENT_BYTES"], message: "must not exceed MAX_REQUEST_BODY_BYTES" });
     }
   });
 
@@ -80,6 +111,23 @@ export interface Config {
   auth: { secretKey: string; algorithm: "HS256" };
   storeTimeoutMs: number;
   progress: { mode: Env["PROGRESS_MODE"]; pollIntervalMs: number; missingKeyWaitMs: number };
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxCost: number;
+    maxTokens: number;
+    maxDocumentBytes: number;
+    maxRequestBodyBytes: number;
+    defaultPageSize: number;
+    defaultTopK: number;
+    defaultListSize: number;
+  };
+  rateLimit: { points: number; anonymousPoints: number; windowMs: number; namespace: string; trustProxy: boolean };
+  /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
+  introspection: boolean;
+  persistedOperationsFile?: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  tracing: { enabled: boolean };
 }
 
 export class ConfigError extends Error {
@@ -142,5 +190,27 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
     progress: { mode: env.PROGRESS_MODE, pollIntervalMs: env.PROGRESS_POLL_INTERVAL_MS, missingKeyWaitMs: env.PROGRESS_MISSING_KEY_WAIT_MS },
+    limits: {
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxCost: env.GRAPHQL_MAX_COST,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
+      maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
+      maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
+      defaultPageSize: env.COST_DEFAULT_PAGE_SIZE,
+      defaultTopK: env.COST_DEFAULT_TOP_K,
+      defaultListSize: env.COST_DEFAULT_LIST_SIZE,
+    },
+    rateLimit: {
+      points: env.RATE_LIMIT_POINTS,
+      anonymousPoints: env.RATE_LIMIT_ANONYMOUS_POINTS,
+      windowMs: env.RATE_LIMIT_WINDOW_MS,
+      namespace: env.RATE_LIMIT_NAMESPACE,
+      trustProxy: env.TRUST_PROXY,
+    },
+    introspection: env.NODE_ENV !== "production",
+    persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE,
+    logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info"),
+    tracing: { enabled: env.TRACING_ENABLED },
   };
 }

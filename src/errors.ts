@@ -33,3 +33,32 @@ export class UpstreamUnavailable extends GraphQLError {
     super(`${store} is unavailable: ${reason}`, { extensions: { code: "UPSTREAM_UNAVAILABLE", store } });
   }
 }
+
+/** A request-safety limit (depth, aliases, cost, tokens, document or body size) was exceeded. */
+export class LimitExceeded extends GraphQLError {
+  constructor(readonly limit: string, readonly value: number, readonly max: number, unit = "") {
+    super(`${limit} ${value}${unit} exceeds the limit of ${max}${unit}`, {
+      extensions: { code: "LIMIT_EXCEEDED", limit, value, max },
+    });
+  }
+}
+
+/** Too many operations from one user (or one address) in the current window. */
+export class RateLimited extends GraphQLError {
+  constructor(readonly subject: "user" | "ip", count: number, max: number, windowMs: number, retryAfterMs: number) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(
+      `rate limit exceeded: ${count} operations exceed the limit of ${max} per ${windowMs / 1000} s for this ${subject}; retry after ${retryAfterSeconds} s`,
+      {
+        extensions: {
+          code: "RATE_LIMITED",
+          limit: max,
+          windowMs,
+          retryAfterMs,
+          retryAfterSeconds,
+          http: { status: 429, headers: { "retry-after": String(retryAfterSeconds) } },
+        },
+      },
+    );
+  }
+}

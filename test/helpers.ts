@@ -2,7 +2,7 @@
 // graphql-yoga's examples test themselves, and drives it over real HTTP.
 import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
-import { buildApp, type App } from "../src/app.js";
+import { buildApp, type App, type AppOptions } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { mintToken } from "../src/resolvers/auth.js";
 import { LocalStack, type StoreServer } from "./stack/stack.js";
@@ -34,6 +34,11 @@ export function testConfig(env: Record<string, string>, overrides: Record<string
     // Every test file gets its own database and bucket on the shared servers.
     MONGODB_DB: uniqueName("t_"),
     MINIO_BUCKET_NAME: uniqueName("t-"),
+    // Rate-limit counters are per gateway unless a test shares a namespace on purpose, and high
+    // enough that only test/rate-limit.test.ts (which sets its own) ever meets them.
+    RATE_LIMIT_NAMESPACE: uniqueName("t"),
+    RATE_LIMIT_POINTS: "100000",
+    RATE_LIMIT_ANONYMOUS_POINTS: "100000",
     ...env,
     ...overrides,
   });
@@ -54,9 +59,9 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-export async function startGateway(env: Record<string, string>, overrides: Record<string, string> = {}): Promise<TestGateway> {
+export async function startGateway(env: Record<string, string>, overrides: Record<string, string> = {}, options: AppOptions = {}): Promise<TestGateway> {
   const config = testConfig(env, overrides);
-  const app = buildApp(config);
+  const app = buildApp(config, undefined, options);
   await app.stores.s3.ensureBucket().catch(() => undefined);
   const url = await app.start();
   return {

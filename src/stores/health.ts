@@ -1,3 +1,5 @@
+import { observeStoreCall } from "./observe.js";
+
 export interface StoreHealth {
   store: string;
   up: boolean;
@@ -9,7 +11,7 @@ export interface StoreHealth {
 export async function probe(store: string, check: () => Promise<unknown>): Promise<StoreHealth> {
   const started = performance.now();
   try {
-    await check();
+    await observeStoreCall(store, check, "health");
     return { store, up: true, latencyMs: performance.now() - started };
   } catch (error) {
     return { store, up: false, latencyMs: performance.now() - started, error: error instanceof Error ? error.message : String(error) };

@@ -1,0 +1,84 @@
+// Prometheus metrics in a registry of the app's own (never prom-client's global one), served at
+// /metrics. Operation names come from client documents, so at most MAX_OPERATION_NAMES distinct
+// names get their own label; later ones are counted as "other".
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const MAX_OPERATION_NAMES = 500;
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** How an operation ended: "success", "error" (a result with errors), "rejected" (refused before it ran). */
+export type Outcome = "success" | "error" | "rejected";
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly names = new Set<string>();
+
+  readonly operations = new Counter({
+    name: "graphql_operations_total",
+    help: "GraphQL operations by operation name, type and outcome",
+    labelNames: ["operation", "type", "outcome"],
+    registers: [this.registry],
+  });
+  readonly operationDuration = new Histogram({
+    name: "graphql_operation_duration_seconds",
+    help: "GraphQL operation latency (for subscriptions: time to set up the stream)",
+    labelNames: ["operation", "type", "outcome"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: "graphql_rejections_total",
+    help: "Operations refused before execution, by reason (depth, aliases, cost, tokens, document size, body size, rate limit, persisted, validation, parse)",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly storeCalls = new Histogram({
+    name: "store_call_duration_seconds",
+    help: "Store call latency by store, operation and outcome",
+    labelNames: ["store", "operation", "outcome"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly storeErrors = new Counter({
+    name: "store_call_errors_total",
+    help: "Failed store calls by store and operation",
+    labelNames: ["store", "operation"],
+    registers: [this.registry],
+  });
+  readonly openSubscriptions = new Gauge({
+    name: "graphql_subscriptions_open",
+    help: "Subscriptions currently streaming (graphql-ws and SSE)",
+    registers: [this.registry],
+  });
+  readonly wsConnections = new Gauge({
+    name: "graphql_ws_connections_open",
+    help: "Open graphql-ws WebSocket connections",
+    registers: [this.registry],
+  });
+  readonly loaderBatchSize = new Histogram({
+    name: "dataloader_batch_size",
+    help: "Keys per DataLoader batch, by loader",
+    labelNames: ["loader"],
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The label for an operation name, bounded in cardinality. */
+  operationLabel(name: string | null | undefined): string {
+    if (!name) return "anonymous";
+    if (this.names.has(name)) return name;
+    if (this.names.size >= MAX_OPERATION_NAMES) return "other";
+    this.names.add(name);
+    return name;
+  }
+
+  recordOperation(name: string | null | undefined, type: string, outcome: Outcome, seconds: number): void {
+    const labels = { operation: this.operationLabel(name), type, outcome };
+    this.operations.inc(labels);
+    this.operationDuration.observe(labels, seconds);
+  }
+}

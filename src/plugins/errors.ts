@@ -1,0 +1,60 @@
+// The error policy: an expected error is a GraphQLError (ours carry extensions.code, see
+// src/errors.ts; graphql-js's own validation and null errors are GraphQLErrors too) and reaches the
+// client as it is. Anything else that escapes a resolver is logged in full with the request id and
+// replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. Yoga's own
+// masking stays behind this as a backstop for errors outside execution.
+import { GraphQLError, type ExecutionResult } from "graphql";
+import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
+import type { Context } from "../context.js";
+import type { Logger } from "../observability/logger.js";
+
+export function isExpectedError(error: GraphQLError): boolean {
+  const original = error.originalError;
+  return original === undefined || original === null || original instanceof GraphQLError || original.name === "GraphQLError";
+}
+
+export function maskResult(result: ExecutionResult, context: Partial<Context>, logger: Logger, operation?: string | null): ExecutionResult | null {
+  if (!result.errors?.some((error) => !isExpectedError(error))) return null;
+  const requestId = context.requestId;
+  return {
+    ...result,
+    errors: result.errors.map((error) => {
+      if (isExpectedError(error)) return error;
+      logger.error({ requestId, err: error.originalError, path: error.path, operation }, "unexpected error (masked for the client)");
+      return new GraphQLError("Unexpected error.", {
+        nodes: error.nodes,
+        path: error.path,
+        extensions: { code: "INTERNAL_SERVER_ERROR", requestId },
+      });
+    }),
+  };
+}
+
+export function useErrorPolicy(logger: Logger): Plugin<Context> {
+  return {
+    onExecute({ args }) {
+      return {
+        onExecuteDone: (payload) =>
+          handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
+            const masked = maskResult(result, args.contextValue, logger, args.operationName);
+            if (masked) setResult(masked);
+          }),
+      };
+    },
+    onSubscribe({ args }) {
+      return {
+        onSubscribeResult: (payload) =>
+          handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
+            const masked = maskResult(result, args.contextValue, logger, args.operationName);
+            if (masked) setResult(masked);
+          }),
+        onSubscribeError({ error, setError }) {
+          if (error instanceof GraphQLError && isExpectedError(error)) return;
+          const requestId = args.contextValue.requestId;
+          logger.error({ requestId, err: error }, "unexpected subscription error (masked for the client)");
+          setError(new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } }));
+        },
+      };
+    },
+  };
+}

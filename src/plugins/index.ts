@@ -1,0 +1,63 @@
+// The gateway's hardening as one list of Yoga/Envelop plugins, wired by buildApp. Envelop hooks
+// (parse, validate, execute, subscribe) run for HTTP and for graphql-ws, because app.ts runs
+// WebSocket operations through yoga.getEnveloped; Yoga-only hooks (request parsing: CSRF, body
+// size, persisted-operation lookup) have their graphql-ws counterpart noted where it lives.
+import { NoSchemaIntrospectionCustomRule } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
+import type { Config } from "../config.js";
+import type { Context } from "../context.js";
+import type { Logger } from "../observability/logger.js";
+import type { Observation } from "../observability/scope.js";
+import type { Stores } from "../stores/index.js";
+import { useErrorPolicy } from "./errors.js";
+import { useLimits } from "./limits.js";
+import { useObservability } from "./observability.js";
+import { PersistedOperations, usePersisted } from "./persisted.js";
+import { RateLimiter, useRateLimit } from "./rate-limit.js";
+
+/** The header a browser cannot send cross-site without a CORS preflight (see useCSRFPrevention). */
+export const CSRF_HEADER = "x-graphql-csrf";
+
+export interface HardeningDeps {
+  stores: Stores;
+  logger: Logger;
+  observation: Observation;
+}
+
+export interface Hardening {
+  plugins: Plugin<Context>[];
+  /** Set when PERSISTED_OPERATIONS_FILE is: graphql-ws operations resolve their query through it. */
+  persisted: PersistedOperations | null;
+}
+
+export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
+  const { logger, observation } = deps;
+  const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
+  const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
+  const plugins: Plugin<Context>[] = [
+    // First, so that its end-of-operation hooks see every outcome (including rejections below).
+    useObservability(observation, logger, transportOf),
+    useErrorPolicy(logger),
+    useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
+    ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
+    useLimits(config.limits, (limit) => observation.metrics.rejections.inc({ reason: limit })) as Plugin<Context>,
+    useRateLimit(new RateLimiter(deps.stores.redis.cache, config.rateLimit), config.rateLimit, logger, observation.metrics),
+  ];
+  if (!config.introspection) {
+    // Introspection off, and "Did you mean ...?" hints (which leak the schema just the same) hidden.
+    plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
+    plugins.push(
+      EnvelopArmorPlugin({
+        blockFieldSuggestion: { enabled: true, mask: "" },
+        costLimit: { enabled: false },
+        maxAliases: { enabled: false },
+        maxDepth: { enabled: false },
+        maxDirectives: { enabled: false },
+        maxTokens: { enabled: false },
+      }) as Plugin<Context>,
+    );
+  }
+  return { plugins, persisted };
+}

@@ -1,0 +1,244 @@
+// Request-safety limits, as Envelop hooks so that they apply to HTTP and graphql-ws alike
+// (app.ts runs graphql-ws operations through yoga.getEnveloped):
+//   - document size and token count are checked before parsing (onParse);
+//   - depth and aliases are a validation rule over every operation in the document;
+//   - cost is checked when the operation executes or subscribes (it depends on variables);
+//   - the request body size is checked on the HTTP request before Yoga reads it (and Yoga's
+//     maxRequestBodySize cuts off chunked bodies); graphql-ws frames are capped by maxPayload.
+// Every rejection is a LimitExceeded error: "depth 13 exceeds the limit of 12", with
+// extensions { code: "LIMIT_EXCEEDED", limit, value, max }.
+//
+// The cost model, in one sentence: every selected field costs 1, and a field that returns many
+// items multiplies the cost of its sub-selection by how many it may return. How many is
+//   - the value of its `first` or `last` argument (else the argument's default, else
+//     COST_DEFAULT_PAGE_SIZE = 20), or of its `topK` argument (else its default, else
+//     COST_DEFAULT_TOP_K = 10);
+//   - for any other list-typed field, COST_DEFAULT_LIST_SIZE (20), except a list directly under a
+//     field already multiplied by first/last/topK (a connection's `edges`/`nodes`), which the
+//     argument already bounds.
+// So `{ files(first: 50) { edges { node { id name } } } }` costs 1 + 50 * (1 + (1 + 2)) = 201.
+// Arguments given as variables are read from the request's variables. Introspection fields
+// (__schema, __type) are left out of depth and cost: introspection is off in production.
+import { Buffer } from "node:buffer";
+import {
+  GraphQLError,
+  Kind,
+  Lexer,
+  Source,
+  TokenKind,
+  getNamedType,
+  getOperationAST,
+  getNullableType,
+  isInterfaceType,
+  isCompositeType,
+  isListType,
+  isObjectType,
+  valueFromAST,
+  type ASTVisitor,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type GraphQLField,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+} from "graphql";
+import type { Plugin } from "graphql-yoga";
+import type { Config } from "../config.js";
+import { LimitExceeded } from "../errors.js";
+
+export type Limits = Config["limits"];
+
+export interface Measure {
+  depth: number;
+  aliases: number;
+  cost: number;
+}
+
+const PAGE_ARGUMENTS = ["first", "last"];
+const TOP_K_ARGUMENT = "topK";
+const INTROSPECTION_FIELDS = new Set(["__schema", "__type"]);
+
+/** Depth, alias count and cost of one operation (fragments included, each spread counted where it is used). */
+export function measureOperation(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+  limits: Pick<Limits, "defaultPageSize" | "defaultTopK" | "defaultListSize">,
+): Measure {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  // A fragment's measure depends only on whether its list fields are already bounded: memoised,
+  // so fragment "bombs" (each spreading the next several times) stay linear.
+  const memo = new Map<string, Measure>();
+  const inProgress = new Set<string>();
+
+  /** first/last (the larger if both) or topK, given or defaulted; null for a field without them. */
+  const multiplierOf = (field: FieldNode, definition: GraphQLField<unknown, unknown>): number | null => {
+    const valueOf = (name: string): number | undefined => {
+      const argumentDefinition = definition.args.find((argument) => argument.name === name);
+      if (!argumentDefinition) return undefined;
+      const node = field.arguments?.find((argument) => argument.name.value === name);
+      let value: unknown = node ? valueFromAST(node.value, argumentDefinition.type, variables) : undefined;
+      if (value === undefined || value === null) value = argumentDefinition.defaultValue;
+      return typeof value === "number" && Number.isFinite(value) ? Math.max(0, value) : undefined;
+    };
+    const has = (name: string) => definition.args.some((argument) => argument.name === name);
+    if (PAGE_ARGUMENTS.some(has)) {
+      const given = PAGE_ARGUMENTS.map(valueOf).filter((value): value is number => value !== undefined);
+      return given.length > 0 ? Math.max(...given) : limits.defaultPageSize;
+    }
+    if (has(TOP_K_ARGUMENT)) return valueOf(TOP_K_ARGUMENT) ?? limits.defaultTopK;
+    return null;
+  };
+
+  const measureSelections = (selectionSet: SelectionSetNode | undefined, parentType: GraphQLCompositeType | null, bounded: boolean): Measure => {
+    const total: Measure = { depth: 0, aliases: 0, cost: 0 };
+    if (!selectionSet) return total;
+    const add = (part: Measure) => {
+      total.depth = Math.max(total.depth, part.depth);
+      total.aliases += part.aliases;
+      total.cost += part.cost;
+    };
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const aliases = selection.alias ? 1 : 0;
+        const name = selection.name.value;
+        if (INTROSPECTION_FIELDS.has(name)) {
+          total.aliases += aliases;
+          continue;
+        }
+        const definition = parentType ? fieldOf(parentType, name) : undefined;
+        if (!definition) {
+          // __typename, or a field the schema does not have (validation reports that one).
+          add({ depth: 1, aliases, cost: 1 });
+          continue;
+        }
+        const named = getNamedType(definition.type);
+        const childType = isCompositeType(named) ? named : null;
+        const argumentMultiplier = multiplierOf(selection, definition);
+        const isList = isListType(getNullableType(definition.type));
+        const multiplier = argumentMultiplier ?? (isList && !bounded ? limits.defaultListSize : 1);
+        const child = measureSelections(selection.selectionSet, childType, argumentMultiplier !== null);
+        add({ depth: 1 + child.depth, aliases: aliases + child.aliases, cost: 1 + multiplier * child.cost });
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const condition = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parentType;
+        add(measureSelections(selection.selectionSet, condition && isCompositeType(condition) ? condition : parentType, bounded));
+      } else {
+        const name = selection.name.value;
+        const key = `${name}:${bounded}`;
+        const known = memo.get(key);
+        if (known) {
+          add(known);
+          continue;
+        }
+        const fragment = fragments.get(name);
+        if (!fragment || inProgress.has(name)) continue; // unknown or cyclic: validation reports it
+        inProgress.add(name);
+        const condition = schema.getType(fragment.typeCondition.name.value);
+        const measured = measureSelections(fragment.selectionSet, condition && isCompositeType(condition) ? condition : null, bounded);
+        inProgress.delete(name);
+        memo.set(key, measured);
+        add(measured);
+      }
+    }
+    return total;
+  };
+
+  const root = schema.getRootType(operation.operation) ?? null;
+  return measureSelections(operation.selectionSet, root, false);
+}
+
+function fieldOf(type: GraphQLCompositeType, name: string): GraphQLField<unknown, unknown> | undefined {
+  return isObjectType(type) || isInterfaceType(type) ? type.getFields()[name] : undefined;
+}
+
+/** The validation rule: depth and aliases of every operation in the document (they do not depend on variables). */
+export function limitsRule(limits: Limits, onReject: (limit: string) => void = () => undefined) {
+  return (context: ValidationContext): ASTVisitor => ({
+    OperationDefinition(operation) {
+      const measure = measureOperation(context.getSchema(), context.getDocument(), operation, {}, limits);
+      if (measure.depth > limits.maxDepth) {
+        onReject("depth");
+        context.reportError(new LimitExceeded("depth", measure.depth, limits.maxDepth));
+      }
+      if (measure.aliases > limits.maxAliases) {
+        onReject("aliases");
+        context.reportError(new LimitExceeded("aliases", measure.aliases, limits.maxAliases));
+      }
+      return false;
+    },
+  });
+}
+
+/** Size and token count of a document, before it is parsed. */
+export function checkDocument(source: string, limits: Limits): void {
+  const bytes = Buffer.byteLength(source, "utf8");
+  if (bytes > limits.maxDocumentBytes) throw new LimitExceeded("document size", bytes, limits.maxDocumentBytes, " bytes");
+  const lexer = new Lexer(new Source(source));
+  let tokens = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) tokens++;
+  } catch {
+    return; // a syntax error: the parser reports it
+  }
+  if (tokens > limits.maxTokens) throw new LimitExceeded("tokens", tokens, limits.maxTokens);
+}
+
+/** The cost of the operation that will run, with the request's variables. */
+export function checkCost(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown }, limits: Limits): LimitExceeded | null {
+  const operation = getOperationAST(args.document, args.operationName);
+  if (!operation) return null;
+  const variables = args.variableValues && typeof args.variableValues === "object" ? (args.variableValues as Record<string, unknown>) : {};
+  const { cost } = measureOperation(args.schema, args.document, operation, variables, limits);
+  return cost > limits.maxCost ? new LimitExceeded("cost", cost, limits.maxCost) : null;
+}
+
+/**
+ * Document size and tokens wrap the parser (a cached document was within them when first parsed);
+ * depth and aliases are a validation rule; cost is checked when the operation executes or
+ * subscribes, because `first`/`topK` may come from variables and validation results are cached.
+ */
+export function useLimits(limits: Limits, onReject: (limit: string) => void): Plugin {
+  const reject = (error: LimitExceeded) => {
+    onReject(error.limit);
+    return error;
+  };
+  return {
+    onRequestParse({ request }) {
+      // Yoga's own maxRequestBodySize also cuts off chunked bodies; this says by how much.
+      const length = Number(request.headers.get("content-length") ?? Number.NaN);
+      if (Number.isInteger(length) && length > limits.maxRequestBodyBytes) {
+        const error = reject(new LimitExceeded("request body", length, limits.maxRequestBodyBytes, " bytes"));
+        throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 413 } } });
+      }
+    },
+    onParse({ parseFn, setParseFn }) {
+      setParseFn((source, options) => {
+        try {
+          checkDocument(typeof source === "string" ? source : source.body, limits);
+        } catch (error) {
+          if (error instanceof LimitExceeded) reject(error);
+          throw error;
+        }
+        return parseFn(source, options);
+      });
+    },
+    onValidate({ addValidationRule }) {
+      addValidationRule(limitsRule(limits, (limit) => onReject(limit)));
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      const error = checkCost(args, limits);
+      if (error) setResultAndStopExecution({ errors: [reject(error)] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const error = checkCost(args, limits);
+      if (error) setResultAndStopExecution({ errors: [reject(error)] });
+    },
+  };
+}

@@ -1,0 +1,173 @@
+// One request id, one log line, one metric sample and (when tracing is on) one span per operation,
+// for HTTP and graphql-ws alike; subscriptions log when they start and end and are counted in the
+// open-subscriptions gauge. Execution (and every subscription event) runs inside the app's
+// observation scope, so observeStoreCall/observedBatch report to this app's registry.
+import { randomUUID } from "node:crypto";
+import { Kind, type ExecutionResult, type GraphQLError, type OperationDefinitionNode } from "graphql";
+import { getOperationAST } from "graphql";
+import { isAsyncIterable, type Plugin } from "graphql-yoga";
+import type { Context } from "../context.js";
+import type { Logger } from "../observability/logger.js";
+import type { Outcome } from "../observability/metrics.js";
+import { runObserved, type Observation } from "../observability/scope.js";
+
+const REJECTION_CODES = new Set(["LIMIT_EXCEEDED", "RATE_LIMITED", "PERSISTED_QUERY_ONLY", "PERSISTED_QUERY_NOT_FOUND"]);
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The client's X-Request-Id when it is a sane token, else a new UUID. */
+export function requestIdFrom(header: string | null | undefined): string {
+  return header && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+function outcomeOf(errors: readonly GraphQLError[] | undefined): Outcome {
+  if (!errors || errors.length === 0) return "success";
+  return errors.every((error) => REJECTION_CODES.has(String(error.extensions?.code))) ? "rejected" : "error";
+}
+
+function rootFields(operation: OperationDefinitionNode | null | undefined): string[] {
+  if (!operation) return [];
+  return operation.selectionSet.selections.flatMap((selection) =>
+    selection.kind === Kind.FIELD
+      ? [selection.name.value]
+      : selection.kind === Kind.INLINE_FRAGMENT
+        ? selection.selectionSet.selections.filter((s) => s.kind === Kind.FIELD).map((s) => (s as { name: { value: string } }).name.value)
+        : [],
+  );
+}
+
+/** Wraps a subscription stream: each event resolves inside the observation scope; `onEnd` runs once. */
+function observeStream<T>(source: AsyncIterable<T>, observation: Observation, onEnd: (error?: unknown) => void): AsyncIterableIterator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let ended = false;
+  const end = (error?: unknown) => {
+    if (ended) return;
+    ended = true;
+    onEnd(error);
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: async () => {
+      try {
+        const step = await runObserved(observation, () => iterator.next());
+        if (step.done) end();
+        return step;
+      } catch (error) {
+        end(error);
+        throw error;
+      }
+    },
+    return: async (value?: unknown) => {
+      end();
+      return iterator.return ? iterator.return(value) : { done: true, value: value as T };
+    },
+    throw: async (error?: unknown) => {
+      end(error);
+      if (iterator.throw) return iterator.throw(error);
+      throw error;
+    },
+  };
+}
+
+type Initial = Partial<Context> & { request?: Request; params?: { operationName?: string | null } };
+
+export function useObservability(observation: Observation, logger: Logger, transportOf: (context: Initial) => string): Plugin<Context> {
+  const { metrics, tracing } = observation;
+  const started = new WeakMap<object, number>();
+  const since = (context: object) => (performance.now() - (started.get(context) ?? performance.now())) / 1000;
+
+  return {
+    onParse({ context, extendContext }) {
+      const initial = context as Initial;
+      if (!started.has(context)) started.set(context, performance.now());
+      if (!initial.requestId) extendContext({ requestId: requestIdFrom(initial.request?.headers.get("x-request-id")) } as Partial<Context>);
+    },
+    onValidate({ context }) {
+      return ({ valid, result }) => {
+        if (valid) return;
+        const initial = context as Initial;
+        const codes = result.map((error) => String((error as GraphQLError).extensions?.code ?? ""));
+        if (!codes.includes("LIMIT_EXCEEDED")) metrics.rejections.inc({ reason: "validation" });
+        metrics.recordOperation(initial.params?.operationName, "unknown", "rejected", since(context));
+        logger.info(
+          { requestId: initial.requestId, transport: transportOf(initial), operation: initial.params?.operationName ?? null, errors: result.map((error) => error.message) },
+          "operation rejected",
+        );
+      };
+    },
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const context = args.contextValue;
+      const operation = getOperationAST(args.document, args.operationName);
+      const type = operation?.operation ?? "query";
+      const name = args.operationName ?? operation?.name?.value ?? null;
+      const span = tracing.startSpan(`graphql ${type} ${name ?? "anonymous"}`, {
+        "graphql.operation.type": type,
+        "graphql.operation.name": name ?? "",
+        "graphql.root_fields": rootFields(operation),
+        "layra.request_id": context.requestId,
+      });
+      setExecuteFn((executionArgs) => runObserved(observation, () => executeFn(executionArgs)));
+      return {
+        onExecuteDone({ result }) {
+          const errors = isAsyncIterable(result) ? undefined : (result as ExecutionResult).errors;
+          const outcome = outcomeOf(errors);
+          const seconds = since(context);
+          metrics.recordOperation(name, type, outcome, seconds);
+          span.end(outcome === "error" ? errors?.[0] : undefined);
+          logger.info(
+            {
+              requestId: context.requestId,
+              transport: transportOf(context as Initial),
+              operation: name,
+              type,
+              outcome,
+              durationMs: Math.round(seconds * 1000 * 100) / 100,
+              user: context.viewer?.username ?? null,
+              errors: errors?.map((error) => ({ message: error.message, code: error.extensions?.code, path: error.path })),
+            },
+            "operation",
+          );
+        },
+      };
+    },
+    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
+      const context = args.contextValue;
+      const operation = getOperationAST(args.document, args.operationName);
+      const name = args.operationName ?? operation?.name?.value ?? null;
+      const base = { requestId: context.requestId, transport: transportOf(context as Initial), operation: name, user: context.viewer?.username ?? null };
+      setSubscribeFn((subscribeArgs) => runObserved(observation, () => subscribeFn(subscribeArgs)));
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (!isAsyncIterable(result)) {
+            const outcome = outcomeOf((result as ExecutionResult).errors);
+            metrics.recordOperation(name, "subscription", outcome, since(context));
+            logger.info({ ...base, outcome, errors: (result as ExecutionResult).errors?.map((error) => error.message) }, "subscription refused");
+            return;
+          }
+          metrics.recordOperation(name, "subscription", "success", since(context));
+          metrics.openSubscriptions.inc();
+          const span = tracing.startSpan(`graphql subscription ${name ?? "anonymous"}`, {
+            "graphql.operation.type": "subscription",
+            "graphql.operation.name": name ?? "",
+            "graphql.root_fields": rootFields(operation),
+            "layra.request_id": context.requestId,
+          });
+          const opened = performance.now();
+          logger.info(base, "subscription started");
+          setResult(
+            observeStream(result, observation, (error) => {
+              metrics.openSubscriptions.dec();
+              span.end(error);
+              logger.info({ ...base, durationMs: Math.round(performance.now() - opened), error: error instanceof Error ? error.message : undefined }, "subscription ended");
+            }),
+          );
+        },
+        onSubscribeError({ error }) {
+          metrics.recordOperation(name, "subscription", "error", since(context));
+          logger.info({ ...base, error: error instanceof Error ? error.message : String(error) }, "subscription failed");
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,87 @@
+// Persisted operations, optional: with PERSISTED_OPERATIONS_FILE set to a JSON manifest
+// {"<hash>": "<query>"}, only the operations it lists run. Over HTTP a client sends
+// `extensions.persistedQuery.sha256Hash` (Apollo's format) or `documentId`; over graphql-ws the
+// same in the subscribe message's extensions, or the exact text of a listed operation. Any other
+// document is refused with PERSISTED_QUERY_ONLY / PERSISTED_QUERY_NOT_FOUND.
+import { readFileSync } from "node:fs";
+import { GraphQLError } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
+
+export class PersistedOperations {
+  readonly byHash: ReadonlyMap<string, string>;
+  private readonly texts: ReadonlySet<string>;
+
+  constructor(manifest: Record<string, string>) {
+    this.byHash = new Map(Object.entries(manifest));
+    this.texts = new Set(this.byHash.values());
+  }
+
+  static load(file: string): PersistedOperations {
+    let manifest: unknown;
+    try {
+      manifest = JSON.parse(readFileSync(file, "utf8"));
+    } catch (error) {
+      throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!manifest || typeof manifest !== "object" || Array.isArray(manifest) || !Object.values(manifest).every((query) => typeof query === "string")) {
+      throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: must be a JSON object {hash: query}`);
+    }
+    return new PersistedOperations(manifest as Record<string, string>);
+  }
+
+  isListed(query: string): boolean {
+    return this.texts.has(query);
+  }
+
+  /** The query for a graphql-ws subscribe message: the listed text for its hash, or its own text if listed. */
+  resolve(params: { query?: string | null; extensions?: Record<string, unknown> | null }): string {
+    const id = persistedId(params.extensions);
+    if (id !== null) {
+      const query = this.byHash.get(id);
+      if (query === undefined) throw notFound();
+      return query;
+    }
+    if (params.query && this.isListed(params.query)) return params.query;
+    throw persistedOnly();
+  }
+}
+
+function persistedId(extensions: Record<string, unknown> | null | undefined): string | null {
+  const persisted = extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+  if (typeof persisted?.sha256Hash === "string") return persisted.sha256Hash;
+  return null;
+}
+
+const notFound = () => new GraphQLError("PersistedQueryNotFound", { extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } } });
+const persistedOnly = () =>
+  new GraphQLError("only persisted operations are allowed", { extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } });
+
+export function usePersisted(operations: PersistedOperations): Plugin[] {
+  return [
+    usePersistedOperations({
+      getPersistedOperation: (key) => operations.byHash.get(key) ?? null,
+      allowArbitraryOperations: false,
+      extractPersistedOperationId: (params) => {
+        const fromExtensions = persistedId(params.extensions);
+        if (fromExtensions !== null) return fromExtensions;
+        const documentId = (params as { documentId?: unknown }).documentId;
+        return typeof documentId === "string" ? documentId : null;
+      },
+      customErrors: {
+        notFound: { message: "PersistedQueryNotFound", extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } } },
+        persistedQueryOnly: { message: "only persisted operations are allowed", extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } },
+        keyNotFound: { message: "only persisted operations are allowed", extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } },
+      },
+    }),
+    {
+      // The same rule for every transport: a document that is not in the manifest is not parsed.
+      onParse({ parseFn, setParseFn }) {
+        setParseFn((source, options) => {
+          if (!operations.isListed(typeof source === "string" ? source : source.body)) throw persistedOnly();
+          return parseFn(source, options);
+        });
+      },
+    },
+  ];
+}

@@ -1,0 +1,244 @@
+// Every request-safety limit accepts at its threshold and rejects just above it, saying which limit
+// and by how much, over HTTP and over graphql-ws. Each gateway gets small limits so that the
+// one public field (`health`) can sit exactly on them.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { buildSchema, parse, getOperationAST } from "graphql";
+import { loadConfig } from "../src/config.js";
+import { measureOperation } from "../src/plugins/limits.js";
+import { sharedStackEnv, startGateway, type GraphQLResponse, type TestGateway } from "./helpers.js";
+import { wsOperation } from "./ws.js";
+
+let env: Record<string, string>;
+let closeStack: () => Promise<void>;
+const gateways: TestGateway[] = [];
+
+before(async () => {
+  const stack = await sharedStackEnv();
+  env = stack.env;
+  closeStack = stack.close;
+});
+after(async () => {
+  await Promise.all(gateways.map((gateway) => gateway.close()));
+  await closeStack();
+});
+
+async function gateway(overrides: Record<string, string>): Promise<TestGateway> {
+  const started = await startGateway(env, overrides);
+  gateways.push(started);
+  return started;
+}
+
+function assertLimit(response: { errors?: GraphQLResponse<unknown>["errors"] }, message: string, limit: string): void {
+  const error = response.errors?.find((candidate) => candidate.extensions?.code === "LIMIT_EXCEEDED");
+  assert.ok(error, `a LIMIT_EXCEEDED error in ${JSON.stringify(response.errors)}`);
+  assert.equal(error.message, message);
+  assert.equal(error.extensions?.limit, limit);
+}
+
+function assertOk(response: { errors?: unknown; data?: unknown }): void {
+  assert.equal(response.errors, undefined, JSON.stringify(response.errors));
+  assert.ok(response.data);
+}
+
+test("the limits have defaults and are validated", () => {
+  const required = { SECRET_KEY: "s", MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b" };
+  const config = loadConfig(required);
+  assert.deepEqual(
+    [config.limits.maxDepth, config.limits.maxAliases, config.limits.maxCost, config.limits.maxTokens],
+    [12, 15, 5000, 2000],
+  );
+  assert.deepEqual([config.limits.defaultPageSize, config.limits.defaultTopK], [20, 10]);
+  assert.throws(() => loadConfig({ ...required, GRAPHQL_MAX_DEPTH: "0" }), /GRAPHQL_MAX_DEPTH/);
+  assert.throws(() => loadConfig({ ...required, GRAPHQL_MAX_COST: "lots" }), /GRAPHQL_MAX_COST/);
+  assert.throws(
+    () => loadConfig({ ...required, GRAPHQL_MAX_DOCUMENT_BYTES: "2000", MAX_REQUEST_BODY_BYTES: "1000" }),
+    /GRAPHQL_MAX_DOCUMENT_BYTES: must not exceed MAX_REQUEST_BODY_BYTES/,
+  );
+});
+
+describe("depth", () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await gateway({ GRAPHQL_MAX_DEPTH: "2" });
+  });
+  const atLimit = "{ health { ready } }";
+  const above = "{ health { stores { store } } }";
+  const aboveThroughFragment = "{ ...F } fragment F on Query { health { ...S } } fragment S on Health { stores { store } }";
+
+  test("over HTTP: depth 2 runs, depth 3 is refused", async () => {
+    assertOk(await gw.query(atLimit));
+    assertLimit(await gw.query(above), "depth 3 exceeds the limit of 2", "depth");
+    assertLimit(await gw.query(aboveThroughFragment), "depth 3 exceeds the limit of 2", "depth");
+  });
+
+  test("over graphql-ws: depth 2 runs, depth 3 is refused", async () => {
+    const ok = await wsOperation(gw.url, { query: atLimit });
+    assert.equal(ok.results.length, 1);
+    assertOk(ok.results[0]!);
+    const refused = await wsOperation(gw.url, { query: above });
+    assert.equal(refused.results.length, 0);
+    assertLimit({ errors: refused.errors }, "depth 3 exceeds the limit of 2", "depth");
+  });
+});
+
+describe("aliases and cost", () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await gateway({ GRAPHQL_MAX_ALIASES: "3", GRAPHQL_MAX_COST: "22" });
+  });
+
+  test("3 aliases run, 4 are refused (HTTP and graphql-ws)", async () => {
+    assertOk(await gw.query("{ a: __typename b: __typename c: __typename }"));
+    const four = "{ a: __typename b: __typename c: __typename d: __typename }";
+    assertLimit(await gw.query(four), "aliases 4 exceeds the limit of 3", "aliases");
+    const overWs = await wsOperation(gw.url, { query: four });
+    assertLimit({ errors: overWs.errors }, "aliases 4 exceeds the limit of 3", "aliases");
+  });
+
+  test("aliases inside a fragment count each time it is spread", async () => {
+    const twice = "{ h1: health { ...F } h2: health { ...F } } fragment F on Health { r: ready }";
+    assertLimit(await gw.query(twice), "aliases 4 exceeds the limit of 3", "aliases");
+  });
+
+  // health (1) + stores (1 + 20 x the sub-selection): the list of stores counts as COST_DEFAULT_LIST_SIZE = 20.
+  test("cost 22 runs, cost 23 is refused (HTTP and graphql-ws)", async () => {
+    const atLimit = "{ health { stores { store } } }"; // 1 + (1 + 20 * 1)
+    const above = "{ health { ready stores { store } } }"; // 1 + (1 + (1 + 20 * 1))
+    const ok = await gw.query<{ health: { stores: { store: string }[] } }>(atLimit);
+    assertOk(ok);
+    assert.equal(ok.data!.health.stores.length, 5);
+    assertLimit(await gw.query(above), "cost 23 exceeds the limit of 22", "cost");
+    const overWs = await wsOperation(gw.url, { query: above });
+    const wsErrors = overWs.errors ?? overWs.results[0]?.errors;
+    assertLimit({ errors: wsErrors }, "cost 23 exceeds the limit of 22", "cost");
+    assertOk((await wsOperation(gw.url, { query: atLimit })).results[0]!);
+  });
+});
+
+describe("the cost model", () => {
+  const schema = buildSchema(`
+    type Query {
+      files(first: Int, last: Int, after: String): FileConnection
+      search(query: String, topK: Int): [Hit!]!
+      searchWithDefault(topK: Int = 4): [Hit!]!
+      tags: [String!]!
+      kb: KnowledgeBase
+    }
+    type FileConnection { edges: [FileEdge!]! nodes: [File!]! pageInfo: PageInfo! }
+    type FileEdge { cursor: String! node: File! }
+    type File { id: ID! name: String! pages: [Page!]! }
+    type Page { number: Int! }
+    type PageInfo { hasNextPage: Boolean! }
+    type Hit { score: Float! file: File! }
+    type KnowledgeBase { files(first: Int): FileConnection }
+  `);
+  const limits = { defaultPageSize: 20, defaultTopK: 10, defaultListSize: 20 };
+  const cost = (query: string, variables: Record<string, unknown> = {}) => {
+    const document = parse(query);
+    return measureOperation(schema, document, getOperationAST(document)!, variables, limits).cost;
+  };
+
+  test("first/last multiply their sub-selection; a connection's edges are not multiplied again", () => {
+    assert.equal(cost("{ files(first: 50) { edges { node { id name } } } }"), 1 + 50 * (1 + (1 + 2)));
+    assert.equal(cost("{ files(last: 5) { nodes { id } pageInfo { hasNextPage } } }"), 1 + 5 * (1 + 1 + (1 + 1)));
+    assert.equal(cost("query($n: Int) { files(first: $n) { nodes { id } } }", { n: 7 }), 1 + 7 * 2);
+  });
+
+  test("without first the default page size applies; topK multiplies, with its default when absent", () => {
+    assert.equal(cost("{ files { nodes { id } } }"), 1 + 20 * 2);
+    assert.equal(cost("{ search(topK: 3) { score } }"), 1 + 3 * 1);
+    assert.equal(cost("{ search { score } }"), 1 + 10 * 1);
+    assert.equal(cost("{ searchWithDefault { score } }"), 1 + 4 * 1);
+  });
+
+  test("nested lists multiply: a list without arguments counts as 20", () => {
+    // search(topK: 2) { file { pages { number } } } = 1 + 2 * (1 + (1 + 20 * 1))
+    assert.equal(cost("{ search(topK: 2) { file { pages { number } } } }"), 1 + 2 * (1 + (1 + 20)));
+    assert.equal(cost("{ kb { files(first: 3) { nodes { pages { number } } } } }"), 1 + (1 + 3 * (1 + (1 + 20))));
+    assert.equal(cost("{ tags }"), 1);
+  });
+
+  test("fragments count where they are spread, and a fragment bomb stays linear", () => {
+    const spreads = Array.from({ length: 8 }, (_, i) => `fragment F${i} on File { ...F${i + 1} ...F${i + 1} }`).join("\n");
+    const query = `{ files(first: 1) { nodes { ...F0 } } }\n${spreads}\nfragment F8 on File { id }`;
+    assert.equal(cost(query), 1 + 1 * (1 + 2 ** 8));
+  });
+});
+
+describe("tokens", () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await gateway({ GRAPHQL_MAX_TOKENS: "5" });
+  });
+  test("5 tokens run, 6 are refused (HTTP and graphql-ws)", async () => {
+    assertOk(await gw.query("{ a: __typename }"));
+    assertLimit(await gw.query("query { a: __typename }"), "tokens 6 exceeds the limit of 5", "tokens");
+    const overWs = await wsOperation(gw.url, { query: "query { a: __typename }" });
+    assertLimit({ errors: overWs.errors }, "tokens 6 exceeds the limit of 5", "tokens");
+  });
+});
+
+describe("document and request body size", () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await gateway({ GRAPHQL_MAX_DOCUMENT_BYTES: "100", MAX_REQUEST_BODY_BYTES: "300" });
+  });
+  const documentOf = (bytes: number) => {
+    const base = "{ __typename }\n#";
+    return base + "x".repeat(bytes - base.length);
+  };
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${gw.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+
+  test("a 100-byte document runs, a 101-byte one is refused (HTTP and graphql-ws)", async () => {
+    assert.equal(Buffer.byteLength(documentOf(100)), 100);
+    assertOk(await gw.query(documentOf(100)));
+    assertLimit(await gw.query(documentOf(101)), "document size 101 bytes exceeds the limit of 100 bytes", "document size");
+    const overWs = await wsOperation(gw.url, { query: documentOf(101) });
+    assertLimit({ errors: overWs.errors }, "document size 101 bytes exceeds the limit of 100 bytes", "document size");
+    assertOk((await wsOperation(gw.url, { query: documentOf(100) })).results[0]!);
+  });
+
+  test("a 300-byte body runs, a 301-byte one is refused with 413", async () => {
+    const json = JSON.stringify({ query: "{ __typename }" });
+    const atLimit = await post(json + " ".repeat(300 - json.length));
+    assert.equal(atLimit.status, 200);
+    assertOk((await atLimit.json()) as object);
+    const above = await post(json + " ".repeat(301 - json.length));
+    assert.equal(above.status, 413);
+    assertLimit((await above.json()) as { errors: [] }, "request body 301 bytes exceeds the limit of 300 bytes", "request body");
+  });
+
+  test("a chunked body (no Content-Length) is cut off past the limit too", async () => {
+    const json = JSON.stringify({ query: "{ __typename }" });
+    const chunked = (text: string) =>
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(text));
+          controller.close();
+        },
+      });
+    const ok = await fetch(`${gw.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: chunked(json), duplex: "half" } as RequestInit);
+    assert.equal(ok.status, 200);
+    const big = await fetch(`${gw.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chunked(json + " ".repeat(400)),
+      duplex: "half",
+    } as RequestInit);
+    assert.equal(big.status, 413);
+  });
+
+  test("a graphql-ws message larger than the body limit closes the socket (1009)", async () => {
+    const outcome = await wsOperation(gw.url, { query: "{ __typename }", variables: { pad: "x".repeat(400) } });
+    assert.equal(outcome.closed?.code, 1009);
+  });
+
+  test("batched requests are refused", async () => {
+    const response = await post(JSON.stringify([{ query: "{ __typename }" }, { query: "{ __typename }" }]));
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { errors: { message: string }[] };
+    assert.match(body.errors[0]!.message, /Batching is not supported/);
+  });
+});
