@@ -20,7 +20,7 @@ const profile = (withUrls: boolean) => `{ me { username
   workflows(first: 50) { totalCount edges { node { workflowId name } } } } }`;
 
 const stack = await LocalStack.start();
-const gateway = await startGateway(stack.env);
+const gateway = await startGateway(stack.env, { GRAPHQL_MAX_COST: "10000000", GRAPHQL_MAX_DEPTH: "20" });
 const { mongo } = gateway.app.stores;
 try {
   const now = new Date();

@@ -38,7 +38,9 @@ const PROFILE = `query Profile($first: Int) {
 
 before(async () => {
   shared = await sharedStackEnv();
-  gateway = await startGateway(shared.env);
+  // The whole profile with 100 files per knowledge base costs far more than the default limit
+  // (5,000); an operator serving such a client raises GRAPHQL_MAX_COST, as here.
+  gateway = await startGateway(shared.env, { GRAPHQL_MAX_COST: "10000000" });
   writer = new LayraWriter(gateway.app.stores, shared.env.MODEL_SERVER_URL!);
   for (const user of ["alice", "bob"]) {
     const kb = await writer.createKnowledgeBase(user, `${user} manuals`);
