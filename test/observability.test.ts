@@ -238,6 +238,16 @@ describe("metrics", () => {
     assert.equal(sample(text, "dataloader_batch_size_count", { loader: "double" }), 1);
     assert.equal(sample(text, "dataloader_batch_size_sum", { loader: "double" }), 3);
   });
+
+  test("the gateway's own loaders report their batches and Mongo calls", async () => {
+    const token = await gw.token("metrics");
+    const result = await gw.query(`{ a: knowledgeBase(knowledgeBaseId: "metrics_1") { name } b: knowledgeBase(knowledgeBaseId: "metrics_2") { name } }`, { token });
+    assert.equal(result.errors?.[0]?.extensions?.code, "NOT_FOUND");
+    const text = await metricsOf(gw.url);
+    assert.equal(sample(text, "dataloader_batch_size_sum", { loader: "knowledge_bases.knowledge_base_id" }), 2, "two ids, one batch");
+    assert.equal(sample(text, "dataloader_batch_size_count", { loader: "knowledge_bases.knowledge_base_id" }), 1);
+    assert.ok(sample(text, "store_call_duration_seconds_count", { store: "mongo", operation: "knowledge_bases.find", outcome: "success" }) >= 1);
+  });
 });
 
 describe("tracing hooks", () => {
