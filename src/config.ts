@@ -49,6 +49,11 @@ const envSchema = z
     ALGORITHM: z.literal("HS256").default("HS256"),
 
     STORE_TIMEOUT_MS: int(1, 600_000).default(5_000),
+    /** How long a cascade may hold its Redis DB 2 lock before another request may take over. */
+    LOCK_TTL_MS: int(1_000, 3_600_000).default(120_000),
+    MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
+    /** Comma-separated usernames allowed to run maintenance over every user's data. */
+    OPERATOR_USERNAMES: z.string().default(""),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -73,6 +78,9 @@ export interface Config {
   model: { url: string; timeoutMs: number };
   auth: { secretKey: string; algorithm: "HS256" };
   storeTimeoutMs: number;
+  lockTtlMs: number;
+  modelConfigCacheTtlSeconds: number;
+  operatorUsernames: ReadonlySet<string>;
 }
 
 export class ConfigError extends Error {
@@ -134,5 +142,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     model: { url: env.MODEL_SERVER_URL.replace(/\/+$/, ""), timeoutMs: env.MODEL_SERVER_TIMEOUT_MS },
     auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
+    lockTtlMs: env.LOCK_TTL_MS,
+    modelConfigCacheTtlSeconds: env.MODEL_CONFIG_CACHE_TTL_SECONDS,
+    operatorUsernames: new Set(env.OPERATOR_USERNAMES.split(",").map((name) => name.trim()).filter(Boolean)),
   };
 }

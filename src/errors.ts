@@ -33,3 +33,22 @@ export class UpstreamUnavailable extends GraphQLError {
     super(`${store} is unavailable: ${reason}`, { extensions: { code: "UPSTREAM_UNAVAILABLE", store } });
   }
 }
+
+/** Another request holds the lock on the same data; retrying later is safe. */
+export class Conflict extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: "CONFLICT" } });
+  }
+}
+
+/**
+ * A cascade stopped part-way because a store failed. Every step is idempotent and ordered so that
+ * what is left stays findable: running the same mutation again finishes the job.
+ */
+export class CascadeIncomplete extends GraphQLError {
+  constructor(readonly what: string, readonly remaining: string[], reason: string) {
+    super(`${what} is incomplete (${reason}); left: ${remaining.join(", ")}. Run the same mutation again to finish it.`, {
+      extensions: { code: "CASCADE_INCOMPLETE", remaining, retryable: true },
+    });
+  }
+}
