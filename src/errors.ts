@@ -52,3 +52,16 @@ export class CascadeIncomplete extends GraphQLError {
     });
   }
 }
+
+/**
+ * A store driver's own error as a typed one, so a mutation never fails with a masked error only
+ * because Mongo or Redis did not answer. Anything else (a bug) stays masked and logged.
+ */
+export function typedError(error: unknown): unknown {
+  if (error instanceof GraphQLError || !(error instanceof Error)) return error;
+  if (error.name.startsWith("Mongo")) return new UpstreamUnavailable("mongo", error.message);
+  if (error.name === "MaxRetriesPerRequestError" || /ECONNREFUSED|ETIMEDOUT|Connection is closed|Command timed out/.test(error.message)) {
+    return new UpstreamUnavailable("store", error.message);
+  }
+  return error;
+}

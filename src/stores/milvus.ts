@@ -1,5 +1,6 @@
 import { DataType, MilvusClient } from "@zilliz/milvus2-sdk-node";
 import type { Config } from "../config.js";
+import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 import { withTimeout } from "./timeout.js";
 
@@ -38,7 +39,7 @@ export function createMilvusStore(config: Config): MilvusStore {
     timeout: config.storeTimeoutMs,
   });
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
-    if (status.error_code !== "Success") throw new Error(`milvus ${what}: ${status.reason}`);
+    if (status.error_code !== "Success") throw new UpstreamUnavailable("milvus", `${what}: ${status.reason}`);
   };
   return {
     client,
