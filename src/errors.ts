@@ -54,12 +54,12 @@ export class CascadeIncomplete extends GraphQLError {
 }
 
 /**
- * A store driver's own error as a typed one, so a mutation never fails with a masked error only
- * because Mongo or Redis did not answer. Anything else (a bug) stays masked and logged.
+ * A store driver's connection failure as a typed error, so a mutation never fails with a masked
+ * error only because Mongo or Redis did not answer. Anything else (a bug) stays masked and logged.
  */
 export function typedError(error: unknown): unknown {
   if (error instanceof GraphQLError || !(error instanceof Error)) return error;
-  if (error.name.startsWith("Mongo")) return new UpstreamUnavailable("mongo", error.message);
+  if (/^Mongo(Network|ServerSelection|NetworkTimeout|NotConnected|TopologyClosed)Error$/.test(error.name)) return new UpstreamUnavailable("mongo", error.message);
   if (error.name === "MaxRetriesPerRequestError" || /ECONNREFUSED|ETIMEDOUT|Connection is closed|Command timed out/.test(error.message)) {
     return new UpstreamUnavailable("store", error.message);
   }

@@ -20,14 +20,20 @@ export function requireOwnLayraId(argument: string, value: string, username: str
   return value;
 }
 
-/** A JSON value stored as a document: no key may start with `$` (an operator) or be empty, at any depth. */
+/**
+ * A JSON value stored as a document: no key may be empty, start with `$` (an operator) or contain
+ * `.` (a path), at any depth. MongoDB 7 stores dotted keys but FerretDB refuses them, and the
+ * gateway writes only what both accept (DESIGN.md decision 3).
+ */
 export function requireStorableJson(argument: string, value: unknown, depth = 0): void {
   if (depth > 64) throw new BadUserInput(argument, "is nested too deeply");
   if (Array.isArray(value)) {
     for (const item of value) requireStorableJson(argument, item, depth + 1);
   } else if (value !== null && typeof value === "object") {
     for (const [key, item] of Object.entries(value)) {
-      if (key === "" || key.startsWith("$")) throw new BadUserInput(argument, `has a key ${JSON.stringify(key)}: keys must be non-empty and not start with "$"`);
+      if (key === "" || key.startsWith("$") || key.includes(".")) {
+        throw new BadUserInput(argument, `has a key ${JSON.stringify(key)}: keys must be non-empty, not start with "$" and not contain "."`);
+      }
       requireStorableJson(argument, item, depth + 1);
     }
   }
