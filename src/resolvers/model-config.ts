@@ -11,14 +11,15 @@ import { requireDefaultOrRange, requireName } from "./input.js";
 
 const GUARDED_ATTEMPTS = 5;
 
+/** Keys name the Mongo database they mirror, so gateways on different databases never share an entry. */
 const cacheOf = (context: Context) =>
-  versionedCache<ModelConfigDoc | null>(context.stores.redis.cache, "model_config", context.config.modelConfigCacheTtlSeconds);
+  versionedCache<ModelConfigDoc | null>(context.stores.redis.cache, `${context.config.mongo.database}:model_config`, context.config.modelConfigCacheTtlSeconds);
 
 export function readModelConfig(context: Context, username: string): Promise<ModelConfigDoc | null> {
   return cacheOf(context).read(username, () => context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }));
 }
 
-/** The cache keys of a user's entry (`model_config:{username}:version` and `:v{n}`). */
+/** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
 export const modelConfigCacheKeys = (context: Context, username: string) => cacheOf(context).keys(username);
 
 async function invalidate(context: Context, username: string): Promise<void> {
