@@ -120,6 +120,9 @@ test("start-up does not wait for Mongo: with Mongo down the gateway starts, and 
     await down.app.indexesReady;
     const names = (await down.app.stores.mongo.chatflows.listIndexes().toArray()).map((index) => index.name);
     assert.ok(names.includes("gateway_chatflows_by_workflow_id"));
+    // Requests read Mongo again (the driver's topology closed by the failed first connect is reopened).
+    const read = await down.query<{ me: { knowledgeBases: { totalCount: number } } }>(`{ me { knowledgeBases { totalCount } } }`, { token: await down.token("alice") });
+    assert.deepEqual(read, { status: 200, data: { me: { knowledgeBases: { totalCount: 0 } } } });
   } finally {
     await down.close();
     await mongoStack.close();

@@ -65,6 +65,10 @@ export function createMongoStore(config: Config): MongoStore {
     monitorCommands: true,
   });
   const db = client.db(config.mongo.database);
+  // When the driver's implicit first connect fails (Mongo down at start), it closes its topology and
+  // every later operation fails with MongoTopologyClosedError; an explicit connect() opens a new
+  // one. The index retry loop and the health probe call it, so the gateway recovers once Mongo is back.
+  const connect = () => client.connect();
   const collections: MongoCollections = {
     knowledgeBases: db.collection("knowledge_bases"),
     files: db.collection("files"),
@@ -79,11 +83,12 @@ export function createMongoStore(config: Config): MongoStore {
     db,
     ...collections,
     ensureIndexes: async () => {
+      await connect();
       for (const plan of INDEX_PLAN) {
         await db.collection(collections[plan.collection].collectionName).createIndex(plan.keys, { name: plan.name, ...(plan.unique ? { unique: true } : {}) });
       }
     },
-    health: () => probe("mongo", () => withTimeout("mongo", config.storeTimeoutMs, db.command({ ping: 1 }))),
+    health: () => probe("mongo", () => withTimeout("mongo", config.storeTimeoutMs, connect().then(() => db.command({ ping: 1 })))),
     close: () => client.close(),
   };
 }
