@@ -107,6 +107,11 @@ test("addModel, updateModel, selectModel and deleteModel each invalidate the cac
   assert.equal(last.data?.deleteModel.selectedModelId, "");
   read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
   assert.deepEqual({ selected: read.selectedModel, models: read.models }, { selected: null, models: [] });
+
+  // A model added to a config with none selected becomes the selected one.
+  const readded = await gw.query<{ addModel: { modelId: string } }>(`mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`,
+    { token, variables: { input: { modelName: "again", modelUrl: "https://example.com/v1" } } });
+  assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, readded.data!.addModel.modelId);
 });
 
 test("model mutations on another user's model answer NOT_FOUND and change nothing; bad settings are BAD_USER_INPUT", async () => {

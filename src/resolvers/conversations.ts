@@ -158,6 +158,8 @@ export async function deleteAllConversations(context: Context, username: string)
       await deleteConversation(context, username, conversation_id);
       deleted++;
     } catch (error) {
+      // Deleted meanwhile by another request: nothing is left of it.
+      if (error instanceof NotFound) continue;
       if (!(error instanceof CascadeIncomplete) && !(error instanceof Conflict)) throw error;
       left.push(...(error instanceof CascadeIncomplete ? error.remaining.map((r) => `${conversation_id}: ${r}`) : [`${conversation_id}: locked`]));
     }

@@ -125,7 +125,7 @@ export const DEFAULT_SETTINGS: ModelSettings = {
   score_threshold: -1,
 };
 
-/** Adds a model (`{username}_{uuid4}`); a user without a model-config document gets one with it selected. */
+/** Adds a model (`{username}_{uuid4}`); it is selected when none is (a user without a model-config document gets one). */
 export async function addModel(context: Context, username: string, input: ModelSettingsInput): Promise<ModelDoc> {
   if (input.modelName == null || input.modelUrl == null) throw new BadUserInput("input", "modelName and modelUrl are required");
   const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...(await settingsFrom(context, input, DEFAULT_SETTINGS)) };
@@ -134,6 +134,8 @@ export async function addModel(context: Context, username: string, input: ModelS
     { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
     { upsert: true },
   );
+  // A config left with no selected model (its last one deleted) selects the one added.
+  await context.stores.mongo.modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
   await invalidate(context, username);
   return model;
 }

@@ -59,7 +59,11 @@ export async function deleteWorkflow(context: Context, username: string, workflo
   if (!(await workflows.findOne({ workflow_id: workflowId, username }, { projection: { _id: 1 } }))) throw new NotFound("workflow", workflowId);
   const owned = await chatflows.find({ workflow_id: workflowId, username }, { projection: { chatflow_id: 1 } }).toArray();
   await runCascade(`deleting workflow ${JSON.stringify(workflowId)}`, [
-    ...owned.map(({ chatflow_id }) => ({ name: `chatflow ${chatflow_id}`, run: () => deleteChatflow(context, username, chatflow_id) })),
+    ...owned.map(({ chatflow_id }) => ({
+      name: `chatflow ${chatflow_id}`,
+      // A chatflow deleted meanwhile by another request is already done.
+      run: () => deleteChatflow(context, username, chatflow_id).catch((error) => { if (!(error instanceof NotFound)) throw error; }),
+    })),
     { name: "workflow document", run: () => workflows.deleteOne({ workflow_id: workflowId, username }) },
   ]);
   return workflowId;
