@@ -22,12 +22,25 @@ export function readModelConfig(context: Context, username: string): Promise<Mod
 /** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
 export const modelConfigCacheKeys = (context: Context, username: string) => cacheOf(context).keys(username);
 
-async function invalidate(context: Context, username: string): Promise<void> {
+async function invalidate(context: Context, username: string, saved: boolean): Promise<void> {
   try {
     await cacheOf(context).invalidate(username);
   } catch (error) {
-    throw new UpstreamUnavailable("redis", `the change is saved but the model-config cache could not be invalidated: ${error instanceof Error ? error.message : String(error)}`);
+    const state = saved ? "the change is saved but" : "nothing was changed:";
+    throw new UpstreamUnavailable("redis", `${state} the model-config cache could not be invalidated: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * Runs a write of `username`'s config between two invalidations. The first one makes the write
+ * fail before it changes anything when Redis is down, so a retry still finds the change to make
+ * (and invalidates); the second one drops what readers cached in between.
+ */
+async function writeModelConfig<T>(context: Context, username: string, write: () => Promise<T>): Promise<T> {
+  await invalidate(context, username, false);
+  const result = await write();
+  await invalidate(context, username, true);
+  return result;
 }
 
 /**
@@ -45,14 +58,11 @@ async function guardedModelsUpdate(
     if (!doc) throw new NotFound("model config", username);
     const next = change(doc);
     if (!next) return doc;
-    const result = await modelConfig.updateOne(
+    const result = await writeModelConfig(context, username, () => modelConfig.updateOne(
       { username, models: doc.models, selected_model: doc.selected_model },
       { $set: { models: next.models, selected_model: next.selected_model } },
-    );
-    if (result.matchedCount === 1) {
-      await invalidate(context, username);
-      return { ...doc, ...next };
-    }
+    ));
+    if (result.matchedCount === 1) return { ...doc, ...next };
   }
   throw new Conflict(`the model config of ${JSON.stringify(username)} kept changing; try again`);
 }
@@ -129,14 +139,16 @@ export const DEFAULT_SETTINGS: ModelSettings = {
 export async function addModel(context: Context, username: string, input: ModelSettingsInput): Promise<ModelDoc> {
   if (input.modelName == null || input.modelUrl == null) throw new BadUserInput("input", "modelName and modelUrl are required");
   const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...(await settingsFrom(context, input, DEFAULT_SETTINGS)) };
-  await context.stores.mongo.modelConfig.updateOne(
-    { username },
-    { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
-    { upsert: true },
-  );
-  // A config left with no selected model (its last one deleted) selects the one added.
-  await context.stores.mongo.modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
-  await invalidate(context, username);
+  const { modelConfig } = context.stores.mongo;
+  await writeModelConfig(context, username, async () => {
+    await modelConfig.updateOne(
+      { username },
+      { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
+      { upsert: true },
+    );
+    // A config left with no selected model (its last one deleted) selects the one added.
+    await modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
+  });
   return model;
 }
 
@@ -153,9 +165,9 @@ export async function updateModel(context: Context, username: string, modelId: s
 }
 
 export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
-  const result = await context.stores.mongo.modelConfig.updateOne({ username, "models.model_id": modelId }, { $set: { selected_model: modelId } });
+  const result = await writeModelConfig(context, username, () =>
+    context.stores.mongo.modelConfig.updateOne({ username, "models.model_id": modelId }, { $set: { selected_model: modelId } }));
   if (result.matchedCount === 0) throw new NotFound("model", modelId);
-  await invalidate(context, username);
   return (await readModelConfig(context, username))!;
 }
 

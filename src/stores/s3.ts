@@ -44,10 +44,12 @@ export function createS3Store(config: Config): S3Store {
       if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
     },
     removeObjects: async (keys) => {
-      if (keys.length === 0) return;
-      const results = await timeout(client.removeObjects(bucket, keys));
-      const failed = results.filter((result) => result?.Error && result.Error.Code !== "NoSuchKey");
-      if (failed.length > 0) throw new UpstreamUnavailable("s3", `${failed.length} object(s) not deleted: ${failed[0]!.Error!.Code ?? "error"}`);
+      // One DeleteObjects request (at most 1000 keys) per timeout, so a large knowledge base is not cut short.
+      for (let start = 0; start < keys.length; start += 1000) {
+        const results = await timeout(client.removeObjects(bucket, keys.slice(start, start + 1000)));
+        const failed = results.filter((result) => result?.Error && result.Error.Code !== "NoSuchKey");
+        if (failed.length > 0) throw new UpstreamUnavailable("s3", `${failed.length} object(s) not deleted: ${failed[0]!.Error!.Code ?? "error"}`);
+      }
     },
     health: () =>
       probe("s3", async () => {
