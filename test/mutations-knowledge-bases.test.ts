@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { collectionName } from "../src/stores/milvus.js";
-import { lockKey } from "../src/stores/lock.js";
+import { acquireLock, extendLock, lockKey, releaseLock } from "../src/stores/lock.js";
 import { defaultSettings, LayraWriter } from "./fixtures/layra-writer.js";
 import { existingObjects, hasCollection, knowledgeBaseTraces, milvusRows, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
@@ -192,4 +192,22 @@ test("deleteFiles with one unknown or foreign id answers NOT_FOUND and deletes n
   });
   assert.equal((await knowledgeBaseTraces(gw.app.stores, bobs.kb.knowledge_base_id, bobs.files)).filesDocuments, 2);
   assert.equal(codeOf(await gw.query(DELETE_FILES, { token: alice, variables: { ids: [] } })), "BAD_USER_INPUT");
+});
+
+test("Redis DB 2 locks: set-if-absent with expiry, extended and released only with the owner's token", async () => {
+  const redis = gw.app.stores.redis.lock;
+  const key = lockKey("knowledge_base", `alice_${Date.now()}`);
+  const token = await acquireLock(redis, key, 10_000);
+  assert.ok(token);
+  assert.equal(await acquireLock(redis, key, 10_000), null, "a held lock is not taken again");
+  const ttl = await redis.pttl(key);
+  assert.ok(ttl > 0 && ttl <= 10_000);
+  assert.equal(await extendLock(redis, key, "not-the-owner", 60_000), false);
+  assert.ok((await redis.pttl(key)) <= 10_000, "a stranger does not extend it");
+  assert.equal(await extendLock(redis, key, token, 60_000), true);
+  assert.ok((await redis.pttl(key)) > 10_000);
+  assert.equal(await releaseLock(redis, key, "not-the-owner"), false);
+  assert.equal(await redis.get(key), token, "a stranger does not release it");
+  assert.equal(await releaseLock(redis, key, token), true);
+  assert.equal(await redis.exists(key), 0);
 });

@@ -4,7 +4,7 @@
 import type { Context } from "../context.js";
 import { CascadeIncomplete, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
 import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
-import { acquireLock, lockKey, releaseLock } from "../stores/lock.js";
+import { acquireLock, extendLock, lockKey, releaseLock } from "../stores/lock.js";
 import { removeBaseUsedReferences } from "./model-config.js";
 
 export interface CascadeStep {
@@ -46,9 +46,13 @@ export async function withLocks<T>(context: Context, kind: string, ids: readonly
     throw new UpstreamUnavailable("redis", reasonOf(error));
   }
   if (!token) throw new Conflict(`${kind.replaceAll("_", " ")} ${JSON.stringify(id)} is being changed by another request; try again when it has finished`);
+  // Renewed while the work runs, so a slow cascade keeps its lock; a crashed one loses it after LOCK_TTL_MS.
+  const renewal = setInterval(() => void extendLock(redis, key, token, context.config.lockTtlMs).catch(() => false), context.config.lockTtlMs / 3);
+  renewal.unref();
   try {
     return await withLocks(context, kind, rest, work);
   } finally {
+    clearInterval(renewal);
     // A release that fails leaves the lock to expire after LOCK_TTL_MS.
     await releaseLock(redis, key, token).catch(() => false);
   }
