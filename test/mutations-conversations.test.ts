@@ -137,8 +137,11 @@ test("deleteConversation deletes the temp knowledge bases its turns name in ever
     const added = await gw.query(ADD_TURN, { token: alice, variables: { id: conversation.conversation_id, input: { userMessage: "see file", aiMessage: "ok", tempDb: temp.id } } });
     assert.equal(added.errors, undefined);
   }
-  // A turn LAYRA-written with someone else's temp base must not make the cascade delete it.
+  // LAYRA's chat endpoint takes temp_db from the client: turns naming someone else's temp base or
+  // one of alice's normal bases must not make the cascade delete them.
+  const normal = await writer.createKnowledgeBase("alice", "normal");
   await gw.app.stores.mongo.conversations.updateOne({ conversation_id: conversation.conversation_id }, { $push: { turns: layraTurn("bob's file?", { tempDb: bobsTemp.id }) } });
+  await gw.app.stores.mongo.conversations.updateOne({ conversation_id: conversation.conversation_id }, { $push: { turns: layraTurn("normal?", { tempDb: normal.knowledge_base_id }) } });
 
   assert.equal(codeOf(await gw.query(DELETE, { token: bob, variables: { id: conversation.conversation_id } })), "NOT_FOUND");
   for (const temp of temps) assert.equal((await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files)).knowledgeBaseDocument, true);
@@ -148,6 +151,8 @@ test("deleteConversation deletes the temp knowledge bases its turns name in ever
   assert.equal(deleted.data!.deleteConversation, conversation.conversation_id);
   for (const temp of temps) assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
   assert.equal(await gw.app.stores.mongo.conversations.countDocuments({ conversation_id: conversation.conversation_id }), 0);
+  assert.equal((await knowledgeBaseTraces(gw.app.stores, normal.knowledge_base_id, [])).knowledgeBaseDocument, true);
+  assert.equal((await knowledgeBaseTraces(gw.app.stores, normal.knowledge_base_id, [])).milvusCollection, true);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, bobsTemp.id, bobsTemp.files), {
     knowledgeBaseDocument: true, filesDocuments: 1, milvusCollection: true, s3Objects: objectKeysOf(bobsTemp.files),
   });

@@ -94,14 +94,15 @@ export function deleteKnowledgeBaseCascade(
 
 /**
  * The temp knowledge bases a conversation's or chatflow's turns name (`temp_db`). A base counts
- * only when it belongs to `owner`, or when its id carries the conversation's own prefix
- * (`temp_{conversationId}_`), which is how LAYRA names them; any other id is left alone.
+ * only when its id carries the conversation's own prefix (`temp_{conversationId}_`, as LAYRA names
+ * them) or it is a temp base (`is_delete: true`) of `owner`. LAYRA's chat endpoint takes `temp_db`
+ * from the client, so a turn may name a normal knowledge base or someone else's: those are left alone.
  */
 export async function tempKnowledgeBasesOf(context: Context, owner: string, parentId: string, turns: Pick<TurnDoc, "temp_db">[]) {
   const named = [...new Set(turns.map((turn) => turn.temp_db).filter((id): id is string => typeof id === "string" && id !== ""))];
   if (named.length === 0) return [];
   const owned = await context.stores.mongo.knowledgeBases
-    .find({ knowledge_base_id: { $in: named }, username: owner }, { projection: { knowledge_base_id: 1 } })
+    .find({ knowledge_base_id: { $in: named }, username: owner, is_delete: true }, { projection: { knowledge_base_id: 1 } })
     .toArray();
   const ownedIds = new Set(owned.map((kb: Pick<KnowledgeBaseDoc, "knowledge_base_id">) => kb.knowledge_base_id));
   return named.filter((id) => ownedIds.has(id) || id.startsWith(`temp_${parentId}_`));
