@@ -7,6 +7,7 @@ import { BadUserInput, CascadeIncomplete, Conflict, NotFound } from "../errors.j
 import type { ChatflowDoc, ConversationDoc, FileUsed, TurnDoc } from "../stores/documents.js";
 import { runCascade, tempKnowledgeBaseSteps } from "./cascade.js";
 import { requireName, requireOwnLayraId } from "./input.js";
+import { ownDocument } from "./user-graph.js";
 import { DEFAULT_SETTINGS, readModelConfig, settingsFrom, type ModelSettingsInput } from "./model-config.js";
 
 const isDuplicateKey = (error: unknown) => (error as { code?: number }).code === 11000;
@@ -64,8 +65,7 @@ export const renameConversation = (context: Context, username: string, conversat
 
 /** Replaces the conversation's model-settings snapshot; fields left out keep their current value. */
 export async function updateConversationModelSettings(context: Context, username: string, conversationId: string, input: ModelSettingsInput) {
-  const current = await context.loaders.conversation.load(conversationId);
-  if (!current) throw new NotFound("conversation", conversationId);
+  const current = await ownDocument(context, "conversation", "conversation", conversationId);
   return updateConversation(context, username, conversationId, { model_config: await settingsFrom(context, input, current.model_config) });
 }
 
@@ -86,8 +86,7 @@ const MAX_MESSAGE = 1_048_576;
 
 /** LAYRA's add_turn: a turn `$push`ed with a server uuid4 message_id, and last_modify_at bumped. */
 export async function addTurn(context: Context, username: string, conversationId: string, input: TurnInput): Promise<TurnDoc> {
-  const conversation = await context.loaders.conversation.load(conversationId);
-  if (!conversation) throw new NotFound("conversation", conversationId);
+  const conversation = await ownDocument(context, "conversation", "conversation", conversationId);
   const parent = input.parentMessageId ?? "";
   if (parent !== "" && !conversation.turns.some((turn) => turn.message_id === parent)) throw new BadUserInput("parentMessageId", "must be \"\" or a message of this conversation");
   const tempDb = input.tempDb ?? "";
@@ -178,7 +177,7 @@ export async function createChatflow(
   const name = requireName("name", input.name);
   const existing = await context.loaders.chatflow.load(chatflowId);
   if (existing) return existing;
-  if (!(await context.loaders.workflow.load(input.workflowId))) throw new NotFound("workflow", input.workflowId);
+  await ownDocument(context, "workflow", "workflow", input.workflowId);
   const now = new Date();
   const doc: ChatflowDoc = {
     chatflow_id: chatflowId, workflow_id: input.workflowId, chatflow_name: name, username, turns: [],
