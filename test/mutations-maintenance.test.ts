@@ -116,6 +116,9 @@ test("start-up does not wait for Mongo: with Mongo down the gateway starts, and 
     assert.equal(health.status, 200);
     const report = await down.query<{ health: { stores: { store: string; up: boolean }[] } }>(`{ health { stores { store up } } }`);
     assert.equal(report.data!.health.stores.find((s) => s.store === "mongo")?.up, false);
+    const write = await down.query(`mutation { createConversation(name: "x") { conversationId } }`, { token: await down.token("alice") });
+    assert.equal(write.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", "a write with Mongo down fails with a typed error");
+    assert.equal(write.errors?.[0]?.extensions?.store, "mongo");
     await mongoStack.startServer("mongo");
     await down.app.indexesReady;
     const names = (await down.app.stores.mongo.chatflows.listIndexes().toArray()).map((index) => index.name);
