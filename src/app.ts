@@ -31,6 +31,8 @@ export interface App {
   metrics: Metrics;
   /** Listens on config.port (0 = a random free port) and resolves with the base URL. */
   start(): Promise<string>;
+  /** Resolves once Mongo has every index of INDEX_PLAN (stores/mongo.ts); retried in the background until then. */
+  indexesReady: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -101,6 +103,19 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     return false;
   }
 
+  // Indexes are ensured in the background and retried until Mongo answers: start-up never waits on Mongo.
+  let indexRetry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let markIndexesReady = () => {};
+  const indexesReady = new Promise<void>((resolve) => (markIndexesReady = resolve));
+  const ensureIndexes = (delayMs: number) => {
+    stores.mongo.ensureIndexes().then(markIndexesReady, () => {
+      if (stopped) return;
+      indexRetry = setTimeout(() => ensureIndexes(Math.min(delayMs * 2, 60_000)), delayMs);
+      indexRetry.unref();
+    });
+  };
+
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.maxRequestBodyBytes });
   wsServer.on("connection", (socket) => {
     metrics.wsConnections.inc();
@@ -150,11 +165,15 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     metrics,
     start: async () => {
       await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+      ensureIndexes(1_000);
       const { port } = server.address() as AddressInfo;
       const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
       return `http://${host}:${port}`;
     },
+    indexesReady,
     stop: async () => {
+      stopped = true;
+      clearTimeout(indexRetry);
       await wsDisposer.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

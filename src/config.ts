@@ -83,6 +83,11 @@ const envSchema = z
     // Observability (src/observability/)
     LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
     TRACING_ENABLED: bool.default("false"),
+    /** How long a cascade may hold its Redis DB 2 lock before another request may take over. */
+    LOCK_TTL_MS: int(1_000, 3_600_000).default(120_000),
+    MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
+    /** Comma-separated usernames allowed to run maintenance over every user's data. */
+    OPERATOR_USERNAMES: z.string().default(""),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -128,6 +133,9 @@ export interface Config {
   persistedOperationsFile?: string;
   logLevel: (typeof LOG_LEVELS)[number];
   tracing: { enabled: boolean };
+  lockTtlMs: number;
+  modelConfigCacheTtlSeconds: number;
+  operatorUsernames: ReadonlySet<string>;
 }
 
 export class ConfigError extends Error {
@@ -212,5 +220,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE,
     logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info"),
     tracing: { enabled: env.TRACING_ENABLED },
+    lockTtlMs: env.LOCK_TTL_MS,
+    modelConfigCacheTtlSeconds: env.MODEL_CONFIG_CACHE_TTL_SECONDS,
+    operatorUsernames: new Set(env.OPERATOR_USERNAMES.split(",").map((name) => name.trim()).filter(Boolean)),
   };
 }

@@ -43,6 +43,25 @@ export class LimitExceeded extends GraphQLError {
   }
 }
 
+/** Another request holds the lock on the same data; retrying later is safe. */
+export class Conflict extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: "CONFLICT" } });
+  }
+}
+
+/**
+ * A cascade stopped part-way because a store failed. Every step is idempotent and ordered so that
+ * what is left stays findable: running the same mutation again finishes the job.
+ */
+export class CascadeIncomplete extends GraphQLError {
+  constructor(readonly what: string, readonly remaining: string[], reason: string) {
+    super(`${what} is incomplete (${reason}); left: ${remaining.join(", ")}. Run the same mutation again to finish it.`, {
+      extensions: { code: "CASCADE_INCOMPLETE", remaining, retryable: true },
+    });
+  }
+}
+
 /** Too many operations from one user (or one address) in the current window. */
 export class RateLimited extends GraphQLError {
   constructor(readonly subject: "user" | "ip", count: number, max: number, windowMs: number, retryAfterMs: number) {
@@ -61,4 +80,17 @@ export class RateLimited extends GraphQLError {
       },
     );
   }
+}
+
+/**
+ * A store driver's connection failure as a typed error, so a mutation never fails with a masked
+ * error only because Mongo or Redis did not answer. Anything else (a bug) stays masked and logged.
+ */
+export function typedError(error: unknown): unknown {
+  if (error instanceof GraphQLError || !(error instanceof Error)) return error;
+  if (/^Mongo(Network|ServerSelection|NetworkTimeout|NotConnected|TopologyClosed)Error$/.test(error.name)) return new UpstreamUnavailable("mongo", error.message);
+  if (error.name === "MaxRetriesPerRequestError" || /ECONNREFUSED|ETIMEDOUT|Connection is closed|Command timed out/.test(error.message)) {
+    return new UpstreamUnavailable("store", error.message);
+  }
+  return error;
 }

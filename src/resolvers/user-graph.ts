@@ -3,7 +3,7 @@
 import type { Collection, Document, Filter, Sort, WithId } from "mongodb";
 import type { Context } from "../context.js";
 import { NotFound } from "../errors.js";
-import type { CustomNodesDoc, ModelConfigDoc } from "../stores/documents.js";
+import type { CustomNodesDoc } from "../stores/documents.js";
 
 type Loadable = "knowledgeBase" | "file" | "conversation" | "chatflow" | "workflow";
 
@@ -33,10 +33,6 @@ export const listChatflows = (context: Context, username: string) =>
   ownedList(context.stores.mongo.chatflows, username, { last_modify_at: -1, chatflow_id: 1 });
 export const listWorkflows = (context: Context, username: string) =>
   ownedList(context.stores.mongo.workflows, username, { last_modify_at: -1, workflow_id: 1 });
-
-export function modelConfigOf(context: Context, username: string): Promise<ModelConfigDoc | null> {
-  return context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } });
-}
 
 export async function customNodesOf(context: Context, username: string): Promise<CustomNodesDoc["custom_nodes"]> {
   const doc = await context.stores.mongo.nodes.findOne({ username }, { projection: { _id: 0 } });

@@ -11,5 +11,9 @@ import "./conversation.js";
 import "./workflow.js";
 import "./viewer.js";
 import "./progress.js";
+import "./knowledge-base-mutations.js";
+import "./model-config-mutations.js";
+import "./conversation-mutations.js";
+import "./workflow-mutations.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,7 +1,8 @@
 import { queryConnection } from "../resolvers/pagination.js";
 import {
-  customNodesOf, listChatflows, listConversations, listKnowledgeBases, listWorkflows, modelConfigOf, ownDocument,
+  customNodesOf, listChatflows, listConversations, listKnowledgeBases, listWorkflows, ownDocument,
 } from "../resolvers/user-graph.js";
+import { readModelConfig } from "../resolvers/model-config.js";
 import { builder } from "./builder.js";
 import { Chatflow, Conversation } from "./conversation.js";
 import { File } from "./file.js";
@@ -18,7 +19,7 @@ interface CustomNodeShape {
   definition: Record<string, unknown>;
 }
 
-const CustomNode = builder.objectRef<CustomNodeShape>("CustomNode").implement({
+export const CustomNode = builder.objectRef<CustomNodeShape>("CustomNode").implement({
   description: "A workflow node the user saved for reuse.",
   fields: (t) => ({
     name: t.exposeString("name"),
@@ -34,7 +35,7 @@ const User = builder.objectRef<ViewerShape>("User").implement({
   description: "The caller and everything they own.",
   fields: (t) => ({
     username: t.exposeString("username"),
-    modelConfig: t.field({ type: ModelConfig, nullable: true, resolve: (user, _args, context) => modelConfigOf(context, user.username) }),
+    modelConfig: t.field({ type: ModelConfig, nullable: true, resolve: (user, _args, context) => readModelConfig(context, user.username) }),
     customNodes: t.field({
       type: [CustomNode],
       resolve: async (user, _args, context) =>

@@ -1,5 +1,6 @@
 import { DataType, MilvusClient } from "@zilliz/milvus2-sdk-node";
 import type { Config } from "../config.js";
+import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 import { withTimeout } from "./timeout.js";
 
@@ -21,6 +22,10 @@ export interface MilvusStore {
   /** Creates a knowledge base's collection with LAYRA's schema and the configured HNSW index, loaded. */
   createCollection(knowledgeBaseId: string): Promise<void>;
   insertRows(knowledgeBaseId: string, rows: VectorRow[]): Promise<void>;
+  /** Drops a knowledge base's collection; a missing one is already dropped (idempotent). */
+  dropCollection(knowledgeBaseId: string): Promise<void>;
+  /** Deletes the rows of these files (`file_id in [...]`, contract §2.4); a missing collection has none. */
+  deleteFileRows(knowledgeBaseId: string, fileIds: string[]): Promise<void>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -37,7 +42,7 @@ export function createMilvusStore(config: Config): MilvusStore {
   // rejects unhandled and would take the process down. Data calls do not wait on it.
   client.connectPromise.catch(() => undefined);
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
-    if (status.error_code !== "Success") throw new Error(`milvus ${what}: ${status.reason}`);
+    if (status.error_code !== "Success") throw new UpstreamUnavailable("milvus", `${what}: ${status.reason}`);
   };
   return {
     client,
@@ -68,6 +73,18 @@ export function createMilvusStore(config: Config): MilvusStore {
     insertRows: async (knowledgeBaseId, rows) => {
       const result = await client.insert({ collection_name: collectionName(knowledgeBaseId), data: rows.map((row) => ({ ...row })) });
       check("insert", result.status);
+    },
+    dropCollection: async (knowledgeBaseId) => {
+      const collection_name = collectionName(knowledgeBaseId);
+      if (!(await client.hasCollection({ collection_name })).value) return;
+      check("dropCollection", await client.dropCollection({ collection_name }));
+    },
+    deleteFileRows: async (knowledgeBaseId, fileIds) => {
+      const collection_name = collectionName(knowledgeBaseId);
+      if (fileIds.length === 0 || !(await client.hasCollection({ collection_name })).value) return;
+      // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
+      const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
+      check("delete", (await client.delete({ collection_name, filter })).status);
     },
     health: () =>
       probe("milvus", async () => {

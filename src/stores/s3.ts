@@ -1,5 +1,6 @@
 import { Client } from "minio";
 import type { Config } from "../config.js";
+import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 import { withTimeout } from "./timeout.js";
 
@@ -9,6 +10,8 @@ export interface S3Store {
   /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
   presignGet(objectKey: string): Promise<string>;
   ensureBucket(): Promise<void>;
+  /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
+  removeObjects(keys: string[]): Promise<void>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -39,6 +42,14 @@ export function createS3Store(config: Config): S3Store {
     presignGet: (objectKey) => publicClient.presignedGetObject(bucket, objectKey, config.s3.presignExpirySeconds),
     ensureBucket: async () => {
       if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
+    },
+    removeObjects: async (keys) => {
+      // One DeleteObjects request (at most 1000 keys) per timeout, so a large knowledge base is not cut short.
+      for (let start = 0; start < keys.length; start += 1000) {
+        const results = await timeout(client.removeObjects(bucket, keys.slice(start, start + 1000)));
+        const failed = results.filter((result) => result?.Error && result.Error.Code !== "NoSuchKey");
+        if (failed.length > 0) throw new UpstreamUnavailable("s3", `${failed.length} object(s) not deleted: ${failed[0]!.Error!.Code ?? "error"}`);
+      }
     },
     health: () =>
       probe("s3", async () => {

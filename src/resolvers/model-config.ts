@@ -1,0 +1,208 @@
+// The caller's model config (contract §1.10), read through the Redis DB 3 cache (DESIGN.md decision 7).
+// Every write invalidates the cache entry before it returns. Array edits are guarded
+// read-modify-writes (the filter repeats the array as read), the portable form of LAYRA's
+// `arrayFilters` updates (DESIGN.md decision 3).
+import { randomUUID } from "node:crypto";
+import type { Context } from "../context.js";
+import { BadUserInput, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
+import { versionedCache } from "../stores/cache.js";
+import type { BaseUsed, ModelConfigDoc, ModelDoc, ModelSettings } from "../stores/documents.js";
+import { requireDefaultOrRange, requireName } from "./input.js";
+
+const GUARDED_ATTEMPTS = 5;
+
+/** Keys name the Mongo database they mirror, so gateways on different databases never share an entry. */
+const cacheOf = (context: Context) =>
+  versionedCache<ModelConfigDoc | null>(context.stores.redis.cache, `${context.config.mongo.database}:model_config`, context.config.modelConfigCacheTtlSeconds);
+
+export function readModelConfig(context: Context, username: string): Promise<ModelConfigDoc | null> {
+  return cacheOf(context).read(username, () => context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }));
+}
+
+/** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
+export const modelConfigCacheKeys = (context: Context, username: string) => cacheOf(context).keys(username);
+
+async function invalidate(context: Context, username: string, saved: boolean): Promise<void> {
+  try {
+    await cacheOf(context).invalidate(username);
+  } catch (error) {
+    const state = saved ? "the change is saved but" : "nothing was changed:";
+    throw new UpstreamUnavailable("redis", `${state} the model-config cache could not be invalidated: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/**
+ * Runs a write of `username`'s config between two invalidations. The first one makes the write
+ * fail before it changes anything when Redis is down, so a retry still finds the change to make
+ * (and invalidates); the second one drops what readers cached in between.
+ */
+async function writeModelConfig<T>(context: Context, username: string, write: () => Promise<T>): Promise<T> {
+  await invalidate(context, username, false);
+  const result = await write();
+  await invalidate(context, username, true);
+  return result;
+}
+
+/**
+ * Replaces `models` (and `selected_model`) of one user's document only if they are still what
+ * `change` saw; on a concurrent change it re-reads and tries again.
+ */
+async function guardedModelsUpdate(
+  context: Context,
+  username: string,
+  change: (doc: ModelConfigDoc) => Pick<ModelConfigDoc, "models" | "selected_model"> | null,
+): Promise<ModelConfigDoc> {
+  const { modelConfig } = context.stores.mongo;
+  for (let attempt = 0; attempt < GUARDED_ATTEMPTS; attempt++) {
+    const doc = await modelConfig.findOne({ username }, { projection: { _id: 0 } });
+    if (!doc) throw new NotFound("model config", username);
+    const next = change(doc);
+    if (!next) return doc;
+    const result = await writeModelConfig(context, username, () => modelConfig.updateOne(
+      { username, models: doc.models, selected_model: doc.selected_model },
+      { $set: { models: next.models, selected_model: next.selected_model } },
+    ));
+    if (result.matchedCount === 1) return { ...doc, ...next };
+  }
+  throw new Conflict(`the model config of ${JSON.stringify(username)} kept changing; try again`);
+}
+
+export interface ModelSettingsInput {
+  modelName?: string | null;
+  modelUrl?: string | null;
+  apiKey?: string | null;
+  baseUsed?: { name: string; baseId: string }[] | null;
+  systemPrompt?: string | null;
+  temperature?: number | null;
+  maxLength?: number | null;
+  topP?: number | null;
+  topK?: number | null;
+  scoreThreshold?: number | null;
+}
+
+const MAX_SYSTEM_PROMPT = 1_048_576;
+
+/** Checks that every `base_used` entry names one of the caller's knowledge bases. */
+async function checkBaseUsed(context: Context, baseUsed: BaseUsed[]): Promise<void> {
+  const found = await context.loaders.knowledgeBase.loadMany(baseUsed.map((ref) => ref.baseId));
+  const missing = baseUsed.find((_ref, i) => !found[i] || found[i] instanceof Error);
+  if (missing) throw new NotFound("knowledge base", missing.baseId);
+}
+
+/** Merges validated input over `base` (LAYRA's snake_case settings); fields left out keep their value. */
+export async function settingsFrom(context: Context, input: ModelSettingsInput, base: ModelSettings): Promise<ModelSettings> {
+  const settings = { ...base };
+  if (input.modelName != null) settings.model_name = requireName("modelName", input.modelName);
+  if (input.modelUrl != null) {
+    const url = input.modelUrl.trim();
+    if (!/^https?:\/\/\S+$/.test(url) || url.length > 2_000) throw new BadUserInput("modelUrl", "must be an http(s) URL of at most 2000 characters");
+    settings.model_url = url;
+  }
+  if (input.apiKey != null) {
+    if (input.apiKey.length > 1_000) throw new BadUserInput("apiKey", "must be at most 1000 characters");
+    settings.api_key = input.apiKey;
+  }
+  if (input.baseUsed != null) {
+    const baseUsed = input.baseUsed.map((ref) => ({ name: ref.name.trim(), baseId: ref.baseId }));
+    if (baseUsed.length > 100) throw new BadUserInput("baseUsed", "must name at most 100 knowledge bases");
+    await checkBaseUsed(context, baseUsed);
+    settings.base_used = baseUsed;
+  }
+  if (input.systemPrompt != null) {
+    if (input.systemPrompt.length > MAX_SYSTEM_PROMPT) throw new BadUserInput("systemPrompt", `must be at most ${MAX_SYSTEM_PROMPT} characters`);
+    settings.system_prompt = input.systemPrompt;
+  }
+  // LAYRA's use-time clamps (contract §8.4), enforced here instead of silently applied later.
+  if (input.temperature != null) settings.temperature = requireDefaultOrRange("temperature", input.temperature, 0, 1);
+  if (input.maxLength != null) settings.max_length = requireDefaultOrRange("maxLength", input.maxLength, 1024, 1_048_576);
+  if (input.topP != null) settings.top_P = requireDefaultOrRange("topP", input.topP, 0, 1);
+  if (input.topK != null) settings.top_K = requireDefaultOrRange("topK", input.topK, 1, 30);
+  if (input.scoreThreshold != null) settings.score_threshold = requireDefaultOrRange("scoreThreshold", input.scoreThreshold, 0, 20);
+  return settings;
+}
+
+/** LAYRA's registration defaults (contract §1.10): the base of a new model's settings. */
+export const DEFAULT_SETTINGS: ModelSettings = {
+  model_name: "qwen2.5-vl-32b-instruct",
+  model_url: "https://dashscope.aliyuncs.com/compatible-mode/v1",
+  api_key: "sk-default-xxx",
+  base_used: [],
+  system_prompt: "You are a helpful assistant.",
+  temperature: -1,
+  max_length: -1,
+  top_P: -1,
+  top_K: -1,
+  score_threshold: -1,
+};
+
+/** Adds a model (`{username}_{uuid4}`); it is selected when none is (a user without a model-config document gets one). */
+export async function addModel(context: Context, username: string, input: ModelSettingsInput): Promise<ModelDoc> {
+  if (input.modelName == null || input.modelUrl == null) throw new BadUserInput("input", "modelName and modelUrl are required");
+  const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...(await settingsFrom(context, input, DEFAULT_SETTINGS)) };
+  const { modelConfig } = context.stores.mongo;
+  await writeModelConfig(context, username, async () => {
+    await modelConfig.updateOne(
+      { username },
+      { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
+      { upsert: true },
+    );
+    // A config left with no selected model (its last one deleted) selects the one added.
+    await modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
+  });
+  return model;
+}
+
+export async function updateModel(context: Context, username: string, modelId: string, input: ModelSettingsInput): Promise<ModelDoc> {
+  const current = (await context.stores.mongo.modelConfig.findOne({ username }))?.models.find((m) => m.model_id === modelId);
+  if (!current) throw new NotFound("model", modelId);
+  // Validated once, outside the retry loop (it may look up knowledge bases).
+  const settings = await settingsFrom(context, input, current);
+  const doc = await guardedModelsUpdate(context, username, (config) => {
+    if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
+    return { selected_model: config.selected_model, models: config.models.map((m) => (m.model_id === modelId ? { ...m, ...settings, model_id: modelId } : m)) };
+  });
+  return doc.models.find((m) => m.model_id === modelId)!;
+}
+
+export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
+  const result = await writeModelConfig(context, username, () =>
+    context.stores.mongo.modelConfig.updateOne({ username, "models.model_id": modelId }, { $set: { selected_model: modelId } }));
+  if (result.matchedCount === 0) throw new NotFound("model", modelId);
+  return (await readModelConfig(context, username))!;
+}
+
+/** Deletes a model; when it was the selected one, the first remaining model is selected, or none (""). */
+export function deleteModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
+  return guardedModelsUpdate(context, username, (config) => {
+    if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
+    const models = config.models.filter((m) => m.model_id !== modelId);
+    const selected = config.selected_model === modelId || !models.some((m) => m.model_id === config.selected_model)
+      ? (models[0]?.model_id ?? "")
+      : config.selected_model;
+    return { models, selected_model: selected };
+  });
+}
+
+/**
+ * Removes a deleted knowledge base from every `model_config.models[].base_used` and every
+ * conversation's `model_config.base_used` snapshot (LAYRA leaves both dangling).
+ */
+export async function removeBaseUsedReferences(context: Context, knowledgeBaseId: string): Promise<void> {
+  const { modelConfig, conversations } = context.stores.mongo;
+  const configs = await modelConfig.find({ "models.base_used.baseId": knowledgeBaseId }, { projection: { username: 1 } }).toArray();
+  for (const { username } of configs) {
+    await guardedModelsUpdate(context, username, (config) =>
+      config.models.some((m) => m.base_used.some((ref) => ref.baseId === knowledgeBaseId))
+        ? { selected_model: config.selected_model, models: config.models.map((m) => ({ ...m, base_used: m.base_used.filter((ref) => ref.baseId !== knowledgeBaseId) })) }
+        : null,
+    );
+  }
+  const snapshots = await conversations
+    .find({ "model_config.base_used.baseId": knowledgeBaseId }, { projection: { conversation_id: 1, "model_config.base_used": 1 } })
+    .toArray();
+  for (const conversation of snapshots) {
+    // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
+    const refs = conversation.model_config.base_used.filter((ref) => ref.baseId === knowledgeBaseId);
+    await conversations.updateOne({ conversation_id: conversation.conversation_id }, { $pullAll: { "model_config.base_used": refs } });
+  }
+}

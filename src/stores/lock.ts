@@ -1,0 +1,25 @@
+// Redis DB 2 locks: `SET key token NX PX ttl`, released only by the holder of the token (a Lua
+// compare-and-delete), so a request whose lock expired never deletes someone else's.
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+
+const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
+
+const EXTEND = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`;
+
+export const lockKey = (kind: string, id: string) => `lock:${kind}:${id}`;
+
+/** The owner token when the lock was free, null when someone else holds it. */
+export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<string | null> {
+  const token = randomUUID();
+  return (await redis.set(key, token, "PX", ttlMs, "NX")) === "OK" ? token : null;
+}
+
+export async function releaseLock(redis: Redis, key: string, token: string): Promise<boolean> {
+  return (await redis.eval(RELEASE, 1, key, token)) === 1;
+}
+
+/** Pushes the expiry of a lock its owner still holds to `ttlMs` from now; false when it is no longer theirs. */
+export async function extendLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
+  return (await redis.eval(EXTEND, 1, key, token, ttlMs)) === 1;
+}

@@ -1,0 +1,138 @@
+// Model-config mutations and the Redis DB 3 read-through cache: every mutation invalidates the
+// entry before it returns, so the next read (through the gateway or in Redis) is never stale.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Context } from "../src/context.js";
+import { modelConfigCacheKeys } from "../src/resolvers/model-config.js";
+import type { ModelConfigDoc } from "../src/stores/documents.js";
+import { LayraWriter } from "./fixtures/layra-writer.js";
+import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+
+let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
+let gw: TestGateway;
+let writer: LayraWriter;
+let bob: string;
+
+before(async () => {
+  stack = await sharedStackEnv();
+  gw = await startGateway(stack.env);
+  writer = new LayraWriter(gw.app.stores, gw.config.model.url);
+  bob = await gw.token("bob");
+  await writer.registerUser("bob");
+});
+after(async () => {
+  await gw.close();
+  await stack.close();
+});
+
+const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;
+const READ = `{ me { modelConfig { selectedModelId selectedModel { modelId } models { modelId modelName temperature apiKeyHint } } } }`;
+type Read = { me: { modelConfig: { selectedModelId: string; selectedModel: { modelId: string } | null; models: { modelId: string; modelName: string; temperature: number; apiKeyHint: string }[] } } };
+
+/** The cached entry of `username` read straight from Redis DB 3, or null. */
+async function cachedEntry(username: string): Promise<ModelConfigDoc | null> {
+  const keys = await modelConfigCacheKeys({ stores: gw.app.stores, config: gw.config } as Context, username);
+  const raw = await gw.app.stores.redis.cache.get(keys.value);
+  return raw === null ? null : (JSON.parse(raw) as ModelConfigDoc);
+}
+
+/** A fresh user with LAYRA's registration document and a token. */
+async function freshUser(name: string) {
+  const config = await writer.registerUser(name);
+  return { config, token: await gw.token(name) };
+}
+
+test("reads go through the Redis DB 3 cache: a read fills it, and it serves later reads", async () => {
+  const { config, token } = await freshUser("carol");
+  assert.equal(await cachedEntry("carol"), null);
+  const first = await gw.query<Read>(READ, { token });
+  const keys = await modelConfigCacheKeys({ stores: gw.app.stores, config: gw.config } as Context, "carol");
+  assert.equal(keys.value, `${gw.config.mongo.database}:model_config:carol:v0`);
+  assert.equal(first.data!.me.modelConfig.selectedModelId, config.selected_model);
+  assert.deepEqual(await cachedEntry("carol"), config);
+  // A write behind the gateway's back is not seen until the entry is invalidated: the read is cached.
+  await gw.app.stores.mongo.modelConfig.updateOne({ username: "carol" }, { $set: { selected_model: "behind-the-back" } });
+  assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, config.selected_model);
+});
+
+test("addModel, updateModel, selectModel and deleteModel each invalidate the cache before returning", async () => {
+  const { config, token } = await freshUser("dave");
+  const original = config.selected_model;
+  await gw.query<Read>(READ, { token });
+  assert.ok(await cachedEntry("dave"));
+
+  const added = await gw.query<{ addModel: { modelId: string; modelName: string } }>(
+    `mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId modelName } }`,
+    { token, variables: { input: { modelName: " gpt-4o ", modelUrl: "https://api.openai.com/v1", apiKey: "sk-secret-123456", temperature: 0.2 } } },
+  );
+  assert.equal(added.errors, undefined, JSON.stringify(added.errors));
+  const modelId = added.data!.addModel.modelId;
+  assert.match(modelId, /^dave_[0-9a-f-]{36}$/);
+  assert.equal(await cachedEntry("dave"), null, "the entry is gone when the mutation returns");
+  const stored = await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" });
+  assert.deepEqual(stored!.models[1], {
+    model_id: modelId, model_name: "gpt-4o", model_url: "https://api.openai.com/v1", api_key: "sk-secret-123456", base_used: [],
+    system_prompt: "You are a helpful assistant.", temperature: 0.2, max_length: -1, top_P: -1, top_K: -1, score_threshold: -1,
+  });
+  let read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
+  assert.deepEqual(read.models.map((m) => m.modelName), ["qwen2.5-vl-32b-instruct", "gpt-4o"]);
+  assert.equal(read.models[1]!.apiKeyHint, "…3456");
+  assert.equal((await cachedEntry("dave"))!.models.length, 2, "the next read refilled the cache with the new value");
+
+  const updated = await gw.query(`mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { temperature } }`,
+    { token, variables: { id: modelId, input: { temperature: 0.7 } } });
+  assert.equal(updated.errors, undefined);
+  assert.equal(await cachedEntry("dave"), null);
+  read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
+  assert.equal(read.models[1]!.temperature, 0.7);
+  assert.equal((await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" }))!.models[1]!.api_key, "sk-secret-123456", "fields left out keep their value");
+
+  const selected = await gw.query<{ selectModel: { selectedModelId: string } }>(`mutation($id: String!) { selectModel(modelId: $id) { selectedModelId } }`, { token, variables: { id: modelId } });
+  assert.equal(selected.data?.selectModel.selectedModelId, modelId);
+  assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, modelId);
+  assert.equal((await cachedEntry("dave"))!.selected_model, modelId);
+
+  // Deleting the selected model selects another one: never a dangling selected_model.
+  const deleted = await gw.query<{ deleteModel: { selectedModelId: string; models: { modelId: string }[] } }>(
+    `mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId models { modelId } } }`, { token, variables: { id: modelId } });
+  assert.equal(deleted.data?.deleteModel.selectedModelId, original);
+  const afterDelete = await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" });
+  assert.equal(afterDelete!.selected_model, original);
+  assert.deepEqual(afterDelete!.models.map((m) => m.model_id), [original]);
+  read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
+  assert.equal(read.selectedModel?.modelId, original);
+
+  // And deleting the last one selects none.
+  const last = await gw.query<{ deleteModel: { selectedModelId: string } }>(`mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId } }`, { token, variables: { id: original } });
+  assert.equal(last.data?.deleteModel.selectedModelId, "");
+  read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
+  assert.deepEqual({ selected: read.selectedModel, models: read.models }, { selected: null, models: [] });
+
+  // A model added to a config with none selected becomes the selected one.
+  const readded = await gw.query<{ addModel: { modelId: string } }>(`mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`,
+    { token, variables: { input: { modelName: "again", modelUrl: "https://example.com/v1" } } });
+  assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, readded.data!.addModel.modelId);
+});
+
+test("model mutations on another user's model answer NOT_FOUND and change nothing; bad settings are BAD_USER_INPUT", async () => {
+  const { config, token } = await freshUser("erin");
+  const modelId = config.selected_model;
+  for (const [query, variables] of [
+    [`mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId } }`, { id: modelId }],
+    [`mutation($id: String!) { selectModel(modelId: $id) { selectedModelId } }`, { id: modelId }],
+    [`mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { modelId } }`, { id: modelId, input: { modelName: "bob's" } }],
+  ] as const) {
+    assert.equal(codeOf(await gw.query(query, { token: bob, variables })), "NOT_FOUND", query);
+  }
+  assert.deepEqual(await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }, { projection: { _id: 0 } }), config);
+
+  const add = `mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`;
+  for (const input of [
+    { modelName: "m", modelUrl: "ftp://x" },
+    { modelName: "", modelUrl: "https://x" },
+    { modelName: "m", modelUrl: "https://x", topK: 31 },
+    { modelName: "m", modelUrl: "https://x", temperature: 1.5 },
+    { modelUrl: "https://x" },
+  ]) assert.equal(codeOf(await gw.query(add, { token, variables: { input } })), "BAD_USER_INPUT", JSON.stringify(input));
+  assert.equal((await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }))!.models.length, 1);
+});
