@@ -18,3 +18,6 @@ export interface Context {
   loaders: Loaders;
   requestId: string;
 }
+
+/** What store-level logic needs: the stores and the settings, not the request (CLIs run it too). */
+export type StoreAccess = Pick<Context, "config" | "stores">;

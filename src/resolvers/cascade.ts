@@ -1,7 +1,7 @@
 // Complete, retryable cascades (DESIGN.md decision 6). A cascade is a list of idempotent steps run
 // in order under a Redis DB 2 lock; the steps delete dependent data before the document that names
 // it, so when a store fails part-way the same mutation, run again, finds what is left and finishes.
-import type { Context } from "../context.js";
+import type { StoreAccess } from "../context.js";
 import { CascadeIncomplete, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
 import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
 import { acquireLock, extendLock, lockKey, releaseLock } from "../stores/lock.js";
@@ -34,7 +34,7 @@ export async function runCascade(what: string, steps: CascadeStep[]): Promise<vo
  * Runs `work` holding the locks `lock:{kind}:{id}` for every id (taken in sorted order); when
  * another request holds one, this answers CONFLICT at once and changes nothing.
  */
-export async function withLocks<T>(context: Context, kind: string, ids: readonly string[], work: () => Promise<T>): Promise<T> {
+export async function withLocks<T>(context: StoreAccess, kind: string, ids: readonly string[], work: () => Promise<T>): Promise<T> {
   const [id, ...rest] = [...new Set(ids)].sort();
   if (id === undefined) return work();
   const redis = context.stores.redis.lock;
@@ -66,7 +66,7 @@ export async function withLocks<T>(context: Context, kind: string, ids: readonly
  * Returns whether a knowledge-base document was deleted.
  */
 export function deleteKnowledgeBaseCascade(
-  context: Context,
+  context: StoreAccess,
   owner: string,
   knowledgeBaseId: string,
   ifMissing: "not-found" | "sweep" = "not-found",
@@ -98,7 +98,7 @@ export function deleteKnowledgeBaseCascade(
  * them) or it is a temp base (`is_delete: true`) of `owner`. LAYRA's chat endpoint takes `temp_db`
  * from the client, so a turn may name a normal knowledge base or someone else's: those are left alone.
  */
-export async function tempKnowledgeBasesOf(context: Context, owner: string, parentId: string, turns: Pick<TurnDoc, "temp_db">[]) {
+export async function tempKnowledgeBasesOf(context: StoreAccess, owner: string, parentId: string, turns: Pick<TurnDoc, "temp_db">[]) {
   const named = [...new Set(turns.map((turn) => turn.temp_db).filter((id): id is string => typeof id === "string" && id !== ""))];
   if (named.length === 0) return [];
   const owned = await context.stores.mongo.knowledgeBases
@@ -109,7 +109,7 @@ export async function tempKnowledgeBasesOf(context: Context, owner: string, pare
 }
 
 /** The cascade steps that delete a conversation's or chatflow's temp knowledge bases. */
-export async function tempKnowledgeBaseSteps(context: Context, owner: string, parentId: string, turns: Pick<TurnDoc, "temp_db">[]): Promise<CascadeStep[]> {
+export async function tempKnowledgeBaseSteps(context: StoreAccess, owner: string, parentId: string, turns: Pick<TurnDoc, "temp_db">[]): Promise<CascadeStep[]> {
   return (await tempKnowledgeBasesOf(context, owner, parentId, turns)).map((id) => ({
     name: `temporary knowledge base ${id}`,
     run: () => deleteKnowledgeBaseCascade(context, owner, id, "sweep"),

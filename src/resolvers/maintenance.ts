@@ -1,21 +1,23 @@
 // Temp knowledge-base garbage collection (contract §8.2): a temp base `temp_{parentId}_{uuid4}`
 // whose parent conversation or chatflow no longer exists is deleted with the full cascade.
-import type { Context } from "../context.js";
+import type { Context, StoreAccess } from "../context.js";
 import { Forbidden } from "../errors.js";
 import { deleteKnowledgeBaseCascade, runCascade } from "./cascade.js";
+
+/** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */
+export function requireOperator(context: Context, what: string): void {
+  if (!context.viewer || !context.config.operatorUsernames.has(context.viewer.username)) {
+    throw new Forbidden(`${what} needs an operator username (OPERATOR_USERNAMES)`);
+  }
+}
 
 /** LAYRA's `"_".join(id[5:].split("_")[0:2])`: the conversation or chatflow id inside a temp base id. */
 export const parentOfTempKnowledgeBase = (knowledgeBaseId: string) => knowledgeBaseId.slice(5).split("_").slice(0, 2).join("_");
 
-/**
- * Deletes the orphaned temp bases of the caller, or of every user when `allUsers` is set, which
- * only a username listed in OPERATOR_USERNAMES may ask for. Returns the deleted ids.
- */
-export async function cleanupOrphanedTempKnowledgeBases(context: Context, allUsers: boolean): Promise<string[]> {
-  const caller = context.viewer!.username;
-  if (allUsers && !context.config.operatorUsernames.has(caller)) throw new Forbidden("allUsers needs an operator username (OPERATOR_USERNAMES)");
+/** Deletes the orphaned temp bases of `username`, or of every user when it is null. Returns the deleted ids. */
+export async function cleanupOrphanedTempKnowledgeBases(context: StoreAccess, username: string | null): Promise<string[]> {
   const { knowledgeBases, conversations, chatflows } = context.stores.mongo;
-  const scope = allUsers ? {} : { username: caller };
+  const scope = username === null ? {} : { username };
   const temps = await knowledgeBases
     .find({ ...scope, knowledge_base_id: { $regex: "^temp_" } }, { projection: { knowledge_base_id: 1, username: 1 } })
     .toArray();

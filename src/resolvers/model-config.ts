@@ -3,7 +3,7 @@
 // read-modify-writes (the filter repeats the array as read), the portable form of LAYRA's
 // `arrayFilters` updates (DESIGN.md decision 3).
 import { randomUUID } from "node:crypto";
-import type { Context } from "../context.js";
+import type { Context, StoreAccess } from "../context.js";
 import { BadUserInput, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
 import { versionedCache } from "../stores/cache.js";
 import type { BaseUsed, ModelConfigDoc, ModelDoc, ModelSettings } from "../stores/documents.js";
@@ -12,17 +12,17 @@ import { requireDefaultOrRange, requireName } from "./input.js";
 const GUARDED_ATTEMPTS = 5;
 
 /** Keys name the Mongo database they mirror, so gateways on different databases never share an entry. */
-const cacheOf = (context: Context) =>
+const cacheOf = (context: StoreAccess) =>
   versionedCache<ModelConfigDoc | null>(context.stores.redis.cache, `${context.config.mongo.database}:model_config`, context.config.modelConfigCacheTtlSeconds);
 
-export function readModelConfig(context: Context, username: string): Promise<ModelConfigDoc | null> {
+export function readModelConfig(context: StoreAccess, username: string): Promise<ModelConfigDoc | null> {
   return cacheOf(context).read(username, () => context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }));
 }
 
 /** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
-export const modelConfigCacheKeys = (context: Context, username: string) => cacheOf(context).keys(username);
+export const modelConfigCacheKeys = (context: StoreAccess, username: string) => cacheOf(context).keys(username);
 
-async function invalidate(context: Context, username: string, saved: boolean): Promise<void> {
+async function invalidate(context: StoreAccess, username: string, saved: boolean): Promise<void> {
   try {
     await cacheOf(context).invalidate(username);
   } catch (error) {
@@ -36,7 +36,7 @@ async function invalidate(context: Context, username: string, saved: boolean): P
  * fail before it changes anything when Redis is down, so a retry still finds the change to make
  * (and invalidates); the second one drops what readers cached in between.
  */
-async function writeModelConfig<T>(context: Context, username: string, write: () => Promise<T>): Promise<T> {
+async function writeModelConfig<T>(context: StoreAccess, username: string, write: () => Promise<T>): Promise<T> {
   await invalidate(context, username, false);
   const result = await write();
   await invalidate(context, username, true);
@@ -48,7 +48,7 @@ async function writeModelConfig<T>(context: Context, username: string, write: ()
  * `change` saw; on a concurrent change it re-reads and tries again.
  */
 async function guardedModelsUpdate(
-  context: Context,
+  context: StoreAccess,
   username: string,
   change: (doc: ModelConfigDoc) => Pick<ModelConfigDoc, "models" | "selected_model"> | null,
 ): Promise<ModelConfigDoc> {
@@ -187,7 +187,7 @@ export function deleteModel(context: Context, username: string, modelId: string)
  * Removes a deleted knowledge base from every `model_config.models[].base_used` and every
  * conversation's `model_config.base_used` snapshot (LAYRA leaves both dangling).
  */
-export async function removeBaseUsedReferences(context: Context, knowledgeBaseId: string): Promise<void> {
+export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBaseId: string): Promise<void> {
   const { modelConfig, conversations } = context.stores.mongo;
   const configs = await modelConfig.find({ "models.base_used.baseId": knowledgeBaseId }, { projection: { username: 1 } }).toArray();
   for (const { username } of configs) {

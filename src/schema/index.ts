@@ -15,5 +15,6 @@ import "./knowledge-base-mutations.js";
 import "./model-config-mutations.js";
 import "./conversation-mutations.js";
 import "./workflow-mutations.js";
+import "./store-stats.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

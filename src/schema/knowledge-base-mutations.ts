@@ -1,4 +1,4 @@
-import { cleanupOrphanedTempKnowledgeBases } from "../resolvers/maintenance.js";
+import { cleanupOrphanedTempKnowledgeBases, requireOperator } from "../resolvers/maintenance.js";
 import { createKnowledgeBase, deleteFiles, deleteKnowledgeBase, renameKnowledgeBase } from "../resolvers/knowledge-bases.js";
 import { builder } from "./builder.js";
 import { KnowledgeBase } from "./knowledge-base.js";
@@ -38,6 +38,9 @@ builder.mutationFields((t) => ({
       "Deletes temporary knowledge bases whose conversation or chatflow no longer exists and answers their ids. " +
       "allUsers covers every user's data and needs a username listed in OPERATOR_USERNAMES.",
     args: { allUsers: t.arg.boolean({ required: false, defaultValue: false }) },
-    resolve: typedResolve((_root, args, context) => cleanupOrphanedTempKnowledgeBases(context, args.allUsers ?? false)),
+    resolve: typedResolve((_root, args, context) => {
+      if (args.allUsers) requireOperator(context, "allUsers");
+      return cleanupOrphanedTempKnowledgeBases(context, args.allUsers ? null : context.viewer!.username);
+    }),
   }),
 }));

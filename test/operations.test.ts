@@ -1,0 +1,69 @@
+// The seed's operations toolkit: storeStats for operators, and the cron command (indexes and
+// orphaned temp knowledge bases) run as a separate process against the same stores.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { collectionName } from "../src/stores/milvus.js";
+import { LayraWriter, layraId } from "./fixtures/layra-writer.js";
+import { gatewayForFile } from "./helpers.js";
+
+const file = gatewayForFile({ OPERATOR_USERNAMES: "ops" });
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const STATS = `{ storeStats { collections { collection knowledgeBaseId rowCount indexType indexParams metricType loaded }
+  redisUsedMemoryBytes redisDatabases { purpose db keys } largestRedisKeys { db key bytes } mongoProfilingLevel mongoSlowOperations { op } } }`;
+
+test("storeStats: Milvus rows and index per knowledge base, Redis memory and keys per database, for operators only", async () => {
+  const { gateway, env } = file;
+  const writer = new LayraWriter(gateway.app.stores, env.MODEL_SERVER_URL!);
+  const kb = await writer.createKnowledgeBase("statsuser", "Stats");
+  await writer.ingestFile("statsuser", kb.knowledge_base_id, { filename: "s.pdf", pages: [{ text: "a b", tokens: 120 }, { text: "c", tokens: 130 }] });
+  const big = `task:statsuser_${randomUUID()}`;
+  await gateway.app.stores.redis.task.hset(big, { status: "processing", message: "x".repeat(50_000) });
+
+  const denied = await gateway.query(STATS, { token: await gateway.token("statsuser") });
+  assert.equal(denied.errors?.[0]?.extensions?.code, "FORBIDDEN");
+  assert.equal(denied.data, null);
+
+  const result = await gateway.query<{ storeStats: Json }>(STATS, { token: await gateway.token("ops") });
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  const stats = result.data!.storeStats;
+  const collection = stats.collections.find((c: Json) => c.collection === collectionName(kb.knowledge_base_id));
+  assert.deepEqual(collection, {
+    collection: collectionName(kb.knowledge_base_id), knowledgeBaseId: kb.knowledge_base_id, rowCount: 250,
+    indexType: "HNSW", indexParams: { M: 32, efConstruction: 500 }, metricType: "IP", loaded: true,
+  });
+  assert.ok(stats.redisUsedMemoryBytes > 0);
+  assert.deepEqual(stats.redisDatabases.map((d: Json) => [d.purpose, d.db]), [["token", 0], ["task", 1], ["lock", 2], ["cache", 3]]);
+  assert.ok(stats.redisDatabases.find((d: Json) => d.purpose === "task").keys >= 1);
+  assert.deepEqual(stats.largestRedisKeys[0], { db: 1, key: big, bytes: stats.largestRedisKeys[0].bytes }, "the 50 kB hash is the largest key");
+  assert.ok(stats.largestRedisKeys[0].bytes > 50_000);
+  assert.equal(stats.mongoProfilingLevel, null, "FerretDB does not report a profiling level");
+  await gateway.app.stores.redis.task.del(big);
+});
+
+test("the cron command ensures the indexes and deletes orphaned temp knowledge bases of every user", async () => {
+  const { gateway, env } = file;
+  const { mongo, milvus } = gateway.app.stores;
+  const writer = new LayraWriter(gateway.app.stores, env.MODEL_SERVER_URL!);
+  const live = await writer.createConversation("cronuser", "live");
+  const liveTemp = await writer.createKnowledgeBase("cronuser", "temp_base_live", { id: `temp_${live.conversation_id}_${randomUUID()}`, temp: true });
+  const orphan = await writer.createKnowledgeBase("cronuser", "temp_base_gone", { id: `temp_${layraId("cronuser")}_${randomUUID()}`, temp: true });
+  const otherOrphan = await writer.createKnowledgeBase("someone", "temp_base_gone", { id: `temp_${layraId("someone")}_${randomUUID()}`, temp: true });
+  await mongo.chatflows.dropIndex("gateway_chatflows_by_workflow_id").catch(() => undefined);
+
+  const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/maintenance.ts"], {
+    env: { ...process.env, ...env, SECRET_KEY: "x", MONGODB_DB: gateway.config.mongo.database, MINIO_BUCKET_NAME: gateway.config.s3.bucket, NODE_ENV: "test" },
+  });
+  const summary = JSON.parse(run.stdout.trim().split("\n").pop()!) as { orphanedTempKnowledgeBasesDeleted: string[] };
+  assert.deepEqual(summary.orphanedTempKnowledgeBasesDeleted.sort(), [orphan.knowledge_base_id, otherOrphan.knowledge_base_id].sort());
+  assert.ok(await mongo.knowledgeBases.findOne({ knowledge_base_id: liveTemp.knowledge_base_id }), "a temp base of a live conversation stays");
+  for (const gone of [orphan, otherOrphan]) {
+    assert.equal(await mongo.knowledgeBases.findOne({ knowledge_base_id: gone.knowledge_base_id }), null);
+    assert.equal((await milvus.client.hasCollection({ collection_name: collectionName(gone.knowledge_base_id) })).value, false);
+  }
+  const indexes = await mongo.chatflows.listIndexes().toArray();
+  assert.ok(indexes.some((index) => index.name === "gateway_chatflows_by_workflow_id"), "the index fix is back");
+});
