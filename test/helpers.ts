@@ -86,19 +86,44 @@ export async function startGateway(env: Record<string, string>, overrides: Recor
 
 /**
  * A gateway on the shared stack for the whole test file: started before its first test and
- * closed after its last. Read `.gateway` and `.env` inside tests.
+ * closed after its last. Read `.gateway` and `.env` inside tests; another `before` hook of the
+ * file awaits `.ready` (node's root-level hooks do not wait for one another).
  */
 export function gatewayForFile(overrides: Record<string, string> = {}) {
-  const state = {} as { gateway: TestGateway; env: Record<string, string> };
+  let started!: (gateway: TestGateway) => void;
+  const state = { ready: new Promise<TestGateway>((resolve) => (started = resolve)) } as {
+    gateway: TestGateway;
+    env: Record<string, string>;
+    ready: Promise<TestGateway>;
+  };
   let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
   before(async () => {
     shared = await sharedStackEnv();
     state.env = shared.env;
     state.gateway = await startGateway(shared.env, overrides);
+    started(state.gateway);
   });
   after(async () => {
     await state.gateway.close();
     await shared.close();
   });
   return state;
+}
+
+/** Gateways started during a test file, each with its own settings; all closed after its last test. */
+export function gatewaysForFile(): (overrides?: Record<string, string>) => Promise<TestGateway> {
+  let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
+  const started: TestGateway[] = [];
+  before(async () => {
+    shared = await sharedStackEnv();
+  });
+  after(async () => {
+    await Promise.all(started.map((gateway) => gateway.close()));
+    await shared.close();
+  });
+  return async (overrides = {}) => {
+    const gateway = await startGateway(shared.env, overrides);
+    started.push(gateway);
+    return gateway;
+  };
 }

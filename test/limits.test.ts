@@ -2,32 +2,14 @@
 // and by how much, over HTTP and over graphql-ws. Each gateway gets small limits so that the
 // one public field (`health`) can sit exactly on them.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { buildSchema, parse, getOperationAST } from "graphql";
 import { loadConfig } from "../src/config.js";
 import { measureOperation } from "../src/plugins/limits.js";
-import { sharedStackEnv, startGateway, type GraphQLResponse, type TestGateway } from "./helpers.js";
+import { gatewaysForFile, type GraphQLResponse, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
-let env: Record<string, string>;
-let closeStack: () => Promise<void>;
-const gateways: TestGateway[] = [];
-
-before(async () => {
-  const stack = await sharedStackEnv();
-  env = stack.env;
-  closeStack = stack.close;
-});
-after(async () => {
-  await Promise.all(gateways.map((gateway) => gateway.close()));
-  await closeStack();
-});
-
-async function gateway(overrides: Record<string, string>): Promise<TestGateway> {
-  const started = await startGateway(env, overrides);
-  gateways.push(started);
-  return started;
-}
+const gateway = gatewaysForFile();
 
 function assertLimit(response: { errors?: GraphQLResponse<unknown>["errors"] }, message: string, limit: string): void {
   const error = response.errors?.find((candidate) => candidate.extensions?.code === "LIMIT_EXCEEDED");

@@ -2,28 +2,23 @@
 // knowledge bases named by the turns (Mongo, Milvus and S3 checked directly).
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import type { FileDoc } from "../src/stores/documents.js";
 import { defaultSettings, LayraWriter, layraTurn } from "./fixtures/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { gatewayForFile, type TestGateway } from "./helpers.js";
 
-let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
+const file = gatewayForFile();
 let gw: TestGateway;
 let writer: LayraWriter;
 let alice: string;
 let bob: string;
 
 before(async () => {
-  stack = await sharedStackEnv();
-  gw = await startGateway(stack.env);
+  gw = await file.ready;
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   [alice, bob] = await Promise.all([gw.token("alice"), gw.token("bob")]);
   await writer.registerUser("alice", { model_name: "alice-model", system_prompt: "Be brief." });
-});
-after(async () => {
-  await gw.close();
-  await stack.close();
 });
 
 const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;

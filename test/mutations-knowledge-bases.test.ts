@@ -1,27 +1,22 @@
 // Knowledge-base and file mutations, checked in every store they touch.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { collectionName } from "../src/stores/milvus.js";
 import { acquireLock, extendLock, lockKey, releaseLock } from "../src/stores/lock.js";
 import { defaultSettings, LayraWriter } from "./fixtures/layra-writer.js";
 import { existingObjects, hasCollection, knowledgeBaseTraces, milvusRows, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { gatewayForFile, type TestGateway } from "./helpers.js";
 
-let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
+const file = gatewayForFile();
 let gw: TestGateway;
 let writer: LayraWriter;
 let alice: string;
 let bob: string;
 
 before(async () => {
-  stack = await sharedStackEnv();
-  gw = await startGateway(stack.env);
+  gw = await file.ready;
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   [alice, bob] = await Promise.all([gw.token("alice"), gw.token("bob")]);
-});
-after(async () => {
-  await gw.close();
-  await stack.close();
 });
 
 const CREATE = `mutation($name: String!) { createKnowledgeBase(name: $name) { knowledgeBaseId name isTemporary fileCount } }`;

@@ -1,28 +1,23 @@
 // Model-config mutations and the Redis DB 3 read-through cache: every mutation invalidates the
 // entry before it returns, so the next read (through the gateway or in Redis) is never stale.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import type { Context } from "../src/context.js";
 import { modelConfigCacheKeys } from "../src/resolvers/model-config.js";
 import type { ModelConfigDoc } from "../src/stores/documents.js";
 import { LayraWriter } from "./fixtures/layra-writer.js";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { gatewayForFile, type TestGateway } from "./helpers.js";
 
-let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
+const file = gatewayForFile();
 let gw: TestGateway;
 let writer: LayraWriter;
 let bob: string;
 
 before(async () => {
-  stack = await sharedStackEnv();
-  gw = await startGateway(stack.env);
+  gw = await file.ready;
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   bob = await gw.token("bob");
   await writer.registerUser("bob");
-});
-after(async () => {
-  await gw.close();
-  await stack.close();
 });
 
 const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;

@@ -2,26 +2,21 @@
 // that cascade workflow -> chatflows -> temp knowledge bases.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { LayraWriter, layraTurn } from "./fixtures/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT } from "./fixtures/traces.js";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { gatewayForFile, type TestGateway } from "./helpers.js";
 
-let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
+const file = gatewayForFile();
 let gw: TestGateway;
 let writer: LayraWriter;
 let alice: string;
 let bob: string;
 
 before(async () => {
-  stack = await sharedStackEnv();
-  gw = await startGateway(stack.env);
+  gw = await file.ready;
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   [alice, bob] = await Promise.all([gw.token("alice"), gw.token("bob")]);
-});
-after(async () => {
-  await gw.close();
-  await stack.close();
 });
 
 const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;

@@ -6,28 +6,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { gatewaysForFile, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
-let env: Record<string, string>;
-let closeStack: () => Promise<void>;
-const gateways: TestGateway[] = [];
-
-before(async () => {
-  const stack = await sharedStackEnv();
-  env = stack.env;
-  closeStack = stack.close;
-});
-after(async () => {
-  await Promise.all(gateways.map((gateway) => gateway.close()));
-  await closeStack();
-});
-
-async function gateway(overrides: Record<string, string>): Promise<TestGateway> {
-  const started = await startGateway(env, overrides);
-  gateways.push(started);
-  return started;
-}
+const gateway = gatewaysForFile();
 
 type Body = { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
 const introspection = "{ __schema { queryType { name } } }";
