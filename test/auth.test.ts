@@ -1,6 +1,8 @@
 // LAYRA-compatible bearer auth over HTTP: HS256 {sub, exp} with SECRET_KEY, valid only while
 // Redis DB 0 holds token:{jwt}; logout revokes it; only `health` is public.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { test } from "node:test";
 import { SignJWT } from "jose";
 import { gatewayForFile, TEST_SECRET } from "./helpers.js";
@@ -66,4 +68,15 @@ test("a token LAYRA's own login wrote (token:{jwt} -> username, no gateway invol
   const jwt = await sign({ sub: "dave", exp: Math.floor(Date.now() / 1000) + 600 });
   await file.gateway.app.stores.redis.token.set(`token:${jwt}`, "dave", "EX", 600);
   assert.equal((await codeFor(`Bearer ${jwt}`)).username, "dave");
+});
+
+test("the dev-only token command registers a working token, and refuses to run in production mode", async () => {
+  const { gateway, env } = file;
+  const run = (nodeEnv: string) =>
+    promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/dev-token.ts", "devuser", "600"], {
+      env: { ...process.env, ...env, NODE_ENV: nodeEnv, SECRET_KEY: TEST_SECRET, MONGODB_DB: gateway.config.mongo.database },
+    });
+  const minted = (await run("development")).stdout.trim();
+  assert.equal((await codeFor(`Bearer ${minted}`)).username, "devuser");
+  await assert.rejects(run("production"), (error: { code?: number; stderr?: string }) => error.code === 1 && /refuses to run/.test(error.stderr ?? ""));
 });
