@@ -48,8 +48,6 @@ try {
   }));
   await mongo.conversations.insertMany(conversations);
   await mongo.modelConfig.insertOne({ username: USER, selected_model: "m", models: [{ model_id: "m", ...defaultSettings() }] });
-  await mongo.knowledgeBases.createIndex({ username: 1, is_delete: 1 });
-  await mongo.files.createIndex({ file_id: 1 }, { unique: true });
 
   const token = await gateway.token(USER);
   const viaGateway = (query: string) => async () => {
