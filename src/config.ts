@@ -49,6 +49,14 @@ const envSchema = z
     ALGORITHM: z.literal("HS256").default("HS256"),
 
     STORE_TIMEOUT_MS: int(1, 600_000).default(5_000),
+
+    // Two-stage MaxSim search (DESIGN.md decision 4). Milvus caps a search's limit and a query's
+    // offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
+    SEARCH_CANDIDATE_LIMIT: int(1, 16384).default(50),
+    SEARCH_EF: int(1, 32768).default(64),
+    SEARCH_MAX_TOP_K: int(1, 1000).default(100),
+    SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
+    SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -73,6 +81,16 @@ export interface Config {
   model: { url: string; timeoutMs: number };
   auth: { secretKey: string; algorithm: "HS256" };
   storeTimeoutMs: number;
+  search: {
+    /** Rows per query vector in stage 1 (Milvus search `limit`). */
+    candidateLimit: number;
+    /** HNSW `ef` of stage 1; never below candidateLimit. */
+    ef: number;
+    maxTopK: number;
+    maxQueryVectors: number;
+    /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
+    queryWindow: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -134,5 +152,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     model: { url: env.MODEL_SERVER_URL.replace(/\/+$/, ""), timeoutMs: env.MODEL_SERVER_TIMEOUT_MS },
     auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
+    search: {
+      candidateLimit: env.SEARCH_CANDIDATE_LIMIT,
+      ef: Math.max(env.SEARCH_EF, env.SEARCH_CANDIDATE_LIMIT),
+      maxTopK: env.SEARCH_MAX_TOP_K,
+      maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
+      queryWindow: env.SEARCH_QUERY_WINDOW,
+    },
   };
 }
