@@ -10,5 +10,6 @@ import "./turn.js";
 import "./conversation.js";
 import "./workflow.js";
 import "./viewer.js";
+import "./search.js";
 
 export const schema = builder.toSchema({ sortSchema: true });
