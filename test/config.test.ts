@@ -50,3 +50,10 @@ test("cross-field rules are checked once the fields are valid", () => {
   assert.throws(() => loadConfig({ ...required, REDIS_CACHE_DB: "0" }), /REDIS_CACHE_DB: the four Redis databases must be distinct/);
   assert.throws(() => loadConfig({ ...required, MONGODB_MIN_POOL_SIZE: "60" }), /MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_POOL_SIZE/);
 });
+
+test("search settings: LAYRA's stage-1 limit of 50 by default, ef never below the limit, Milvus's caps enforced", () => {
+  assert.deepEqual(loadConfig(required).search, { candidateLimit: 50, ef: 64, maxTopK: 100, maxQueryVectors: 1024, queryWindow: 16384 });
+  assert.equal(loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "200", SEARCH_EF: "64" }).search.ef, 200);
+  assert.throws(() => loadConfig({ ...required, SEARCH_QUERY_WINDOW: "20000" }), /SEARCH_QUERY_WINDOW/);
+  assert.throws(() => loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "0" }), /SEARCH_CANDIDATE_LIMIT/);
+});
