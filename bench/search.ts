@@ -4,7 +4,7 @@
 import { performance } from "node:perf_hooks";
 import type { SearchResultData } from "@zilliz/milvus2-sdk-node";
 import { createLoaders } from "../src/loaders/index.js";
-import { maxSim, toMatrix } from "../src/resolvers/maxsim.js";
+import { MaxSimScores, toMatrix } from "../src/resolvers/maxsim.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../test/fixtures/layra-writer.js";
 import { buildSearchCorpus, corpusQueries } from "../test/fixtures/search-corpus.js";
@@ -42,9 +42,9 @@ try {
     const loaders = createLoaders(stores, { username: "alice", token });
     if (!(await stores.milvus.readyForSearch(kbId))) throw new Error("no collection");
     const candidates = await stores.milvus.candidates(kbId, vectors, config.search.candidateLimit);
-    const pages = await stores.milvus.pageVectors(kbId, candidates);
-    const query = toMatrix(vectors, dim);
-    const top = [...pages].map(([imageId, rows]) => ({ imageId, score: maxSim(query, toMatrix(rows, dim), dim) }))
+    const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
+    for await (const rows of stores.milvus.pageVectors(kbId, candidates)) scores.add(rows.map((row) => row.image_id), toMatrix(rows.map((row) => row.vector), dim));
+    const top = [...scores.scores()].map(([imageId, score]) => ({ imageId, score }))
       .sort((a, b) => b.score - a.score || (a.imageId < b.imageId ? -1 : 1))
       .slice(0, TOP_K);
     const files = await loaders.fileByImage.loadMany(top.map((page) => page.imageId));
@@ -62,15 +62,15 @@ try {
     });
     const perVector = (vectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
     const candidates = [...new Set(perVector.flat().map((hit) => String(hit.image_id)))];
-    const query = toMatrix(vectors, dim);
-    const scored = await Promise.all(candidates.map(async (imageId) => {
+    const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
+    await Promise.all(candidates.map(async (imageId) => {
       layraCalls++;
       const rows = await stores.milvus.client.query({
         collection_name, filter: `image_id in ['${imageId}']`, output_fields: ["vector", "image_id", "page_number", "file_id"], limit: 1000,
       });
-      return { imageId, score: maxSim(query, toMatrix(rows.data.map((row) => row.vector as number[]), dim), dim) };
+      scores.add(rows.data.map(() => imageId), toMatrix(rows.data.map((row) => row.vector as number[]), dim));
     }));
-    scored.sort((a, b) => b.score - a.score);
+    [...scores.scores()].sort((a, b) => b[1] - a[1]);
   }
 
   const timings = { http: [] as number[], direct: [] as number[], layra: [] as number[] };

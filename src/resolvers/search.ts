@@ -4,7 +4,7 @@
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";
-import { maxSim, toMatrix } from "./maxsim.js";
+import { MaxSimScores, toMatrix } from "./maxsim.js";
 import { ownDocument } from "./user-graph.js";
 
 export interface SearchArgs {
@@ -62,8 +62,9 @@ async function scorePages(context: Context, knowledgeBase: KnowledgeBaseDoc, que
   // A base nothing was ingested into yet has no collection: no hits, not an error.
   if (!(await milvus.readyForSearch(id))) return [];
   const candidates = await milvus.candidates(id, queryVectors, context.config.search.candidateLimit);
-  const pages = await milvus.pageVectors(id, candidates);
-  return [...pages].map(([imageId, vectors]) => ({ knowledgeBase, imageId, score: maxSim(query, toMatrix(vectors, dim), dim) }));
+  const scores = new MaxSimScores(query, dim);
+  for await (const rows of milvus.pageVectors(id, candidates)) scores.add(rows.map((row) => row.image_id), toMatrix(rows.map((row) => row.vector), dim));
+  return [...scores.scores()].map(([imageId, score]) => ({ knowledgeBase, imageId, score }));
 }
 
 async function embedQuery(context: Context, text: string): Promise<number[][]> {

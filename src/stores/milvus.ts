@@ -12,6 +12,11 @@ export function collectionName(knowledgeBaseId: string): string {
 /** LAYRA's auto-id primary key field (contract §2.2). */
 const PRIMARY_KEY = "pk";
 
+export interface PageVectorRow {
+  image_id: string;
+  vector: number[];
+}
+
 type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
@@ -33,8 +38,8 @@ export interface MilvusStore {
   readyForSearch(knowledgeBaseId: string): Promise<boolean>;
   /** Stage 1: the distinct pages among the `limit` nearest token rows of every query vector, in one batched search. */
   candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
-  /** Stage 2: every token vector of the given pages, read in windows so none is cut short; pages without rows are absent. */
-  pageVectors(knowledgeBaseId: string, imageIds: string[]): Promise<Map<string, number[][]>>;
+  /** Stage 2: every token vector of the given pages, one query window at a time, so none is cut short. */
+  pageVectors(knowledgeBaseId: string, imageIds: string[]): AsyncIterable<PageVectorRow[]>;
   /** Milvus round trips made by the three search calls above since the store was created. */
   searchRoundTrips(): number;
   health(): Promise<StoreHealth>;
@@ -125,9 +130,8 @@ export function createMilvusStore(config: Config): MilvusStore {
       const perVector = (queryVectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
       return [...new Set(perVector.flatMap((hits) => hits.map((hit) => String(hit.image_id))))];
     },
-    pageVectors: async (knowledgeBaseId, imageIds) => {
-      const rows = new Map<string, number[][]>(imageIds.map((id) => [id, []]));
-      if (imageIds.length === 0) return rows;
+    pageVectors: async function* (knowledgeBaseId, imageIds) {
+      if (imageIds.length === 0) return;
       const inPages = `image_id in [${imageIds.map((id) => JSON.stringify(id)).join(",")}]`;
       // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
       // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
@@ -142,12 +146,10 @@ export function createMilvusStore(config: Config): MilvusStore {
             limit: queryWindow,
           }),
         );
-        for (const row of window.data) rows.get(row.image_id as string)?.push(row.vector as number[]);
-        if (window.data.length < queryWindow) break;
+        yield window.data as unknown as PageVectorRow[];
+        if (window.data.length < queryWindow) return;
         after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
       }
-      for (const [imageId, pageRows] of rows) if (pageRows.length === 0) rows.delete(imageId);
-      return rows;
     },
     searchRoundTrips: () => roundTrips,
     health: () =>
