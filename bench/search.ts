@@ -18,12 +18,14 @@ const TOP_K = 10;
 const stack = await sharedStackEnv();
 // milvus-lite builds a fresh collection's index on its first search, which can take seconds.
 const gateway = await startGateway(stack.env, { STORE_TIMEOUT_MS: "120000" });
+const created: string[] = [];
 try {
   const { stores, config } = gateway.app;
   const { dim } = config.milvus;
   const writer = new LayraWriter(stores, config.model.url);
   const buildStart = performance.now();
   const corpus = await buildSearchCorpus(writer, "alice");
+  created.push(...corpus.knowledgeBases.map((kb) => collectionName(kb.knowledge_base_id)));
   const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
   console.log(`corpus: ${corpus.pages} pages in ${corpus.files.length} files over ${corpus.knowledgeBases.length} bases, built in ${((performance.now() - buildStart) / 1000).toFixed(1)} s; searching base 0 (${corpus.pages / corpus.knowledgeBases.length} pages)`);
   const token = await gateway.token("alice");
@@ -112,8 +114,7 @@ try {
   console.log(`Milvus calls per search       : ${(directCalls / directRuns).toFixed(2)} (load-state check + 1 search + stage-2 query windows)`);
   console.log(`LAYRA's way (${timings.layra.length} searches)   : p50 ${ms(percentile(timings.layra, 50))}, p95 ${ms(percentile(timings.layra, 95))}, ${(layraCalls / timings.layra.length).toFixed(1)} Milvus calls per search`);
 } finally {
-  const { client } = gateway.app.stores.milvus;
-  for (const { name } of (await client.listCollections()).data) if (name.startsWith("colqwenalice_")) await client.dropCollection({ collection_name: name });
+  for (const collection_name of created) await gateway.app.stores.milvus.client.dropCollection({ collection_name }).catch(() => undefined);
   await gateway.close();
   await stack.close();
 }
