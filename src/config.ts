@@ -88,6 +88,13 @@ const envSchema = z
     MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
     /** Comma-separated usernames allowed to run maintenance over every user's data. */
     OPERATOR_USERNAMES: z.string().default(""),
+    // Two-stage MaxSim search (DESIGN.md decision 4). Milvus caps a search's limit and a query's
+    // offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
+    SEARCH_CANDIDATE_LIMIT: int(1, 16384).default(50),
+    SEARCH_EF: int(1, 32768).default(64),
+    SEARCH_MAX_TOP_K: int(1, 1000).default(100),
+    SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
+    SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -136,6 +143,16 @@ export interface Config {
   lockTtlMs: number;
   modelConfigCacheTtlSeconds: number;
   operatorUsernames: ReadonlySet<string>;
+  search: {
+    /** Rows per query vector in stage 1 (Milvus search `limit`). */
+    candidateLimit: number;
+    /** HNSW `ef` of stage 1; never below candidateLimit. */
+    ef: number;
+    maxTopK: number;
+    maxQueryVectors: number;
+    /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
+    queryWindow: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -223,5 +240,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     lockTtlMs: env.LOCK_TTL_MS,
     modelConfigCacheTtlSeconds: env.MODEL_CONFIG_CACHE_TTL_SECONDS,
     operatorUsernames: new Set(env.OPERATOR_USERNAMES.split(",").map((name) => name.trim()).filter(Boolean)),
+    search: {
+      candidateLimit: env.SEARCH_CANDIDATE_LIMIT,
+      ef: Math.max(env.SEARCH_EF, env.SEARCH_CANDIDATE_LIMIT),
+      maxTopK: env.SEARCH_MAX_TOP_K,
+      maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
+      queryWindow: env.SEARCH_QUERY_WINDOW,
+    },
   };
 }

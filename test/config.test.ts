@@ -52,9 +52,15 @@ test("cross-field rules are checked once the fields are valid", () => {
 });
 
 test("progress settings: defaults, and bad values are refused", () => {
-  const required = { SECRET_KEY: "s", MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b" };
   assert.deepEqual(loadConfig(required).progress, { mode: "auto", pollIntervalMs: 500, missingKeyWaitMs: 5000 });
   assert.equal(loadConfig({ ...required, PROGRESS_MODE: "poll" }).progress.mode, "poll");
   assert.throws(() => loadConfig({ ...required, PROGRESS_MODE: "pubsub" }), (error: unknown) => error instanceof ConfigError && /PROGRESS_MODE/.test(error.message));
   assert.throws(() => loadConfig({ ...required, PROGRESS_POLL_INTERVAL_MS: "10" }), /PROGRESS_POLL_INTERVAL_MS/);
+});
+
+test("search settings: LAYRA's stage-1 limit of 50 by default, ef never below the limit, Milvus's caps enforced", () => {
+  assert.deepEqual(loadConfig(required).search, { candidateLimit: 50, ef: 64, maxTopK: 100, maxQueryVectors: 1024, queryWindow: 16384 });
+  assert.equal(loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "200", SEARCH_EF: "64" }).search.ef, 200);
+  assert.throws(() => loadConfig({ ...required, SEARCH_QUERY_WINDOW: "20000" }), /SEARCH_QUERY_WINDOW/);
+  assert.throws(() => loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "0" }), /SEARCH_CANDIDATE_LIMIT/);
 });

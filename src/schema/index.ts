@@ -16,5 +16,6 @@ import "./model-config-mutations.js";
 import "./conversation-mutations.js";
 import "./workflow-mutations.js";
 import "./store-stats.js";
+import "./search.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

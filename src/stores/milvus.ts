@@ -1,4 +1,4 @@
-import { DataType, MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { DataType, LoadState, MilvusClient, type ResStatus, type SearchResultData } from "@zilliz/milvus2-sdk-node";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
@@ -8,6 +8,18 @@ import { withTimeout } from "./timeout.js";
 export function collectionName(knowledgeBaseId: string): string {
   return `colqwen${knowledgeBaseId.replaceAll("-", "_")}`;
 }
+
+/** LAYRA's auto-id primary key field (contract §2.2). */
+const PRIMARY_KEY = "pk";
+
+export interface PageVectorRow {
+  image_id: string;
+  vector: number[];
+}
+
+type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
+
+const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
 /** One row per token vector of a page, as LAYRA inserts them (contract §2.3; page_number is 0-based). */
 export interface VectorRow {
@@ -26,6 +38,14 @@ export interface MilvusStore {
   dropCollection(knowledgeBaseId: string): Promise<void>;
   /** Deletes the rows of these files (`file_id in [...]`, contract §2.4); a missing collection has none. */
   deleteFileRows(knowledgeBaseId: string, fileIds: string[]): Promise<void>;
+  /** Loads the collection if it is not loaded; false when it does not exist (nothing ingested yet). */
+  readyForSearch(knowledgeBaseId: string): Promise<boolean>;
+  /** Stage 1: the distinct pages among the `limit` nearest token rows of every query vector, in one batched search. */
+  candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
+  /** Stage 2: every token vector of the given pages, one query window at a time, so none is cut short. */
+  pageVectors(knowledgeBaseId: string, imageIds: string[]): AsyncIterable<PageVectorRow[]>;
+  /** Milvus round trips made by the three search calls above since the store was created. */
+  searchRoundTrips(): number;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -44,6 +64,24 @@ export function createMilvusStore(config: Config): MilvusStore {
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
     if (status.error_code !== "Success") throw new UpstreamUnavailable("milvus", `${what}: ${status.reason}`);
   };
+  const { metricType } = config.milvus;
+  const { ef, queryWindow } = config.search;
+
+  let roundTrips = 0;
+  /** One counted search-path call: no answer in time or a broken connection is UPSTREAM_UNAVAILABLE. */
+  async function searchCall<T extends { status: Status } | Status>(what: string, work: () => Promise<T>, expected = (_status: Status) => false): Promise<T> {
+    roundTrips++;
+    let result: T;
+    try {
+      result = await withTimeout("milvus", config.storeTimeoutMs, work());
+    } catch (error) {
+      if (error instanceof UpstreamUnavailable) throw error;
+      throw new UpstreamUnavailable("milvus", `${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const status = "status" in result ? (result as { status: Status }).status : (result as Status);
+    if (!expected(status)) check(what, status);
+    return result;
+  }
   return {
     client,
     createCollection: async (knowledgeBaseId) => {
@@ -86,6 +124,53 @@ export function createMilvusStore(config: Config): MilvusStore {
       const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
       check("delete", (await client.delete({ collection_name, filter })).status);
     },
+    readyForSearch: async (knowledgeBaseId) => {
+      const collection_name = collectionName(knowledgeBaseId);
+      // milvus-lite answers LoadStateNotExist; Milvus 2.5 answers a collection-not-found status (code 100).
+      const { status, state } = await searchCall("getLoadState", () => client.getLoadState({ collection_name }), collectionNotFound);
+      if (collectionNotFound(status) || state === LoadState.LoadStateNotExist) return false;
+      // A collection can be released (LAYRA's _create_index releases it; so can an operator): load it again.
+      if (state !== LoadState.LoadStateLoaded) await searchCall("loadCollection", () => client.loadCollectionSync({ collection_name }));
+      return true;
+    },
+    candidates: async (knowledgeBaseId, queryVectors, limit) => {
+      const found = await searchCall("search", () =>
+        client.search({
+          collection_name: collectionName(knowledgeBaseId),
+          data: queryVectors,
+          limit,
+          metric_type: metricType,
+          params: { ef: Math.max(ef, limit) },
+          // Only the page id: the vectors come back in stage 2, exactly and complete.
+          output_fields: ["image_id"],
+        }),
+      );
+      // The SDK unwraps the per-vector lists when there is a single query vector.
+      const perVector = (queryVectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
+      return [...new Set(perVector.flatMap((hits) => hits.map((hit) => String(hit.image_id))))];
+    },
+    pageVectors: async function* (knowledgeBaseId, imageIds) {
+      if (imageIds.length === 0) return;
+      const inPages = `image_id in [${imageIds.map((id) => JSON.stringify(id)).join(",")}]`;
+      // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
+      // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
+      let after: string | null = null;
+      for (;;) {
+        const filter: string = after === null ? inPages : `(${inPages}) and ${PRIMARY_KEY} > ${after}`;
+        const window = await searchCall("query", () =>
+          client.query({
+            collection_name: collectionName(knowledgeBaseId),
+            filter,
+            output_fields: [PRIMARY_KEY, "image_id", "vector"],
+            limit: queryWindow,
+          }),
+        );
+        yield window.data as unknown as PageVectorRow[];
+        if (window.data.length < queryWindow) return;
+        after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
+      }
+    },
+    searchRoundTrips: () => roundTrips,
     health: () =>
       probe("milvus", async () => {
         const result = await withTimeout("milvus", config.storeTimeoutMs, client.listCollections());
