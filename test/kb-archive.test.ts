@@ -10,20 +10,26 @@ import { backupKnowledgeBase, restoreKnowledgeBase } from "../src/resolvers/kb-a
 import { closeStores, createStores, type Stores } from "../src/stores/index.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "./fixtures/layra-writer.js";
-import { privateStack, sharedStackEnv, testConfig } from "./helpers.js";
+import { privateStack, sharedStackEnv, startGateway, testConfig, uniqueName } from "./helpers.js";
 import type { LocalStack } from "./stack/stack.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let target: LocalStack;
 let source: Stores;
 let restored: Stores;
+let sourceEnv: Record<string, string>;
+let restoredEnv: Record<string, string>;
 let folder: string;
 
 before(async () => {
   shared = await sharedStackEnv();
   target = await privateStack(["mongo", "milvus", "s3"]);
-  source = createStores(testConfig(shared.env));
-  restored = createStores(testConfig({ ...shared.env, ...target.env, REDIS_URL: shared.env.REDIS_URL!, MODEL_SERVER_URL: shared.env.MODEL_SERVER_URL! }));
+  // Each deployment keeps its database and bucket names, so gateways can be pointed at either.
+  const names = () => ({ MONGODB_DB: uniqueName("t_"), MINIO_BUCKET_NAME: uniqueName("t-") });
+  sourceEnv = { ...shared.env, ...names() };
+  restoredEnv = { ...shared.env, ...target.env, REDIS_URL: shared.env.REDIS_URL!, MODEL_SERVER_URL: shared.env.MODEL_SERVER_URL!, ...names() };
+  source = createStores(testConfig(sourceEnv));
+  restored = createStores(testConfig(restoredEnv));
   await source.s3.ensureBucket();
   folder = await mkdtemp(join(tmpdir(), "kb-archive-"));
 });
@@ -79,6 +85,21 @@ test("a knowledge base round-trips through one archive into an empty deployment"
     return (found.results as unknown as { image_id: string; score: number }[][]).map((hits) => hits.map((hit) => `${hit.image_id}:${hit.score.toFixed(5)}`));
   };
   assert.deepEqual(await search(restored), await search(source));
+
+  // The same searchKnowledgeBase answers from a gateway on each deployment.
+  const SEARCH = `query($id: String!, $q: String!) { searchKnowledgeBase(knowledgeBaseId: $id, query: $q, topK: 3) { score page { imageId pageNumber } file { fileId filename } } }`;
+  const answers = await Promise.all([sourceEnv, restoredEnv].map(async (env) => {
+    const gateway = await startGateway(env, { STORE_TIMEOUT_MS: "60000" });
+    try {
+      const result = await gateway.query<{ searchKnowledgeBase: unknown[] }>(SEARCH, { token: await gateway.token("archivist"), variables: { id: kb.knowledge_base_id, q: "router reset" } });
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      return result.data!.searchKnowledgeBase;
+    } finally {
+      await gateway.app.stop();
+    }
+  }));
+  assert.equal(answers[0]!.length, 3);
+  assert.deepEqual(answers[1], answers[0]);
 
   await assert.rejects(restoreKnowledgeBase(restored, createReadStream(archive)), /already exists/);
 });
