@@ -266,6 +266,9 @@ test("a hit whose Mongo document does not exist yet is left out, and its Milvus 
     output_fields: ["image_id"],
   });
   assert.equal(rows.data.length, 1, "the pending page's rows are still there");
+
+  const best = await gateway.query<SingleSearchData>(singleSearch, { variables: { id: kb.knowledge_base_id, vectors: [vector], topK: 1 }, token: aliceToken });
+  assert.deepEqual(best.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId), [hits[0]!.page.imageId], "the next page takes the pending page's place in the top 1");
 });
 
 test("with the model server stopped, a text search fails alone with UPSTREAM_UNAVAILABLE; vector searches still answer", async () => {

@@ -38,21 +38,26 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
 
   const scored = (await Promise.all(knowledgeBases.map((kb) => scorePages(context, kb, queryVectors, query)))).flat();
   const threshold = args.scoreThreshold ?? -Infinity;
-  const top = scored
+  const ranked = scored
     .filter((page) => page.score >= threshold)
     // Ties are broken by page id, then base id, so equal scores always come back in one order.
-    .sort((a, b) => b.score - a.score || compare(a.imageId, b.imageId) || compare(a.knowledgeBase.knowledge_base_id, b.knowledgeBase.knowledge_base_id))
-    .slice(0, args.topK);
+    .sort((a, b) => b.score - a.score || compare(a.imageId, b.imageId) || compare(a.knowledgeBase.knowledge_base_id, b.knowledgeBase.knowledge_base_id));
 
-  const files = await context.loaders.fileByImage.loadMany(top.map((page) => page.imageId));
   // LAYRA writes Milvus before Mongo: a page without its document yet is left out, never deleted,
-  // since deleting it (as LAYRA's RAG path does) races with the ingestion still writing it.
-  return top.flatMap((page, i): SearchHit[] => {
-    const file = files[i];
-    if (!file || file instanceof Error || file.knowledge_db_id !== page.knowledgeBase.knowledge_base_id) return [];
-    const image = file.images.find((candidate) => candidate.images_id === page.imageId);
-    return image ? [{ score: page.score, image, file, knowledgeBase: page.knowledgeBase }] : [];
-  });
+  // since deleting it (as LAYRA's RAG path does) races with the ingestion still writing it. The
+  // next-best pages take its place, one more batched lookup per window that had such pages.
+  const hits: SearchHit[] = [];
+  for (let start = 0; start < ranked.length && hits.length < args.topK; start += args.topK) {
+    const window = ranked.slice(start, start + args.topK);
+    const files = await context.loaders.fileByImage.loadMany(window.map((page) => page.imageId));
+    window.forEach((page, i) => {
+      const file = files[i];
+      if (!file || file instanceof Error || file.knowledge_db_id !== page.knowledgeBase.knowledge_base_id) return;
+      const image = file.images.find((candidate) => candidate.images_id === page.imageId);
+      if (image && hits.length < args.topK) hits.push({ score: page.score, image, file, knowledgeBase: page.knowledgeBase });
+    });
+  }
+  return hits;
 }
 
 async function scorePages(context: Context, knowledgeBase: KnowledgeBaseDoc, queryVectors: number[][], query: Float32Array): Promise<ScoredPage[]> {
