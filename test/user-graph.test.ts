@@ -139,6 +139,23 @@ test("the filename keyword is matched literally, never as a regex", async () => 
   assert.deepEqual((await files("GUIDE")).sort(), ["Guide (v2).pdf", "GuideXv2.pdf"]);
 });
 
+test("me.files lists the files of all the caller's knowledge bases, keyword matched literally, temp uploads left out", async () => {
+  const files = async (token: string, keyword?: string) => {
+    const result = await gateway.query<{ me: Json }>(`query($k: String) { me { files(keyword: $k) { totalCount edges { node { fileId filename knowledgeBaseId } } } } }`, { token, variables: { k: keyword } });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    return result.data!.me.files;
+  };
+  const all = await files(alice);
+  assert.equal(all.totalCount, 2, "the two files of alice's knowledge base; the temp upload is left out");
+  assert.ok(all.edges.every((e: Json) => e.node.knowledgeBaseId === ids["alice.kb"]));
+  assert.deepEqual((await files(alice, "guide (v2)")).edges.map((e: Json) => e.node.filename), ["Guide (v2).pdf"]);
+  assert.equal((await files(alice, "e.v")).totalCount, 0, "`.` is not a wildcard");
+  assert.equal((await files(alice, "(.*")).totalCount, 0);
+  const bobs = await files(bob);
+  assert.equal(bobs.totalCount, 2);
+  assert.ok(bobs.edges.every((e: Json) => e.node.knowledgeBaseId === ids["bob.kb"]), "bob sees only his own files");
+});
+
 test("another user's ids answer exactly like missing ids, on every entry point", async () => {
   const roots: [string, string, string][] = [
     ["knowledgeBase", "knowledgeBaseId", "kb"], ["knowledgeBase", "knowledgeBaseId", "temp"], ["file", "fileId", "file"],

@@ -15,9 +15,9 @@ export async function ownDocument<L extends Loadable>(context: Context, loader: 
 }
 
 /** One page of the caller's documents in a collection, plus its total, in a stable order. */
-function ownedList<D extends Document>(collection: Collection<D>, username: string, sort: Sort) {
+function ownedList<D extends Document>(collection: Collection<D>, username: string, sort: Sort, extra: Filter<D> = {}) {
   // is_delete: false keeps temp (chat-upload) knowledge bases out; no other collection sets it.
-  const filter = { username, is_delete: false } as unknown as Filter<D>;
+  const filter = { ...extra, username, is_delete: false } as unknown as Filter<D>;
   return {
     count: () => collection.countDocuments(filter),
     page: (offset: number, limit: number) =>
@@ -33,6 +33,22 @@ export const listChatflows = (context: Context, username: string) =>
   ownedList(context.stores.mongo.chatflows, username, { last_modify_at: -1, chatflow_id: 1 });
 export const listWorkflows = (context: Context, username: string) =>
   ownedList(context.stores.mongo.workflows, username, { last_modify_at: -1, workflow_id: 1 });
+
+/** A client's text as a regex that matches it literally (LAYRA passes the keyword raw). */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * The files of all the caller's knowledge bases, newest first, optionally by filename keyword
+ * (LAYRA's get_user_files_with_pagination); files of temporary knowledge bases are left out.
+ */
+export async function listFiles(context: Context, username: string, keyword: string | null | undefined) {
+  const { knowledgeBases, files } = context.stores.mongo;
+  const bases = await knowledgeBases.find({ username, is_delete: false }, { projection: { _id: 0, knowledge_base_id: 1 } }).toArray();
+  return ownedList(files, username, { created_at: -1, file_id: 1 }, {
+    knowledge_db_id: { $in: bases.map((kb) => kb.knowledge_base_id) },
+    ...(keyword ? { filename: { $regex: literal(keyword), $options: "i" } } : {}),
+  });
+}
 
 export async function customNodesOf(context: Context, username: string): Promise<CustomNodesDoc["custom_nodes"]> {
   const doc = await context.stores.mongo.nodes.findOne({ username }, { projection: { _id: 0 } });

@@ -1,6 +1,6 @@
 import { queryConnection } from "../resolvers/pagination.js";
 import {
-  customNodesOf, listChatflows, listConversations, listKnowledgeBases, listWorkflows, ownDocument,
+  customNodesOf, listChatflows, listFiles, listConversations, listKnowledgeBases, listWorkflows, ownDocument,
 } from "../resolvers/user-graph.js";
 import { readModelConfig } from "../resolvers/model-config.js";
 import { builder } from "./builder.js";
@@ -45,6 +45,12 @@ const User = builder.objectRef<ViewerShape>("User").implement({
       type: KnowledgeBase,
       description: "The caller's knowledge bases, newest first; temporary (chat-upload) ones are left out.",
       resolve: (user, args, context) => ownedConnection(listKnowledgeBases(context, user.username), args),
+    }),
+    files: t.connection({
+      type: File,
+      description: "The files of all the caller's knowledge bases, newest first (temporary ones left out).",
+      args: { keyword: t.arg.string({ required: false, description: "Case-insensitive filename substring, matched literally." }) },
+      resolve: (user, args, context) => listFiles(context, user.username, args.keyword).then((list) => ownedConnection(list, args)),
     }),
     conversations: t.connection({
       type: Conversation,
