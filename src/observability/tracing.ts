@@ -36,16 +36,3 @@ export function openTelemetryHooks(): TracingHooks {
     },
   };
 }
-
-/** Runs `fn` inside a span; the span records the error when `fn` throws. */
-export async function traced<T>(hooks: TracingHooks, name: string, attributes: SpanAttributes, fn: () => Promise<T>): Promise<T> {
-  const span = hooks.startSpan(name, attributes);
-  try {
-    const result = await fn();
-    span.end();
-    return result;
-  } catch (error) {
-    span.end(error);
-    throw error;
-  }
-}
