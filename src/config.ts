@@ -60,7 +60,8 @@ const envSchema = z
     // Request safety (src/plugins/): every limit applies over HTTP and graphql-ws alike.
     GRAPHQL_MAX_DEPTH: int(1, 1000).default(12),
     GRAPHQL_MAX_ALIASES: int(0, 10_000).default(15),
-    GRAPHQL_MAX_COST: int(1, 100_000_000).default(5_000),
+    // Room for a real screen (20 knowledge bases x 20 files x their pages is about 24,000), not for a crawl.
+    GRAPHQL_MAX_COST: int(1, 100_000_000).default(50_000),
     GRAPHQL_MAX_TOKENS: int(1, 1_000_000).default(2_000),
     GRAPHQL_MAX_DOCUMENT_BYTES: int(1, 100 * 1024 * 1024).default(32 * 1024),
     MAX_REQUEST_BODY_BYTES: int(1, 1024 * 1024 * 1024).default(1024 * 1024),

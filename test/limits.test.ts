@@ -28,7 +28,7 @@ test("the limits have defaults and are validated", () => {
   const config = loadConfig(required);
   assert.deepEqual(
     [config.limits.maxDepth, config.limits.maxAliases, config.limits.maxCost, config.limits.maxTokens],
-    [12, 15, 5000, 2000],
+    [12, 15, 50_000, 2000],
   );
   assert.deepEqual([config.limits.defaultPageSize, config.limits.defaultTopK], [20, 10]);
   assert.throws(() => loadConfig({ ...required, GRAPHQL_MAX_DEPTH: "0" }), /GRAPHQL_MAX_DEPTH/);
@@ -223,4 +223,19 @@ describe("document and request body size", () => {
     const body = (await response.json()) as { errors: { message: string }[] };
     assert.match(body.errors[0]!.message, /Batching is not supported/);
   });
+});
+
+test("the default limits let the screens a LAYRA frontend renders through in one query", async () => {
+  const gw = await gateway({});
+  const token = await gw.token("screens");
+  const screens = {
+    knowledgeBases: `{ me { knowledgeBases { totalCount edges { node { name fileCount files { totalCount edges { node { filename url pages { pageNumber url } } } } } } } } }`,
+    chat: `{ me { modelConfig { selectedModel { modelName baseUsed { baseId } } } conversations { edges { node { name turns { edges { node {
+      userText aiMessage timestamp retrievedPages { score fileName imageUrl } uploadedFiles { filename url } } } } } } } } }`,
+    workflows: `{ me { workflows { edges { node { name nodes edges globalVariables chatflows { edges { node { name turns { totalCount } } } } } } } customNodes { name } } }`,
+  };
+  for (const [screen, query] of Object.entries(screens)) {
+    const result = await gw.query(query, { token });
+    assert.equal(result.errors, undefined, `${screen}: ${JSON.stringify(result.errors)}`);
+  }
 });

@@ -39,7 +39,7 @@ const PROFILE = `query Profile($first: Int) {
 before(async () => {
   shared = await sharedStackEnv();
   // The whole profile with 100 files per knowledge base costs far more than the default limit
-  // (5,000); an operator serving such a client raises GRAPHQL_MAX_COST, as here.
+  // (50,000); an operator serving such a client raises GRAPHQL_MAX_COST, as here.
   gateway = await startGateway(shared.env, { GRAPHQL_MAX_COST: "10000000" });
   writer = new LayraWriter(gateway.app.stores, shared.env.MODEL_SERVER_URL!);
   for (const user of ["alice", "bob"]) {
