@@ -1,6 +1,6 @@
 // buildApp(config): the stores, the Yoga server with graphql-ws on the same port and path, and the
 // liveness/readiness routes. main.ts only starts it; tests boot it on a random port.
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
@@ -51,6 +51,13 @@ export interface AppOptions {
   tracing?: TracingHooks;
 }
 
+/** Compares in constant time, so the token cannot be guessed byte by byte from response times. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
   const logger = options.logger ?? createLogger(config);
   const metrics = new Metrics();
@@ -92,6 +99,10 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
       return true;
     }
     if (path === "/metrics") {
+      if (config.metricsToken && !sameSecret(req.headers.authorization ?? "", `Bearer ${config.metricsToken}`)) {
+        res.writeHead(401, { "www-authenticate": "Bearer" }).end();
+        return true;
+      }
       res.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
       return true;
     }

@@ -84,6 +84,8 @@ const envSchema = z
     // Observability (src/observability/)
     LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
     TRACING_ENABLED: bool.default("false"),
+    /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (scrapers on a public port). */
+    METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
     /** How long a cascade may hold its Redis DB 2 lock before another request may take over. */
     LOCK_TTL_MS: int(1_000, 3_600_000).default(120_000),
     MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
@@ -141,6 +143,7 @@ export interface Config {
   persistedOperationsFile?: string;
   logLevel: (typeof LOG_LEVELS)[number];
   tracing: { enabled: boolean };
+  metricsToken?: string;
   lockTtlMs: number;
   modelConfigCacheTtlSeconds: number;
   operatorUsernames: ReadonlySet<string>;
@@ -238,6 +241,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE,
     logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info"),
     tracing: { enabled: env.TRACING_ENABLED },
+    metricsToken: env.METRICS_TOKEN,
     lockTtlMs: env.LOCK_TTL_MS,
     modelConfigCacheTtlSeconds: env.MODEL_CONFIG_CACHE_TTL_SECONDS,
     operatorUsernames: new Set(env.OPERATOR_USERNAMES.split(",").map((name) => name.trim()).filter(Boolean)),

@@ -388,3 +388,18 @@ describe("subscriptions", () => {
     }
   });
 });
+
+test("with METRICS_TOKEN set, /metrics answers only that bearer token", async () => {
+  const token = "a-long-metrics-scrape-token";
+  const gw = await startGateway(env, { METRICS_TOKEN: token });
+  try {
+    assert.equal((await fetch(`${gw.url}/metrics`)).status, 401);
+    assert.equal((await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${token}x` } })).status, 401);
+    const ok = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /graphql_operations_total/);
+    assert.throws(() => testConfig(env, { METRICS_TOKEN: "short" }), /METRICS_TOKEN: must be at least 16 characters/);
+  } finally {
+    await gw.close();
+  }
+});
