@@ -59,7 +59,7 @@ export async function customNodesOf(context: Context, username: string): Promise
  * Presigns an object key found inside a user's own document (turn image parts, retrieved pages).
  * LAYRA names every object `{username}_...`, so a key of someone else's is never signed.
  */
-export function presignOwnKey(context: Context, key: string | null): Promise<string> | null {
+export function presignOwnKey(context: Context, key: string | null): string | null {
   if (!key || !context.viewer || !key.startsWith(`${context.viewer.username}_`)) return null;
   return context.stores.s3.presignGet(key);
 }

@@ -2,13 +2,14 @@ import { Client } from "minio";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
+import { createPresigner } from "./presign.js";
 import { withTimeout } from "./timeout.js";
 
 export interface S3Store {
   client: Client;
   bucket: string;
   /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
-  presignGet(objectKey: string): Promise<string>;
+  presignGet(objectKey: string): string;
   ensureBucket(): Promise<void>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
@@ -32,14 +33,14 @@ function clientFor(endpoint: URL, config: Config): Client {
 
 export function createS3Store(config: Config): S3Store {
   const client = clientFor(config.s3.endpoint, config);
-  // Presigning is local computation; the public client only names the host that browsers reach.
-  const publicClient = clientFor(config.s3.publicEndpoint, config);
+  // Presigning is local computation against the host that browsers reach.
+  const presign = createPresigner({ ...config.s3, endpoint: config.s3.publicEndpoint });
   const { bucket } = config.s3;
   const timeout = <T>(work: Promise<T>) => withTimeout("s3", config.storeTimeoutMs, work);
   return {
     client,
     bucket,
-    presignGet: (objectKey) => publicClient.presignedGetObject(bucket, objectKey, config.s3.presignExpirySeconds),
+    presignGet: (objectKey) => presign(bucket, objectKey, config.s3.presignExpirySeconds),
     ensureBucket: async () => {
       if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
     },
