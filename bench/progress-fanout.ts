@@ -53,6 +53,10 @@ const env = {
   SECRET_KEY: "bench-secret",
   STORE_TIMEOUT_MS: "5000",
   PROGRESS_MISSING_KEY_WAIT_MS: "60000",
+  // One bench user opens every subscription: this measures fan-out, not the per-user rate limit,
+  // and a log line per subscription start would measure stdout.
+  RATE_LIMIT_POINTS: "0",
+  LOG_LEVEL: "warn",
 };
 const gateway = child("./progress-gateway.ts", env);
 const subscribers = child("./progress-subscribers.ts");
