@@ -83,8 +83,9 @@ export class RateLimited extends GraphQLError {
 }
 
 /**
- * A store driver's connection failure as a typed error, so a mutation never fails with a masked
- * error only because Mongo or Redis did not answer. Anything else (a bug) stays masked and logged.
+ * A store driver's connection failure as a typed error, so no operation fails with a masked error
+ * only because Mongo or Redis did not answer (applied by src/plugins/errors.ts). Anything else (a
+ * bug) stays masked and logged.
  */
 export function typedError(error: unknown): unknown {
   if (error instanceof GraphQLError || !(error instanceof Error)) return error;

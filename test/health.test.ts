@@ -39,6 +39,11 @@ for (const server of STORE_SERVERS) {
       assert.equal(result.data!.health.ready, false);
       for (const entry of result.data!.health.stores) assert.equal(entry.up, entry.store !== server, `${entry.store} up=${entry.up}`);
       assert.equal((await fetch(`${gateway.url}/health`)).status, 200, "liveness does not depend on the stores");
+      if (server === "mongo") {
+        const token = await gateway.token("alice");
+        const me = await gateway.query("{ me { knowledgeBases { totalCount } } }", { token });
+        assert.equal(me.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", "a read that needs Mongo fails typed, not masked");
+      }
     } finally {
       await stack.startServer(server);
     }

@@ -1,11 +1,14 @@
 // The error policy: an expected error is a GraphQLError (ours carry extensions.code, see
 // src/errors.ts; graphql-js's own validation and null errors are GraphQLErrors too) and reaches the
-// client as it is. Anything else that escapes a resolver is logged in full with the request id and
-// replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. Yoga's own
+// client as it is. A store driver's connection failure becomes UPSTREAM_UNAVAILABLE (errors.ts
+// typedError), so a store being down fails the fields that need it with a typed error, in queries,
+// mutations and subscriptions alike. Anything else that escapes a resolver is logged in full with the
+// request id and replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. Yoga's own
 // masking stays behind this as a backstop for errors outside execution.
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
+import { typedError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 
 export function isExpectedError(error: GraphQLError): boolean {
@@ -20,6 +23,10 @@ export function maskResult(result: ExecutionResult, context: Partial<Context>, l
     ...result,
     errors: result.errors.map((error) => {
       if (isExpectedError(error)) return error;
+      const typed = typedError(error.originalError);
+      if (typed instanceof GraphQLError) {
+        return new GraphQLError(typed.message, { nodes: error.nodes, path: error.path, extensions: typed.extensions });
+      }
       logger.error({ requestId, err: error.originalError, path: error.path, operation }, "unexpected error (masked for the client)");
       return new GraphQLError("Unexpected error.", {
         nodes: error.nodes,
@@ -50,6 +57,8 @@ export function useErrorPolicy(logger: Logger): Plugin<Context> {
           }),
         onSubscribeError({ error, setError }) {
           if (error instanceof GraphQLError && isExpectedError(error)) return;
+          const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
+          if (typed instanceof GraphQLError) return setError(typed);
           const requestId = args.contextValue.requestId;
           logger.error({ requestId, err: error }, "unexpected subscription error (masked for the client)");
           setError(new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } }));

@@ -5,7 +5,6 @@ import {
 import { builder } from "./builder.js";
 import { Chatflow, Conversation } from "./conversation.js";
 import { ModelSettingsInput } from "./model-config-mutations.js";
-import { typedResolve } from "./mutation.js";
 import { Turn } from "./turn.js";
 
 const FileUsedInput = builder.inputType("FileUsedInput", {
@@ -44,55 +43,55 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ required: true }),
       modelSettings: t.arg({ type: ModelSettingsInput }),
     },
-    resolve: typedResolve((_root, args, context) => createConversation(context, context.viewer!.username, args)),
+    resolve: (_root, args, context) => createConversation(context, context.viewer!.username, args),
   }),
   renameConversation: t.field({
     type: Conversation,
     authScopes: { loggedIn: true },
     args: { conversationId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => renameConversation(context, context.viewer!.username, args.conversationId, args.name)),
+    resolve: (_root, args, context) => renameConversation(context, context.viewer!.username, args.conversationId, args.name),
   }),
   updateConversationModelSettings: t.field({
     type: Conversation,
     authScopes: { loggedIn: true },
     description: "Changes the conversation's model-settings snapshot; fields left out keep their value.",
     args: { conversationId: t.arg.string({ required: true }), input: t.arg({ type: ModelSettingsInput, required: true }) },
-    resolve: typedResolve((_root, args, context) => updateConversationModelSettings(context, context.viewer!.username, args.conversationId, args.input)),
+    resolve: (_root, args, context) => updateConversationModelSettings(context, context.viewer!.username, args.conversationId, args.input),
   }),
   addTurn: t.field({
     type: Turn,
     authScopes: { loggedIn: true },
     args: { conversationId: t.arg.string({ required: true }), input: t.arg({ type: AddTurnInput, required: true }) },
-    resolve: typedResolve((_root, args, context) => addTurn(context, context.viewer!.username, args.conversationId, args.input)),
+    resolve: (_root, args, context) => addTurn(context, context.viewer!.username, args.conversationId, args.input),
   }),
   deleteConversation: t.string({
     authScopes: { loggedIn: true },
     description: "Deletes a conversation and the temp knowledge bases its turns name; answers its id.",
     args: { conversationId: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => deleteConversation(context, context.viewer!.username, args.conversationId)),
+    resolve: (_root, args, context) => deleteConversation(context, context.viewer!.username, args.conversationId),
   }),
   deleteAllConversations: t.int({
     authScopes: { loggedIn: true },
     description: "Deletes every conversation of the caller (with their temp knowledge bases); answers how many.",
-    resolve: typedResolve((_root, _args, context) => deleteAllConversations(context, context.viewer!.username)),
+    resolve: (_root, _args, context) => deleteAllConversations(context, context.viewer!.username),
   }),
   createChatflow: t.field({
     type: Chatflow,
     authScopes: { loggedIn: true },
     description: "Creates a chatflow of one of the caller's workflows; idempotent as LAYRA's: an existing chatflow id answers that chatflow.",
     args: { chatflowId: t.arg.string(), workflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => createChatflow(context, context.viewer!.username, args)),
+    resolve: (_root, args, context) => createChatflow(context, context.viewer!.username, args),
   }),
   renameChatflow: t.field({
     type: Chatflow,
     authScopes: { loggedIn: true },
     args: { chatflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => renameChatflow(context, context.viewer!.username, args.chatflowId, args.name)),
+    resolve: (_root, args, context) => renameChatflow(context, context.viewer!.username, args.chatflowId, args.name),
   }),
   deleteChatflow: t.string({
     authScopes: { loggedIn: true },
     description: "Deletes a chatflow and the temp knowledge bases its turns name; answers its id.",
     args: { chatflowId: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => deleteChatflow(context, context.viewer!.username, args.chatflowId)),
+    resolve: (_root, args, context) => deleteChatflow(context, context.viewer!.username, args.chatflowId),
   }),
 }));

@@ -1,7 +1,6 @@
 import { addModel, deleteModel, selectModel, updateModel } from "../resolvers/model-config.js";
 import { builder } from "./builder.js";
 import { Model, ModelConfig } from "./model-config.js";
-import { typedResolve } from "./mutation.js";
 
 const BaseUsedInput = builder.inputType("BaseUsedInput", {
   fields: (t) => ({
@@ -32,25 +31,25 @@ builder.mutationFields((t) => ({
     authScopes: { loggedIn: true },
     description: "Adds a model (id `{username}_{uuid4}`); modelName and modelUrl are required.",
     args: { input: t.arg({ type: ModelSettingsInput, required: true }) },
-    resolve: typedResolve((_root, args, context) => addModel(context, context.viewer!.username, args.input)),
+    resolve: (_root, args, context) => addModel(context, context.viewer!.username, args.input),
   }),
   updateModel: t.field({
     type: Model,
     authScopes: { loggedIn: true },
     args: { modelId: t.arg.string({ required: true }), input: t.arg({ type: ModelSettingsInput, required: true }) },
-    resolve: typedResolve((_root, args, context) => updateModel(context, context.viewer!.username, args.modelId, args.input)),
+    resolve: (_root, args, context) => updateModel(context, context.viewer!.username, args.modelId, args.input),
   }),
   selectModel: t.field({
     type: ModelConfig,
     authScopes: { loggedIn: true },
     args: { modelId: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => selectModel(context, context.viewer!.username, args.modelId)),
+    resolve: (_root, args, context) => selectModel(context, context.viewer!.username, args.modelId),
   }),
   deleteModel: t.field({
     type: ModelConfig,
     authScopes: { loggedIn: true },
     description: "Deletes a model; if it was selected, the first remaining model is selected, or none.",
     args: { modelId: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => deleteModel(context, context.viewer!.username, args.modelId)),
+    resolve: (_root, args, context) => deleteModel(context, context.viewer!.username, args.modelId),
   }),
 }));

@@ -1,6 +1,5 @@
 import { deleteCustomNode, deleteWorkflow, renameWorkflow, saveCustomNode, saveWorkflow } from "../resolvers/workflows.js";
 import { builder } from "./builder.js";
-import { typedResolve } from "./mutation.js";
 import { CustomNode } from "./viewer.js";
 import { Workflow } from "./workflow.js";
 
@@ -22,30 +21,30 @@ builder.mutationFields((t) => ({
     type: Workflow,
     authScopes: { loggedIn: true },
     args: { input: t.arg({ type: SaveWorkflowInput, required: true }) },
-    resolve: typedResolve((_root, args, context) => saveWorkflow(context, context.viewer!.username, args.input)),
+    resolve: (_root, args, context) => saveWorkflow(context, context.viewer!.username, args.input),
   }),
   renameWorkflow: t.field({
     type: Workflow,
     authScopes: { loggedIn: true },
     args: { workflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => renameWorkflow(context, context.viewer!.username, args.workflowId, args.name)),
+    resolve: (_root, args, context) => renameWorkflow(context, context.viewer!.username, args.workflowId, args.name),
   }),
   deleteWorkflow: t.string({
     authScopes: { loggedIn: true },
     description: "Deletes a workflow and its chatflows (with their temp knowledge bases); answers its id.",
     args: { workflowId: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => deleteWorkflow(context, context.viewer!.username, args.workflowId)),
+    resolve: (_root, args, context) => deleteWorkflow(context, context.viewer!.username, args.workflowId),
   }),
   saveCustomNode: t.field({
     type: CustomNode,
     authScopes: { loggedIn: true },
     description: "Saves (or replaces) a custom node; a name with \".\" or a leading \"$\" is refused.",
     args: { name: t.arg.string({ required: true }), definition: t.arg({ type: "JSON", required: true }) },
-    resolve: typedResolve((_root, args, context) => saveCustomNode(context, context.viewer!.username, args.name, args.definition)),
+    resolve: (_root, args, context) => saveCustomNode(context, context.viewer!.username, args.name, args.definition),
   }),
   deleteCustomNode: t.string({
     authScopes: { loggedIn: true },
     args: { name: t.arg.string({ required: true }) },
-    resolve: typedResolve((_root, args, context) => deleteCustomNode(context, context.viewer!.username, args.name)),
+    resolve: (_root, args, context) => deleteCustomNode(context, context.viewer!.username, args.name),
   }),
 }));
