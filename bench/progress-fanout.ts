@@ -5,7 +5,7 @@
 // Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10).
 import { fork, type ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
-import { LocalStack } from "../test/stack/stack.js";
+import { LocalStack } from "../dev/stack/stack.js";
 
 const levels = (process.argv[2] ?? "1000,5000,10000").split(",").map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -66,16 +66,31 @@ const stats = new Redis(stack.env.REDIS_URL, { db: 1 });
 try {
   const { url, token } = await request<{ url: string; token: string }>(gateway, null, "ready");
   await request(subscribers, null, "ready");
-  const tasks = Array.from({ length: TASKS }, (_, i) => `bench_${String(i).padStart(8, "0")}-0000-4000-8000-000000000000`);
-  for (const id of tasks) await writer.hset(`task:${id}`, { status: "processing", total: "1000000", processed: "0", message: "Initializing file processing..." });
+  const tasks = Array.from(
+    { length: TASKS },
+    (_, i) => `bench_${String(i).padStart(8, "0")}-0000-4000-8000-000000000000`,
+  );
+  for (const id of tasks)
+    await writer.hset(`task:${id}`, {
+      status: "processing",
+      total: "1000000",
+      processed: "0",
+      message: "Initializing file processing...",
+    });
   type Stats = { rssMb: number; heapUsedMb: number; counts: { keys: number; listeners: number; mode: string } };
   const baseline = await request<Stats>(gateway, { type: "stats" }, "stats");
-  console.log(`gateway baseline: rss ${fmt(baseline.rssMb)} MB, heap ${fmt(baseline.heapUsedMb)} MB; ${TASKS} tasks, writer ${WRITES_PER_SECOND} HSET/s, ${seconds} s per level, ${perConnection} subscriptions per WebSocket`);
+  console.log(
+    `gateway baseline: rss ${fmt(baseline.rssMb)} MB, heap ${fmt(baseline.heapUsedMb)} MB; ${TASKS} tasks, writer ${WRITES_PER_SECOND} HSET/s, ${seconds} s per level, ${perConnection} subscriptions per WebSocket`,
+  );
   const rows: string[][] = [];
   let sequence = 0;
   let mode = "?";
   for (const count of levels) {
-    const subscribed = await request<{ ms: number; connections: number }>(subscribers, { type: "subscribe", url, token, tasks, count, perConnection }, "subscribed");
+    const subscribed = await request<{ ms: number; connections: number }>(
+      subscribers,
+      { type: "subscribe", url, token, tasks, count, perConnection },
+      "subscribed",
+    );
     const loaded = await request<Stats>(gateway, { type: "stats" }, "stats");
     mode = loaded.counts.mode;
     const write = async (updates: number) => {
@@ -86,7 +101,10 @@ try {
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         sequence += 1;
         // The stamp is taken just before the HSET is sent; subscribers subtract it on receipt.
-        await writer.hset(`task:${tasks[i % TASKS]}`, { processed: String(sequence), message: `bench ${performance.timeOrigin + performance.now()}` });
+        await writer.hset(`task:${tasks[i % TASKS]}`, {
+          processed: String(sequence),
+          message: `bench ${performance.timeOrigin + performance.now()}`,
+        });
       }
     };
     await write(2 * WRITES_PER_SECOND); // warm-up, not measured: lets the subscribe burst's garbage be collected
@@ -97,7 +115,11 @@ try {
     await write(updates);
     await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
     const after = await commandCalls(stats);
-    const latency = await request<{ count: number; p50: number; p99: number; max: number }>(subscribers, { type: "stop" }, "latency");
+    const latency = await request<{ count: number; p50: number; p99: number; max: number }>(
+      subscribers,
+      { type: "stop" },
+      "latency",
+    );
     const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
     const allCommands = [...after.keys()].reduce((sum, name) => sum + delta(name), 0);
     // Not the gateway's: the writer's HSETs and this script's two INFO calls.
@@ -118,14 +140,28 @@ try {
       fmt(latency.max),
       fmt(delta("hgetall") / updates, 2),
       fmt(gatewayCommands / updates, 2),
-      fmt((gatewayCommands / (updates / WRITES_PER_SECOND))),
+      fmt(gatewayCommands / (updates / WRITES_PER_SECOND)),
       String(count),
       `${fmt(loaded.rssMb)} / ${fmt(loaded.heapUsedMb)}`,
       `${fmt(drained.rssMb)} / ${fmt(drained.heapUsedMb)} (keys ${drained.counts.keys}, listeners ${drained.counts.listeners})`,
       fmt(subscribed.ms / 1000),
     ]);
   }
-  const header = ["subscribers", "sockets", "delivered/expected", "p50 ms", "p99 ms", "max ms", "HGETALL/update", "gateway cmds/update", "gateway cmds/s", "LAYRA cmds/s", "gateway rss/heap MB (subscribed)", "after disconnect rss/heap MB", "subscribe s"];
+  const header = [
+    "subscribers",
+    "sockets",
+    "delivered/expected",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "HGETALL/update",
+    "gateway cmds/update",
+    "gateway cmds/s",
+    "LAYRA cmds/s",
+    "gateway rss/heap MB (subscribed)",
+    "after disconnect rss/heap MB",
+    "subscribe s",
+  ];
   console.log(`gateway progress mode: ${mode}`);
   const table = [header, ...rows];
   const widths = header.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));

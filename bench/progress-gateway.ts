@@ -1,7 +1,7 @@
 // Bench child process: the gateway alone (so its memory is its own), driven over IPC by progress-fanout.ts.
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
-import { mintToken } from "../src/resolvers/auth.js";
+import { mintToken } from "../src/domain/auth.js";
 
 const config = loadConfig(process.env);
 const app = buildApp(config);

@@ -18,36 +18,60 @@ function onResult(result: { data?: Event | null }) {
   if (match) latencies.push(now() - Number(match[1]));
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
-process.on("message", async (message: { type: string; url?: string; token?: string; tasks?: string[]; count?: number; perConnection?: number }) => {
-  if (message.type === "subscribe") {
-    const started = Date.now();
-    const { url, token, tasks, count, perConnection } = message as Required<typeof message>;
-    for (let i = 0; i < count; i += perConnection) clients.push(wsClient(url, token, { lazy: false }));
-    for (let i = 0; i < count; i++) {
-      subs.push(wsSubscribe<Event>(clients[Math.floor(i / perConnection)]!, QUERY, { taskId: tasks[i % tasks.length] }, onResult));
-      if (i % 500 === 499) await Promise.all(subs.slice(-500).map((sub) => sub.waitFor(1, 120_000)));
+process.on(
+  "message",
+  async (message: {
+    type: string;
+    url?: string;
+    token?: string;
+    tasks?: string[];
+    count?: number;
+    perConnection?: number;
+  }) => {
+    if (message.type === "subscribe") {
+      const started = Date.now();
+      const { url, token, tasks, count, perConnection } = message as Required<typeof message>;
+      for (let i = 0; i < count; i += perConnection) clients.push(wsClient(url, token, { lazy: false }));
+      for (let i = 0; i < count; i++) {
+        subs.push(
+          wsSubscribe<Event>(
+            clients[Math.floor(i / perConnection)]!,
+            QUERY,
+            { taskId: tasks[i % tasks.length] },
+            onResult,
+          ),
+        );
+        if (i % 500 === 499) await Promise.all(subs.slice(-500).map((sub) => sub.waitFor(1, 120_000)));
+      }
+      await Promise.all(subs.map((sub) => sub.waitFor(1, 120_000)));
+      process.send!({ type: "subscribed", ms: Date.now() - started, connections: clients.length });
     }
-    await Promise.all(subs.map((sub) => sub.waitFor(1, 120_000)));
-    process.send!({ type: "subscribed", ms: Date.now() - started, connections: clients.length });
-  }
-  if (message.type === "start") {
-    latencies = [];
-    measuring = true;
-  }
-  if (message.type === "stop") {
-    measuring = false;
-    const sorted = latencies.sort((a, b) => a - b);
-    process.send!({ type: "latency", count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN });
-  }
-  if (message.type === "unsubscribe") {
-    subs.forEach((sub) => sub.close());
-    await Promise.all(clients.map((client) => client.dispose()));
-    subs = [];
-    clients = [];
-    process.send!({ type: "unsubscribed" });
-  }
-  if (message.type === "exit") process.exit(0);
-});
+    if (message.type === "start") {
+      latencies = [];
+      measuring = true;
+    }
+    if (message.type === "stop") {
+      measuring = false;
+      const sorted = latencies.sort((a, b) => a - b);
+      process.send!({
+        type: "latency",
+        count: sorted.length,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        max: sorted.at(-1) ?? NaN,
+      });
+    }
+    if (message.type === "unsubscribe") {
+      subs.forEach((sub) => sub.close());
+      await Promise.all(clients.map((client) => client.dispose()));
+      subs = [];
+      clients = [];
+      process.send!({ type: "unsubscribed" });
+    }
+    if (message.type === "exit") process.exit(0);
+  },
+);
 process.send!({ type: "ready" });

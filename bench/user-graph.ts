@@ -3,12 +3,17 @@
 // 100 knowledge bases x 20 files x 10 pages, 50 conversations x 20 turns.
 import type { CommandStartedEvent } from "mongodb";
 import type { ConversationDoc, FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
-import { defaultSettings, layraId, layraTurn, storedUrl } from "../test/fixtures/layra-writer.js";
+import { defaultSettings, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { startGateway } from "../test/helpers.js";
-import { LocalStack } from "../test/stack/stack.js";
+import { LocalStack } from "../dev/stack/stack.js";
 import { ms, percentile, timeRuns } from "./stats.js";
 
-const KBS = 100, FILES = 20, PAGES = 10, CONVERSATIONS = 50, TURNS = 20, RUNS = Number(process.env.RUNS ?? 30);
+const KBS = 100,
+  FILES = 20,
+  PAGES = 10,
+  CONVERSATIONS = 50,
+  TURNS = 20,
+  RUNS = Number(process.env.RUNS ?? 30);
 const USER = "bench";
 
 const profile = (withUrls: boolean) => `{ me { username
@@ -27,31 +32,73 @@ try {
   const kbs: KnowledgeBaseDoc[] = [];
   const files: FileDoc[] = [];
   for (let k = 0; k < KBS; k++) {
-    const kb: KnowledgeBaseDoc = { knowledge_base_id: layraId(USER), knowledge_base_name: `kb ${k}`, username: USER, files: [], used_chat: [], created_at: now, last_modify_at: now, is_delete: false };
+    const kb: KnowledgeBaseDoc = {
+      knowledge_base_id: layraId(USER),
+      knowledge_base_name: `kb ${k}`,
+      username: USER,
+      files: [],
+      used_chat: [],
+      created_at: now,
+      last_modify_at: now,
+      is_delete: false,
+    };
     for (let f = 0; f < FILES; f++) {
       const fileId = layraId(USER);
       const key = `${USER}_doc${k}_${f}.pdf`;
       files.push({
-        file_id: fileId, filename: `doc ${k}-${f}.pdf`, username: USER, minio_filename: key, minio_url: storedUrl(key), knowledge_db_id: kb.knowledge_base_id,
-        images: Array.from({ length: PAGES }, (_, p) => ({ images_id: layraId(USER), minio_filename: `${USER}_p${k}_${f}_${p}.png`, minio_url: storedUrl("x"), page_number: p + 1 })),
-        created_at: now, last_modify_at: now, is_delete: false,
+        file_id: fileId,
+        filename: `doc ${k}-${f}.pdf`,
+        username: USER,
+        minio_filename: key,
+        minio_url: storedUrl(key),
+        knowledge_db_id: kb.knowledge_base_id,
+        images: Array.from({ length: PAGES }, (_, p) => ({
+          images_id: layraId(USER),
+          minio_filename: `${USER}_p${k}_${f}_${p}.png`,
+          minio_url: storedUrl("x"),
+          page_number: p + 1,
+        })),
+        created_at: now,
+        last_modify_at: now,
+        is_delete: false,
       });
-      kb.files.push({ file_id: fileId, filename: `doc ${k}-${f}.pdf`, minio_filename: key, minio_url: storedUrl(key), created_at: now });
+      kb.files.push({
+        file_id: fileId,
+        filename: `doc ${k}-${f}.pdf`,
+        minio_filename: key,
+        minio_url: storedUrl(key),
+        created_at: now,
+      });
     }
     kbs.push(kb);
   }
   await mongo.knowledgeBases.insertMany(kbs);
   for (let i = 0; i < files.length; i += 500) await mongo.files.insertMany(files.slice(i, i + 500));
   const conversations: ConversationDoc[] = Array.from({ length: CONVERSATIONS }, (_, c) => ({
-    conversation_id: layraId(USER), conversation_name: `c${c}`, username: USER, model_config: defaultSettings(),
-    turns: Array.from({ length: TURNS }, (_, t) => layraTurn(`question ${t}`)), created_at: now, last_modify_at: now, is_read: false, is_delete: false,
+    conversation_id: layraId(USER),
+    conversation_name: `c${c}`,
+    username: USER,
+    model_config: defaultSettings(),
+    turns: Array.from({ length: TURNS }, (_, t) => layraTurn(`question ${t}`)),
+    created_at: now,
+    last_modify_at: now,
+    is_read: false,
+    is_delete: false,
   }));
   await mongo.conversations.insertMany(conversations);
-  await mongo.modelConfig.insertOne({ username: USER, selected_model: "m", models: [{ model_id: "m", ...defaultSettings() }] });
+  await mongo.modelConfig.insertOne({
+    username: USER,
+    selected_model: "m",
+    models: [{ model_id: "m", ...defaultSettings() }],
+  });
 
   const token = await gateway.token(USER);
   const viaGateway = (query: string) => async () => {
-    const response = await fetch(`${gateway.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) });
+    const response = await fetch(`${gateway.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query }),
+    });
     const body = (await response.json()) as { errors?: unknown };
     if (body.errors) throw new Error(JSON.stringify(body.errors));
   };
@@ -59,10 +106,14 @@ try {
   const direct = async () => {
     const filter = { username: USER, is_delete: false };
     const [, , kbPage] = await Promise.all([
-      mongo.modelConfig.findOne({ username: USER }), mongo.nodes.findOne({ username: USER }),
-      mongo.knowledgeBases.find(filter, { limit: 100, sort: { created_at: -1, knowledge_base_id: 1 } }).toArray(), mongo.knowledgeBases.countDocuments(filter),
-      mongo.conversations.find(filter, { limit: 50, sort: { last_modify_at: -1, conversation_id: 1 } }).toArray(), mongo.conversations.countDocuments(filter),
-      mongo.workflows.find(filter, { limit: 50 }).toArray(), mongo.workflows.countDocuments(filter),
+      mongo.modelConfig.findOne({ username: USER }),
+      mongo.nodes.findOne({ username: USER }),
+      mongo.knowledgeBases.find(filter, { limit: 100, sort: { created_at: -1, knowledge_base_id: 1 } }).toArray(),
+      mongo.knowledgeBases.countDocuments(filter),
+      mongo.conversations.find(filter, { limit: 50, sort: { last_modify_at: -1, conversation_id: 1 } }).toArray(),
+      mongo.conversations.countDocuments(filter),
+      mongo.workflows.find(filter, { limit: 50 }).toArray(),
+      mongo.workflows.countDocuments(filter),
     ]);
     const ids = kbPage.flatMap((kb) => kb.files.slice(0, 20).map((ref) => ref.file_id));
     await mongo.files.find({ file_id: { $in: ids }, username: USER }, { batchSize: ids.length + 1 }).toArray();
@@ -74,9 +125,14 @@ try {
   await viaGateway(profile(false))();
   mongo.client.off("commandStarted", count);
 
-  for (let i = 0; i < 3; i++) { await viaGateway(profile(false))(); await direct(); }
+  for (let i = 0; i < 3; i++) {
+    await viaGateway(profile(false))();
+    await direct();
+  }
   // Interleave so both sides see the same machine state.
-  const gatewaySamples: number[] = [], directSamples: number[] = [], urlSamples: number[] = [];
+  const gatewaySamples: number[] = [],
+    directSamples: number[] = [],
+    urlSamples: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     gatewaySamples.push(...(await timeRuns(1, viaGateway(profile(false)))));
     directSamples.push(...(await timeRuns(1, direct)));
@@ -84,7 +140,9 @@ try {
   }
   const p50 = percentile(gatewaySamples, 50);
   const floor = percentile(directSamples, 50);
-  console.log(`bench/user-graph: ${KBS} KBs x ${FILES} files x ${PAGES} pages, ${CONVERSATIONS} conversations x ${TURNS} turns, ${RUNS} runs`);
+  console.log(
+    `bench/user-graph: ${KBS} KBs x ${FILES} files x ${PAGES} pages, ${CONVERSATIONS} conversations x ${TURNS} turns, ${RUNS} runs`,
+  );
   console.log(`  gateway over HTTP      p50 ${ms(p50)}  p95 ${ms(percentile(gatewaySamples, 95))}`);
   console.log(`  driver reads (floor)   p50 ${ms(floor)}`);
   console.log(`  ratio gateway/floor    ${(p50 / floor).toFixed(2)}  (target <= 1.5)`);

@@ -3,19 +3,20 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { LocalStack } from "../test/stack/stack.js";
+import { LocalStack } from "../dev/stack/stack.js";
 
 const root = new URL("..", import.meta.url).pathname;
-execFileSync("bash", [join(root, "test/stack/install.sh")], { stdio: "inherit" });
+execFileSync("bash", [join(root, "dev/stack/install.sh")], { stdio: "inherit" });
 const stack = await LocalStack.start();
 
 const requested = process.argv.slice(2);
-const files = requested.length > 0
-  ? requested
-  : readdirSync(join(root, "test"), { recursive: true, encoding: "utf8" })
-      .filter((file) => file.endsWith(".test.ts"))
-      .sort()
-      .map((file) => join("test", file));
+const files =
+  requested.length > 0
+    ? requested
+    : readdirSync(join(root, "test"), { recursive: true, encoding: "utf8" })
+        .filter((file) => file.endsWith(".test.ts"))
+        .sort()
+        .map((file) => join("test", file));
 
 const runner = spawn(
   process.execPath,

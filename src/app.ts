@@ -15,8 +15,8 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
-import { authenticate } from "./resolvers/auth.js";
-import { healthReport } from "./resolvers/health.js";
+import { authenticate } from "./domain/auth.js";
+import { healthReport } from "./domain/health.js";
 import { schema } from "./schema/index.js";
 import { closeStores, createStores, type Stores } from "./stores/index.js";
 
@@ -61,7 +61,10 @@ function sameSecret(given: string, expected: string): boolean {
 export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
   const logger = options.logger ?? createLogger(config);
   const metrics = new Metrics();
-  const observation = { metrics, tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing) };
+  const observation = {
+    metrics,
+    tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing),
+  };
   // Limits, rate limit, CSRF, error policy, persisted operations, logs, metrics: src/plugins/.
   const hardening = createPlugins(config, { stores, logger, observation });
   const yoga = createYoga<ServerContext, Context>({
@@ -127,7 +130,11 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     });
   };
 
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.maxRequestBodyBytes });
+  const wsServer = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: config.limits.maxRequestBodyBytes,
+  });
   wsServer.on("connection", (socket) => {
     metrics.wsConnections.inc();
     socket.once("close", () => metrics.wsConnections.dec());
@@ -138,7 +145,14 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
         // Envelop plugins (auth, limits, masking) apply to WebSocket operations as they do to HTTP.
-        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const {
+          schema: envelopedSchema,
+          execute,
+          subscribe,
+          contextFactory,
+          parse,
+          validate,
+        } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,

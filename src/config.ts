@@ -18,7 +18,10 @@ const envSchema = z
     MONGODB_URL: z.string().min(1).default("mongodb://127.0.0.1:27017"),
     MONGODB_ROOT_USERNAME: z.string().optional(),
     MONGODB_ROOT_PASSWORD: z.string().optional(),
-    MONGODB_DB: z.string().regex(/^[^/\\. "$]{1,63}$/, "must be a valid database name").default("layra"),
+    MONGODB_DB: z
+      .string()
+      .regex(/^[^/\\. "$]{1,63}$/, "must be a valid database name")
+      .default("layra"),
     MONGODB_POOL_SIZE: int(1, 1000).default(50),
     MONGODB_MIN_POOL_SIZE: int(0, 1000).default(10),
 
@@ -40,7 +43,10 @@ const envSchema = z
     MINIO_PUBLIC_URL: url.optional(),
     MINIO_ACCESS_KEY: z.string().min(1),
     MINIO_SECRET_KEY: z.string().min(1),
-    MINIO_BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name").default("layra-bucket"),
+    MINIO_BUCKET_NAME: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name")
+      .default("layra-bucket"),
     MINIO_REGION: z.string().min(1).default("us-east-1"),
     PRESIGNED_URL_EXPIRY_SECONDS: int(1, 7 * 24 * 3600).default(900),
 
@@ -75,7 +81,10 @@ const envSchema = z
     RATE_LIMIT_ANONYMOUS_POINTS: int(0, 10_000_000).default(120),
     RATE_LIMIT_WINDOW_MS: int(100, 24 * 3600 * 1000).default(60_000),
     /** Keys are `ratelimit:{namespace}:...` in the cache database; replicas that share it share the limit. */
-    RATE_LIMIT_NAMESPACE: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only").default("gateway"),
+    RATE_LIMIT_NAMESPACE: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only")
+      .default("gateway"),
     /** Behind one reverse proxy: take the client address from the last X-Forwarded-For entry. */
     TRUST_PROXY: bool.default("false"),
     /** A JSON manifest {hash: query}: when set, only the operations it lists run. */
@@ -108,7 +117,11 @@ const envSchema = z
       ctx.addIssue({ code: "custom", path: ["REDIS_CACHE_DB"], message: "the four Redis databases must be distinct" });
     }
     if (env.GRAPHQL_MAX_DOCUMENT_BYTES > env.MAX_REQUEST_BODY_BYTES) {
-      ctx.addIssue({ code: "custom", path: ["GRAPHQL_MAX_DOCUMENT_BYTES"], message: "must not exceed MAX_REQUEST_BODY_BYTES" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["GRAPHQL_MAX_DOCUMENT_BYTES"],
+        message: "must not exceed MAX_REQUEST_BODY_BYTES",
+      });
     }
   });
 
@@ -119,9 +132,24 @@ export interface Config {
   host: string;
   port: number;
   mongo: { url: string; database: string; maxPoolSize: number; minPoolSize: number };
-  milvus: { address: string; token?: string; dim: number; hnswM: number; efConstruction: number; metricType: Env["MILVUS_METRIC_TYPE"] };
+  milvus: {
+    address: string;
+    token?: string;
+    dim: number;
+    hnswM: number;
+    efConstruction: number;
+    metricType: Env["MILVUS_METRIC_TYPE"];
+  };
   redis: { url: string; password?: string; db: { token: number; task: number; lock: number; cache: number } };
-  s3: { endpoint: URL; publicEndpoint: URL; accessKey: string; secretKey: string; bucket: string; region: string; presignExpirySeconds: number };
+  s3: {
+    endpoint: URL;
+    publicEndpoint: URL;
+    accessKey: string;
+    secretKey: string;
+    bucket: string;
+    region: string;
+    presignExpirySeconds: number;
+  };
   model: { url: string; timeoutMs: number };
   auth: { secretKey: string; algorithm: "HS256" };
   storeTimeoutMs: number;
@@ -184,7 +212,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ""));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`),
+    );
   }
   const env = parsed.data;
   const endpoint = new URL(env.MINIO_URL);
@@ -192,7 +222,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     env: env.NODE_ENV,
     host: env.HOST,
     port: env.PORT,
-    mongo: { url: mongoUrl(env), database: env.MONGODB_DB, maxPoolSize: env.MONGODB_POOL_SIZE, minPoolSize: env.MONGODB_MIN_POOL_SIZE },
+    mongo: {
+      url: mongoUrl(env),
+      database: env.MONGODB_DB,
+      maxPoolSize: env.MONGODB_POOL_SIZE,
+      minPoolSize: env.MONGODB_MIN_POOL_SIZE,
+    },
     milvus: {
       address: env.MILVUS_URI,
       token: env.MILVUS_TOKEN,
@@ -218,7 +253,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     model: { url: env.MODEL_SERVER_URL.replace(/\/+$/, ""), timeoutMs: env.MODEL_SERVER_TIMEOUT_MS },
     auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
-    progress: { mode: env.PROGRESS_MODE, pollIntervalMs: env.PROGRESS_POLL_INTERVAL_MS, missingKeyWaitMs: env.PROGRESS_MISSING_KEY_WAIT_MS },
+    progress: {
+      mode: env.PROGRESS_MODE,
+      pollIntervalMs: env.PROGRESS_POLL_INTERVAL_MS,
+      missingKeyWaitMs: env.PROGRESS_MISSING_KEY_WAIT_MS,
+    },
     limits: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,
       maxAliases: env.GRAPHQL_MAX_ALIASES,
@@ -244,7 +283,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: env.METRICS_TOKEN,
     lockTtlMs: env.LOCK_TTL_MS,
     modelConfigCacheTtlSeconds: env.MODEL_CONFIG_CACHE_TTL_SECONDS,
-    operatorUsernames: new Set(env.OPERATOR_USERNAMES.split(",").map((name) => name.trim()).filter(Boolean)),
+    operatorUsernames: new Set(
+      env.OPERATOR_USERNAMES.split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
+    ),
     search: {
       candidateLimit: env.SEARCH_CANDIDATE_LIMIT,
       ef: Math.max(env.SEARCH_EF, env.SEARCH_CANDIDATE_LIMIT),

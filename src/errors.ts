@@ -29,14 +29,22 @@ export class Forbidden extends GraphQLError {
 
 /** A store or the model server could not answer: only the fields that need it fail. */
 export class UpstreamUnavailable extends GraphQLError {
-  constructor(readonly store: string, reason: string) {
+  constructor(
+    readonly store: string,
+    reason: string,
+  ) {
     super(`${store} is unavailable: ${reason}`, { extensions: { code: "UPSTREAM_UNAVAILABLE", store } });
   }
 }
 
 /** A request-safety limit (depth, aliases, cost, tokens, document or body size) was exceeded. */
 export class LimitExceeded extends GraphQLError {
-  constructor(readonly limit: string, readonly value: number, readonly max: number, unit = "") {
+  constructor(
+    readonly limit: string,
+    readonly value: number,
+    readonly max: number,
+    unit = "",
+  ) {
     super(`${limit} ${value}${unit} exceeds the limit of ${max}${unit}`, {
       extensions: { code: "LIMIT_EXCEEDED", limit, value, max },
     });
@@ -55,16 +63,29 @@ export class Conflict extends GraphQLError {
  * what is left stays findable: running the same mutation again finishes the job.
  */
 export class CascadeIncomplete extends GraphQLError {
-  constructor(readonly what: string, readonly remaining: string[], reason: string) {
-    super(`${what} is incomplete (${reason}); left: ${remaining.join(", ")}. Run the same mutation again to finish it.`, {
-      extensions: { code: "CASCADE_INCOMPLETE", remaining, retryable: true },
-    });
+  constructor(
+    readonly what: string,
+    readonly remaining: string[],
+    reason: string,
+  ) {
+    super(
+      `${what} is incomplete (${reason}); left: ${remaining.join(", ")}. Run the same mutation again to finish it.`,
+      {
+        extensions: { code: "CASCADE_INCOMPLETE", remaining, retryable: true },
+      },
+    );
   }
 }
 
 /** Too many operations from one user (or one address) in the current window. */
 export class RateLimited extends GraphQLError {
-  constructor(readonly subject: "user" | "ip", count: number, max: number, windowMs: number, retryAfterMs: number) {
+  constructor(
+    readonly subject: "user" | "ip",
+    count: number,
+    max: number,
+    windowMs: number,
+    retryAfterMs: number,
+  ) {
     const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
     super(
       `rate limit exceeded: ${count} operations exceed the limit of ${max} per ${windowMs / 1000} s for this ${subject}; retry after ${retryAfterSeconds} s`,
@@ -89,8 +110,12 @@ export class RateLimited extends GraphQLError {
  */
 export function typedError(error: unknown): unknown {
   if (error instanceof GraphQLError || !(error instanceof Error)) return error;
-  if (/^Mongo(Network|ServerSelection|NetworkTimeout|NotConnected|TopologyClosed)Error$/.test(error.name)) return new UpstreamUnavailable("mongo", error.message);
-  if (error.name === "MaxRetriesPerRequestError" || /ECONNREFUSED|ETIMEDOUT|Connection is closed|Command timed out/.test(error.message)) {
+  if (/^Mongo(Network|ServerSelection|NetworkTimeout|NotConnected|TopologyClosed)Error$/.test(error.name))
+    return new UpstreamUnavailable("mongo", error.message);
+  if (
+    error.name === "MaxRetriesPerRequestError" ||
+    /ECONNREFUSED|ETIMEDOUT|Connection is closed|Command timed out/.test(error.message)
+  ) {
     return new UpstreamUnavailable("store", error.message);
   }
   return error;

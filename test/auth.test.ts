@@ -18,8 +18,15 @@ async function codeFor(authorization: string | undefined) {
     headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
     body: JSON.stringify({ query: "{ me { username } }" }),
   });
-  const body = (await response.json()) as { data?: { me?: { username: string } | null }; errors?: { extensions?: { code?: string }; message: string }[] };
-  return { code: body.errors?.[0]?.extensions?.code, message: body.errors?.[0]?.message, username: body.data?.me?.username };
+  const body = (await response.json()) as {
+    data?: { me?: { username: string } | null };
+    errors?: { extensions?: { code?: string }; message: string }[];
+  };
+  return {
+    code: body.errors?.[0]?.extensions?.code,
+    message: body.errors?.[0]?.message,
+    username: body.data?.me?.username,
+  };
 }
 
 test("a registered token authenticates its subject", async () => {
@@ -73,10 +80,19 @@ test("a token LAYRA's own login wrote (token:{jwt} -> username, no gateway invol
 test("the dev-only token command registers a working token, and refuses to run in production mode", async () => {
   const { gateway, env } = file;
   const run = (nodeEnv: string) =>
-    promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/dev-token.ts", "devuser", "600"], {
-      env: { ...process.env, ...env, NODE_ENV: nodeEnv, SECRET_KEY: TEST_SECRET, MONGODB_DB: gateway.config.mongo.database },
+    promisify(execFile)(process.execPath, ["--import", "tsx", "dev/dev-token.ts", "devuser", "600"], {
+      env: {
+        ...process.env,
+        ...env,
+        NODE_ENV: nodeEnv,
+        SECRET_KEY: TEST_SECRET,
+        MONGODB_DB: gateway.config.mongo.database,
+      },
     });
   const minted = (await run("development")).stdout.trim();
   assert.equal((await codeFor(`Bearer ${minted}`)).username, "devuser");
-  await assert.rejects(run("production"), (error: { code?: number; stderr?: string }) => error.code === 1 && /refuses to run/.test(error.stderr ?? ""));
+  await assert.rejects(
+    run("production"),
+    (error: { code?: number; stderr?: string }) => error.code === 1 && /refuses to run/.test(error.stderr ?? ""),
+  );
 });

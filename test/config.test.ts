@@ -8,7 +8,10 @@ test("defaults are the seed's", () => {
   const config = loadConfig(required);
   assert.equal(config.mongo.database, "layra");
   assert.deepEqual([config.mongo.minPoolSize, config.mongo.maxPoolSize], [10, 50]);
-  assert.deepEqual([config.milvus.dim, config.milvus.hnswM, config.milvus.efConstruction, config.milvus.metricType], [128, 32, 500, "IP"]);
+  assert.deepEqual(
+    [config.milvus.dim, config.milvus.hnswM, config.milvus.efConstruction, config.milvus.metricType],
+    [128, 32, 500, "IP"],
+  );
   assert.deepEqual(config.redis.db, { token: 0, task: 1, lock: 2, cache: 3 });
   assert.equal(config.s3.bucket, "layra-bucket");
   assert.equal(config.auth.algorithm, "HS256");
@@ -47,19 +50,34 @@ test("every bad or missing value is reported, one line each", () => {
 });
 
 test("cross-field rules are checked once the fields are valid", () => {
-  assert.throws(() => loadConfig({ ...required, REDIS_CACHE_DB: "0" }), /REDIS_CACHE_DB: the four Redis databases must be distinct/);
-  assert.throws(() => loadConfig({ ...required, MONGODB_MIN_POOL_SIZE: "60" }), /MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_POOL_SIZE/);
+  assert.throws(
+    () => loadConfig({ ...required, REDIS_CACHE_DB: "0" }),
+    /REDIS_CACHE_DB: the four Redis databases must be distinct/,
+  );
+  assert.throws(
+    () => loadConfig({ ...required, MONGODB_MIN_POOL_SIZE: "60" }),
+    /MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_POOL_SIZE/,
+  );
 });
 
 test("progress settings: defaults, and bad values are refused", () => {
   assert.deepEqual(loadConfig(required).progress, { mode: "auto", pollIntervalMs: 500, missingKeyWaitMs: 5000 });
   assert.equal(loadConfig({ ...required, PROGRESS_MODE: "poll" }).progress.mode, "poll");
-  assert.throws(() => loadConfig({ ...required, PROGRESS_MODE: "pubsub" }), (error: unknown) => error instanceof ConfigError && /PROGRESS_MODE/.test(error.message));
+  assert.throws(
+    () => loadConfig({ ...required, PROGRESS_MODE: "pubsub" }),
+    (error: unknown) => error instanceof ConfigError && /PROGRESS_MODE/.test(error.message),
+  );
   assert.throws(() => loadConfig({ ...required, PROGRESS_POLL_INTERVAL_MS: "10" }), /PROGRESS_POLL_INTERVAL_MS/);
 });
 
 test("search settings: LAYRA's stage-1 limit of 50 by default, ef never below the limit, Milvus's caps enforced", () => {
-  assert.deepEqual(loadConfig(required).search, { candidateLimit: 50, ef: 64, maxTopK: 100, maxQueryVectors: 1024, queryWindow: 16384 });
+  assert.deepEqual(loadConfig(required).search, {
+    candidateLimit: 50,
+    ef: 64,
+    maxTopK: 100,
+    maxQueryVectors: 1024,
+    queryWindow: 16384,
+  });
   assert.equal(loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "200", SEARCH_EF: "64" }).search.ef, 200);
   assert.throws(() => loadConfig({ ...required, SEARCH_QUERY_WINDOW: "20000" }), /SEARCH_QUERY_WINDOW/);
   assert.throws(() => loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "0" }), /SEARCH_CANDIDATE_LIMIT/);

@@ -1,7 +1,7 @@
 // Readiness follows the stores: one server stopped fails only its probe, and the gateway recovers.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { STORE_SERVERS, type LocalStack } from "./stack/stack.js";
+import { STORE_SERVERS, type LocalStack } from "../dev/stack/stack.js";
 import { SignJWT } from "jose";
 import { privateStack, startGateway, TEST_SECRET, type TestGateway } from "./helpers.js";
 
@@ -24,7 +24,10 @@ test("health reports every store up and /health, /readiness answer 200", async (
   const result = await gateway.query<HealthData>(healthQuery);
   assert.equal(result.errors, undefined);
   assert.equal(result.data!.health.ready, true);
-  assert.deepEqual(result.data!.health.stores.map((s) => [s.store, s.up]).sort(), STORE_SERVERS.map((s) => [s, true]).sort());
+  assert.deepEqual(
+    result.data!.health.stores.map((s) => [s.store, s.up]).sort(),
+    STORE_SERVERS.map((s) => [s, true]).sort(),
+  );
   assert.equal((await fetch(`${gateway.url}/health`)).status, 200);
   assert.equal((await fetch(`${gateway.url}/readiness`)).status, 200);
 });
@@ -37,19 +40,25 @@ for (const server of STORE_SERVERS) {
       assert.equal(readiness.status, 503);
       const result = await gateway.query<HealthData>(healthQuery);
       assert.equal(result.data!.health.ready, false);
-      for (const entry of result.data!.health.stores) assert.equal(entry.up, entry.store !== server, `${entry.store} up=${entry.up}`);
+      for (const entry of result.data!.health.stores)
+        assert.equal(entry.up, entry.store !== server, `${entry.store} up=${entry.up}`);
       assert.equal((await fetch(`${gateway.url}/health`)).status, 200, "liveness does not depend on the stores");
       if (server === "mongo") {
         const token = await gateway.token("alice");
         const me = await gateway.query("{ me { knowledgeBases { totalCount } } }", { token });
-        assert.equal(me.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", "a read that needs Mongo fails typed, not masked");
+        assert.equal(
+          me.errors?.[0]?.extensions?.code,
+          "UPSTREAM_UNAVAILABLE",
+          "a read that needs Mongo fails typed, not masked",
+        );
       }
     } finally {
       await stack.startServer(server);
     }
     const deadline = Date.now() + 20_000;
     let status = 0;
-    while (Date.now() < deadline && (status = (await fetch(`${gateway.url}/readiness`)).status) !== 200) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < deadline && (status = (await fetch(`${gateway.url}/readiness`)).status) !== 200)
+      await new Promise((r) => setTimeout(r, 200));
     assert.equal(status, 200, `the gateway recovers once ${server} is back`);
   });
 }
@@ -61,12 +70,21 @@ test("the gateway starts with every store down, says so, and becomes ready when 
     const readiness = await fetch(`${late.url}/readiness`);
     assert.equal(readiness.status, 503);
     const report = (await readiness.json()) as { stores: { store: string; up: boolean }[] };
-    assert.deepEqual(report.stores.filter((s) => s.up).map((s) => s.store), []);
+    assert.deepEqual(
+      report.stores.filter((s) => s.up).map((s) => s.store),
+      [],
+    );
     const health = await late.query<HealthData>("{ health { ready } }");
     assert.equal(health.data?.health.ready, false, "requests are still answered");
-    const jwt = await new SignJWT({ sub: "alice", exp: Math.floor(Date.now() / 1000) + 60 }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(TEST_SECRET));
+    const jwt = await new SignJWT({ sub: "alice", exp: Math.floor(Date.now() / 1000) + 60 })
+      .setProtectedHeader({ alg: "HS256" })
+      .sign(new TextEncoder().encode(TEST_SECRET));
     const me = await late.query("{ me { username } }", { token: jwt });
-    assert.equal(me.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", "a token cannot be checked without Redis: not a 401");
+    assert.equal(
+      me.errors?.[0]?.extensions?.code,
+      "UPSTREAM_UNAVAILABLE",
+      "a token cannot be checked without Redis: not a 401",
+    );
     await Promise.all(STORE_SERVERS.map((server) => cold.startServer(server)));
     await late.app.stores.s3.ensureBucket();
     const deadline = Date.now() + 30_000;

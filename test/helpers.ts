@@ -4,8 +4,8 @@ import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
 import { buildApp, type App, type AppOptions } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
-import { mintToken } from "../src/resolvers/auth.js";
-import { LocalStack, type StoreServer } from "./stack/stack.js";
+import { mintToken } from "../src/domain/auth.js";
+import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 
 export const TEST_SECRET = "test-secret-key";
 
@@ -49,7 +49,10 @@ export interface TestGateway {
   url: string;
   config: Config;
   token(username: string, ttlSeconds?: number): Promise<string>;
-  query<T = Record<string, unknown>>(query: string, options?: { variables?: Record<string, unknown>; token?: string }): Promise<GraphQLResponse<T>>;
+  query<T = Record<string, unknown>>(
+    query: string,
+    options?: { variables?: Record<string, unknown>; token?: string },
+  ): Promise<GraphQLResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,11 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-export async function startGateway(env: Record<string, string>, overrides: Record<string, string> = {}, options: AppOptions = {}): Promise<TestGateway> {
+export async function startGateway(
+  env: Record<string, string>,
+  overrides: Record<string, string> = {},
+  options: AppOptions = {},
+): Promise<TestGateway> {
   const config = testConfig(env, overrides);
   const app = buildApp(config, undefined, options);
   await app.stores.s3.ensureBucket().catch(() => undefined);
@@ -72,7 +79,10 @@ export async function startGateway(env: Record<string, string>, overrides: Recor
     query: async (query, options = {}) => {
       const response = await fetch(`${url}/graphql`, {
         method: "POST",
-        headers: { "content-type": "application/json", ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+        headers: {
+          "content-type": "application/json",
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        },
         body: JSON.stringify({ query, variables: options.variables }),
       });
       return { status: response.status, ...((await response.json()) as object) };

@@ -46,7 +46,8 @@ describe("depth", () => {
   });
   const atLimit = "{ health { ready } }";
   const above = "{ health { stores { store } } }";
-  const aboveThroughFragment = "{ ...F } fragment F on Query { health { ...S } } fragment S on Health { stores { store } }";
+  const aboveThroughFragment =
+    "{ ...F } fragment F on Query { health { ...S } } fragment S on Health { stores { store } }";
 
   test("over HTTP: depth 2 runs, depth 3 is refused", async () => {
     assertOk(await gw.query(atLimit));
@@ -142,7 +143,9 @@ describe("the cost model", () => {
   });
 
   test("fragments count where they are spread, and a fragment bomb stays linear", () => {
-    const spreads = Array.from({ length: 8 }, (_, i) => `fragment F${i} on File { ...F${i + 1} ...F${i + 1} }`).join("\n");
+    const spreads = Array.from({ length: 8 }, (_, i) => `fragment F${i} on File { ...F${i + 1} ...F${i + 1} }`).join(
+      "\n",
+    );
     const query = `{ files(first: 1) { nodes { ...F0 } } }\n${spreads}\nfragment F8 on File { id }`;
     assert.equal(cost(query), 1 + 1 * (1 + 2 ** 8));
   });
@@ -176,7 +179,11 @@ describe("document and request body size", () => {
   test("a 100-byte document runs, a 101-byte one is refused (HTTP and graphql-ws)", async () => {
     assert.equal(Buffer.byteLength(documentOf(100)), 100);
     assertOk(await gw.query(documentOf(100)));
-    assertLimit(await gw.query(documentOf(101)), "document size 101 bytes exceeds the limit of 100 bytes", "document size");
+    assertLimit(
+      await gw.query(documentOf(101)),
+      "document size 101 bytes exceeds the limit of 100 bytes",
+      "document size",
+    );
     const overWs = await wsOperation(gw.url, { query: documentOf(101) });
     assertLimit({ errors: overWs.errors }, "document size 101 bytes exceeds the limit of 100 bytes", "document size");
     assertOk((await wsOperation(gw.url, { query: documentOf(100) })).results[0]!);
@@ -189,7 +196,11 @@ describe("document and request body size", () => {
     assertOk((await atLimit.json()) as object);
     const above = await post(json + " ".repeat(301 - json.length));
     assert.equal(above.status, 413);
-    assertLimit((await above.json()) as { errors: [] }, "request body 301 bytes exceeds the limit of 300 bytes", "request body");
+    assertLimit(
+      (await above.json()) as { errors: [] },
+      "request body 301 bytes exceeds the limit of 300 bytes",
+      "request body",
+    );
   });
 
   test("a chunked body (no Content-Length) is cut off past the limit too", async () => {
@@ -201,7 +212,12 @@ describe("document and request body size", () => {
           controller.close();
         },
       });
-    const ok = await fetch(`${gw.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: chunked(json), duplex: "half" } as RequestInit);
+    const ok = await fetch(`${gw.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chunked(json),
+      duplex: "half",
+    } as RequestInit);
     assert.equal(ok.status, 200);
     const big = await fetch(`${gw.url}/graphql`, {
       method: "POST",

@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 import { lockKey } from "../src/stores/lock.js";
-import { defaultSettings, LayraWriter } from "./fixtures/layra-writer.js";
+import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import { existingObjects, knowledgeBaseTraces, milvusRows, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
-import type { LocalStack } from "./stack/stack.js";
+import type { LocalStack } from "../dev/stack/stack.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let s3Stack: LocalStack;
@@ -41,33 +41,67 @@ test("deleteKnowledgeBase with S3 down answers CASCADE_INCOMPLETE naming what is
   const { stores } = gw.app;
   const kb = await writer.createKnowledgeBase("alice", "manuals");
   const files = [
-    await writer.ingestFile("alice", kb.knowledge_base_id, { filename: "router.pdf", pages: [{ text: "reset button" }, { text: "power light" }] }),
+    await writer.ingestFile("alice", kb.knowledge_base_id, {
+      filename: "router.pdf",
+      pages: [{ text: "reset button" }, { text: "power light" }],
+    }),
     await writer.ingestFile("alice", kb.knowledge_base_id, { filename: "modem.pdf", pages: [{ text: "cable port" }] }),
   ];
   await writer.registerUser("alice", { base_used: [{ name: "manuals", baseId: kb.knowledge_base_id }] });
-  const conversation = await writer.createConversation("alice", "chat", [], defaultSettings({ base_used: [{ name: "manuals", baseId: kb.knowledge_base_id }] }));
+  const conversation = await writer.createConversation(
+    "alice",
+    "chat",
+    [],
+    defaultSettings({ base_used: [{ name: "manuals", baseId: kb.knowledge_base_id }] }),
+  );
 
   await s3Stack.stopServer("s3");
   const failed = await gw.query(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } });
   const error = failed.errors?.[0];
   assert.equal(error?.extensions?.code, "CASCADE_INCOMPLETE", JSON.stringify(failed));
-  assert.deepEqual(error?.extensions?.remaining, ["s3 objects", "files documents", "base_used references", "knowledge base document"]);
+  assert.deepEqual(error?.extensions?.remaining, [
+    "s3 objects",
+    "files documents",
+    "base_used references",
+    "knowledge base document",
+  ]);
   assert.equal(error?.extensions?.retryable, true);
   // Milvus went first; everything that names the objects is still there for the retry.
-  assert.deepEqual({ ...(await knowledgeBaseTraces(stores, kb.knowledge_base_id, [])), s3Objects: undefined }, {
-    knowledgeBaseDocument: true, filesDocuments: 2, milvusCollection: false, s3Objects: undefined,
-  });
-  assert.equal(await stores.redis.lock.exists(lockKey("knowledge_base", kb.knowledge_base_id)), 0, "the failed request released its lock");
+  assert.deepEqual(
+    { ...(await knowledgeBaseTraces(stores, kb.knowledge_base_id, [])), s3Objects: undefined },
+    {
+      knowledgeBaseDocument: true,
+      filesDocuments: 2,
+      milvusCollection: false,
+      s3Objects: undefined,
+    },
+  );
+  assert.equal(
+    await stores.redis.lock.exists(lockKey("knowledge_base", kb.knowledge_base_id)),
+    0,
+    "the failed request released its lock",
+  );
 
   await s3Stack.startServer("s3");
-  assert.deepEqual(await knowledgeBaseTraces(stores, kb.knowledge_base_id, files).then((t) => t.s3Objects), objectKeysOf(files), "the objects survived the failure");
-  const retried = await gw.query<{ deleteKnowledgeBase: string }>(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } });
+  assert.deepEqual(
+    await knowledgeBaseTraces(stores, kb.knowledge_base_id, files).then((t) => t.s3Objects),
+    objectKeysOf(files),
+    "the objects survived the failure",
+  );
+  const retried = await gw.query<{ deleteKnowledgeBase: string }>(DELETE, {
+    token: alice,
+    variables: { id: kb.knowledge_base_id },
+  });
   assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
   assert.equal(retried.data!.deleteKnowledgeBase, kb.knowledge_base_id);
 
   assert.deepEqual(await knowledgeBaseTraces(stores, kb.knowledge_base_id, files), NOTHING_LEFT);
   assert.deepEqual((await stores.mongo.modelConfig.findOne({ username: "alice" }))!.models[0]!.base_used, []);
-  assert.deepEqual((await stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id }))!.model_config.base_used, []);
+  assert.deepEqual(
+    (await stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id }))!.model_config
+      .base_used,
+    [],
+  );
   const everything = await stores.s3.client.listObjectsV2(stores.s3.bucket, "", true).toArray();
   assert.deepEqual(everything, [], "no object of any kind is left in the bucket");
 });
@@ -75,35 +109,66 @@ test("deleteKnowledgeBase with S3 down answers CASCADE_INCOMPLETE naming what is
 test("deleteFiles with S3 down leaves every file findable, and the retry after S3 is back removes them everywhere", async () => {
   const { stores } = gw.app;
   const kb = await writer.createKnowledgeBase("alice", "manuals");
-  const gone = await writer.ingestFile("alice", kb.knowledge_base_id, { filename: "old.pdf", pages: [{ text: "old page" }] });
-  const kept = await writer.ingestFile("alice", kb.knowledge_base_id, { filename: "new.pdf", pages: [{ text: "new page" }] });
+  const gone = await writer.ingestFile("alice", kb.knowledge_base_id, {
+    filename: "old.pdf",
+    pages: [{ text: "old page" }],
+  });
+  const kept = await writer.ingestFile("alice", kb.knowledge_base_id, {
+    filename: "new.pdf",
+    pages: [{ text: "new page" }],
+  });
   const DELETE_FILES = `mutation($ids: [String!]!) { deleteFiles(fileIds: $ids) }`;
 
   await s3Stack.stopServer("s3");
   const failed = await gw.query(DELETE_FILES, { token: alice, variables: { ids: [gone.file_id] } });
   assert.equal(failed.errors?.[0]?.extensions?.code, "CASCADE_INCOMPLETE");
-  assert.deepEqual(failed.errors?.[0]?.extensions?.remaining, ["s3 objects", "knowledge base file refs", "files documents"]);
+  assert.deepEqual(failed.errors?.[0]?.extensions?.remaining, [
+    "s3 objects",
+    "knowledge base file refs",
+    "files documents",
+  ]);
   assert.equal(await stores.mongo.files.countDocuments({ file_id: gone.file_id }), 1);
   assert.equal(await milvusRows(stores, kb.knowledge_base_id, [gone.file_id]), 0, "Milvus rows went first");
 
   await s3Stack.startServer("s3");
-  const retried = await gw.query<{ deleteFiles: string[] }>(DELETE_FILES, { token: alice, variables: { ids: [gone.file_id] } });
+  const retried = await gw.query<{ deleteFiles: string[] }>(DELETE_FILES, {
+    token: alice,
+    variables: { ids: [gone.file_id] },
+  });
   assert.deepEqual(retried.data?.deleteFiles, [gone.file_id], JSON.stringify(retried.errors));
   assert.deepEqual(await existingObjects(stores, objectKeysOf([gone])), []);
   assert.deepEqual(await existingObjects(stores, objectKeysOf([kept])), objectKeysOf([kept]));
   assert.equal(await stores.mongo.files.countDocuments({ file_id: gone.file_id }), 0);
-  assert.deepEqual((await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!.files.map((ref) => ref.file_id), [kept.file_id]);
-  assert.ok(await milvusRows(stores, kb.knowledge_base_id, [kept.file_id]) > 0);
+  assert.deepEqual(
+    (await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!.files.map(
+      (ref) => ref.file_id,
+    ),
+    [kept.file_id],
+  );
+  assert.ok((await milvusRows(stores, kb.knowledge_base_id, [kept.file_id])) > 0);
 });
 
 test("deleteConversation with S3 down names the temp base's remaining steps and keeps the conversation; the retry finishes both", async () => {
   const { stores } = gw.app;
   const conversation = await writer.createConversation("alice", "with upload");
   const suffix = randomUUID();
-  const temp = await writer.createKnowledgeBase("alice", `temp_base_alice_${suffix}`, { id: `temp_${conversation.conversation_id}_${suffix}`, temp: true });
-  const files = [await writer.ingestFile("alice", temp.knowledge_base_id, { filename: "upload.pdf", pages: [{ text: "page" }] })];
-  const turn = await gw.query(`mutation($id: String!, $input: AddTurnInput!) { addTurn(conversationId: $id, input: $input) { messageId } }`,
-    { token: alice, variables: { id: conversation.conversation_id, input: { userMessage: "q", aiMessage: "a", tempDb: temp.knowledge_base_id } } });
+  const temp = await writer.createKnowledgeBase("alice", `temp_base_alice_${suffix}`, {
+    id: `temp_${conversation.conversation_id}_${suffix}`,
+    temp: true,
+  });
+  const files = [
+    await writer.ingestFile("alice", temp.knowledge_base_id, { filename: "upload.pdf", pages: [{ text: "page" }] }),
+  ];
+  const turn = await gw.query(
+    `mutation($id: String!, $input: AddTurnInput!) { addTurn(conversationId: $id, input: $input) { messageId } }`,
+    {
+      token: alice,
+      variables: {
+        id: conversation.conversation_id,
+        input: { userMessage: "q", aiMessage: "a", tempDb: temp.knowledge_base_id },
+      },
+    },
+  );
   assert.equal(turn.errors, undefined);
   const DELETE_CONVERSATION = `mutation($id: String!) { deleteConversation(conversationId: $id) }`;
 
@@ -112,12 +177,19 @@ test("deleteConversation with S3 down names the temp base's remaining steps and 
   assert.equal(failed.errors?.[0]?.extensions?.code, "CASCADE_INCOMPLETE");
   const base = `temporary knowledge base ${temp.knowledge_base_id}`;
   assert.deepEqual(failed.errors?.[0]?.extensions?.remaining, [
-    `${base}: s3 objects`, `${base}: files documents`, `${base}: base_used references`, `${base}: knowledge base document`, "conversation document",
+    `${base}: s3 objects`,
+    `${base}: files documents`,
+    `${base}: base_used references`,
+    `${base}: knowledge base document`,
+    "conversation document",
   ]);
   assert.equal(await stores.mongo.conversations.countDocuments({ conversation_id: conversation.conversation_id }), 1);
 
   await s3Stack.startServer("s3");
-  const retried = await gw.query(DELETE_CONVERSATION, { token: alice, variables: { id: conversation.conversation_id } });
+  const retried = await gw.query(DELETE_CONVERSATION, {
+    token: alice,
+    variables: { id: conversation.conversation_id },
+  });
   assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
   assert.deepEqual(await knowledgeBaseTraces(stores, temp.knowledge_base_id, files), NOTHING_LEFT);
   assert.equal(await stores.mongo.conversations.countDocuments({ conversation_id: conversation.conversation_id }), 0);

@@ -3,8 +3,15 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { collectionName } from "../src/stores/milvus.js";
 import { acquireLock, extendLock, lockKey, releaseLock } from "../src/stores/lock.js";
-import { defaultSettings, LayraWriter } from "./fixtures/layra-writer.js";
-import { existingObjects, hasCollection, knowledgeBaseTraces, milvusRows, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
+import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
+import {
+  existingObjects,
+  hasCollection,
+  knowledgeBaseTraces,
+  milvusRows,
+  NOTHING_LEFT,
+  objectKeysOf,
+} from "./fixtures/traces.js";
 import { gatewayForFile, type TestGateway } from "./helpers.js";
 
 const file = gatewayForFile();
@@ -24,13 +31,17 @@ const RENAME = `mutation($id: String!, $name: String!) { renameKnowledgeBase(kno
 const DELETE = `mutation($id: String!) { deleteKnowledgeBase(knowledgeBaseId: $id) }`;
 const DELETE_FILES = `mutation($ids: [String!]!) { deleteFiles(fileIds: $ids) }`;
 
-const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;
+const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) =>
+  response.errors?.[0]?.extensions?.code;
 
 /** A knowledge base of `username` with two ingested files (pages in S3, vectors in Milvus). */
 async function populatedKnowledgeBase(username: string) {
   const kb = await writer.createKnowledgeBase(username, "manuals");
   const files = [
-    await writer.ingestFile(username, kb.knowledge_base_id, { filename: "router.pdf", pages: [{ text: "reset button" }, { text: "power light" }] }),
+    await writer.ingestFile(username, kb.knowledge_base_id, {
+      filename: "router.pdf",
+      pages: [{ text: "reset button" }, { text: "power light" }],
+    }),
     await writer.ingestFile(username, kb.knowledge_base_id, { filename: "modem.pdf", pages: [{ text: "cable port" }] }),
   ];
   return { kb, files };
@@ -38,25 +49,56 @@ async function populatedKnowledgeBase(username: string) {
 
 test("createKnowledgeBase writes LAYRA's document and creates the Milvus collection with the configured HNSW index", async () => {
   const before = Date.now();
-  const response = await gw.query<{ createKnowledgeBase: { knowledgeBaseId: string; name: string; isTemporary: boolean; fileCount: number } }>(CREATE, { token: alice, variables: { name: "  Router docs  " } });
+  const response = await gw.query<{
+    createKnowledgeBase: { knowledgeBaseId: string; name: string; isTemporary: boolean; fileCount: number };
+  }>(CREATE, { token: alice, variables: { name: "  Router docs  " } });
   assert.equal(response.errors, undefined);
   const created = response.data!.createKnowledgeBase;
   assert.match(created.knowledgeBaseId, /^alice_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  assert.deepEqual({ ...created, knowledgeBaseId: undefined }, { knowledgeBaseId: undefined, name: "Router docs", isTemporary: false, fileCount: 0 });
+  assert.deepEqual(
+    { ...created, knowledgeBaseId: undefined },
+    { knowledgeBaseId: undefined, name: "Router docs", isTemporary: false, fileCount: 0 },
+  );
 
-  const doc = await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: created.knowledgeBaseId }, { projection: { _id: 0 } });
+  const doc = await gw.app.stores.mongo.knowledgeBases.findOne(
+    { knowledge_base_id: created.knowledgeBaseId },
+    { projection: { _id: 0 } },
+  );
   assert.ok(doc);
-  assert.deepEqual(Object.keys(doc).sort(), ["created_at", "files", "is_delete", "knowledge_base_id", "knowledge_base_name", "last_modify_at", "used_chat", "username"]);
-  assert.deepEqual({ ...doc, created_at: undefined, last_modify_at: undefined }, {
-    knowledge_base_id: created.knowledgeBaseId, knowledge_base_name: "Router docs", username: "alice", files: [], used_chat: [],
-    created_at: undefined, last_modify_at: undefined, is_delete: false,
-  });
+  assert.deepEqual(Object.keys(doc).sort(), [
+    "created_at",
+    "files",
+    "is_delete",
+    "knowledge_base_id",
+    "knowledge_base_name",
+    "last_modify_at",
+    "used_chat",
+    "username",
+  ]);
+  assert.deepEqual(
+    { ...doc, created_at: undefined, last_modify_at: undefined },
+    {
+      knowledge_base_id: created.knowledgeBaseId,
+      knowledge_base_name: "Router docs",
+      username: "alice",
+      files: [],
+      used_chat: [],
+      created_at: undefined,
+      last_modify_at: undefined,
+      is_delete: false,
+    },
+  );
   assert.ok(doc.created_at instanceof Date && doc.created_at.getTime() >= before - 1000);
 
-  const index = await gw.app.stores.milvus.client.describeIndex({ collection_name: collectionName(created.knowledgeBaseId) });
+  const index = await gw.app.stores.milvus.client.describeIndex({
+    collection_name: collectionName(created.knowledgeBaseId),
+  });
   const params = Object.fromEntries(index.index_descriptions[0]!.params.map((p) => [p.key, p.value]));
   assert.equal(params.index_type, "HNSW");
-  assert.deepEqual(JSON.parse(String(params.params)), { M: gw.config.milvus.hnswM, efConstruction: gw.config.milvus.efConstruction });
+  assert.deepEqual(JSON.parse(String(params.params)), {
+    M: gw.config.milvus.hnswM,
+    efConstruction: gw.config.milvus.efConstruction,
+  });
 });
 
 test("createKnowledgeBase and renameKnowledgeBase refuse empty and over-long names and change nothing", async () => {
@@ -69,14 +111,21 @@ test("createKnowledgeBase and renameKnowledgeBase refuse empty and over-long nam
   const kb = await writer.createKnowledgeBase("alice", "keep");
   const response = await gw.query(RENAME, { token: alice, variables: { id: kb.knowledge_base_id, name: " \t " } });
   assert.equal(codeOf(response), "BAD_USER_INPUT");
-  assert.equal((await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!.knowledge_base_name, "keep");
+  assert.equal(
+    (await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!
+      .knowledge_base_name,
+    "keep",
+  );
   const unauthenticated = await gw.query(CREATE, { variables: { name: "x" } });
   assert.equal(codeOf(unauthenticated), "UNAUTHENTICATED");
 });
 
 test("renameKnowledgeBase trims the name and bumps last_modify_at; another user's id is NOT_FOUND and unchanged", async () => {
   const kb = await writer.createKnowledgeBase("alice", "old name");
-  const response = await gw.query<{ renameKnowledgeBase: { name: string } }>(RENAME, { token: alice, variables: { id: kb.knowledge_base_id, name: "  new name " } });
+  const response = await gw.query<{ renameKnowledgeBase: { name: string } }>(RENAME, {
+    token: alice,
+    variables: { id: kb.knowledge_base_id, name: "  new name " },
+  });
   assert.equal(response.data?.renameKnowledgeBase.name, "new name");
   const doc = await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id });
   assert.equal(doc!.knowledge_base_name, "new name");
@@ -84,7 +133,11 @@ test("renameKnowledgeBase trims the name and bumps last_modify_at; another user'
 
   const foreign = await gw.query(RENAME, { token: bob, variables: { id: kb.knowledge_base_id, name: "stolen" } });
   assert.equal(codeOf(foreign), "NOT_FOUND");
-  assert.equal((await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!.knowledge_base_name, "new name");
+  assert.equal(
+    (await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!
+      .knowledge_base_name,
+    "new name",
+  );
 });
 
 test("deleteKnowledgeBase removes the collection, objects, files, the document and every base_used reference, and invalidates the cache", async () => {
@@ -94,13 +147,30 @@ test("deleteKnowledgeBase removes the collection, objects, files, the document a
   const keep = { name: "other", baseId: other.knowledge_base_id };
   await gw.app.stores.mongo.modelConfig.deleteMany({ username: "alice" });
   const config = await writer.registerUser("alice", { base_used: [ref, keep] });
-  const conversation = await writer.createConversation("alice", "chat", [], defaultSettings({ base_used: [keep, ref] }));
+  const conversation = await writer.createConversation(
+    "alice",
+    "chat",
+    [],
+    defaultSettings({ base_used: [keep, ref] }),
+  );
   // Warm the model-config cache through the gateway.
-  const read = await gw.query<{ me: { modelConfig: { models: { baseUsed: { baseId: string }[] }[] } } }>(`{ me { modelConfig { models { baseUsed { baseId } } } } }`, { token: alice });
+  const read = await gw.query<{ me: { modelConfig: { models: { baseUsed: { baseId: string }[] }[] } } }>(
+    `{ me { modelConfig { models { baseUsed { baseId } } } } }`,
+    { token: alice },
+  );
   assert.equal(read.data!.me.modelConfig.models[0]!.baseUsed.length, 2);
-  assert.ok(await milvusRows(gw.app.stores, kb.knowledge_base_id, files.map((f) => f.file_id)) > 0);
+  assert.ok(
+    (await milvusRows(
+      gw.app.stores,
+      kb.knowledge_base_id,
+      files.map((f) => f.file_id),
+    )) > 0,
+  );
 
-  const response = await gw.query<{ deleteKnowledgeBase: string }>(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } });
+  const response = await gw.query<{ deleteKnowledgeBase: string }>(DELETE, {
+    token: alice,
+    variables: { id: kb.knowledge_base_id },
+  });
   assert.equal(response.errors, undefined);
   assert.equal(response.data!.deleteKnowledgeBase, kb.knowledge_base_id);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), NOTHING_LEFT);
@@ -108,9 +178,14 @@ test("deleteKnowledgeBase removes the collection, objects, files, the document a
   const storedConfig = await gw.app.stores.mongo.modelConfig.findOne({ username: "alice" });
   assert.deepEqual(storedConfig!.models[0]!.base_used, [keep]);
   assert.equal(storedConfig!.selected_model, config.selected_model);
-  const storedConversation = await gw.app.stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id });
+  const storedConversation = await gw.app.stores.mongo.conversations.findOne({
+    conversation_id: conversation.conversation_id,
+  });
   assert.deepEqual(storedConversation!.model_config.base_used, [keep]);
-  const reread = await gw.query<{ me: { modelConfig: { models: { baseUsed: { baseId: string }[] }[] } } }>(`{ me { modelConfig { models { baseUsed { baseId } } } } }`, { token: alice });
+  const reread = await gw.query<{ me: { modelConfig: { models: { baseUsed: { baseId: string }[] }[] } } }>(
+    `{ me { modelConfig { models { baseUsed { baseId } } } } }`,
+    { token: alice },
+  );
   assert.deepEqual(reread.data!.me.modelConfig.models[0]!.baseUsed, [{ baseId: other.knowledge_base_id }]);
   // The other knowledge base is untouched.
   assert.ok(await hasCollection(gw.app.stores, other.knowledge_base_id));
@@ -124,19 +199,30 @@ test("another user's deleteKnowledgeBase answers NOT_FOUND and leaves every stor
   const response = await gw.query(DELETE, { token: bob, variables: { id: kb.knowledge_base_id } });
   assert.equal(codeOf(response), "NOT_FOUND");
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), {
-    knowledgeBaseDocument: true, filesDocuments: 2, milvusCollection: true, s3Objects: objectKeysOf(files),
+    knowledgeBaseDocument: true,
+    filesDocuments: 2,
+    milvusCollection: true,
+    s3Objects: objectKeysOf(files),
   });
 });
 
 test("two concurrent deletes of one knowledge base: one does the work, the other answers CONFLICT or NOT_FOUND, nothing is left", async () => {
   const { kb, files } = await populatedKnowledgeBase("alice");
-  const responses = await Promise.all([1, 2].map(() => gw.query<{ deleteKnowledgeBase: string }>(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } })));
+  const responses = await Promise.all(
+    [1, 2].map(() =>
+      gw.query<{ deleteKnowledgeBase: string }>(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } }),
+    ),
+  );
   const succeeded = responses.filter((r) => r.data?.deleteKnowledgeBase === kb.knowledge_base_id);
   assert.equal(succeeded.length, 1, JSON.stringify(responses));
   const other = responses.find((r) => r !== succeeded[0])!;
   assert.ok(["CONFLICT", "NOT_FOUND"].includes(String(codeOf(other))), JSON.stringify(other));
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), NOTHING_LEFT);
-  assert.equal(await gw.app.stores.redis.lock.exists(lockKey("knowledge_base", kb.knowledge_base_id)), 0, "the lock is released");
+  assert.equal(
+    await gw.app.stores.redis.lock.exists(lockKey("knowledge_base", kb.knowledge_base_id)),
+    0,
+    "the lock is released",
+  );
 });
 
 test("while another owner holds the knowledge base's Redis DB 2 lock, deleteKnowledgeBase answers CONFLICT, changes nothing and keeps that lock", async () => {
@@ -159,17 +245,26 @@ test("deleteFiles across knowledge bases removes Milvus rows, objects, refs and 
   const second = await populatedKnowledgeBase("alice");
   const [gone1, kept1] = first.files;
   const [gone2, kept2] = second.files;
-  const response = await gw.query<{ deleteFiles: string[] }>(DELETE_FILES, { token: alice, variables: { ids: [gone1!.file_id, gone2!.file_id] } });
+  const response = await gw.query<{ deleteFiles: string[] }>(DELETE_FILES, {
+    token: alice,
+    variables: { ids: [gone1!.file_id, gone2!.file_id] },
+  });
   assert.equal(response.errors, undefined);
   assert.deepEqual(response.data!.deleteFiles, [gone1!.file_id, gone2!.file_id]);
   const { stores } = gw.app;
-  for (const [kb, gone, kept] of [[first.kb, gone1!, kept1!], [second.kb, gone2!, kept2!]] as const) {
+  for (const [kb, gone, kept] of [
+    [first.kb, gone1!, kept1!],
+    [second.kb, gone2!, kept2!],
+  ] as const) {
     assert.equal(await milvusRows(stores, kb.knowledge_base_id, [gone.file_id]), 0);
-    assert.ok(await milvusRows(stores, kb.knowledge_base_id, [kept.file_id]) > 0);
+    assert.ok((await milvusRows(stores, kb.knowledge_base_id, [kept.file_id])) > 0);
     assert.deepEqual(await existingObjects(stores, objectKeysOf([gone])), []);
     assert.deepEqual(await existingObjects(stores, objectKeysOf([kept])), objectKeysOf([kept]));
     const doc = await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id });
-    assert.deepEqual(doc!.files.map((ref) => ref.file_id), [kept.file_id]);
+    assert.deepEqual(
+      doc!.files.map((ref) => ref.file_id),
+      [kept.file_id],
+    );
     assert.equal(await stores.mongo.files.countDocuments({ file_id: gone.file_id }), 0);
     assert.equal(await stores.mongo.files.countDocuments({ file_id: kept.file_id }), 1);
   }
@@ -178,12 +273,18 @@ test("deleteFiles across knowledge bases removes Milvus rows, objects, refs and 
 test("deleteFiles with one unknown or foreign id answers NOT_FOUND and deletes none of them", async () => {
   const { kb, files } = await populatedKnowledgeBase("alice");
   const bobs = await populatedKnowledgeBase("bob");
-  for (const ids of [[files[0]!.file_id, "alice_00000000-0000-4000-8000-000000000000"], [files[0]!.file_id, bobs.files[0]!.file_id]]) {
+  for (const ids of [
+    [files[0]!.file_id, "alice_00000000-0000-4000-8000-000000000000"],
+    [files[0]!.file_id, bobs.files[0]!.file_id],
+  ]) {
     const response = await gw.query(DELETE_FILES, { token: alice, variables: { ids } });
     assert.equal(codeOf(response), "NOT_FOUND");
   }
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), {
-    knowledgeBaseDocument: true, filesDocuments: 2, milvusCollection: true, s3Objects: objectKeysOf(files),
+    knowledgeBaseDocument: true,
+    filesDocuments: 2,
+    milvusCollection: true,
+    s3Objects: objectKeysOf(files),
   });
   assert.equal((await knowledgeBaseTraces(gw.app.stores, bobs.kb.knowledge_base_id, bobs.files)).filesDocuments, 2);
   assert.equal(codeOf(await gw.query(DELETE_FILES, { token: alice, variables: { ids: [] } })), "BAD_USER_INPUT");

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 import { INDEX_PLAN } from "../src/stores/mongo.js";
-import { LayraWriter } from "./fixtures/layra-writer.js";
+import { LayraWriter } from "../dev/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
@@ -22,41 +22,63 @@ after(async () => {
   await stack.close();
 });
 
-const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;
+const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) =>
+  response.errors?.[0]?.extensions?.code;
 const CLEANUP = `mutation($all: Boolean) { cleanupOrphanedTempKnowledgeBases(allUsers: $all) }`;
 
 async function tempKnowledgeBase(username: string, parentId: string) {
   const suffix = randomUUID();
-  const kb = await writer.createKnowledgeBase(username, `temp_base_${username}_${suffix}`, { id: `temp_${parentId}_${suffix}`, temp: true });
-  const file = await writer.ingestFile(username, kb.knowledge_base_id, { filename: "upload.pdf", pages: [{ text: "page" }] });
+  const kb = await writer.createKnowledgeBase(username, `temp_base_${username}_${suffix}`, {
+    id: `temp_${parentId}_${suffix}`,
+    temp: true,
+  });
+  const file = await writer.ingestFile(username, kb.knowledge_base_id, {
+    filename: "upload.pdf",
+    pages: [{ text: "page" }],
+  });
   return { id: kb.knowledge_base_id, files: [file] };
 }
 
 const intact = (temp: { files: { minio_filename: string; images: { minio_filename: string }[] }[] }) => ({
-  knowledgeBaseDocument: true, filesDocuments: 1, milvusCollection: true, s3Objects: objectKeysOf(temp.files as never),
+  knowledgeBaseDocument: true,
+  filesDocuments: 1,
+  milvusCollection: true,
+  s3Objects: objectKeysOf(temp.files as never),
 });
 
 test("cleanupOrphanedTempKnowledgeBases deletes the caller's temp bases whose conversation or chatflow is gone, and nothing else", async () => {
   const live = await writer.createConversation("alice", "live");
   const workflow = await writer.createWorkflow("alice", "wf");
   const liveChatflow = await writer.createChatflow("alice", workflow.workflow_id, "live flow");
-  const kept = [await tempKnowledgeBase("alice", live.conversation_id), await tempKnowledgeBase("alice", liveChatflow.chatflow_id)];
+  const kept = [
+    await tempKnowledgeBase("alice", live.conversation_id),
+    await tempKnowledgeBase("alice", liveChatflow.chatflow_id),
+  ];
   const orphan = await tempKnowledgeBase("alice", `alice_${randomUUID()}`);
   const normal = await writer.createKnowledgeBase("alice", "normal");
   const bobsOrphan = await tempKnowledgeBase("bob", `bob_${randomUUID()}`);
   // Bob's conversation with the same id as one of alice's parents does not keep alice's base alive.
   const spoofParent = `alice_${randomUUID()}`;
   const spoofed = await tempKnowledgeBase("alice", spoofParent);
-  await gw.app.stores.mongo.conversations.insertOne({ ...(await writer.createConversation("bob", "x")), conversation_id: spoofParent });
+  await gw.app.stores.mongo.conversations.insertOne({
+    ...(await writer.createConversation("bob", "x")),
+    conversation_id: spoofParent,
+  });
 
-  const response = await gw.query<{ cleanupOrphanedTempKnowledgeBases: string[] }>(CLEANUP, { token: await gw.token("alice") });
+  const response = await gw.query<{ cleanupOrphanedTempKnowledgeBases: string[] }>(CLEANUP, {
+    token: await gw.token("alice"),
+  });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   assert.deepEqual([...response.data!.cleanupOrphanedTempKnowledgeBases].sort(), [orphan.id, spoofed.id].sort());
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, orphan.id, orphan.files), NOTHING_LEFT);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, spoofed.id, spoofed.files), NOTHING_LEFT);
-  for (const temp of kept) assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), intact(temp));
+  for (const temp of kept)
+    assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), intact(temp));
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, bobsOrphan.id, bobsOrphan.files), intact(bobsOrphan));
-  assert.equal(await gw.app.stores.mongo.knowledgeBases.countDocuments({ knowledge_base_id: normal.knowledge_base_id }), 1);
+  assert.equal(
+    await gw.app.stores.mongo.knowledgeBases.countDocuments({ knowledge_base_id: normal.knowledge_base_id }),
+    1,
+  );
 });
 
 test("allUsers needs an operator username: others get FORBIDDEN and nothing changes; an operator cleans every user's data", async () => {
@@ -66,11 +88,15 @@ test("allUsers needs an operator username: others get FORBIDDEN and nothing chan
   assert.equal(codeOf(refused), "FORBIDDEN");
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, bobsOrphan.id, bobsOrphan.files), intact(bobsOrphan));
 
-  const response = await gw.query<{ cleanupOrphanedTempKnowledgeBases: string[] }>(CLEANUP, { token: await gw.token("ops"), variables: { all: true } });
+  const response = await gw.query<{ cleanupOrphanedTempKnowledgeBases: string[] }>(CLEANUP, {
+    token: await gw.token("ops"),
+    variables: { all: true },
+  });
   assert.equal(response.errors, undefined);
   assert.ok(response.data!.cleanupOrphanedTempKnowledgeBases.includes(bobsOrphan.id));
   assert.ok(response.data!.cleanupOrphanedTempKnowledgeBases.includes(carolsOrphan.id));
-  for (const temp of [bobsOrphan, carolsOrphan]) assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
+  for (const temp of [bobsOrphan, carolsOrphan])
+    assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
 });
 
 test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id fixes, idempotently", async () => {
@@ -84,8 +110,15 @@ test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id 
     assert.equal(Boolean(found.unique), Boolean(plan.unique), plan.name);
   }
   const chatflowIndexes = await mongo.chatflows.listIndexes().toArray();
-  assert.deepEqual(chatflowIndexes.find((index) => index.name === "gateway_chatflows_by_workflow_id")?.key, { workflow_id: 1, last_modify_at: -1 });
-  assert.deepEqual((await mongo.workflows.listIndexes().toArray()).find((index) => index.name === "gateway_workflows_by_workflow_id")?.key, { workflow_id: 1 });
+  assert.deepEqual(chatflowIndexes.find((index) => index.name === "gateway_chatflows_by_workflow_id")?.key, {
+    workflow_id: 1,
+    last_modify_at: -1,
+  });
+  assert.deepEqual(
+    (await mongo.workflows.listIndexes().toArray()).find((index) => index.name === "gateway_workflows_by_workflow_id")
+      ?.key,
+    { workflow_id: 1 },
+  );
 
   // LAYRA's own start-up repeats its create_index calls: with the same names and keys they are no-ops.
   await mongo.ensureIndexes();
@@ -101,7 +134,12 @@ test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id 
   // The explain plan of LAYRA's chatflows-by-workflow query. MongoDB names the index it uses;
   // FerretDB 1.24 on SQLite shows its own plan (a "SCAN" of its table, no Mongo index names), so
   // there only the index's existence and keys above can be checked.
-  const plan = JSON.stringify(await mongo.chatflows.find({ workflow_id: workflow.workflow_id, is_delete: false }).sort({ last_modify_at: -1 }).explain());
+  const plan = JSON.stringify(
+    await mongo.chatflows
+      .find({ workflow_id: workflow.workflow_id, is_delete: false })
+      .sort({ last_modify_at: -1 })
+      .explain(),
+  );
   const ferret = /ferretdbVersion/.test(plan);
   if (ferret) assert.match(plan, /SCAN/);
   else assert.match(plan, /gateway_chatflows_by_workflow_id/);
@@ -114,17 +152,28 @@ test("start-up does not wait for Mongo: with Mongo down the gateway starts, and 
   try {
     const health = await fetch(`${down.url}/health`);
     assert.equal(health.status, 200);
-    const report = await down.query<{ health: { stores: { store: string; up: boolean }[] } }>(`{ health { stores { store up } } }`);
+    const report = await down.query<{ health: { stores: { store: string; up: boolean }[] } }>(
+      `{ health { stores { store up } } }`,
+    );
     assert.equal(report.data!.health.stores.find((s) => s.store === "mongo")?.up, false);
-    const write = await down.query(`mutation { createConversation(name: "x") { conversationId } }`, { token: await down.token("alice") });
-    assert.equal(write.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", "a write with Mongo down fails with a typed error");
+    const write = await down.query(`mutation { createConversation(name: "x") { conversationId } }`, {
+      token: await down.token("alice"),
+    });
+    assert.equal(
+      write.errors?.[0]?.extensions?.code,
+      "UPSTREAM_UNAVAILABLE",
+      "a write with Mongo down fails with a typed error",
+    );
     assert.equal(write.errors?.[0]?.extensions?.store, "mongo");
     await mongoStack.startServer("mongo");
     await down.app.indexesReady;
     const names = (await down.app.stores.mongo.chatflows.listIndexes().toArray()).map((index) => index.name);
     assert.ok(names.includes("gateway_chatflows_by_workflow_id"));
     // Requests read Mongo again (the driver's topology closed by the failed first connect is reopened).
-    const read = await down.query<{ me: { knowledgeBases: { totalCount: number } } }>(`{ me { knowledgeBases { totalCount } } }`, { token: await down.token("alice") });
+    const read = await down.query<{ me: { knowledgeBases: { totalCount: number } } }>(
+      `{ me { knowledgeBases { totalCount } } }`,
+      { token: await down.token("alice") },
+    );
     assert.deepEqual(read, { status: 200, data: { me: { knowledgeBases: { totalCount: 0 } } } });
   } finally {
     await down.close();

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import type { Context } from "../src/context.js";
-import { modelConfigCacheKeys } from "../src/resolvers/model-config.js";
+import { modelConfigCacheKeys } from "../src/domain/model-config.js";
 import type { ModelConfigDoc } from "../src/stores/documents.js";
-import { LayraWriter } from "./fixtures/layra-writer.js";
+import { LayraWriter } from "../dev/layra-writer.js";
 import { gatewayForFile, type TestGateway } from "./helpers.js";
 
 const file = gatewayForFile();
@@ -20,9 +20,18 @@ before(async () => {
   await writer.registerUser("bob");
 });
 
-const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) => response.errors?.[0]?.extensions?.code;
+const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) =>
+  response.errors?.[0]?.extensions?.code;
 const READ = `{ me { modelConfig { selectedModelId selectedModel { modelId } models { modelId modelName temperature apiKeyHint } } } }`;
-type Read = { me: { modelConfig: { selectedModelId: string; selectedModel: { modelId: string } | null; models: { modelId: string; modelName: string; temperature: number; apiKeyHint: string }[] } } };
+type Read = {
+  me: {
+    modelConfig: {
+      selectedModelId: string;
+      selectedModel: { modelId: string } | null;
+      models: { modelId: string; modelName: string; temperature: number; apiKeyHint: string }[];
+    };
+  };
+};
 
 /** The cached entry of `username` read straight from Redis DB 3, or null. */
 async function cachedEntry(username: string): Promise<ModelConfigDoc | null> {
@@ -46,7 +55,10 @@ test("reads go through the Redis DB 3 cache: a read fills it, and it serves late
   assert.equal(first.data!.me.modelConfig.selectedModelId, config.selected_model);
   assert.deepEqual(await cachedEntry("carol"), config);
   // A write behind the gateway's back is not seen until the entry is invalidated: the read is cached.
-  await gw.app.stores.mongo.modelConfig.updateOne({ username: "carol" }, { $set: { selected_model: "behind-the-back" } });
+  await gw.app.stores.mongo.modelConfig.updateOne(
+    { username: "carol" },
+    { $set: { selected_model: "behind-the-back" } },
+  );
   assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, config.selected_model);
 });
 
@@ -58,7 +70,17 @@ test("addModel, updateModel, selectModel and deleteModel each invalidate the cac
 
   const added = await gw.query<{ addModel: { modelId: string; modelName: string } }>(
     `mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId modelName } }`,
-    { token, variables: { input: { modelName: " gpt-4o ", modelUrl: "https://api.openai.com/v1", apiKey: "sk-secret-123456", temperature: 0.2 } } },
+    {
+      token,
+      variables: {
+        input: {
+          modelName: " gpt-4o ",
+          modelUrl: "https://api.openai.com/v1",
+          apiKey: "sk-secret-123456",
+          temperature: 0.2,
+        },
+      },
+    },
   );
   assert.equal(added.errors, undefined, JSON.stringify(added.errors));
   const modelId = added.data!.addModel.modelId;
@@ -66,47 +88,81 @@ test("addModel, updateModel, selectModel and deleteModel each invalidate the cac
   assert.equal(await cachedEntry("dave"), null, "the entry is gone when the mutation returns");
   const stored = await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" });
   assert.deepEqual(stored!.models[1], {
-    model_id: modelId, model_name: "gpt-4o", model_url: "https://api.openai.com/v1", api_key: "sk-secret-123456", base_used: [],
-    system_prompt: "You are a helpful assistant.", temperature: 0.2, max_length: -1, top_P: -1, top_K: -1, score_threshold: -1,
+    model_id: modelId,
+    model_name: "gpt-4o",
+    model_url: "https://api.openai.com/v1",
+    api_key: "sk-secret-123456",
+    base_used: [],
+    system_prompt: "You are a helpful assistant.",
+    temperature: 0.2,
+    max_length: -1,
+    top_P: -1,
+    top_K: -1,
+    score_threshold: -1,
   });
   let read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
-  assert.deepEqual(read.models.map((m) => m.modelName), ["qwen2.5-vl-32b-instruct", "gpt-4o"]);
+  assert.deepEqual(
+    read.models.map((m) => m.modelName),
+    ["qwen2.5-vl-32b-instruct", "gpt-4o"],
+  );
   assert.equal(read.models[1]!.apiKeyHint, "…3456");
   assert.equal((await cachedEntry("dave"))!.models.length, 2, "the next read refilled the cache with the new value");
 
-  const updated = await gw.query(`mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { temperature } }`,
-    { token, variables: { id: modelId, input: { temperature: 0.7 } } });
+  const updated = await gw.query(
+    `mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { temperature } }`,
+    { token, variables: { id: modelId, input: { temperature: 0.7 } } },
+  );
   assert.equal(updated.errors, undefined);
   assert.equal(await cachedEntry("dave"), null);
   read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
   assert.equal(read.models[1]!.temperature, 0.7);
-  assert.equal((await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" }))!.models[1]!.api_key, "sk-secret-123456", "fields left out keep their value");
+  assert.equal(
+    (await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" }))!.models[1]!.api_key,
+    "sk-secret-123456",
+    "fields left out keep their value",
+  );
 
-  const selected = await gw.query<{ selectModel: { selectedModelId: string } }>(`mutation($id: String!) { selectModel(modelId: $id) { selectedModelId } }`, { token, variables: { id: modelId } });
+  const selected = await gw.query<{ selectModel: { selectedModelId: string } }>(
+    `mutation($id: String!) { selectModel(modelId: $id) { selectedModelId } }`,
+    { token, variables: { id: modelId } },
+  );
   assert.equal(selected.data?.selectModel.selectedModelId, modelId);
   assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, modelId);
   assert.equal((await cachedEntry("dave"))!.selected_model, modelId);
 
   // Deleting the selected model selects another one: never a dangling selected_model.
   const deleted = await gw.query<{ deleteModel: { selectedModelId: string; models: { modelId: string }[] } }>(
-    `mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId models { modelId } } }`, { token, variables: { id: modelId } });
+    `mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId models { modelId } } }`,
+    { token, variables: { id: modelId } },
+  );
   assert.equal(deleted.data?.deleteModel.selectedModelId, original);
   const afterDelete = await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" });
   assert.equal(afterDelete!.selected_model, original);
-  assert.deepEqual(afterDelete!.models.map((m) => m.model_id), [original]);
+  assert.deepEqual(
+    afterDelete!.models.map((m) => m.model_id),
+    [original],
+  );
   read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
   assert.equal(read.selectedModel?.modelId, original);
 
   // And deleting the last one selects none.
-  const last = await gw.query<{ deleteModel: { selectedModelId: string } }>(`mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId } }`, { token, variables: { id: original } });
+  const last = await gw.query<{ deleteModel: { selectedModelId: string } }>(
+    `mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId } }`,
+    { token, variables: { id: original } },
+  );
   assert.equal(last.data?.deleteModel.selectedModelId, "");
   read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
   assert.deepEqual({ selected: read.selectedModel, models: read.models }, { selected: null, models: [] });
 
   // A model added to a config with none selected becomes the selected one.
-  const readded = await gw.query<{ addModel: { modelId: string } }>(`mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`,
-    { token, variables: { input: { modelName: "again", modelUrl: "https://example.com/v1" } } });
-  assert.equal((await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId, readded.data!.addModel.modelId);
+  const readded = await gw.query<{ addModel: { modelId: string } }>(
+    `mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`,
+    { token, variables: { input: { modelName: "again", modelUrl: "https://example.com/v1" } } },
+  );
+  assert.equal(
+    (await gw.query<Read>(READ, { token })).data!.me.modelConfig.selectedModelId,
+    readded.data!.addModel.modelId,
+  );
 });
 
 test("model mutations on another user's model answer NOT_FOUND and change nothing; bad settings are BAD_USER_INPUT", async () => {
@@ -115,11 +171,17 @@ test("model mutations on another user's model answer NOT_FOUND and change nothin
   for (const [query, variables] of [
     [`mutation($id: String!) { deleteModel(modelId: $id) { selectedModelId } }`, { id: modelId }],
     [`mutation($id: String!) { selectModel(modelId: $id) { selectedModelId } }`, { id: modelId }],
-    [`mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { modelId } }`, { id: modelId, input: { modelName: "bob's" } }],
+    [
+      `mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { modelId } }`,
+      { id: modelId, input: { modelName: "bob's" } },
+    ],
   ] as const) {
     assert.equal(codeOf(await gw.query(query, { token: bob, variables })), "NOT_FOUND", query);
   }
-  assert.deepEqual(await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }, { projection: { _id: 0 } }), config);
+  assert.deepEqual(
+    await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }, { projection: { _id: 0 } }),
+    config,
+  );
 
   const add = `mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`;
   for (const input of [
@@ -128,6 +190,7 @@ test("model mutations on another user's model answer NOT_FOUND and change nothin
     { modelName: "m", modelUrl: "https://x", topK: 31 },
     { modelName: "m", modelUrl: "https://x", temperature: 1.5 },
     { modelUrl: "https://x" },
-  ]) assert.equal(codeOf(await gw.query(add, { token, variables: { input } })), "BAD_USER_INPUT", JSON.stringify(input));
+  ])
+    assert.equal(codeOf(await gw.query(add, { token, variables: { input } })), "BAD_USER_INPUT", JSON.stringify(input));
   assert.equal((await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }))!.models.length, 1);
 });

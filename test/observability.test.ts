@@ -41,7 +41,11 @@ function captureLogger() {
   return { logger, lines };
 }
 
-async function post(url: string, query: string, headers: Record<string, string> = {}): Promise<GraphQLResponse<Record<string, unknown>> & { raw: string }> {
+async function post(
+  url: string,
+  query: string,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse<Record<string, unknown>> & { raw: string }> {
   const response = await fetch(`${url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -58,7 +62,8 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
     const labelText = match[2] ?? "";
-    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) return Number(match[3]);
+    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`)))
+      return Number(match[3]);
   }
   return 0;
 }
@@ -144,7 +149,7 @@ describe("error policy and logs", () => {
   test("every operation logs one JSON line with its request id, name, outcome and duration", async () => {
     const before = lines.length;
     await post(url, "query Named { __typename }", { "x-request-id": "req-log-1" });
-    await post(url, "{ __typename }", { "x-request-id": "bad id \"with quotes\" and spaces" });
+    await post(url, "{ __typename }", { "x-request-id": 'bad id "with quotes" and spaces' });
     const fresh = lines.slice(before).filter((line) => line.msg === "operation");
     assert.equal(fresh.length, 2);
     const [named, anonymous] = fresh;
@@ -173,7 +178,10 @@ describe("metrics", () => {
     // The model server address points at a closed port, so its health probe fails.
     gw = await startGateway(env, { GRAPHQL_MAX_DEPTH: "2", MODEL_SERVER_URL: "http://127.0.0.1:9" });
     other = await startGateway(env);
-    cleanups.push(() => gw.close(), () => other.close());
+    cleanups.push(
+      () => gw.close(),
+      () => other.close(),
+    );
   });
 
   test("operations by name and outcome, with latency histograms, move when operations run", async () => {
@@ -183,10 +191,21 @@ describe("metrics", () => {
     await gw.query("query Probe { __typename }");
     await gw.query("{ nope }");
     const end = await metricsOf(gw.url);
-    assert.equal(sample(end, "graphql_operations_total", labels) - sample(start, "graphql_operations_total", labels), 2);
-    assert.equal(sample(end, "graphql_operation_duration_seconds_count", labels) - sample(start, "graphql_operation_duration_seconds_count", labels), 2);
+    assert.equal(
+      sample(end, "graphql_operations_total", labels) - sample(start, "graphql_operations_total", labels),
+      2,
+    );
+    assert.equal(
+      sample(end, "graphql_operation_duration_seconds_count", labels) -
+        sample(start, "graphql_operation_duration_seconds_count", labels),
+      2,
+    );
     assert.ok(sample(end, "graphql_operation_duration_seconds_sum", labels) > 0);
-    assert.equal(sample(end, "graphql_rejections_total", { reason: "validation" }) - sample(start, "graphql_rejections_total", { reason: "validation" }), 1);
+    assert.equal(
+      sample(end, "graphql_rejections_total", { reason: "validation" }) -
+        sample(start, "graphql_rejections_total", { reason: "validation" }),
+      1,
+    );
     // The other app has its own registry.
     assert.equal(sample(await metricsOf(other.url), "graphql_operations_total", labels), 0);
   });
@@ -196,7 +215,11 @@ describe("metrics", () => {
     const refused = await gw.query("{ health { stores { store } } }");
     assert.equal(refused.errors?.[0]?.extensions?.code, "LIMIT_EXCEEDED");
     const end = await metricsOf(gw.url);
-    assert.equal(sample(end, "graphql_rejections_total", { reason: "depth" }) - sample(start, "graphql_rejections_total", { reason: "depth" }), 1);
+    assert.equal(
+      sample(end, "graphql_rejections_total", { reason: "depth" }) -
+        sample(start, "graphql_rejections_total", { reason: "depth" }),
+      1,
+    );
   });
 
   test("store call latencies and errors per store (health probes, from GraphQL and /readiness)", async () => {
@@ -204,11 +227,19 @@ describe("metrics", () => {
     await gw.query("{ health { ready } }");
     await fetch(`${gw.url}/readiness`);
     const end = await metricsOf(gw.url);
-    const delta = (name: string, labels: Record<string, string>) => sample(end, name, labels) - sample(start, name, labels);
+    const delta = (name: string, labels: Record<string, string>) =>
+      sample(end, name, labels) - sample(start, name, labels);
     for (const store of ["mongo", "milvus", "redis", "s3"]) {
-      assert.equal(delta("store_call_duration_seconds_count", { store, operation: "health", outcome: "success" }), 2, store);
+      assert.equal(
+        delta("store_call_duration_seconds_count", { store, operation: "health", outcome: "success" }),
+        2,
+        store,
+      );
     }
-    assert.equal(delta("store_call_duration_seconds_count", { store: "model", operation: "health", outcome: "error" }), 2);
+    assert.equal(
+      delta("store_call_duration_seconds_count", { store: "model", operation: "health", outcome: "error" }),
+      2,
+    );
     assert.equal(delta("store_call_errors_total", { store: "model", operation: "health" }), 2);
     assert.equal(delta("store_call_errors_total", { store: "mongo", operation: "health" }), 0);
   });
@@ -226,13 +257,16 @@ describe("metrics", () => {
     await client.dispose();
     let open = 1;
     const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && (open = sample(await metricsOf(gw.url), "graphql_ws_connections_open")) !== 0) await new Promise((r) => setTimeout(r, 20));
+    while (Date.now() < deadline && (open = sample(await metricsOf(gw.url), "graphql_ws_connections_open")) !== 0)
+      await new Promise((r) => setTimeout(r, 20));
     assert.equal(open, 0);
   });
 
   test("DataLoader batch sizes, through observedBatch inside the app's scope", async () => {
     const loader = new DataLoader<number, number>(observedBatch("double", async (keys) => keys.map((key) => key * 2)));
-    const values = await runObserved({ metrics: gw.app.metrics, tracing: noTracing }, () => Promise.all([1, 2, 3].map((key) => loader.load(key))));
+    const values = await runObserved({ metrics: gw.app.metrics, tracing: noTracing }, () =>
+      Promise.all([1, 2, 3].map((key) => loader.load(key))),
+    );
     assert.deepEqual(values, [2, 4, 6]);
     const text = await metricsOf(gw.url);
     assert.equal(sample(text, "dataloader_batch_size_count", { loader: "double" }), 1);
@@ -241,12 +275,25 @@ describe("metrics", () => {
 
   test("the gateway's own loaders report their batches and Mongo calls", async () => {
     const token = await gw.token("metrics");
-    const result = await gw.query(`{ a: knowledgeBase(knowledgeBaseId: "metrics_1") { name } b: knowledgeBase(knowledgeBaseId: "metrics_2") { name } }`, { token });
+    const result = await gw.query(
+      `{ a: knowledgeBase(knowledgeBaseId: "metrics_1") { name } b: knowledgeBase(knowledgeBaseId: "metrics_2") { name } }`,
+      { token },
+    );
     assert.equal(result.errors?.[0]?.extensions?.code, "NOT_FOUND");
     const text = await metricsOf(gw.url);
-    assert.equal(sample(text, "dataloader_batch_size_sum", { loader: "knowledge_bases.knowledge_base_id" }), 2, "two ids, one batch");
+    assert.equal(
+      sample(text, "dataloader_batch_size_sum", { loader: "knowledge_bases.knowledge_base_id" }),
+      2,
+      "two ids, one batch",
+    );
     assert.equal(sample(text, "dataloader_batch_size_count", { loader: "knowledge_bases.knowledge_base_id" }), 1);
-    assert.ok(sample(text, "store_call_duration_seconds_count", { store: "mongo", operation: "knowledge_bases.find", outcome: "success" }) >= 1);
+    assert.ok(
+      sample(text, "store_call_duration_seconds_count", {
+        store: "mongo",
+        operation: "knowledge_bases.find",
+        outcome: "success",
+      }) >= 1,
+    );
   });
 });
 
@@ -283,7 +330,17 @@ describe("tracing hooks", () => {
     const span = (name: string): Span => {
       names.push(name);
       const self: Record<string, unknown> = {};
-      for (const method of ["setAttribute", "setAttributes", "addEvent", "addLink", "addLinks", "setStatus", "updateName", "recordException", "end"]) {
+      for (const method of [
+        "setAttribute",
+        "setAttributes",
+        "addEvent",
+        "addLink",
+        "addLinks",
+        "setStatus",
+        "updateName",
+        "recordException",
+        "end",
+      ]) {
         self[method] = () => self;
       }
       self.isRecording = () => true;
@@ -345,7 +402,10 @@ describe("subscriptions", () => {
         },
       },
     });
-    const yoga = createYoga({ schema, plugins: createPlugins(config, { stores, logger, observation: { metrics, tracing: noTracing } }).plugins as never });
+    const yoga = createYoga({
+      schema,
+      plugins: createPlugins(config, { stores, logger, observation: { metrics, tracing: noTracing } }).plugins as never,
+    });
     const server = createServer(yoga);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { collectionName } from "../src/stores/milvus.js";
-import { LayraWriter, layraId } from "./fixtures/layra-writer.js";
+import { LayraWriter, layraId } from "../dev/layra-writer.js";
 import { gatewayForFile } from "./helpers.js";
 
 const file = gatewayForFile({ OPERATOR_USERNAMES: "ops" });
@@ -19,7 +19,13 @@ test("storeStats: Milvus rows and index per knowledge base, Redis memory and key
   const { gateway, env } = file;
   const writer = new LayraWriter(gateway.app.stores, env.MODEL_SERVER_URL!);
   const kb = await writer.createKnowledgeBase("statsuser", "Stats");
-  await writer.ingestFile("statsuser", kb.knowledge_base_id, { filename: "s.pdf", pages: [{ text: "a b", tokens: 120 }, { text: "c", tokens: 130 }] });
+  await writer.ingestFile("statsuser", kb.knowledge_base_id, {
+    filename: "s.pdf",
+    pages: [
+      { text: "a b", tokens: 120 },
+      { text: "c", tokens: 130 },
+    ],
+  });
   const big = `task:statsuser_${randomUUID()}`;
   await gateway.app.stores.redis.task.hset(big, { status: "processing", message: "x".repeat(50_000) });
 
@@ -32,13 +38,30 @@ test("storeStats: Milvus rows and index per knowledge base, Redis memory and key
   const stats = result.data!.storeStats;
   const collection = stats.collections.find((c: Json) => c.collection === collectionName(kb.knowledge_base_id));
   assert.deepEqual(collection, {
-    collection: collectionName(kb.knowledge_base_id), knowledgeBaseId: kb.knowledge_base_id, rowCount: 250,
-    indexType: "HNSW", indexParams: { M: 32, efConstruction: 500 }, metricType: "IP", loaded: true,
+    collection: collectionName(kb.knowledge_base_id),
+    knowledgeBaseId: kb.knowledge_base_id,
+    rowCount: 250,
+    indexType: "HNSW",
+    indexParams: { M: 32, efConstruction: 500 },
+    metricType: "IP",
+    loaded: true,
   });
   assert.ok(stats.redisUsedMemoryBytes > 0);
-  assert.deepEqual(stats.redisDatabases.map((d: Json) => [d.purpose, d.db]), [["token", 0], ["task", 1], ["lock", 2], ["cache", 3]]);
+  assert.deepEqual(
+    stats.redisDatabases.map((d: Json) => [d.purpose, d.db]),
+    [
+      ["token", 0],
+      ["task", 1],
+      ["lock", 2],
+      ["cache", 3],
+    ],
+  );
   assert.ok(stats.redisDatabases.find((d: Json) => d.purpose === "task").keys >= 1);
-  assert.deepEqual(stats.largestRedisKeys[0], { db: 1, key: big, bytes: stats.largestRedisKeys[0].bytes }, "the 50 kB hash is the largest key");
+  assert.deepEqual(
+    stats.largestRedisKeys[0],
+    { db: 1, key: big, bytes: stats.largestRedisKeys[0].bytes },
+    "the 50 kB hash is the largest key",
+  );
   assert.ok(stats.largestRedisKeys[0].bytes > 50_000);
   assert.equal(stats.mongoProfilingLevel, null, "FerretDB does not report a profiling level");
   await gateway.app.stores.redis.task.del(big);
@@ -49,21 +72,49 @@ test("the cron command ensures the indexes and deletes orphaned temp knowledge b
   const { mongo, milvus } = gateway.app.stores;
   const writer = new LayraWriter(gateway.app.stores, env.MODEL_SERVER_URL!);
   const live = await writer.createConversation("cronuser", "live");
-  const liveTemp = await writer.createKnowledgeBase("cronuser", "temp_base_live", { id: `temp_${live.conversation_id}_${randomUUID()}`, temp: true });
-  const orphan = await writer.createKnowledgeBase("cronuser", "temp_base_gone", { id: `temp_${layraId("cronuser")}_${randomUUID()}`, temp: true });
-  const otherOrphan = await writer.createKnowledgeBase("someone", "temp_base_gone", { id: `temp_${layraId("someone")}_${randomUUID()}`, temp: true });
+  const liveTemp = await writer.createKnowledgeBase("cronuser", "temp_base_live", {
+    id: `temp_${live.conversation_id}_${randomUUID()}`,
+    temp: true,
+  });
+  const orphan = await writer.createKnowledgeBase("cronuser", "temp_base_gone", {
+    id: `temp_${layraId("cronuser")}_${randomUUID()}`,
+    temp: true,
+  });
+  const otherOrphan = await writer.createKnowledgeBase("someone", "temp_base_gone", {
+    id: `temp_${layraId("someone")}_${randomUUID()}`,
+    temp: true,
+  });
   await mongo.chatflows.dropIndex("gateway_chatflows_by_workflow_id").catch(() => undefined);
 
-  const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/maintenance.ts"], {
-    env: { ...process.env, ...env, SECRET_KEY: "x", MONGODB_DB: gateway.config.mongo.database, MINIO_BUCKET_NAME: gateway.config.s3.bucket, NODE_ENV: "test" },
+  const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/maintenance.ts"], {
+    env: {
+      ...process.env,
+      ...env,
+      SECRET_KEY: "x",
+      MONGODB_DB: gateway.config.mongo.database,
+      MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+      NODE_ENV: "test",
+    },
   });
   const summary = JSON.parse(run.stdout.trim().split("\n").pop()!) as { orphanedTempKnowledgeBasesDeleted: string[] };
-  assert.deepEqual(summary.orphanedTempKnowledgeBasesDeleted.sort(), [orphan.knowledge_base_id, otherOrphan.knowledge_base_id].sort());
-  assert.ok(await mongo.knowledgeBases.findOne({ knowledge_base_id: liveTemp.knowledge_base_id }), "a temp base of a live conversation stays");
+  assert.deepEqual(
+    summary.orphanedTempKnowledgeBasesDeleted.sort(),
+    [orphan.knowledge_base_id, otherOrphan.knowledge_base_id].sort(),
+  );
+  assert.ok(
+    await mongo.knowledgeBases.findOne({ knowledge_base_id: liveTemp.knowledge_base_id }),
+    "a temp base of a live conversation stays",
+  );
   for (const gone of [orphan, otherOrphan]) {
     assert.equal(await mongo.knowledgeBases.findOne({ knowledge_base_id: gone.knowledge_base_id }), null);
-    assert.equal((await milvus.client.hasCollection({ collection_name: collectionName(gone.knowledge_base_id) })).value, false);
+    assert.equal(
+      (await milvus.client.hasCollection({ collection_name: collectionName(gone.knowledge_base_id) })).value,
+      false,
+    );
   }
   const indexes = await mongo.chatflows.listIndexes().toArray();
-  assert.ok(indexes.some((index) => index.name === "gateway_chatflows_by_workflow_id"), "the index fix is back");
+  assert.ok(
+    indexes.some((index) => index.name === "gateway_chatflows_by_workflow_id"),
+    "the index fix is back",
+  );
 });

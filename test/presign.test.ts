@@ -7,18 +7,36 @@ import { createPresigner } from "../src/stores/presign.js";
 import { gatewayForFile } from "./helpers.js";
 
 const file = gatewayForFile();
-const KEYS = ["alice_plain_0123456789abcdef01234567.png", "alice_my report (v2)_0a1b.pdf", "alice_résumé+notes!'*_x.png", "alice_dir/sub dir/page 1.png"];
+const KEYS = [
+  "alice_plain_0123456789abcdef01234567.png",
+  "alice_my report (v2)_0a1b.pdf",
+  "alice_résumé+notes!'*_x.png",
+  "alice_dir/sub dir/page 1.png",
+];
 
 test("the presigned URL equals the minio client's for the same instant, whatever the key", async () => {
   const { s3 } = file.gateway.config;
   const presign = createPresigner({ ...s3, endpoint: s3.publicEndpoint });
   const minio = new Client({
-    endPoint: s3.publicEndpoint.hostname, port: Number(s3.publicEndpoint.port), useSSL: false,
-    accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, pathStyle: true,
+    endPoint: s3.publicEndpoint.hostname,
+    port: Number(s3.publicEndpoint.port),
+    useSSL: false,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    region: s3.region,
+    pathStyle: true,
   });
-  for (const when of [new Date("2026-01-02T03:04:05.678Z"), new Date("2026-12-31T23:59:59Z"), new Date("2027-01-01T00:00:01Z")]) {
+  for (const when of [
+    new Date("2026-01-02T03:04:05.678Z"),
+    new Date("2026-12-31T23:59:59Z"),
+    new Date("2027-01-01T00:00:01Z"),
+  ]) {
     for (const key of KEYS) {
-      assert.equal(presign(s3.bucket, key, 900, when), await minio.presignedGetObject(s3.bucket, key, 900, {}, when), `${key} at ${when.toISOString()}`);
+      assert.equal(
+        presign(s3.bucket, key, 900, when),
+        await minio.presignedGetObject(s3.bucket, key, 900, {}, when),
+        `${key} at ${when.toISOString()}`,
+      );
     }
   }
 });
@@ -32,6 +50,16 @@ test("a signature-checking S3 server serves every presigned key and refuses a ta
     assert.equal(response.status, 200, key);
     assert.equal(await response.text(), `bytes of ${key}`);
     const signature = new URL(url).searchParams.get("X-Amz-Signature")!;
-    assert.equal((await fetch(url.replace(signature, signature.replace(/^./, (c) => (c === "0" ? "1" : "0"))))).status, 403);
+    assert.equal(
+      (
+        await fetch(
+          url.replace(
+            signature,
+            signature.replace(/^./, (c) => (c === "0" ? "1" : "0")),
+          ),
+        )
+      ).status,
+      403,
+    );
   }
 });

@@ -6,9 +6,17 @@ import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import type { Client } from "graphql-ws";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
-import type { LocalStack } from "./stack/stack.js";
-import { taskId, uploadSteps, workflowSteps, writeAll, type RunState, type TaskState, type WriteStep } from "./fixtures/layra-task-writer.js";
-import { percentOf } from "../src/resolvers/progress.js";
+import type { LocalStack } from "../dev/stack/stack.js";
+import {
+  taskId,
+  uploadSteps,
+  workflowSteps,
+  writeAll,
+  type RunState,
+  type TaskState,
+  type WriteStep,
+} from "./fixtures/layra-task-writer.js";
+import { percentOf } from "../src/domain/progress.js";
 import { missingNotificationFlags } from "../src/stores/progress-watcher.js";
 import { sseSubscribe, wsClient, wsSubscribe, type Collected } from "./fixtures/subscribers.js";
 
@@ -39,7 +47,14 @@ interface RunEvent {
   resumed: boolean;
   end: string | null;
   endReason: string | null;
-  event: { id: string; type: string; status: string; node: string | null; createTime: string; fields: Record<string, string> } | null;
+  event: {
+    id: string;
+    type: string;
+    status: string;
+    node: string | null;
+    createTime: string;
+    fields: Record<string, string>;
+  } | null;
 }
 type TaskSub = Collected<{ taskProgress: TaskEvent }>;
 type RunSub = Collected<{ workflowRun: RunEvent }>;
@@ -56,10 +71,17 @@ function runEvents(sub: RunSub): RunEvent[] {
     return result.data!.workflowRun;
   });
 }
-const stateOf = (event: TaskEvent): TaskState => ({ status: event.status!, total: event.total!, processed: event.processed!, message: event.message! });
+const stateOf = (event: TaskEvent): TaskState => ({
+  status: event.status!,
+  total: event.total!,
+  processed: event.processed!,
+  message: event.message!,
+});
 const runStateOf = (event: RunEvent): RunState => ({
   status: event.status!,
-  event: event.event ? { type: event.event.type, status: event.event.status, ...(event.event.node ? { node: event.event.node } : {}) } : null,
+  event: event.event
+    ? { type: event.event.type, status: event.event.status, ...(event.event.node ? { node: event.event.node } : {}) }
+    : null,
 });
 
 /** Writes each step, then waits until every subscriber has received it: results `offset + i + 1`. */
@@ -83,7 +105,10 @@ test("the notification flags added to what Redis has, and LAYRA's percent", () =
   assert.equal(missingNotificationFlags("Khgx"), "t", "the local stack's own flags lack streams");
   assert.equal(missingNotificationFlags("KA"), "");
   assert.equal(missingNotificationFlags("EA"), "K");
-  assert.deepEqual([percentOf(1, 3), percentOf(2, 3), percentOf(0, 0), percentOf(3, 3), percentOf(null, 3)], [33.3, 66.7, 0, 100, null]);
+  assert.deepEqual(
+    [percentOf(1, 3), percentOf(2, 3), percentOf(0, 0), percentOf(3, 3), percentOf(null, 3)],
+    [33.3, 66.7, 0, 100, null],
+  );
 });
 
 const THREE_FILES = [{ name: "report.pdf" }, { name: "slides.pptx" }, { name: "scan.png" }];
@@ -117,16 +142,33 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const id = taskId("alice");
     const steps = uploadSteps(redis, id, THREE_FILES);
     // Subscribed before the upload exists: the missing key is waited for.
-    const subs = [wsSubscribe(aliceWs, TASK, { taskId: id }), wsSubscribe(aliceWs2, TASK, { taskId: id }), sseSubscribe(gateway.url, alice, TASK, { taskId: id })] as TaskSub[];
+    const subs = [
+      wsSubscribe(aliceWs, TASK, { taskId: id }),
+      wsSubscribe(aliceWs2, TASK, { taskId: id }),
+      sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
+    ] as TaskSub[];
     await drive(steps, subs);
     for (const sub of subs) {
       await sub.whenEnded();
       assert.equal(sub.error, null);
       const events = taskEvents(sub);
-      assert.deepEqual(events.map(stateOf), steps.map((step) => step.state));
-      assert.deepEqual(events.map((e) => e.percent), [0, 0, 33.3, 33.3, 66.7, 66.7, 100, 100]);
-      assert.deepEqual(events.map((e) => e.end), [null, null, null, null, null, null, null, "COMPLETED"]);
-      assert.ok(events.every((e) => e.taskId === id && !e.resumed && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.observedAt)));
+      assert.deepEqual(
+        events.map(stateOf),
+        steps.map((step) => step.state),
+      );
+      assert.deepEqual(
+        events.map((e) => e.percent),
+        [0, 0, 33.3, 33.3, 66.7, 66.7, 100, 100],
+      );
+      assert.deepEqual(
+        events.map((e) => e.end),
+        [null, null, null, null, null, null, null, "COMPLETED"],
+      );
+      assert.ok(
+        events.every(
+          (e) => e.taskId === id && !e.resumed && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.observedAt),
+        ),
+      );
     }
     assert.equal(steps.at(-1)!.state.status, "completed");
   });
@@ -134,19 +176,35 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
   test("LAYRA's failure quirk: FAILED ends the stream; a later file resets processing, which a new subscriber follows until the key expires", async () => {
     const id = taskId("alice");
     const key = `task:${id}`;
-    const steps = uploadSteps(redis, id, [{ name: "a.pdf" }, { name: "b.xyz", error: "unsupported format" }, { name: "c.pdf" }]);
-    assert.deepEqual(steps.map((s) => s.state.status), ["processing", "processing", "processing", "processing", "failed", "processing", "processing"]);
+    const steps = uploadSteps(redis, id, [
+      { name: "a.pdf" },
+      { name: "b.xyz", error: "unsupported format" },
+      { name: "c.pdf" },
+    ]);
+    assert.deepEqual(
+      steps.map((s) => s.state.status),
+      ["processing", "processing", "processing", "processing", "failed", "processing", "processing"],
+    );
     const early = wsSubscribe(aliceWs, TASK, { taskId: id }) as TaskSub;
     await drive(steps.slice(0, 5), [early]);
     await early.whenEnded();
-    assert.deepEqual(taskEvents(early).map(stateOf), steps.slice(0, 5).map((s) => s.state));
-    assert.deepEqual(taskEvents(early).map((e) => e.end), [null, null, null, null, "FAILED"]);
+    assert.deepEqual(
+      taskEvents(early).map(stateOf),
+      steps.slice(0, 5).map((s) => s.state),
+    );
+    assert.deepEqual(
+      taskEvents(early).map((e) => e.end),
+      [null, null, null, null, "FAILED"],
+    );
     assert.equal(taskEvents(early).at(-1)!.message, "File processing failed: unsupported format");
 
     // Subscribing while the hash says failed: one snapshot, already terminal.
     const afterFailure = sseSubscribe(gateway.url, alice, TASK, { taskId: id }) as TaskSub;
     await afterFailure.whenEnded();
-    assert.deepEqual(taskEvents(afterFailure).map((e) => [e.status, e.end]), [["failed", "FAILED"]]);
+    assert.deepEqual(
+      taskEvents(afterFailure).map((e) => [e.status, e.end]),
+      [["failed", "FAILED"]],
+    );
 
     await steps[5]!.write(); // c.pdf starts: status back to processing
     const late = wsSubscribe(aliceWs2, TASK, { taskId: id }) as TaskSub;
@@ -155,8 +213,15 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     await redis.pexpire(key, 50); // the hour LAYRA's EXPIRE gives runs out
     await late.whenEnded();
     const events = taskEvents(late);
-    assert.deepEqual(events.map((e) => e.end), [null, null, "EXPIRED"]);
-    assert.deepEqual(events.map(stateOf), [steps[5]!.state, steps[6]!.state, steps[6]!.state], "the last event carries the last known state");
+    assert.deepEqual(
+      events.map((e) => e.end),
+      [null, null, "EXPIRED"],
+    );
+    assert.deepEqual(
+      events.map(stateOf),
+      [steps[5]!.state, steps[6]!.state, steps[6]!.state],
+      "the last event carries the last known state",
+    );
     assert.match(events[2]!.endReason!, /expired/);
   });
 
@@ -164,13 +229,19 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const id = taskId("alice");
     const steps = uploadSteps(redis, id, THREE_FILES);
     await writeAll(steps.slice(0, 2));
-    const subs = [wsSubscribe(aliceWs, TASK, { taskId: id }), sseSubscribe(gateway.url, alice, TASK, { taskId: id })] as TaskSub[];
+    const subs = [
+      wsSubscribe(aliceWs, TASK, { taskId: id }),
+      sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
+    ] as TaskSub[];
     await Promise.all(subs.map((sub) => sub.waitFor(1)));
     await redis.del(`task:${id}`);
     for (const sub of subs) {
       await sub.whenEnded();
       const events = taskEvents(sub);
-      assert.deepEqual(events.map((e) => e.end), [null, "DELETED"]);
+      assert.deepEqual(
+        events.map((e) => e.end),
+        [null, "DELETED"],
+      );
       assert.deepEqual(stateOf(events[1]!), steps[1]!.state);
     }
   });
@@ -199,7 +270,16 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       const { taskId: id, observedAt: _observedAt, endReason, ...rest } = events[0]!;
       normalized[name] = { ...rest, endReason: endReason!.replace(id, "<id>") };
     }
-    const expected = { status: null, processed: null, total: null, percent: null, message: null, resumed: false, end: "NOT_FOUND", endReason: 'no task "<id>" appeared within 1500 ms' };
+    const expected = {
+      status: null,
+      processed: null,
+      total: null,
+      percent: null,
+      message: null,
+      resumed: false,
+      end: "NOT_FOUND",
+      endReason: 'no task "<id>" appeared within 1500 ms',
+    };
     for (const name of Object.keys(subs)) assert.deepEqual(normalized[name], expected, name);
   });
 
@@ -231,29 +311,47 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
   test("workflowRun: the hash and every stream entry in order until the stream says completed; a late subscriber gets the history; no consumer group", async () => {
     const id = crypto.randomUUID();
     const steps = workflowSteps(redis, id, "alice", ["node_start", "node_code"]);
-    const subs = [wsSubscribe(aliceWs, RUN, { taskId: id }), sseSubscribe(gateway.url, alice, RUN, { taskId: id })] as RunSub[];
+    const subs = [
+      wsSubscribe(aliceWs, RUN, { taskId: id }),
+      sseSubscribe(gateway.url, alice, RUN, { taskId: id }),
+    ] as RunSub[];
     await drive(steps, subs);
     for (const sub of subs) {
       await sub.whenEnded();
       const events = runEvents(sub);
-      assert.deepEqual(events.map(runStateOf), steps.map((step) => step.state));
-      assert.deepEqual(events.map((e) => e.end), [...steps.slice(1).map(() => null), "COMPLETED"]);
+      assert.deepEqual(
+        events.map(runStateOf),
+        steps.map((step) => step.state),
+      );
+      assert.deepEqual(
+        events.map((e) => e.end),
+        [...steps.slice(1).map(() => null), "COMPLETED"],
+      );
       assert.ok(events.every((e) => e.username === "alice"));
       assert.match(events.at(-1)!.event!.createTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+08:00$/);
-      assert.deepEqual(JSON.parse(events.at(-1)!.event!.fields.result!), { node_start: [{ result: "node_start output" }], node_code: [{ result: "node_code output" }] });
+      assert.deepEqual(JSON.parse(events.at(-1)!.event!.fields.result!), {
+        node_start: [{ result: "node_start output" }],
+        node_code: [{ result: "node_code output" }],
+      });
     }
     const late = sseSubscribe(gateway.url, alice, RUN, { taskId: id }) as RunSub;
     await late.whenEnded();
     const replay = runEvents(late);
     const entries = steps.filter((step) => step.state.event).map((step) => step.state.event);
-    assert.deepEqual(replay.map((e) => e.event && runStateOf(e).event), [null, ...entries]);
+    assert.deepEqual(
+      replay.map((e) => e.event && runStateOf(e).event),
+      [null, ...entries],
+    );
     assert.equal(replay[0]!.status, "completed");
     assert.equal(replay.at(-1)!.end, "COMPLETED");
     assert.deepEqual(await redis.xinfo("GROUPS", `workflow:events:${id}`), [], "read without consumer groups");
 
     const foreign = wsSubscribe(wsClient(gateway.url, bob), RUN, { taskId: id }) as RunSub;
     await foreign.whenEnded();
-    assert.deepEqual(runEvents(foreign).map((e) => [e.status, e.username, e.event, e.end]), [[null, null, null, "NOT_FOUND"]]);
+    assert.deepEqual(
+      runEvents(foreign).map((e) => [e.status, e.username, e.event, e.end]),
+      [[null, null, null, "NOT_FOUND"]],
+    );
   });
 
   test("a key of another type (not a hash) reads as missing, not as a Redis outage", async () => {
@@ -267,7 +365,10 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const steps = uploadSteps(redis, id, THREE_FILES);
     const normal = wsSubscribe(aliceWs2, TASK, { taskId: id }) as TaskSub;
     await drive(steps.slice(0, 3), [normal]);
-    assert.ok(subs.every((sub) => !sub.ended), "the real task's states arrived while the odd keys were still being waited for");
+    assert.ok(
+      subs.every((sub) => !sub.ended),
+      "the real task's states arrived while the odd keys were still being waited for",
+    );
     normal.close();
     for (const sub of subs) {
       await sub.whenEnded();
@@ -303,7 +404,9 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const wsCycles = 3_000;
     const batch = 100;
     for (let start = 0; start < wsCycles; start += batch) {
-      const subs = Array.from({ length: batch }, (_, i) => wsSubscribe(i % 2 ? aliceWs : aliceWs2, TASK, { taskId: tasks[(start + i) % tasks.length] }));
+      const subs = Array.from({ length: batch }, (_, i) =>
+        wsSubscribe(i % 2 ? aliceWs : aliceWs2, TASK, { taskId: tasks[(start + i) % tasks.length] }),
+      );
       // Half leave after their first event, half at once (before the server may even have subscribed).
       subs.forEach((sub, i) => i % 2 === 0 && sub.close());
       await Promise.all(subs.filter((_, i) => i % 2 === 1).map((sub) => sub.waitFor(1)));
@@ -311,16 +414,21 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       subs.forEach((sub) => sub.close());
     }
     for (let start = 0; start < 200; start += 50) {
-      const subs = Array.from({ length: 50 }, (_, i) => sseSubscribe(gateway.url, alice, TASK, { taskId: tasks[i % tasks.length] }));
+      const subs = Array.from({ length: 50 }, (_, i) =>
+        sseSubscribe(gateway.url, alice, TASK, { taskId: tasks[i % tasks.length] }),
+      );
       await Promise.all(subs.map((sub) => sub.waitFor(1)));
       sample();
       subs.forEach((sub) => sub.close());
     }
     assert.ok(peakListeners >= 50, `listeners were registered (peak ${peakListeners})`);
-    await eventually(() => {
-      const now = watcher.counts();
-      return now.keys === baseline.keys && now.listeners === baseline.listeners;
-    }, `counts back to ${JSON.stringify(baseline)}; now ${JSON.stringify(watcher.counts())}`);
+    await eventually(
+      () => {
+        const now = watcher.counts();
+        return now.keys === baseline.keys && now.listeners === baseline.listeners;
+      },
+      `counts back to ${JSON.stringify(baseline)}; now ${JSON.stringify(watcher.counts())}`,
+    );
     assert.deepEqual(watcher.counts(), baseline);
   });
 });
@@ -348,8 +456,11 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       await writeAll(steps.slice(0, 3));
       const others = Array.from({ length: 5 }, () => taskId("alice"));
       for (const other of others) await writeAll(uploadSteps(redis, other, THREE_FILES).slice(0, 1));
-      const subs = [wsSubscribe(client, TASK, { taskId: id }), sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
-        ...others.map((other) => wsSubscribe(client, TASK, { taskId: other }))] as TaskSub[];
+      const subs = [
+        wsSubscribe(client, TASK, { taskId: id }),
+        sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
+        ...others.map((other) => wsSubscribe(client, TASK, { taskId: other })),
+      ] as TaskSub[];
       await Promise.all(subs.map((sub) => sub.waitFor(1)));
       const runId = crypto.randomUUID();
       const runSteps = workflowSteps(redis, runId, "alice", ["node_start", "node_code"]);
@@ -357,7 +468,12 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       await drive(runSteps.slice(0, 4), [run]);
       // One listener connection with two patterns, whatever the number of subscribers and keys.
       assert.equal(await redis.call("PUBSUB", "NUMPAT"), 2);
-      assert.equal(String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub")).trim().split("\n").length, 1);
+      assert.equal(
+        String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub"))
+          .trim()
+          .split("\n").length,
+        1,
+      );
 
       await redis.call("SAVE"); // LAYRA's Redis persists; this one reloads dump.rdb on start
       await stack.stopServer("redis");
@@ -369,14 +485,29 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       await drive(runSteps.slice(4), [run], 5);
       await run.whenEnded();
       const runStates = runEvents(run);
-      assert.deepEqual(runStates.map(runStateOf), [...runSteps.slice(0, 4).map((s) => s.state), { status: "running", event: null }, ...runSteps.slice(4).map((s) => s.state)]);
-      assert.deepEqual(runStates.map((e) => e.resumed), runStates.map((_, i) => i === 4), "one resumed snapshot of the run's hash");
+      assert.deepEqual(runStates.map(runStateOf), [
+        ...runSteps.slice(0, 4).map((s) => s.state),
+        { status: "running", event: null },
+        ...runSteps.slice(4).map((s) => s.state),
+      ]);
+      assert.deepEqual(
+        runStates.map((e) => e.resumed),
+        runStates.map((_, i) => i === 4),
+        "one resumed snapshot of the run's hash",
+      );
       assert.equal(runStates.at(-1)!.end, "COMPLETED");
       for (const sub of [ws, sse]) {
         await sub.whenEnded();
         const events = taskEvents(sub);
-        assert.deepEqual(events.map(stateOf), [steps[2]!.state, steps[2]!.state, ...steps.slice(3).map((s) => s.state)]);
-        assert.deepEqual(events.map((e) => e.resumed), [false, true, ...steps.slice(3).map(() => false)]);
+        assert.deepEqual(events.map(stateOf), [
+          steps[2]!.state,
+          steps[2]!.state,
+          ...steps.slice(3).map((s) => s.state),
+        ]);
+        assert.deepEqual(
+          events.map((e) => e.resumed),
+          [false, true, ...steps.slice(3).map(() => false)],
+        );
         assert.equal(events.at(-1)!.end, "COMPLETED");
       }
       // The CONFIG SET did not survive the restart (the server's own flags lack `t`); the gateway set it again.
@@ -397,7 +528,10 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
     const url = new URL(stack.env.REDIS_URL);
     url.username = "gateway";
     url.password = "gateway-pw";
-    const gateway = await startGateway({ ...shared.env, REDIS_URL: url.toString() }, { PROGRESS_POLL_INTERVAL_MS: "100" });
+    const gateway = await startGateway(
+      { ...shared.env, REDIS_URL: url.toString() },
+      { PROGRESS_POLL_INTERVAL_MS: "100" },
+    );
     try {
       const redis = gateway.app.stores.redis.task;
       await assert.rejects(redis.call("CONFIG", "GET", "notify-keyspace-events"), /NOPERM/);
@@ -405,12 +539,18 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       const client = wsClient(gateway.url, alice);
       const id = taskId("alice");
       const steps = uploadSteps(redis, id, THREE_FILES);
-      const subs = [wsSubscribe(client, TASK, { taskId: id }), sseSubscribe(gateway.url, alice, TASK, { taskId: id })] as TaskSub[];
+      const subs = [
+        wsSubscribe(client, TASK, { taskId: id }),
+        sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
+      ] as TaskSub[];
       await drive(steps, subs);
       const watcher = gateway.app.stores.progress;
       for (const sub of subs) {
         await sub.whenEnded();
-        assert.deepEqual(taskEvents(sub).map(stateOf), steps.map((s) => s.state));
+        assert.deepEqual(
+          taskEvents(sub).map(stateOf),
+          steps.map((s) => s.state),
+        );
         assert.equal(taskEvents(sub).at(-1)!.end, "COMPLETED");
       }
       assert.equal(watcher.counts().mode, "poll");
@@ -427,8 +567,14 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       await redis.del(`task:${deleted}`);
       await redis.pexpire(`task:${expiring}`, 600);
       await Promise.all([del.whenEnded(), exp.whenEnded()]);
-      assert.deepEqual(taskEvents(del).map((e) => e.end), [null, "DELETED"]);
-      assert.deepEqual(taskEvents(exp).map((e) => e.end), [null, "EXPIRED"]);
+      assert.deepEqual(
+        taskEvents(del).map((e) => e.end),
+        [null, "DELETED"],
+      );
+      assert.deepEqual(
+        taskEvents(exp).map((e) => e.end),
+        [null, "EXPIRED"],
+      );
       await eventually(() => watcher.counts().keys === 0, "every key unwatched");
       assert.equal(watcher.counts().pollerActive, false, "the poller stops when nothing is watched");
       await client.dispose();

@@ -57,7 +57,10 @@ test("anonymous callers are limited per address across both gateways, with RATE_
   assert.equal(error.extensions.code, "RATE_LIMITED");
   assert.equal(error.extensions.limit, 4);
   assert.equal(error.extensions.retryAfterSeconds, retryAfter);
-  assert.match(error.message, /^rate limit exceeded: 5 operations exceed the limit of 4 per 120 s for this ip; retry after \d+ s$/);
+  assert.match(
+    error.message,
+    /^rate limit exceeded: 5 operations exceed the limit of 4 per 120 s for this ip; retry after \d+ s$/,
+  );
   assert.equal(error.extensions.http, undefined, "the http extension is not sent to the client");
   // The second gateway refuses too: the count lives in Redis, not in either process.
   const elsewhere = await second.query(q);
@@ -99,7 +102,8 @@ test("when the window expires the caller may go on", async () => {
   // End the window now instead of waiting for it.
   assert.equal(await cache.pexpire(`ratelimit:${namespace}:user:${carol}`, 1), 1);
   const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline && (await cache.exists(`ratelimit:${namespace}:user:${carol}`)) === 1) await new Promise((r) => setTimeout(r, 10));
+  while (Date.now() < deadline && (await cache.exists(`ratelimit:${namespace}:user:${carol}`)) === 1)
+    await new Promise((r) => setTimeout(r, 10));
   assert.equal((await second.query(q, { token })).errors, undefined);
 });
 
@@ -107,15 +111,26 @@ test("when Redis cannot be reached the operation runs (fail open) and a warning 
   const redisOnly = await privateStack(["redis"]);
   const lines: { level: number; msg: string }[] = [];
   const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const gateway = await startGateway({ ...sharedEnv, REDIS_URL: redisOnly.env.REDIS_URL! }, { RATE_LIMIT_ANONYMOUS_POINTS: "1" }, { logger });
+  const gateway = await startGateway(
+    { ...sharedEnv, REDIS_URL: redisOnly.env.REDIS_URL! },
+    { RATE_LIMIT_ANONYMOUS_POINTS: "1" },
+    { logger },
+  );
   try {
     assert.equal((await gateway.query(q)).errors, undefined);
-    assert.equal((await gateway.query(q)).errors?.[0]?.extensions?.code, "RATE_LIMITED", "the limit applies while Redis is up");
+    assert.equal(
+      (await gateway.query(q)).errors?.[0]?.extensions?.code,
+      "RATE_LIMITED",
+      "the limit applies while Redis is up",
+    );
     await redisOnly.stopServer("redis");
     const result = await gateway.query(q);
     assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     assert.deepEqual(result.data, { __typename: "Query" });
-    assert.ok(lines.some((line) => line.level === 40 && /rate limit check failed/.test(line.msg)), JSON.stringify(lines));
+    assert.ok(
+      lines.some((line) => line.level === 40 && /rate limit check failed/.test(line.msg)),
+      JSON.stringify(lines),
+    );
   } finally {
     await gateway.close();
     await redisOnly.close();

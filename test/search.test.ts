@@ -5,8 +5,15 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { collectionName } from "../src/stores/milvus.js";
-import { layraId, LayraWriter } from "./fixtures/layra-writer.js";
-import { allPageVectors, buildSearchCorpus, corpusQueries, exhaustiveRanking, seededRandom, type SearchCorpus } from "./fixtures/search-corpus.js";
+import { layraId, LayraWriter } from "../dev/layra-writer.js";
+import {
+  allPageVectors,
+  buildSearchCorpus,
+  corpusQueries,
+  exhaustiveRanking,
+  seededRandom,
+  type SearchCorpus,
+} from "./fixtures/search-corpus.js";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -36,7 +43,11 @@ const singleSearch = `query ($id: String!, $query: String, $vectors: [[Float!]!]
 
 /** A second gateway over the same database and bucket with other settings; closing it keeps the data. */
 async function gatewayWith(overrides: Record<string, string>, env = shared.env): Promise<TestGateway> {
-  const other = await startGateway(env, { MONGODB_DB: gateway.config.mongo.database, MINIO_BUCKET_NAME: gateway.config.s3.bucket, ...overrides });
+  const other = await startGateway(env, {
+    MONGODB_DB: gateway.config.mongo.database,
+    MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+    ...overrides,
+  });
   return { ...other, close: () => other.app.stop() };
 }
 
@@ -49,7 +60,10 @@ before(async () => {
   aliceToken = await gateway.token("alice");
   bobToken = await gateway.token("bob");
   bobBase = await writer.createKnowledgeBase("bob", "bob's base");
-  await writer.ingestFile("bob", bobBase.knowledge_base_id, { filename: "bob.pdf", pages: [{ text: "term1 term2 term3" }] });
+  await writer.ingestFile("bob", bobBase.knowledge_base_id, {
+    filename: "bob.pdf",
+    pages: [{ text: "term1 term2 term3" }],
+  });
 });
 
 after(async () => {
@@ -59,7 +73,8 @@ after(async () => {
     const ours = [...corpus.knowledgeBases, bobBase].map((kb) => collectionName(kb.knowledge_base_id));
     const collections = await client.listCollections({ timeout: 30_000 });
     for (const { name } of collections.data) {
-      if (ours.includes(name) || name.startsWith("colqwensearch_")) await client.dropCollection({ collection_name: name, timeout: 30_000 }).catch(() => undefined);
+      if (ours.includes(name) || name.startsWith("colqwensearch_"))
+        await client.dropCollection({ collection_name: name, timeout: 30_000 }).catch(() => undefined);
     }
   } finally {
     await gateway.close();
@@ -79,7 +94,9 @@ test("the corpus is what the acceptance criteria ask for: 200+ pages of 100+ vec
 
 test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 >= 0.99, equal scores); recall at stage-1 limit 10 is reported", async () => {
   const stored = new Map<string, number[][]>();
-  for (const kb of corpus.knowledgeBases) for (const [id, vectors] of await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id)) stored.set(id, vectors);
+  for (const kb of corpus.knowledgeBases)
+    for (const [id, vectors] of await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id))
+      stored.set(id, vectors);
   const queries = corpusQueries(corpus, 24);
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
   const narrow = await gatewayWith({ SEARCH_CANDIDATE_LIMIT: "10" });
@@ -95,16 +112,20 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 >=
       const truthScores = new Map(truth.map((page) => [page.imageId, page.score]));
       for (const hit of hits) {
         const exact = truthScores.get(hit.page.imageId);
-        if (exact !== undefined) assert.ok(Math.abs(exact - hit.score) < 1e-4, `${query.label}: ${hit.score} vs exhaustive ${exact}`);
+        if (exact !== undefined)
+          assert.ok(Math.abs(exact - hit.score) < 1e-4, `${query.label}: ${hit.score} vs exhaustive ${exact}`);
       }
       for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score, "best first");
       recall.default += hits.filter((hit) => truthScores.has(hit.page.imageId)).length / 10;
 
-      const narrowHits = (await narrow.query<SearchData>(multiSearch, { variables, token: aliceToken })).data!.searchKnowledgeBases!;
+      const narrowHits = (await narrow.query<SearchData>(multiSearch, { variables, token: aliceToken })).data!
+        .searchKnowledgeBases!;
       recall.narrow += narrowHits.filter((hit) => truthScores.has(hit.page.imageId)).length / 10;
     }
     const atDefault = recall.default / queries.length;
-    console.log(`recall@10 over ${queries.length} queries: ${atDefault.toFixed(4)} at stage-1 limit ${gateway.config.search.candidateLimit}, ${(recall.narrow / queries.length).toFixed(4)} at limit 10`);
+    console.log(
+      `recall@10 over ${queries.length} queries: ${atDefault.toFixed(4)} at stage-1 limit ${gateway.config.search.candidateLimit}, ${(recall.narrow / queries.length).toFixed(4)} at limit 10`,
+    );
     assert.ok(atDefault >= 0.99, `recall@10 ${atDefault}`);
 
     // Reported, not asserted: queries of random unit vectors match no page's words, so the top 10
@@ -118,14 +139,24 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 >=
         const norm = Math.hypot(...raw);
         return raw.map((value) => value / norm);
       });
-      const truth = new Set(exhaustiveRanking(vectors, stored).slice(0, 10).map((page) => page.imageId));
+      const truth = new Set(
+        exhaustiveRanking(vectors, stored)
+          .slice(0, 10)
+          .map((page) => page.imageId),
+      );
       const variables = { ids, topK: 10, vectors };
-      for (const [side, gw] of [["default", gateway], ["narrow", narrow]] as const) {
-        const hits = (await gw.query<SearchData>(multiSearch, { variables, token: aliceToken })).data!.searchKnowledgeBases!;
+      for (const [side, gw] of [
+        ["default", gateway],
+        ["narrow", narrow],
+      ] as const) {
+        const hits = (await gw.query<SearchData>(multiSearch, { variables, token: aliceToken })).data!
+          .searchKnowledgeBases!;
         hard[side] += hits.filter((hit) => truth.has(hit.page.imageId)).length / 10;
       }
     }
-    console.log(`recall@10 over ${HARD} random-vector queries: ${(hard.default / HARD).toFixed(4)} at stage-1 limit ${gateway.config.search.candidateLimit}, ${(hard.narrow / HARD).toFixed(4)} at limit 10`);
+    console.log(
+      `recall@10 over ${HARD} random-vector queries: ${(hard.default / HARD).toFixed(4)} at stage-1 limit ${gateway.config.search.candidateLimit}, ${(hard.narrow / HARD).toFixed(4)} at limit 10`,
+    );
   } finally {
     await narrow.close();
   }
@@ -140,7 +171,10 @@ test("hits carry their page (1-based number, fresh URL), file and base; equal qu
   assert.equal(first.errors, undefined);
   const hits = first.data!.searchKnowledgeBase!;
   assert.equal(hits.length, 5);
-  assert.deepEqual(hits.map((hit) => hit.page.imageId), second.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId));
+  assert.deepEqual(
+    hits.map((hit) => hit.page.imageId),
+    second.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId),
+  );
   for (const hit of hits) {
     assert.equal(hit.knowledgeBase.knowledgeBaseId, kb.knowledge_base_id);
     const file = corpus.files.find((candidate) => candidate.file_id === hit.file.fileId)!;
@@ -149,28 +183,43 @@ test("hits carry their page (1-based number, fresh URL), file and base; equal qu
     assert.ok(hit.page.pageNumber >= 1);
     const png = await fetch(hit.page.url);
     assert.equal(png.status, 200);
-    assert.ok(new URL(hit.page.url).searchParams.has("X-Amz-Signature"), "a fresh presigned URL, not LAYRA's stored one");
+    assert.ok(
+      new URL(hit.page.url).searchParams.has("X-Amz-Signature"),
+      "a fresh presigned URL, not LAYRA's stored one",
+    );
   }
   // A threshold leaves out the pages below it.
   const threshold = hits[2]!.score;
-  const above = await gateway.query<SearchData>(multiSearch, { variables: { ids: [kb.knowledge_base_id], query: query!.text, topK: 5, threshold }, token: aliceToken });
+  const above = await gateway.query<SearchData>(multiSearch, {
+    variables: { ids: [kb.knowledge_base_id], query: query!.text, topK: 5, threshold },
+    token: aliceToken,
+  });
   assert.ok(above.data!.searchKnowledgeBases!.every((hit) => hit.score >= threshold));
   assert.equal(above.data!.searchKnowledgeBases!.length, 3);
 });
 
 test("a page with more than 1000 vectors is scored over all of them, also when read in small windows", async () => {
   const kb = await writer.createKnowledgeBase("alice", "long pages", { id: layraId("search") });
-  await writer.ingestFile("alice", kb.knowledge_base_id, { filename: "long.pdf", pages: [{ text: "appendix", tokens: 1200 }, { text: "cover" }] });
+  await writer.ingestFile("alice", kb.knowledge_base_id, {
+    filename: "long.pdf",
+    pages: [{ text: "appendix", tokens: 1200 }, { text: "cover" }],
+  });
   const pages = await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id);
   const [longId, longVectors] = [...pages].find(([, vectors]) => vectors.length === 1200)!;
   // The query is the page's vector #1100: LAYRA's limit=1000 re-rank query never reads it.
   const target = longVectors[1100]!;
   const dot = (a: number[], b: number[]) => a.reduce((sum, value, k) => sum + value * b[k]!, 0);
-  assert.ok(Math.max(...longVectors.slice(0, 1000).map((vector) => dot(vector, target))) < 0.9, "the first 1000 vectors hold no match");
+  assert.ok(
+    Math.max(...longVectors.slice(0, 1000).map((vector) => dot(vector, target))) < 0.9,
+    "the first 1000 vectors hold no match",
+  );
   const small = await gatewayWith({ SEARCH_QUERY_WINDOW: "500" });
   try {
     for (const client of [gateway, small]) {
-      const result = await client.query<SingleSearchData>(singleSearch, { variables: { id: kb.knowledge_base_id, vectors: [target], topK: 2 }, token: aliceToken });
+      const result = await client.query<SingleSearchData>(singleSearch, {
+        variables: { id: kb.knowledge_base_id, vectors: [target], topK: 2 },
+        token: aliceToken,
+      });
       assert.equal(result.errors, undefined);
       const [best] = result.data!.searchKnowledgeBase!;
       assert.equal(best!.page.imageId, longId);
@@ -184,7 +233,9 @@ test("a page with more than 1000 vectors is scored over all of them, also when r
 test("the Mongo commands of one search do not grow with topK", async () => {
   const { client } = gateway.app.stores.mongo;
   let commands = 0;
-  const count = () => { commands++; };
+  const count = () => {
+    commands++;
+  };
   client.on("commandStarted", count);
   try {
     const per: number[] = [];
@@ -208,58 +259,166 @@ test("the Mongo commands of one search do not grow with topK", async () => {
 test("bad input and other users' bases give a typed error and search nothing", async () => {
   const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
   const vector = Array.from({ length: 128 }, (_, k) => (k === 0 ? 1 : 0));
-  const cases: { name: string; query: string; variables?: Record<string, unknown>; token?: string; code: string; argument?: string }[] = [
-    { name: "topK 0", query: singleSearch, variables: { id: kbId, query: "term1", topK: 0 }, code: "BAD_USER_INPUT", argument: "topK" },
-    { name: "topK 101", query: singleSearch, variables: { id: kbId, query: "term1", topK: 101 }, code: "BAD_USER_INPUT", argument: "topK" },
-    { name: "both query and vectors", query: singleSearch, variables: { id: kbId, query: "term1", vectors: [vector], topK: 3 }, code: "BAD_USER_INPUT", argument: "query" },
-    { name: "neither", query: singleSearch, variables: { id: kbId, topK: 3 }, code: "BAD_USER_INPUT", argument: "query" },
-    { name: "blank text", query: singleSearch, variables: { id: kbId, query: "  ", topK: 3 }, code: "BAD_USER_INPUT", argument: "query" },
-    { name: "no vectors", query: singleSearch, variables: { id: kbId, vectors: [], topK: 3 }, code: "BAD_USER_INPUT", argument: "queryVectors" },
-    { name: "127-d vector", query: singleSearch, variables: { id: kbId, vectors: [vector.slice(1)], topK: 3 }, code: "BAD_USER_INPUT", argument: "queryVectors" },
+  const cases: {
+    name: string;
+    query: string;
+    variables?: Record<string, unknown>;
+    token?: string;
+    code: string;
+    argument?: string;
+  }[] = [
+    {
+      name: "topK 0",
+      query: singleSearch,
+      variables: { id: kbId, query: "term1", topK: 0 },
+      code: "BAD_USER_INPUT",
+      argument: "topK",
+    },
+    {
+      name: "topK 101",
+      query: singleSearch,
+      variables: { id: kbId, query: "term1", topK: 101 },
+      code: "BAD_USER_INPUT",
+      argument: "topK",
+    },
+    {
+      name: "both query and vectors",
+      query: singleSearch,
+      variables: { id: kbId, query: "term1", vectors: [vector], topK: 3 },
+      code: "BAD_USER_INPUT",
+      argument: "query",
+    },
+    {
+      name: "neither",
+      query: singleSearch,
+      variables: { id: kbId, topK: 3 },
+      code: "BAD_USER_INPUT",
+      argument: "query",
+    },
+    {
+      name: "blank text",
+      query: singleSearch,
+      variables: { id: kbId, query: "  ", topK: 3 },
+      code: "BAD_USER_INPUT",
+      argument: "query",
+    },
+    {
+      name: "no vectors",
+      query: singleSearch,
+      variables: { id: kbId, vectors: [], topK: 3 },
+      code: "BAD_USER_INPUT",
+      argument: "queryVectors",
+    },
+    {
+      name: "127-d vector",
+      query: singleSearch,
+      variables: { id: kbId, vectors: [vector.slice(1)], topK: 3 },
+      code: "BAD_USER_INPUT",
+      argument: "queryVectors",
+    },
     {
       name: "a non-finite number (GraphQL literal 1e400 parses to Infinity)",
       query: `{ searchKnowledgeBase(knowledgeBaseId: ${JSON.stringify(kbId)}, queryVectors: [[${["1e400", ...vector.slice(1)].join(",")}]]) { score } }`,
       code: "BAD_USER_INPUT",
       argument: "queryVectors",
     },
-    { name: "no bases", query: multiSearch, variables: { ids: [], query: "term1", topK: 3 }, code: "BAD_USER_INPUT", argument: "knowledgeBaseIds" },
-    { name: "another user's base", query: singleSearch, variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 }, code: "NOT_FOUND" },
-    { name: "another user's base among own ones", query: multiSearch, variables: { ids: [kbId, bobBase.knowledge_base_id], query: "term1", topK: 3 }, code: "NOT_FOUND" },
-    { name: "a missing base", query: singleSearch, variables: { id: layraId("alice"), query: "term1", topK: 3 }, code: "NOT_FOUND" },
-    { name: "no token", query: singleSearch, variables: { id: kbId, query: "term1", topK: 3 }, token: "", code: "UNAUTHENTICATED" },
+    {
+      name: "no bases",
+      query: multiSearch,
+      variables: { ids: [], query: "term1", topK: 3 },
+      code: "BAD_USER_INPUT",
+      argument: "knowledgeBaseIds",
+    },
+    {
+      name: "another user's base",
+      query: singleSearch,
+      variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 },
+      code: "NOT_FOUND",
+    },
+    {
+      name: "another user's base among own ones",
+      query: multiSearch,
+      variables: { ids: [kbId, bobBase.knowledge_base_id], query: "term1", topK: 3 },
+      code: "NOT_FOUND",
+    },
+    {
+      name: "a missing base",
+      query: singleSearch,
+      variables: { id: layraId("alice"), query: "term1", topK: 3 },
+      code: "NOT_FOUND",
+    },
+    {
+      name: "no token",
+      query: singleSearch,
+      variables: { id: kbId, query: "term1", topK: 3 },
+      token: "",
+      code: "UNAUTHENTICATED",
+    },
   ];
   for (const testCase of cases) {
     const before = gateway.app.stores.milvus.searchRoundTrips();
-    const result = await gateway.query<Record<string, Hit[] | null>>(testCase.query, { variables: testCase.variables, token: testCase.token ?? aliceToken });
+    const result = await gateway.query<Record<string, Hit[] | null>>(testCase.query, {
+      variables: testCase.variables,
+      token: testCase.token ?? aliceToken,
+    });
     assert.equal(result.errors?.length, 1, `${testCase.name}: ${JSON.stringify(result.errors)}`);
-    assert.equal(result.errors![0]!.extensions?.code, testCase.code, `${testCase.name}: ${JSON.stringify(result.errors)}`);
+    assert.equal(
+      result.errors![0]!.extensions?.code,
+      testCase.code,
+      `${testCase.name}: ${JSON.stringify(result.errors)}`,
+    );
     if (testCase.argument) assert.equal(result.errors![0]!.extensions?.argument, testCase.argument, testCase.name);
     assert.equal(Object.values(result.data ?? {})[0] ?? null, null, `${testCase.name}: no results`);
     assert.equal(gateway.app.stores.milvus.searchRoundTrips(), before, `${testCase.name}: Milvus was not called`);
   }
   // "Not yours" reads exactly like "does not exist", apart from the id it names.
   const missingId = layraId("bob");
-  const notYours = await gateway.query(singleSearch, { variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 }, token: aliceToken });
-  const missing = await gateway.query(singleSearch, { variables: { id: missingId, query: "term1", topK: 3 }, token: aliceToken });
-  assert.equal(notYours.errors![0]!.message.replace(bobBase.knowledge_base_id, "ID"), missing.errors![0]!.message.replace(missingId, "ID"));
+  const notYours = await gateway.query(singleSearch, {
+    variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 },
+    token: aliceToken,
+  });
+  const missing = await gateway.query(singleSearch, {
+    variables: { id: missingId, query: "term1", topK: 3 },
+    token: aliceToken,
+  });
+  assert.equal(
+    notYours.errors![0]!.message.replace(bobBase.knowledge_base_id, "ID"),
+    missing.errors![0]!.message.replace(missingId, "ID"),
+  );
   // Bob searches his own base, temp or not, as usual.
-  const own = await gateway.query<SingleSearchData>(singleSearch, { variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 }, token: bobToken });
+  const own = await gateway.query<SingleSearchData>(singleSearch, {
+    variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 },
+    token: bobToken,
+  });
   assert.equal(own.data!.searchKnowledgeBase!.length, 1);
 });
 
 test("a base without a collection answers no hits; a released collection is loaded again; a temp base is searchable", async () => {
   const empty = await writer.createKnowledgeBase("alice", "nothing ingested", { id: layraId("search") });
   await gateway.app.stores.milvus.client.dropCollection({ collection_name: collectionName(empty.knowledge_base_id) });
-  const none = await gateway.query<SingleSearchData>(singleSearch, { variables: { id: empty.knowledge_base_id, query: "term1", topK: 3 }, token: aliceToken });
+  const none = await gateway.query<SingleSearchData>(singleSearch, {
+    variables: { id: empty.knowledge_base_id, query: "term1", topK: 3 },
+    token: aliceToken,
+  });
   assert.equal(none.errors, undefined);
   assert.deepEqual(none.data!.searchKnowledgeBase, []);
 
-  const temp = await writer.createKnowledgeBase("alice", "temp_base_alice", { id: `temp_${layraId("search")}`, temp: true });
-  await writer.ingestFile("alice", temp.knowledge_base_id, { filename: "chat.png", pages: [{ text: "attachment words" }] });
+  const temp = await writer.createKnowledgeBase("alice", "temp_base_alice", {
+    id: `temp_${layraId("search")}`,
+    temp: true,
+  });
+  await writer.ingestFile("alice", temp.knowledge_base_id, {
+    filename: "chat.png",
+    pages: [{ text: "attachment words" }],
+  });
   const { client } = gateway.app.stores.milvus;
   await client.releaseCollection({ collection_name: collectionName(temp.knowledge_base_id) });
   const found = await gateway.query<SearchData>(multiSearch, {
-    variables: { ids: [temp.knowledge_base_id, corpus.knowledgeBases[0]!.knowledge_base_id], query: "attachment words", topK: 3 },
+    variables: {
+      ids: [temp.knowledge_base_id, corpus.knowledgeBases[0]!.knowledge_base_id],
+      query: "attachment words",
+      topK: 3,
+    },
     token: aliceToken,
   });
   assert.equal(found.errors, undefined);
@@ -274,8 +433,13 @@ test("a hit whose Mongo document does not exist yet is left out, and its Milvus 
   // Ingestion of a second file has written Milvus but not Mongo yet (contract §7, order e -> f).
   const pendingImage = layraId("alice");
   const vector = Array.from({ length: 128 }, (_, k) => (k === 5 ? 1 : 0));
-  await gateway.app.stores.milvus.insertRows(kb.knowledge_base_id, [{ vector, image_id: pendingImage, page_number: 0, file_id: layraId("alice") }]);
-  const result = await gateway.query<SingleSearchData>(singleSearch, { variables: { id: kb.knowledge_base_id, vectors: [vector], topK: 5 }, token: aliceToken });
+  await gateway.app.stores.milvus.insertRows(kb.knowledge_base_id, [
+    { vector, image_id: pendingImage, page_number: 0, file_id: layraId("alice") },
+  ]);
+  const result = await gateway.query<SingleSearchData>(singleSearch, {
+    variables: { id: kb.knowledge_base_id, vectors: [vector], topK: 5 },
+    token: aliceToken,
+  });
   assert.equal(result.errors, undefined);
   const hits = result.data!.searchKnowledgeBase!;
   assert.equal(hits.length, 1, "the ingested page only");
@@ -287,13 +451,24 @@ test("a hit whose Mongo document does not exist yet is left out, and its Milvus 
   });
   assert.equal(rows.data.length, 1, "the pending page's rows are still there");
 
-  const best = await gateway.query<SingleSearchData>(singleSearch, { variables: { id: kb.knowledge_base_id, vectors: [vector], topK: 1 }, token: aliceToken });
-  assert.deepEqual(best.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId), [hits[0]!.page.imageId], "the next page takes the pending page's place in the top 1");
+  const best = await gateway.query<SingleSearchData>(singleSearch, {
+    variables: { id: kb.knowledge_base_id, vectors: [vector], topK: 1 },
+    token: aliceToken,
+  });
+  assert.deepEqual(
+    best.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId),
+    [hits[0]!.page.imageId],
+    "the next page takes the pending page's place in the top 1",
+  );
 });
 
 test("with the model server stopped, a text search fails alone with UPSTREAM_UNAVAILABLE; vector searches still answer", async () => {
   const stack = await privateStack(["model"]);
-  const down = await gatewayWith({ MODEL_SERVER_URL: stack.env.MODEL_SERVER_URL, MODEL_SERVER_TIMEOUT_MS: "2000", STORE_TIMEOUT_MS: "2000" });
+  const down = await gatewayWith({
+    MODEL_SERVER_URL: stack.env.MODEL_SERVER_URL,
+    MODEL_SERVER_TIMEOUT_MS: "2000",
+    STORE_TIMEOUT_MS: "2000",
+  });
   try {
     await stack.stopServer("model");
     const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
@@ -303,8 +478,14 @@ test("with the model server stopped, a text search fails alone with UPSTREAM_UNA
     );
     assert.equal(result.data!.health.ready, false);
     assert.equal(result.data!.searchKnowledgeBase, null);
-    assert.deepEqual(result.errors!.map((error) => [error.path, error.extensions?.code]), [[["searchKnowledgeBase"], "UPSTREAM_UNAVAILABLE"]]);
-    const vectors = await down.query<SingleSearchData>(singleSearch, { variables: { id: kbId, vectors: corpusQueries(corpus, 1)[0]!.vectors, topK: 3 }, token: aliceToken });
+    assert.deepEqual(
+      result.errors!.map((error) => [error.path, error.extensions?.code]),
+      [[["searchKnowledgeBase"], "UPSTREAM_UNAVAILABLE"]],
+    );
+    const vectors = await down.query<SingleSearchData>(singleSearch, {
+      variables: { id: kbId, vectors: corpusQueries(corpus, 1)[0]!.vectors, topK: 3 },
+      token: aliceToken,
+    });
     assert.equal(vectors.data!.searchKnowledgeBase!.length, 3);
   } finally {
     await down.close();
@@ -319,19 +500,34 @@ test("with Milvus stopped, the search fails alone with UPSTREAM_UNAVAILABLE, and
   try {
     const aloneWriter = new LayraWriter(down.app.stores, down.config.model.url);
     const kb = await aloneWriter.createKnowledgeBase("alice", "on the private Milvus");
-    await aloneWriter.ingestFile("alice", kb.knowledge_base_id, { filename: "p.pdf", pages: [{ text: "private milvus" }] });
+    await aloneWriter.ingestFile("alice", kb.knowledge_base_id, {
+      filename: "p.pdf",
+      pages: [{ text: "private milvus" }],
+    });
     const query = `query ($id: String!) { health { ready } searchKnowledgeBase(knowledgeBaseId: $id, query: "private milvus", topK: 1) { score } }`;
     await stack.stopServer("milvus");
-    const result = await down.query<{ health: { ready: boolean }; searchKnowledgeBase: Hit[] | null }>(query, { variables: { id: kb.knowledge_base_id }, token: aliceToken });
+    const result = await down.query<{ health: { ready: boolean }; searchKnowledgeBase: Hit[] | null }>(query, {
+      variables: { id: kb.knowledge_base_id },
+      token: aliceToken,
+    });
     assert.equal(result.data!.health.ready, false);
     assert.equal(result.data!.searchKnowledgeBase, null);
-    assert.deepEqual(result.errors!.map((error) => [error.path, error.extensions?.code]), [[["searchKnowledgeBase"], "UPSTREAM_UNAVAILABLE"]]);
+    assert.deepEqual(
+      result.errors!.map((error) => [error.path, error.extensions?.code]),
+      [[["searchKnowledgeBase"], "UPSTREAM_UNAVAILABLE"]],
+    );
 
     await stack.startServer("milvus");
     const deadline = Date.now() + 30_000;
     let back: Hit[] | null = null;
     while (!back && Date.now() < deadline) {
-      back = (await down.query<{ searchKnowledgeBase: Hit[] | null }>(query, { variables: { id: kb.knowledge_base_id }, token: aliceToken })).data?.searchKnowledgeBase ?? null;
+      back =
+        (
+          await down.query<{ searchKnowledgeBase: Hit[] | null }>(query, {
+            variables: { id: kb.knowledge_base_id },
+            token: aliceToken,
+          })
+        ).data?.searchKnowledgeBase ?? null;
       if (!back) await new Promise((resolve) => setTimeout(resolve, 300));
     }
     assert.ok(back && Math.abs(back[0]!.score - 2) < 1e-5, "the search answers again once Milvus is back");

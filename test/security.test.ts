@@ -11,7 +11,10 @@ import { wsOperation } from "./ws.js";
 
 const gateway = gatewaysForFile();
 
-type Body = { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+type Body = {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+};
 const introspection = "{ __schema { queryType { name } } }";
 const typo = "{ healht { ready } }";
 
@@ -36,7 +39,10 @@ describe("development/test mode", () => {
       const response = await fetch(`${gw.url}/graphql`, {
         method: "POST",
         headers: { "content-type": contentType },
-        body: contentType === "text/plain" ? JSON.stringify({ query: "{ __typename }" }) : `query=${encodeURIComponent("{ __typename }")}`,
+        body:
+          contentType === "text/plain"
+            ? JSON.stringify({ query: "{ __typename }" })
+            : `query=${encodeURIComponent("{ __typename }")}`,
       });
       assert.equal(response.status, 403, contentType);
     }
@@ -103,7 +109,11 @@ describe("persisted operations", () => {
   const sha = (query: string) => createHash("sha256").update(query).digest("hex");
   const persisted = (hash: string) => ({ persistedQuery: { version: 1, sha256Hash: hash } });
   const post = async (body: Record<string, unknown>) => {
-    const response = await fetch(`${gw.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const response = await fetch(`${gw.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     return { status: response.status, ...((await response.json()) as Body) };
   };
 
@@ -122,9 +132,12 @@ describe("persisted operations", () => {
     assert.equal(ran.errors, undefined, JSON.stringify(ran.errors));
     assert.equal(typeof (ran.data!.health as { ready: boolean }).ready, "boolean");
 
-    const get = await fetch(`${gw.url}/graphql?extensions=${encodeURIComponent(JSON.stringify(persisted(sha(listedWs))))}`, {
-      headers: { "x-graphql-csrf": "1" },
-    });
+    const get = await fetch(
+      `${gw.url}/graphql?extensions=${encodeURIComponent(JSON.stringify(persisted(sha(listedWs))))}`,
+      {
+        headers: { "x-graphql-csrf": "1" },
+      },
+    );
     assert.deepEqual(((await get.json()) as Body).data, { __typename: "Query" });
 
     const arbitrary = await post({ query: "{ __typename }" });

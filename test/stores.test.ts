@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import type { FileDoc } from "../src/stores/documents.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { createStores, closeStores, type Stores } from "../src/stores/index.js";
-import { layraId, storedUrl } from "./fixtures/layra-writer.js";
+import { layraId, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, testConfig } from "./helpers.js";
 
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -28,12 +28,35 @@ test("mongo: a LAYRA-shaped knowledge base and file round-trip, and a unique ind
   const kbId = layraId("alice");
   const created = new Date(Date.UTC(2025, 8, 20, 13, 34, 46, 123));
   const file: FileDoc = {
-    file_id: layraId("alice"), filename: "a.pdf", username: "alice", minio_filename: "alice_a_0.pdf", minio_url: storedUrl("alice_a_0.pdf"),
-    knowledge_db_id: kbId, images: [{ images_id: layraId("alice"), minio_filename: "alice_a_1.png", minio_url: storedUrl("alice_a_1.png"), page_number: 1 }],
-    created_at: created, last_modify_at: created, is_delete: false,
+    file_id: layraId("alice"),
+    filename: "a.pdf",
+    username: "alice",
+    minio_filename: "alice_a_0.pdf",
+    minio_url: storedUrl("alice_a_0.pdf"),
+    knowledge_db_id: kbId,
+    images: [
+      {
+        images_id: layraId("alice"),
+        minio_filename: "alice_a_1.png",
+        minio_url: storedUrl("alice_a_1.png"),
+        page_number: 1,
+      },
+    ],
+    created_at: created,
+    last_modify_at: created,
+    is_delete: false,
   };
   await files.insertOne({ ...file });
-  await knowledgeBases.insertOne({ knowledge_base_id: kbId, knowledge_base_name: "kb", username: "alice", files: [], used_chat: [], created_at: created, last_modify_at: created, is_delete: false });
+  await knowledgeBases.insertOne({
+    knowledge_base_id: kbId,
+    knowledge_base_name: "kb",
+    username: "alice",
+    files: [],
+    used_chat: [],
+    created_at: created,
+    last_modify_at: created,
+    is_delete: false,
+  });
   const read = await files.findOne({ file_id: file.file_id }, { projection: { _id: 0 } });
   assert.deepEqual(read, file);
   assert.ok(read!.created_at instanceof Date, "timestamps come back as BSON Dates");
@@ -48,15 +71,31 @@ test("milvus: LAYRA's collection schema with an HNSW/IP index is created, loaded
   const { client } = stores.milvus;
   const described = await client.describeCollection({ collection_name: name });
   const fields = Object.fromEntries(described.schema.fields.map((f) => [f.name, String(f.data_type)]));
-  assert.deepEqual(fields, { pk: "Int64", vector: "FloatVector", image_id: "VarChar", page_number: "Int64", file_id: "VarChar" });
+  assert.deepEqual(fields, {
+    pk: "Int64",
+    vector: "FloatVector",
+    image_id: "VarChar",
+    page_number: "Int64",
+    file_id: "VarChar",
+  });
   const index = await client.describeIndex({ collection_name: name });
   const params = Object.fromEntries(index.index_descriptions[0]!.params.map((p) => [p.key, p.value]));
   assert.equal(params.index_type, "HNSW");
   assert.equal(params.metric_type, "IP");
   assert.deepEqual(JSON.parse(String(params.params)), { M: 32, efConstruction: 500 });
   const unit = (i: number) => Array.from({ length: 128 }, (_, k) => (k === i ? 1 : 0));
-  await stores.milvus.insertRows(kbId, [0, 1, 2].map((i) => ({ vector: unit(i), image_id: `img${i}`, page_number: i, file_id: "f" })));
-  const found = await client.search({ collection_name: name, data: [unit(1)], limit: 1, output_fields: ["image_id"], metric_type: "IP", params: { ef: 16 } });
+  await stores.milvus.insertRows(
+    kbId,
+    [0, 1, 2].map((i) => ({ vector: unit(i), image_id: `img${i}`, page_number: i, file_id: "f" })),
+  );
+  const found = await client.search({
+    collection_name: name,
+    data: [unit(1)],
+    limit: 1,
+    output_fields: ["image_id"],
+    metric_type: "IP",
+    params: { ef: 16 },
+  });
   assert.equal(found.results[0]?.image_id, "img1");
   assert.ok(Math.abs(Number(found.results[0]?.score) - 1) < 1e-6);
   await client.dropCollection({ collection_name: name });
@@ -69,7 +108,12 @@ test("redis: an HSET on DB 1 task:* reaches a keyspace-notification subscriber",
   await subscriber.psubscribe(`__keyspace@${taskDb}__:task:*`);
   subscriber.on("pmessage", (_pattern, channel, event) => events.push(`${channel} ${event}`));
   const taskId = layraId("alice");
-  await stores.redis.task.hset(`task:${taskId}`, { status: "processing", total: "3", processed: "0", message: "Initializing file processing..." });
+  await stores.redis.task.hset(`task:${taskId}`, {
+    status: "processing",
+    total: "3",
+    processed: "0",
+    message: "Initializing file processing...",
+  });
   const deadline = Date.now() + 2000;
   while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(events, [`__keyspace@${taskDb}__:task:${taskId} hset`]);
@@ -85,7 +129,10 @@ test("s3: a presigned GET returns the object over plain HTTP and a tampered sign
   assert.equal(ok.status, 200);
   assert.equal(await ok.text(), "png bytes");
   const signature = new URL(url).searchParams.get("X-Amz-Signature")!;
-  const tampered = url.replace(signature, signature.replace(/^./, (c) => (c === "0" ? "1" : "0")));
+  const tampered = url.replace(
+    signature,
+    signature.replace(/^./, (c) => (c === "0" ? "1" : "0")),
+  );
   assert.equal((await fetch(tampered)).status, 403);
 });
 
@@ -97,9 +144,16 @@ test("model server: /embed_text answers LAYRA's shape with unit 128-d vectors, d
     assert.ok(Math.abs(Math.hypot(...vector) - 1) < 1e-9);
   }
   assert.deepEqual(await stores.model.embedText("Where is the router reset button?"), first);
-  const raw = await fetch(`${testConfig(stack.env).model.url}/embed_text`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ queries: ["a b", "c"] }) });
+  const raw = await fetch(`${testConfig(stack.env).model.url}/embed_text`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ queries: ["a b", "c"] }),
+  });
   const body = (await raw.json()) as { embeddings: number[][][] };
-  assert.deepEqual(body.embeddings.map((e) => e.length), [2, 1]);
+  assert.deepEqual(
+    body.embeddings.map((e) => e.length),
+    [2, 1],
+  );
 });
 
 test("redis: the four logical databases are separate", async () => {

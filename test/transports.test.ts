@@ -11,11 +11,19 @@ import { gatewayForFile } from "./helpers.js";
 const file = gatewayForFile();
 
 async function overWebSocket(query: string, connectionParams: Record<string, unknown>): Promise<ExecutionResult> {
-  const client = createClient({ url: `${file.gateway.url.replace("http", "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
+  const client = createClient({
+    url: `${file.gateway.url.replace("http", "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams,
+    retryAttempts: 0,
+  });
   try {
     return await new Promise<ExecutionResult>((resolve, reject) => {
       let result: ExecutionResult | undefined;
-      client.subscribe({ query }, { next: (value) => (result = value), error: reject, complete: () => resolve(result!) });
+      client.subscribe(
+        { query },
+        { next: (value) => (result = value), error: reject, complete: () => resolve(result!) },
+      );
     });
   } finally {
     await client.dispose();
@@ -39,7 +47,11 @@ test("SSE answers with the caller's data and checks the header", async () => {
   const read = async (authorization?: string) => {
     const response = await fetch(`${file.gateway.url}/graphql`, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream", ...(authorization ? { authorization } : {}) },
+      headers: {
+        "content-type": "application/json",
+        accept: "text/event-stream",
+        ...(authorization ? { authorization } : {}),
+      },
       body: JSON.stringify({ query: "{ me { username } }" }),
     });
     assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import type { CommandStartedEvent } from "mongodb";
 import type { FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { encodeGlobalId } from "../src/schema/global-id.js";
-import { defaultSettings, LayraWriter, layraId, layraTurn, storedUrl } from "./fixtures/layra-writer.js";
+import { defaultSettings, LayraWriter, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -44,27 +44,62 @@ before(async () => {
   writer = new LayraWriter(gateway.app.stores, shared.env.MODEL_SERVER_URL!);
   for (const user of ["alice", "bob"]) {
     const kb = await writer.createKnowledgeBase(user, `${user} manuals`);
-    await writer.registerUser(user, { api_key: `sk-${user}-secret-key-9876`, base_used: [{ name: kb.knowledge_base_name, baseId: kb.knowledge_base_id }] });
-    const file = await writer.ingestFile(user, kb.knowledge_base_id, { filename: "Guide (v2).pdf", pages: [{ text: "router reset" }, { text: "wifi password" }] });
+    await writer.registerUser(user, {
+      api_key: `sk-${user}-secret-key-9876`,
+      base_used: [{ name: kb.knowledge_base_name, baseId: kb.knowledge_base_id }],
+    });
+    const file = await writer.ingestFile(user, kb.knowledge_base_id, {
+      filename: "Guide (v2).pdf",
+      pages: [{ text: "router reset" }, { text: "wifi password" }],
+    });
     await writer.ingestFile(user, kb.knowledge_base_id, { filename: "GuideXv2.pdf", pages: [{ text: "other" }] });
     const conversationId = layraId(user);
-    const temp = await writer.createKnowledgeBase(user, `temp_base_${user}`, { id: `temp_${conversationId}_${randomUUID()}`, temp: true });
-    const upload = await writer.ingestFile(user, temp.knowledge_base_id, { filename: "upload.png", pages: [{ text: "upload" }] });
+    const temp = await writer.createKnowledgeBase(user, `temp_base_${user}`, {
+      id: `temp_${conversationId}_${randomUUID()}`,
+      temp: true,
+    });
+    const upload = await writer.ingestFile(user, temp.knowledge_base_id, {
+      filename: "upload.png",
+      pages: [{ text: "upload" }],
+    });
     const page = file.images[0]!;
     const root = layraTurn("How do I reset?", {
       pageKey: page.minio_filename,
-      fileUsed: [{ score: 12.5, knowledge_db_id: kb.knowledge_base_id, file_name: file.filename, image_url: page.minio_url, file_url: file.minio_url }],
+      fileUsed: [
+        {
+          score: 12.5,
+          knowledge_db_id: kb.knowledge_base_id,
+          file_name: file.filename,
+          image_url: page.minio_url,
+          file_url: file.minio_url,
+        },
+      ],
     });
     const child = layraTurn("And the attachment?", { parent: root.message_id, tempDb: temp.knowledge_base_id });
-    const conversation = await writer.createConversation(user, `${user} chat`, [root, child], defaultSettings({ api_key: "sk-snapshot-key-1111" }));
-    await gateway.app.stores.mongo.conversations.updateOne({ conversation_id: conversation.conversation_id }, { $set: { conversation_id: conversationId } });
+    const conversation = await writer.createConversation(
+      user,
+      `${user} chat`,
+      [root, child],
+      defaultSettings({ api_key: "sk-snapshot-key-1111" }),
+    );
+    await gateway.app.stores.mongo.conversations.updateOne(
+      { conversation_id: conversation.conversation_id },
+      { $set: { conversation_id: conversationId } },
+    );
     const workflow = await writer.createWorkflow(user, `${user} flow`);
-    const chatflow = await writer.createChatflow(user, workflow.workflow_id, `${user} chatflow`, [layraTurn("flow question")]);
+    const chatflow = await writer.createChatflow(user, workflow.workflow_id, `${user} chatflow`, [
+      layraTurn("flow question"),
+    ]);
     await writer.saveCustomNode(user, "summarise", { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } });
     Object.assign(ids, {
-      [`${user}.kb`]: kb.knowledge_base_id, [`${user}.temp`]: temp.knowledge_base_id, [`${user}.file`]: file.file_id,
-      [`${user}.upload`]: upload.file_id, [`${user}.page`]: page.images_id, [`${user}.conversation`]: conversationId,
-      [`${user}.workflow`]: workflow.workflow_id, [`${user}.chatflow`]: chatflow.chatflow_id,
+      [`${user}.kb`]: kb.knowledge_base_id,
+      [`${user}.temp`]: temp.knowledge_base_id,
+      [`${user}.file`]: file.file_id,
+      [`${user}.upload`]: upload.file_id,
+      [`${user}.page`]: page.images_id,
+      [`${user}.conversation`]: conversationId,
+      [`${user}.workflow`]: workflow.workflow_id,
+      [`${user}.chatflow`]: chatflow.chatflow_id,
     });
   }
   alice = await gateway.token("alice");
@@ -85,7 +120,9 @@ test("the whole profile in one query, in LAYRA's real shapes", async () => {
   assert.equal(me.modelConfig.selectedModel.apiKeyHint, "…9876", "only the last four characters of the API key");
   assert.ok(!JSON.stringify(result).includes("sk-alice-secret-key"), "the API key never appears");
   assert.equal(me.modelConfig.selectedModel.baseUsed[0].knowledgeBase.name, "alice manuals");
-  assert.deepEqual(me.customNodes, [{ name: "summarise", definition: { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } } }]);
+  assert.deepEqual(me.customNodes, [
+    { name: "summarise", definition: { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } } },
+  ]);
 
   assert.equal(me.knowledgeBases.totalCount, 1, "the temp knowledge base stays out of the list");
   const kb = me.knowledgeBases.edges[0].node;
@@ -94,7 +131,11 @@ test("the whole profile in one query, in LAYRA's real shapes", async () => {
   assert.match(kb.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.equal(kb.files.totalCount, 2);
   const file = kb.files.edges.find((edge: Json) => edge.node.fileId === ids["alice.file"]).node;
-  assert.deepEqual(file.pages.map((p: Json) => p.pageNumber), [1, 2], "1-based page numbers");
+  assert.deepEqual(
+    file.pages.map((p: Json) => p.pageNumber),
+    [1, 2],
+    "1-based page numbers",
+  );
   assert.ok(!JSON.stringify(result).includes("192.168.1.5"), "stored URLs are never returned");
   for (const url of [file.url, ...file.pages.map((p: Json) => p.url)]) {
     assert.match(url, /X-Amz-Expires=900/);
@@ -109,19 +150,33 @@ test("the whole profile in one query, in LAYRA's real shapes", async () => {
   assert.equal(child.parentMessageId, root.messageId);
   assert.equal(root.userText, "How do I reset?");
   assert.equal(root.userMessageParts[0].type, "image_url");
-  assert.equal((await fetch(root.userMessageParts[0].imageUrl)).status, 200, "the turn's page image key is presigned fresh");
+  assert.equal(
+    (await fetch(root.userMessageParts[0].imageUrl)).status,
+    200,
+    "the turn's page image key is presigned fresh",
+  );
   assert.equal(root.retrievedPages[0].score, 12.5);
   assert.equal((await fetch(root.retrievedPages[0].imageUrl)).status, 200);
   assert.equal((await fetch(root.retrievedPages[0].fileUrl)).status, 200);
-  assert.deepEqual(child.tempKnowledgeBase, { knowledgeBaseId: ids["alice.temp"], isTemporary: true }, "temp KB reachable from its turn");
-  assert.deepEqual(child.uploadedFiles.map((f: Json) => f.filename), ["upload.png"]);
+  assert.deepEqual(
+    child.tempKnowledgeBase,
+    { knowledgeBaseId: ids["alice.temp"], isTemporary: true },
+    "temp KB reachable from its turn",
+  );
+  assert.deepEqual(
+    child.uploadedFiles.map((f: Json) => f.filename),
+    ["upload.png"],
+  );
 
   assert.equal(me.chatflows.totalCount, 1);
   assert.equal(me.chatflows.edges[0].node.workflow.workflowId, ids["alice.workflow"]);
   const workflow = me.workflows.edges[0].node;
   assert.deepEqual(workflow.globalVariables, { answer: "'42'" });
   assert.equal(workflow.startNode, "node_start");
-  assert.deepEqual(workflow.chatflows.edges.map((e: Json) => e.node.chatflowId), [ids["alice.chatflow"]]);
+  assert.deepEqual(
+    workflow.chatflows.edges.map((e: Json) => e.node.chatflowId),
+    [ids["alice.chatflow"]],
+  );
 });
 
 test("the filename keyword is matched literally, never as a regex", async () => {
@@ -141,25 +196,38 @@ test("the filename keyword is matched literally, never as a regex", async () => 
 
 test("me.files lists the files of all the caller's knowledge bases, keyword matched literally, temp uploads left out", async () => {
   const files = async (token: string, keyword?: string) => {
-    const result = await gateway.query<{ me: Json }>(`query($k: String) { me { files(keyword: $k) { totalCount edges { node { fileId filename knowledgeBaseId } } } } }`, { token, variables: { k: keyword } });
+    const result = await gateway.query<{ me: Json }>(
+      `query($k: String) { me { files(keyword: $k) { totalCount edges { node { fileId filename knowledgeBaseId } } } } }`,
+      { token, variables: { k: keyword } },
+    );
     assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     return result.data!.me.files;
   };
   const all = await files(alice);
   assert.equal(all.totalCount, 2, "the two files of alice's knowledge base; the temp upload is left out");
   assert.ok(all.edges.every((e: Json) => e.node.knowledgeBaseId === ids["alice.kb"]));
-  assert.deepEqual((await files(alice, "guide (v2)")).edges.map((e: Json) => e.node.filename), ["Guide (v2).pdf"]);
+  assert.deepEqual(
+    (await files(alice, "guide (v2)")).edges.map((e: Json) => e.node.filename),
+    ["Guide (v2).pdf"],
+  );
   assert.equal((await files(alice, "e.v")).totalCount, 0, "`.` is not a wildcard");
   assert.equal((await files(alice, "(.*")).totalCount, 0);
   const bobs = await files(bob);
   assert.equal(bobs.totalCount, 2);
-  assert.ok(bobs.edges.every((e: Json) => e.node.knowledgeBaseId === ids["bob.kb"]), "bob sees only his own files");
+  assert.ok(
+    bobs.edges.every((e: Json) => e.node.knowledgeBaseId === ids["bob.kb"]),
+    "bob sees only his own files",
+  );
 });
 
 test("another user's ids answer exactly like missing ids, on every entry point", async () => {
   const roots: [string, string, string][] = [
-    ["knowledgeBase", "knowledgeBaseId", "kb"], ["knowledgeBase", "knowledgeBaseId", "temp"], ["file", "fileId", "file"],
-    ["file", "fileId", "upload"], ["conversation", "conversationId", "conversation"], ["chatflow", "chatflowId", "chatflow"],
+    ["knowledgeBase", "knowledgeBaseId", "kb"],
+    ["knowledgeBase", "knowledgeBaseId", "temp"],
+    ["file", "fileId", "file"],
+    ["file", "fileId", "upload"],
+    ["conversation", "conversationId", "conversation"],
+    ["chatflow", "chatflowId", "chatflow"],
     ["workflow", "workflowId", "workflow"],
   ];
   for (const [field, arg, key] of roots) {
@@ -170,11 +238,19 @@ test("another user's ids answer exactly like missing ids, on every entry point",
     assert.equal(own.errors, undefined, `${field} works for the owner`);
     assert.equal(foreign.data, null);
     assert.equal(foreign.errors?.[0]?.extensions?.code, "NOT_FOUND", `${field}(${key})`);
-    assert.equal(foreign.errors?.[0]?.message.replace(ids[`alice.${key}`]!, "ID"), missing.errors?.[0]?.message.replace(/bob_[0-9a-f-]+/, "ID"));
+    assert.equal(
+      foreign.errors?.[0]?.message.replace(ids[`alice.${key}`]!, "ID"),
+      missing.errors?.[0]?.message.replace(/bob_[0-9a-f-]+/, "ID"),
+    );
   }
   const nodeTypes: [string, string][] = [
-    ["KnowledgeBase", "kb"], ["KnowledgeBase", "temp"], ["File", "file"], ["PageImage", "page"], ["Conversation", "conversation"],
-    ["Chatflow", "chatflow"], ["Workflow", "workflow"],
+    ["KnowledgeBase", "kb"],
+    ["KnowledgeBase", "temp"],
+    ["File", "file"],
+    ["PageImage", "page"],
+    ["Conversation", "conversation"],
+    ["Chatflow", "chatflow"],
+    ["Workflow", "workflow"],
   ];
   for (const [type, key] of nodeTypes) {
     const ownId = encodeGlobalId(type, ids[`bob.${key}`]!);
@@ -189,7 +265,8 @@ test("another user's ids answer exactly like missing ids, on every entry point",
     assert.deepEqual(result.data!.many, [null, { id: ownId }]);
   }
   const profile = JSON.stringify((await gateway.query(PROFILE, { token: bob })).data);
-  for (const [name, id] of Object.entries(ids)) if (name.startsWith("alice.")) assert.ok(!profile.includes(id), `${name} absent from bob's profile`);
+  for (const [name, id] of Object.entries(ids))
+    if (name.startsWith("alice.")) assert.ok(!profile.includes(id), `${name} absent from bob's profile`);
 });
 
 test("connections page with cursors; bad arguments are BAD_USER_INPUT naming the argument", async () => {
@@ -204,7 +281,13 @@ test("connections page with cursors; bad arguments are BAD_USER_INPUT naming the
   assert.equal(second.data!.knowledgeBase.files.pageInfo.hasNextPage, false);
   assert.notDeepEqual(second.data!.knowledgeBase.files.edges, first.data!.knowledgeBase.files.edges);
 
-  const bad: [Record<string, unknown>, string][] = [[{ first: 101 }, "first"], [{ first: -1 }, "first"], [{ last: 500 }, "last"], [{ after: "bm9wZQ==" }, "after"], [{ after: "!!" }, "after"]];
+  const bad: [Record<string, unknown>, string][] = [
+    [{ first: 101 }, "first"],
+    [{ first: -1 }, "first"],
+    [{ last: 500 }, "last"],
+    [{ after: "bm9wZQ==" }, "after"],
+    [{ after: "!!" }, "after"],
+  ];
   for (const [variables, argument] of bad) {
     const result = await page(variables);
     assert.equal(result.errors?.[0]?.extensions?.code, "BAD_USER_INPUT", JSON.stringify(variables));
@@ -214,7 +297,11 @@ test("connections page with cursors; bad arguments are BAD_USER_INPUT naming the
   const ok = await page({ first: 100 });
   assert.equal(ok.errors, undefined, "100 is the maximum and is accepted");
 
-  for (const id of ["not base64 !", Buffer.from("no-colon").toString("base64url"), Buffer.from("File:").toString("base64url")]) {
+  for (const id of [
+    "not base64 !",
+    Buffer.from("no-colon").toString("base64url"),
+    Buffer.from("File:").toString("base64url"),
+  ]) {
     const result = await gateway.query(`query($id: ID!) { node(id: $id) { id } }`, { token: alice, variables: { id } });
     assert.equal(result.errors?.[0]?.extensions?.code, "BAD_USER_INPUT", id);
     assert.equal(result.errors?.[0]?.extensions?.argument, "id");
@@ -223,7 +310,8 @@ test("connections page with cursors; bad arguments are BAD_USER_INPUT naming the
 
 test("a filter value that looks like a Mongo operator is just a string", async () => {
   const result = await gateway.query(`query($id: String!) { knowledgeBase(knowledgeBaseId: $id) { name } }`, {
-    token: alice, variables: { id: '{"$ne": null}' },
+    token: alice,
+    variables: { id: '{"$ne": null}' },
   });
   assert.equal(result.errors?.[0]?.extensions?.code, "NOT_FOUND");
 });
@@ -234,14 +322,41 @@ async function seedKnowledgeBases(username: string, count: number): Promise<void
   const kbs: KnowledgeBaseDoc[] = [];
   const fileDocs: FileDoc[] = [];
   for (let k = 0; k < count; k++) {
-    const kb: KnowledgeBaseDoc = { knowledge_base_id: layraId(username), knowledge_base_name: `kb ${k}`, username, files: [], used_chat: [], created_at: now, last_modify_at: now, is_delete: false };
+    const kb: KnowledgeBaseDoc = {
+      knowledge_base_id: layraId(username),
+      knowledge_base_name: `kb ${k}`,
+      username,
+      files: [],
+      used_chat: [],
+      created_at: now,
+      last_modify_at: now,
+      is_delete: false,
+    };
     for (let f = 0; f < 3; f++) {
       const file: FileDoc = {
-        file_id: layraId(username), filename: `f${f}.pdf`, username, minio_filename: `${username}_f${f}.pdf`, minio_url: storedUrl("x"), knowledge_db_id: kb.knowledge_base_id,
-        images: [1, 2].map((n) => ({ images_id: layraId(username), minio_filename: `${username}_p${n}.png`, minio_url: storedUrl("x"), page_number: n })),
-        created_at: now, last_modify_at: now, is_delete: false,
+        file_id: layraId(username),
+        filename: `f${f}.pdf`,
+        username,
+        minio_filename: `${username}_f${f}.pdf`,
+        minio_url: storedUrl("x"),
+        knowledge_db_id: kb.knowledge_base_id,
+        images: [1, 2].map((n) => ({
+          images_id: layraId(username),
+          minio_filename: `${username}_p${n}.png`,
+          minio_url: storedUrl("x"),
+          page_number: n,
+        })),
+        created_at: now,
+        last_modify_at: now,
+        is_delete: false,
       };
-      kb.files.push({ file_id: file.file_id, filename: file.filename, minio_filename: file.minio_filename, minio_url: file.minio_url, created_at: now });
+      kb.files.push({
+        file_id: file.file_id,
+        filename: file.filename,
+        minio_filename: file.minio_filename,
+        minio_url: file.minio_url,
+        created_at: now,
+      });
       fileDocs.push(file);
     }
     kbs.push(kb);
@@ -259,9 +374,16 @@ test("the profile query issues the same number of Mongo commands for 1 and for 5
   gateway.app.stores.mongo.client.on("commandStarted", listener);
   const count = async (username: string) => {
     commands.length = 0;
-    const result = await gateway.query<{ me: Json }>(PROFILE, { token: await gateway.token(username), variables: { first: 100 } });
+    const result = await gateway.query<{ me: Json }>(PROFILE, {
+      token: await gateway.token(username),
+      variables: { first: 100 },
+    });
     assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    return { commands: [...commands].sort(), kbs: result.data!.me.knowledgeBases.edges.length, files: result.data!.me.knowledgeBases.edges.reduce((n: number, e: Json) => n + e.node.files.edges.length, 0) };
+    return {
+      commands: [...commands].sort(),
+      kbs: result.data!.me.knowledgeBases.edges.length,
+      files: result.data!.me.knowledgeBases.edges.reduce((n: number, e: Json) => n + e.node.files.edges.length, 0),
+    };
   };
   const small = await count("one");
   const large = await count("fifty");

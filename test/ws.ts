@@ -20,7 +20,11 @@ export function wsClient(baseUrl: string, connectionParams?: Record<string, unkn
   });
 }
 
-export async function wsOperation(baseUrl: string, payload: SubscribePayload, connectionParams?: Record<string, unknown>): Promise<WsOutcome> {
+export async function wsOperation(
+  baseUrl: string,
+  payload: SubscribePayload,
+  connectionParams?: Record<string, unknown>,
+): Promise<WsOutcome> {
   const client = wsClient(baseUrl, connectionParams);
   try {
     return await new Promise<WsOutcome>((resolve) => {

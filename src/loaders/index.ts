@@ -12,8 +12,16 @@ import { observedBatch } from "./observe.js";
 type Owned = { username: string };
 
 /** One observed Mongo read: batch size and latency go to /metrics. */
-function observedFind<D extends Owned>(collection: Collection<D>, filter: Filter<D>, options: FindOptions): Promise<D[]> {
-  return observeStoreCall("mongo", () => collection.find(filter, { ...options, projection: { _id: 0 } }).toArray() as Promise<D[]>, `${collection.collectionName}.find`);
+function observedFind<D extends Owned>(
+  collection: Collection<D>,
+  filter: Filter<D>,
+  options: FindOptions,
+): Promise<D[]> {
+  return observeStoreCall(
+    "mongo",
+    () => collection.find(filter, { ...options, projection: { _id: 0 } }).toArray() as Promise<D[]>,
+    `${collection.collectionName}.find`,
+  );
 }
 
 /** Batches `find({[key]: {$in: ids}})` and returns the caller's document per id, in order. */
@@ -23,14 +31,16 @@ function byIdLoader<D extends Owned, K extends keyof D & string>(
   viewer: Viewer | null,
   extra: Filter<D> = {},
 ): DataLoader<string, D | null> {
-  return new DataLoader(observedBatch(`${collection.collectionName}.${key}`, async (ids: readonly string[]) => {
-    if (!viewer) return ids.map(() => null);
-    const filter = { ...extra, [key]: { $in: [...ids] }, username: viewer.username } as Filter<D>;
-    // One batch past the most documents that can match, so the answer never needs a getMore.
-    const docs = await observedFind(collection, filter, { batchSize: ids.length + 1 });
-    const byId = new Map(docs.map((doc) => [doc[key] as unknown as string, doc]));
-    return ids.map((id) => byId.get(id) ?? null);
-  }));
+  return new DataLoader(
+    observedBatch(`${collection.collectionName}.${key}`, async (ids: readonly string[]) => {
+      if (!viewer) return ids.map(() => null);
+      const filter = { ...extra, [key]: { $in: [...ids] }, username: viewer.username } as Filter<D>;
+      // One batch past the most documents that can match, so the answer never needs a getMore.
+      const docs = await observedFind(collection, filter, { batchSize: ids.length + 1 });
+      const byId = new Map(docs.map((doc) => [doc[key] as unknown as string, doc]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+  );
 }
 
 /** Batches `find({[key]: {$in: keys}})` and groups the caller's documents per key, in `sort` order. */
@@ -41,13 +51,19 @@ function groupLoader<D extends Owned, K extends keyof D & string>(
   extra: Filter<D>,
   sort: Sort,
 ): DataLoader<string, D[]> {
-  return new DataLoader(observedBatch(`${collection.collectionName}.by.${key}`, async (keys: readonly string[]) => {
-    if (!viewer) return keys.map(() => []);
-    const docs = await observedFind(collection, { ...extra, [key]: { $in: [...keys] }, username: viewer.username } as Filter<D>, { sort });
-    const groups = new Map<string, D[]>(keys.map((k) => [k, []]));
-    for (const doc of docs) groups.get(doc[key] as unknown as string)?.push(doc);
-    return keys.map((k) => groups.get(k) ?? []);
-  }));
+  return new DataLoader(
+    observedBatch(`${collection.collectionName}.by.${key}`, async (keys: readonly string[]) => {
+      if (!viewer) return keys.map(() => []);
+      const docs = await observedFind(
+        collection,
+        { ...extra, [key]: { $in: [...keys] }, username: viewer.username } as Filter<D>,
+        { sort },
+      );
+      const groups = new Map<string, D[]>(keys.map((k) => [k, []]));
+      for (const doc of docs) groups.get(doc[key] as unknown as string)?.push(doc);
+      return keys.map((k) => groups.get(k) ?? []);
+    }),
+  );
 }
 
 export function createLoaders(stores: Stores, viewer: Viewer | null) {
@@ -59,15 +75,24 @@ export function createLoaders(stores: Stores, viewer: Viewer | null) {
     conversation: byIdLoader(mongo.conversations, "conversation_id", viewer, live),
     chatflow: byIdLoader(mongo.chatflows, "chatflow_id", viewer, live),
     workflow: byIdLoader(mongo.workflows, "workflow_id", viewer, live),
-    chatflowsByWorkflow: groupLoader(mongo.chatflows, "workflow_id", viewer, live, { last_modify_at: -1, chatflow_id: 1 }),
+    chatflowsByWorkflow: groupLoader(mongo.chatflows, "workflow_id", viewer, live, {
+      last_modify_at: -1,
+      chatflow_id: 1,
+    }),
     /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
-    fileByImage: new DataLoader<string, FileDoc | null>(observedBatch("files.images.images_id", async (imageIds: readonly string[]) => {
-      if (!viewer) return imageIds.map(() => null);
-      const docs = await observedFind(mongo.files, { "images.images_id": { $in: [...imageIds] }, username: viewer.username }, {});
-      const byImage = new Map<string, FileDoc>();
-      for (const doc of docs) for (const image of doc.images) byImage.set(image.images_id, doc);
-      return imageIds.map((id) => byImage.get(id) ?? null);
-    })),
+    fileByImage: new DataLoader<string, FileDoc | null>(
+      observedBatch("files.images.images_id", async (imageIds: readonly string[]) => {
+        if (!viewer) return imageIds.map(() => null);
+        const docs = await observedFind(
+          mongo.files,
+          { "images.images_id": { $in: [...imageIds] }, username: viewer.username },
+          {},
+        );
+        const byImage = new Map<string, FileDoc>();
+        for (const doc of docs) for (const image of doc.images) byImage.set(image.images_id, doc);
+        return imageIds.map((id) => byImage.get(id) ?? null);
+      }),
+    ),
   };
 }
 

@@ -12,10 +12,12 @@ export function createLogger(config: Config, destination?: DestinationStream): L
 
 /** Yoga's own logger interface on top of pino. */
 export function yogaLogger(logger: Logger) {
-  const forward = (level: "debug" | "info" | "warn" | "error") => (...args: unknown[]) => {
-    const [first, ...rest] = args;
-    if (first instanceof Error) logger[level]({ err: first }, first.message);
-    else logger[level]({ args: rest.length > 0 ? rest : undefined }, String(first));
-  };
+  const forward =
+    (level: "debug" | "info" | "warn" | "error") =>
+    (...args: unknown[]) => {
+      const [first, ...rest] = args;
+      if (first instanceof Error) logger[level]({ err: first }, first.message);
+      else logger[level]({ args: rest.length > 0 ? rest : undefined }, String(first));
+    };
   return { debug: forward("debug"), info: forward("info"), warn: forward("warn"), error: forward("error") };
 }

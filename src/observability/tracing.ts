@@ -28,7 +28,10 @@ export function openTelemetryHooks(): TracingHooks {
         end: (error) => {
           if (error !== undefined) {
             span.recordException(error instanceof Error ? error : String(error));
-            span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+            span.setStatus({
+              code: SpanStatusCode.ERROR,
+              message: error instanceof Error ? error.message : String(error),
+            });
           }
           span.end();
         },

@@ -13,10 +13,17 @@ import type { Logger } from "../observability/logger.js";
 
 export function isExpectedError(error: GraphQLError): boolean {
   const original = error.originalError;
-  return original === undefined || original === null || original instanceof GraphQLError || original.name === "GraphQLError";
+  return (
+    original === undefined || original === null || original instanceof GraphQLError || original.name === "GraphQLError"
+  );
 }
 
-export function maskResult(result: ExecutionResult, context: Partial<Context>, logger: Logger, operation?: string | null): ExecutionResult | null {
+export function maskResult(
+  result: ExecutionResult,
+  context: Partial<Context>,
+  logger: Logger,
+  operation?: string | null,
+): ExecutionResult | null {
   if (!result.errors?.some((error) => !isExpectedError(error))) return null;
   const requestId = context.requestId;
   return {
@@ -27,7 +34,10 @@ export function maskResult(result: ExecutionResult, context: Partial<Context>, l
       if (typed instanceof GraphQLError) {
         return new GraphQLError(typed.message, { nodes: error.nodes, path: error.path, extensions: typed.extensions });
       }
-      logger.error({ requestId, err: error.originalError, path: error.path, operation }, "unexpected error (masked for the client)");
+      logger.error(
+        { requestId, err: error.originalError, path: error.path, operation },
+        "unexpected error (masked for the client)",
+      );
       return new GraphQLError("Unexpected error.", {
         nodes: error.nodes,
         path: error.path,

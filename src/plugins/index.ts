@@ -43,7 +43,12 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
     useLimits(config.limits, (limit) => observation.metrics.rejections.inc({ reason: limit })) as Plugin<Context>,
-    useRateLimit(new RateLimiter(deps.stores.redis.cache, config.rateLimit), config.rateLimit, logger, observation.metrics),
+    useRateLimit(
+      new RateLimiter(deps.stores.redis.cache, config.rateLimit),
+      config.rateLimit,
+      logger,
+      observation.metrics,
+    ),
   ];
   if (!config.introspection) {
     // Introspection off, and "Did you mean ...?" hints (which leak the schema just the same) hidden.

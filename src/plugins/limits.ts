@@ -97,7 +97,11 @@ export function measureOperation(
     return null;
   };
 
-  const measureSelections = (selectionSet: SelectionSetNode | undefined, parentType: GraphQLCompositeType | null, bounded: boolean): Measure => {
+  const measureSelections = (
+    selectionSet: SelectionSetNode | undefined,
+    parentType: GraphQLCompositeType | null,
+    bounded: boolean,
+  ): Measure => {
     const total: Measure = { depth: 0, aliases: 0, cost: 0 };
     if (!selectionSet) return total;
     const add = (part: Measure) => {
@@ -128,7 +132,13 @@ export function measureOperation(
         add({ depth: 1 + child.depth, aliases: aliases + child.aliases, cost: 1 + multiplier * child.cost });
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const condition = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parentType;
-        add(measureSelections(selection.selectionSet, condition && isCompositeType(condition) ? condition : parentType, bounded));
+        add(
+          measureSelections(
+            selection.selectionSet,
+            condition && isCompositeType(condition) ? condition : parentType,
+            bounded,
+          ),
+        );
       } else {
         const name = selection.name.value;
         const key = `${name}:${bounded}`;
@@ -141,7 +151,11 @@ export function measureOperation(
         if (!fragment || inProgress.has(name)) continue; // unknown or cyclic: validation reports it
         inProgress.add(name);
         const condition = schema.getType(fragment.typeCondition.name.value);
-        const measured = measureSelections(fragment.selectionSet, condition && isCompositeType(condition) ? condition : null, bounded);
+        const measured = measureSelections(
+          fragment.selectionSet,
+          condition && isCompositeType(condition) ? condition : null,
+          bounded,
+        );
         inProgress.delete(name);
         memo.set(key, measured);
         add(measured);
@@ -179,7 +193,8 @@ export function limitsRule(limits: Limits, onReject: (limit: string) => void = (
 /** Size and token count of a document, before it is parsed. */
 export function checkDocument(source: string, limits: Limits): void {
   const bytes = Buffer.byteLength(source, "utf8");
-  if (bytes > limits.maxDocumentBytes) throw new LimitExceeded("document size", bytes, limits.maxDocumentBytes, " bytes");
+  if (bytes > limits.maxDocumentBytes)
+    throw new LimitExceeded("document size", bytes, limits.maxDocumentBytes, " bytes");
   const lexer = new Lexer(new Source(source));
   let tokens = 0;
   try {
@@ -191,10 +206,16 @@ export function checkDocument(source: string, limits: Limits): void {
 }
 
 /** The cost of the operation that will run, with the request's variables. */
-export function checkCost(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown }, limits: Limits): LimitExceeded | null {
+export function checkCost(
+  args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown },
+  limits: Limits,
+): LimitExceeded | null {
   const operation = getOperationAST(args.document, args.operationName);
   if (!operation) return null;
-  const variables = args.variableValues && typeof args.variableValues === "object" ? (args.variableValues as Record<string, unknown>) : {};
+  const variables =
+    args.variableValues && typeof args.variableValues === "object"
+      ? (args.variableValues as Record<string, unknown>)
+      : {};
   const { cost } = measureOperation(args.schema, args.document, operation, variables, limits);
   return cost > limits.maxCost ? new LimitExceeded("cost", cost, limits.maxCost) : null;
 }

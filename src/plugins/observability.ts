@@ -11,7 +11,12 @@ import type { Logger } from "../observability/logger.js";
 import type { Outcome } from "../observability/metrics.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 
-const REJECTION_CODES = new Set(["LIMIT_EXCEEDED", "RATE_LIMITED", "PERSISTED_QUERY_ONLY", "PERSISTED_QUERY_NOT_FOUND"]);
+const REJECTION_CODES = new Set([
+  "LIMIT_EXCEEDED",
+  "RATE_LIMITED",
+  "PERSISTED_QUERY_ONLY",
+  "PERSISTED_QUERY_NOT_FOUND",
+]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The client's X-Request-Id when it is a sane token, else a new UUID. */
@@ -30,13 +35,19 @@ function rootFields(operation: OperationDefinitionNode | null | undefined): stri
     selection.kind === Kind.FIELD
       ? [selection.name.value]
       : selection.kind === Kind.INLINE_FRAGMENT
-        ? selection.selectionSet.selections.filter((s) => s.kind === Kind.FIELD).map((s) => (s as { name: { value: string } }).name.value)
+        ? selection.selectionSet.selections
+            .filter((s) => s.kind === Kind.FIELD)
+            .map((s) => (s as { name: { value: string } }).name.value)
         : [],
   );
 }
 
 /** Wraps a subscription stream: each event resolves inside the observation scope; `onEnd` runs once. */
-function observeStream<T>(source: AsyncIterable<T>, observation: Observation, onEnd: (error?: unknown) => void): AsyncIterableIterator<T> {
+function observeStream<T>(
+  source: AsyncIterable<T>,
+  observation: Observation,
+  onEnd: (error?: unknown) => void,
+): AsyncIterableIterator<T> {
   const iterator = source[Symbol.asyncIterator]();
   let ended = false;
   const end = (error?: unknown) => {
@@ -72,7 +83,11 @@ function observeStream<T>(source: AsyncIterable<T>, observation: Observation, on
 
 type Initial = Partial<Context> & { request?: Request; params?: { operationName?: string | null } };
 
-export function useObservability(observation: Observation, logger: Logger, transportOf: (context: Initial) => string): Plugin<Context> {
+export function useObservability(
+  observation: Observation,
+  logger: Logger,
+  transportOf: (context: Initial) => string,
+): Plugin<Context> {
   const { metrics, tracing } = observation;
   const started = new WeakMap<object, number>();
   const since = (context: object) => (performance.now() - (started.get(context) ?? performance.now())) / 1000;
@@ -81,7 +96,8 @@ export function useObservability(observation: Observation, logger: Logger, trans
     onParse({ context, extendContext }) {
       const initial = context as Initial;
       if (!started.has(context)) started.set(context, performance.now());
-      if (!initial.requestId) extendContext({ requestId: requestIdFrom(initial.request?.headers.get("x-request-id")) } as Partial<Context>);
+      if (!initial.requestId)
+        extendContext({ requestId: requestIdFrom(initial.request?.headers.get("x-request-id")) } as Partial<Context>);
     },
     onValidate({ context }) {
       return ({ valid, result }) => {
@@ -91,7 +107,12 @@ export function useObservability(observation: Observation, logger: Logger, trans
         if (!codes.includes("LIMIT_EXCEEDED")) metrics.rejections.inc({ reason: "validation" });
         metrics.recordOperation(initial.params?.operationName, "unknown", "rejected", since(context));
         logger.info(
-          { requestId: initial.requestId, transport: transportOf(initial), operation: initial.params?.operationName ?? null, errors: result.map((error) => error.message) },
+          {
+            requestId: initial.requestId,
+            transport: transportOf(initial),
+            operation: initial.params?.operationName ?? null,
+            errors: result.map((error) => error.message),
+          },
           "operation rejected",
         );
       };
@@ -124,7 +145,11 @@ export function useObservability(observation: Observation, logger: Logger, trans
               outcome,
               durationMs: Math.round(seconds * 1000 * 100) / 100,
               user: context.viewer?.username ?? null,
-              errors: errors?.map((error) => ({ message: error.message, code: error.extensions?.code, path: error.path })),
+              errors: errors?.map((error) => ({
+                message: error.message,
+                code: error.extensions?.code,
+                path: error.path,
+              })),
             },
             "operation",
           );
@@ -135,14 +160,22 @@ export function useObservability(observation: Observation, logger: Logger, trans
       const context = args.contextValue;
       const operation = getOperationAST(args.document, args.operationName);
       const name = args.operationName ?? operation?.name?.value ?? null;
-      const base = { requestId: context.requestId, transport: transportOf(context as Initial), operation: name, user: context.viewer?.username ?? null };
+      const base = {
+        requestId: context.requestId,
+        transport: transportOf(context as Initial),
+        operation: name,
+        user: context.viewer?.username ?? null,
+      };
       setSubscribeFn((subscribeArgs) => runObserved(observation, () => subscribeFn(subscribeArgs)));
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) {
             const outcome = outcomeOf((result as ExecutionResult).errors);
             metrics.recordOperation(name, "subscription", outcome, since(context));
-            logger.info({ ...base, outcome, errors: (result as ExecutionResult).errors?.map((error) => error.message) }, "subscription refused");
+            logger.info(
+              { ...base, outcome, errors: (result as ExecutionResult).errors?.map((error) => error.message) },
+              "subscription refused",
+            );
             return;
           }
           metrics.recordOperation(name, "subscription", "success", since(context));
@@ -159,13 +192,23 @@ export function useObservability(observation: Observation, logger: Logger, trans
             observeStream(result, observation, (error) => {
               metrics.openSubscriptions.dec();
               span.end(error);
-              logger.info({ ...base, durationMs: Math.round(performance.now() - opened), error: error instanceof Error ? error.message : undefined }, "subscription ended");
+              logger.info(
+                {
+                  ...base,
+                  durationMs: Math.round(performance.now() - opened),
+                  error: error instanceof Error ? error.message : undefined,
+                },
+                "subscription ended",
+              );
             }),
           );
         },
         onSubscribeError({ error }) {
           metrics.recordOperation(name, "subscription", "error", since(context));
-          logger.info({ ...base, error: error instanceof Error ? error.message : String(error) }, "subscription failed");
+          logger.info(
+            { ...base, error: error instanceof Error ? error.message : String(error) },
+            "subscription failed",
+          );
         },
       };
     },

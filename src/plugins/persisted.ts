@@ -22,9 +22,16 @@ export class PersistedOperations {
     try {
       manifest = JSON.parse(readFileSync(file, "utf8"));
     } catch (error) {
-      throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
-    if (!manifest || typeof manifest !== "object" || Array.isArray(manifest) || !Object.values(manifest).every((query) => typeof query === "string")) {
+    if (
+      !manifest ||
+      typeof manifest !== "object" ||
+      Array.isArray(manifest) ||
+      !Object.values(manifest).every((query) => typeof query === "string")
+    ) {
       throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: must be a JSON object {hash: query}`);
     }
     return new PersistedOperations(manifest as Record<string, string>);
@@ -53,9 +60,14 @@ function persistedId(extensions: Record<string, unknown> | null | undefined): st
   return null;
 }
 
-const notFound = () => new GraphQLError("PersistedQueryNotFound", { extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } } });
+const notFound = () =>
+  new GraphQLError("PersistedQueryNotFound", {
+    extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } },
+  });
 const persistedOnly = () =>
-  new GraphQLError("only persisted operations are allowed", { extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } });
+  new GraphQLError("only persisted operations are allowed", {
+    extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } },
+  });
 
 export function usePersisted(operations: PersistedOperations): Plugin[] {
   return [
@@ -69,9 +81,18 @@ export function usePersisted(operations: PersistedOperations): Plugin[] {
         return typeof documentId === "string" ? documentId : null;
       },
       customErrors: {
-        notFound: { message: "PersistedQueryNotFound", extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } } },
-        persistedQueryOnly: { message: "only persisted operations are allowed", extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } },
-        keyNotFound: { message: "only persisted operations are allowed", extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } },
+        notFound: {
+          message: "PersistedQueryNotFound",
+          extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } },
+        },
+        persistedQueryOnly: {
+          message: "only persisted operations are allowed",
+          extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } },
+        },
+        keyNotFound: {
+          message: "only persisted operations are allowed",
+          extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } },
+        },
       },
     }),
     {

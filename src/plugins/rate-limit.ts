@@ -47,7 +47,10 @@ export class RateLimiter {
   async hit(subject: "user" | "ip", id: string): Promise<RateLimitDecision | null> {
     const limit = subject === "user" ? this.options.points : this.options.anonymousPoints;
     if (limit === 0) return null;
-    const [count, ttl] = (await this.redis.eval(SCRIPT, 1, this.key(subject, id), this.options.windowMs)) as [number, number];
+    const [count, ttl] = (await this.redis.eval(SCRIPT, 1, this.key(subject, id), this.options.windowMs)) as [
+      number,
+      number,
+    ];
     return { allowed: count <= limit, count, limit, retryAfterMs: Math.max(0, ttl), subject };
   }
 }
@@ -57,25 +60,42 @@ export function clientAddress(req: IncomingMessage | undefined, trustProxy: bool
   if (trustProxy) {
     const forwarded = req?.headers["x-forwarded-for"];
     const value = Array.isArray(forwarded) ? forwarded.join(",") : forwarded;
-    const last = value?.split(",").map((entry) => entry.trim()).filter(Boolean).pop();
+    const last = value
+      ?.split(",")
+      .map((entry) => entry.trim())
+      .filter(Boolean)
+      .pop();
     if (last) return last;
   }
   return req?.socket?.remoteAddress ?? "unknown";
 }
 
-export function useRateLimit(limiter: RateLimiter, options: Config["rateLimit"], logger: Logger, metrics: Metrics): Plugin<Context> {
+export function useRateLimit(
+  limiter: RateLimiter,
+  options: Config["rateLimit"],
+  logger: Logger,
+  metrics: Metrics,
+): Plugin<Context> {
   const check = async (context: Context & { req?: IncomingMessage }): Promise<RateLimited | null> => {
-    const [subject, id] = context.viewer ? (["user", context.viewer.username] as const) : (["ip", clientAddress(context.req, options.trustProxy)] as const);
+    const [subject, id] = context.viewer
+      ? (["user", context.viewer.username] as const)
+      : (["ip", clientAddress(context.req, options.trustProxy)] as const);
     let decision: RateLimitDecision | null;
     try {
       decision = await limiter.hit(subject, id);
     } catch (error) {
-      logger.warn({ err: error, requestId: context.requestId }, "rate limit check failed; the operation runs unlimited");
+      logger.warn(
+        { err: error, requestId: context.requestId },
+        "rate limit check failed; the operation runs unlimited",
+      );
       return null;
     }
     if (!decision || decision.allowed) return null;
     metrics.rejections.inc({ reason: "rate limit" });
-    logger.info({ requestId: context.requestId, subject, count: decision.count, limit: decision.limit }, "rate limited");
+    logger.info(
+      { requestId: context.requestId, subject, count: decision.count, limit: decision.limit },
+      "rate limited",
+    );
     return new RateLimited(subject, decision.count, decision.limit, options.windowMs, decision.retryAfterMs);
   };
   return {

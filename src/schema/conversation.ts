@@ -1,5 +1,5 @@
 import type { ChatflowDoc, ConversationDoc } from "../stores/documents.js";
-import { arrayConnection } from "../resolvers/pagination.js";
+import { arrayConnection } from "../lib/pagination.js";
 import { builder } from "./builder.js";
 import { hasKeys } from "./global-id.js";
 import { ConversationModelSettings } from "./model-config.js";
@@ -42,6 +42,10 @@ builder.node(Chatflow, {
     chatflowId: t.exposeString("chatflow_id"),
     workflowId: t.exposeString("workflow_id"),
     name: t.exposeString("chatflow_name"),
-    workflow: t.field({ type: Workflow, nullable: true, resolve: (c, _args, context) => context.loaders.workflow.load(c.workflow_id) }),
+    workflow: t.field({
+      type: Workflow,
+      nullable: true,
+      resolve: (c, _args, context) => context.loaders.workflow.load(c.workflow_id),
+    }),
   }),
 });

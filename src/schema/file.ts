@@ -34,7 +34,8 @@ builder.node(File, {
     pages: t.field({
       type: [PageImage],
       description: "The page images in page order (1-based page numbers).",
-      resolve: (file) => [...file.images].sort((a, b) => a.page_number - b.page_number).map((image) => ({ image, file })),
+      resolve: (file) =>
+        [...file.images].sort((a, b) => a.page_number - b.page_number).map((image) => ({ image, file })),
     }),
     createdAt: t.expose("created_at", { type: "DateTime" }),
     lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
@@ -52,7 +53,10 @@ builder.node(PageImage, {
       return file && image ? { image, file } : null;
     }),
   fields: (t) => ({
-    imageId: t.string({ description: "LAYRA's `images_id`, equal to Milvus `image_id`.", resolve: (page) => page.image.images_id }),
+    imageId: t.string({
+      description: "LAYRA's `images_id`, equal to Milvus `image_id`.",
+      resolve: (page) => page.image.images_id,
+    }),
     pageNumber: t.int({ description: "1-based, as in MongoDB.", resolve: (page) => page.image.page_number }),
     url: t.string({
       description: "A fresh, short-lived presigned URL of the page PNG.",

@@ -8,7 +8,8 @@ export function encodeGlobalId(typename: string, id: string | number | bigint): 
 export function decodeGlobalId(globalId: string): { typename: string; id: string } {
   const decoded = /^[A-Za-z0-9_-]+$/.test(globalId) ? Buffer.from(globalId, "base64url").toString("utf8") : "";
   const separator = decoded.indexOf(":");
-  if (separator < 1 || separator === decoded.length - 1) throw new BadUserInput("id", `${JSON.stringify(globalId)} is not a valid global id`);
+  if (separator < 1 || separator === decoded.length - 1)
+    throw new BadUserInput("id", `${JSON.stringify(globalId)} is not a valid global id`);
   return { typename: decoded.slice(0, separator), id: decoded.slice(separator + 1) };
 }
 

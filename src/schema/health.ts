@@ -1,5 +1,5 @@
 import { builder } from "./builder.js";
-import { healthReport, type HealthReport } from "../resolvers/health.js";
+import { healthReport, type HealthReport } from "../domain/health.js";
 import type { StoreHealth } from "../stores/health.js";
 
 const StoreStatus = builder.objectRef<StoreHealth>("StoreStatus").implement({

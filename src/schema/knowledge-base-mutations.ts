@@ -1,5 +1,11 @@
-import { cleanupOrphanedTempKnowledgeBases, requireOperator } from "../resolvers/maintenance.js";
-import { createKnowledgeBase, deleteFiles, deleteKnowledgeBase, renameKnowledgeBase } from "../resolvers/knowledge-bases.js";
+import { requireOperator } from "../domain/auth.js";
+import {
+  cleanupOrphanedTempKnowledgeBases,
+  createKnowledgeBase,
+  deleteFiles,
+  deleteKnowledgeBase,
+  renameKnowledgeBase,
+} from "../domain/knowledge-bases.js";
 import { builder } from "./builder.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 
@@ -15,7 +21,8 @@ builder.mutationFields((t) => ({
     type: KnowledgeBase,
     authScopes: { loggedIn: true },
     args: { knowledgeBaseId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => renameKnowledgeBase(context, context.viewer!.username, args.knowledgeBaseId, args.name),
+    resolve: (_root, args, context) =>
+      renameKnowledgeBase(context, context.viewer!.username, args.knowledgeBaseId, args.name),
   }),
   deleteKnowledgeBase: t.string({
     authScopes: { loggedIn: true },
@@ -23,11 +30,15 @@ builder.mutationFields((t) => ({
       "Deletes a knowledge base everywhere (Milvus collection, S3 objects, files, references in model configs and conversations) " +
       "and answers its id. CONFLICT while another request changes it; CASCADE_INCOMPLETE says what is left, and the same call finishes it.",
     args: { knowledgeBaseId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => deleteKnowledgeBase(context, context.viewer!.username, args.knowledgeBaseId),
+    resolve: async (_root, args, context) => {
+      await deleteKnowledgeBase(context, context.viewer!.username, args.knowledgeBaseId);
+      return args.knowledgeBaseId;
+    },
   }),
   deleteFiles: t.stringList({
     authScopes: { loggedIn: true },
-    description: "Deletes files of any of the caller's knowledge bases (Milvus rows, S3 objects, refs, documents) and answers their ids.",
+    description:
+      "Deletes files of any of the caller's knowledge bases (Milvus rows, S3 objects, refs, documents) and answers their ids.",
     args: { fileIds: t.arg.stringList({ required: true }) },
     resolve: (_root, args, context) => deleteFiles(context, context.viewer!.username, args.fileIds),
   }),

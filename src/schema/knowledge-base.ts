@@ -1,5 +1,5 @@
 import type { FileDoc, FileRef, KnowledgeBaseDoc } from "../stores/documents.js";
-import { arrayConnection } from "../resolvers/pagination.js";
+import { arrayConnection } from "../lib/pagination.js";
 import { builder } from "./builder.js";
 import { hasKeys } from "./global-id.js";
 import { File } from "./file.js";
@@ -12,7 +12,9 @@ builder.node(KnowledgeBase, {
   isTypeOf: (value) => hasKeys(value, "knowledge_base_id", "knowledge_base_name"),
   loadMany: (ids, context) => ids.map((id) => context.loaders.knowledgeBase.load(id)),
   fields: (t) => ({
-    knowledgeBaseId: t.exposeString("knowledge_base_id", { description: "LAYRA's id, `{username}_{uuid4}` (or `temp_...`)." }),
+    knowledgeBaseId: t.exposeString("knowledge_base_id", {
+      description: "LAYRA's id, `{username}_{uuid4}` (or `temp_...`).",
+    }),
     name: t.exposeString("knowledge_base_name"),
     isTemporary: t.exposeBoolean("is_delete", {
       description: "True for a chat-upload knowledge base (LAYRA's `is_delete` flag, which never means deleted).",
@@ -22,7 +24,12 @@ builder.node(KnowledgeBase, {
     fileCount: t.int({ resolve: (kb) => kb.files.length }),
     files: t.connection({
       type: File,
-      args: { keyword: t.arg.string({ required: false, description: "Case-insensitive filename substring, matched literally." }) },
+      args: {
+        keyword: t.arg.string({
+          required: false,
+          description: "Case-insensitive filename substring, matched literally.",
+        }),
+      },
       resolve: (kb, args, context) => {
         const keyword = args.keyword?.toLowerCase();
         const refs = keyword ? kb.files.filter((ref) => ref.filename.toLowerCase().includes(keyword)) : kb.files;

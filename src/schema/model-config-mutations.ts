@@ -1,4 +1,4 @@
-import { addModel, deleteModel, selectModel, updateModel } from "../resolvers/model-config.js";
+import { addModel, deleteModel, selectModel, updateModel } from "../domain/model-config.js";
 import { builder } from "./builder.js";
 import { Model, ModelConfig } from "./model-config.js";
 
@@ -10,7 +10,8 @@ const BaseUsedInput = builder.inputType("BaseUsedInput", {
 });
 
 export const ModelSettingsInput = builder.inputType("ModelSettingsInput", {
-  description: "LAYRA's model settings; a field left out keeps its current value (LAYRA's defaults for a new model). -1 means the provider's default.",
+  description:
+    "LAYRA's model settings; a field left out keeps its current value (LAYRA's defaults for a new model). -1 means the provider's default.",
   fields: (t) => ({
     modelName: t.string(),
     modelUrl: t.string({ description: "An OpenAI-compatible base URL, http(s)." }),

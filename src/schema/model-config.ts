@@ -24,7 +24,10 @@ export const ModelSettings = builder.interfaceRef<ModelSettingsDoc>("ModelSettin
   fields: (t) => ({
     modelName: t.exposeString("model_name"),
     modelUrl: t.exposeString("model_url"),
-    apiKeyHint: t.string({ description: "The API key's last four characters only.", resolve: (m) => apiKeyHint(m.api_key) }),
+    apiKeyHint: t.string({
+      description: "The API key's last four characters only.",
+      resolve: (m) => apiKeyHint(m.api_key),
+    }),
     baseUsed: t.field({ type: [BaseUsedRef], resolve: (m) => m.base_used }),
     systemPrompt: t.exposeString("system_prompt"),
     temperature: t.exposeFloat("temperature"),

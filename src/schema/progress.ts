@@ -9,7 +9,7 @@ import {
   type TaskProgressEvent,
   type WorkflowRunEvent,
   type WorkflowStreamEvent,
-} from "../resolvers/progress.js";
+} from "../domain/progress.js";
 import { builder } from "./builder.js";
 
 builder.subscriptionType({});
@@ -20,7 +20,9 @@ const ProgressEnd = builder.enumType("ProgressEnd", {
     COMPLETED: { description: "The task or run completed." },
     FAILED: { description: "The task or run failed." },
     CANCELED: { description: "The workflow run was canceled." },
-    PAUSED: { description: "The workflow run paused at a breakpoint or for chat input (its hash still says completed)." },
+    PAUSED: {
+      description: "The workflow run paused at a breakpoint or for chat input (its hash still says completed).",
+    },
     DELETED: { description: "The key was deleted (or vanished while Redis was unreachable)." },
     EXPIRED: { description: "The key expired (LAYRA keeps progress for one hour)." },
     NOT_FOUND: { description: "No such key of the caller's appeared within the configured wait." },
@@ -34,10 +36,18 @@ const TaskProgress = builder.objectRef<TaskProgressEvent>("TaskProgress").implem
     status: t.exposeString("status", { nullable: true, description: "processing, completed or failed" }),
     processed: t.exposeInt("processed", { nullable: true, description: "Files processed successfully." }),
     total: t.exposeInt("total", { nullable: true, description: "Files in the upload." }),
-    percent: t.exposeFloat("percent", { nullable: true, description: "processed/total*100 to one decimal; 0 when total is 0." }),
+    percent: t.exposeFloat("percent", {
+      nullable: true,
+      description: "processed/total*100 to one decimal; 0 when total is 0.",
+    }),
     message: t.exposeString("message", { nullable: true }),
-    observedAt: t.expose("observedAt", { type: "DateTime", description: "When the gateway read this state from Redis." }),
-    resumed: t.exposeBoolean("resumed", { description: "A snapshot sent again after Redis came back; changes follow as usual." }),
+    observedAt: t.expose("observedAt", {
+      type: "DateTime",
+      description: "When the gateway read this state from Redis.",
+    }),
+    resumed: t.exposeBoolean("resumed", {
+      description: "A snapshot sent again after Redis came back; changes follow as usual.",
+    }),
     end: t.expose("end", { type: ProgressEnd, nullable: true, description: "Set on the last event only." }),
     endReason: t.exposeString("endReason", { nullable: true }),
   }),
@@ -51,23 +61,39 @@ const WorkflowEvent = builder.objectRef<WorkflowStreamEvent>("WorkflowEvent").im
     status: t.exposeString("status", { nullable: true }),
     node: t.exposeString("node", { nullable: true, description: "The node id (`node` or `node_id`)." }),
     messageId: t.exposeString("messageId", { nullable: true }),
-    createTime: t.exposeString("createTime", { nullable: true, description: "LAYRA's own timestamp text, e.g. 2025-09-20 21:34:46.123456+08:00" }),
+    createTime: t.exposeString("createTime", {
+      nullable: true,
+      description: "LAYRA's own timestamp text, e.g. 2025-09-20 21:34:46.123456+08:00",
+    }),
     fields: t.expose("fields", { type: "JSON", description: "Every field of the entry, as LAYRA wrote it (strings)." }),
   }),
 });
 
 const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement({
-  description: "A workflow run update: a change of its status hash `workflow:{taskId}`, or one entry of its event stream.",
+  description:
+    "A workflow run update: a change of its status hash `workflow:{taskId}`, or one entry of its event stream.",
   fields: (t) => ({
     taskId: t.exposeString("taskId"),
-    status: t.exposeString("status", { nullable: true, description: "The hash status: pending, running, completed, failed or canceled." }),
+    status: t.exposeString("status", {
+      nullable: true,
+      description: "The hash status: pending, running, completed, failed or canceled.",
+    }),
     username: t.exposeString("username", { nullable: true }),
     startTime: t.exposeString("startTime", { nullable: true }),
     endTime: t.exposeString("endTime", { nullable: true }),
     error: t.exposeString("error", { nullable: true }),
-    event: t.expose("event", { type: WorkflowEvent, nullable: true, description: "Null when this update is a change of the status hash." }),
-    observedAt: t.expose("observedAt", { type: "DateTime", description: "When the gateway read this state from Redis." }),
-    resumed: t.exposeBoolean("resumed", { description: "A snapshot sent again after Redis came back; changes follow as usual." }),
+    event: t.expose("event", {
+      type: WorkflowEvent,
+      nullable: true,
+      description: "Null when this update is a change of the status hash.",
+    }),
+    observedAt: t.expose("observedAt", {
+      type: "DateTime",
+      description: "When the gateway read this state from Redis.",
+    }),
+    resumed: t.exposeBoolean("resumed", {
+      description: "A snapshot sent again after Redis came back; changes follow as usual.",
+    }),
     end: t.expose("end", { type: ProgressEnd, nullable: true, description: "Set on the last event only." }),
     endReason: t.exposeString("endReason", { nullable: true }),
   }),
@@ -76,7 +102,11 @@ const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement
 function progressDeps(context: Context): ProgressDeps {
   // authScopes (authorizeOnSubscribe) already refused anonymous callers; this only narrows the type.
   if (!context.viewer) throw context.authError ?? new Unauthenticated();
-  return { watcher: context.stores.progress, viewer: context.viewer, missingKeyWaitMs: context.config.progress.missingKeyWaitMs };
+  return {
+    watcher: context.stores.progress,
+    viewer: context.viewer,
+    missingKeyWaitMs: context.config.progress.missingKeyWaitMs,
+  };
 }
 
 /** A subscription's context is shared by all its events: give each event fresh DataLoaders (pothos#1421). */
@@ -88,9 +118,12 @@ function freshLoaders<T>(event: T, context: Context): T {
 builder.subscriptionField("taskProgress", (t) =>
   t.field({
     type: TaskProgress,
-    description: "LAYRA's ingestion progress for one upload: the current state at once, then every change, until a terminal status or the key goes away.",
+    description:
+      "LAYRA's ingestion progress for one upload: the current state at once, then every change, until a terminal status or the key goes away.",
     authScopes: { loggedIn: true },
-    args: { taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }) },
+    args: {
+      taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
+    },
     subscribe: (_root, args, context) => taskProgress(progressDeps(context), args.taskId),
     resolve: (event, _args, context) => freshLoaders(event, context),
   }),
@@ -99,7 +132,8 @@ builder.subscriptionField("taskProgress", (t) =>
 builder.subscriptionField("workflowRun", (t) =>
   t.field({
     type: WorkflowRun,
-    description: "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
+    description:
+      "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
     authScopes: { loggedIn: true },
     args: { taskId: t.arg.string({ required: true }) },
     subscribe: (_root, args, context) => workflowRun(progressDeps(context), args.taskId),

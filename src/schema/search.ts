@@ -1,4 +1,4 @@
-import { searchKnowledgeBases, type SearchHit } from "../resolvers/search.js";
+import { searchKnowledgeBases, type SearchHit } from "../domain/search.js";
 import { builder } from "./builder.js";
 import { File, PageImage } from "./file.js";
 import { KnowledgeBase } from "./knowledge-base.js";
@@ -6,7 +6,9 @@ import { KnowledgeBase } from "./knowledge-base.js";
 const SearchHitRef = builder.objectRef<SearchHit>("SearchHit").implement({
   description: "A page that matches a search, with its exact MaxSim score.",
   fields: (t) => ({
-    score: t.exposeFloat("score", { description: "Sum over query vectors of the best inner product with any of the page's vectors." }),
+    score: t.exposeFloat("score", {
+      description: "Sum over query vectors of the best inner product with any of the page's vectors.",
+    }),
     page: t.field({ type: PageImage, resolve: (hit) => ({ image: hit.image, file: hit.file }) }),
     file: t.field({ type: File, resolve: (hit) => hit.file }),
     knowledgeBase: t.field({ type: KnowledgeBase, resolve: (hit) => hit.knowledgeBase }),
@@ -17,7 +19,10 @@ type ArgBuilder = Parameters<Parameters<typeof builder.queryFields>[0]>[0]["arg"
 
 /** The arguments both search fields share. */
 const searchArgs = (arg: ArgBuilder) => ({
-  query: arg.string({ required: false, description: "Text, embedded by LAYRA's model server. Give this or queryVectors." }),
+  query: arg.string({
+    required: false,
+    description: "Text, embedded by LAYRA's model server. Give this or queryVectors.",
+  }),
   queryVectors: arg({
     type: arg.listRef(["Float"]),
     required: false,
@@ -35,13 +40,15 @@ builder.queryFields((t) => ({
     authScopes: { loggedIn: true },
     description: "The caller's knowledge base's pages that best match the query, best first (exact two-stage MaxSim).",
     args: { knowledgeBaseId: t.arg.string({ required: true }), ...searchArgs(t.arg) },
-    resolve: (_root, { knowledgeBaseId, ...args }, context) => searchKnowledgeBases(context, { knowledgeBaseIds: [knowledgeBaseId], ...args }),
+    resolve: (_root, { knowledgeBaseId, ...args }, context) =>
+      searchKnowledgeBases(context, { knowledgeBaseIds: [knowledgeBaseId], ...args }),
   }),
   searchKnowledgeBases: t.field({
     type: [SearchHitRef],
     nullable: true,
     authScopes: { loggedIn: true },
-    description: "One search over several of the caller's knowledge bases (as LAYRA's chat searches its temp base and base_used), merged by score.",
+    description:
+      "One search over several of the caller's knowledge bases (as LAYRA's chat searches its temp base and base_used), merged by score.",
     args: { knowledgeBaseIds: t.arg.stringList({ required: true }), ...searchArgs(t.arg) },
     resolve: (_root, args, context) => searchKnowledgeBases(context, args),
   }),

@@ -1,12 +1,22 @@
-import { requireOperator } from "../resolvers/maintenance.js";
-import { storeStats, type CollectionStats, type RedisDatabaseStats, type RedisKeySize, type SlowOperation, type StoreStats } from "../resolvers/store-stats.js";
+import { requireOperator } from "../domain/auth.js";
+import {
+  storeStats,
+  type CollectionStats,
+  type RedisDatabaseStats,
+  type RedisKeySize,
+  type SlowOperation,
+  type StoreStats,
+} from "../ops/store-stats.js";
 import { builder } from "./builder.js";
 
 const CollectionStatsRef = builder.objectRef<CollectionStats>("CollectionStats").implement({
   description: "One Milvus collection: its rows (token vectors) and its index.",
   fields: (t) => ({
     collection: t.exposeString("collection"),
-    knowledgeBaseId: t.exposeString("knowledgeBaseId", { nullable: true, description: "Null when no knowledge base names the collection." }),
+    knowledgeBaseId: t.exposeString("knowledgeBaseId", {
+      nullable: true,
+      description: "Null when no knowledge base names the collection.",
+    }),
     rowCount: t.exposeFloat("rowCount"),
     indexType: t.exposeString("indexType", { nullable: true }),
     indexParams: t.expose("indexParams", { type: "JSON", nullable: true }),
@@ -42,9 +52,20 @@ const StoreStatsRef = builder.objectRef<StoreStats>("StoreStats").implement({
     collections: t.field({ type: [CollectionStatsRef], resolve: (s) => s.collections }),
     redisUsedMemoryBytes: t.exposeFloat("redisUsedMemoryBytes"),
     redisDatabases: t.field({ type: [RedisDatabaseStatsRef], resolve: (s) => s.redisDatabases }),
-    largestRedisKeys: t.field({ type: [RedisKeySizeRef], description: "The largest of up to 1,000 sampled keys per database.", resolve: (s) => s.largestRedisKeys }),
-    mongoProfilingLevel: t.exposeInt("mongoProfilingLevel", { nullable: true, description: "Null when the server cannot report it." }),
-    mongoSlowOperations: t.field({ type: [SlowOperationRef], description: "Operations over 100 ms, when profiling is on.", resolve: (s) => s.mongoSlowOperations }),
+    largestRedisKeys: t.field({
+      type: [RedisKeySizeRef],
+      description: "The largest of up to 1,000 sampled keys per database.",
+      resolve: (s) => s.largestRedisKeys,
+    }),
+    mongoProfilingLevel: t.exposeInt("mongoProfilingLevel", {
+      nullable: true,
+      description: "Null when the server cannot report it.",
+    }),
+    mongoSlowOperations: t.field({
+      type: [SlowOperationRef],
+      description: "Operations over 100 ms, when profiling is on.",
+      resolve: (s) => s.mongoSlowOperations,
+    }),
   }),
 });
 

@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import type { FileUsed, TurnDoc, UserContentPart } from "../stores/documents.js";
-import { keyOfStoredUrl, presignOwnKey } from "../resolvers/user-graph.js";
+import { keyOfStoredUrl, presignOwnKey } from "../domain/user-graph.js";
 import { builder } from "./builder.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 import { File } from "./file.js";
@@ -24,8 +24,14 @@ const RetrievedPage = builder.objectRef<FileUsed>("RetrievedPage").implement({
     score: t.exposeFloat("score"),
     knowledgeBaseId: t.exposeString("knowledge_db_id"),
     fileName: t.exposeString("file_name"),
-    imageUrl: t.string({ nullable: true, resolve: (page, _args, context) => presignOwnKey(context, keyOfStoredUrl(context, page.image_url)) }),
-    fileUrl: t.string({ nullable: true, resolve: (page, _args, context) => presignOwnKey(context, keyOfStoredUrl(context, page.file_url)) }),
+    imageUrl: t.string({
+      nullable: true,
+      resolve: (page, _args, context) => presignOwnKey(context, keyOfStoredUrl(context, page.image_url)),
+    }),
+    fileUrl: t.string({
+      nullable: true,
+      resolve: (page, _args, context) => presignOwnKey(context, keyOfStoredUrl(context, page.file_url)),
+    }),
   }),
 });
 
@@ -45,7 +51,10 @@ export const Turn = builder.objectRef<TurnDoc>("Turn").implement({
     parentMessageId: t.string({ nullable: true, resolve: (turn) => turn.parent_message_id || null }),
     userText: t.string({
       description: "The text parts of the user message, joined.",
-      resolve: (turn) => userParts(turn).flatMap((part) => (part.type === "text" ? [part.text] : [])).join("\n"),
+      resolve: (turn) =>
+        userParts(turn)
+          .flatMap((part) => (part.type === "text" ? [part.text] : []))
+          .join("\n"),
     }),
     userMessageParts: t.field({ type: [MessagePart], resolve: userParts }),
     aiMessage: t.string({ resolve: (turn) => turn.ai_message?.content ?? "" }),

@@ -1,8 +1,14 @@
-import { queryConnection } from "../resolvers/pagination.js";
+import { queryConnection } from "../lib/pagination.js";
 import {
-  customNodesOf, listChatflows, listFiles, listConversations, listKnowledgeBases, listWorkflows, ownDocument,
-} from "../resolvers/user-graph.js";
-import { readModelConfig } from "../resolvers/model-config.js";
+  customNodesOf,
+  listChatflows,
+  listFiles,
+  listConversations,
+  listKnowledgeBases,
+  listWorkflows,
+  ownDocument,
+} from "../domain/user-graph.js";
+import { readModelConfig } from "../domain/model-config.js";
 import { builder } from "./builder.js";
 import { Chatflow, Conversation } from "./conversation.js";
 import { File } from "./file.js";
@@ -28,14 +34,20 @@ export const CustomNode = builder.objectRef<CustomNodeShape>("CustomNode").imple
 });
 
 /** A paged list of the caller's documents: one find and one count, whatever the page holds. */
-const ownedConnection = <D>(list: { count: () => Promise<number>; page: (offset: number, limit: number) => Promise<D[]> }, args: Parameters<typeof queryConnection>[0]) =>
-  list.count().then((total) => queryConnection(args, total, list.page));
+const ownedConnection = <D>(
+  list: { count: () => Promise<number>; page: (offset: number, limit: number) => Promise<D[]> },
+  args: Parameters<typeof queryConnection>[0],
+) => list.count().then((total) => queryConnection(args, total, list.page));
 
 const User = builder.objectRef<ViewerShape>("User").implement({
   description: "The caller and everything they own.",
   fields: (t) => ({
     username: t.exposeString("username"),
-    modelConfig: t.field({ type: ModelConfig, nullable: true, resolve: (user, _args, context) => readModelConfig(context, user.username) }),
+    modelConfig: t.field({
+      type: ModelConfig,
+      nullable: true,
+      resolve: (user, _args, context) => readModelConfig(context, user.username),
+    }),
     customNodes: t.field({
       type: [CustomNode],
       resolve: async (user, _args, context) =>
@@ -49,8 +61,14 @@ const User = builder.objectRef<ViewerShape>("User").implement({
     files: t.connection({
       type: File,
       description: "The files of all the caller's knowledge bases, newest first (temporary ones left out).",
-      args: { keyword: t.arg.string({ required: false, description: "Case-insensitive filename substring, matched literally." }) },
-      resolve: (user, args, context) => listFiles(context, user.username, args.keyword).then((list) => ownedConnection(list, args)),
+      args: {
+        keyword: t.arg.string({
+          required: false,
+          description: "Case-insensitive filename substring, matched literally.",
+        }),
+      },
+      resolve: (user, args, context) =>
+        listFiles(context, user.username, args.keyword).then((list) => ownedConnection(list, args)),
     }),
     conversations: t.connection({
       type: Conversation,

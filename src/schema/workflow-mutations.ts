@@ -1,4 +1,4 @@
-import { deleteCustomNode, deleteWorkflow, renameWorkflow, saveCustomNode, saveWorkflow } from "../resolvers/workflows.js";
+import { deleteCustomNode, deleteWorkflow, renameWorkflow, saveCustomNode, saveWorkflow } from "../domain/workflows.js";
 import { builder } from "./builder.js";
 import { CustomNode } from "./viewer.js";
 import { Workflow } from "./workflow.js";
@@ -6,9 +6,11 @@ import { Workflow } from "./workflow.js";
 const SaveWorkflowInput = builder.inputType("SaveWorkflowInput", {
   description: "The editor state LAYRA's `POST /workflow/workflows` upserts.",
   fields: (t) => ({
-    workflowId: t.string({ description: "Left out or \"\" creates a workflow; else the caller's `{username}_{uuid4}`." }),
+    workflowId: t.string({
+      description: 'Left out or "" creates a workflow; else the caller\'s `{username}_{uuid4}`.',
+    }),
     name: t.string({ required: true }),
-    config: t.field({ type: "JSON", required: true, description: "e.g. {docker_image_use: \"python-sandbox:latest\"}" }),
+    config: t.field({ type: "JSON", required: true, description: 'e.g. {docker_image_use: "python-sandbox:latest"}' }),
     nodes: t.field({ type: "JSON", required: true, description: "React-Flow nodes (objects)." }),
     edges: t.field({ type: "JSON", required: true, description: "React-Flow edges (objects)." }),
     startNode: t.string({ description: "Default node_start." }),
@@ -38,7 +40,7 @@ builder.mutationFields((t) => ({
   saveCustomNode: t.field({
     type: CustomNode,
     authScopes: { loggedIn: true },
-    description: "Saves (or replaces) a custom node; a name with \".\" or a leading \"$\" is refused.",
+    description: 'Saves (or replaces) a custom node; a name with "." or a leading "$" is refused.',
     args: { name: t.arg.string({ required: true }), definition: t.arg({ type: "JSON", required: true }) },
     resolve: (_root, args, context) => saveCustomNode(context, context.viewer!.username, args.name, args.definition),
   }),

@@ -1,5 +1,5 @@
 import type { WorkflowDoc } from "../stores/documents.js";
-import { arrayConnection } from "../resolvers/pagination.js";
+import { arrayConnection } from "../lib/pagination.js";
 import { builder } from "./builder.js";
 import { hasKeys } from "./global-id.js";
 import { Chatflow } from "./conversation.js";
@@ -23,7 +23,8 @@ builder.node(Workflow, {
     lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
     chatflows: t.connection({
       type: Chatflow,
-      resolve: async (w, args, context) => arrayConnection(args, await context.loaders.chatflowsByWorkflow.load(w.workflow_id), (window) => window),
+      resolve: async (w, args, context) =>
+        arrayConnection(args, await context.loaders.chatflowsByWorkflow.load(w.workflow_id), (window) => window),
     }),
   }),
 });

@@ -74,9 +74,7 @@ export interface ModelConfigDoc {
   models: ModelDoc[];
 }
 
-export type UserContentPart =
-  | { type: "image_url"; image_url: string }
-  | { type: "text"; text: string };
+export type UserContentPart = { type: "image_url"; image_url: string } | { type: "text"; text: string };
 
 export interface FileUsed {
   score: number;

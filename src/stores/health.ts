@@ -14,6 +14,11 @@ export async function probe(store: string, check: () => Promise<unknown>): Promi
     await observeStoreCall(store, check, "health");
     return { store, up: true, latencyMs: performance.now() - started };
   } catch (error) {
-    return { store, up: false, latencyMs: performance.now() - started, error: error instanceof Error ? error.message : String(error) };
+    return {
+      store,
+      up: false,
+      latencyMs: performance.now() - started,
+      error: error instanceof Error ? error.message : String(error),
+    };
   }
 }

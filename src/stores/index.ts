@@ -30,11 +30,15 @@ export function createStores(config: Config): Stores {
 }
 
 export function storesHealth(stores: Stores): Promise<StoreHealth[]> {
-  return Promise.all([stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.health()));
+  return Promise.all(
+    [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.health()),
+  );
 }
 
 export async function closeStores(stores: Stores): Promise<void> {
   // The watcher first: it quits its subscriber connection before the Redis store closes the rest.
   await stores.progress.close();
-  await Promise.allSettled([stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.close()));
+  await Promise.allSettled(
+    [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.close()),
+  );
 }

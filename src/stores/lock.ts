@@ -2,6 +2,7 @@
 // compare-and-delete), so a request whose lock expired never deletes someone else's.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { Conflict, UpstreamUnavailable } from "../errors.js";
 
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
 
@@ -22,4 +23,40 @@ export async function releaseLock(redis: Redis, key: string, token: string): Pro
 /** Pushes the expiry of a lock its owner still holds to `ttlMs` from now; false when it is no longer theirs. */
 export async function extendLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
   return (await redis.eval(EXTEND, 1, key, token, ttlMs)) === 1;
+}
+
+/**
+ * Runs `work` holding the locks `lock:{kind}:{id}` for every id (taken in sorted order); when
+ * another request holds one, this answers CONFLICT at once and changes nothing.
+ */
+export async function withLocks<T>(
+  redis: Redis,
+  ttlMs: number,
+  kind: string,
+  ids: readonly string[],
+  work: () => Promise<T>,
+): Promise<T> {
+  const [id, ...rest] = [...new Set(ids)].sort();
+  if (id === undefined) return work();
+  const key = lockKey(kind, id);
+  let token: string | null;
+  try {
+    token = await acquireLock(redis, key, ttlMs);
+  } catch (error) {
+    throw new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error));
+  }
+  if (!token)
+    throw new Conflict(
+      `${kind.replaceAll("_", " ")} ${JSON.stringify(id)} is being changed by another request; try again when it has finished`,
+    );
+  // Renewed while the work runs, so a slow cascade keeps its lock; a crashed one loses it after LOCK_TTL_MS.
+  const renewal = setInterval(() => void extendLock(redis, key, token, ttlMs).catch(() => false), ttlMs / 3);
+  renewal.unref();
+  try {
+    return await withLocks(redis, ttlMs, kind, rest, work);
+  } finally {
+    clearInterval(renewal);
+    // A release that fails leaves the lock to expire after LOCK_TTL_MS.
+    await releaseLock(redis, key, token).catch(() => false);
+  }
 }

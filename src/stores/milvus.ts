@@ -69,7 +69,11 @@ export function createMilvusStore(config: Config): MilvusStore {
 
   let roundTrips = 0;
   /** One counted search-path call: no answer in time or a broken connection is UPSTREAM_UNAVAILABLE. */
-  async function searchCall<T extends { status: Status } | Status>(what: string, work: () => Promise<T>, expected = (_status: Status) => false): Promise<T> {
+  async function searchCall<T extends { status: Status } | Status>(
+    what: string,
+    work: () => Promise<T>,
+    expected = (_status: Status) => false,
+  ): Promise<T> {
     roundTrips++;
     let result: T;
     try {
@@ -87,29 +91,38 @@ export function createMilvusStore(config: Config): MilvusStore {
     createCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
       if ((await client.hasCollection({ collection_name })).value) return;
-      check("createCollection", await client.createCollection({
-        collection_name,
-        enable_dynamic_field: false,
-        fields: [
-          { name: "pk", data_type: DataType.Int64, is_primary_key: true, autoID: true },
-          { name: "vector", data_type: DataType.FloatVector, dim: config.milvus.dim },
-          { name: "image_id", data_type: DataType.VarChar, max_length: 65535 },
-          { name: "page_number", data_type: DataType.Int64 },
-          { name: "file_id", data_type: DataType.VarChar, max_length: 65535 },
-        ],
-      }));
-      check("createIndex", await client.createIndex({
-        collection_name,
-        field_name: "vector",
-        index_name: "vector_index",
-        index_type: "HNSW",
-        metric_type: config.milvus.metricType,
-        params: { M: config.milvus.hnswM, efConstruction: config.milvus.efConstruction },
-      }));
+      check(
+        "createCollection",
+        await client.createCollection({
+          collection_name,
+          enable_dynamic_field: false,
+          fields: [
+            { name: "pk", data_type: DataType.Int64, is_primary_key: true, autoID: true },
+            { name: "vector", data_type: DataType.FloatVector, dim: config.milvus.dim },
+            { name: "image_id", data_type: DataType.VarChar, max_length: 65535 },
+            { name: "page_number", data_type: DataType.Int64 },
+            { name: "file_id", data_type: DataType.VarChar, max_length: 65535 },
+          ],
+        }),
+      );
+      check(
+        "createIndex",
+        await client.createIndex({
+          collection_name,
+          field_name: "vector",
+          index_name: "vector_index",
+          index_type: "HNSW",
+          metric_type: config.milvus.metricType,
+          params: { M: config.milvus.hnswM, efConstruction: config.milvus.efConstruction },
+        }),
+      );
       check("loadCollection", await client.loadCollection({ collection_name }));
     },
     insertRows: async (knowledgeBaseId, rows) => {
-      const result = await client.insert({ collection_name: collectionName(knowledgeBaseId), data: rows.map((row) => ({ ...row })) });
+      const result = await client.insert({
+        collection_name: collectionName(knowledgeBaseId),
+        data: rows.map((row) => ({ ...row })),
+      });
       check("insert", result.status);
     },
     dropCollection: async (knowledgeBaseId) => {
@@ -127,10 +140,15 @@ export function createMilvusStore(config: Config): MilvusStore {
     readyForSearch: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
       // milvus-lite answers LoadStateNotExist; Milvus 2.5 answers a collection-not-found status (code 100).
-      const { status, state } = await searchCall("getLoadState", () => client.getLoadState({ collection_name }), collectionNotFound);
+      const { status, state } = await searchCall(
+        "getLoadState",
+        () => client.getLoadState({ collection_name }),
+        collectionNotFound,
+      );
       if (collectionNotFound(status) || state === LoadState.LoadStateNotExist) return false;
       // A collection can be released (LAYRA's _create_index releases it; so can an operator): load it again.
-      if (state !== LoadState.LoadStateLoaded) await searchCall("loadCollection", () => client.loadCollectionSync({ collection_name }));
+      if (state !== LoadState.LoadStateLoaded)
+        await searchCall("loadCollection", () => client.loadCollectionSync({ collection_name }));
       return true;
     },
     candidates: async (knowledgeBaseId, queryVectors, limit) => {

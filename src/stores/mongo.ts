@@ -1,7 +1,13 @@
 import { MongoClient, type Collection, type Db, type IndexSpecification } from "mongodb";
 import type { Config } from "../config.js";
 import type {
-  ChatflowDoc, ConversationDoc, CustomNodesDoc, FileDoc, KnowledgeBaseDoc, ModelConfigDoc, WorkflowDoc,
+  ChatflowDoc,
+  ConversationDoc,
+  CustomNodesDoc,
+  FileDoc,
+  KnowledgeBaseDoc,
+  ModelConfigDoc,
+  WorkflowDoc,
 } from "./documents.js";
 import { probe, type StoreHealth } from "./health.js";
 import { withTimeout } from "./timeout.js";

@@ -13,20 +13,25 @@ export interface PresignSettings {
 const hmac = (key: Buffer | string, data: string) => createHmac("sha256", key).update(data).digest();
 
 /** RFC 3986 encoding as SigV4 wants it: everything but unreserved characters. */
-const encode = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const encode = (value: string) =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 export function createPresigner({ endpoint, region, accessKey, secretKey }: PresignSettings) {
   const host = endpoint.host;
   const base = `${endpoint.protocol}//${host}`;
   let cached: { day: string; key: Buffer } | null = null;
   const signingKey = (day: string) => {
-    if (cached?.day !== day) cached = { day, key: hmac(hmac(hmac(hmac(`AWS4${secretKey}`, day), region), "s3"), "aws4_request") };
+    if (cached?.day !== day)
+      cached = { day, key: hmac(hmac(hmac(hmac(`AWS4${secretKey}`, day), region), "s3"), "aws4_request") };
     return cached.key;
   };
 
   /** A GET URL for `bucket/key` valid for `expirySeconds` from `now` (path-style addressing). */
   return (bucket: string, key: string, expirySeconds: number, now = new Date()): string => {
-    const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+    const amzDate = now
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d{3}/, "");
     const day = amzDate.slice(0, 8);
     const scope = `${day}/${region}/s3/aws4_request`;
     const path = `/${encode(bucket)}/${key.split("/").map(encode).join("/")}`;

@@ -100,7 +100,10 @@ export class ProgressWatcher {
   private readonly channelPrefix: string;
   private readonly patterns: string[];
 
-  constructor(private readonly config: Config, private readonly redis: RedisStore) {
+  constructor(
+    private readonly config: Config,
+    private readonly redis: RedisStore,
+  ) {
     this.channelPrefix = `__keyspace@${config.redis.db.task}__:`;
     this.patterns = [`${this.channelPrefix}task:*`, `${this.channelPrefix}workflow:*`];
   }
@@ -110,7 +113,8 @@ export class ProgressWatcher {
     const watch = this.watch(key, "hash") as HashWatch;
     watch.listeners.add(listener);
     const cached = watch.last;
-    if (cached) queueMicrotask(() => watch.listeners.has(listener) && listener({ ...cached, gone: null, resumed: false }));
+    if (cached)
+      queueMicrotask(() => watch.listeners.has(listener) && listener({ ...cached, gone: null, resumed: false }));
     else this.schedule(watch);
     return () => this.unwatch(watch, listener);
   }
@@ -152,9 +156,19 @@ export class ProgressWatcher {
     let watch = this.watches.get(key);
     if (watch && watch.kind !== kind) throw new Error(`${key} is already watched as a ${watch.kind}`);
     if (!watch) {
-      watch = kind === "hash"
-        ? { kind, key, listeners: new Set(), last: null, signature: null, lastEvent: null, lastTtlMs: -1, forceEmit: false }
-        : { kind, key, listeners: new Set(), lastId: null };
+      watch =
+        kind === "hash"
+          ? {
+              kind,
+              key,
+              listeners: new Set(),
+              last: null,
+              signature: null,
+              lastEvent: null,
+              lastTtlMs: -1,
+              forceEmit: false,
+            }
+          : { kind, key, listeners: new Set(), lastId: null };
       this.watches.set(key, watch);
       this.start();
     }
@@ -211,7 +225,9 @@ export class ProgressWatcher {
   private async listen(): Promise<void> {
     const subscriber = this.redis.connect(this.config.redis.db.task);
     this.subscriber = subscriber;
-    subscriber.on("pmessage", (_pattern: string, channel: string, event: string) => this.onKeyspaceEvent(channel, event));
+    subscriber.on("pmessage", (_pattern: string, channel: string, event: string) =>
+      this.onKeyspaceEvent(channel, event),
+    );
     // Every (re)connection: Redis may have restarted and lost both the subscription and the CONFIG SET.
     subscriber.on("ready", () => void this.resume());
     subscriber.on("close", () => (this.listenerLost = true));
@@ -294,7 +310,7 @@ export class ProgressWatcher {
       } else if (watch.lastId === null) pipeline.xrange(watch.key, "-", "+");
       else pipeline.xrange(watch.key, `(${watch.lastId}`, "+");
     }
-    let results: [Error | null, unknown][] | null = null;
+    let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
     } catch {
@@ -319,10 +335,18 @@ export class ProgressWatcher {
         const [error, reply] = results[i++]!;
         const fields = wrongType(error) ? {} : (reply as Record<string, string>);
         const ttl = polling ? (results[i++]![1] as number) : -1;
-        this.applyHash(watch, Object.keys(fields).length > 0 ? fields : null, ttl, observedAt, resumed || watch.forceEmit);
+        this.applyHash(
+          watch,
+          Object.keys(fields).length > 0 ? fields : null,
+          ttl,
+          observedAt,
+          resumed || watch.forceEmit,
+        );
       } else {
         const [error, reply] = results[i++]!;
-        const entries = wrongType(error) ? [] : (reply as [string, string[]][]).map(([id, flat]) => ({ id, fields: pairs(flat) }));
+        const entries = wrongType(error)
+          ? []
+          : (reply as [string, string[]][]).map(([id, flat]) => ({ id, fields: pairs(flat) }));
         this.applyStream(watch, entries);
       }
     }
@@ -338,8 +362,16 @@ export class ProgressWatcher {
     }, RETRY_MS);
   }
 
-  private applyHash(watch: HashWatch, fields: Record<string, string> | null, ttlMs: number, observedAt: Date, force: boolean): void {
-    const signature = fields ? JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : "";
+  private applyHash(
+    watch: HashWatch,
+    fields: Record<string, string> | null,
+    ttlMs: number,
+    observedAt: Date,
+    force: boolean,
+  ): void {
+    const signature = fields
+      ? JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : "";
     const existed = watch.signature !== null && watch.signature !== "";
     const changed = signature !== watch.signature;
     const lastEvent = watch.lastEvent;

@@ -39,7 +39,9 @@ export function createRedisStore(config: Config): RedisStore {
     ...store,
     connect,
     health: () =>
-      probe("redis", () => withTimeout("redis", config.storeTimeoutMs, Promise.all(Object.values(store).map((c) => c.ping())))),
+      probe("redis", () =>
+        withTimeout("redis", config.storeTimeoutMs, Promise.all(Object.values(store).map((c) => c.ping()))),
+      ),
     close: async () => {
       await Promise.all(opened.map((client) => client.quit().catch(() => client.disconnect())));
     },

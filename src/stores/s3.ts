@@ -49,7 +49,11 @@ export function createS3Store(config: Config): S3Store {
       for (let start = 0; start < keys.length; start += 1000) {
         const results = await timeout(client.removeObjects(bucket, keys.slice(start, start + 1000)));
         const failed = results.filter((result) => result?.Error && result.Error.Code !== "NoSuchKey");
-        if (failed.length > 0) throw new UpstreamUnavailable("s3", `${failed.length} object(s) not deleted: ${failed[0]!.Error!.Code ?? "error"}`);
+        if (failed.length > 0)
+          throw new UpstreamUnavailable(
+            "s3",
+            `${failed.length} object(s) not deleted: ${failed[0]!.Error!.Code ?? "error"}`,
+          );
       }
     },
     health: () =>

@@ -16,7 +16,8 @@ export function requireName(argument: string, value: string, max = MAX_NAME_LENG
 /** A client-chosen id in LAYRA's `{username}_{uuid4}` form, owned by the caller (ownership is read from the prefix by LAYRA). */
 export function requireOwnLayraId(argument: string, value: string, username: string): string {
   const escaped = username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  if (!new RegExp(`^${escaped}_${UUID4}$`).test(value)) throw new BadUserInput(argument, `must be "${username}_" followed by a lowercase uuid4`);
+  if (!new RegExp(`^${escaped}_${UUID4}$`).test(value))
+    throw new BadUserInput(argument, `must be "${username}_" followed by a lowercase uuid4`);
   return value;
 }
 
@@ -32,7 +33,10 @@ export function requireStorableJson(argument: string, value: unknown, depth = 0)
   } else if (value !== null && typeof value === "object") {
     for (const [key, item] of Object.entries(value)) {
       if (key === "" || key.startsWith("$") || key.includes(".")) {
-        throw new BadUserInput(argument, `has a key ${JSON.stringify(key)}: keys must be non-empty, not start with "$" and not contain "."`);
+        throw new BadUserInput(
+          argument,
+          `has a key ${JSON.stringify(key)}: keys must be non-empty, not start with "$" and not contain "."`,
+        );
       }
       requireStorableJson(argument, item, depth + 1);
     }
@@ -40,7 +44,8 @@ export function requireStorableJson(argument: string, value: unknown, depth = 0)
 }
 
 export function requireObject(argument: string, value: unknown): Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new BadUserInput(argument, "must be a JSON object");
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new BadUserInput(argument, "must be a JSON object");
   requireStorableJson(argument, value);
   return value as Record<string, unknown>;
 }

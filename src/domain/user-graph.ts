@@ -43,11 +43,18 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  */
 export async function listFiles(context: Context, username: string, keyword: string | null | undefined) {
   const { knowledgeBases, files } = context.stores.mongo;
-  const bases = await knowledgeBases.find({ username, is_delete: false }, { projection: { _id: 0, knowledge_base_id: 1 } }).toArray();
-  return ownedList(files, username, { created_at: -1, file_id: 1 }, {
-    knowledge_db_id: { $in: bases.map((kb) => kb.knowledge_base_id) },
-    ...(keyword ? { filename: { $regex: literal(keyword), $options: "i" } } : {}),
-  });
+  const bases = await knowledgeBases
+    .find({ username, is_delete: false }, { projection: { _id: 0, knowledge_base_id: 1 } })
+    .toArray();
+  return ownedList(
+    files,
+    username,
+    { created_at: -1, file_id: 1 },
+    {
+      knowledge_db_id: { $in: bases.map((kb) => kb.knowledge_base_id) },
+      ...(keyword ? { filename: { $regex: literal(keyword), $options: "i" } } : {}),
+    },
+  );
 }
 
 export async function customNodesOf(context: Context, username: string): Promise<CustomNodesDoc["custom_nodes"]> {

@@ -1,5 +1,5 @@
 import type { Stores } from "../src/stores/index.js";
-import { LayraWriter, layraTurn } from "../test/fixtures/layra-writer.js";
+import { LayraWriter, layraTurn } from "./layra-writer.js";
 
 /**
  * For user `demo`: two knowledge bases with files (pages in S3, vectors in Milvus), a model config,
@@ -10,10 +10,16 @@ export async function seedDemo(stores: Stores, modelUrl: string): Promise<void> 
   const writer = new LayraWriter(stores, modelUrl);
   const manuals = await writer.createKnowledgeBase("demo", "Product manuals");
   const papers = await writer.createKnowledgeBase("demo", "Research papers");
-  await writer.registerUser("demo", { base_used: [{ name: manuals.knowledge_base_name, baseId: manuals.knowledge_base_id }] });
+  await writer.registerUser("demo", {
+    base_used: [{ name: manuals.knowledge_base_name, baseId: manuals.knowledge_base_id }],
+  });
   const router = await writer.ingestFile("demo", manuals.knowledge_base_id, {
     filename: "router-setup.pdf",
-    pages: [{ text: "router setup guide wifi password" }, { text: "firmware update steps" }, { text: "factory reset troubleshooting" }],
+    pages: [
+      { text: "router setup guide wifi password" },
+      { text: "firmware update steps" },
+      { text: "factory reset troubleshooting" },
+    ],
   });
   await writer.ingestFile("demo", manuals.knowledge_base_id, {
     filename: "printer.docx",
@@ -27,9 +33,20 @@ export async function seedDemo(stores: Stores, modelUrl: string): Promise<void> 
   const page = router.images[2]!;
   const question = layraTurn("How do I reset the router?", {
     pageKey: page.minio_filename,
-    fileUsed: [{ score: 14.2, knowledge_db_id: manuals.knowledge_base_id, file_name: router.filename, image_url: page.minio_url, file_url: router.minio_url }],
+    fileUsed: [
+      {
+        score: 14.2,
+        knowledge_db_id: manuals.knowledge_base_id,
+        file_name: router.filename,
+        image_url: page.minio_url,
+        file_url: router.minio_url,
+      },
+    ],
   });
-  await writer.createConversation("demo", "Router questions", [question, layraTurn("And the wifi password?", { parent: question.message_id })]);
+  await writer.createConversation("demo", "Router questions", [
+    question,
+    layraTurn("And the wifi password?", { parent: question.message_id }),
+  ]);
   const workflow = await writer.createWorkflow("demo", "Summarise a manual");
   await writer.createChatflow("demo", workflow.workflow_id, "First run", [layraTurn("Summarise the printer manual")]);
   await writer.saveCustomNode("demo", "summarise", { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } });

@@ -5,8 +5,9 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "../context.js";
 import { BadUserInput, CascadeIncomplete, Conflict, NotFound } from "../errors.js";
 import type { ChatflowDoc, ConversationDoc, FileUsed, TurnDoc } from "../stores/documents.js";
-import { runCascade, tempKnowledgeBaseSteps } from "./cascade.js";
-import { requireName, requireOwnLayraId } from "./input.js";
+import { runCascade } from "../lib/cascade.js";
+import { tempKnowledgeBaseSteps } from "./knowledge-bases.js";
+import { requireName, requireOwnLayraId } from "../lib/input.js";
 import { ownDocument } from "./user-graph.js";
 import { DEFAULT_SETTINGS, readModelConfig, settingsFrom, type ModelSettingsInput } from "./model-config.js";
 
@@ -26,7 +27,10 @@ export async function createConversation(
   username: string,
   input: { conversationId?: string | null; name: string; modelSettings?: ModelSettingsInput | null },
 ): Promise<ConversationDoc> {
-  const conversationId = input.conversationId == null ? `${username}_${randomUUID()}` : requireOwnLayraId("conversationId", input.conversationId, username);
+  const conversationId =
+    input.conversationId == null
+      ? `${username}_${randomUUID()}`
+      : requireOwnLayraId("conversationId", input.conversationId, username);
   const name = requireName("name", input.name);
   const base = await selectedSettings(context, username);
   const now = new Date();
@@ -51,7 +55,12 @@ export async function createConversation(
 }
 
 /** `$set` on one of the caller's conversations with last_modify_at bumped, as LAYRA's updates do. */
-async function updateConversation(context: Context, username: string, conversationId: string, set: Partial<ConversationDoc>): Promise<ConversationDoc> {
+async function updateConversation(
+  context: Context,
+  username: string,
+  conversationId: string,
+  set: Partial<ConversationDoc>,
+): Promise<ConversationDoc> {
   const result = await context.stores.mongo.conversations.updateOne(
     { conversation_id: conversationId, username, is_delete: false },
     { $set: { ...set, last_modify_at: new Date() } },
@@ -64,9 +73,16 @@ export const renameConversation = (context: Context, username: string, conversat
   updateConversation(context, username, conversationId, { conversation_name: requireName("name", name) });
 
 /** Replaces the conversation's model-settings snapshot; fields left out keep their current value. */
-export async function updateConversationModelSettings(context: Context, username: string, conversationId: string, input: ModelSettingsInput) {
+export async function updateConversationModelSettings(
+  context: Context,
+  username: string,
+  conversationId: string,
+  input: ModelSettingsInput,
+) {
   const current = await ownDocument(context, "conversation", "conversation", conversationId);
-  return updateConversation(context, username, conversationId, { model_config: await settingsFrom(context, input, current.model_config) });
+  return updateConversation(context, username, conversationId, {
+    model_config: await settingsFrom(context, input, current.model_config),
+  });
 }
 
 export interface TurnInput {
@@ -85,27 +101,50 @@ export interface TurnInput {
 const MAX_MESSAGE = 1_048_576;
 
 /** LAYRA's add_turn: a turn `$push`ed with a server uuid4 message_id, and last_modify_at bumped. */
-export async function addTurn(context: Context, username: string, conversationId: string, input: TurnInput): Promise<TurnDoc> {
+export async function addTurn(
+  context: Context,
+  username: string,
+  conversationId: string,
+  input: TurnInput,
+): Promise<TurnDoc> {
   const conversation = await ownDocument(context, "conversation", "conversation", conversationId);
   const parent = input.parentMessageId ?? "";
-  if (parent !== "" && !conversation.turns.some((turn) => turn.message_id === parent)) throw new BadUserInput("parentMessageId", "must be \"\" or a message of this conversation");
+  if (parent !== "" && !conversation.turns.some((turn) => turn.message_id === parent))
+    throw new BadUserInput("parentMessageId", 'must be "" or a message of this conversation');
   const tempDb = input.tempDb ?? "";
   // LAYRA names a conversation's temp bases `temp_{conversationId}_{uuid4}`; the delete cascade relies on it.
-  if (tempDb !== "" && !tempDb.startsWith(`temp_${conversationId}_`)) throw new BadUserInput("tempDb", `must be "" or a temp knowledge base of this conversation (temp_${conversationId}_...)`);
-  if (input.userMessage.length > MAX_MESSAGE || input.aiMessage.length > MAX_MESSAGE) throw new BadUserInput("input", `messages must be at most ${MAX_MESSAGE} characters`);
+  if (tempDb !== "" && !tempDb.startsWith(`temp_${conversationId}_`))
+    throw new BadUserInput(
+      "tempDb",
+      `must be "" or a temp knowledge base of this conversation (temp_${conversationId}_...)`,
+    );
+  if (input.userMessage.length > MAX_MESSAGE || input.aiMessage.length > MAX_MESSAGE)
+    throw new BadUserInput("input", `messages must be at most ${MAX_MESSAGE} characters`);
   const imageKeys = input.imageKeys ?? [];
-  if (imageKeys.some((key) => !key.startsWith(`${username}_`))) throw new BadUserInput("imageKeys", "must be object keys of the caller's page images");
+  if (imageKeys.some((key) => !key.startsWith(`${username}_`)))
+    throw new BadUserInput("imageKeys", "must be object keys of the caller's page images");
   const status = input.status ?? "completed";
-  if (!["completed", "aborted", ""].includes(status)) throw new BadUserInput("status", "must be completed, aborted or \"\"");
+  if (!["completed", "aborted", ""].includes(status))
+    throw new BadUserInput("status", 'must be completed, aborted or ""');
   const counts = [input.totalToken ?? 0, input.completionTokens ?? 0, input.promptTokens ?? 0];
   if (counts.some((count) => count < 0)) throw new BadUserInput("input", "token counts must not be negative");
   const fileUsed: FileUsed[] = (input.fileUsed ?? []).map((used) => ({
-    score: used.score, knowledge_db_id: used.knowledgeDbId, file_name: used.fileName, image_url: used.imageUrl, file_url: used.fileUrl,
+    score: used.score,
+    knowledge_db_id: used.knowledgeDbId,
+    file_name: used.fileName,
+    image_url: used.imageUrl,
+    file_url: used.fileUrl,
   }));
   const turn: TurnDoc = {
     message_id: randomUUID(),
     parent_message_id: parent,
-    user_message: { role: "user", content: [...imageKeys.map((key) => ({ type: "image_url" as const, image_url: key })), { type: "text", text: input.userMessage }] },
+    user_message: {
+      role: "user",
+      content: [
+        ...imageKeys.map((key) => ({ type: "image_url" as const, image_url: key })),
+        { type: "text", text: input.userMessage },
+      ],
+    },
     temp_db: tempDb,
     ai_message: { role: "assistant", content: input.aiMessage },
     file_used: fileUsed,
@@ -143,13 +182,16 @@ export async function deleteConversation(context: Context, username: string, con
   const doc = await conversations.findOne({ conversation_id: conversationId, username }, { projection: { turns: 1 } });
   if (!doc) throw new NotFound("conversation", conversationId);
   await deleteWithTempBases(context, username, "conversation", { id: conversationId, turns: doc.turns }, () =>
-    conversations.deleteOne({ conversation_id: conversationId, username }));
+    conversations.deleteOne({ conversation_id: conversationId, username }),
+  );
   return conversationId;
 }
 
 /** Deletes every one of the caller's conversations; one that fails is reported, the others are still deleted. */
 export async function deleteAllConversations(context: Context, username: string): Promise<number> {
-  const docs = await context.stores.mongo.conversations.find({ username }, { projection: { conversation_id: 1 } }).toArray();
+  const docs = await context.stores.mongo.conversations
+    .find({ username }, { projection: { conversation_id: 1 } })
+    .toArray();
   let deleted = 0;
   const left: string[] = [];
   for (const { conversation_id } of docs) {
@@ -160,10 +202,19 @@ export async function deleteAllConversations(context: Context, username: string)
       // Deleted meanwhile by another request: nothing is left of it.
       if (error instanceof NotFound) continue;
       if (!(error instanceof CascadeIncomplete) && !(error instanceof Conflict)) throw error;
-      left.push(...(error instanceof CascadeIncomplete ? error.remaining.map((r) => `${conversation_id}: ${r}`) : [`${conversation_id}: locked`]));
+      left.push(
+        ...(error instanceof CascadeIncomplete
+          ? error.remaining.map((r) => `${conversation_id}: ${r}`)
+          : [`${conversation_id}: locked`]),
+      );
     }
   }
-  if (left.length > 0) throw new CascadeIncomplete(`deleting all conversations (${deleted} of ${docs.length} deleted)`, left, "some conversations could not be deleted completely");
+  if (left.length > 0)
+    throw new CascadeIncomplete(
+      `deleting all conversations (${deleted} of ${docs.length} deleted)`,
+      left,
+      "some conversations could not be deleted completely",
+    );
   return deleted;
 }
 
@@ -173,15 +224,25 @@ export async function createChatflow(
   username: string,
   input: { chatflowId?: string | null; workflowId: string; name: string },
 ): Promise<ChatflowDoc> {
-  const chatflowId = input.chatflowId == null ? `${username}_${randomUUID()}` : requireOwnLayraId("chatflowId", input.chatflowId, username);
+  const chatflowId =
+    input.chatflowId == null
+      ? `${username}_${randomUUID()}`
+      : requireOwnLayraId("chatflowId", input.chatflowId, username);
   const name = requireName("name", input.name);
   const existing = await context.loaders.chatflow.load(chatflowId);
   if (existing) return existing;
   await ownDocument(context, "workflow", "workflow", input.workflowId);
   const now = new Date();
   const doc: ChatflowDoc = {
-    chatflow_id: chatflowId, workflow_id: input.workflowId, chatflow_name: name, username, turns: [],
-    created_at: now, last_modify_at: now, is_read: false, is_delete: false,
+    chatflow_id: chatflowId,
+    workflow_id: input.workflowId,
+    chatflow_name: name,
+    username,
+    turns: [],
+    created_at: now,
+    last_modify_at: now,
+    is_read: false,
+    is_delete: false,
   };
   try {
     await context.stores.mongo.chatflows.insertOne({ ...doc });
@@ -195,7 +256,12 @@ export async function createChatflow(
   return doc;
 }
 
-export async function renameChatflow(context: Context, username: string, chatflowId: string, name: string): Promise<ChatflowDoc> {
+export async function renameChatflow(
+  context: Context,
+  username: string,
+  chatflowId: string,
+  name: string,
+): Promise<ChatflowDoc> {
   const result = await context.stores.mongo.chatflows.updateOne(
     { chatflow_id: chatflowId, username, is_delete: false },
     { $set: { chatflow_name: requireName("name", name), last_modify_at: new Date() } },
@@ -209,6 +275,7 @@ export async function deleteChatflow(context: Context, username: string, chatflo
   const doc = await chatflows.findOne({ chatflow_id: chatflowId, username }, { projection: { turns: 1 } });
   if (!doc) throw new NotFound("chatflow", chatflowId);
   await deleteWithTempBases(context, username, "chatflow", { id: chatflowId, turns: doc.turns }, () =>
-    chatflows.deleteOne({ chatflow_id: chatflowId, username }));
+    chatflows.deleteOne({ chatflow_id: chatflowId, username }),
+  );
   return chatflowId;
 }

@@ -14,7 +14,10 @@ export class MaxSimScores {
   private readonly best = new Map<string, Float64Array>();
   private readonly queryCount: number;
 
-  constructor(private readonly query: Float32Array, private readonly dim: number) {
+  constructor(
+    private readonly query: Float32Array,
+    private readonly dim: number,
+  ) {
     this.queryCount = query.length / dim;
   }
 
@@ -36,7 +39,11 @@ export class MaxSimScores {
   /** The MaxSim score of every page fed so far. */
   scores(): Map<string, number> {
     const scores = new Map<string, number>();
-    for (const [pageId, best] of this.best) scores.set(pageId, best.reduce((sum, value) => sum + value, 0));
+    for (const [pageId, best] of this.best)
+      scores.set(
+        pageId,
+        best.reduce((sum, value) => sum + value, 0),
+      );
     return scores;
   }
 }

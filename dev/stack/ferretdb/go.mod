@@ -1,4 +1,4 @@
-module layra-gateway/test/stack/ferretdb
+module layra-gateway/dev/stack/ferretdb
 
 go 1.24
 

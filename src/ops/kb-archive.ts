@@ -43,8 +43,16 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 /** Writes the archive of `knowledgeBaseId` to `output` and resolves with what it holds. */
-export async function backupKnowledgeBase(stores: Stores, knowledgeBaseId: string, output: Writable, progress: ArchiveProgress = () => {}): Promise<ArchiveCounts> {
-  const kb = await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: { _id: 0 } });
+export async function backupKnowledgeBase(
+  stores: Stores,
+  knowledgeBaseId: string,
+  output: Writable,
+  progress: ArchiveProgress = () => {},
+): Promise<ArchiveCounts> {
+  const kb = await stores.mongo.knowledgeBases.findOne(
+    { knowledge_base_id: knowledgeBaseId },
+    { projection: { _id: 0 } },
+  );
   if (!kb) throw new Error(`knowledge base ${knowledgeBaseId} not found`);
   const gzip = createGzip();
   const done = new Promise<void>((resolve, reject) => {
@@ -57,9 +65,17 @@ export async function backupKnowledgeBase(stores: Stores, knowledgeBaseId: strin
   };
   const counts: ArchiveCounts = { files: 0, vectors: 0, objects: 0 };
 
-  await write({ kind: "header", format: FORMAT, version: VERSION, knowledgeBaseId, createdAt: new Date().toISOString() });
+  await write({
+    kind: "header",
+    format: FORMAT,
+    version: VERSION,
+    knowledgeBaseId,
+    createdAt: new Date().toISOString(),
+  });
   await write({ kind: "knowledge_base", doc: BSON.EJSON.stringify(kb, { relaxed: false }) });
-  const files = await stores.mongo.files.find({ knowledge_db_id: knowledgeBaseId }, { projection: { _id: 0 } }).toArray();
+  const files = await stores.mongo.files
+    .find({ knowledge_db_id: knowledgeBaseId }, { projection: { _id: 0 } })
+    .toArray();
   for (const file of files) {
     await write({ kind: "file", doc: BSON.EJSON.stringify(file, { relaxed: false }) });
     progress("files", ++counts.files, files.length);
@@ -70,10 +86,21 @@ export async function backupKnowledgeBase(stores: Stores, knowledgeBaseId: strin
     const stats = await stores.milvus.client.getCollectionStatistics({ collection_name });
     const total = Number(stats.data.row_count);
     const iterator = await stores.milvus.client.queryIterator({
-      collection_name, filter: "", output_fields: ["vector", "image_id", "page_number", "file_id"], batchSize: VECTOR_BATCH,
+      collection_name,
+      filter: "",
+      output_fields: ["vector", "image_id", "page_number", "file_id"],
+      batchSize: VECTOR_BATCH,
     });
     for await (const batch of iterator as AsyncIterable<(VectorRow & { pk: string })[]>) {
-      await write({ kind: "vectors", rows: batch.map((row) => ({ image_id: row.image_id, page_number: Number(row.page_number), file_id: row.file_id, vector: encodeVector(row.vector) })) });
+      await write({
+        kind: "vectors",
+        rows: batch.map((row) => ({
+          image_id: row.image_id,
+          page_number: Number(row.page_number),
+          file_id: row.file_id,
+          vector: encodeVector(row.vector),
+        })),
+      });
       counts.vectors += batch.length;
       progress("vectors", counts.vectors, total);
     }
@@ -83,7 +110,12 @@ export async function backupKnowledgeBase(stores: Stores, knowledgeBaseId: strin
   for (const key of keys) {
     const stat = await stores.s3.client.statObject(stores.s3.bucket, key);
     const data = await readAll(await stores.s3.client.getObject(stores.s3.bucket, key));
-    await write({ kind: "object", key, contentType: String(stat.metaData["content-type"] ?? "application/octet-stream"), data: data.toString("base64") });
+    await write({
+      kind: "object",
+      key,
+      contentType: String(stat.metaData["content-type"] ?? "application/octet-stream"),
+      data: data.toString("base64"),
+    });
     progress("objects", ++counts.objects, keys.length);
   }
 
@@ -97,7 +129,11 @@ export async function backupKnowledgeBase(stores: Stores, knowledgeBaseId: strin
  * Restores an archive into a deployment that does not hold the knowledge base. The KB document is
  * written last, so an interrupted restore never shows a knowledge base with missing parts.
  */
-export async function restoreKnowledgeBase(stores: Stores, input: Readable, progress: ArchiveProgress = () => {}): Promise<ArchiveCounts> {
+export async function restoreKnowledgeBase(
+  stores: Stores,
+  input: Readable,
+  progress: ArchiveProgress = () => {},
+): Promise<ArchiveCounts> {
   const lines = createInterface({ input: input.pipe(createGunzip()), crlfDelay: Infinity });
   const counts: ArchiveCounts = { files: 0, vectors: 0, objects: 0 };
   let kb: KnowledgeBaseDoc | null = null;
@@ -109,7 +145,8 @@ export async function restoreKnowledgeBase(stores: Stores, input: Readable, prog
     if (line === "") continue;
     const record = JSON.parse(line) as ArchiveRecord;
     if (!header) {
-      if (record.kind !== "header" || record.format !== FORMAT || record.version !== VERSION) throw new Error("not a LAYRA knowledge-base archive (version 1)");
+      if (record.kind !== "header" || record.format !== FORMAT || record.version !== VERSION)
+        throw new Error("not a LAYRA knowledge-base archive (version 1)");
       header = true;
       continue;
     }
@@ -117,7 +154,9 @@ export async function restoreKnowledgeBase(stores: Stores, input: Readable, prog
       case "knowledge_base": {
         kb = BSON.EJSON.parse(record.doc, { relaxed: false }) as KnowledgeBaseDoc;
         if (await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id })) {
-          throw new Error(`knowledge base ${kb.knowledge_base_id} already exists: restore into a deployment without it`);
+          throw new Error(
+            `knowledge base ${kb.knowledge_base_id} already exists: restore into a deployment without it`,
+          );
         }
         await stores.milvus.createCollection(kb.knowledge_base_id);
         await stores.s3.ensureBucket();
@@ -128,13 +167,18 @@ export async function restoreKnowledgeBase(stores: Stores, input: Readable, prog
         break;
       case "vectors":
         if (!kb) throw new Error("archive is out of order: vectors before the knowledge base");
-        await stores.milvus.insertRows(kb.knowledge_base_id, record.rows.map((row) => ({ ...row, vector: decodeVector(row.vector) })));
+        await stores.milvus.insertRows(
+          kb.knowledge_base_id,
+          record.rows.map((row) => ({ ...row, vector: decodeVector(row.vector) })),
+        );
         counts.vectors += record.rows.length;
         progress("vectors", counts.vectors, 0);
         break;
       case "object": {
         const data = Buffer.from(record.data, "base64");
-        await stores.s3.client.putObject(stores.s3.bucket, record.key, data, data.length, { "Content-Type": record.contentType });
+        await stores.s3.client.putObject(stores.s3.bucket, record.key, data, data.length, {
+          "Content-Type": record.contentType,
+        });
         progress("objects", ++counts.objects, 0);
         break;
       }

@@ -2,12 +2,12 @@
 // of real servers, then seed a small LAYRA-shaped demo data set and print a bearer token for it.
 import { execFileSync } from "node:child_process";
 import type { App } from "../src/app.js";
-import { mintToken } from "../src/resolvers/auth.js";
-import { LocalStack } from "../test/stack/stack.js";
+import { mintToken } from "../src/domain/auth.js";
+import { LocalStack } from "./stack/stack.js";
 import { seedDemo } from "./seed-demo.js";
 
 export async function startLocalStack() {
-  execFileSync("bash", [new URL("../test/stack/install.sh", import.meta.url).pathname], { stdio: "inherit" });
+  execFileSync("bash", [new URL("./stack/install.sh", import.meta.url).pathname], { stdio: "inherit" });
   const stack = await LocalStack.start();
   console.log(`local stack up in ${stack.root}`);
   return {

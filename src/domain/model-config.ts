@@ -7,16 +7,22 @@ import type { Context, StoreAccess } from "../context.js";
 import { BadUserInput, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
 import { versionedCache } from "../stores/cache.js";
 import type { BaseUsed, ModelConfigDoc, ModelDoc, ModelSettings } from "../stores/documents.js";
-import { requireDefaultOrRange, requireName } from "./input.js";
+import { requireDefaultOrRange, requireName } from "../lib/input.js";
 
 const GUARDED_ATTEMPTS = 5;
 
 /** Keys name the Mongo database they mirror, so gateways on different databases never share an entry. */
 const cacheOf = (context: StoreAccess) =>
-  versionedCache<ModelConfigDoc | null>(context.stores.redis.cache, `${context.config.mongo.database}:model_config`, context.config.modelConfigCacheTtlSeconds);
+  versionedCache<ModelConfigDoc | null>(
+    context.stores.redis.cache,
+    `${context.config.mongo.database}:model_config`,
+    context.config.modelConfigCacheTtlSeconds,
+  );
 
 export function readModelConfig(context: StoreAccess, username: string): Promise<ModelConfigDoc | null> {
-  return cacheOf(context).read(username, () => context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }));
+  return cacheOf(context).read(username, () =>
+    context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }),
+  );
 }
 
 /** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
@@ -27,7 +33,10 @@ async function invalidate(context: StoreAccess, username: string, saved: boolean
     await cacheOf(context).invalidate(username);
   } catch (error) {
     const state = saved ? "the change is saved but" : "nothing was changed:";
-    throw new UpstreamUnavailable("redis", `${state} the model-config cache could not be invalidated: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UpstreamUnavailable(
+      "redis",
+      `${state} the model-config cache could not be invalidated: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -58,10 +67,12 @@ async function guardedModelsUpdate(
     if (!doc) throw new NotFound("model config", username);
     const next = change(doc);
     if (!next) return doc;
-    const result = await writeModelConfig(context, username, () => modelConfig.updateOne(
-      { username, models: doc.models, selected_model: doc.selected_model },
-      { $set: { models: next.models, selected_model: next.selected_model } },
-    ));
+    const result = await writeModelConfig(context, username, () =>
+      modelConfig.updateOne(
+        { username, models: doc.models, selected_model: doc.selected_model },
+        { $set: { models: next.models, selected_model: next.selected_model } },
+      ),
+    );
     if (result.matchedCount === 1) return { ...doc, ...next };
   }
   throw new Conflict(`the model config of ${JSON.stringify(username)} kept changing; try again`);
@@ -90,12 +101,17 @@ async function checkBaseUsed(context: Context, baseUsed: BaseUsed[]): Promise<vo
 }
 
 /** Merges validated input over `base` (LAYRA's snake_case settings); fields left out keep their value. */
-export async function settingsFrom(context: Context, input: ModelSettingsInput, base: ModelSettings): Promise<ModelSettings> {
+export async function settingsFrom(
+  context: Context,
+  input: ModelSettingsInput,
+  base: ModelSettings,
+): Promise<ModelSettings> {
   const settings = { ...base };
   if (input.modelName != null) settings.model_name = requireName("modelName", input.modelName);
   if (input.modelUrl != null) {
     const url = input.modelUrl.trim();
-    if (!/^https?:\/\/\S+$/.test(url) || url.length > 2_000) throw new BadUserInput("modelUrl", "must be an http(s) URL of at most 2000 characters");
+    if (!/^https?:\/\/\S+$/.test(url) || url.length > 2_000)
+      throw new BadUserInput("modelUrl", "must be an http(s) URL of at most 2000 characters");
     settings.model_url = url;
   }
   if (input.apiKey != null) {
@@ -109,15 +125,18 @@ export async function settingsFrom(context: Context, input: ModelSettingsInput, 
     settings.base_used = baseUsed;
   }
   if (input.systemPrompt != null) {
-    if (input.systemPrompt.length > MAX_SYSTEM_PROMPT) throw new BadUserInput("systemPrompt", `must be at most ${MAX_SYSTEM_PROMPT} characters`);
+    if (input.systemPrompt.length > MAX_SYSTEM_PROMPT)
+      throw new BadUserInput("systemPrompt", `must be at most ${MAX_SYSTEM_PROMPT} characters`);
     settings.system_prompt = input.systemPrompt;
   }
   // LAYRA's use-time clamps (contract §8.4), enforced here instead of silently applied later.
   if (input.temperature != null) settings.temperature = requireDefaultOrRange("temperature", input.temperature, 0, 1);
-  if (input.maxLength != null) settings.max_length = requireDefaultOrRange("maxLength", input.maxLength, 1024, 1_048_576);
+  if (input.maxLength != null)
+    settings.max_length = requireDefaultOrRange("maxLength", input.maxLength, 1024, 1_048_576);
   if (input.topP != null) settings.top_P = requireDefaultOrRange("topP", input.topP, 0, 1);
   if (input.topK != null) settings.top_K = requireDefaultOrRange("topK", input.topK, 1, 30);
-  if (input.scoreThreshold != null) settings.score_threshold = requireDefaultOrRange("scoreThreshold", input.scoreThreshold, 0, 20);
+  if (input.scoreThreshold != null)
+    settings.score_threshold = requireDefaultOrRange("scoreThreshold", input.scoreThreshold, 0, 20);
   return settings;
 }
 
@@ -137,8 +156,12 @@ export const DEFAULT_SETTINGS: ModelSettings = {
 
 /** Adds a model (`{username}_{uuid4}`); it is selected when none is (a user without a model-config document gets one). */
 export async function addModel(context: Context, username: string, input: ModelSettingsInput): Promise<ModelDoc> {
-  if (input.modelName == null || input.modelUrl == null) throw new BadUserInput("input", "modelName and modelUrl are required");
-  const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...(await settingsFrom(context, input, DEFAULT_SETTINGS)) };
+  if (input.modelName == null || input.modelUrl == null)
+    throw new BadUserInput("input", "modelName and modelUrl are required");
+  const model: ModelDoc = {
+    model_id: `${username}_${randomUUID()}`,
+    ...(await settingsFrom(context, input, DEFAULT_SETTINGS)),
+  };
   const { modelConfig } = context.stores.mongo;
   await writeModelConfig(context, username, async () => {
     await modelConfig.updateOne(
@@ -152,21 +175,35 @@ export async function addModel(context: Context, username: string, input: ModelS
   return model;
 }
 
-export async function updateModel(context: Context, username: string, modelId: string, input: ModelSettingsInput): Promise<ModelDoc> {
-  const current = (await context.stores.mongo.modelConfig.findOne({ username }))?.models.find((m) => m.model_id === modelId);
+export async function updateModel(
+  context: Context,
+  username: string,
+  modelId: string,
+  input: ModelSettingsInput,
+): Promise<ModelDoc> {
+  const current = (await context.stores.mongo.modelConfig.findOne({ username }))?.models.find(
+    (m) => m.model_id === modelId,
+  );
   if (!current) throw new NotFound("model", modelId);
   // Validated once, outside the retry loop (it may look up knowledge bases).
   const settings = await settingsFrom(context, input, current);
   const doc = await guardedModelsUpdate(context, username, (config) => {
     if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
-    return { selected_model: config.selected_model, models: config.models.map((m) => (m.model_id === modelId ? { ...m, ...settings, model_id: modelId } : m)) };
+    return {
+      selected_model: config.selected_model,
+      models: config.models.map((m) => (m.model_id === modelId ? { ...m, ...settings, model_id: modelId } : m)),
+    };
   });
   return doc.models.find((m) => m.model_id === modelId)!;
 }
 
 export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
   const result = await writeModelConfig(context, username, () =>
-    context.stores.mongo.modelConfig.updateOne({ username, "models.model_id": modelId }, { $set: { selected_model: modelId } }));
+    context.stores.mongo.modelConfig.updateOne(
+      { username, "models.model_id": modelId },
+      { $set: { selected_model: modelId } },
+    ),
+  );
   if (result.matchedCount === 0) throw new NotFound("model", modelId);
   return (await readModelConfig(context, username))!;
 }
@@ -176,9 +213,10 @@ export function deleteModel(context: Context, username: string, modelId: string)
   return guardedModelsUpdate(context, username, (config) => {
     if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
     const models = config.models.filter((m) => m.model_id !== modelId);
-    const selected = config.selected_model === modelId || !models.some((m) => m.model_id === config.selected_model)
-      ? (models[0]?.model_id ?? "")
-      : config.selected_model;
+    const selected =
+      config.selected_model === modelId || !models.some((m) => m.model_id === config.selected_model)
+        ? (models[0]?.model_id ?? "")
+        : config.selected_model;
     return { models, selected_model: selected };
   });
 }
@@ -189,20 +227,34 @@ export function deleteModel(context: Context, username: string, modelId: string)
  */
 export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBaseId: string): Promise<void> {
   const { modelConfig, conversations } = context.stores.mongo;
-  const configs = await modelConfig.find({ "models.base_used.baseId": knowledgeBaseId }, { projection: { username: 1 } }).toArray();
+  const configs = await modelConfig
+    .find({ "models.base_used.baseId": knowledgeBaseId }, { projection: { username: 1 } })
+    .toArray();
   for (const { username } of configs) {
     await guardedModelsUpdate(context, username, (config) =>
       config.models.some((m) => m.base_used.some((ref) => ref.baseId === knowledgeBaseId))
-        ? { selected_model: config.selected_model, models: config.models.map((m) => ({ ...m, base_used: m.base_used.filter((ref) => ref.baseId !== knowledgeBaseId) })) }
+        ? {
+            selected_model: config.selected_model,
+            models: config.models.map((m) => ({
+              ...m,
+              base_used: m.base_used.filter((ref) => ref.baseId !== knowledgeBaseId),
+            })),
+          }
         : null,
     );
   }
   const snapshots = await conversations
-    .find({ "model_config.base_used.baseId": knowledgeBaseId }, { projection: { conversation_id: 1, "model_config.base_used": 1 } })
+    .find(
+      { "model_config.base_used.baseId": knowledgeBaseId },
+      { projection: { conversation_id: 1, "model_config.base_used": 1 } },
+    )
     .toArray();
   for (const conversation of snapshots) {
     // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
     const refs = conversation.model_config.base_used.filter((ref) => ref.baseId === knowledgeBaseId);
-    await conversations.updateOne({ conversation_id: conversation.conversation_id }, { $pullAll: { "model_config.base_used": refs } });
+    await conversations.updateOne(
+      { conversation_id: conversation.conversation_id },
+      { $pullAll: { "model_config.base_used": refs } },
+    );
   }
 }

@@ -3,9 +3,9 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "../context.js";
 import { BadUserInput, NotFound } from "../errors.js";
 import type { CustomNodesDoc, WorkflowDoc } from "../stores/documents.js";
-import { runCascade } from "./cascade.js";
+import { runCascade } from "../lib/cascade.js";
 import { deleteChatflow } from "./conversations.js";
-import { requireName, requireObject, requireObjectList, requireOwnLayraId } from "./input.js";
+import { requireName, requireObject, requireObjectList, requireOwnLayraId } from "../lib/input.js";
 
 export interface WorkflowInput {
   workflowId?: string | null;
@@ -22,9 +22,10 @@ export interface WorkflowInput {
  * state and `is_delete: false` and only `$setOnInsert`s `created_at`.
  */
 export async function saveWorkflow(context: Context, username: string, input: WorkflowInput): Promise<WorkflowDoc> {
-  const workflowId = input.workflowId == null || input.workflowId === ""
-    ? `${username}_${randomUUID()}`
-    : requireOwnLayraId("workflowId", input.workflowId, username);
+  const workflowId =
+    input.workflowId == null || input.workflowId === ""
+      ? `${username}_${randomUUID()}`
+      : requireOwnLayraId("workflowId", input.workflowId, username);
   const globalVariables = requireObject("globalVariables", input.globalVariables);
   if (Object.values(globalVariables).some((value) => typeof value !== "string")) {
     throw new BadUserInput("globalVariables", "values must be strings (Python literals, as LAYRA evaluates them)");
@@ -40,11 +41,20 @@ export async function saveWorkflow(context: Context, username: string, input: Wo
     last_modify_at: now,
     is_delete: false,
   };
-  await context.stores.mongo.workflows.updateOne({ workflow_id: workflowId, username }, { $set: set, $setOnInsert: { created_at: now } }, { upsert: true });
+  await context.stores.mongo.workflows.updateOne(
+    { workflow_id: workflowId, username },
+    { $set: set, $setOnInsert: { created_at: now } },
+    { upsert: true },
+  );
   return (await context.loaders.workflow.clear(workflowId).load(workflowId))!;
 }
 
-export async function renameWorkflow(context: Context, username: string, workflowId: string, name: string): Promise<WorkflowDoc> {
+export async function renameWorkflow(
+  context: Context,
+  username: string,
+  workflowId: string,
+  name: string,
+): Promise<WorkflowDoc> {
   const result = await context.stores.mongo.workflows.updateOne(
     { workflow_id: workflowId, username, is_delete: false },
     { $set: { workflow_name: requireName("name", name), last_modify_at: new Date() } },
@@ -56,13 +66,19 @@ export async function renameWorkflow(context: Context, username: string, workflo
 /** LAYRA's delete_workflow: every chatflow of the workflow (with its temp bases), then the workflow. */
 export async function deleteWorkflow(context: Context, username: string, workflowId: string): Promise<string> {
   const { workflows, chatflows } = context.stores.mongo;
-  if (!(await workflows.findOne({ workflow_id: workflowId, username }, { projection: { _id: 1 } }))) throw new NotFound("workflow", workflowId);
-  const owned = await chatflows.find({ workflow_id: workflowId, username }, { projection: { chatflow_id: 1 } }).toArray();
+  if (!(await workflows.findOne({ workflow_id: workflowId, username }, { projection: { _id: 1 } })))
+    throw new NotFound("workflow", workflowId);
+  const owned = await chatflows
+    .find({ workflow_id: workflowId, username }, { projection: { chatflow_id: 1 } })
+    .toArray();
   await runCascade(`deleting workflow ${JSON.stringify(workflowId)}`, [
     ...owned.map(({ chatflow_id }) => ({
       name: `chatflow ${chatflow_id}`,
       // A chatflow deleted meanwhile by another request is already done.
-      run: () => deleteChatflow(context, username, chatflow_id).catch((error) => { if (!(error instanceof NotFound)) throw error; }),
+      run: () =>
+        deleteChatflow(context, username, chatflow_id).catch((error) => {
+          if (!(error instanceof NotFound)) throw error;
+        }),
     })),
     { name: "workflow document", run: () => workflows.deleteOne({ workflow_id: workflowId, username }) },
   ]);
@@ -72,7 +88,8 @@ export async function deleteWorkflow(context: Context, username: string, workflo
 /** A custom-node name is a key of `custom_nodes`: LAYRA writes it as a dotted path, which `.` or a leading `$` would corrupt. */
 function requireNodeName(name: string): string {
   const trimmed = requireName("name", name, 100);
-  if (trimmed.includes(".") || trimmed.startsWith("$")) throw new BadUserInput("name", "must not contain \".\" or start with \"$\"");
+  if (trimmed.includes(".") || trimmed.startsWith("$"))
+    throw new BadUserInput("name", 'must not contain "." or start with "$"');
   return trimmed;
 }
 
@@ -90,7 +107,10 @@ export async function saveCustomNode(context: Context, username: string, name: s
 export async function deleteCustomNode(context: Context, username: string, name: string): Promise<string> {
   const nodeName = requireNodeName(name);
   const path = `custom_nodes.${nodeName}`;
-  const result = await context.stores.mongo.nodes.updateOne({ username, [path]: { $exists: true } }, { $unset: { [path]: "" } });
+  const result = await context.stores.mongo.nodes.updateOne(
+    { username, [path]: { $exists: true } },
+    { $unset: { [path]: "" } },
+  );
   if (result.matchedCount === 0) throw new NotFound("custom node", nodeName);
   return nodeName;
 }

@@ -1,7 +1,7 @@
 // Dev-only: mints a LAYRA token for a username and registers it in Redis DB 0.
 // Usage: npm run dev:token -- <username> [ttl-seconds]. Refuses to run in production mode.
 import { loadConfig } from "../src/config.js";
-import { mintToken } from "../src/resolvers/auth.js";
+import { mintToken } from "../src/domain/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 
 const [username, ttl = "86400"] = process.argv.slice(2);

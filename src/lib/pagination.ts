@@ -11,7 +11,8 @@ function checkCursor(name: "after" | "before", cursor: string | null | undefined
   if (cursor === null || cursor === undefined) return;
   const decoded = /^[A-Za-z0-9+/=]+$/.test(cursor) ? Buffer.from(cursor, "base64").toString("utf8") : "";
   const offset = decoded.startsWith(CURSOR_PREFIX) ? Number(decoded.slice(CURSOR_PREFIX.length)) : Number.NaN;
-  if (!Number.isInteger(offset) || offset < 0) throw new BadUserInput(name, `${JSON.stringify(cursor)} is not a cursor of this connection`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new BadUserInput(name, `${JSON.stringify(cursor)} is not a cursor of this connection`);
 }
 
 export function checkConnectionArgs(args: DefaultConnectionArguments): void {
@@ -26,7 +27,11 @@ export function checkConnectionArgs(args: DefaultConnectionArguments): void {
 }
 
 /** A connection over an in-memory list (embedded arrays such as a KB's files or a conversation's turns). */
-export async function arrayConnection<T, N>(args: DefaultConnectionArguments, items: readonly T[], toNodes: (window: T[]) => Promise<N[]> | N[]) {
+export async function arrayConnection<T, N>(
+  args: DefaultConnectionArguments,
+  items: readonly T[],
+  toNodes: (window: T[]) => Promise<N[]> | N[],
+) {
   checkConnectionArgs(args);
   const connection = await resolveOffsetConnection(
     { args, defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE, totalCount: items.length },

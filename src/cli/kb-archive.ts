@@ -3,9 +3,9 @@
 //   npm run kb:backup -- <knowledgeBaseId> <archive.jsonl.gz>
 //   npm run kb:restore -- <archive.jsonl.gz>
 import { createReadStream, createWriteStream } from "node:fs";
-import { loadConfig } from "../src/config.js";
-import { backupKnowledgeBase, restoreKnowledgeBase, type ArchiveProgress } from "../src/resolvers/kb-archive.js";
-import { closeStores, createStores } from "../src/stores/index.js";
+import { loadConfig } from "../config.js";
+import { backupKnowledgeBase, restoreKnowledgeBase, type ArchiveProgress } from "../ops/kb-archive.js";
+import { closeStores, createStores } from "../stores/index.js";
 
 const bar: ArchiveProgress = (phase, done, total) => {
   const width = 30;

@@ -60,7 +60,8 @@ export function embedImage(image: Buffer): number[][] {
   const text = pngTextChunks(image);
   const digest = createHash("sha256").update(image).digest("hex");
   const requested = Number(text.get("layra-tokens"));
-  const tokens = Number.isInteger(requested) && requested > 0 ? requested : 100 + (parseInt(digest.slice(0, 8), 16) % 28);
+  const tokens =
+    Number.isInteger(requested) && requested > 0 ? requested : 100 + (parseInt(digest.slice(0, 8), 16) % 28);
   const words = text.has("layra-text") ? embedText(text.get("layra-text") ?? "") : [];
   const vectors = words.slice(0, tokens);
   for (let i = vectors.length; i < tokens; i++) vectors.push(seededUnitVector(`patch:${digest}:${i}`));

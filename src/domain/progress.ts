@@ -6,7 +6,7 @@
 import type { Viewer } from "../context.js";
 import { BadUserInput } from "../errors.js";
 import type { HashState, ProgressWatcher, StreamEntry } from "../stores/progress-watcher.js";
-import { EventChannel } from "./event-channel.js";
+import { EventChannel } from "../lib/event-channel.js";
 
 export type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";
 
@@ -149,7 +149,13 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableI
     if (!state.fields) {
       if (!last) return; // still waiting for the key to appear
       const end = goneEnd(state);
-      channel.push({ ...last, observedAt: state.observedAt, resumed: false, end, endReason: `task:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}` });
+      channel.push({
+        ...last,
+        observedAt: state.observedAt,
+        resumed: false,
+        end,
+        endReason: `task:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}`,
+      });
       channel.end();
       return;
     }
@@ -223,7 +229,11 @@ export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIt
       lastId = entry.id;
       const event = streamEvent(entry);
       const end = event.type === "workflow" && event.status ? (RUN_TERMINAL[event.status] ?? null) : null;
-      channel.push({ ...runEvent(new Date(), false, event), end, endReason: end ? `the run's stream says ${event.status}` : null });
+      channel.push({
+        ...runEvent(new Date(), false, event),
+        end,
+        endReason: end ? `the run's stream says ${event.status}` : null,
+      });
       if (end) channel.end();
     }
   };
@@ -232,7 +242,9 @@ export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIt
     const streamKey = `workflow:events:${taskId}`;
     let buffered: StreamEntry[] | null = [];
     // Listen first, then read the history, so nothing written in between is lost (ids deduplicate).
-    channel.onEnd(deps.watcher.watchStream(streamKey, (entries) => (buffered ? buffered.push(...entries) : deliver(entries))));
+    channel.onEnd(
+      deps.watcher.watchStream(streamKey, (entries) => (buffered ? buffered.push(...entries) : deliver(entries))),
+    );
     const readHistory = () => {
       if (channel.isEnded) return;
       deps.watcher.readStream(streamKey).then(
@@ -253,7 +265,11 @@ export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIt
     if (!state.fields) {
       if (!owned) return;
       const end = goneEnd(state);
-      channel.push({ ...runEvent(state.observedAt, false, null), end, endReason: `workflow:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}` });
+      channel.push({
+        ...runEvent(state.observedAt, false, null),
+        end,
+        endReason: `workflow:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}`,
+      });
       channel.end();
       return;
     }

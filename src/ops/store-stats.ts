@@ -64,7 +64,9 @@ async function collectionStats(stores: Stores): Promise<CollectionStats[]> {
         client.describeIndex({ collection_name: collection }),
         client.getLoadState({ collection_name: collection }),
       ]);
-      const params: Record<string, string> = Object.fromEntries((index.index_descriptions?.[0]?.params ?? []).map((p) => [p.key, String(p.value)]));
+      const params: Record<string, string> = Object.fromEntries(
+        (index.index_descriptions?.[0]?.params ?? []).map((p) => [p.key, String(p.value)]),
+      );
       return {
         collection,
         knowledgeBaseId: owner.get(collection) ?? null,
@@ -83,7 +85,11 @@ async function redisStats(config: Config, stores: Stores) {
   const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
   const keyspace = new Map([...info.matchAll(/^db(\d+):keys=(\d+)/gm)].map((m) => [Number(m[1]), Number(m[2])]));
   const purposes = ["token", "task", "lock", "cache"] as const;
-  const databases = purposes.map((purpose) => ({ purpose, db: config.redis.db[purpose], keys: keyspace.get(config.redis.db[purpose]) ?? 0 }));
+  const databases = purposes.map((purpose) => ({
+    purpose,
+    db: config.redis.db[purpose],
+    keys: keyspace.get(config.redis.db[purpose]) ?? 0,
+  }));
   const sizes: RedisKeySize[] = [];
   for (const purpose of purposes) {
     const redis = stores.redis[purpose];
@@ -119,7 +125,11 @@ async function mongoSlowOperations(stores: Stores): Promise<{ level: number | nu
 }
 
 export async function storeStats({ config, stores }: StoreAccess): Promise<StoreStats> {
-  const [collections, redis, mongo] = await Promise.all([collectionStats(stores), redisStats(config, stores), mongoSlowOperations(stores)]);
+  const [collections, redis, mongo] = await Promise.all([
+    collectionStats(stores),
+    redisStats(config, stores),
+    mongoSlowOperations(stores),
+  ]);
   return {
     collections,
     redisUsedMemoryBytes: redis.used,

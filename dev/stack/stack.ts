@@ -1,5 +1,5 @@
 // The local stack: real store servers as child processes on 127.0.0.1, data in a temporary folder.
-// Installed by test/stack/install.sh into .stack/. Each server can be stopped and started again on
+// Installed by dev/stack/install.sh into .stack/. Each server can be stopped and started again on
 // the same port and data, which is how tests take a store down and bring it back.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -35,20 +35,38 @@ const specs: Record<StoreServer, ServerSpec> = {
   redis: {
     command: "redis-server",
     args: (port, dataDir) => [
-      "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir,
-      "--save", "", "--appendonly", "no", "--notify-keyspace-events", "Khgxt",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dataDir,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--notify-keyspace-events",
+      "Khgxt",
     ],
   },
   s3: {
     command: join(cacheDir, "bin/versitygw"),
     args: (port, dataDir) => [
-      "--access", S3_ACCESS_KEY, "--secret", S3_SECRET_KEY, "--port", `127.0.0.1:${port}`,
-      "posix", "--sidecar", join(dataDir, "meta"), join(dataDir, "data"),
+      "--access",
+      S3_ACCESS_KEY,
+      "--secret",
+      S3_SECRET_KEY,
+      "--port",
+      `127.0.0.1:${port}`,
+      "posix",
+      "--sidecar",
+      join(dataDir, "meta"),
+      join(dataDir, "data"),
     ],
   },
   model: {
     command: process.execPath,
-    args: () => ["--import", "tsx", join(projectRoot, "test/stack/model-server.ts")],
+    args: () => ["--import", "tsx", join(projectRoot, "dev/stack/model-server.ts")],
   },
 };
 
@@ -63,24 +81,36 @@ async function freePort(): Promise<number> {
 function accepts(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = new Socket();
-    socket.once("connect", () => { socket.destroy(); done(true); });
-    socket.once("error", () => { socket.destroy(); done(false); });
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("error", () => {
+      socket.destroy();
+      done(false);
+    });
     socket.connect(port, "127.0.0.1");
   });
 }
 
-interface Running { process: ChildProcess; output: string[] }
+interface Running {
+  process: ChildProcess;
+  output: string[];
+}
 
 export class LocalStack {
   private readonly running = new Map<StoreServer, Running>();
 
-  private constructor(readonly root: string, readonly ports: Record<StoreServer, number>) {}
+  private constructor(
+    readonly root: string,
+    readonly ports: Record<StoreServer, number>,
+  ) {}
 
   /** Starts every server (or `only` those) with fresh data under a temporary folder. */
   static async start(options: { only?: readonly StoreServer[] } = {}): Promise<LocalStack> {
     for (const server of ["mongo", "milvus", "s3"] as const) {
       if (!existsSync(specs[server].command)) {
-        throw new Error(`${specs[server].command} is missing: run test/stack/install.sh first`);
+        throw new Error(`${specs[server].command} is missing: run dev/stack/install.sh first`);
       }
     }
     const root = await mkdtemp(join(tmpdir(), "layra-stack-"));
@@ -123,7 +153,10 @@ export class LocalStack {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const output: string[] = [];
-    const keep = (chunk: Buffer) => { output.push(chunk.toString()); if (output.length > 50) output.shift(); };
+    const keep = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (output.length > 50) output.shift();
+    };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     this.running.set(server, { process: child, output });

@@ -3,8 +3,8 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { GraphQLError } from "graphql";
 import type { Config } from "../config.js";
-import type { Viewer } from "../context.js";
-import { Unauthenticated, UpstreamUnavailable } from "../errors.js";
+import type { Context, Viewer } from "../context.js";
+import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
 
 const tokenKey = (jwt: string) => `token:${jwt}`;
@@ -20,13 +20,15 @@ export function bearerToken(authorization: unknown): string | null {
 }
 
 export async function authenticate(config: Config, stores: Stores, authorization: unknown): Promise<Authentication> {
-  if (authorization === undefined || authorization === null || authorization === "") return { viewer: null, error: null };
+  if (authorization === undefined || authorization === null || authorization === "")
+    return { viewer: null, error: null };
   const jwt = bearerToken(authorization);
   if (!jwt) return { viewer: null, error: new Unauthenticated("the Authorization value must be `Bearer <token>`") };
   let username: string;
   try {
     const { payload } = await jwtVerify(jwt, secret(config), { algorithms: [config.auth.algorithm] });
-    if (typeof payload.sub !== "string" || payload.sub === "") throw new joseErrors.JWTClaimValidationFailed("missing sub", payload);
+    if (typeof payload.sub !== "string" || payload.sub === "")
+      throw new joseErrors.JWTClaimValidationFailed("missing sub", payload);
     if (typeof payload.exp !== "number") throw new joseErrors.JWTClaimValidationFailed("missing exp", payload);
     username = payload.sub;
   } catch (error) {
@@ -37,21 +39,38 @@ export async function authenticate(config: Config, stores: Stores, authorization
   try {
     registered = await stores.redis.token.get(tokenKey(jwt));
   } catch (error) {
-    return { viewer: null, error: new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error)) };
+    return {
+      viewer: null,
+      error: new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error)),
+    };
   }
-  if (registered === null) return { viewer: null, error: new Unauthenticated("the token is not registered or has been revoked") };
+  if (registered === null)
+    return { viewer: null, error: new Unauthenticated("the token is not registered or has been revoked") };
   return { viewer: { username, token: jwt }, error: null };
 }
 
 /** Signs a token for `username` and registers it the way LAYRA's login does (`token:{jwt}`, `user:{username}`). */
 export async function mintToken(config: Config, stores: Stores, username: string, ttlSeconds: number): Promise<string> {
   const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const jwt = await new SignJWT({ sub: username, exp }).setProtectedHeader({ alg: config.auth.algorithm, typ: "JWT" }).sign(secret(config));
-  await stores.redis.token.multi().set(tokenKey(jwt), username, "EX", ttlSeconds).set(`user:${username}`, jwt, "EX", ttlSeconds).exec();
+  const jwt = await new SignJWT({ sub: username, exp })
+    .setProtectedHeader({ alg: config.auth.algorithm, typ: "JWT" })
+    .sign(secret(config));
+  await stores.redis.token
+    .multi()
+    .set(tokenKey(jwt), username, "EX", ttlSeconds)
+    .set(`user:${username}`, jwt, "EX", ttlSeconds)
+    .exec();
   return jwt;
 }
 
 /** A real revoke, which LAYRA's logout lacks: the token stops working at once. */
 export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boolean> {
   return (await stores.redis.token.del(tokenKey(viewer.token))) === 1;
+}
+
+/** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */
+export function requireOperator(context: Context, what: string): void {
+  if (!context.viewer || !context.config.operatorUsernames.has(context.viewer.username)) {
+    throw new Forbidden(`${what} needs an operator username (OPERATOR_USERNAMES)`);
+  }
 }

@@ -1,0 +1,244 @@
+// Knowledge bases and their files (LAYRA's shapes: docs/layra-contract.md). This module owns both
+// delete paths (a whole base, or some of its files) and the rules for temporary bases: how a
+// conversation's temp bases are found, and which temp bases are orphans.
+import { randomUUID } from "node:crypto";
+import type { Context, StoreAccess } from "../context.js";
+import { NotFound } from "../errors.js";
+import { runCascade, type CascadeStep } from "../lib/cascade.js";
+import { requireIdList, requireName } from "../lib/input.js";
+import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
+import { withLocks } from "../stores/lock.js";
+import { removeBaseUsedReferences } from "./model-config.js";
+
+/** Runs `work` holding the Redis DB 2 lock of every knowledge base in `ids` (CONFLICT when one is taken). */
+const lockKnowledgeBases = <T>(context: StoreAccess, ids: readonly string[], work: () => Promise<T>) =>
+  withLocks(context.stores.redis.lock, context.config.lockTtlMs, "knowledge_base", ids, work);
+
+/** LAYRA's create_knowledge_base document, after its Milvus collection (configured HNSW index) exists. */
+export async function createKnowledgeBase(context: Context, username: string, name: string): Promise<KnowledgeBaseDoc> {
+  const now = new Date();
+  const doc: KnowledgeBaseDoc = {
+    knowledge_base_id: `${username}_${randomUUID()}`,
+    knowledge_base_name: requireName("name", name),
+    username,
+    files: [],
+    used_chat: [],
+    created_at: now,
+    last_modify_at: now,
+    is_delete: false,
+  };
+  const { milvus, mongo } = context.stores;
+  await milvus.createCollection(doc.knowledge_base_id);
+  try {
+    await mongo.knowledgeBases.insertOne({ ...doc });
+  } catch (error) {
+    // No document names the new collection: drop it rather than leave an orphan.
+    await milvus.dropCollection(doc.knowledge_base_id).catch(() => undefined);
+    throw error;
+  }
+  return doc;
+}
+
+/** Renames one of the caller's (non-temporary, as LAYRA) knowledge bases and bumps last_modify_at. */
+export async function renameKnowledgeBase(
+  context: Context,
+  username: string,
+  knowledgeBaseId: string,
+  name: string,
+): Promise<KnowledgeBaseDoc> {
+  const newName = requireName("name", name);
+  const result = await context.stores.mongo.knowledgeBases.updateOne(
+    { knowledge_base_id: knowledgeBaseId, username, is_delete: false },
+    { $set: { knowledge_base_name: newName, last_modify_at: new Date() } },
+  );
+  if (result.matchedCount === 0) throw new NotFound("knowledge base", knowledgeBaseId);
+  return (await context.loaders.knowledgeBase.clear(knowledgeBaseId).load(knowledgeBaseId))!;
+}
+
+/** The caller's files among `fileIds`, found by their `files` document or by a knowledge base's ref to them. */
+async function locateFiles(context: Context, username: string, fileIds: string[]) {
+  const { files, knowledgeBases } = context.stores.mongo;
+  const docs = await files.find({ file_id: { $in: fileIds }, username }, { projection: { _id: 0 } }).toArray();
+  const holders = await knowledgeBases
+    .find({ username, "files.file_id": { $in: fileIds } }, { projection: { _id: 0 } })
+    .toArray();
+  return { docs, holders };
+}
+
+/**
+ * Deletes files across knowledge bases, stage by stage over all of them: Milvus rows
+ * (`file_id in [...]`), S3 objects, the knowledge bases' `files[]` refs, and last the `files`
+ * documents in one command. Until that last stage every file keeps its document, so a retry after
+ * a failure finds every file again. Any unknown or foreign id answers NOT_FOUND before anything changes.
+ */
+export async function deleteFiles(context: Context, username: string, fileIds: readonly string[]): Promise<string[]> {
+  const ids = requireIdList("fileIds", fileIds);
+  const located = await locateFiles(context, username, ids);
+  const known = new Set([
+    ...located.docs.map((doc) => doc.file_id),
+    ...located.holders.flatMap((kb) => kb.files.map((ref) => ref.file_id)),
+  ]);
+  const unknown = ids.find((id) => !known.has(id));
+  if (unknown) throw new NotFound("file", unknown);
+  const kbIds = [
+    ...new Set([
+      ...located.docs.map((doc) => doc.knowledge_db_id),
+      ...located.holders.map((kb) => kb.knowledge_base_id),
+    ]),
+  ];
+
+  await lockKnowledgeBases(context, kbIds, async () => {
+    const { mongo, milvus, s3 } = context.stores;
+    // Read again under the locks: this is what the stages delete.
+    const { docs, holders } = await locateFiles(context, username, ids);
+    const wanted = new Set(ids);
+    const refsByKb = holders.map((kb) => ({
+      kbId: kb.knowledge_base_id,
+      refs: kb.files.filter((ref) => wanted.has(ref.file_id)),
+    }));
+    const objectKeys = [
+      ...docs.flatMap((doc) => [doc.minio_filename, ...doc.images.map((image) => image.minio_filename)]),
+      ...refsByKb.flatMap(({ refs }) => refs.map((ref) => ref.minio_filename)),
+    ];
+    await runCascade(`deleting ${ids.length} file(s)`, [
+      {
+        name: "milvus rows",
+        run: async () => {
+          for (const kbId of kbIds) await milvus.deleteFileRows(kbId, ids);
+        },
+      },
+      { name: "s3 objects", run: () => s3.removeObjects([...new Set(objectKeys.filter(Boolean))]) },
+      {
+        name: "knowledge base file refs",
+        // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
+        run: async () => {
+          for (const { kbId, refs } of refsByKb)
+            await mongo.knowledgeBases.updateOne({ knowledge_base_id: kbId }, { $pullAll: { files: refs } });
+        },
+      },
+      { name: "files documents", run: () => mongo.files.deleteMany({ file_id: { $in: ids }, username }) },
+    ]);
+  });
+  return ids;
+}
+
+/**
+ * Deletes one knowledge base of `owner` everywhere: the Milvus collection, the S3 originals and
+ * page PNGs, the `files` documents, the `base_used` references to it, and last the knowledge-base
+ * document (LAYRA's delete_knowledge_base plus what it leaves behind). `ifMissing: "sweep"` is for
+ * temp bases named by a conversation: with no document left, whatever else remains is still removed.
+ * Returns whether a knowledge-base document was deleted.
+ */
+export function deleteKnowledgeBase(
+  context: StoreAccess,
+  owner: string,
+  knowledgeBaseId: string,
+  ifMissing: "not-found" | "sweep" = "not-found",
+): Promise<boolean> {
+  const { mongo, milvus, s3 } = context.stores;
+  return lockKnowledgeBases(context, [knowledgeBaseId], async () => {
+    const kb = await mongo.knowledgeBases.findOne(
+      { knowledge_base_id: knowledgeBaseId, username: owner },
+      { projection: { _id: 0 } },
+    );
+    if (!kb && ifMissing === "not-found") throw new NotFound("knowledge base", knowledgeBaseId);
+    const files = await mongo.files
+      .find({ knowledge_db_id: knowledgeBaseId, username: owner }, { projection: { _id: 0 } })
+      .toArray();
+    const objectKeys = [
+      ...files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]),
+      // A ref whose files document is gone (or not yet written) still names its original.
+      ...(kb?.files ?? []).map((ref) => ref.minio_filename),
+    ];
+    await runCascade(`deleting knowledge base ${JSON.stringify(knowledgeBaseId)}`, [
+      { name: "milvus collection", run: () => milvus.dropCollection(knowledgeBaseId) },
+      { name: "s3 objects", run: () => s3.removeObjects([...new Set(objectKeys.filter(Boolean))]) },
+      {
+        name: "files documents",
+        run: () => mongo.files.deleteMany({ knowledge_db_id: knowledgeBaseId, username: owner }),
+      },
+      { name: "base_used references", run: () => removeBaseUsedReferences(context, knowledgeBaseId) },
+      {
+        name: "knowledge base document",
+        run: () => mongo.knowledgeBases.deleteOne({ knowledge_base_id: knowledgeBaseId, username: owner }),
+      },
+    ]);
+    return kb !== null;
+  });
+}
+
+/**
+ * The temp knowledge bases a conversation's or chatflow's turns name (`temp_db`). A base counts
+ * only when its id carries the conversation's own prefix (`temp_{conversationId}_`, as LAYRA names
+ * them) or it is a temp base (`is_delete: true`) of `owner`. LAYRA's chat endpoint takes `temp_db`
+ * from the client, so a turn may name a normal knowledge base or someone else's: those are left alone.
+ */
+export async function tempKnowledgeBasesOf(
+  context: StoreAccess,
+  owner: string,
+  parentId: string,
+  turns: Pick<TurnDoc, "temp_db">[],
+) {
+  const named = [
+    ...new Set(turns.map((turn) => turn.temp_db).filter((id): id is string => typeof id === "string" && id !== "")),
+  ];
+  if (named.length === 0) return [];
+  const owned = await context.stores.mongo.knowledgeBases
+    .find(
+      { knowledge_base_id: { $in: named }, username: owner, is_delete: true },
+      { projection: { knowledge_base_id: 1 } },
+    )
+    .toArray();
+  const ownedIds = new Set(owned.map((kb: Pick<KnowledgeBaseDoc, "knowledge_base_id">) => kb.knowledge_base_id));
+  return named.filter((id) => ownedIds.has(id) || id.startsWith(`temp_${parentId}_`));
+}
+
+/** The cascade steps that delete a conversation's or chatflow's temp knowledge bases. */
+export async function tempKnowledgeBaseSteps(
+  context: StoreAccess,
+  owner: string,
+  parentId: string,
+  turns: Pick<TurnDoc, "temp_db">[],
+): Promise<CascadeStep[]> {
+  return (await tempKnowledgeBasesOf(context, owner, parentId, turns)).map((id) => ({
+    name: `temporary knowledge base ${id}`,
+    run: () => deleteKnowledgeBase(context, owner, id, "sweep"),
+  }));
+}
+
+/** LAYRA's `"_".join(id[5:].split("_")[0:2])`: the conversation or chatflow id inside a temp base id. */
+export const parentOfTempKnowledgeBase = (knowledgeBaseId: string) =>
+  knowledgeBaseId.slice(5).split("_").slice(0, 2).join("_");
+
+/** Deletes the orphaned temp bases of `username`, or of every user when it is null. Returns the deleted ids. */
+export async function cleanupOrphanedTempKnowledgeBases(
+  context: StoreAccess,
+  username: string | null,
+): Promise<string[]> {
+  const { knowledgeBases, conversations, chatflows } = context.stores.mongo;
+  const scope = username === null ? {} : { username };
+  const temps = await knowledgeBases
+    .find({ ...scope, knowledge_base_id: { $regex: "^temp_" } }, { projection: { knowledge_base_id: 1, username: 1 } })
+    .toArray();
+  const parents = [...new Set(temps.map((kb) => parentOfTempKnowledgeBase(kb.knowledge_base_id)))];
+  const [liveConversations, liveChatflows] = await Promise.all([
+    conversations
+      .find({ conversation_id: { $in: parents } }, { projection: { conversation_id: 1, username: 1 } })
+      .toArray(),
+    chatflows.find({ chatflow_id: { $in: parents } }, { projection: { chatflow_id: 1, username: 1 } }).toArray(),
+  ]);
+  // A parent counts only for its own user, as LAYRA looks only among the user's own documents.
+  const live = new Set([
+    ...liveConversations.map((c) => `${c.username}\n${c.conversation_id}`),
+    ...liveChatflows.map((c) => `${c.username}\n${c.chatflow_id}`),
+  ]);
+  const orphans = temps.filter((kb) => !live.has(`${kb.username}\n${parentOfTempKnowledgeBase(kb.knowledge_base_id)}`));
+  await runCascade(
+    "cleaning up orphaned temporary knowledge bases",
+    orphans.map((kb) => ({
+      name: `temporary knowledge base ${kb.knowledge_base_id}`,
+      run: () => deleteKnowledgeBase(context, kb.username, kb.knowledge_base_id, "sweep"),
+    })),
+  );
+  return orphans.map((kb) => kb.knowledge_base_id);
+}
