@@ -16,7 +16,7 @@ import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
 import { authenticate } from "./domain/auth.js";
-import { healthReport } from "./domain/health.js";
+import { healthReport, publicHealth, type HealthReport } from "./domain/health.js";
 import { schema } from "./schema/index.js";
 import { closeStores, createStores, type Stores } from "./stores/index.js";
 
@@ -95,6 +95,15 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     });
   });
 
+  // Each probed report is logged once when a store is down (reports are shared for READINESS_CACHE_MS).
+  let lastLogged: HealthReport | null = null;
+  const logUnready = (report: HealthReport) => {
+    if (report.ready || report === lastLogged) return;
+    lastLogged = report;
+    const down = report.stores.filter((store) => !store.up).map(({ store, error }) => ({ store, error }));
+    logger.warn({ down }, "readiness: stores down");
+  };
+
   async function routeOperational(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/health") {
@@ -110,8 +119,11 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
       return true;
     }
     if (path === "/readiness") {
-      const report = await runObserved(observation, () => healthReport(stores));
-      res.writeHead(report.ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(report));
+      const report = await runObserved(observation, () => healthReport({ config, stores }));
+      logUnready(report);
+      res
+        .writeHead(report.ready ? 200 : 503, { "content-type": "application/json" })
+        .end(JSON.stringify(publicHealth(report)));
       return true;
     }
     return false;

@@ -4,7 +4,33 @@
 import { z } from "zod";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const url = z.string().url();
+
+/**
+ * A store URL, checked the way the driver will read it: it parses, uses one of `protocols`, names a
+ * host and, if it has one, a numeric port. `bare` (LAYRA's `host:port` form) gets `bare://` in front
+ * first. The message never repeats the value: a URL may carry a password.
+ */
+function storeUrl(protocols: string[], bare?: string) {
+  const example = `${protocols[0]}//host:port`;
+  return z.string().superRefine((value, ctx) => {
+    const text = bare && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? `${bare}//${value}` : value;
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(text);
+    } catch {
+      // reported below
+    }
+    const problem = !parsed
+      ? "is not a valid URL"
+      : !protocols.includes(parsed.protocol)
+        ? `must start with ${protocols.map((p) => `${p}//`).join(" or ")}`
+        : parsed.hostname === ""
+          ? "has no host"
+          : null;
+    if (problem) ctx.addIssue({ code: "custom", message: `${problem} (expected ${example}; value not shown)` });
+  });
+}
+const url = storeUrl(["http:", "https:"]);
 const redisDb = int(0, 15);
 const bool = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -15,7 +41,7 @@ const envSchema = z
     HOST: z.string().min(1).default("0.0.0.0"),
     PORT: int(0, 65535).default(4000),
 
-    MONGODB_URL: z.string().min(1).default("mongodb://127.0.0.1:27017"),
+    MONGODB_URL: storeUrl(["mongodb:", "mongodb+srv:"], "mongodb:").default("mongodb://127.0.0.1:27017"),
     MONGODB_ROOT_USERNAME: z.string().optional(),
     MONGODB_ROOT_PASSWORD: z.string().optional(),
     MONGODB_DB: z
@@ -32,7 +58,7 @@ const envSchema = z
     MILVUS_HNSW_EF_CONSTRUCTION: int(1, 65535).default(500),
     MILVUS_METRIC_TYPE: z.enum(["IP", "L2", "COSINE"]).default("IP"),
 
-    REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+    REDIS_URL: storeUrl(["redis:", "rediss:"], "redis:").default("redis://127.0.0.1:6379"),
     REDIS_PASSWORD: z.string().optional(),
     REDIS_TOKEN_DB: redisDb.default(0),
     REDIS_TASK_DB: redisDb.default(1),
@@ -107,6 +133,18 @@ const envSchema = z
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
     SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
     SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
+
+    // Security and resource bounds (docs/security.md).
+    /** How long one store-probe result answers /readiness and `health` (one probe in flight at a time). */
+    READINESS_CACHE_MS: int(0, 60_000).default(1_000),
+    /** The largest response body (HTTP) or message (graphql-ws) the gateway sends; larger is LIMIT_EXCEEDED. */
+    MAX_RESPONSE_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    /** The longest list any argument (or a list nested in one) may carry. */
+    MAX_INPUT_LIST_LENGTH: int(1, 1_000_000).default(1_000),
+    /** The longest text `query` a search embeds; its token vectors are bounded by SEARCH_MAX_QUERY_VECTORS too. */
+    SEARCH_MAX_QUERY_CHARS: int(1, 1_000_000).default(2_000),
+    /** How often an open subscription re-checks that its token still exists (logout ends it). */
+    TOKEN_RECHECK_MS: int(100, 3_600_000).default(5_000),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -164,6 +202,7 @@ export interface Config {
     defaultPageSize: number;
     defaultTopK: number;
     defaultListSize: number;
+    maxInputListLength: number;
   };
   rateLimit: { points: number; anonymousPoints: number; windowMs: number; namespace: string; trustProxy: boolean };
   /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
@@ -175,6 +214,9 @@ export interface Config {
   lockTtlMs: number;
   modelConfigCacheTtlSeconds: number;
   operatorUsernames: ReadonlySet<string>;
+  readinessCacheMs: number;
+  maxResponseBytes: number;
+  tokenRecheckMs: number;
   search: {
     /** Rows per query vector in stage 1 (Milvus search `limit`). */
     candidateLimit: number;
@@ -182,6 +224,7 @@ export interface Config {
     ef: number;
     maxTopK: number;
     maxQueryVectors: number;
+    maxQueryChars: number;
     /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     queryWindow: number;
   };
@@ -268,6 +311,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       defaultPageSize: env.COST_DEFAULT_PAGE_SIZE,
       defaultTopK: env.COST_DEFAULT_TOP_K,
       defaultListSize: env.COST_DEFAULT_LIST_SIZE,
+      maxInputListLength: env.MAX_INPUT_LIST_LENGTH,
     },
     rateLimit: {
       points: env.RATE_LIMIT_POINTS,
@@ -288,11 +332,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         .map((name) => name.trim())
         .filter(Boolean),
     ),
+    readinessCacheMs: env.READINESS_CACHE_MS,
+    maxResponseBytes: env.MAX_RESPONSE_BYTES,
+    tokenRecheckMs: env.TOKEN_RECHECK_MS,
     search: {
       candidateLimit: env.SEARCH_CANDIDATE_LIMIT,
       ef: Math.max(env.SEARCH_EF, env.SEARCH_CANDIDATE_LIMIT),
       maxTopK: env.SEARCH_MAX_TOP_K,
       maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
+      maxQueryChars: env.SEARCH_MAX_QUERY_CHARS,
       queryWindow: env.SEARCH_QUERY_WINDOW,
     },
   };

@@ -27,13 +27,16 @@ export class Forbidden extends GraphQLError {
   }
 }
 
-/** A store or the model server could not answer: only the fields that need it fail. */
+/**
+ * A store or the model server could not answer: only the fields that need it fail. The client sees
+ * the store's name only; `reason` (a driver message that may hold an address) goes to the log.
+ */
 export class UpstreamUnavailable extends GraphQLError {
   constructor(
     readonly store: string,
-    reason: string,
+    readonly reason: string,
   ) {
-    super(`${store} is unavailable: ${reason}`, { extensions: { code: "UPSTREAM_UNAVAILABLE", store } });
+    super(`${store} is unavailable`, { extensions: { code: "UPSTREAM_UNAVAILABLE", store } });
   }
 }
 
@@ -103,18 +106,29 @@ export class RateLimited extends GraphQLError {
   }
 }
 
+/** gRPC status codes of a server that cannot be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED). */
+const GRPC_OUTAGE_CODES = new Set([4, 14]);
+
 /**
  * A store driver's connection failure as a typed error, so no operation fails with a masked error
- * only because Mongo or Redis did not answer (applied by src/plugins/errors.ts). Anything else (a
- * bug) stays masked and logged.
+ * only because a store did not answer (applied by src/plugins/errors.ts). Anything else (a bug)
+ * stays masked and logged.
  */
 export function typedError(error: unknown): unknown {
   if (error instanceof GraphQLError || !(error instanceof Error)) return error;
   if (/^Mongo(Network|ServerSelection|NetworkTimeout|NotConnected|TopologyClosed)Error$/.test(error.name))
     return new UpstreamUnavailable("mongo", error.message);
+  const code = (error as { code?: unknown }).code;
+  if (
+    (typeof code === "number" && GRPC_OUTAGE_CODES.has(code)) ||
+    /\b(14 UNAVAILABLE|4 DEADLINE_EXCEEDED)\b/.test(error.message)
+  )
+    return new UpstreamUnavailable("milvus", error.message);
   if (
     error.name === "MaxRetriesPerRequestError" ||
-    /ECONNREFUSED|ETIMEDOUT|Connection is closed|Command timed out/.test(error.message)
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|Connection is closed|Command timed out/.test(
+      error.message,
+    )
   ) {
     return new UpstreamUnavailable("store", error.message);
   }

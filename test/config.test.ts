@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { ConfigError, loadConfig } from "../src/config.js";
 
 const required = { SECRET_KEY: "s", MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b" };
@@ -76,9 +78,40 @@ test("search settings: LAYRA's stage-1 limit of 50 by default, ef never below th
     ef: 64,
     maxTopK: 100,
     maxQueryVectors: 1024,
+    maxQueryChars: 2000,
     queryWindow: 16384,
   });
   assert.equal(loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "200", SEARCH_EF: "64" }).search.ef, 200);
   assert.throws(() => loadConfig({ ...required, SEARCH_QUERY_WINDOW: "20000" }), /SEARCH_QUERY_WINDOW/);
   assert.throws(() => loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "0" }), /SEARCH_CANDIDATE_LIMIT/);
+});
+
+test("every store URL is validated, one line per problem, and no password is ever printed", async () => {
+  const secret = "hunter2-s3cret";
+  const bad = {
+    MONGODB_URL: `mongodb://root:${secret}@mongo:27017:x`,
+    REDIS_URL: `redis://:${secret}@redis:notaport`,
+    MILVUS_URI: `ftp://u:${secret}@milvus`,
+    MINIO_URL: `http://u:${secret}@`,
+    MODEL_SERVER_URL: "model:8005",
+  };
+  assert.throws(
+    () => loadConfig({ ...bad, MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b", SECRET_KEY: "c" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems.map((line) => line.split(":")[0]).sort(), Object.keys(bad).sort());
+      assert.equal(error.message.includes(secret), false, error.message);
+      return true;
+    },
+  );
+  // The production entry prints the same lines, no stack trace, and exits 1.
+  const run = promisify(execFile);
+  const failed = await run(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { PATH: process.env.PATH, ...bad, MINIO_ACCESS_KEY: "a", MINIO_SECRET_KEY: "b", SECRET_KEY: "c" },
+  }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+  assert.equal((failed as { code?: number }).code, 1);
+  const { stderr } = failed as { stderr: string };
+  assert.equal(stderr.includes(secret), false, stderr);
+  assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+  assert.equal(stderr.trim().split("\n").length, 1 + Object.keys(bad).length, stderr);
 });

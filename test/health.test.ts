@@ -11,7 +11,8 @@ const healthQuery = "{ health { ready stores { store up latencyMs } } }";
 
 before(async () => {
   stack = await privateStack();
-  gateway = await startGateway(stack.env);
+  // Every probe fresh, so each outage shows at once (the shared-result cache has its own test below).
+  gateway = await startGateway(stack.env, { READINESS_CACHE_MS: "0" });
 });
 after(async () => {
   await gateway.close();
@@ -34,17 +35,27 @@ test("health reports every store up and /health, /readiness answer 200", async (
 
 for (const server of STORE_SERVERS) {
   test(`with ${server} stopped, readiness is 503 and health names only ${server} down; then it recovers`, async () => {
+    const token = await gateway.token("alice");
     await stack.stopServer(server);
     try {
       const readiness = await fetch(`${gateway.url}/readiness`);
       assert.equal(readiness.status, 503);
+      const body = await readiness.text();
+      assert.doesNotMatch(body, /127\.0\.0\.1|localhost|ECONNREFUSED|:\d{4,5}\b/, "store names only, no address");
+      // One store down fails only the fields that need it: health stays, and so does me.username without Mongo.
+      const mixed = await gateway.query<{ health: { ready: boolean }; me: { username: string } | null }>(
+        "{ health { ready } me { username knowledgeBases { totalCount } } }",
+        { token },
+      );
+      assert.equal(mixed.data?.health.ready, false, JSON.stringify(mixed));
+      if (server === "mongo") assert.equal(mixed.data?.me?.username, "alice", JSON.stringify(mixed));
+      for (const error of mixed.errors ?? []) assert.doesNotMatch(error.message, /127\.0\.0\.1|ECONNREFUSED/);
       const result = await gateway.query<HealthData>(healthQuery);
       assert.equal(result.data!.health.ready, false);
       for (const entry of result.data!.health.stores)
         assert.equal(entry.up, entry.store !== server, `${entry.store} up=${entry.up}`);
       assert.equal((await fetch(`${gateway.url}/health`)).status, 200, "liveness does not depend on the stores");
       if (server === "mongo") {
-        const token = await gateway.token("alice");
         const me = await gateway.query("{ me { knowledgeBases { totalCount } } }", { token });
         assert.equal(
           me.errors?.[0]?.extensions?.code,
@@ -101,5 +112,26 @@ test("the gateway starts with every store down, says so, and becomes ready when 
   } finally {
     await late.close();
     await cold.close();
+  }
+});
+
+test("/readiness under a flood probes the stores once per READINESS_CACHE_MS, one probe in flight", async () => {
+  const cached = await startGateway(stack.env, { READINESS_CACHE_MS: "60000" });
+  try {
+    const probes = async () => {
+      const text = await (await fetch(`${cached.url}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith('store_call_duration_seconds_count{store="redis",operation="health"'));
+      return Number(line?.split(" ").at(-1) ?? 0);
+    };
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, () => fetch(`${cached.url}/readiness`).then((r) => r.status)),
+    );
+    assert.deepEqual([...new Set(statuses)], [200]);
+    await cached.query("{ health { ready } }");
+    assert.equal(await probes(), 1, "200 requests and a health query: one probe");
+  } finally {
+    await cached.close();
   }
 });

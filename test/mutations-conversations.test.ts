@@ -169,7 +169,7 @@ test("addTurn pushes LAYRA's turn shape; tempDb and parentMessageId are checked"
       id: conversation.conversation_id,
       input: {
         userMessage: "What is shown?",
-        imageKeys: ["alice_page_0.png"],
+        imageKeys: ["alice_page_0_0123456789abcdef01234567.png"],
         tempDb: temp,
         aiMessage: "A router.",
         totalToken: 30,
@@ -200,7 +200,7 @@ test("addTurn pushes LAYRA's turn shape; tempDb and parentMessageId are checked"
       user_message: {
         role: "user",
         content: [
-          { type: "image_url", image_url: "alice_page_0.png" },
+          { type: "image_url", image_url: "alice_page_0_0123456789abcdef01234567.png" },
           { type: "text", text: "What is shown?" },
         ],
       },

@@ -7,7 +7,8 @@ import { BadUserInput, CascadeIncomplete, Conflict, NotFound } from "../errors.j
 import type { ChatflowDoc, ConversationDoc, FileUsed, TurnDoc } from "../stores/documents.js";
 import { runCascade } from "../lib/cascade.js";
 import { tempKnowledgeBaseSteps } from "./knowledge-bases.js";
-import { requireName, requireOwnLayraId } from "../lib/input.js";
+import { requireListLength, requireName, requireOwnLayraId } from "../lib/input.js";
+import { isOwnObjectKey, objectKeyOfStoredUrl, parseTempKnowledgeBaseId } from "../lib/layra-ids.js";
 import { ownDocument } from "./user-graph.js";
 import { DEFAULT_SETTINGS, readModelConfig, settingsFrom, type ModelSettingsInput } from "./model-config.js";
 
@@ -99,6 +100,8 @@ export interface TurnInput {
 }
 
 const MAX_MESSAGE = 1_048_576;
+/** Page images and retrieved pages per turn: LAYRA's chat sends its top-K pages, a handful. */
+export const MAX_TURN_PAGES = 50;
 
 /** LAYRA's add_turn: a turn `$push`ed with a server uuid4 message_id, and last_modify_at bumped. */
 export async function addTurn(
@@ -113,22 +116,35 @@ export async function addTurn(
     throw new BadUserInput("parentMessageId", 'must be "" or a message of this conversation');
   const tempDb = input.tempDb ?? "";
   // LAYRA names a conversation's temp bases `temp_{conversationId}_{uuid4}`; the delete cascade relies on it.
-  if (tempDb !== "" && !tempDb.startsWith(`temp_${conversationId}_`))
+  if (tempDb !== "" && parseTempKnowledgeBaseId(tempDb)?.parentId !== conversationId)
     throw new BadUserInput(
       "tempDb",
       `must be "" or a temp knowledge base of this conversation (temp_${conversationId}_...)`,
     );
   if (input.userMessage.length > MAX_MESSAGE || input.aiMessage.length > MAX_MESSAGE)
     throw new BadUserInput("input", `messages must be at most ${MAX_MESSAGE} characters`);
-  const imageKeys = input.imageKeys ?? [];
-  if (imageKeys.some((key) => !key.startsWith(`${username}_`)))
-    throw new BadUserInput("imageKeys", "must be object keys of the caller's page images");
+  const imageKeys = requireListLength("imageKeys", input.imageKeys ?? [], MAX_TURN_PAGES);
+  if (imageKeys.some((key) => !isOwnObjectKey(key, username)))
+    throw new BadUserInput(
+      "imageKeys",
+      "must be object keys of the caller's page images ({username}_{name}_{ObjectId}.png)",
+    );
+  const bucket = context.stores.s3.bucket;
+  const usedPages = requireListLength("fileUsed", input.fileUsed ?? [], MAX_TURN_PAGES);
+  for (const used of usedPages) {
+    for (const url of [used.imageUrl, used.fileUrl]) {
+      const key = objectKeyOfStoredUrl(url, bucket);
+      if (key === null || !isOwnObjectKey(key, username))
+        throw new BadUserInput("fileUsed", `must be URLs of the caller's objects in bucket ${JSON.stringify(bucket)}`);
+    }
+    if (!Number.isFinite(used.score)) throw new BadUserInput("fileUsed", "scores must be finite numbers");
+  }
   const status = input.status ?? "completed";
   if (!["completed", "aborted", ""].includes(status))
     throw new BadUserInput("status", 'must be completed, aborted or ""');
   const counts = [input.totalToken ?? 0, input.completionTokens ?? 0, input.promptTokens ?? 0];
   if (counts.some((count) => count < 0)) throw new BadUserInput("input", "token counts must not be negative");
-  const fileUsed: FileUsed[] = (input.fileUsed ?? []).map((used) => ({
+  const fileUsed: FileUsed[] = usedPages.map((used) => ({
     score: used.score,
     knowledge_db_id: used.knowledgeDbId,
     file_name: used.fileName,

@@ -6,6 +6,7 @@ import type { Context, StoreAccess } from "../context.js";
 import { NotFound } from "../errors.js";
 import { runCascade, type CascadeStep } from "../lib/cascade.js";
 import { requireIdList, requireName } from "../lib/input.js";
+import { parseTempKnowledgeBaseId } from "../lib/layra-ids.js";
 import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
 import { withLocks } from "../stores/lock.js";
 import { removeBaseUsedReferences } from "./model-config.js";
@@ -190,7 +191,7 @@ export async function tempKnowledgeBasesOf(
     )
     .toArray();
   const ownedIds = new Set(owned.map((kb: Pick<KnowledgeBaseDoc, "knowledge_base_id">) => kb.knowledge_base_id));
-  return named.filter((id) => ownedIds.has(id) || id.startsWith(`temp_${parentId}_`));
+  return named.filter((id) => ownedIds.has(id) || parseTempKnowledgeBaseId(id)?.parentId === parentId);
 }
 
 /** The cascade steps that delete a conversation's or chatflow's temp knowledge bases. */
@@ -206,10 +207,6 @@ export async function tempKnowledgeBaseSteps(
   }));
 }
 
-/** LAYRA's `"_".join(id[5:].split("_")[0:2])`: the conversation or chatflow id inside a temp base id. */
-export const parentOfTempKnowledgeBase = (knowledgeBaseId: string) =>
-  knowledgeBaseId.slice(5).split("_").slice(0, 2).join("_");
-
 /** Deletes the orphaned temp bases of `username`, or of every user when it is null. Returns the deleted ids. */
 export async function cleanupOrphanedTempKnowledgeBases(
   context: StoreAccess,
@@ -220,7 +217,13 @@ export async function cleanupOrphanedTempKnowledgeBases(
   const temps = await knowledgeBases
     .find({ ...scope, knowledge_base_id: { $regex: "^temp_" } }, { projection: { knowledge_base_id: 1, username: 1 } })
     .toArray();
-  const parents = [...new Set(temps.map((kb) => parentOfTempKnowledgeBase(kb.knowledge_base_id)))];
+  // Only ids that parse whole, as a temp base of the document's own user, are candidates: an
+  // ambiguous or foreign-looking id is never deleted (LAYRA's split("_") parse misreads `ann_x`'s).
+  const parsed = temps.flatMap((kb) => {
+    const id = parseTempKnowledgeBaseId(kb.knowledge_base_id);
+    return id && id.owner === kb.username ? [{ ...kb, parentId: id.parentId }] : [];
+  });
+  const parents = [...new Set(parsed.map((kb) => kb.parentId))];
   const [liveConversations, liveChatflows] = await Promise.all([
     conversations
       .find({ conversation_id: { $in: parents } }, { projection: { conversation_id: 1, username: 1 } })
@@ -232,7 +235,7 @@ export async function cleanupOrphanedTempKnowledgeBases(
     ...liveConversations.map((c) => `${c.username}\n${c.conversation_id}`),
     ...liveChatflows.map((c) => `${c.username}\n${c.chatflow_id}`),
   ]);
-  const orphans = temps.filter((kb) => !live.has(`${kb.username}\n${parentOfTempKnowledgeBase(kb.knowledge_base_id)}`));
+  const orphans = parsed.filter((kb) => !live.has(`${kb.username}\n${kb.parentId}`));
   await runCascade(
     "cleaning up orphaned temporary knowledge bases",
     orphans.map((kb) => ({

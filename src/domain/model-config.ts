@@ -101,11 +101,11 @@ async function checkBaseUsed(context: Context, baseUsed: BaseUsed[]): Promise<vo
 }
 
 /** Merges validated input over `base` (LAYRA's snake_case settings); fields left out keep their value. */
-export async function settingsFrom(
+export async function settingsFrom<S extends Partial<ModelSettings>>(
   context: Context,
   input: ModelSettingsInput,
-  base: ModelSettings,
-): Promise<ModelSettings> {
+  base: S,
+): Promise<S> {
   const settings = { ...base };
   if (input.modelName != null) settings.model_name = requireName("modelName", input.modelName);
   if (input.modelUrl != null) {
@@ -251,7 +251,9 @@ export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBa
     .toArray();
   for (const conversation of snapshots) {
     // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
-    const refs = conversation.model_config.base_used.filter((ref) => ref.baseId === knowledgeBaseId);
+    const baseUsed = conversation.model_config.base_used;
+    const refs = Array.isArray(baseUsed) ? baseUsed.filter((ref) => ref?.baseId === knowledgeBaseId) : [];
+    if (refs.length === 0) continue;
     await conversations.updateOne(
       { conversation_id: conversation.conversation_id },
       { $pullAll: { "model_config.base_used": refs } },

@@ -7,6 +7,7 @@ import type { Viewer } from "../context.js";
 import { BadUserInput } from "../errors.js";
 import type { HashState, ProgressWatcher, StreamEntry } from "../stores/progress-watcher.js";
 import { EventChannel } from "../lib/event-channel.js";
+import { isOwnId } from "../lib/layra-ids.js";
 
 export type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";
 
@@ -140,8 +141,8 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableI
       endReason: `no task ${JSON.stringify(taskId)} appeared within ${deps.missingKeyWaitMs} ms`,
     }),
   );
-  // A task's only link to its owner is the `{username}_` prefix of its id (usernames cannot contain "_").
-  if (!taskId.startsWith(`${deps.viewer.username}_`)) return channel;
+  // A task's only link to its owner is its id, `{username}_{uuid4}`, parsed whole and compared exactly.
+  if (!isOwnId(taskId, deps.viewer.username)) return channel;
 
   let last: TaskProgressEvent | null = null;
   const unwatch = deps.watcher.watchHash(`task:${taskId}`, (state) => {

@@ -4,6 +4,7 @@ import type { Collection, Document, Filter, Sort, WithId } from "mongodb";
 import type { Context } from "../context.js";
 import { NotFound } from "../errors.js";
 import type { CustomNodesDoc } from "../stores/documents.js";
+import { isOwnObjectKey, objectKeyOfStoredUrl } from "../lib/layra-ids.js";
 
 type Loadable = "knowledgeBase" | "file" | "conversation" | "chatflow" | "workflow";
 
@@ -63,20 +64,17 @@ export async function customNodesOf(context: Context, username: string): Promise
 }
 
 /**
- * Presigns an object key found inside a user's own document (turn image parts, retrieved pages).
- * LAYRA names every object `{username}_...`, so a key of someone else's is never signed.
+ * Presigns an object key for the caller: only a key of LAYRA's full object-key shape whose owner
+ * is exactly the caller is signed (src/lib/layra-ids.ts), wherever the key came from (a file
+ * document, a turn's image part, a URL LAYRA stored). Anything else answers null.
  */
-export function presignOwnKey(context: Context, key: string | null): string | null {
-  if (!key || !context.viewer || !key.startsWith(`${context.viewer.username}_`)) return null;
+export function presignOwnKey(context: Context, key: string | null | undefined): string | null {
+  if (!key || !context.viewer || !isOwnObjectKey(key, context.viewer.username)) return null;
   return context.stores.s3.presignGet(key);
 }
 
-/** The object key inside a URL LAYRA stored (`{SERVER_IP}/{bucket}/{urlencoded key}?...`). */
-export function keyOfStoredUrl(context: Context, storedUrl: string): string | null {
-  try {
-    const [bucket, ...rest] = new URL(storedUrl).pathname.split("/").filter(Boolean);
-    return bucket === context.stores.s3.bucket && rest.length > 0 ? decodeURIComponent(rest.join("/")) : null;
-  } catch {
-    return null;
-  }
-}
+/** The caller's object key inside a URL LAYRA stored, presigned afresh (see objectKeyOfStoredUrl). */
+export const presignOwnStoredUrl = (context: Context, storedUrl: string | null | undefined): string | null =>
+  typeof storedUrl === "string"
+    ? presignOwnKey(context, objectKeyOfStoredUrl(storedUrl, context.stores.s3.bucket))
+    : null;

@@ -1,9 +1,9 @@
 // Argument checks shared by the mutations. GraphQL already guarantees strings are strings, so a
 // client value never becomes a Mongo operator in a filter; these checks add the shapes LAYRA relies on.
 import { BadUserInput } from "../errors.js";
+import { parseUserId } from "./layra-ids.js";
 
 export const MAX_NAME_LENGTH = 200;
-const UUID4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 
 /** A display name: trimmed, non-empty, at most `max` characters. */
 export function requireName(argument: string, value: string, max = MAX_NAME_LENGTH): string {
@@ -13,10 +13,9 @@ export function requireName(argument: string, value: string, max = MAX_NAME_LENG
   return name;
 }
 
-/** A client-chosen id in LAYRA's `{username}_{uuid4}` form, owned by the caller (ownership is read from the prefix by LAYRA). */
+/** A client-chosen id in LAYRA's `{username}_{uuid4}` form whose parsed owner is exactly the caller. */
 export function requireOwnLayraId(argument: string, value: string, username: string): string {
-  const escaped = username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  if (!new RegExp(`^${escaped}_${UUID4}$`).test(value))
+  if (parseUserId(value)?.owner !== username)
     throw new BadUserInput(argument, `must be "${username}_" followed by a lowercase uuid4`);
   return value;
 }
@@ -62,6 +61,12 @@ export function requireObjectList(argument: string, value: unknown): Record<stri
 export function requireDefaultOrRange(argument: string, value: number, min: number, max: number): number {
   if (value === -1 || (Number.isFinite(value) && value >= min && value <= max)) return value;
   throw new BadUserInput(argument, `must be -1 (default) or between ${min} and ${max}`);
+}
+
+/** An input list of at most `max` items (every list argument has a bound). */
+export function requireListLength<T>(argument: string, list: readonly T[], max: number): readonly T[] {
+  if (list.length > max) throw new BadUserInput(argument, `must have at most ${max} items, got ${list.length}`);
+  return list;
 }
 
 /** Distinct ids, at least one and at most `max`. */

@@ -1,12 +1,27 @@
-// Structured JSON logs: one pino logger per app, created in buildApp (tests pass their own to
-// capture the output). Every operation and subscription logs with its request id.
-import { pino, type DestinationStream, type Logger } from "pino";
+// Structured JSON logs: one pino logger per app, created in buildApp (tests pass a destination to
+// capture the output). Every operation and subscription logs with its request id. Every log object
+// and message goes through src/lib/redact.ts first, so no secret (an API key inside a document an
+// error quotes, a token, a store password in a URL) is ever written.
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
 import type { Config } from "../config.js";
+import { redactText, redactValue } from "../lib/redact.js";
 
 export type { Logger };
 
-export function createLogger(config: Config, destination?: DestinationStream): Logger {
-  const options = { level: config.logLevel, base: { service: "layra-graphql-gateway" } };
+export const redactingOptions: Pick<LoggerOptions, "formatters" | "hooks"> = {
+  formatters: { log: (object) => redactValue(object) as Record<string, unknown> },
+  hooks: {
+    logMethod(args, method) {
+      method.apply(
+        this,
+        args.map((arg) => (typeof arg === "string" ? redactText(arg) : arg)) as Parameters<typeof method>,
+      );
+    },
+  },
+};
+
+export function createLogger(config: Pick<Config, "logLevel">, destination?: DestinationStream): Logger {
+  const options = { level: config.logLevel, base: { service: "layra-graphql-gateway" }, ...redactingOptions };
   return destination ? pino(options, destination) : pino(options);
 }
 

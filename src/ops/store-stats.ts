@@ -23,10 +23,14 @@ export interface RedisDatabaseStats {
   keys: number;
 }
 
-export interface RedisKeySize {
+/** Keys of one pattern in one database, among the sampled keys. Key values never appear: `token:{jwt}` is a live credential. */
+export interface RedisKeyPattern {
   db: number;
-  key: string;
+  /** The key's first `:`-separated segment followed by `*` (`token:*`, `task:*`), or `*`. */
+  pattern: string;
+  keys: number;
   bytes: number;
+  largestBytes: number;
 }
 
 export interface SlowOperation {
@@ -40,14 +44,14 @@ export interface StoreStats {
   collections: CollectionStats[];
   redisUsedMemoryBytes: number;
   redisDatabases: RedisDatabaseStats[];
-  largestRedisKeys: RedisKeySize[];
+  largestRedisKeyPatterns: RedisKeyPattern[];
   /** Null when the server cannot report its profiling level (FerretDB, managed services). */
   mongoProfilingLevel: number | null;
   mongoSlowOperations: SlowOperation[];
 }
 
 const KEYS_SAMPLED_PER_DB = 1000;
-const LARGEST_KEYS = 10;
+const LARGEST_PATTERNS = 20;
 const SLOW_OPERATIONS = 10;
 const SLOW_MILLIS = 100;
 
@@ -80,6 +84,15 @@ async function collectionStats(stores: Stores): Promise<CollectionStats[]> {
   );
 }
 
+/**
+ * A key's pattern: its first segment when that is a plain word (`token:*`, `task:*`, `lock:*`), else
+ * `*`. Everything after the first `:` may be a secret (a JWT) or a user's id, so none of it is shown.
+ */
+export function keyPattern(key: string): string {
+  const match = /^([A-Za-z][\w-]{0,31}):/.exec(key);
+  return match ? `${match[1]}:*` : "*";
+}
+
 async function redisStats(config: Config, stores: Stores) {
   const info = await stores.redis.cache.info();
   const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
@@ -90,7 +103,7 @@ async function redisStats(config: Config, stores: Stores) {
     db: config.redis.db[purpose],
     keys: keyspace.get(config.redis.db[purpose]) ?? 0,
   }));
-  const sizes: RedisKeySize[] = [];
+  const patterns = new Map<string, RedisKeyPattern>();
   for (const purpose of purposes) {
     const redis = stores.redis[purpose];
     let cursor = "0";
@@ -99,13 +112,20 @@ async function redisStats(config: Config, stores: Stores) {
       const [next, keys] = await redis.scan(cursor, "COUNT", 200);
       cursor = next;
       for (const key of keys.slice(0, KEYS_SAMPLED_PER_DB - seen)) {
-        sizes.push({ db: config.redis.db[purpose], key, bytes: Number(await redis.memory("USAGE", key)) || 0 });
+        const db = config.redis.db[purpose];
+        const bytes = Number(await redis.memory("USAGE", key)) || 0;
+        const pattern = keyPattern(key);
+        const entry = patterns.get(`${db} ${pattern}`) ?? { db, pattern, keys: 0, bytes: 0, largestBytes: 0 };
+        entry.keys++;
+        entry.bytes += bytes;
+        entry.largestBytes = Math.max(entry.largestBytes, bytes);
+        patterns.set(`${db} ${pattern}`, entry);
       }
       seen += keys.length;
     } while (cursor !== "0" && seen < KEYS_SAMPLED_PER_DB);
   }
-  sizes.sort((a, b) => b.bytes - a.bytes || a.key.localeCompare(b.key));
-  return { used, databases, largest: sizes.slice(0, LARGEST_KEYS) };
+  const largest = [...patterns.values()].sort((a, b) => b.bytes - a.bytes || a.pattern.localeCompare(b.pattern));
+  return { used, databases, largest: largest.slice(0, LARGEST_PATTERNS) };
 }
 
 async function mongoSlowOperations(stores: Stores): Promise<{ level: number | null; slow: SlowOperation[] }> {
@@ -134,7 +154,7 @@ export async function storeStats({ config, stores }: StoreAccess): Promise<Store
     collections,
     redisUsedMemoryBytes: redis.used,
     redisDatabases: redis.databases,
-    largestRedisKeys: redis.largest,
+    largestRedisKeyPatterns: redis.largest,
     mongoProfilingLevel: mongo.level,
     mongoSlowOperations: mongo.slow,
   };

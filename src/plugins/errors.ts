@@ -4,11 +4,14 @@
 // typedError), so a store being down fails the fields that need it with a typed error, in queries,
 // mutations and subscriptions alike. Anything else that escapes a resolver is logged in full with the
 // request id and replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. Yoga's own
-// masking stays behind this as a backstop for errors outside execution.
+// masking stays behind this as a backstop for errors outside execution. Every message a client
+// receives is redacted by field name (src/lib/redact.ts), and an outage's driver message (which may
+// name a store's address) is logged, never sent.
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
-import { typedError } from "../errors.js";
+import { typedError, UpstreamUnavailable } from "../errors.js";
+import { redactText } from "../lib/redact.js";
 import type { Logger } from "../observability/logger.js";
 
 export function isExpectedError(error: GraphQLError): boolean {
@@ -18,21 +21,36 @@ export function isExpectedError(error: GraphQLError): boolean {
   );
 }
 
+/** An error as the client may see it: secrets redacted from its message (src/lib/redact.ts). */
+function redacted(error: GraphQLError, message = error.message, extensions = error.extensions): GraphQLError {
+  return new GraphQLError(redactText(message), { nodes: error.nodes, path: error.path, extensions });
+}
+
+/** A store outage's driver message (which may name an address) goes to the log, never to the client. */
+function logOutage(logger: Logger, error: unknown, requestId: string | undefined) {
+  if (error instanceof UpstreamUnavailable)
+    logger.warn({ requestId, store: error.store, reason: error.reason }, "store unavailable");
+}
+
 export function maskResult(
   result: ExecutionResult,
   context: Partial<Context>,
   logger: Logger,
   operation?: string | null,
 ): ExecutionResult | null {
-  if (!result.errors?.some((error) => !isExpectedError(error))) return null;
+  if (!result.errors?.length) return null;
   const requestId = context.requestId;
   return {
     ...result,
     errors: result.errors.map((error) => {
-      if (isExpectedError(error)) return error;
+      if (isExpectedError(error)) {
+        logOutage(logger, error.originalError, requestId);
+        return redacted(error);
+      }
       const typed = typedError(error.originalError);
       if (typed instanceof GraphQLError) {
-        return new GraphQLError(typed.message, { nodes: error.nodes, path: error.path, extensions: typed.extensions });
+        logOutage(logger, typed, requestId);
+        return redacted(error, typed.message, typed.extensions);
       }
       logger.error(
         { requestId, err: error.originalError, path: error.path, operation },
@@ -66,10 +84,16 @@ export function useErrorPolicy(logger: Logger): Plugin<Context> {
             if (masked) setResult(masked);
           }),
         onSubscribeError({ error, setError }) {
-          if (error instanceof GraphQLError && isExpectedError(error)) return;
-          const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
-          if (typed instanceof GraphQLError) return setError(typed);
           const requestId = args.contextValue.requestId;
+          if (error instanceof GraphQLError && isExpectedError(error)) {
+            logOutage(logger, error.originalError ?? error, requestId);
+            return setError(redacted(error));
+          }
+          const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
+          if (typed instanceof GraphQLError) {
+            logOutage(logger, typed, requestId);
+            return setError(redacted(typed));
+          }
           logger.error({ requestId, err: error }, "unexpected subscription error (masked for the client)");
           setError(new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } }));
         },

@@ -6,6 +6,7 @@ builder.mutationType({});
 builder.mutationField("logout", (t) =>
   t.boolean({
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Revokes the caller's token (deletes `token:{jwt}` in Redis DB 0): it stops working at once.",
     resolve: (_root, _args, context) => revokeToken(context.stores, context.viewer!),
   }),

@@ -48,6 +48,7 @@ builder.mutationFields((t) => ({
   createConversation: t.field({
     type: Conversation,
     authScopes: { loggedIn: true },
+    nullable: true,
     description:
       "Creates a conversation with a server id, or the client's `{username}_{uuid4}` as LAYRA's frontend sends. Model settings default to the selected model's.",
     args: {
@@ -60,6 +61,7 @@ builder.mutationFields((t) => ({
   renameConversation: t.field({
     type: Conversation,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { conversationId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
     resolve: (_root, args, context) =>
       renameConversation(context, context.viewer!.username, args.conversationId, args.name),
@@ -67,6 +69,7 @@ builder.mutationFields((t) => ({
   updateConversationModelSettings: t.field({
     type: Conversation,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Changes the conversation's model-settings snapshot; fields left out keep their value.",
     args: {
       conversationId: t.arg.string({ required: true }),
@@ -78,23 +81,27 @@ builder.mutationFields((t) => ({
   addTurn: t.field({
     type: Turn,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { conversationId: t.arg.string({ required: true }), input: t.arg({ type: AddTurnInput, required: true }) },
     resolve: (_root, args, context) => addTurn(context, context.viewer!.username, args.conversationId, args.input),
   }),
   deleteConversation: t.string({
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Deletes a conversation and the temp knowledge bases its turns name; answers its id.",
     args: { conversationId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => deleteConversation(context, context.viewer!.username, args.conversationId),
   }),
   deleteAllConversations: t.int({
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Deletes every conversation of the caller (with their temp knowledge bases); answers how many.",
     resolve: (_root, _args, context) => deleteAllConversations(context, context.viewer!.username),
   }),
   createChatflow: t.field({
     type: Chatflow,
     authScopes: { loggedIn: true },
+    nullable: true,
     description:
       "Creates a chatflow of one of the caller's workflows; idempotent as LAYRA's: an existing chatflow id answers that chatflow.",
     args: {
@@ -107,11 +114,13 @@ builder.mutationFields((t) => ({
   renameChatflow: t.field({
     type: Chatflow,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { chatflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => renameChatflow(context, context.viewer!.username, args.chatflowId, args.name),
   }),
   deleteChatflow: t.string({
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Deletes a chatflow and the temp knowledge bases its turns name; answers its id.",
     args: { chatflowId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => deleteChatflow(context, context.viewer!.username, args.chatflowId),

@@ -28,7 +28,15 @@ builder.node(Conversation, {
   fields: (t) => ({
     conversationId: t.exposeString("conversation_id"),
     name: t.exposeString("conversation_name"),
-    modelSettings: t.field({ type: ConversationModelSettings, resolve: (c) => c.model_config }),
+    modelSettings: t.field({
+      type: ConversationModelSettings,
+      nullable: true,
+      description: "Null when the stored snapshot is not an object.",
+      resolve: (c) =>
+        typeof c.model_config === "object" && c.model_config !== null && !Array.isArray(c.model_config)
+          ? c.model_config
+          : null,
+    }),
   }),
 });
 

@@ -1,4 +1,5 @@
 import type { FileDoc, PageImageDoc } from "../stores/documents.js";
+import { presignOwnKey } from "../domain/user-graph.js";
 import { builder } from "./builder.js";
 import { hasKeys } from "./global-id.js";
 import { KnowledgeBase } from "./knowledge-base.js";
@@ -27,8 +28,10 @@ builder.node(File, {
       resolve: (file, _args, context) => context.loaders.knowledgeBase.load(file.knowledge_db_id),
     }),
     url: t.string({
-      description: "A fresh, short-lived presigned URL of the original file.",
-      resolve: (file, _args, context) => context.stores.s3.presignGet(file.minio_filename),
+      nullable: true,
+      description:
+        "A fresh, short-lived presigned URL of the original file; null when its object key is not the owner's LAYRA key.",
+      resolve: (file, _args, context) => presignOwnKey(context, file.minio_filename),
     }),
     pageCount: t.int({ resolve: (file) => file.images.length }),
     pages: t.field({
@@ -59,8 +62,10 @@ builder.node(PageImage, {
     }),
     pageNumber: t.int({ description: "1-based, as in MongoDB.", resolve: (page) => page.image.page_number }),
     url: t.string({
-      description: "A fresh, short-lived presigned URL of the page PNG.",
-      resolve: (page, _args, context) => context.stores.s3.presignGet(page.image.minio_filename),
+      nullable: true,
+      description:
+        "A fresh, short-lived presigned URL of the page PNG; null when its object key is not the owner's LAYRA key.",
+      resolve: (page, _args, context) => presignOwnKey(context, page.image.minio_filename),
     }),
     file: t.field({ type: File, resolve: (page) => page.file }),
   }),

@@ -22,6 +22,6 @@ builder.queryField("health", (t) =>
   t.field({
     type: Health,
     description: "Each store's status and latency. Public: the only field that needs no token.",
-    resolve: (_root, _args, context) => healthReport(context.stores),
+    resolve: (_root, _args, context) => healthReport(context),
   }),
 );

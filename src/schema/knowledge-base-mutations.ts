@@ -13,6 +13,7 @@ builder.mutationFields((t) => ({
   createKnowledgeBase: t.field({
     type: KnowledgeBase,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Creates a knowledge base (`{username}_{uuid4}`) and its Milvus collection.",
     args: { name: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => createKnowledgeBase(context, context.viewer!.username, args.name),
@@ -20,12 +21,14 @@ builder.mutationFields((t) => ({
   renameKnowledgeBase: t.field({
     type: KnowledgeBase,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { knowledgeBaseId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
     resolve: (_root, args, context) =>
       renameKnowledgeBase(context, context.viewer!.username, args.knowledgeBaseId, args.name),
   }),
   deleteKnowledgeBase: t.string({
     authScopes: { loggedIn: true },
+    nullable: true,
     description:
       "Deletes a knowledge base everywhere (Milvus collection, S3 objects, files, references in model configs and conversations) " +
       "and answers its id. CONFLICT while another request changes it; CASCADE_INCOMPLETE says what is left, and the same call finishes it.",
@@ -37,6 +40,7 @@ builder.mutationFields((t) => ({
   }),
   deleteFiles: t.stringList({
     authScopes: { loggedIn: true },
+    nullable: true,
     description:
       "Deletes files of any of the caller's knowledge bases (Milvus rows, S3 objects, refs, documents) and answers their ids.",
     args: { fileIds: t.arg.stringList({ required: true }) },
@@ -44,6 +48,7 @@ builder.mutationFields((t) => ({
   }),
   cleanupOrphanedTempKnowledgeBases: t.stringList({
     authScopes: { loggedIn: true },
+    nullable: true,
     description:
       "Deletes temporary knowledge bases whose conversation or chatflow no longer exists and answers their ids. " +
       "allUsers covers every user's data and needs a username listed in OPERATOR_USERNAMES.",

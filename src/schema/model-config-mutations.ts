@@ -30,6 +30,7 @@ builder.mutationFields((t) => ({
   addModel: t.field({
     type: Model,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Adds a model (id `{username}_{uuid4}`); modelName and modelUrl are required.",
     args: { input: t.arg({ type: ModelSettingsInput, required: true }) },
     resolve: (_root, args, context) => addModel(context, context.viewer!.username, args.input),
@@ -37,18 +38,21 @@ builder.mutationFields((t) => ({
   updateModel: t.field({
     type: Model,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { modelId: t.arg.string({ required: true }), input: t.arg({ type: ModelSettingsInput, required: true }) },
     resolve: (_root, args, context) => updateModel(context, context.viewer!.username, args.modelId, args.input),
   }),
   selectModel: t.field({
     type: ModelConfig,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { modelId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => selectModel(context, context.viewer!.username, args.modelId),
   }),
   deleteModel: t.field({
     type: ModelConfig,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Deletes a model; if it was selected, the first remaining model is selected, or none.",
     args: { modelId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => deleteModel(context, context.viewer!.username, args.modelId),

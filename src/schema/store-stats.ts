@@ -3,7 +3,7 @@ import {
   storeStats,
   type CollectionStats,
   type RedisDatabaseStats,
-  type RedisKeySize,
+  type RedisKeyPattern,
   type SlowOperation,
   type StoreStats,
 } from "../ops/store-stats.js";
@@ -33,8 +33,15 @@ const RedisDatabaseStatsRef = builder.objectRef<RedisDatabaseStats>("RedisDataba
   }),
 });
 
-const RedisKeySizeRef = builder.objectRef<RedisKeySize>("RedisKeySize").implement({
-  fields: (t) => ({ db: t.exposeInt("db"), key: t.exposeString("key"), bytes: t.exposeInt("bytes") }),
+const RedisKeyPatternRef = builder.objectRef<RedisKeyPattern>("RedisKeyPattern").implement({
+  description: "Sampled keys of one pattern in one database; key values are never shown (token keys are credentials).",
+  fields: (t) => ({
+    db: t.exposeInt("db"),
+    pattern: t.exposeString("pattern", { description: "The key's first segment and `*`, e.g. `token:*`." }),
+    keys: t.exposeInt("keys"),
+    bytes: t.exposeFloat("bytes"),
+    largestBytes: t.exposeFloat("largestBytes"),
+  }),
 });
 
 const SlowOperationRef = builder.objectRef<SlowOperation>("SlowOperation").implement({
@@ -52,10 +59,10 @@ const StoreStatsRef = builder.objectRef<StoreStats>("StoreStats").implement({
     collections: t.field({ type: [CollectionStatsRef], resolve: (s) => s.collections }),
     redisUsedMemoryBytes: t.exposeFloat("redisUsedMemoryBytes"),
     redisDatabases: t.field({ type: [RedisDatabaseStatsRef], resolve: (s) => s.redisDatabases }),
-    largestRedisKeys: t.field({
-      type: [RedisKeySizeRef],
-      description: "The largest of up to 1,000 sampled keys per database.",
-      resolve: (s) => s.largestRedisKeys,
+    largestRedisKeyPatterns: t.field({
+      type: [RedisKeyPatternRef],
+      description: "Key patterns by total size over up to 1,000 sampled keys per database (at most 20).",
+      resolve: (s) => s.largestRedisKeyPatterns,
     }),
     mongoProfilingLevel: t.exposeInt("mongoProfilingLevel", {
       nullable: true,
@@ -73,6 +80,7 @@ builder.queryField("storeStats", (t) =>
   t.field({
     type: StoreStatsRef,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Milvus collection stats, Redis memory and keys, Mongo slow operations. Needs an operator username.",
     resolve: (_root, _args, context) => {
       requireOperator(context, "storeStats");

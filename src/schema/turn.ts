@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import type { FileUsed, TurnDoc, UserContentPart } from "../stores/documents.js";
-import { keyOfStoredUrl, presignOwnKey } from "../domain/user-graph.js";
+import { presignOwnKey, presignOwnStoredUrl } from "../domain/user-graph.js";
 import { builder } from "./builder.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 import { File } from "./file.js";
@@ -26,11 +26,11 @@ const RetrievedPage = builder.objectRef<FileUsed>("RetrievedPage").implement({
     fileName: t.exposeString("file_name"),
     imageUrl: t.string({
       nullable: true,
-      resolve: (page, _args, context) => presignOwnKey(context, keyOfStoredUrl(context, page.image_url)),
+      resolve: (page, _args, context) => presignOwnStoredUrl(context, page.image_url),
     }),
     fileUrl: t.string({
       nullable: true,
-      resolve: (page, _args, context) => presignOwnKey(context, keyOfStoredUrl(context, page.file_url)),
+      resolve: (page, _args, context) => presignOwnStoredUrl(context, page.file_url),
     }),
   }),
 });

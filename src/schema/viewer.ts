@@ -39,6 +39,8 @@ const ownedConnection = <D>(
   args: Parameters<typeof queryConnection>[0],
 ) => list.count().then((total) => queryConnection(args, total, list.page));
 
+// Every field that needs a store is nullable, so a store that is down fails that field only (up to
+// the root fields, which are all nullable): `{ health { ready } me { username } }` keeps what it can.
 const User = builder.objectRef<ViewerShape>("User").implement({
   description: "The caller and everything they own.",
   fields: (t) => ({
@@ -50,16 +52,19 @@ const User = builder.objectRef<ViewerShape>("User").implement({
     }),
     customNodes: t.field({
       type: [CustomNode],
+      nullable: true,
       resolve: async (user, _args, context) =>
         Object.entries(await customNodesOf(context, user.username)).map(([name, definition]) => ({ name, definition })),
     }),
     knowledgeBases: t.connection({
       type: KnowledgeBase,
+      nullable: true,
       description: "The caller's knowledge bases, newest first; temporary (chat-upload) ones are left out.",
       resolve: (user, args, context) => ownedConnection(listKnowledgeBases(context, user.username), args),
     }),
     files: t.connection({
       type: File,
+      nullable: true,
       description: "The files of all the caller's knowledge bases, newest first (temporary ones left out).",
       args: {
         keyword: t.arg.string({
@@ -72,14 +77,17 @@ const User = builder.objectRef<ViewerShape>("User").implement({
     }),
     conversations: t.connection({
       type: Conversation,
+      nullable: true,
       resolve: (user, args, context) => ownedConnection(listConversations(context, user.username), args),
     }),
     chatflows: t.connection({
       type: Chatflow,
+      nullable: true,
       resolve: (user, args, context) => ownedConnection(listChatflows(context, user.username), args),
     }),
     workflows: t.connection({
       type: Workflow,
+      nullable: true,
       resolve: (user, args, context) => ownedConnection(listWorkflows(context, user.username), args),
     }),
   }),
@@ -89,11 +97,13 @@ builder.queryFields((t) => ({
   me: t.field({
     type: User,
     authScopes: { loggedIn: true },
+    nullable: true,
     resolve: (_root, _args, context) => ({ username: context.viewer!.username }),
   }),
   knowledgeBase: t.field({
     type: KnowledgeBase,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "One of the caller's knowledge bases (temporary ones included) by LAYRA id.",
     args: { knowledgeBaseId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => ownDocument(context, "knowledgeBase", "knowledge base", args.knowledgeBaseId),
@@ -101,24 +111,28 @@ builder.queryFields((t) => ({
   file: t.field({
     type: File,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { fileId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => ownDocument(context, "file", "file", args.fileId),
   }),
   conversation: t.field({
     type: Conversation,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { conversationId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => ownDocument(context, "conversation", "conversation", args.conversationId),
   }),
   chatflow: t.field({
     type: Chatflow,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { chatflowId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => ownDocument(context, "chatflow", "chatflow", args.chatflowId),
   }),
   workflow: t.field({
     type: Workflow,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { workflowId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => ownDocument(context, "workflow", "workflow", args.workflowId),
   }),

@@ -22,17 +22,20 @@ builder.mutationFields((t) => ({
   saveWorkflow: t.field({
     type: Workflow,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { input: t.arg({ type: SaveWorkflowInput, required: true }) },
     resolve: (_root, args, context) => saveWorkflow(context, context.viewer!.username, args.input),
   }),
   renameWorkflow: t.field({
     type: Workflow,
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { workflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => renameWorkflow(context, context.viewer!.username, args.workflowId, args.name),
   }),
   deleteWorkflow: t.string({
     authScopes: { loggedIn: true },
+    nullable: true,
     description: "Deletes a workflow and its chatflows (with their temp knowledge bases); answers its id.",
     args: { workflowId: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => deleteWorkflow(context, context.viewer!.username, args.workflowId),
@@ -40,12 +43,14 @@ builder.mutationFields((t) => ({
   saveCustomNode: t.field({
     type: CustomNode,
     authScopes: { loggedIn: true },
+    nullable: true,
     description: 'Saves (or replaces) a custom node; a name with "." or a leading "$" is refused.',
     args: { name: t.arg.string({ required: true }), definition: t.arg({ type: "JSON", required: true }) },
     resolve: (_root, args, context) => saveCustomNode(context, context.viewer!.username, args.name, args.definition),
   }),
   deleteCustomNode: t.string({
     authScopes: { loggedIn: true },
+    nullable: true,
     args: { name: t.arg.string({ required: true }) },
     resolve: (_root, args, context) => deleteCustomNode(context, context.viewer!.username, args.name),
   }),

@@ -103,7 +103,8 @@ export interface ConversationDoc {
   conversation_id: string;
   conversation_name: string;
   username: string;
-  model_config: ModelSettings;
+  /** LAYRA stores the client's dict as sent: any key may be missing (`{}` included). */
+  model_config: Partial<ModelSettings>;
   turns: TurnDoc[];
   created_at: Date;
   last_modify_at: Date;
