@@ -140,7 +140,7 @@ const envSchema = z
     /** The largest response body (HTTP) or message (graphql-ws) the gateway sends; larger is LIMIT_EXCEEDED. */
     MAX_RESPONSE_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
     /** The longest list any argument (or a list nested in one) may carry. */
-    MAX_INPUT_LIST_LENGTH: int(1, 1_000_000).default(1_000),
+    MAX_INPUT_LIST_LENGTH: int(1, 1_000_000).default(1_024),
     /** The longest text `query` a search embeds; its token vectors are bounded by SEARCH_MAX_QUERY_VECTORS too. */
     SEARCH_MAX_QUERY_CHARS: int(1, 1_000_000).default(2_000),
     /** How often an open subscription re-checks that its token still exists (logout ends it). */
@@ -153,6 +153,13 @@ const envSchema = z
     const dbs = [env.REDIS_TOKEN_DB, env.REDIS_TASK_DB, env.REDIS_LOCK_DB, env.REDIS_CACHE_DB];
     if (new Set(dbs).size !== dbs.length) {
       ctx.addIssue({ code: "custom", path: ["REDIS_CACHE_DB"], message: "the four Redis databases must be distinct" });
+    }
+    if (env.SEARCH_MAX_QUERY_VECTORS > env.MAX_INPUT_LIST_LENGTH) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SEARCH_MAX_QUERY_VECTORS"],
+        message: "must not exceed MAX_INPUT_LIST_LENGTH",
+      });
     }
     if (env.GRAPHQL_MAX_DOCUMENT_BYTES > env.MAX_REQUEST_BODY_BYTES) {
       ctx.addIssue({
@@ -203,6 +210,7 @@ export interface Config {
     defaultTopK: number;
     defaultListSize: number;
     maxInputListLength: number;
+    maxResponseBytes: number;
   };
   rateLimit: { points: number; anonymousPoints: number; windowMs: number; namespace: string; trustProxy: boolean };
   /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
@@ -215,7 +223,6 @@ export interface Config {
   modelConfigCacheTtlSeconds: number;
   operatorUsernames: ReadonlySet<string>;
   readinessCacheMs: number;
-  maxResponseBytes: number;
   tokenRecheckMs: number;
   search: {
     /** Rows per query vector in stage 1 (Milvus search `limit`). */
@@ -312,6 +319,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       defaultTopK: env.COST_DEFAULT_TOP_K,
       defaultListSize: env.COST_DEFAULT_LIST_SIZE,
       maxInputListLength: env.MAX_INPUT_LIST_LENGTH,
+      maxResponseBytes: env.MAX_RESPONSE_BYTES,
     },
     rateLimit: {
       points: env.RATE_LIMIT_POINTS,
@@ -333,7 +341,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         .filter(Boolean),
     ),
     readinessCacheMs: env.READINESS_CACHE_MS,
-    maxResponseBytes: env.MAX_RESPONSE_BYTES,
     tokenRecheckMs: env.TOKEN_RECHECK_MS,
     search: {
       candidateLimit: env.SEARCH_CANDIDATE_LIMIT,

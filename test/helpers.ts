@@ -39,6 +39,8 @@ export function testConfig(env: Record<string, string>, overrides: Record<string
     RATE_LIMIT_NAMESPACE: uniqueName("t"),
     RATE_LIMIT_POINTS: "100000",
     RATE_LIMIT_ANONYMOUS_POINTS: "100000",
+    // Every health probe fresh, so a store stopped by a test shows at once (test/health.test.ts covers the cache).
+    READINESS_CACHE_MS: "0",
     ...env,
     ...overrides,
   });

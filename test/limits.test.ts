@@ -68,7 +68,7 @@ describe("depth", () => {
 describe("aliases and cost", () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await gateway({ GRAPHQL_MAX_ALIASES: "3", GRAPHQL_MAX_COST: "22" });
+    gw = await gateway({ GRAPHQL_MAX_ALIASES: "3", GRAPHQL_MAX_COST: "7" });
   });
 
   test("3 aliases run, 4 are refused (HTTP and graphql-ws)", async () => {
@@ -84,17 +84,17 @@ describe("aliases and cost", () => {
     assertLimit(await gw.query(twice), "aliases 4 exceeds the limit of 3", "aliases");
   });
 
-  // health (1) + stores (1 + 20 x the sub-selection): the list of stores counts as COST_DEFAULT_LIST_SIZE = 20.
-  test("cost 22 runs, cost 23 is refused (HTTP and graphql-ws)", async () => {
-    const atLimit = "{ health { stores { store } } }"; // 1 + (1 + 20 * 1)
-    const above = "{ health { ready stores { store } } }"; // 1 + (1 + (1 + 20 * 1))
+  // health (1) + stores (1 + 5 x the sub-selection): the list of stores declares listSize 5.
+  test("cost 7 runs, cost 8 is refused (HTTP and graphql-ws)", async () => {
+    const atLimit = "{ health { stores { store } } }"; // 1 + (1 + 5 * 1)
+    const above = "{ health { ready stores { store } } }"; // 1 + (1 + (1 + 5 * 1))
     const ok = await gw.query<{ health: { stores: { store: string }[] } }>(atLimit);
     assertOk(ok);
     assert.equal(ok.data!.health.stores.length, 5);
-    assertLimit(await gw.query(above), "cost 23 exceeds the limit of 22", "cost");
+    assertLimit(await gw.query(above), "cost 8 exceeds the limit of 7", "cost");
     const overWs = await wsOperation(gw.url, { query: above });
     const wsErrors = overWs.errors ?? overWs.results[0]?.errors;
-    assertLimit({ errors: wsErrors }, "cost 23 exceeds the limit of 22", "cost");
+    assertLimit({ errors: wsErrors }, "cost 8 exceeds the limit of 7", "cost");
     assertOk((await wsOperation(gw.url, { query: atLimit })).results[0]!);
   });
 });
@@ -140,6 +140,43 @@ describe("the cost model", () => {
     assert.equal(cost("{ search(topK: 2) { file { pages { number } } } }"), 1 + 2 * (1 + (1 + 20)));
     assert.equal(cost("{ kb { files(first: 3) { nodes { pages { number } } } } }"), 1 + (1 + 3 * (1 + (1 + 20))));
     assert.equal(cost("{ tags }"), 1);
+  });
+
+  test("list arguments count by their length: nodes(ids:) multiplies by the ids, every item costs 1", () => {
+    const withNodes = buildSchema(`
+      type Query { nodes(ids: [ID!]!): [File]! byIds(ids: [ID!]!, first: Int): [File!]! }
+      type File { id: ID! name: String! }
+    `);
+    const measure = (query: string, variables: Record<string, unknown> = {}) => {
+      const document = parse(query);
+      return measureOperation(withNodes, document, getOperationAST(document)!, variables, limits);
+    };
+    const ids = Array.from({ length: 500 }, (_, i) => `id${i}`);
+    assert.equal(measure("query($ids: [ID!]!) { nodes(ids: $ids) { id name } }", { ids }).cost, 1 + 500 + 500 * 2);
+    assert.equal(measure('{ nodes(ids: ["a", "b", "c"]) { id } }').cost, 1 + 3 + 3 * 1);
+    assert.equal(measure('{ byIds(ids: ["a", "b"], first: 5) { id } }').cost, 1 + 2 + 5 * 1);
+    assert.equal(measure("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", { ids }).longestInputList, 500);
+  });
+
+  test("every list field of the real schema is sliced by an argument, sized by a list argument, or declares listSize", async () => {
+    const { schema: real } = await import("../src/schema/index.js");
+    const { isListType, getNullableType, getNamedType, isObjectType, isInterfaceType, isLeafType } =
+      await import("graphql");
+    const unbounded: string[] = [];
+    for (const type of Object.values(real.getTypeMap())) {
+      if (type.name.startsWith("__") || !(isObjectType(type) || isInterfaceType(type))) continue;
+      for (const field of Object.values(type.getFields())) {
+        if (!isListType(getNullableType(field.type))) continue;
+        const sliced = field.args.some((arg) => ["first", "last", "topK"].includes(arg.name));
+        const sized = field.args.some((arg) => isListType(getNullableType(arg.type)));
+        const declared = typeof field.extensions.listSize === "number";
+        const connectionList = /Connection$/.test(type.name) && field.name === "edges";
+        const scalars = isLeafType(getNamedType(field.type));
+        if (!(sliced || sized || declared || connectionList || type.name === "Mutation" || scalars))
+          unbounded.push(`${type.name}.${field.name}`);
+      }
+    }
+    assert.deepEqual(unbounded, []);
   });
 
   test("fragments count where they are spread, and a fragment bomb stays linear", () => {
@@ -254,4 +291,42 @@ test("the default limits let the screens a LAYRA frontend renders through in one
     const result = await gw.query(query, { token });
     assert.equal(result.errors, undefined, `${screen}: ${JSON.stringify(result.errors)}`);
   }
+});
+
+describe("input lists and the response ceiling", () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await gateway({ MAX_INPUT_LIST_LENGTH: "100", SEARCH_MAX_QUERY_VECTORS: "100", MAX_RESPONSE_BYTES: "2048" });
+  });
+
+  test("a list argument longer than MAX_INPUT_LIST_LENGTH is refused before anything runs, at any depth", async () => {
+    const token = await gw.token("lists");
+    const ids = Array.from({ length: 101 }, (_, i) => `id${i}`);
+    assertLimit(
+      await gw.query('query($ids: [String!]!) { searchKnowledgeBases(knowledgeBaseIds: $ids, query: "x") { score } }', {
+        token,
+        variables: { ids },
+      }),
+      "input list 101 items exceeds the limit of 100 items",
+      "input list",
+    );
+    const nested = await gw.query('mutation($d: JSON!) { saveCustomNode(name: "n", definition: $d) { name } }', {
+      token,
+      variables: { d: { deep: { list: Array.from({ length: 101 }, () => 1) } } },
+    });
+    assertLimit(nested, "input list 101 items exceeds the limit of 100 items", "input list");
+  });
+
+  test("a response heavier than MAX_RESPONSE_BYTES is replaced by LIMIT_EXCEEDED, over HTTP and graphql-ws", async () => {
+    const small = "{ health { ready } }";
+    assertOk(await gw.query(small));
+    const aliases = Array.from({ length: 14 }, (_, i) => `a${i}: health { stores { store up latencyMs } }`).join(" ");
+    const heavy = `{ ${aliases} }`;
+    const overHttp = await gw.query(heavy);
+    assert.equal(overHttp.data, undefined);
+    assert.equal(overHttp.errors?.[0]?.extensions?.code, "LIMIT_EXCEEDED");
+    assert.equal(overHttp.errors?.[0]?.extensions?.limit, "response size");
+    const overWs = await wsOperation(gw.url, { query: heavy });
+    assert.equal(overWs.results[0]?.errors?.[0]?.extensions?.limit, "response size");
+  });
 });

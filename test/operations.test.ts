@@ -31,7 +31,7 @@ test("storeStats: Milvus rows and index per knowledge base, Redis memory and key
 
   const denied = await gateway.query(STATS, { token: await gateway.token("statsuser") });
   assert.equal(denied.errors?.[0]?.extensions?.code, "FORBIDDEN");
-  assert.equal(denied.data, null);
+  assert.deepEqual(denied.data, { storeStats: null });
 
   const result = await gateway.query<{ storeStats: Json }>(STATS, { token: await gateway.token("ops") });
   assert.equal(result.errors, undefined, JSON.stringify(result.errors));

@@ -37,7 +37,7 @@ test("addTurn refuses keys and URLs that only start with the caller's name, and 
     { imageKeys: [`alice_/../${bobPage}`] },
     { imageKeys: [`alice_%2F..%2F${bobPage}`] },
     { imageKeys: [bobPage] },
-    { imageKeys: Array.from({ length: 20_000 }, () => `alice_p_${"0".repeat(24)}.png`) },
+    { imageKeys: Array.from({ length: 51 }, () => `alice_p_${"0".repeat(24)}.png`) },
     {
       fileUsed: [{ ...page, imageUrl: storedUrl(`alice_/../${bobPage}`, bucket), fileUrl: storedUrl(bobPage, bucket) }],
     },
@@ -58,6 +58,15 @@ test("addTurn refuses keys and URLs that only start with the caller's name, and 
     });
     assert.equal(codeOf(response), "BAD_USER_INPUT", JSON.stringify(extra).slice(0, 200));
   }
+  // 20,000 keys never reach the resolver: every input list is bounded (MAX_INPUT_LIST_LENGTH).
+  const huge = await gw.query(ADD_TURN, {
+    token: alice,
+    variables: {
+      id: conversation.conversation_id,
+      input: { userMessage: "q", aiMessage: "a", imageKeys: Array.from({ length: 20_000 }, () => "alice_p") },
+    },
+  });
+  assert.equal(codeOf(huge), "LIMIT_EXCEEDED");
   const stored = await gw.app.stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id });
   assert.equal(stored!.turns.length, 0, "nothing was written");
 });

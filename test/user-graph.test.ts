@@ -236,7 +236,7 @@ test("another user's ids answer exactly like missing ids, on every entry point",
     const missing = await gateway.query(query, { token: bob, variables: { id: `bob_${randomUUID()}` } });
     const own = await gateway.query(query, { token: bob, variables: { id: ids[`bob.${key}`] } });
     assert.equal(own.errors, undefined, `${field} works for the owner`);
-    assert.equal(foreign.data, null);
+    assert.deepEqual(foreign.data, { [field]: null });
     assert.equal(foreign.errors?.[0]?.extensions?.code, "NOT_FOUND", `${field}(${key})`);
     assert.equal(
       foreign.errors?.[0]?.message.replace(ids[`alice.${key}`]!, "ID"),

@@ -96,6 +96,13 @@ async function scorePages(
 async function embedQuery(context: Context, text: string): Promise<number[][]> {
   const vectors = await context.stores.model.embedText(text);
   const { dim } = context.config.milvus;
+  // A text embeds to one vector per token: bounded before Milvus, like queryVectors.
+  const { maxQueryVectors } = context.config.search;
+  if (vectors.length > maxQueryVectors)
+    throw new BadUserInput(
+      "query",
+      `embeds to ${vectors.length} token vectors; at most ${maxQueryVectors} are searched`,
+    );
   if (vectors.length === 0 || !vectors.every((vector) => isVector(vector, dim))) {
     throw new UpstreamUnavailable("model", `/embed_text answered something other than ${dim}-d vectors`);
   }
@@ -104,7 +111,7 @@ async function embedQuery(context: Context, text: string): Promise<number[][]> {
 
 function checkArgs(context: Context, args: SearchArgs): void {
   const { dim } = context.config.milvus;
-  const { maxTopK, maxQueryVectors } = context.config.search;
+  const { maxTopK, maxQueryVectors, maxQueryChars } = context.config.search;
   if (args.knowledgeBaseIds.length === 0)
     throw new BadUserInput("knowledgeBaseIds", "give at least one knowledge base id");
   if (!Number.isInteger(args.topK) || args.topK < 1 || args.topK > maxTopK)
@@ -114,18 +121,30 @@ function checkArgs(context: Context, args: SearchArgs): void {
   if ((args.query == null) === (args.queryVectors == null))
     throw new BadUserInput("query", "give exactly one of query and queryVectors");
   if (args.query != null && args.query.trim() === "") throw new BadUserInput("query", "must not be empty");
+  if (args.query != null && args.query.length > maxQueryChars)
+    throw new BadUserInput("query", `must be at most ${maxQueryChars} characters, got ${args.query.length}`);
   if (args.queryVectors != null) {
     const vectors = args.queryVectors;
     if (vectors.length === 0 || vectors.length > maxQueryVectors)
       throw new BadUserInput("queryVectors", `give 1 to ${maxQueryVectors} vectors`);
     const bad = vectors.findIndex((vector) => !isVector(vector, dim));
-    if (bad !== -1) throw new BadUserInput("queryVectors", `vector ${bad} must have ${dim} finite numbers`);
+    if (bad !== -1)
+      throw new BadUserInput(
+        "queryVectors",
+        `vector ${bad} must have ${dim} numbers of magnitude at most ${MAX_COMPONENT}`,
+      );
   }
 }
+
+/**
+ * The largest component magnitude a query vector may have: ColQwen's vectors are L2-normalised,
+ * and this keeps every MaxSim sum finite (1e308 components overflow float32 and the scores to -Infinity).
+ */
+const MAX_COMPONENT = 1e6;
 
 const isVector = (vector: unknown, dim: number): vector is number[] =>
   Array.isArray(vector) &&
   vector.length === dim &&
-  vector.every((value) => typeof value === "number" && Number.isFinite(value));
+  vector.every((value) => typeof value === "number" && Math.abs(value) <= MAX_COMPONENT);
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -78,3 +78,10 @@ export const presignOwnStoredUrl = (context: Context, storedUrl: string | null |
   typeof storedUrl === "string"
     ? presignOwnKey(context, objectKeyOfStoredUrl(storedUrl, context.stores.s3.bucket))
     : null;
+
+/** A page image by its `images_id`, with the caller's file that holds it; null when not the caller's. */
+export async function loadPageImage(context: Context, imageId: string) {
+  const file = await context.loaders.fileByImage.load(imageId);
+  const image = file?.images.find((candidate) => candidate.images_id === imageId);
+  return file && image ? { image, file } : null;
+}

@@ -5,10 +5,14 @@ import { parseUserId } from "./layra-ids.js";
 
 export const MAX_NAME_LENGTH = 200;
 
-/** A display name: trimmed, non-empty, at most `max` characters. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A display name: trimmed, non-empty, at most `max` characters, no control characters (NUL included). */
 export function requireName(argument: string, value: string, max = MAX_NAME_LENGTH): string {
   const name = value.trim();
   if (name === "") throw new BadUserInput(argument, "must not be empty");
+  if (CONTROL.test(name)) throw new BadUserInput(argument, "must not contain control characters");
   if (name.length > max) throw new BadUserInput(argument, `must be at most ${max} characters`);
   return name;
 }
@@ -31,15 +35,24 @@ export function requireStorableJson(argument: string, value: unknown, depth = 0)
     for (const item of value) requireStorableJson(argument, item, depth + 1);
   } else if (value !== null && typeof value === "object") {
     for (const [key, item] of Object.entries(value)) {
-      if (key === "" || key.startsWith("$") || key.includes(".")) {
+      if (key === "" || key.startsWith("$") || key.includes(".") || CONTROL.test(key)) {
         throw new BadUserInput(
           argument,
-          `has a key ${JSON.stringify(key)}: keys must be non-empty, not start with "$" and not contain "."`,
+          `has a key ${JSON.stringify(key)}: keys must be non-empty, not start with "$" and not contain "." or control characters`,
         );
       }
       requireStorableJson(argument, item, depth + 1);
     }
   }
+}
+
+/** A JSON input value: finite numbers only (`1e400` parses to Infinity), nested at most 64 deep. */
+export function requireFiniteJson(argument: string, value: unknown, depth = 0): void {
+  if (depth > 64) throw new BadUserInput(argument, "is nested too deeply");
+  if (typeof value === "number" && !Number.isFinite(value))
+    throw new BadUserInput(argument, "numbers must be finite (JSON has no Infinity or NaN)");
+  if (typeof value === "object" && value !== null)
+    for (const item of Object.values(value)) requireFiniteJson(argument, item, depth + 1);
 }
 
 export function requireObject(argument: string, value: unknown): Record<string, unknown> {

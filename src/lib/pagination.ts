@@ -9,9 +9,12 @@ const CURSOR_PREFIX = "OffsetConnection:";
 
 function checkCursor(name: "after" | "before", cursor: string | null | undefined): void {
   if (cursor === null || cursor === undefined) return;
-  const decoded = /^[A-Za-z0-9+/=]+$/.test(cursor) ? Buffer.from(cursor, "base64").toString("utf8") : "";
-  const offset = decoded.startsWith(CURSOR_PREFIX) ? Number(decoded.slice(CURSOR_PREFIX.length)) : Number.NaN;
-  if (!Number.isInteger(offset) || offset < 0)
+  // Exactly what this API issues: the prefix and a plain decimal offset (no exponent, hex, sign,
+  // space or leading zero), at most MAX_OFFSET, in canonical base64.
+  const decoded = /^[A-Za-z0-9+/]{1,64}={0,2}$/.test(cursor) ? Buffer.from(cursor, "base64").toString("utf8") : "";
+  const digits = decoded.startsWith(CURSOR_PREFIX) ? decoded.slice(CURSOR_PREFIX.length) : "";
+  const canonical = Buffer.from(decoded, "utf8").toString("base64") === cursor;
+  if (!canonical || !/^(0|[1-9][0-9]{0,6})$/.test(digits) || Number(digits) > MAX_OFFSET)
     throw new BadUserInput(name, `${JSON.stringify(cursor)} is not a cursor of this connection`);
 }
 
@@ -53,3 +56,25 @@ export async function queryConnection<N>(
   );
   return { ...connection, totalCount };
 }
+
+/** The longest offset a slice or cursor may name: far past any stored list, far below a float's integer range. */
+export const MAX_OFFSET = 1_000_000;
+
+/**
+ * A window of a stored list that has no connection (a file's pages, a turn's retrieved pages):
+ * `first` in 0..100 (default 20) items from `offset` (0..1,000,000). The cost model reads `first`,
+ * so what a query may walk is what it pays for.
+ */
+export function sliceList<T>(args: { first?: number | null; offset?: number | null }, items: readonly T[]): T[] {
+  const first = args.first ?? DEFAULT_PAGE_SIZE;
+  const offset = args.offset ?? 0;
+  if (first < 0 || first > MAX_PAGE_SIZE)
+    throw new BadUserInput("first", `must be between 0 and ${MAX_PAGE_SIZE}, got ${first}`);
+  if (offset < 0 || offset > MAX_OFFSET)
+    throw new BadUserInput("offset", `must be between 0 and ${MAX_OFFSET}, got ${offset}`);
+  return items.slice(offset, offset + first);
+}
+
+/** A stored list the API returns whole up to `max` items (declared to the cost model as `listSize`). */
+export const capList = <T>(items: readonly T[] | null | undefined, max: number): T[] =>
+  Array.isArray(items) ? items.slice(0, max) : [];

@@ -8,15 +8,20 @@
 // Every rejection is a LimitExceeded error: "depth 13 exceeds the limit of 12", with
 // extensions { code: "LIMIT_EXCEEDED", limit, value, max }.
 //
-// The cost model, in one sentence: every selected field costs 1, and a field that returns many
-// items multiplies the cost of its sub-selection by how many it may return. How many is
+// The cost model, in one sentence: every selected field costs 1 plus the items of its list
+// arguments, and a field that returns many items multiplies the cost of its sub-selection by how
+// many it may return. How many is
 //   - the value of its `first` or `last` argument (else the argument's default, else
 //     COST_DEFAULT_PAGE_SIZE = 20), or of its `topK` argument (else its default, else
 //     COST_DEFAULT_TOP_K = 10);
+//   - for a list field with a list argument (`nodes(ids:)`), the length of that list;
+//   - for a list field that declares its maximum (`listSize`, src/schema/lists.ts), that maximum;
 //   - for any other list-typed field, COST_DEFAULT_LIST_SIZE (20), except a list directly under a
 //     field already multiplied by first/last/topK (a connection's `edges`/`nodes`), which the
 //     argument already bounds.
-// So `{ files(first: 50) { edges { node { id name } } } }` costs 1 + 50 * (1 + (1 + 2)) = 201.
+// So `{ files(first: 50) { edges { node { id name } } } }` costs 1 + 50 * (1 + (1 + 2)) = 201, and
+// `{ nodes(ids: [a, b, c]) { id } }` costs 1 + 3 + 3 * 1 = 7. No list in an argument (at any depth,
+// variables included) may be longer than MAX_INPUT_LIST_LENGTH.
 // Arguments given as variables are read from the request's variables. Introspection fields
 // (__schema, __type) are left out of depth and cost: introspection is off in production.
 import { Buffer } from "node:buffer";
@@ -36,6 +41,7 @@ import {
   valueFromAST,
   type ASTVisitor,
   type DocumentNode,
+  type ExecutionResult,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
@@ -45,9 +51,10 @@ import {
   type SelectionSetNode,
   type ValidationContext,
 } from "graphql";
-import type { Plugin } from "graphql-yoga";
+import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { LimitExceeded } from "../errors.js";
+import { jsonByteLength } from "../lib/json-size.js";
 
 export type Limits = Config["limits"];
 
@@ -55,6 +62,25 @@ export interface Measure {
   depth: number;
   aliases: number;
   cost: number;
+  /** The longest list found in any argument value, at any depth. */
+  longestInputList: number;
+}
+
+/** The length of the longest array in `value`, at any depth (walked iteratively: input may be deep). */
+function longestList(value: unknown): number {
+  let longest = 0;
+  const stack = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (Array.isArray(item)) {
+      longest = Math.max(longest, item.length);
+      for (const element of item) if (typeof element === "object" && element !== null) stack.push(element);
+    } else if (typeof item === "object" && item !== null) {
+      for (const element of Object.values(item))
+        if (typeof element === "object" && element !== null) stack.push(element);
+    }
+  }
+  return longest;
 }
 
 const PAGE_ARGUMENTS = ["first", "last"];
@@ -69,6 +95,7 @@ export function measureOperation(
   variables: Record<string, unknown>,
   limits: Pick<Limits, "defaultPageSize" | "defaultTopK" | "defaultListSize">,
 ): Measure {
+  let longestInputList = 0;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -97,12 +124,29 @@ export function measureOperation(
     return null;
   };
 
+  /** The items of the field's list arguments (each counts as work), and the longest of those lists. */
+  const listArgumentsOf = (field: FieldNode, definition: GraphQLField<unknown, unknown>) => {
+    let items = 0;
+    let longest: number | null = null;
+    for (const node of field.arguments ?? []) {
+      const argumentDefinition = definition.args.find((argument) => argument.name === node.name.value);
+      if (!argumentDefinition) continue;
+      const value = valueFromAST(node.value, argumentDefinition.type, variables);
+      longestInputList = Math.max(longestInputList, longestList(value));
+      if (Array.isArray(value)) {
+        items += value.length;
+        longest = Math.max(longest ?? 0, value.length);
+      }
+    }
+    return { items, longest };
+  };
+
   const measureSelections = (
     selectionSet: SelectionSetNode | undefined,
     parentType: GraphQLCompositeType | null,
     bounded: boolean,
   ): Measure => {
-    const total: Measure = { depth: 0, aliases: 0, cost: 0 };
+    const total: Measure = { depth: 0, aliases: 0, cost: 0, longestInputList: 0 };
     if (!selectionSet) return total;
     const add = (part: Measure) => {
       total.depth = Math.max(total.depth, part.depth);
@@ -120,16 +164,26 @@ export function measureOperation(
         const definition = parentType ? fieldOf(parentType, name) : undefined;
         if (!definition) {
           // __typename, or a field the schema does not have (validation reports that one).
-          add({ depth: 1, aliases, cost: 1 });
+          add({ depth: 1, aliases, cost: 1, longestInputList: 0 });
           continue;
         }
         const named = getNamedType(definition.type);
         const childType = isCompositeType(named) ? named : null;
-        const argumentMultiplier = multiplierOf(selection, definition);
+        const listArguments = listArgumentsOf(selection, definition);
+        const declared = definition.extensions?.listSize;
         const isList = isListType(getNullableType(definition.type));
-        const multiplier = argumentMultiplier ?? (isList && !bounded ? limits.defaultListSize : 1);
+        const argumentMultiplier =
+          multiplierOf(selection, definition) ?? (isList ? listArguments.longest : null) ?? null;
+        const multiplier =
+          argumentMultiplier ??
+          (isList && typeof declared === "number" ? declared : isList && !bounded ? limits.defaultListSize : 1);
         const child = measureSelections(selection.selectionSet, childType, argumentMultiplier !== null);
-        add({ depth: 1 + child.depth, aliases: aliases + child.aliases, cost: 1 + multiplier * child.cost });
+        add({
+          depth: 1 + child.depth,
+          aliases: aliases + child.aliases,
+          cost: 1 + listArguments.items + multiplier * child.cost,
+          longestInputList: 0,
+        });
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const condition = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parentType;
         add(
@@ -165,7 +219,8 @@ export function measureOperation(
   };
 
   const root = schema.getRootType(operation.operation) ?? null;
-  return measureSelections(operation.selectionSet, root, false);
+  const measure = measureSelections(operation.selectionSet, root, false);
+  return { ...measure, longestInputList };
 }
 
 function fieldOf(type: GraphQLCompositeType, name: string): GraphQLField<unknown, unknown> | undefined {
@@ -216,7 +271,9 @@ export function checkCost(
     args.variableValues && typeof args.variableValues === "object"
       ? (args.variableValues as Record<string, unknown>)
       : {};
-  const { cost } = measureOperation(args.schema, args.document, operation, variables, limits);
+  const { cost, longestInputList } = measureOperation(args.schema, args.document, operation, variables, limits);
+  if (longestInputList > limits.maxInputListLength)
+    return new LimitExceeded("input list", longestInputList, limits.maxInputListLength, " items");
   return cost > limits.maxCost ? new LimitExceeded("cost", cost, limits.maxCost) : null;
 }
 
@@ -229,6 +286,13 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
   const reject = (error: LimitExceeded) => {
     onReject(error.limit);
     return error;
+  };
+  // The ceiling on what one result (an HTTP response, a graphql-ws message, one subscription event)
+  // may weigh: past it the whole result is replaced by the error, never sent in part.
+  const capResponse = ({ result, setResult }: { result: ExecutionResult; setResult: (r: ExecutionResult) => void }) => {
+    const bytes = jsonByteLength(result, limits.maxResponseBytes);
+    if (bytes > limits.maxResponseBytes)
+      setResult({ errors: [reject(new LimitExceeded("response size", bytes, limits.maxResponseBytes, " bytes"))] });
   };
   return {
     onRequestParse({ request }) {
@@ -255,11 +319,19 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
     },
     onExecute({ args, setResultAndStopExecution }) {
       const error = checkCost(args, limits);
-      if (error) setResultAndStopExecution({ errors: [reject(error)] });
+      if (error) {
+        setResultAndStopExecution({ errors: [reject(error)] });
+        return;
+      }
+      return { onExecuteDone: (payload) => handleStreamOrSingleExecutionResult(payload, capResponse) };
     },
     onSubscribe({ args, setResultAndStopExecution }) {
       const error = checkCost(args, limits);
-      if (error) setResultAndStopExecution({ errors: [reject(error)] });
+      if (error) {
+        setResultAndStopExecution({ errors: [reject(error)] });
+        return;
+      }
+      return { onSubscribeResult: (payload) => handleStreamOrSingleExecutionResult(payload, capResponse) };
     },
   };
 }

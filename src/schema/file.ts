@@ -1,6 +1,8 @@
 import type { FileDoc, PageImageDoc } from "../stores/documents.js";
-import { presignOwnKey } from "../domain/user-graph.js";
+import { loadPageImage, presignOwnKey } from "../domain/user-graph.js";
 import { builder } from "./builder.js";
+import { sliceArgs } from "./lists.js";
+import { sliceList } from "../lib/pagination.js";
 import { hasKeys } from "./global-id.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 
@@ -36,9 +38,13 @@ builder.node(File, {
     pageCount: t.int({ resolve: (file) => file.images.length }),
     pages: t.field({
       type: [PageImage],
-      description: "The page images in page order (1-based page numbers).",
-      resolve: (file) =>
-        [...file.images].sort((a, b) => a.page_number - b.page_number).map((image) => ({ image, file })),
+      description: "The page images in page order (1-based page numbers), `first` of them from `offset`.",
+      args: sliceArgs(t.arg),
+      resolve: (file, args) =>
+        sliceList(
+          args,
+          [...file.images].sort((a, b) => a.page_number - b.page_number),
+        ).map((image) => ({ image, file })),
     }),
     createdAt: t.expose("created_at", { type: "DateTime" }),
     lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
@@ -49,12 +55,7 @@ builder.node(PageImage, {
   description: "One rendered page: the unit LAYRA embeds and retrieves.",
   id: { resolve: (page) => page.image.images_id },
   isTypeOf: (value) => hasKeys(value, "image", "file"),
-  loadMany: (ids, context) =>
-    ids.map(async (id) => {
-      const file = await context.loaders.fileByImage.load(id);
-      const image = file?.images.find((candidate) => candidate.images_id === id);
-      return file && image ? { image, file } : null;
-    }),
+  loadMany: (ids, context) => ids.map((id) => loadPageImage(context, id)),
   fields: (t) => ({
     imageId: t.string({
       description: "LAYRA's `images_id`, equal to Milvus `image_id`.",

@@ -1,4 +1,5 @@
 import { builder } from "./builder.js";
+import { listSize } from "./lists.js";
 import { healthReport, type HealthReport } from "../domain/health.js";
 import type { StoreHealth } from "../stores/health.js";
 
@@ -14,7 +15,7 @@ const StoreStatus = builder.objectRef<StoreHealth>("StoreStatus").implement({
 const Health = builder.objectRef<HealthReport>("Health").implement({
   fields: (t) => ({
     ready: t.exposeBoolean("ready", { description: "True when every store answers." }),
-    stores: t.field({ type: [StoreStatus], resolve: (report) => report.stores }),
+    stores: t.field({ type: [StoreStatus], ...listSize(5), resolve: (report) => report.stores }),
   }),
 });
 

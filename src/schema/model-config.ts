@@ -1,5 +1,10 @@
 import type { BaseUsed, ModelConfigDoc, ModelDoc, ModelSettings as ModelSettingsDoc } from "../stores/documents.js";
 import { builder } from "./builder.js";
+import { listSize } from "./lists.js";
+import { capList } from "../lib/pagination.js";
+
+const MAX_BASE_USED = 100;
+const MAX_MODELS = 100;
 import { KnowledgeBase } from "./knowledge-base.js";
 
 // A conversation's `model_config` is whatever dict LAYRA's client sent (`{}` included), so every
@@ -47,7 +52,9 @@ export const ModelSettings = builder.interfaceRef<Partial<ModelSettingsDoc>>("Mo
     baseUsed: t.field({
       type: [BaseUsedRef],
       nullable: true,
-      resolve: (m) => (Array.isArray(m.base_used) ? m.base_used.filter(isObject) : null),
+      description: `At most ${MAX_BASE_USED} references.`,
+      ...listSize(MAX_BASE_USED),
+      resolve: (m) => (Array.isArray(m.base_used) ? capList(m.base_used.filter(isObject), MAX_BASE_USED) : null),
     }),
     systemPrompt: t.string({ nullable: true, resolve: (m) => text(m.system_prompt) }),
     temperature: t.float({ nullable: true, resolve: (m) => finite(m.temperature) }),
@@ -79,6 +86,11 @@ export const ModelConfig = builder.objectRef<ModelConfigDoc>("ModelConfig").impl
       nullable: true,
       resolve: (config) => config.models.find((model) => model.model_id === config.selected_model) ?? null,
     }),
-    models: t.field({ type: [Model], resolve: (config) => config.models }),
+    models: t.field({
+      type: [Model],
+      description: `At most ${MAX_MODELS} models.`,
+      ...listSize(MAX_MODELS),
+      resolve: (config) => capList(config.models, MAX_MODELS),
+    }),
   }),
 });

@@ -1,6 +1,7 @@
 // The scalars the builder declares: DateTime (ISO 8601 in UTC) and JSON (any JSON value).
 import { GraphQLError, Kind, type ValueNode } from "graphql";
 import { builder } from "./builder.js";
+import { requireFiniteJson } from "../lib/input.js";
 
 function parseDateTime(value: unknown): Date {
   const date = typeof value === "string" ? new Date(value) : null;
@@ -39,9 +40,15 @@ function literalValue(ast: ValueNode, variables?: Record<string, unknown> | null
   }
 }
 
+/** JSON input must be storable: finite numbers (`1e400` parses to Infinity), bounded depth. */
+function parseJson(value: unknown): unknown {
+  requireFiniteJson("JSON", value);
+  return value;
+}
+
 builder.scalarType("JSON", {
   description: "Any JSON value, as LAYRA stores it (workflow nodes, edges, custom nodes).",
   serialize: (value) => value,
-  parseValue: (value) => value,
-  parseLiteral: (ast, variables) => literalValue(ast, variables),
+  parseValue: parseJson,
+  parseLiteral: (ast, variables) => parseJson(literalValue(ast, variables)),
 });

@@ -1,5 +1,6 @@
 import { searchKnowledgeBases, type SearchHit } from "../domain/search.js";
 import { builder } from "./builder.js";
+import type { ArgBuilder } from "./lists.js";
 import { File, PageImage } from "./file.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 
@@ -14,8 +15,6 @@ const SearchHitRef = builder.objectRef<SearchHit>("SearchHit").implement({
     knowledgeBase: t.field({ type: KnowledgeBase, resolve: (hit) => hit.knowledgeBase }),
   }),
 });
-
-type ArgBuilder = Parameters<Parameters<typeof builder.queryFields>[0]>[0]["arg"];
 
 /** The arguments both search fields share. */
 const searchArgs = (arg: ArgBuilder) => ({

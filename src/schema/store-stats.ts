@@ -8,6 +8,10 @@ import {
   type StoreStats,
 } from "../ops/store-stats.js";
 import { builder } from "./builder.js";
+import { listSize } from "./lists.js";
+import { capList } from "../lib/pagination.js";
+
+const MAX_COLLECTIONS = 1000;
 
 const CollectionStatsRef = builder.objectRef<CollectionStats>("CollectionStats").implement({
   description: "One Milvus collection: its rows (token vectors) and its index.",
@@ -56,12 +60,18 @@ const SlowOperationRef = builder.objectRef<SlowOperation>("SlowOperation").imple
 const StoreStatsRef = builder.objectRef<StoreStats>("StoreStats").implement({
   description: "The seed's operations view of the stores (operators only).",
   fields: (t) => ({
-    collections: t.field({ type: [CollectionStatsRef], resolve: (s) => s.collections }),
+    collections: t.field({
+      type: [CollectionStatsRef],
+      description: `At most ${MAX_COLLECTIONS} collections.`,
+      ...listSize(MAX_COLLECTIONS),
+      resolve: (s) => capList(s.collections, MAX_COLLECTIONS),
+    }),
     redisUsedMemoryBytes: t.exposeFloat("redisUsedMemoryBytes"),
-    redisDatabases: t.field({ type: [RedisDatabaseStatsRef], resolve: (s) => s.redisDatabases }),
+    redisDatabases: t.field({ type: [RedisDatabaseStatsRef], ...listSize(4), resolve: (s) => s.redisDatabases }),
     largestRedisKeyPatterns: t.field({
       type: [RedisKeyPatternRef],
       description: "Key patterns by total size over up to 1,000 sampled keys per database (at most 20).",
+      ...listSize(20),
       resolve: (s) => s.largestRedisKeyPatterns,
     }),
     mongoProfilingLevel: t.exposeInt("mongoProfilingLevel", {
@@ -70,7 +80,8 @@ const StoreStatsRef = builder.objectRef<StoreStats>("StoreStats").implement({
     }),
     mongoSlowOperations: t.field({
       type: [SlowOperationRef],
-      description: "Operations over 100 ms, when profiling is on.",
+      description: "Operations over 100 ms, when profiling is on (at most 10).",
+      ...listSize(10),
       resolve: (s) => s.mongoSlowOperations,
     }),
   }),

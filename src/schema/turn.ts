@@ -2,6 +2,8 @@ import type { Context } from "../context.js";
 import type { FileUsed, TurnDoc, UserContentPart } from "../stores/documents.js";
 import { presignOwnKey, presignOwnStoredUrl } from "../domain/user-graph.js";
 import { builder } from "./builder.js";
+import { sliceArgs } from "./lists.js";
+import { sliceList } from "../lib/pagination.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 import { File } from "./file.js";
 
@@ -56,9 +58,17 @@ export const Turn = builder.objectRef<TurnDoc>("Turn").implement({
           .flatMap((part) => (part.type === "text" ? [part.text] : []))
           .join("\n"),
     }),
-    userMessageParts: t.field({ type: [MessagePart], resolve: userParts }),
+    userMessageParts: t.field({
+      type: [MessagePart],
+      args: sliceArgs(t.arg),
+      resolve: (turn, args) => sliceList(args, userParts(turn)),
+    }),
     aiMessage: t.string({ resolve: (turn) => turn.ai_message?.content ?? "" }),
-    retrievedPages: t.field({ type: [RetrievedPage], resolve: (turn) => turn.file_used ?? [] }),
+    retrievedPages: t.field({
+      type: [RetrievedPage],
+      args: sliceArgs(t.arg),
+      resolve: (turn, args) => sliceList(args, Array.isArray(turn.file_used) ? turn.file_used : []),
+    }),
     status: t.exposeString("status", { description: "completed or aborted (empty for chatflow turns)." }),
     timestamp: t.expose("timestamp", { type: "DateTime" }),
     totalTokens: t.exposeInt("total_token"),
@@ -73,10 +83,12 @@ export const Turn = builder.objectRef<TurnDoc>("Turn").implement({
     uploadedFiles: t.field({
       type: [File],
       description: "The files of the temporary knowledge base.",
-      resolve: async (turn, _args, context) => {
+      args: sliceArgs(t.arg),
+      resolve: async (turn, args, context) => {
         const kb = await tempKnowledgeBase(turn, context);
         if (!kb) return [];
-        const files = await Promise.all(kb.files.map((ref) => context.loaders.file.load(ref.file_id)));
+        const refs = sliceList(args, kb.files);
+        const files = await Promise.all(refs.map((ref) => context.loaders.file.load(ref.file_id)));
         return files.filter((file) => file !== null);
       },
     }),

@@ -1,4 +1,3 @@
-import { queryConnection } from "../lib/pagination.js";
 import {
   customNodesOf,
   listChatflows,
@@ -10,6 +9,10 @@ import {
 } from "../domain/user-graph.js";
 import { readModelConfig } from "../domain/model-config.js";
 import { builder } from "./builder.js";
+import { listSize } from "./lists.js";
+import { capList, queryConnection } from "../lib/pagination.js";
+
+const MAX_CUSTOM_NODES = 200;
 import { Chatflow, Conversation } from "./conversation.js";
 import { File } from "./file.js";
 import { KnowledgeBase } from "./knowledge-base.js";
@@ -53,8 +56,12 @@ const User = builder.objectRef<ViewerShape>("User").implement({
     customNodes: t.field({
       type: [CustomNode],
       nullable: true,
+      description: `At most ${MAX_CUSTOM_NODES} nodes.`,
+      ...listSize(MAX_CUSTOM_NODES),
       resolve: async (user, _args, context) =>
-        Object.entries(await customNodesOf(context, user.username)).map(([name, definition]) => ({ name, definition })),
+        capList(Object.entries(await customNodesOf(context, user.username)), MAX_CUSTOM_NODES).map(
+          ([name, definition]) => ({ name, definition }),
+        ),
     }),
     knowledgeBases: t.connection({
       type: KnowledgeBase,
