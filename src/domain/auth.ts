@@ -1,4 +1,4 @@
-// LAYRA-compatible bearer auth (contract §3.1, §5): an HS256 JWT {sub, exp} signed with SECRET_KEY
+// LAYRA-compatible bearer auth (docs/layra-contract.md, "Auth"): an HS256 JWT {sub, exp} signed with SECRET_KEY
 // that is valid only while Redis DB 0 holds `token:{jwt}`.
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { GraphQLError } from "graphql";

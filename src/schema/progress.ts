@@ -1,4 +1,4 @@
-// Live progress subscriptions: LAYRA's ingestion tasks and workflow runs (issue 5, DESIGN.md decision 5).
+// Live progress subscriptions: LAYRA's ingestion tasks and workflow runs (docs/architecture.md, "Live progress").
 import type { AuthenticatedContext, Context } from "../context.js";
 import { createLoaders } from "../loaders/index.js";
 import {
