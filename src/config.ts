@@ -58,7 +58,8 @@ const envSchema = z
 
     STORE_TIMEOUT_MS: int(1, 600_000).default(5_000),
 
-    // Live progress (DESIGN.md decision 5): keyspace notifications, or one shared poller where CONFIG is forbidden.
+    // Live progress (docs/architecture.md, "Live progress"): keyspace notifications, or one shared
+    // poller where CONFIG is forbidden.
     PROGRESS_MODE: z.enum(["auto", "notifications", "poll"]).default("auto"),
     PROGRESS_POLL_INTERVAL_MS: int(50, 60_000).default(500),
     // LAYRA's own SSE reader gives up after 5 polls 1 s apart that find no key.
@@ -100,8 +101,8 @@ const envSchema = z
     MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
     /** Comma-separated usernames allowed to run maintenance over every user's data. */
     OPERATOR_USERNAMES: z.string().default(""),
-    // Two-stage MaxSim search (DESIGN.md decision 4). Milvus caps a search's limit and a query's
-    // offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
+    // Two-stage MaxSim search (docs/architecture.md, "Exact two-stage search"). Milvus caps a search's
+    // limit and a query's offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
     SEARCH_CANDIDATE_LIMIT: int(1, 16384).default(50),
     SEARCH_EF: int(1, 32768).default(64),
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),

@@ -1,5 +1,5 @@
 // The live progress streams, free of any transport: each returns an async iterator of events that
-// graphql-ws and SSE both serve. Termination rules follow the contract (§3.2, §3.3) and issue 5:
+// graphql-ws and SSE both serve. Termination rules (docs/layra-contract.md, "Redis"):
 // a snapshot at once, then every change; the stream completes after a terminal status or when the key
 // goes away, with a last event that says why; a key that never shows up ends the stream after
 // `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
@@ -144,7 +144,7 @@ function taskEvent(taskId: string, fields: Record<string, string>, state: HashSt
   };
 }
 
-/** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (contract §3.2). */
+/** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (docs/layra-contract.md, "Redis"). */
 export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableIterator<TaskProgressEvent> {
   checkId(taskId);
   const channel = new EventChannel<TaskProgressEvent>();
@@ -218,7 +218,7 @@ function streamEvent(entry: StreamEntry): WorkflowStreamEvent {
 
 /**
  * `workflowRun(taskId)`: the status hash `workflow:{taskId}` and the event stream
- * `workflow:events:{taskId}` (contract §3.3), read with XRANGE only, never a consumer group, so
+ * `workflow:events:{taskId}` (docs/layra-contract.md, "Redis"), read with XRANGE only, never a consumer group, so
  * LAYRA's own `workflow_group` reader loses nothing. The run's stream events decide when it ends.
  */
 export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIterator<WorkflowRunEvent> {

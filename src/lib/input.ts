@@ -29,7 +29,7 @@ export function requireOwnLayraId(argument: string, value: string, username: str
 /**
  * A JSON value stored as a document: no key may be empty, start with `$` (an operator) or contain
  * `.` (a path), at any depth. MongoDB 7 stores dotted keys but FerretDB refuses them, and the
- * gateway writes only what both accept (DESIGN.md decision 3).
+ * gateway writes only what both accept (docs/architecture.md, "Portable MongoDB subset").
  */
 export function requireStorableJson(argument: string, value: unknown, depth = 0): void {
   if (depth > 64) throw new BadUserInput(argument, "is nested too deeply");

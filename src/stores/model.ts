@@ -2,7 +2,7 @@ import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 
-/** LAYRA's embedding server (contract §6): ColQwen token vectors for a text query. */
+/** LAYRA's embedding server (docs/layra-contract.md, "Model server"): ColQwen token vectors for a text query. */
 export interface ModelStore {
   /** The query's token vectors: `embeddings[0]` of `POST /embed_text {queries: [text]}`. */
   embedText(text: string): Promise<number[][]>;
