@@ -1,4 +1,4 @@
-// The shapes LAYRA's ingestion pipeline exchanges (docs/layra-contract.md, "Ingestion flow"): the
+// The shapes LAYRA's ingestion pipeline exchanges (docs/layra-contract.md, "Ingestion order"): the
 // Kafka message of one file, the task hash texts, object keys and upload names. Pure: no I/O.
 import { createHash } from "node:crypto";
 

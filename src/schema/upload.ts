@@ -72,49 +72,50 @@ const UploadFileInput = builder.inputType("UploadFileInput", {
   }),
 });
 
-builder.mutationFields((t) => ({
-  uploadFiles: t.field({
-    type: UploadTask,
-    authScopes: { loggedIn: true },
-    description:
-      "Uploads files into one of the caller's knowledge bases and starts their ingestion. Refused as a whole, naming the file, " +
-      "for zero files, an empty file, a name with path separators or control characters, an unsupported type or a size over the limit. " +
-      "Bodies over UPLOAD_MAX_REQUEST_BYTES are refused before they are read: use createUploadUrls for large files.",
-    args: {
-      knowledgeBaseId: t.arg.string({ required: true }),
-      files: t.arg({ type: ["Upload"], required: true }),
-    },
-    resolve: (_root, args, context) => uploadFiles(context, context.viewer!.username, args.knowledgeBaseId, args.files),
-  }),
-  uploadChatFiles: t.field({
-    type: UploadTask,
-    authScopes: { loggedIn: true },
-    description:
-      "Attachments of a conversation or chatflow: a new temporary knowledge base (as LAYRA's chat upload) and its ingestion. " +
-      "A turn references it by `temp_db` = knowledgeBaseId.",
-    args: {
-      sessionId: t.arg.string({ required: true, description: "The conversation or chatflow id." }),
-      files: t.arg({ type: ["Upload"], required: true }),
-    },
-    resolve: (_root, args, context) => uploadChatFiles(context, context.viewer!.username, args.sessionId, args.files),
-  }),
-  createUploadUrls: t.field({
-    type: UploadUrls,
-    authScopes: { loggedIn: true },
-    description:
-      "Short-lived presigned PUT URLs for large originals (they never pass through the gateway); then commitUploads.",
-    args: {
-      knowledgeBaseId: t.arg.string({ required: true }),
-      files: t.arg({ type: [UploadFileInput], required: true }),
-    },
-    resolve: (_root, args, context) =>
-      createUploadUrls(context, context.viewer!.username, args.knowledgeBaseId, args.files),
-  }),
-  commitUploads: t.field({
-    type: UploadTask,
-    authScopes: { loggedIn: true },
-    description: "Checks every original of createUploadUrls is in place with its declared size, then starts the task.",
-    args: { uploadId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => commitUploads(context, context.viewer!.username, args.uploadId),
-  }),
-}));
+builder.mutationFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    uploadFiles: t.field({
+      type: UploadTask,
+      description:
+        "Uploads files into one of the caller's knowledge bases and starts their ingestion. Refused as a whole, naming the file, " +
+        "for zero files, an empty file, a name with path separators or control characters, an unsupported type or a size over the limit. " +
+        "Bodies over UPLOAD_MAX_REQUEST_BYTES are refused before they are read: use createUploadUrls for large files.",
+      args: {
+        knowledgeBaseId: t.arg.string({ required: true }),
+        files: t.arg({ type: ["Upload"], required: true }),
+      },
+      resolve: (_root, args, context) =>
+        uploadFiles(context, context.viewer.username, args.knowledgeBaseId, args.files),
+    }),
+    uploadChatFiles: t.field({
+      type: UploadTask,
+      description:
+        "Attachments of a conversation or chatflow: a new temporary knowledge base (as LAYRA's chat upload) and its ingestion. " +
+        "A turn references it by `temp_db` = knowledgeBaseId.",
+      args: {
+        sessionId: t.arg.string({ required: true, description: "The conversation or chatflow id." }),
+        files: t.arg({ type: ["Upload"], required: true }),
+      },
+      resolve: (_root, args, context) => uploadChatFiles(context, context.viewer.username, args.sessionId, args.files),
+    }),
+    createUploadUrls: t.field({
+      type: UploadUrls,
+      description:
+        "Short-lived presigned PUT URLs for large originals (they never pass through the gateway); then commitUploads.",
+      args: {
+        knowledgeBaseId: t.arg.string({ required: true }),
+        files: t.arg({ type: [UploadFileInput], required: true }),
+      },
+      resolve: (_root, args, context) =>
+        createUploadUrls(context, context.viewer.username, args.knowledgeBaseId, args.files),
+    }),
+    commitUploads: t.field({
+      type: UploadTask,
+      description:
+        "Checks every original of createUploadUrls is in place with its declared size, then starts the task.",
+      args: { uploadId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => commitUploads(context, context.viewer.username, args.uploadId),
+    }),
+  };
+});
