@@ -239,6 +239,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** For the process entries: the config, or one line per problem on stderr and exit code 1. */
+export function loadConfigOrExit(source: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}
+
 /** LAYRA's MONGODB_URL is `host:port` with the root user in separate variables; a full URI also works. */
 function mongoUrl(env: Env): string {
   const base = /^mongodb(\+srv)?:\/\//.test(env.MONGODB_URL) ? env.MONGODB_URL : `mongodb://${env.MONGODB_URL}`;

@@ -1,16 +1,9 @@
 // `npm run worker`: the ingestion worker's production entry, a member of the Kafka consumer group
 // on LAYRA's task topic (see docs/ingestion.md). Stops cleanly on a signal.
-import { ConfigError, loadConfig } from "./config.js";
+import { loadConfigOrExit } from "./config.js";
 import { buildWorker } from "./worker-app.js";
 
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const worker = buildWorker(config);
 await worker.start();
 
