@@ -69,7 +69,10 @@ try {
     );
   }
 
-  /** LAYRA's search (contract §2.5): vectors in the stage-1 output, then one limit=1000 query per candidate page. */
+  /**
+   * LAYRA's search (docs/layra-contract.md, "LAYRA's search"): vectors in the stage-1 output, then one
+   * limit=1000 query per candidate page.
+   */
   let layraCalls = 0;
   async function layraWay(vectors: number[][]): Promise<void> {
     const collection_name = collectionName(kbId);

@@ -1,6 +1,7 @@
-// searchKnowledgeBase(s) (DESIGN.md decision 4): check the input before any I/O, check ownership,
-// embed the text, then per knowledge base one batched Milvus search for candidate pages, every
-// vector of those pages, exact MaxSim here; merge, threshold, topK, and one batch of file metadata.
+// searchKnowledgeBase(s) (docs/architecture.md, "Exact two-stage search"): check the input before
+// any I/O, check ownership, embed the text, then per knowledge base one batched Milvus search for
+// candidate pages, every vector of those pages, exact MaxSim here; merge, threshold, topK, and one
+// batch of file metadata.
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";

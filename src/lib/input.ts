@@ -17,9 +17,12 @@ export function requireName(argument: string, value: string, max = MAX_NAME_LENG
   return name;
 }
 
+/** True when `value` is exactly `{username}_{uuid4}`: parsed whole, owner compared exactly (src/lib/layra-ids.ts). */
+export const isOwnLayraId = (value: string, username: string): boolean => parseUserId(value)?.owner === username;
+
 /** A client-chosen id in LAYRA's `{username}_{uuid4}` form whose parsed owner is exactly the caller. */
 export function requireOwnLayraId(argument: string, value: string, username: string): string {
-  if (parseUserId(value)?.owner !== username)
+  if (!isOwnLayraId(value, username))
     throw new BadUserInput(argument, `must be "${username}_" followed by a lowercase uuid4`);
   return value;
 }
@@ -27,7 +30,7 @@ export function requireOwnLayraId(argument: string, value: string, username: str
 /**
  * A JSON value stored as a document: no key may be empty, start with `$` (an operator) or contain
  * `.` (a path), at any depth. MongoDB 7 stores dotted keys but FerretDB refuses them, and the
- * gateway writes only what both accept (DESIGN.md decision 3).
+ * gateway writes only what both accept (docs/architecture.md, "Portable MongoDB subset").
  */
 export function requireStorableJson(argument: string, value: unknown, depth = 0): void {
   if (depth > 64) throw new BadUserInput(argument, "is nested too deeply");

@@ -1,7 +1,7 @@
 import SchemaBuilder from "@pothos/core";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
-import type { Context } from "../context.js";
+import type { AuthenticatedContext, Context } from "../context.js";
 import { Unauthenticated } from "../errors.js";
 import { requireListLength } from "../lib/input.js";
 
@@ -12,9 +12,12 @@ import { decodeGlobalId, encodeGlobalId, loadNode, type DecodedGlobalId } from "
 export const builder = new SchemaBuilder<{
   Context: Context;
   AuthScopes: { loggedIn: boolean };
+  // `t.withAuth({ loggedIn: true })` hands its resolvers this context, with the viewer set.
+  AuthContexts: { loggedIn: AuthenticatedContext };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    Upload: { Input: File; Output: never };
   };
   DefaultFieldNullability: false;
   Connection: { totalCount: number };

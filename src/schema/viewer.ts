@@ -100,47 +100,44 @@ const User = builder.objectRef<ViewerShape>("User").implement({
   }),
 });
 
-builder.queryFields((t) => ({
-  me: t.field({
-    type: User,
-    authScopes: { loggedIn: true },
-    nullable: true,
-    resolve: (_root, _args, context) => ({ username: context.viewer!.username }),
-  }),
-  knowledgeBase: t.field({
-    type: KnowledgeBase,
-    authScopes: { loggedIn: true },
-    nullable: true,
-    description: "One of the caller's knowledge bases (temporary ones included) by LAYRA id.",
-    args: { knowledgeBaseId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "knowledgeBase", "knowledge base", args.knowledgeBaseId),
-  }),
-  file: t.field({
-    type: File,
-    authScopes: { loggedIn: true },
-    nullable: true,
-    args: { fileId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "file", "file", args.fileId),
-  }),
-  conversation: t.field({
-    type: Conversation,
-    authScopes: { loggedIn: true },
-    nullable: true,
-    args: { conversationId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "conversation", "conversation", args.conversationId),
-  }),
-  chatflow: t.field({
-    type: Chatflow,
-    authScopes: { loggedIn: true },
-    nullable: true,
-    args: { chatflowId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "chatflow", "chatflow", args.chatflowId),
-  }),
-  workflow: t.field({
-    type: Workflow,
-    authScopes: { loggedIn: true },
-    nullable: true,
-    args: { workflowId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "workflow", "workflow", args.workflowId),
-  }),
-}));
+builder.queryFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    me: t.field({
+      nullable: true,
+      type: User,
+      resolve: (_root, _args, context) => ({ username: context.viewer.username }),
+    }),
+    knowledgeBase: t.field({
+      nullable: true,
+      type: KnowledgeBase,
+      description: "One of the caller's knowledge bases (temporary ones included) by LAYRA id.",
+      args: { knowledgeBaseId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "knowledgeBase", "knowledge base", args.knowledgeBaseId),
+    }),
+    file: t.field({
+      nullable: true,
+      type: File,
+      args: { fileId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "file", "file", args.fileId),
+    }),
+    conversation: t.field({
+      nullable: true,
+      type: Conversation,
+      args: { conversationId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "conversation", "conversation", args.conversationId),
+    }),
+    chatflow: t.field({
+      nullable: true,
+      type: Chatflow,
+      args: { chatflowId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "chatflow", "chatflow", args.chatflowId),
+    }),
+    workflow: t.field({
+      nullable: true,
+      type: Workflow,
+      args: { workflowId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "workflow", "workflow", args.workflowId),
+    }),
+  };
+});

@@ -9,7 +9,7 @@ export function collectionName(knowledgeBaseId: string): string {
   return `colqwen${knowledgeBaseId.replaceAll("-", "_")}`;
 }
 
-/** LAYRA's auto-id primary key field (contract §2.2). */
+/** LAYRA's auto-id primary key field (docs/layra-contract.md, "Milvus"). */
 const PRIMARY_KEY = "pk";
 
 export interface PageVectorRow {
@@ -21,7 +21,7 @@ type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
-/** One row per token vector of a page, as LAYRA inserts them (contract §2.3; page_number is 0-based). */
+/** One row per token vector of a page, as LAYRA inserts them (0-based page_number; docs/layra-contract.md). */
 export interface VectorRow {
   vector: number[];
   image_id: string;
@@ -36,7 +36,7 @@ export interface MilvusStore {
   insertRows(knowledgeBaseId: string, rows: VectorRow[]): Promise<void>;
   /** Drops a knowledge base's collection; a missing one is already dropped (idempotent). */
   dropCollection(knowledgeBaseId: string): Promise<void>;
-  /** Deletes the rows of these files (`file_id in [...]`, contract §2.4); a missing collection has none. */
+  /** Deletes the rows of these files (`file_id in [...]`, as LAYRA does); a missing collection has none. */
   deleteFileRows(knowledgeBaseId: string, fileIds: string[]): Promise<void>;
   /** Loads the collection if it is not loaded; false when it does not exist (nothing ingested yet). */
   readyForSearch(knowledgeBaseId: string): Promise<boolean>;
