@@ -171,6 +171,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
           socket: ctx.extra.socket,
           params,
         });
+        const flooded = await hardening.refuseFlood(ctx.extra.request);
+        if (flooded) return [flooded];
         let document;
         try {
           // With persisted operations on, the query comes from the manifest (by hash) or must be listed.

@@ -7,7 +7,7 @@ import { LayraWriter } from "../dev/layra-writer.js";
 import { encodeGlobalId } from "../src/schema/global-id.js";
 import { gatewayForFile, type GraphQLResponse, type TestGateway } from "./helpers.js";
 
-const file = gatewayForFile();
+const file = gatewayForFile({ SEARCH_MAX_QUERY_CHARS: "200", SEARCH_MAX_QUERY_VECTORS: "8" });
 let gw: TestGateway;
 let token: string;
 let kbId: string;
@@ -95,4 +95,16 @@ test("node(id) with a User: or __proto__: global id is BAD_USER_INPUT; in nodes 
     assert.deepEqual(codesOf(many), ["BAD_USER_INPUT"]);
     assert.deepEqual(many.errors![0]!.path, ["nodes", 0]);
   }
+});
+
+test("a text query is bounded before Milvus: its length, then the token vectors it embeds to", async () => {
+  const search = "query($id: String!, $q: String!) { searchKnowledgeBase(knowledgeBaseId: $id, query: $q) { score } }";
+  const long = await gw.query(search, { token, variables: { id: kbId, q: "word ".repeat(41).trim() } });
+  assertBadInput(long, "201 characters");
+  assert.match(long.errors![0]!.message, /at most 200 characters/);
+  const many = await gw.query(search, { token, variables: { id: kbId, q: "a b c d e f g h i j k l" } });
+  assertBadInput(many, "12 tokens");
+  assert.match(many.errors![0]!.message, /token vectors; at most 8/);
+  const few = await gw.query(search, { token, variables: { id: kbId, q: "x" } });
+  assert.equal(few.errors, undefined, JSON.stringify(few.errors));
 });

@@ -1,10 +1,12 @@
 // Readiness follows the stores: one server stopped fails only its probe, and the gateway recovers.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { STORE_SERVERS, type LocalStack } from "../dev/stack/stack.js";
+import { STORE_SERVERS as ALL_SERVERS, type LocalStack } from "../dev/stack/stack.js";
 import { SignJWT } from "jose";
 import { privateStack, startGateway, TEST_SECRET, type TestGateway } from "./helpers.js";
 
+// Kafka is the ingestion worker's store: the gateway neither probes nor needs it.
+const STORE_SERVERS = ALL_SERVERS.filter((server) => server !== "kafka");
 let stack: LocalStack;
 let gateway: TestGateway;
 const healthQuery = "{ health { ready stores { store up latencyMs } } }";
@@ -54,6 +56,15 @@ for (const server of STORE_SERVERS) {
       for (const entry of result.data!.health.stores)
         assert.equal(entry.up, entry.store !== server, `${entry.store} up=${entry.up}`);
       assert.equal((await fetch(`${gateway.url}/health`)).status, 200, "liveness does not depend on the stores");
+      if (server === "milvus") {
+        const created = await gateway.query('mutation { createKnowledgeBase(name: "during the outage") { name } }', {
+          token,
+        });
+        assert.deepEqual(
+          created.errors?.map((e) => [e.extensions?.code, e.message]),
+          [["UPSTREAM_UNAVAILABLE", "milvus is unavailable"]],
+        );
+      }
       if (server === "mongo") {
         const me = await gateway.query("{ me { knowledgeBases { totalCount } } }", { token });
         assert.equal(
@@ -108,6 +119,12 @@ test("the gateway starts with every store down, says so, and becomes ready when 
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.equal(status, 200, body);
+    // Milvus was down when the gateway started: its client is replaced, and knowledge bases can be created.
+    const created = await late.query<{ createKnowledgeBase: { knowledgeBaseId: string } }>(
+      'mutation { createKnowledgeBase(name: "after the outage") { knowledgeBaseId } }',
+      { token: await late.token("alice") },
+    );
+    assert.equal(created.errors, undefined, JSON.stringify(created.errors));
   } finally {
     await late.close();
     await cold.close();

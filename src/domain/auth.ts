@@ -68,6 +68,11 @@ export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boole
   return (await stores.redis.token.del(tokenKey(viewer.token))) === 1;
 }
 
+/** True while the caller's token is still registered (`logout`, or its TTL, removes it). */
+export async function tokenStillValid(stores: Stores, viewer: Viewer): Promise<boolean> {
+  return (await stores.redis.token.exists(tokenKey(viewer.token))) === 1;
+}
+
 /** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */
 export function requireOperator(context: AuthenticatedContext, what: string): void {
   if (!context.config.operatorUsernames.has(context.viewer.username)) {

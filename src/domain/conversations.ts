@@ -10,7 +10,13 @@ import { tempKnowledgeBaseSteps } from "./knowledge-bases.js";
 import { requireListLength, requireName, requireOwnLayraId } from "../lib/input.js";
 import { isOwnObjectKey, objectKeyOfStoredUrl, parseTempKnowledgeBaseId } from "../lib/layra-ids.js";
 import { ownDocument } from "./user-graph.js";
-import { DEFAULT_SETTINGS, readModelConfig, settingsFrom, type ModelSettingsInput } from "./model-config.js";
+import {
+  DEFAULT_SETTINGS,
+  readModelConfig,
+  settingsFrom,
+  withBaseUsedLocked,
+  type ModelSettingsInput,
+} from "./model-config.js";
 
 const isDuplicateKey = (error: unknown) => (error as { code?: number }).code === 11000;
 
@@ -34,25 +40,28 @@ export async function createConversation(
       : requireOwnLayraId("conversationId", input.conversationId, username);
   const name = requireName("name", input.name);
   const base = await selectedSettings(context, username);
-  const now = new Date();
-  const doc: ConversationDoc = {
-    conversation_id: conversationId,
-    conversation_name: name,
-    username,
-    model_config: input.modelSettings ? await settingsFrom(context, input.modelSettings, base) : base,
-    turns: [],
-    created_at: now,
-    last_modify_at: now,
-    is_read: false,
-    is_delete: false,
-  };
-  try {
-    await context.stores.mongo.conversations.insertOne({ ...doc });
-  } catch (error) {
-    if (isDuplicateKey(error)) throw new Conflict(`conversation ${JSON.stringify(conversationId)} already exists`);
-    throw error;
-  }
-  return doc;
+  const settings = input.modelSettings ? await settingsFrom(context, input.modelSettings, base) : base;
+  return withBaseUsedLocked(context, username, settings, async (modelConfig) => {
+    const now = new Date();
+    const doc: ConversationDoc = {
+      conversation_id: conversationId,
+      conversation_name: name,
+      username,
+      model_config: modelConfig,
+      turns: [],
+      created_at: now,
+      last_modify_at: now,
+      is_read: false,
+      is_delete: false,
+    };
+    try {
+      await context.stores.mongo.conversations.insertOne({ ...doc });
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new Conflict(`conversation ${JSON.stringify(conversationId)} already exists`);
+      throw error;
+    }
+    return doc;
+  });
 }
 
 /** `$set` on one of the caller's conversations with last_modify_at bumped, as LAYRA's updates do. */
@@ -81,9 +90,10 @@ export async function updateConversationModelSettings(
   input: ModelSettingsInput,
 ) {
   const current = await ownDocument(context, "conversation", "conversation", conversationId);
-  return updateConversation(context, username, conversationId, {
-    model_config: await settingsFrom(context, input, current.model_config),
-  });
+  const settings = await settingsFrom(context, input, current.model_config);
+  return withBaseUsedLocked(context, username, settings, (modelConfig) =>
+    updateConversation(context, username, conversationId, { model_config: modelConfig }),
+  );
 }
 
 export interface TurnInput {

@@ -8,12 +8,8 @@ import { runCascade, type CascadeStep } from "../lib/cascade.js";
 import { requireIdList, requireName } from "../lib/input.js";
 import { parseTempKnowledgeBaseId } from "../lib/layra-ids.js";
 import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
-import { withLocks } from "../stores/lock.js";
+import { withKnowledgeBaseLocks } from "../stores/lock.js";
 import { removeBaseUsedReferences } from "./model-config.js";
-
-/** Runs `work` holding the Redis DB 2 lock of every knowledge base in `ids` (CONFLICT when one is taken). */
-const lockKnowledgeBases = <T>(context: StoreAccess, ids: readonly string[], work: () => Promise<T>) =>
-  withLocks(context.stores.redis.lock, context.config.lockTtlMs, "knowledge_base", ids, work);
 
 /** LAYRA's create_knowledge_base document, after its Milvus collection (configured HNSW index) exists. */
 export async function createKnowledgeBase(context: Context, username: string, name: string): Promise<KnowledgeBaseDoc> {
@@ -88,7 +84,7 @@ export async function deleteFiles(context: Context, username: string, fileIds: r
     ]),
   ];
 
-  await lockKnowledgeBases(context, kbIds, async () => {
+  await withKnowledgeBaseLocks(context, kbIds, async () => {
     const { mongo, milvus, s3 } = context.stores;
     // Read again under the locks: this is what the stages delete.
     const { docs, holders } = await locateFiles(context, username, ids);
@@ -137,7 +133,7 @@ export function deleteKnowledgeBase(
   ifMissing: "not-found" | "sweep" = "not-found",
 ): Promise<boolean> {
   const { mongo, milvus, s3 } = context.stores;
-  return lockKnowledgeBases(context, [knowledgeBaseId], async () => {
+  return withKnowledgeBaseLocks(context, [knowledgeBaseId], async () => {
     const kb = await mongo.knowledgeBases.findOne(
       { knowledge_base_id: knowledgeBaseId, username: owner },
       { projection: { _id: 0 } },

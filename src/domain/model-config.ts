@@ -7,6 +7,7 @@ import type { Context, StoreAccess } from "../context.js";
 import { BadUserInput, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
 import { versionedCache } from "../stores/cache.js";
 import type { BaseUsed, ModelConfigDoc, ModelDoc, ModelSettings } from "../stores/documents.js";
+import { withKnowledgeBaseLocks } from "../stores/lock.js";
 import { requireDefaultOrRange, requireName } from "../lib/input.js";
 
 const GUARDED_ATTEMPTS = 5;
@@ -141,6 +142,29 @@ export async function settingsFrom<S extends Partial<ModelSettings>>(
   return settings;
 }
 
+/**
+ * Writes settings that name knowledge bases (`base_used`) holding those bases' locks, with the
+ * references whose base is gone by then left out: deleteKnowledgeBase removes references under
+ * the same locks, so no write can leave one dangling behind it.
+ */
+export async function withBaseUsedLocked<S extends Partial<ModelSettings>, T>(
+  context: Context,
+  username: string,
+  settings: S,
+  write: (settings: S) => Promise<T>,
+): Promise<T> {
+  const refs = Array.isArray(settings.base_used) ? settings.base_used : [];
+  if (refs.length === 0) return write(settings);
+  const ids = [...new Set(refs.map((ref) => ref.baseId))];
+  return withKnowledgeBaseLocks(context, ids, async () => {
+    const live = await context.stores.mongo.knowledgeBases
+      .find({ knowledge_base_id: { $in: ids }, username }, { projection: { _id: 0, knowledge_base_id: 1 } })
+      .toArray();
+    const liveIds = new Set(live.map((kb) => kb.knowledge_base_id));
+    return write({ ...settings, base_used: refs.filter((ref) => liveIds.has(ref.baseId)) });
+  });
+}
+
 /** LAYRA's registration defaults (docs/layra-contract.md, "model_config"): the base of a new model's settings. */
 export const DEFAULT_SETTINGS: ModelSettings = {
   model_name: "qwen2.5-vl-32b-instruct",
@@ -159,21 +183,24 @@ export const DEFAULT_SETTINGS: ModelSettings = {
 export async function addModel(context: Context, username: string, input: ModelSettingsInput): Promise<ModelDoc> {
   if (input.modelName == null || input.modelUrl == null)
     throw new BadUserInput("input", "modelName and modelUrl are required");
-  const model: ModelDoc = {
-    model_id: `${username}_${randomUUID()}`,
-    ...(await settingsFrom(context, input, DEFAULT_SETTINGS)),
-  };
+  const settings = await settingsFrom(context, input, DEFAULT_SETTINGS);
   const { modelConfig } = context.stores.mongo;
-  await writeModelConfig(context, username, async () => {
-    await modelConfig.updateOne(
-      { username },
-      { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
-      { upsert: true },
-    );
-    // A config left with no selected model (its last one deleted) selects the one added.
-    await modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
+  return withBaseUsedLocked(context, username, settings, async (locked) => {
+    const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...locked };
+    await writeModel(model);
+    return model;
   });
-  return model;
+  async function writeModel(model: ModelDoc) {
+    await writeModelConfig(context, username, async () => {
+      await modelConfig.updateOne(
+        { username },
+        { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
+        { upsert: true },
+      );
+      // A config left with no selected model (its last one deleted) selects the one added.
+      await modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
+    });
+  }
 }
 
 export async function updateModel(
@@ -187,15 +214,17 @@ export async function updateModel(
   );
   if (!current) throw new NotFound("model", modelId);
   // Validated once, outside the retry loop (it may look up knowledge bases).
-  const settings = await settingsFrom(context, input, current);
-  const doc = await guardedModelsUpdate(context, username, (config) => {
-    if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
-    return {
-      selected_model: config.selected_model,
-      models: config.models.map((m) => (m.model_id === modelId ? { ...m, ...settings, model_id: modelId } : m)),
-    };
+  const validated = await settingsFrom(context, input, current);
+  return withBaseUsedLocked(context, username, validated, async (settings) => {
+    const doc = await guardedModelsUpdate(context, username, (config) => {
+      if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
+      return {
+        selected_model: config.selected_model,
+        models: config.models.map((m) => (m.model_id === modelId ? { ...m, ...settings, model_id: modelId } : m)),
+      };
+    });
+    return doc.models.find((m) => m.model_id === modelId)!;
   });
-  return doc.models.find((m) => m.model_id === modelId)!;
 }
 
 export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {

@@ -4,6 +4,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 const MAX_OPERATION_NAMES = 500;
+/** GraphQL names are short; a longer one is a probe, labelled `other`. */
+const MAX_OPERATION_NAME_LENGTH = 64;
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** How an operation ended: "success", "error" (a result with errors), "rejected" (refused before it ran). */
@@ -93,17 +95,29 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The label for an operation name, bounded in cardinality. */
-  operationLabel(name: string | null | undefined): string {
+  /**
+   * The label for an operation name, bounded in cardinality and length. Only operations that
+   * validated against the schema get their own name; a document that did not is `invalid`, so
+   * junk names can neither grow /metrics nor use up the distinct names real operations need.
+   */
+  operationLabel(name: string | null | undefined, validated = true): string {
+    if (!validated) return "invalid";
     if (!name) return "anonymous";
+    if (name.length > MAX_OPERATION_NAME_LENGTH) return "other";
     if (this.names.has(name)) return name;
     if (this.names.size >= MAX_OPERATION_NAMES) return "other";
     this.names.add(name);
     return name;
   }
 
-  recordOperation(name: string | null | undefined, type: string, outcome: Outcome, seconds: number): void {
-    const labels = { operation: this.operationLabel(name), type, outcome };
+  recordOperation(
+    name: string | null | undefined,
+    type: string,
+    outcome: Outcome,
+    seconds: number,
+    validated = true,
+  ): void {
+    const labels = { operation: this.operationLabel(name, validated), type, outcome };
     this.operations.inc(labels);
     this.operationDuration.observe(labels, seconds);
   }

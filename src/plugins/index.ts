@@ -2,7 +2,8 @@
 // (parse, validate, execute, subscribe) run for HTTP and for graphql-ws, because app.ts runs
 // WebSocket operations through yoga.getEnveloped; Yoga-only hooks (request parsing: CSRF, body
 // size, persisted-operation lookup) have their graphql-ws counterpart noted where it lives.
-import { NoSchemaIntrospectionCustomRule } from "graphql";
+import type { IncomingMessage } from "node:http";
+import { NoSchemaIntrospectionCustomRule, type GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
@@ -15,7 +16,7 @@ import { useErrorPolicy } from "./errors.js";
 import { useLimits } from "./limits.js";
 import { useObservability } from "./observability.js";
 import { PersistedOperations, usePersisted } from "./persisted.js";
-import { RateLimiter, useRateLimit } from "./rate-limit.js";
+import { RateLimiter, refuseFlood, useRateLimit } from "./rate-limit.js";
 
 /** The header a browser cannot send cross-site without a CORS preflight (see useCSRFPrevention). */
 export const CSRF_HEADER = "x-graphql-csrf";
@@ -30,12 +31,15 @@ export interface Hardening {
   plugins: Plugin<Context>[];
   /** Set when PERSISTED_OPERATIONS_FILE is: graphql-ws operations resolve their query through it. */
   persisted: PersistedOperations | null;
+  /** RATE_LIMITED for an address past its invalid-document limit (graphql-ws checks it before parsing). */
+  refuseFlood(req: IncomingMessage | undefined): Promise<GraphQLError | null>;
 }
 
 export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
   const { logger, observation } = deps;
   const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
+  const limiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
   const plugins: Plugin<Context>[] = [
     // First, so that its end-of-operation hooks see every outcome (including rejections below).
     useObservability(observation, logger, transportOf),
@@ -43,12 +47,7 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
     useLimits(config.limits, (limit) => observation.metrics.rejections.inc({ reason: limit })) as Plugin<Context>,
-    useRateLimit(
-      new RateLimiter(deps.stores.redis.cache, config.rateLimit),
-      config.rateLimit,
-      logger,
-      observation.metrics,
-    ),
+    useRateLimit(limiter, config.rateLimit, logger, observation.metrics),
   ];
   if (!config.introspection) {
     // Introspection off, and "Did you mean ...?" hints (which leak the schema just the same) hidden.
@@ -64,5 +63,9 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
       }) as Plugin<Context>,
     );
   }
-  return { plugins, persisted };
+  return {
+    plugins,
+    persisted,
+    refuseFlood: (req) => refuseFlood(limiter, config.rateLimit, req, logger),
+  };
 }

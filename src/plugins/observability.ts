@@ -105,7 +105,7 @@ export function useObservability(
         const initial = context as Initial;
         const codes = result.map((error) => String((error as GraphQLError).extensions?.code ?? ""));
         if (!codes.includes("LIMIT_EXCEEDED")) metrics.rejections.inc({ reason: "validation" });
-        metrics.recordOperation(initial.params?.operationName, "unknown", "rejected", since(context));
+        metrics.recordOperation(initial.params?.operationName, "unknown", "rejected", since(context), false);
         logger.info(
           {
             requestId: initial.requestId,

@@ -25,12 +25,15 @@ end
 return {count, ttl}
 `;
 
+/** `invalid`: documents that failed validation, per address, counted apart from operations. */
+type Subject = "user" | "ip" | "invalid";
+
 export interface RateLimitDecision {
   allowed: boolean;
   count: number;
   limit: number;
   retryAfterMs: number;
-  subject: "user" | "ip";
+  subject: Subject;
 }
 
 export class RateLimiter {
@@ -39,19 +42,33 @@ export class RateLimiter {
     private readonly options: Config["rateLimit"],
   ) {}
 
-  key(subject: "user" | "ip", id: string): string {
+  key(subject: Subject, id: string): string {
     return `ratelimit:${this.options.namespace}:${subject}:${id}`;
   }
 
+  private limitOf(subject: Subject): number {
+    return subject === "user" ? this.options.points : this.options.anonymousPoints;
+  }
+
   /** Counts one operation for the subject; null when the limit for that kind of caller is off. */
-  async hit(subject: "user" | "ip", id: string): Promise<RateLimitDecision | null> {
-    const limit = subject === "user" ? this.options.points : this.options.anonymousPoints;
+  async hit(subject: Subject, id: string): Promise<RateLimitDecision | null> {
+    const limit = this.limitOf(subject);
     if (limit === 0) return null;
     const [count, ttl] = (await this.redis.eval(SCRIPT, 1, this.key(subject, id), this.options.windowMs)) as [
       number,
       number,
     ];
     return { allowed: count <= limit, count, limit, retryAfterMs: Math.max(0, ttl), subject };
+  }
+
+  /** The subject's state without counting (null when under its limit or the limit is off). */
+  async over(subject: Subject, id: string): Promise<RateLimitDecision | null> {
+    const limit = this.limitOf(subject);
+    if (limit === 0) return null;
+    const key = this.key(subject, id);
+    const [count, ttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
+    const value = Number(count ?? 0);
+    return value > limit ? { allowed: false, count: value, limit, retryAfterMs: Math.max(0, ttl), subject } : null;
   }
 }
 
@@ -98,7 +115,21 @@ export function useRateLimit(
     );
     return new RateLimited(subject, decision.count, decision.limit, options.windowMs, decision.retryAfterMs);
   };
+  // Documents that fail validation never reach execution, so they are counted here, per address,
+  // and an address past its limit is refused before its next document is even parsed (over HTTP
+  // here, over graphql-ws by app.ts through `refuseFlood`).
+  const countInvalid = (req: IncomingMessage | undefined) =>
+    void limiter.hit("invalid", clientAddress(req, options.trustProxy)).catch(() => undefined);
   return {
+    async onRequestParse({ serverContext }) {
+      const error = await refuseFlood(limiter, options, (serverContext as { req?: IncomingMessage }).req, logger);
+      if (error) throw error;
+    },
+    onValidate({ context }) {
+      return ({ valid }) => {
+        if (!valid) countInvalid((context as { req?: IncomingMessage }).req);
+      };
+    },
     async onExecute({ args, setResultAndStopExecution }) {
       const error = await check(args.contextValue);
       if (error) setResultAndStopExecution({ errors: [error] });
@@ -108,4 +139,23 @@ export function useRateLimit(
       if (error) setResultAndStopExecution({ errors: [error] });
     },
   };
+}
+
+/** RATE_LIMITED when the caller's address sent more invalid documents than its window allows; fails open. */
+export async function refuseFlood(
+  limiter: RateLimiter,
+  options: Config["rateLimit"],
+  req: IncomingMessage | undefined,
+  logger: Logger,
+): Promise<RateLimited | null> {
+  let decision: RateLimitDecision | null;
+  try {
+    decision = await limiter.over("invalid", clientAddress(req, options.trustProxy));
+  } catch (error) {
+    logger.warn({ err: error }, "invalid-document rate check failed; the request runs");
+    return null;
+  }
+  return decision
+    ? new RateLimited("ip", decision.count, decision.limit, options.windowMs, decision.retryAfterMs)
+    : null;
 }

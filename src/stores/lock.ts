@@ -2,6 +2,7 @@
 // compare-and-delete), so a request whose lock expired never deletes someone else's.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import type { StoreAccess } from "../context.js";
 import { Conflict, UpstreamUnavailable } from "../errors.js";
 
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
@@ -60,3 +61,11 @@ export async function withLocks<T>(
     await releaseLock(redis, key, token).catch(() => false);
   }
 }
+
+/**
+ * Runs `work` holding the lock of every knowledge base in `ids` (CONFLICT when one is taken). Every
+ * write that adds or removes a reference to a knowledge base (its delete cascade, a `base_used`
+ * list) runs under it, so a delete can never interleave with a write that names the base.
+ */
+export const withKnowledgeBaseLocks = <T>(access: StoreAccess, ids: readonly string[], work: () => Promise<T>) =>
+  withLocks(access.stores.redis.lock, access.config.lockTtlMs, "knowledge_base", ids, work);

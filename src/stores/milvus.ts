@@ -52,15 +52,34 @@ export interface MilvusStore {
 
 export function createMilvusStore(config: Config): MilvusStore {
   const address = config.milvus.address.replace(/^https?:\/\//, "");
-  const client = new MilvusClient({
-    address,
-    ssl: config.milvus.address.startsWith("https://"),
-    token: config.milvus.token,
-    timeout: config.storeTimeoutMs,
-  });
-  // The SDK says hello to the server from its constructor; with Milvus down at start that promise
-  // rejects unhandled and would take the process down. Data calls do not wait on it.
-  client.connectPromise.catch(() => undefined);
+  // The SDK says hello to the server from its constructor, and some calls (createCollection among
+  // them) await that first promise for the client's whole life: a client created while Milvus was
+  // down never works again. So a client whose hello failed is replaced on the next call, as the
+  // Mongo store reconnects by itself. (Not catching the rejection would also crash the process.)
+  let current!: MilvusClient;
+  let helloFailed = false;
+  const connect = () => {
+    const client = new MilvusClient({
+      address,
+      ssl: config.milvus.address.startsWith("https://"),
+      token: config.milvus.token,
+      timeout: config.storeTimeoutMs,
+    });
+    helloFailed = false;
+    client.connectPromise.catch(() => {
+      if (client === current) helloFailed = true;
+    });
+    current = client;
+  };
+  connect();
+  const milvus = () => {
+    if (helloFailed) {
+      const failed = current;
+      connect();
+      void failed.closeConnection().catch(() => undefined);
+    }
+    return current;
+  };
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
     if (status.error_code !== "Success") throw new UpstreamUnavailable("milvus", `${what}: ${status.reason}`);
   };
@@ -87,13 +106,15 @@ export function createMilvusStore(config: Config): MilvusStore {
     return result;
   }
   return {
-    client,
+    get client() {
+      return milvus();
+    },
     createCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
-      if ((await client.hasCollection({ collection_name })).value) return;
+      if ((await milvus().hasCollection({ collection_name })).value) return;
       check(
         "createCollection",
-        await client.createCollection({
+        await milvus().createCollection({
           collection_name,
           enable_dynamic_field: false,
           fields: [
@@ -107,7 +128,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       );
       check(
         "createIndex",
-        await client.createIndex({
+        await milvus().createIndex({
           collection_name,
           field_name: "vector",
           index_name: "vector_index",
@@ -116,10 +137,10 @@ export function createMilvusStore(config: Config): MilvusStore {
           params: { M: config.milvus.hnswM, efConstruction: config.milvus.efConstruction },
         }),
       );
-      check("loadCollection", await client.loadCollection({ collection_name }));
+      check("loadCollection", await milvus().loadCollection({ collection_name }));
     },
     insertRows: async (knowledgeBaseId, rows) => {
-      const result = await client.insert({
+      const result = await milvus().insert({
         collection_name: collectionName(knowledgeBaseId),
         data: rows.map((row) => ({ ...row })),
       });
@@ -127,33 +148,33 @@ export function createMilvusStore(config: Config): MilvusStore {
     },
     dropCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
-      if (!(await client.hasCollection({ collection_name })).value) return;
-      check("dropCollection", await client.dropCollection({ collection_name }));
+      if (!(await milvus().hasCollection({ collection_name })).value) return;
+      check("dropCollection", await milvus().dropCollection({ collection_name }));
     },
     deleteFileRows: async (knowledgeBaseId, fileIds) => {
       const collection_name = collectionName(knowledgeBaseId);
-      if (fileIds.length === 0 || !(await client.hasCollection({ collection_name })).value) return;
+      if (fileIds.length === 0 || !(await milvus().hasCollection({ collection_name })).value) return;
       // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
       const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
-      check("delete", (await client.delete({ collection_name, filter })).status);
+      check("delete", (await milvus().delete({ collection_name, filter })).status);
     },
     readyForSearch: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
       // milvus-lite answers LoadStateNotExist; Milvus 2.5 answers a collection-not-found status (code 100).
       const { status, state } = await searchCall(
         "getLoadState",
-        () => client.getLoadState({ collection_name }),
+        () => milvus().getLoadState({ collection_name }),
         collectionNotFound,
       );
       if (collectionNotFound(status) || state === LoadState.LoadStateNotExist) return false;
       // A collection can be released (LAYRA's _create_index releases it; so can an operator): load it again.
       if (state !== LoadState.LoadStateLoaded)
-        await searchCall("loadCollection", () => client.loadCollectionSync({ collection_name }));
+        await searchCall("loadCollection", () => milvus().loadCollectionSync({ collection_name }));
       return true;
     },
     candidates: async (knowledgeBaseId, queryVectors, limit) => {
       const found = await searchCall("search", () =>
-        client.search({
+        milvus().search({
           collection_name: collectionName(knowledgeBaseId),
           data: queryVectors,
           limit,
@@ -176,7 +197,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       for (;;) {
         const filter: string = after === null ? inPages : `(${inPages}) and ${PRIMARY_KEY} > ${after}`;
         const window = await searchCall("query", () =>
-          client.query({
+          milvus().query({
             collection_name: collectionName(knowledgeBaseId),
             filter,
             output_fields: [PRIMARY_KEY, "image_id", "vector"],
@@ -191,9 +212,9 @@ export function createMilvusStore(config: Config): MilvusStore {
     searchRoundTrips: () => roundTrips,
     health: () =>
       probe("milvus", async () => {
-        const result = await withTimeout("milvus", config.storeTimeoutMs, client.listCollections());
+        const result = await withTimeout("milvus", config.storeTimeoutMs, milvus().listCollections());
         if (result.status.error_code !== "Success") throw new Error(result.status.reason);
       }),
-    close: () => client.closeConnection().then(() => undefined),
+    close: () => current.closeConnection().then(() => undefined),
   };
 }
