@@ -14,7 +14,8 @@ RUN npm run build
 # Runtime: production dependencies and dist/ only; tini as PID 1 forwards SIGTERM to node, so
 # app.stop() closes connections and stores before the container exits.
 FROM node:24.21.0-trixie-slim AS runtime
-# poppler-utils: pdftoppm renders PDF pages for the ingestion worker, which runs from this image.
+# poppler-utils: pdftoppm renders PDF pages for the ingestion worker (node dist/worker.js, same
+# image). LibreOffice for office formats is optional: add libreoffice-core here if needed.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini poppler-utils \
   && rm -rf /var/lib/apt/lists/*

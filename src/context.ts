@@ -19,5 +19,8 @@ export interface Context {
   requestId: string;
 }
 
+/** The context of a field behind the `loggedIn` scope: scope-auth has already refused anonymous callers. */
+export type AuthenticatedContext = Context & { viewer: Viewer };
+
 /** What store-level logic needs: the stores and the settings, not the request (CLIs run it too). */
 export type StoreAccess = Pick<Context, "config" | "stores">;

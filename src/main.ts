@@ -2,20 +2,13 @@
 // and on SIGTERM or SIGINT stop cleanly (close the listener and WebSocket clients, then the stores)
 // and exit 0. The local development start-up (a stack of real servers and demo data) is dev/start.ts.
 import { buildApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { loadConfigOrExit } from "./config.js";
 
 // A container runtime kills the process after its own grace period anyway; exiting first with a
 // non-zero code says in the log that the stop did not finish.
 const STOP_DEADLINE_MS = 20_000;
 
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const app = buildApp(config);
 const url = await app.start();
 app.logger.info({ url: `${url}/graphql`, env: config.env }, "LAYRA GraphQL gateway listening");
