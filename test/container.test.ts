@@ -256,4 +256,10 @@ test("docker-compose.layra.yml: the gateway joins LAYRA's network and uses its s
     .map(([name]) => name);
   assert.ok(bundled.length >= 5, `bundled servers: ${bundled}`);
   for (const name of bundled) assert.deepEqual(override.services[name]?.profiles, ["bundled-stores"], name);
+  // Services built from this repo besides the gateway (the ingestion worker) start only on request:
+  // beside LAYRA's own consumers they would split its consumer group.
+  const ownExtras = Object.entries(compose.services)
+    .filter(([name, service]) => service.build && name !== "gateway" && !service.profiles)
+    .map(([name]) => name);
+  for (const name of ownExtras) assert.ok(override.services[name]?.profiles, `${name} has a profile beside LAYRA`);
 });
