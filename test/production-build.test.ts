@@ -104,7 +104,13 @@ function jsonLines(child: ChildProcess) {
 }
 
 test("npm run build writes dist/main.js and the operator commands", () => {
-  for (const file of ["dist/main.js", "dist/app.js", "dist/cli/kb-archive.js", "dist/cli/maintenance.js"]) {
+  for (const file of [
+    "dist/main.js",
+    "dist/app.js",
+    "dist/worker.js",
+    "dist/cli/kb-archive.js",
+    "dist/cli/maintenance.js",
+  ]) {
     assert.ok(existsSync(join(root, file)), file);
   }
   assert.ok(!existsSync(join(root, "dist/test")) && !existsSync(join(root, "dist/dev")), "src/ only");
