@@ -61,6 +61,7 @@ function sameSecret(given: string, expected: string): boolean {
 export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
   const logger = options.logger ?? createLogger(config);
   const metrics = new Metrics();
+  metrics.observePageVectorCache(stores.milvus.pageVectorCache);
   const observation = {
     metrics,
     tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing),

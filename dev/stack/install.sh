@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real store servers of the local stack into .stack/ (git-ignored), idempotently:
-# FerretDB 1.24.2 (SQLite), milvus-lite 3.2.2, versitygw 1.7.0 and Debian's redis-server.
+# FerretDB 1.24.2 (SQLite), milvus-lite 3.2.2, the real Milvus 2.3 engine, versitygw 1.7.0 and
+# Debian's redis-server.
 # A second run with the cache warm does nothing but check.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,5 +38,15 @@ if [ "$(cat "$cache/venv/.installed" 2>/dev/null)" != "$milvus_pins" ]; then
   # shellcheck disable=SC2086
   "$cache/venv/bin/pip" install -q --disable-pip-version-check $milvus_pins
   echo "$milvus_pins" > "$cache/venv/.installed"
+fi
+# The real Milvus engine (2.3, embedded by PyPI's `milvus` package) as an optional second Milvus,
+# so the Milvus store and search tests can run against the engine as well as milvus-lite.
+real_milvus_pins="milvus==2.3.5 setuptools<81"
+if [ "$(cat "$cache/milvus-venv/.installed" 2>/dev/null)" != "$real_milvus_pins" ]; then
+  echo "stack: installing $real_milvus_pins into a virtualenv"
+  python3 -m venv "$cache/milvus-venv"
+  # shellcheck disable=SC2086
+  "$cache/milvus-venv/bin/pip" install -q --disable-pip-version-check $real_milvus_pins
+  echo "$real_milvus_pins" > "$cache/milvus-venv/.installed"
 fi
 echo "stack: servers installed in $cache"

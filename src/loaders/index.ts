@@ -79,6 +79,8 @@ export function createLoaders(stores: Stores, viewer: Viewer | null) {
       last_modify_at: -1,
       chatflow_id: 1,
     }),
+    /** The caller's files of a knowledge base: the page list searches score. */
+    filesOfKnowledgeBase: groupLoader(mongo.files, "knowledge_db_id", viewer, {}, { file_id: 1 }),
     /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
     fileByImage: new DataLoader<string, FileDoc | null>(
       observedBatch("files.images.images_id", async (imageIds: readonly string[]) => {
