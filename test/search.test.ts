@@ -120,7 +120,7 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
   const narrow = await gatewayWith({ SEARCH_CANDIDATE_LIMIT: "10", SEARCH_CACHE_BYTES: "0" });
   await warmUp(gateway, ids);
   try {
-    const recall = { default: 0, narrow: 0 };
+    const recall = { default: 0 };
     for (const query of queries) {
       const truth = exhaustiveRanking(query.vectors, stored).slice(0, 10);
       const variables = { ids, topK: 10, ...(query.text ? { query: query.text } : { vectors: query.vectors }) };
@@ -136,15 +136,9 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
       }
       for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score, "best first");
       recall.default += hits.filter((hit) => truthScores.has(hit.page.imageId)).length / 10;
-
-      const narrowHits = (await narrow.query<SearchData>(multiSearch, { variables, token: aliceToken })).data!
-        .searchKnowledgeBases!;
-      recall.narrow += narrowHits.filter((hit) => truthScores.has(hit.page.imageId)).length / 10;
     }
     const atDefault = recall.default / queries.length;
-    console.log(
-      `recall@10 over ${queries.length} queries: ${atDefault.toFixed(4)} at stage-1 limit ${gateway.config.search.candidateLimit}, ${(recall.narrow / queries.length).toFixed(4)} at limit 10`,
-    );
+    console.log(`recall@10 over ${queries.length} queries from the cache: ${atDefault.toFixed(4)}`);
     assert.equal(atDefault, 1, `recall@10 ${atDefault}`);
 
     // Reported, not asserted: queries of random unit vectors match no page's words, so the top 10
@@ -189,7 +183,7 @@ test("answers from the page-vector cache equal those without it, also under a ti
   await warmUp(gateway, ids);
   try {
     const cache = gateway.app.stores.milvus.pageVectorCache;
-    for (const query of corpusQueries(corpus, 12, 21)) {
+    for (const query of corpusQueries(corpus, 6, 21)) {
       const variables = { ids, topK: 10, ...(query.text ? { query: query.text } : { vectors: query.vectors }) };
       const answers = [];
       for (const client of [uncachedGateway, gateway, tiny]) {
