@@ -13,7 +13,7 @@ import { createLoaders } from "../src/loaders/index.js";
 import { MaxSimScores, toMatrix } from "../src/lib/maxsim.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../dev/layra-writer.js";
-import { LocalStack, STORE_SERVERS, type StoreServer } from "../dev/stack/stack.js";
+import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 import { allPageVectors, buildSearchCorpus, corpusQueries, exhaustiveRanking } from "../test/fixtures/search-corpus.js";
 import { startGateway, type TestGateway } from "../test/helpers.js";
 
@@ -36,10 +36,7 @@ interface Hit {
 }
 
 async function benchEngine(engine: string): Promise<void> {
-  const servers: StoreServer[] =
-    engine === "milvus"
-      ? [...STORE_SERVERS.filter((server) => server !== "milvus"), "milvusEngine"]
-      : [...STORE_SERVERS];
+  const servers: StoreServer[] = ["mongo", "redis", "s3", "model", engine === "milvus" ? "milvusEngine" : "milvus"];
   const started = performance.now();
   const stack = await LocalStack.start({ only: servers });
   console.log(
@@ -99,7 +96,7 @@ async function benchEngine(engine: string): Promise<void> {
       await Promise.all(hits.map((hit) => stores.s3.presignGet(hit.image.minio_filename)));
     }
 
-    /** LAYRA's search (contract §2.5): vectors in the stage-1 output, then one limit=1000 query per candidate page. */
+    /** LAYRA's search (docs/layra-contract.md): vectors in the stage-1 output, then one limit=1000 query per candidate page. */
     async function layraWay(vectors: number[][]): Promise<void> {
       const collection_name = collectionName(kbId);
       const found = await milvus.client.search({

@@ -22,5 +22,8 @@ export interface Context {
   rateLimit?: RateLimitCount;
 }
 
+/** The context of a field behind the `loggedIn` scope: scope-auth has already refused anonymous callers. */
+export type AuthenticatedContext = Context & { viewer: Viewer };
+
 /** What store-level logic needs: the stores and the settings, not the request (CLIs run it too). */
 export type StoreAccess = Pick<Context, "config" | "stores">;

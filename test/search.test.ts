@@ -504,7 +504,7 @@ test("a base without a collection answers no hits; a released collection is load
 test("a hit whose Mongo document does not exist yet is left out, and its Milvus rows are not deleted", async () => {
   const kb = await writer.createKnowledgeBase("alice", "mid-ingestion", { id: layraId("search") });
   await writer.ingestFile("alice", kb.knowledge_base_id, { filename: "done.pdf", pages: [{ text: "orphan check" }] });
-  // Ingestion of a second file has written Milvus but not Mongo yet (contract §7, order e -> f).
+  // Ingestion of a second file has written Milvus but not Mongo yet (docs/layra-contract.md, "Ingestion order").
   const pendingImage = layraId("alice");
   const vector = Array.from({ length: 128 }, (_, k) => (k === 5 ? 1 : 0));
   await gateway.app.stores.milvus.insertRows(kb.knowledge_base_id, [

@@ -1,9 +1,9 @@
-// LAYRA-compatible bearer auth (contract §3.1, §5): an HS256 JWT {sub, exp} signed with SECRET_KEY
+// LAYRA-compatible bearer auth (docs/layra-contract.md, "Auth"): an HS256 JWT {sub, exp} signed with SECRET_KEY
 // that is valid only while Redis DB 0 holds `token:{jwt}`.
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { GraphQLError } from "graphql";
 import type { Config } from "../config.js";
-import type { Context, Viewer } from "../context.js";
+import type { AuthenticatedContext, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
 
@@ -97,8 +97,8 @@ export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boole
 }
 
 /** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */
-export function requireOperator(context: Context, what: string): void {
-  if (!context.viewer || !context.config.operatorUsernames.has(context.viewer.username)) {
+export function requireOperator(context: AuthenticatedContext, what: string): void {
+  if (!context.config.operatorUsernames.has(context.viewer.username)) {
     throw new Forbidden(`${what} needs an operator username (OPERATOR_USERNAMES)`);
   }
 }

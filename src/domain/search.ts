@@ -1,7 +1,8 @@
-// searchKnowledgeBase(s) (DESIGN.md decision 4): check the input before any I/O, check ownership,
-// embed the text, then per knowledge base exact MaxSim here over either every page Mongo lists
-// (when the base's vectors are in the page-vector cache) or the candidate pages of one batched
-// Milvus search; merge, threshold, topK, and the file metadata from the same Mongo read.
+// searchKnowledgeBase(s) (docs/architecture.md, "Exact two-stage search"; docs/performance.md): check
+// the input before any I/O, check ownership, embed the text, then per knowledge base exact MaxSim
+// here over either every page Mongo lists (when the base's vectors are in the page-vector cache) or
+// the candidate pages of one batched Milvus search; merge, threshold, topK, and the file metadata
+// from the same Mongo read.
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";

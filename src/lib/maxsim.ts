@@ -1,4 +1,4 @@
-// ColBERT-style late interaction, as LAYRA scores a page (contract §2.5):
+// ColBERT-style late interaction, as LAYRA scores a page (docs/layra-contract.md, "LAYRA's search"):
 // score(page) = sum over query vectors q of max over page vectors d of q·d.
 // Page vectors are fed window by window, so a search never holds every candidate's vectors at once
 // (a Jina-v4 page has thousands). Matrices are row-major Float32Arrays; sums are kept in doubles.

@@ -18,7 +18,7 @@ export function collectionName(knowledgeBaseId: string): string {
   return `colqwen${knowledgeBaseId.replaceAll("-", "_")}`;
 }
 
-/** LAYRA's auto-id primary key field (contract §2.2). */
+/** LAYRA's auto-id primary key field (docs/layra-contract.md, "Milvus"). */
 const PRIMARY_KEY = "pk";
 
 interface PageVectorRow {
@@ -34,7 +34,7 @@ type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
-/** One row per token vector of a page, as LAYRA inserts them (contract §2.3; page_number is 0-based). */
+/** One row per token vector of a page, as LAYRA inserts them (0-based page_number; docs/layra-contract.md). */
 export interface VectorRow {
   vector: number[];
   image_id: string;
@@ -50,7 +50,7 @@ export interface MilvusStore {
   /** Drops a knowledge base's collection; a missing one is already dropped (idempotent). */
   dropCollection(knowledgeBaseId: string): Promise<void>;
   /**
-   * Deletes the rows of these files (`file_id in [...]`, contract §2.4); a missing collection has
+   * Deletes the rows of these files (`file_id in [...]`, as LAYRA does); a missing collection has
    * none. Their pages (`imageIds`) leave the page-vector cache, to free the memory.
    */
   deleteFileRows(knowledgeBaseId: string, fileIds: string[], imageIds?: readonly string[]): Promise<void>;
@@ -67,7 +67,7 @@ export interface MilvusStore {
   warm(knowledgeBaseId: string, imageIds: readonly string[]): void;
   /** Resolves when no warm-up is running (benchmarks and tests wait on it). */
   warmUpsDone(): Promise<void>;
-  /** Page vectors kept in process under SEARCH_CACHE_BYTES (DESIGN: immutable data is cached). */
+  /** Page vectors kept in process under SEARCH_CACHE_BYTES (docs/performance.md). */
   pageVectorCache: PageVectorCache;
   /** Milvus round trips made by the three search calls above since the store was created. */
   searchRoundTrips(): number;
