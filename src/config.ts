@@ -134,6 +134,9 @@ const envSchema = z
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
     SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
     SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
+    // Page vectors kept in process (src/lib/page-vector-cache.ts); 0 turns the cache off. A base
+    // whose pages fit in half of it is searched exactly in memory, without a stage-1 search.
+    SEARCH_CACHE_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
 
     // Upload and ingestion over LAYRA's Kafka queue (docs/ingestion.md). Names follow LAYRA's settings.
     /** Comma-separated `host:port` list (LAYRA's KAFKA_BROKER_URL). */
@@ -149,6 +152,8 @@ const envSchema = z
       .regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a valid Kafka topic name")
       .default("task_generation_unhandled"),
     KAFKA_CLIENT_ID: z.string().min(1).default("layra-gateway"),
+    /** How long the group waits for a silent worker before giving its partitions to the others. */
+    KAFKA_SESSION_TIMEOUT_MS: int(6_000, 1_800_000).default(45_000),
     UPLOAD_MAX_FILES: int(1, 1000).default(50),
     UPLOAD_MAX_FILE_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(200 * 1024 * 1024),
     /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
@@ -270,8 +275,17 @@ export interface Config {
     maxQueryChars: number;
     /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     queryWindow: number;
+    /** Byte budget of the in-process page-vector cache (0: off). */
+    cacheBytes: number;
   };
-  kafka: { brokers: string[]; topic: string; groupId: string; unhandledTopic: string; clientId: string };
+  kafka: {
+    brokers: string[];
+    topic: string;
+    groupId: string;
+    unhandledTopic: string;
+    clientId: string;
+    sessionTimeoutMs: number;
+  };
   upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
   ingest: {
     dpi: number;
@@ -407,6 +421,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
       maxQueryChars: env.SEARCH_MAX_QUERY_CHARS,
       queryWindow: env.SEARCH_QUERY_WINDOW,
+      cacheBytes: env.SEARCH_CACHE_BYTES,
     },
     kafka: {
       brokers: env.KAFKA_BROKER_URL.split(",")
@@ -416,6 +431,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       groupId: env.KAFKA_GROUP_ID,
       unhandledTopic: env.KAFKA_UNHANDLED_TOPIC,
       clientId: env.KAFKA_CLIENT_ID,
+      sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT_MS,
     },
     upload: {
       maxFiles: env.UPLOAD_MAX_FILES,

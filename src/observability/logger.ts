@@ -2,7 +2,7 @@
 // capture the output). Every operation and subscription logs with its request id. Every log object
 // and message goes through src/lib/redact.ts first, so no secret (an API key inside a document an
 // error quotes, a token, a store password in a URL) is ever written.
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import { destination as pinoDestination, pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
 import type { Config } from "../config.js";
 import { redactText, redactValue } from "../lib/redact.js";
 
@@ -22,7 +22,9 @@ export const redactingOptions: Pick<LoggerOptions, "formatters" | "hooks"> = {
 
 export function createLogger(config: Pick<Config, "logLevel">, destination?: DestinationStream): Logger {
   const options = { level: config.logLevel, base: { service: "layra-graphql-gateway" }, ...redactingOptions };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes to stdout: a request never waits on a blocking write of its log line
+  // (pino's sync default costs a write system call per line); buildApp's stop() flushes.
+  return pino(options, destination ?? pinoDestination({ dest: 1, sync: false }));
 }
 
 /** Yoga's own logger interface on top of pino. */

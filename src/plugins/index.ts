@@ -33,13 +33,15 @@ export interface Hardening {
   persisted: PersistedOperations | null;
   /** RATE_LIMITED for an address past its invalid-document limit (graphql-ws checks it before parsing). */
   refuseFlood(req: IncomingMessage | undefined): Promise<GraphQLError | null>;
+  /** The context factory starts each operation's count with it, beside the token check. */
+  rateLimiter: RateLimiter;
 }
 
 export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
   const { logger, observation } = deps;
   const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
-  const limiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
+  const rateLimiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
   const plugins: Plugin<Context>[] = [
     // First, so that its end-of-operation hooks see every outcome (including rejections below).
     useObservability(observation, logger, transportOf),
@@ -47,7 +49,7 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
     useLimits(config.limits, (limit) => observation.metrics.rejections.inc({ reason: limit })) as Plugin<Context>,
-    useRateLimit(limiter, config.rateLimit, logger, observation.metrics),
+    useRateLimit(rateLimiter, config.rateLimit, logger, observation.metrics),
   ];
   if (!config.introspection) {
     // Introspection off, and "Did you mean ...?" hints (which leak the schema just the same) hidden.
@@ -66,6 +68,7 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
   return {
     plugins,
     persisted,
-    refuseFlood: (req) => refuseFlood(limiter, config.rateLimit, req, logger),
+    rateLimiter,
+    refuseFlood: (req) => refuseFlood(rateLimiter, config.rateLimit, req, logger),
   };
 }

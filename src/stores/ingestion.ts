@@ -100,6 +100,22 @@ export function finishTaskFile(
   );
 }
 
+/**
+ * Marks that a worker starts writing a file (`ingest_attempt:{file_id}`, lock database) and answers
+ * whether an earlier attempt was interrupted before it finished: only then are leftovers removed first.
+ */
+export async function beginAttempt(redis: Redis, fileId: string, ttlSeconds: number): Promise<boolean> {
+  const previous = await observeStoreCall(
+    "redis",
+    () => redis.set(`ingest_attempt:${fileId}`, "1", "EX", ttlSeconds, "GET"),
+    "attempt.begin",
+  );
+  return previous !== null;
+}
+
+export const endAttempt = (redis: Redis, fileId: string) =>
+  observeStoreCall("redis", () => redis.del(`ingest_attempt:${fileId}`), "attempt.end");
+
 /** A presigned upload waiting for commitUploads: what was declared, where each original goes. */
 export interface PendingUpload {
   username: string;
@@ -175,23 +191,30 @@ export const deleteFileDocument = (mongo: MongoStore, fileId: string) =>
 
 /**
  * Pushes the file's ref into its knowledge base unless it is there already (a redelivered file),
- * bumping last_modify_at as LAYRA's knowledge_base_add_file does. False when the base is gone.
+ * bumping last_modify_at as LAYRA's knowledge_base_add_file does. False when the base is gone. A
+ * guarded read-modify-write (the caller holds the file's lock): `$ne` on an array path is not in
+ * the portable subset FerretDB runs.
  */
 export async function addFileRef(mongo: MongoStore, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
+  const holder = await observeStoreCall(
+    "mongo",
+    () =>
+      mongo.knowledgeBases.findOne(
+        { knowledge_base_id: knowledgeBaseId },
+        { projection: { _id: 0, "files.file_id": 1 } },
+      ),
+    "knowledge_bases.findOne",
+  );
+  if (!holder) return false;
+  if (holder.files.some((existing) => existing.file_id === ref.file_id)) return true;
   const pushed = await observeStoreCall(
     "mongo",
     () =>
       mongo.knowledgeBases.updateOne(
-        { knowledge_base_id: knowledgeBaseId, "files.file_id": { $ne: ref.file_id } },
+        { knowledge_base_id: knowledgeBaseId },
         { $push: { files: ref }, $set: { last_modify_at: new Date() } },
       ),
     "knowledge_bases.updateOne",
   );
-  if (pushed.matchedCount > 0) return true;
-  const present = await observeStoreCall(
-    "mongo",
-    () => mongo.knowledgeBases.countDocuments({ knowledge_base_id: knowledgeBaseId }, { limit: 1 }),
-    "knowledge_bases.countDocuments",
-  );
-  return present > 0;
+  return pushed.matchedCount > 0;
 }

@@ -63,6 +63,33 @@ export async function withLocks<T>(
 }
 
 /**
+ * Runs `work` holding `key`, waiting (polling every `pollMs`) while someone else holds it instead of
+ * failing: for background work that must happen, such as the ingestion worker's per-file steps.
+ */
+export async function withWaitingLock<T>(
+  redis: Redis,
+  key: string,
+  ttlMs: number,
+  work: () => Promise<T>,
+  pollMs = 200,
+): Promise<T> {
+  let token = await acquireLock(redis, key, ttlMs);
+  while (!token) {
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    token = await acquireLock(redis, key, ttlMs);
+  }
+  const held = token;
+  const renewal = setInterval(() => void extendLock(redis, key, held, ttlMs).catch(() => false), ttlMs / 3);
+  renewal.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(renewal);
+    await releaseLock(redis, key, held).catch(() => false);
+  }
+}
+
+/**
  * Runs `work` holding the lock of every knowledge base in `ids` (CONFLICT when one is taken). Every
  * write that adds or removes a reference to a knowledge base (its delete cascade, a `base_used`
  * list) runs under it, so a delete can never interleave with a write that names the base.

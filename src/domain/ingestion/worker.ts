@@ -21,6 +21,8 @@ import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
 import {
   addFileRef,
+  beginAttempt,
+  endAttempt,
   deleteFileDocument,
   fileDocumentExists,
   findKnowledgeBase,
@@ -28,8 +30,8 @@ import {
   insertFileDocument,
   updateTask,
 } from "../../stores/ingestion.js";
-import type { ReceivedMessage } from "../../stores/kafka.js";
-import { acquireLock, extendLock, lockKey, releaseLock } from "../../stores/lock.js";
+import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
+import { lockKey, withWaitingLock } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "../../stores/renderer.js";
 
 export interface WorkerDeps {
@@ -39,6 +41,9 @@ export interface WorkerDeps {
   logger: Logger;
   metrics: Metrics;
 }
+
+/** How long an attempt's mark outlives a crashed worker (a redelivery normally comes within minutes). */
+const ATTEMPT_MARK_SECONDS = 7 * 24 * 3600;
 
 /** The `type`s of LAYRA's own workflow messages on the same topic (bounded metric labels). */
 const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]);
@@ -50,25 +55,26 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
-async function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
-  const { lock } = deps.stores.redis;
-  const key = lockKey("ingest_file", fileId);
-  const ttlMs = deps.config.lockTtlMs;
-  let token = await acquireLock(lock, key, ttlMs);
+function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
   // After a rebalance the previous owner may still be finishing this file: wait for it, then re-check.
-  while (!token) {
-    await sleep(500);
-    token = await acquireLock(lock, key, ttlMs);
-  }
-  const held = token;
-  const renewal = setInterval(() => void extendLock(lock, key, held, ttlMs).catch(() => false), ttlMs / 3);
-  renewal.unref();
-  try {
-    return await work();
-  } finally {
-    clearInterval(renewal);
-    await releaseLock(lock, key, held).catch(() => false);
-  }
+  // A dead member loses its partitions after the session timeout; its file lock goes after the same time.
+  return withWaitingLock(
+    deps.stores.redis.lock,
+    lockKey("ingest_file", fileId),
+    deps.config.kafka.sessionTimeoutMs,
+    work,
+    500,
+  );
+}
+
+/**
+ * Pushes the ref holding `lock:ingest_kb_files:{id}`: FerretDB applies an update as a read and a
+ * write of the whole document, so two workers' concurrent pushes into one base could lose one.
+ */
+function addFileRefLocked(deps: WorkerDeps, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
+  return withWaitingLock(deps.stores.redis.lock, lockKey("ingest_kb_files", knowledgeBaseId), 30_000, () =>
+    addFileRef(deps.stores.mongo, knowledgeBaseId, ref),
+  );
 }
 
 /** LAYRA's `knowledge_bases.files[]` element for a file. */
@@ -91,6 +97,7 @@ async function ingestOnce(
   message: LayraEmbeddingMessage,
   timestampMs: number,
   attempt: Attempt,
+  interrupted: boolean,
 ): Promise<number> {
   const { stores, config } = deps;
   const { task_id: taskId, username, knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
@@ -105,9 +112,9 @@ async function ingestOnce(
   };
 
   const original = await timed("s3", async () => {
-    if ((await stores.s3.objectSize(meta.minio_filename)) === null)
-      throw new PermanentFailure(`the original ${meta.minio_filename} is not in the bucket`);
-    return stores.s3.getObject(meta.minio_filename);
+    const bytes = await stores.s3.getObject(meta.minio_filename);
+    if (bytes === null) throw new PermanentFailure(`the original ${meta.minio_filename} is not in the bucket`);
+    return bytes;
   });
   const pages = await timed("render", () => deps.renderer.render(original, meta.original_filename));
   try {
@@ -122,8 +129,9 @@ async function ingestOnce(
     });
     await timed("milvus", async () => {
       await stores.milvus.createCollection(knowledgeBaseId);
-      // Rows of an attempt that was interrupted before (a crash, a rebalance) go first.
-      await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
+      // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
+      // have the same keys as this attempt's and are overwritten.
+      if (interrupted) await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
     });
     const images: PageImageDoc[] = [];
     const { batchPages } = config.ingest;
@@ -173,7 +181,7 @@ async function ingestOnce(
         last_modify_at: now,
         is_delete: false,
       });
-      if (!(await addFileRef(stores.mongo, knowledgeBaseId, fileRef(meta, now))))
+      if (!(await addFileRefLocked(deps, knowledgeBaseId, fileRef(meta, now))))
         throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
     });
     return pageCount;
@@ -206,7 +214,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       );
     if (await fileDocumentExists(stores.mongo, meta.file_id)) {
       // Done before (the offset commit was lost): make sure its ref is in the base, count it once.
-      await addFileRef(stores.mongo, message.knowledge_db_id, fileRef(meta, new Date()));
+      await addFileRefLocked(deps, message.knowledge_db_id, fileRef(meta, new Date()));
       await finish(null);
       deps.metrics.ingestFiles.inc({ outcome: "skipped" });
       log.info("file already ingested: skipped");
@@ -221,10 +229,12 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       !knowledgeBase || knowledgeBase.username !== message.username
         ? `knowledge base ${message.knowledge_db_id} not found`
         : null;
+    const interrupted = failure === null && (await beginAttempt(stores.redis.lock, meta.file_id, ATTEMPT_MARK_SECONDS));
     for (let tryNumber = 1; failure === null; tryNumber++) {
       const attempt: Attempt = { pageKeys: [], documentInserted: false };
       try {
-        const pages = await ingestOnce(deps, message, timestampMs, attempt);
+        const pages = await ingestOnce(deps, message, timestampMs, attempt, interrupted && tryNumber === 1);
+        await endAttempt(stores.redis.lock, meta.file_id);
         await finish(null);
         deps.metrics.ingestFiles.inc({ outcome: "ingested" });
         deps.metrics.ingestPages.inc(pages);
@@ -240,6 +250,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
     }
     // Nothing of a failed file stays in any store: its original goes too (LAYRA kept it, unlisted).
     await stores.s3.removeObjects([meta.minio_filename]);
+    await endAttempt(stores.redis.lock, meta.file_id);
     await finish(failure);
     deps.metrics.ingestFiles.inc({ outcome: "failed" });
     log.warn({ reason: failure }, failedMessage(meta.original_filename));
@@ -283,8 +294,7 @@ export async function handleMessage(deps: WorkerDeps, received: ReceivedMessage)
 }
 
 /** Consumes until `signal` aborts; a message whose handling throws (a store down) is retried, never skipped. */
-export async function runWorker(deps: WorkerDeps, signal: AbortSignal): Promise<void> {
-  const consumer = await deps.stores.kafka.consume();
+export async function runWorker(deps: WorkerDeps, consumer: KafkaConsumerHandle, signal: AbortSignal): Promise<void> {
   signal.addEventListener("abort", () => void consumer.close(), { once: true });
   try {
     for await (const received of consumer.messages) {
