@@ -148,10 +148,15 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     });
   };
 
-  const wsServer = new WebSocketServer({
-    server,
-    path: yoga.graphqlEndpoint,
-    maxPayload: config.limits.maxRequestBodyBytes,
+  // Upgrades are routed here rather than by `ws` listening on the server itself, which would also
+  // re-emit the server's own errors (a port in use) as WebSocket-server errors.
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxRequestBodyBytes });
+  server.on("upgrade", (req, socket, head) => {
+    if ((req.url ?? "").split("?")[0] !== yoga.graphqlEndpoint) {
+      socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
+      return;
+    }
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
   });
   wsServer.on("connection", (socket) => {
     metrics.wsConnections.inc();
@@ -209,7 +214,14 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     logger,
     metrics,
     start: async () => {
-      await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+      // A port in use (EADDRINUSE) rejects instead of leaving start() pending forever.
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.port, config.host, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
       ensureIndexes(1_000);
       const { port } = server.address() as AddressInfo;
       const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;

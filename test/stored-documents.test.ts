@@ -5,20 +5,16 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import { createLogger } from "../src/observability/logger.js";
-import { gatewaysForFile } from "./helpers.js";
-
-const gateway = gatewaysForFile();
+import { sharedStackEnv, startGateway } from "./helpers.js";
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const KEY = "sk-live-0123456789abcdef";
 
 test("conversations with `{}`, partial and model_id-carrying snapshots all read, none hides another", async () => {
   const lines: string[] = [];
   const logger = createLogger({ logLevel: "debug" }, { write: (line: string) => void lines.push(line) });
-  const gw = await gateway({});
-  // A second gateway on the same stores with a capturing logger.
-  const { buildApp } = await import("../src/app.js");
-  const app = buildApp(gw.config, undefined, { logger });
-  const url = await app.start();
+  const shared = await sharedStackEnv();
+  const gw = await startGateway(shared.env, {}, { logger });
+  const url = gw.url;
   try {
     const writer = new LayraWriter(gw.app.stores, gw.config.model.url);
     const empty = await writer.createConversation("carol", "empty", [], {});
@@ -56,6 +52,7 @@ test("conversations with `{}`, partial and model_id-carrying snapshots all read,
     assert.equal(one.json.errors, undefined, one.text);
     for (const text of [profile.text, one.text, lines.join("\n")]) assert.equal(text.includes(KEY), false);
   } finally {
-    await app.stop();
+    await gw.close();
+    await shared.close();
   }
 });

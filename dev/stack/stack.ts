@@ -181,6 +181,9 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** A server process that ended before it was ready (a taken port, among other causes). */
+class ExitedBeforeReady extends Error {}
+
 interface Running {
   process: ChildProcess;
   output: string[];
@@ -188,6 +191,15 @@ interface Running {
 
 export class LocalStack {
   private readonly running = new Map<StoreServer, Running>();
+  /** Servers that have started once: a restart keeps their port (and data). */
+  private readonly startedOnce = new Set<StoreServer>();
+  /** Every stack of this process not yet closed, so a signal can stop them even mid-start. */
+  private static readonly live = new Set<LocalStack>();
+
+  /** Stops every server of every stack this process started (for signal handlers). */
+  static async closeAll(): Promise<void> {
+    await Promise.all([...LocalStack.live].map((stack) => stack.close()));
+  }
 
   private constructor(
     readonly root: string,
@@ -206,6 +218,7 @@ export class LocalStack {
     const ports = {} as Record<StoreServer, number>;
     for (const server of [...STORE_SERVERS, ...OPTIONAL_SERVERS]) ports[server] = await freePort();
     const stack = new LocalStack(root, ports);
+    LocalStack.live.add(stack);
     try {
       await Promise.all((options.only ?? STORE_SERVERS).map((server) => stack.startServer(server)));
     } catch (error) {
@@ -232,7 +245,25 @@ export class LocalStack {
     };
   }
 
+  /**
+   * Starts one server. A first start whose process exits before it is ready (most often: another
+   * process took the port between the free-port probe and the bind) is retried on a new port, up
+   * to three times; a restart keeps its port, since clients and data refer to it.
+   */
   async startServer(server: StoreServer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce(server);
+        this.startedOnce.add(server);
+        return;
+      } catch (error) {
+        if (!(error instanceof ExitedBeforeReady) || this.startedOnce.has(server) || attempt >= 3) throw error;
+        this.ports[server] = await freePort();
+      }
+    }
+  }
+
+  private async startOnce(server: StoreServer): Promise<void> {
     if (this.running.has(server)) return;
     const dataDir = join(this.root, server);
     await mkdir(server === "s3" ? join(dataDir, "meta") : dataDir, { recursive: true });
@@ -255,11 +286,14 @@ export class LocalStack {
     const deadline = Date.now() + (spec.startTimeoutMs ?? 60_000);
     const ready = async () =>
       spec.readyLine ? output.join("").split("\n").includes(spec.readyLine) : await accepts(port);
-    while (!(await ready())) {
-      if (child.exitCode !== null || Date.now() > deadline) {
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    // Ready means answering *and* still running: a port another process holds also accepts connections.
+    while (!(await ready()) || exited()) {
+      if (exited() || Date.now() > deadline) {
         this.running.delete(server);
         child.kill("SIGKILL");
-        throw new Error(`${server} did not start on port ${port}:\n${output.join("")}`);
+        const reason = `${server} did not start on port ${port}:\n${output.join("")}`;
+        throw exited() ? new ExitedBeforeReady(reason) : new Error(reason);
       }
       await new Promise((done) => setTimeout(done, 100));
     }
@@ -280,6 +314,7 @@ export class LocalStack {
   }
 
   async close(): Promise<void> {
+    LocalStack.live.delete(this);
     await Promise.all([...this.running.keys()].map((server) => this.stopServer(server)));
     await rm(this.root, { recursive: true, force: true });
   }

@@ -1,0 +1,69 @@
+// `npm start` cleans up after itself: a start-up failure is one line and exit code 1 with every
+// store server stopped, and SIGTERM sent to npm stops the gateway and the whole local stack.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { test } from "node:test";
+
+const root = new URL("..", import.meta.url).pathname;
+
+function npmStart(env: Record<string, string>) {
+  const child = spawn("npm", ["start", "--silent"], {
+    cwd: root,
+    env: { ...process.env, LAYRA_TEST_STACK: "", NODE_ENV: "development", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const printed = (pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = stdout.match(pattern);
+        if (match) resolve(match);
+      };
+      child.stdout.on("data", check);
+      void exited.then(() => reject(new Error(`exited before ${pattern}: ${stdout} ${stderr}`)));
+    });
+  return { child, exited, printed, output: () => ({ stdout, stderr }) };
+}
+
+const stackRoot = (stdout: string) => /local stack up in (\S+)/.exec(stdout)?.[1];
+
+test("a busy gateway port: one line on stderr, exit code 1, and the local stack stopped", async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const run = npmStart({ PORT: String(port), HOST: "127.0.0.1" });
+    assert.equal(await run.exited, 1);
+    const { stdout, stderr } = run.output();
+    const lines = stderr
+      .trim()
+      .split("\n")
+      .filter((line) => !line.startsWith("npm "));
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0]!, /npm start failed: .*EADDRINUSE/);
+    const folder = stackRoot(stdout);
+    assert.ok(folder, stdout);
+    assert.equal(existsSync(folder), false, "the stack's servers were stopped and its folder removed");
+  } finally {
+    blocker.close();
+  }
+});
+
+test("SIGTERM to npm stops the gateway and every store server", async () => {
+  const run = npmStart({ PORT: "0", HOST: "127.0.0.1" });
+  const [, url] = await run.printed(/LAYRA GraphQL gateway on (http:\/\/\S+)\/graphql/);
+  const folder = stackRoot(run.output().stdout)!;
+  assert.ok(existsSync(folder));
+  run.child.kill("SIGTERM");
+  await run.exited;
+  const deadline = Date.now() + 30_000;
+  while (existsSync(folder) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(existsSync(folder), false, "the stack was closed");
+  await assert.rejects(fetch(`${url}/health`), "the gateway no longer listens");
+});
