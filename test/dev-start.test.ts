@@ -44,7 +44,7 @@ test("a busy gateway port: one line on stderr, exit code 1, and the local stack 
     const lines = stderr
       .trim()
       .split("\n")
-      .filter((line) => !line.startsWith("npm "));
+      .filter((line) => !/^npm (ERR!|error|warn)/.test(line));
     assert.equal(lines.length, 1, stderr);
     assert.match(lines[0]!, /npm start failed: .*EADDRINUSE/);
     const folder = stackRoot(stdout);
