@@ -58,7 +58,8 @@ const envSchema = z
 
     STORE_TIMEOUT_MS: int(1, 600_000).default(5_000),
 
-    // Live progress (DESIGN.md decision 5): keyspace notifications, or one shared poller where CONFIG is forbidden.
+    // Live progress (docs/architecture.md, "Live progress"): keyspace notifications, or one shared
+    // poller where CONFIG is forbidden.
     PROGRESS_MODE: z.enum(["auto", "notifications", "poll"]).default("auto"),
     PROGRESS_POLL_INTERVAL_MS: int(50, 60_000).default(500),
     // LAYRA's own SSE reader gives up after 5 polls 1 s apart that find no key.
@@ -100,8 +101,8 @@ const envSchema = z
     MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
     /** Comma-separated usernames allowed to run maintenance over every user's data. */
     OPERATOR_USERNAMES: z.string().default(""),
-    // Two-stage MaxSim search (DESIGN.md decision 4). Milvus caps a search's limit and a query's
-    // offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
+    // Two-stage MaxSim search (docs/architecture.md, "Exact two-stage search"). Milvus caps a search's
+    // limit and a query's offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
     SEARCH_CANDIDATE_LIMIT: int(1, 16384).default(50),
     SEARCH_EF: int(1, 32768).default(64),
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
@@ -115,6 +116,42 @@ const envSchema = z
     CORS_CREDENTIALS: bool.default("false"),
     /** How GraphiQL (development only) runs subscriptions: graphql-ws, or SSE over HTTP. */
     GRAPHIQL_SUBSCRIPTIONS_PROTOCOL: z.enum(["WS", "SSE"]).default("WS"),
+
+    // Page vectors kept in process (src/lib/page-vector-cache.ts); 0 turns the cache off. A base
+    // whose pages fit in half of it is searched exactly in memory, without a stage-1 search.
+    SEARCH_CACHE_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
+
+    // Upload and ingestion over LAYRA's Kafka queue (docs/ingestion.md). Names follow LAYRA's settings.
+    /** Comma-separated `host:port` list (LAYRA's KAFKA_BROKER_URL). */
+    KAFKA_BROKER_URL: z.string().min(1).default("127.0.0.1:9094"),
+    KAFKA_TOPIC: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a valid Kafka topic name")
+      .default("task_generation"),
+    KAFKA_GROUP_ID: z.string().min(1).default("task_consumer_group"),
+    /** Where the worker forwards messages it does not handle (LAYRA's workflow messages) before committing them. */
+    KAFKA_UNHANDLED_TOPIC: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a valid Kafka topic name")
+      .default("task_generation_unhandled"),
+    KAFKA_CLIENT_ID: z.string().min(1).default("layra-gateway"),
+    /** How long the group waits for a silent worker before giving its partitions to the others. */
+    KAFKA_SESSION_TIMEOUT_MS: int(6_000, 1_800_000).default(45_000),
+    UPLOAD_MAX_FILES: int(1, 1000).default(50),
+    UPLOAD_MAX_FILE_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(200 * 1024 * 1024),
+    /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
+    UPLOAD_MAX_REQUEST_BYTES: int(1, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    UPLOAD_URL_EXPIRY_SECONDS: int(10, 7 * 24 * 3600).default(900),
+    EMBEDDING_IMAGE_DPI: int(10, 1200).default(200),
+    /** Pages per /embed_image request, so a long document never sits in memory whole. */
+    EMBEDDING_BATCH_PAGES: int(1, 1000).default(8),
+    PDFTOPPM_PATH: z.string().min(1).default("pdftoppm"),
+    /** LibreOffice for office formats; when it cannot be run such files fail with a message naming it. */
+    SOFFICE_PATH: z.string().min(1).default("soffice"),
+    /** Attempts per file when a store or the model server fails (a broken file fails at once). */
+    INGEST_MAX_ATTEMPTS: int(1, 100).default(3),
+    /** The worker's /health and /metrics port (0: any free port). */
+    WORKER_PORT: int(0, 65535).default(4001),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -140,6 +177,9 @@ const envSchema = z
         path: ["CORS_CREDENTIALS"],
         message: "needs an explicit CORS_ORIGINS list (never `*` with credentials)",
       });
+    }
+    if (env.KAFKA_UNHANDLED_TOPIC === env.KAFKA_TOPIC) {
+      ctx.addIssue({ code: "custom", path: ["KAFKA_UNHANDLED_TOPIC"], message: "must differ from KAFKA_TOPIC" });
     }
     if (env.GRAPHQL_MAX_DOCUMENT_BYTES > env.MAX_REQUEST_BODY_BYTES) {
       ctx.addIssue({
@@ -202,6 +242,8 @@ export interface Config {
     maxTokens: number;
     maxDocumentBytes: number;
     maxRequestBodyBytes: number;
+    /** The body limit of a multipart (file upload) request. */
+    maxUploadRequestBytes: number;
     defaultPageSize: number;
     defaultTopK: number;
     defaultListSize: number;
@@ -228,12 +270,42 @@ export interface Config {
     maxQueryVectors: number;
     /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     queryWindow: number;
+    /** Byte budget of the in-process page-vector cache (0: off). */
+    cacheBytes: number;
+  };
+  kafka: {
+    brokers: string[];
+    topic: string;
+    groupId: string;
+    unhandledTopic: string;
+    clientId: string;
+    sessionTimeoutMs: number;
+  };
+  upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
+  ingest: {
+    dpi: number;
+    batchPages: number;
+    pdftoppmPath: string;
+    sofficePath: string;
+    maxAttempts: number;
+    workerPort: number;
   };
 }
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+/** For the process entries: the config, or one line per problem on stderr and exit code 1. */
+export function loadConfigOrExit(source: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
   }
 }
 
@@ -309,6 +381,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxTokens: env.GRAPHQL_MAX_TOKENS,
       maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
       maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
+      maxUploadRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,
       defaultPageSize: env.COST_DEFAULT_PAGE_SIZE,
       defaultTopK: env.COST_DEFAULT_TOP_K,
       defaultListSize: env.COST_DEFAULT_LIST_SIZE,
@@ -340,6 +413,31 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxTopK: env.SEARCH_MAX_TOP_K,
       maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
       queryWindow: env.SEARCH_QUERY_WINDOW,
+      cacheBytes: env.SEARCH_CACHE_BYTES,
+    },
+    kafka: {
+      brokers: env.KAFKA_BROKER_URL.split(",")
+        .map((broker) => broker.trim().replace(/^[a-z]+:\/\//i, ""))
+        .filter(Boolean),
+      topic: env.KAFKA_TOPIC,
+      groupId: env.KAFKA_GROUP_ID,
+      unhandledTopic: env.KAFKA_UNHANDLED_TOPIC,
+      clientId: env.KAFKA_CLIENT_ID,
+      sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT_MS,
+    },
+    upload: {
+      maxFiles: env.UPLOAD_MAX_FILES,
+      maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
+      maxRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,
+      urlExpirySeconds: env.UPLOAD_URL_EXPIRY_SECONDS,
+    },
+    ingest: {
+      dpi: env.EMBEDDING_IMAGE_DPI,
+      batchPages: env.EMBEDDING_BATCH_PAGES,
+      pdftoppmPath: env.PDFTOPPM_PATH,
+      sofficePath: env.SOFFICE_PATH,
+      maxAttempts: env.INGEST_MAX_ATTEMPTS,
+      workerPort: env.WORKER_PORT,
     },
   };
 }

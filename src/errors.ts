@@ -1,4 +1,4 @@
-// Expected failures, each a GraphQLError with `extensions.code` (DESIGN.md decision 9). Anything
+// Expected failures, each a GraphQLError with `extensions.code` (docs/architecture.md, "Typed errors"). Anything
 // else that escapes a resolver is masked for the client and logged.
 import { GraphQLError } from "graphql";
 

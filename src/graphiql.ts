@@ -53,7 +53,7 @@ query Search($knowledgeBaseId: String!, $query: String!) {
     query: `# Files travel as a multipart request (GraphQL multipart request spec), which GraphiQL cannot
 # send: use the example app in web/, or curl -F operations=... -F map=... -F 0=@file.pdf
 # with the Authorization and x-graphql-csrf headers. Then watch the task in the Progress tab.
-mutation Upload($knowledgeBaseId: String!, $files: [File!]!) {
+mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
   uploadFiles(knowledgeBaseId: $knowledgeBaseId, files: $files) {
     taskId
     knowledgeBaseId

@@ -1,4 +1,4 @@
-// A deterministic stand-in for LAYRA's ColQwen model server (contract §6), for tests and the
+// A deterministic stand-in for LAYRA's ColQwen model server (docs/layra-contract.md, "Model server"), for tests and the
 // local demo. Same routes and shapes: POST /embed_text {queries} and POST /embed_image
 // (multipart field `images`) answer {embeddings: [[[128 floats] x tokens] x inputs]}.
 //

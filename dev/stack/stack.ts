@@ -3,14 +3,23 @@
 // the same port and data, which is how tests take a store down and bring it back.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { promisify } from "node:util";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model"] as const;
-export type StoreServer = (typeof STORE_SERVERS)[number];
+export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model", "kafka"] as const;
+/**
+ * Servers started only when asked for: `milvusEngine` is the real Milvus engine (2.3, embedded by
+ * PyPI's `milvus` package, dev/stack/milvus-engine.py), a second Milvus beside milvus-lite, which
+ * reimplements Milvus's protocol; it takes about 40 s to start.
+ */
+export const OPTIONAL_SERVERS = ["milvusEngine"] as const;
+export type StoreServer = (typeof STORE_SERVERS)[number] | (typeof OPTIONAL_SERVERS)[number];
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const cacheDir = process.env.LAYRA_STACK_CACHE ?? join(projectRoot, ".stack");
@@ -21,6 +30,64 @@ interface ServerSpec {
   command: string;
   args: (port: number, dataDir: string) => string[];
   env?: NodeJS.ProcessEnv;
+  /** Ready when this line has been printed (default: when the port accepts connections). */
+  readyLine?: string;
+  startTimeoutMs?: number;
+  /** Runs before every start (first start and restarts) with the server's port and data folder. */
+  prepare?: (port: number, dataDir: string) => Promise<void>;
+}
+
+const kafkaLib = join(cacheDir, "kafka/lib");
+const kafkaClasspath = `${kafkaLib}/*`;
+
+/**
+ * A single KRaft node (broker and controller in one JVM) for the local stack. The controller
+ * listens on a second free port chosen at first start and kept in the properties file, so a
+ * restart reuses it and the formatted log folder. Only this stack's own settings are here: topics are created by whoever
+ * needs them (the tests, the dev start), with the partitions they need.
+ */
+async function prepareKafka(port: number, dataDir: string): Promise<void> {
+  const properties = join(dataDir, "server.properties");
+  if (existsSync(properties)) return; // a restart: same ports, same formatted log folder
+  const controllerPort = await freePort();
+  await writeFile(
+    properties,
+    [
+      "process.roles=broker,controller",
+      "node.id=1",
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      "controller.listener.names=CONTROLLER",
+      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      `log.dirs=${join(dataDir, "log")}`,
+      // One node: every internal topic has one replica, and few partitions so a first consumer
+      // group does not wait for 50 offset partitions to be created.
+      "offsets.topic.replication.factor=1",
+      "offsets.topic.num.partitions=4",
+      "transaction.state.log.replication.factor=1",
+      "transaction.state.log.min.isr=1",
+      "group.initial.rebalance.delay.ms=0",
+      "auto.create.topics.enable=false",
+      "num.network.threads=2",
+      "num.io.threads=2",
+      "background.threads=2",
+      "log.cleaner.enable=false",
+      "",
+    ].join("\n"),
+  );
+  await promisify(execFile)("java", [
+    "-cp",
+    kafkaClasspath,
+    "kafka.tools.StorageTool",
+    "format",
+    "--ignore-formatted",
+    "-t",
+    // A KRaft cluster id is 16 random bytes in URL-safe base64.
+    Buffer.from(randomUUID().replaceAll("-", ""), "hex").toString("base64url"),
+    "-c",
+    properties,
+  ]);
 }
 
 const specs: Record<StoreServer, ServerSpec> = {
@@ -31,6 +98,12 @@ const specs: Record<StoreServer, ServerSpec> = {
   milvus: {
     command: join(cacheDir, "venv/bin/milvus-lite"),
     args: (port, dataDir) => ["server", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port)],
+  },
+  milvusEngine: {
+    command: join(cacheDir, "milvus-venv/bin/python"),
+    args: (port, dataDir) => [join(projectRoot, "dev/stack/milvus-engine.py"), dataDir, String(port)],
+    readyLine: "ready",
+    startTimeoutMs: 300_000,
   },
   redis: {
     command: "redis-server",
@@ -67,6 +140,21 @@ const specs: Record<StoreServer, ServerSpec> = {
   model: {
     command: process.execPath,
     args: () => ["--import", "tsx", join(projectRoot, "dev/stack/model-server.ts")],
+  },
+  kafka: {
+    command: "java",
+    // A small heap, the serial collector and C1 only: a test broker starts faster and stays small.
+    args: (_port, dataDir) => [
+      "-Xmx512m",
+      "-Xms64m",
+      "-XX:+UseSerialGC",
+      "-XX:TieredStopAtLevel=1",
+      "-cp",
+      kafkaClasspath,
+      "kafka.Kafka",
+      join(dataDir, "server.properties"),
+    ],
+    prepare: prepareKafka,
   },
 };
 
@@ -108,14 +196,15 @@ export class LocalStack {
 
   /** Starts every server (or `only` those) with fresh data under a temporary folder. */
   static async start(options: { only?: readonly StoreServer[] } = {}): Promise<LocalStack> {
-    for (const server of ["mongo", "milvus", "s3"] as const) {
-      if (!existsSync(specs[server].command)) {
+    for (const server of options.only ?? STORE_SERVERS) {
+      if (specs[server].command.startsWith(cacheDir) && !existsSync(specs[server].command)) {
         throw new Error(`${specs[server].command} is missing: run dev/stack/install.sh first`);
       }
     }
+    if (!existsSync(kafkaLib)) throw new Error(`${kafkaLib} is missing: run dev/stack/install.sh first`);
     const root = await mkdtemp(join(tmpdir(), "layra-stack-"));
     const ports = {} as Record<StoreServer, number>;
-    for (const server of STORE_SERVERS) ports[server] = await freePort();
+    for (const server of [...STORE_SERVERS, ...OPTIONAL_SERVERS]) ports[server] = await freePort();
     const stack = new LocalStack(root, ports);
     try {
       await Promise.all((options.only ?? STORE_SERVERS).map((server) => stack.startServer(server)));
@@ -126,18 +215,20 @@ export class LocalStack {
     return stack;
   }
 
-  /** The environment that points the gateway's config at this stack. */
+  /** The environment that points the gateway's config at this stack (Milvus: the real engine when it runs). */
   get env() {
     const s3 = `http://127.0.0.1:${this.ports.s3}`;
+    const milvus = this.running.has("milvusEngine") ? this.ports.milvusEngine : this.ports.milvus;
     return {
       MONGODB_URL: `mongodb://127.0.0.1:${this.ports.mongo}`,
-      MILVUS_URI: `http://127.0.0.1:${this.ports.milvus}`,
+      MILVUS_URI: `http://127.0.0.1:${milvus}`,
       REDIS_URL: `redis://127.0.0.1:${this.ports.redis}`,
       MINIO_URL: s3,
       MINIO_PUBLIC_URL: s3,
       MINIO_ACCESS_KEY: S3_ACCESS_KEY,
       MINIO_SECRET_KEY: S3_SECRET_KEY,
       MODEL_SERVER_URL: `http://127.0.0.1:${this.ports.model}`,
+      KAFKA_BROKER_URL: `127.0.0.1:${this.ports.kafka}`,
     };
   }
 
@@ -148,6 +239,7 @@ export class LocalStack {
     if (server === "s3") await mkdir(join(dataDir, "data"), { recursive: true });
     const port = this.ports[server];
     const spec = specs[server];
+    await spec.prepare?.(port, dataDir);
     const child = spawn(spec.command, spec.args(port, dataDir), {
       env: { ...process.env, ...spec.env, PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"],
@@ -160,8 +252,10 @@ export class LocalStack {
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     this.running.set(server, { process: child, output });
-    const deadline = Date.now() + 60_000;
-    while (!(await accepts(port))) {
+    const deadline = Date.now() + (spec.startTimeoutMs ?? 60_000);
+    const ready = async () =>
+      spec.readyLine ? output.join("").split("\n").includes(spec.readyLine) : await accepts(port);
+    while (!(await ready())) {
       if (child.exitCode !== null || Date.now() > deadline) {
         this.running.delete(server);
         child.kill("SIGKILL");

@@ -1,4 +1,4 @@
-// Conversation and chatflow writes (contract §1.7, §1.8). Deletes cascade to the temp knowledge
+// Conversation and chatflow writes (shapes in docs/layra-contract.md). Deletes cascade to the temp knowledge
 // bases their turns name (`temp_db`), then remove the document itself, last, so a retry after a
 // failure still finds the turns that name what is left.
 import { randomUUID } from "node:crypto";

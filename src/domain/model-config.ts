@@ -1,7 +1,7 @@
-// The caller's model config (contract §1.10), read through the Redis DB 3 cache (DESIGN.md decision 7).
-// Every write invalidates the cache entry before it returns. Array edits are guarded
-// read-modify-writes (the filter repeats the array as read), the portable form of LAYRA's
-// `arrayFilters` updates (DESIGN.md decision 3).
+// The caller's model config (docs/layra-contract.md, "model_config"), read through the Redis DB 3
+// cache (docs/architecture.md, "Caching beside LAYRA's writers"). Every write invalidates the cache
+// entry before it returns. Array edits are guarded read-modify-writes (the filter repeats the array
+// as read), the portable form of LAYRA's `arrayFilters` updates (docs/architecture.md, "Portable MongoDB subset").
 import { randomUUID } from "node:crypto";
 import type { Context, StoreAccess } from "../context.js";
 import { BadUserInput, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
@@ -129,7 +129,8 @@ export async function settingsFrom(
       throw new BadUserInput("systemPrompt", `must be at most ${MAX_SYSTEM_PROMPT} characters`);
     settings.system_prompt = input.systemPrompt;
   }
-  // LAYRA's use-time clamps (contract §8.4), enforced here instead of silently applied later.
+  // LAYRA's use-time clamps (docs/layra-contract.md, "Model settings and clamps"), enforced here
+  // instead of silently applied later.
   if (input.temperature != null) settings.temperature = requireDefaultOrRange("temperature", input.temperature, 0, 1);
   if (input.maxLength != null)
     settings.max_length = requireDefaultOrRange("maxLength", input.maxLength, 1024, 1_048_576);
@@ -140,7 +141,7 @@ export async function settingsFrom(
   return settings;
 }
 
-/** LAYRA's registration defaults (contract §1.10): the base of a new model's settings. */
+/** LAYRA's registration defaults (docs/layra-contract.md, "model_config"): the base of a new model's settings. */
 export const DEFAULT_SETTINGS: ModelSettings = {
   model_name: "qwen2.5-vl-32b-instruct",
   model_url: "https://dashscope.aliyuncs.com/compatible-mode/v1",

@@ -1,5 +1,5 @@
 // The live progress streams, free of any transport: each returns an async iterator of events that
-// graphql-ws and SSE both serve. Termination rules follow the contract (§3.2, §3.3) and issue 5:
+// graphql-ws and SSE both serve. Termination rules (docs/layra-contract.md, "Redis"):
 // a snapshot at once, then every change; the stream completes after a terminal status or when the key
 // goes away, with a last event that says why; a key that never shows up ends the stream after
 // `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
@@ -32,6 +32,11 @@ export interface TaskProgressEvent extends Ending {
   /** LAYRA's SSE value: processed/total*100 to one decimal, 0 when total is 0. */
   percent: number | null;
   message: string | null;
+  /** The gateway worker's page-level fields (absent from tasks LAYRA's own consumers run). */
+  currentFile: string | null;
+  pagesDone: number | null;
+  pagesTotal: number | null;
+  failedFiles: string[];
 }
 
 export interface WorkflowStreamEvent {
@@ -80,6 +85,19 @@ function count(value: string | undefined): number | null {
   return Number.parseInt(value, 10);
 }
 
+/** A JSON array of strings written by the worker; anything else reads as none. */
+function nameList(value: string | undefined): string[] {
+  if (!value) return [];
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed)
+      ? parsed.filter((item): item is string => typeof item === "string").slice(0, 1000)
+      : [];
+  } catch {
+    return [];
+  }
+}
+
 export function percentOf(processed: number | null, total: number | null): number | null {
   if (processed === null || total === null) return null;
   if (total === 0) return 0;
@@ -103,6 +121,15 @@ function missingKeyTimer<T>(channel: EventChannel<T>, waitMs: number, onTimeout:
   return { clear };
 }
 
+/** One event per state read, shared by every subscriber of the task (a fan-out allocates it once). */
+const taskEvents = new WeakMap<HashState, TaskProgressEvent>();
+
+function sharedTaskEvent(taskId: string, fields: Record<string, string>, state: HashState): TaskProgressEvent {
+  let event = taskEvents.get(state);
+  if (!event) taskEvents.set(state, (event = taskEvent(taskId, fields, state)));
+  return event;
+}
+
 function taskEvent(taskId: string, fields: Record<string, string>, state: HashState): TaskProgressEvent {
   const processed = count(fields.processed);
   const total = count(fields.total);
@@ -115,6 +142,10 @@ function taskEvent(taskId: string, fields: Record<string, string>, state: HashSt
     total,
     percent: percentOf(processed, total),
     message: fields.message ?? null,
+    currentFile: fields.current_file ?? null,
+    pagesDone: count(fields.file_pages_done),
+    pagesTotal: count(fields.file_pages_total),
+    failedFiles: nameList(fields.failed_files),
     observedAt: state.observedAt,
     resumed: state.resumed,
     end,
@@ -122,7 +153,7 @@ function taskEvent(taskId: string, fields: Record<string, string>, state: HashSt
   };
 }
 
-/** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (contract §3.2). */
+/** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (docs/layra-contract.md, "Redis"). */
 export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableIterator<TaskProgressEvent> {
   checkId(taskId);
   const channel = new EventChannel<TaskProgressEvent>();
@@ -134,6 +165,10 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableI
       total: null,
       percent: null,
       message: null,
+      currentFile: null,
+      pagesDone: null,
+      pagesTotal: null,
+      failedFiles: [],
       observedAt: new Date(),
       resumed: false,
       end: "NOT_FOUND",
@@ -160,7 +195,7 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableI
       return;
     }
     notFound.clear();
-    last = taskEvent(taskId, state.fields, state);
+    last = sharedTaskEvent(taskId, state.fields, state);
     channel.push(last);
     if (last.end) channel.end();
   });
@@ -192,7 +227,7 @@ function streamEvent(entry: StreamEntry): WorkflowStreamEvent {
 
 /**
  * `workflowRun(taskId)`: the status hash `workflow:{taskId}` and the event stream
- * `workflow:events:{taskId}` (contract §3.3), read with XRANGE only, never a consumer group, so
+ * `workflow:events:{taskId}` (docs/layra-contract.md, "Redis"), read with XRANGE only, never a consumer group, so
  * LAYRA's own `workflow_group` reader loses nothing. The run's stream events decide when it ends.
  */
 export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIterator<WorkflowRunEvent> {

@@ -1,4 +1,4 @@
-// Workflow and custom-node writes (contract §1.9, §1.11).
+// Workflow and custom-node writes (the `workflows` and `nodes` shapes in docs/layra-contract.md).
 import { randomUUID } from "node:crypto";
 import type { Context } from "../context.js";
 import { BadUserInput, NotFound } from "../errors.js";

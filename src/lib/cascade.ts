@@ -1,6 +1,6 @@
 // Complete, retryable cascades: a cascade is a list of idempotent steps run in order; the steps
 // delete dependent data before the document that names it, so when a store fails part-way the same
-// operation, run again, finds what is left and finishes (docs/architecture.md, "Cascades").
+// operation, run again, finds what is left and finishes (docs/architecture.md, "Cascades and locks").
 import { CascadeIncomplete, Conflict, NotFound } from "../errors.js";
 
 export interface CascadeStep {

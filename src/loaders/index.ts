@@ -4,9 +4,10 @@
 import DataLoader from "dataloader";
 import type { Collection, Filter, FindOptions, Sort } from "mongodb";
 import type { Viewer } from "../context.js";
-import type { FileDoc } from "../stores/documents.js";
+import type { ChatflowDoc, ConversationDoc, FileDoc, KnowledgeBaseDoc, WorkflowDoc } from "../stores/documents.js";
 import type { Stores } from "../stores/index.js";
 import { observeStoreCall } from "../stores/observe.js";
+import { lazyObjects } from "../lib/lazy.js";
 import { observedBatch } from "./observe.js";
 
 type Owned = { username: string };
@@ -66,25 +67,44 @@ function groupLoader<D extends Owned, K extends keyof D & string>(
   );
 }
 
-export function createLoaders(stores: Stores, viewer: Viewer | null) {
-  const { mongo } = stores;
-  const live = { is_delete: false } as const;
-  return {
-    knowledgeBase: byIdLoader(mongo.knowledgeBases, "knowledge_base_id", viewer),
-    file: byIdLoader(mongo.files, "file_id", viewer),
-    conversation: byIdLoader(mongo.conversations, "conversation_id", viewer, live),
-    chatflow: byIdLoader(mongo.chatflows, "chatflow_id", viewer, live),
-    workflow: byIdLoader(mongo.workflows, "workflow_id", viewer, live),
-    chatflowsByWorkflow: groupLoader(mongo.chatflows, "workflow_id", viewer, live, {
-      last_modify_at: -1,
-      chatflow_id: 1,
-    }),
-    /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
-    fileByImage: new DataLoader<string, FileDoc | null>(
+interface LoaderScope {
+  stores: Stores;
+  viewer: Viewer | null;
+}
+
+const live = { is_delete: false } as const;
+
+interface LoaderSet {
+  knowledgeBase: DataLoader<string, KnowledgeBaseDoc | null>;
+  file: DataLoader<string, FileDoc | null>;
+  conversation: DataLoader<string, ConversationDoc | null>;
+  chatflow: DataLoader<string, ChatflowDoc | null>;
+  workflow: DataLoader<string, WorkflowDoc | null>;
+  chatflowsByWorkflow: DataLoader<string, ChatflowDoc[]>;
+  filesOfKnowledgeBase: DataLoader<string, FileDoc[]>;
+  fileByImage: DataLoader<string, FileDoc | null>;
+}
+
+const makeLoaders = lazyObjects<LoaderScope, LoaderSet>({
+  knowledgeBase: ({ stores, viewer }: LoaderScope) =>
+    byIdLoader(stores.mongo.knowledgeBases, "knowledge_base_id", viewer),
+  file: ({ stores, viewer }: LoaderScope) => byIdLoader(stores.mongo.files, "file_id", viewer),
+  conversation: ({ stores, viewer }: LoaderScope) =>
+    byIdLoader(stores.mongo.conversations, "conversation_id", viewer, live),
+  chatflow: ({ stores, viewer }: LoaderScope) => byIdLoader(stores.mongo.chatflows, "chatflow_id", viewer, live),
+  workflow: ({ stores, viewer }: LoaderScope) => byIdLoader(stores.mongo.workflows, "workflow_id", viewer, live),
+  chatflowsByWorkflow: ({ stores, viewer }: LoaderScope) =>
+    groupLoader(stores.mongo.chatflows, "workflow_id", viewer, live, { last_modify_at: -1, chatflow_id: 1 }),
+  /** The caller's files of a knowledge base: the page list searches score. */
+  filesOfKnowledgeBase: ({ stores, viewer }: LoaderScope) =>
+    groupLoader(stores.mongo.files, "knowledge_db_id", viewer, {}, { file_id: 1 }),
+  /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
+  fileByImage: ({ stores, viewer }: LoaderScope) =>
+    new DataLoader<string, FileDoc | null>(
       observedBatch("files.images.images_id", async (imageIds: readonly string[]) => {
         if (!viewer) return imageIds.map(() => null);
         const docs = await observedFind(
-          mongo.files,
+          stores.mongo.files,
           { "images.images_id": { $in: [...imageIds] }, username: viewer.username },
           {},
         );
@@ -93,7 +113,11 @@ export function createLoaders(stores: Stores, viewer: Viewer | null) {
         return imageIds.map((id) => byImage.get(id) ?? null);
       }),
     ),
-  };
+});
+
+/** The caller's loaders; each DataLoader is made when first used (most operations use few or none). */
+export function createLoaders(stores: Stores, viewer: Viewer | null): LoaderSet {
+  return makeLoaders({ stores, viewer });
 }
 
 /** The per-request DataLoaders: created for every operation and every subscription event. */

@@ -4,9 +4,8 @@ import { builder } from "./builder.js";
 builder.mutationType({});
 
 builder.mutationField("logout", (t) =>
-  t.boolean({
-    authScopes: { loggedIn: true },
+  t.withAuth({ loggedIn: true }).boolean({
     description: "Revokes the caller's token (deletes `token:{jwt}` in Redis DB 0): it stops working at once.",
-    resolve: (_root, _args, context) => revokeToken(context.stores, context.viewer!),
+    resolve: (_root, _args, context) => revokeToken(context.stores, context.viewer),
   }),
 );

@@ -1,16 +1,19 @@
 import SchemaBuilder from "@pothos/core";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
-import type { Context } from "../context.js";
+import type { AuthenticatedContext, Context } from "../context.js";
 import { Unauthenticated } from "../errors.js";
 import { decodeGlobalId, encodeGlobalId } from "./global-id.js";
 
 export const builder = new SchemaBuilder<{
   Context: Context;
   AuthScopes: { loggedIn: boolean };
+  // `t.withAuth({ loggedIn: true })` hands its resolvers this context, with the viewer set.
+  AuthContexts: { loggedIn: AuthenticatedContext };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    Upload: { Input: File; Output: never };
   };
   DefaultFieldNullability: false;
   Connection: { totalCount: number };

@@ -44,76 +44,70 @@ const AddTurnInput = builder.inputType("AddTurnInput", {
   }),
 });
 
-builder.mutationFields((t) => ({
-  createConversation: t.field({
-    type: Conversation,
-    authScopes: { loggedIn: true },
-    description:
-      "Creates a conversation with a server id, or the client's `{username}_{uuid4}` as LAYRA's frontend sends. Model settings default to the selected model's.",
-    args: {
-      conversationId: t.arg.string(),
-      name: t.arg.string({ required: true }),
-      modelSettings: t.arg({ type: ModelSettingsInput }),
-    },
-    resolve: (_root, args, context) => createConversation(context, context.viewer!.username, args),
-  }),
-  renameConversation: t.field({
-    type: Conversation,
-    authScopes: { loggedIn: true },
-    args: { conversationId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) =>
-      renameConversation(context, context.viewer!.username, args.conversationId, args.name),
-  }),
-  updateConversationModelSettings: t.field({
-    type: Conversation,
-    authScopes: { loggedIn: true },
-    description: "Changes the conversation's model-settings snapshot; fields left out keep their value.",
-    args: {
-      conversationId: t.arg.string({ required: true }),
-      input: t.arg({ type: ModelSettingsInput, required: true }),
-    },
-    resolve: (_root, args, context) =>
-      updateConversationModelSettings(context, context.viewer!.username, args.conversationId, args.input),
-  }),
-  addTurn: t.field({
-    type: Turn,
-    authScopes: { loggedIn: true },
-    args: { conversationId: t.arg.string({ required: true }), input: t.arg({ type: AddTurnInput, required: true }) },
-    resolve: (_root, args, context) => addTurn(context, context.viewer!.username, args.conversationId, args.input),
-  }),
-  deleteConversation: t.string({
-    authScopes: { loggedIn: true },
-    description: "Deletes a conversation and the temp knowledge bases its turns name; answers its id.",
-    args: { conversationId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => deleteConversation(context, context.viewer!.username, args.conversationId),
-  }),
-  deleteAllConversations: t.int({
-    authScopes: { loggedIn: true },
-    description: "Deletes every conversation of the caller (with their temp knowledge bases); answers how many.",
-    resolve: (_root, _args, context) => deleteAllConversations(context, context.viewer!.username),
-  }),
-  createChatflow: t.field({
-    type: Chatflow,
-    authScopes: { loggedIn: true },
-    description:
-      "Creates a chatflow of one of the caller's workflows; idempotent as LAYRA's: an existing chatflow id answers that chatflow.",
-    args: {
-      chatflowId: t.arg.string(),
-      workflowId: t.arg.string({ required: true }),
-      name: t.arg.string({ required: true }),
-    },
-    resolve: (_root, args, context) => createChatflow(context, context.viewer!.username, args),
-  }),
-  renameChatflow: t.field({
-    type: Chatflow,
-    authScopes: { loggedIn: true },
-    args: { chatflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => renameChatflow(context, context.viewer!.username, args.chatflowId, args.name),
-  }),
-  deleteChatflow: t.string({
-    authScopes: { loggedIn: true },
-    description: "Deletes a chatflow and the temp knowledge bases its turns name; answers its id.",
-    args: { chatflowId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => deleteChatflow(context, context.viewer!.username, args.chatflowId),
-  }),
-}));
+builder.mutationFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    createConversation: t.field({
+      type: Conversation,
+      description:
+        "Creates a conversation with a server id, or the client's `{username}_{uuid4}` as LAYRA's frontend sends. Model settings default to the selected model's.",
+      args: {
+        conversationId: t.arg.string(),
+        name: t.arg.string({ required: true }),
+        modelSettings: t.arg({ type: ModelSettingsInput }),
+      },
+      resolve: (_root, args, context) => createConversation(context, context.viewer.username, args),
+    }),
+    renameConversation: t.field({
+      type: Conversation,
+      args: { conversationId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) =>
+        renameConversation(context, context.viewer.username, args.conversationId, args.name),
+    }),
+    updateConversationModelSettings: t.field({
+      type: Conversation,
+      description: "Changes the conversation's model-settings snapshot; fields left out keep their value.",
+      args: {
+        conversationId: t.arg.string({ required: true }),
+        input: t.arg({ type: ModelSettingsInput, required: true }),
+      },
+      resolve: (_root, args, context) =>
+        updateConversationModelSettings(context, context.viewer.username, args.conversationId, args.input),
+    }),
+    addTurn: t.field({
+      type: Turn,
+      args: { conversationId: t.arg.string({ required: true }), input: t.arg({ type: AddTurnInput, required: true }) },
+      resolve: (_root, args, context) => addTurn(context, context.viewer.username, args.conversationId, args.input),
+    }),
+    deleteConversation: t.string({
+      description: "Deletes a conversation and the temp knowledge bases its turns name; answers its id.",
+      args: { conversationId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => deleteConversation(context, context.viewer.username, args.conversationId),
+    }),
+    deleteAllConversations: t.int({
+      description: "Deletes every conversation of the caller (with their temp knowledge bases); answers how many.",
+      resolve: (_root, _args, context) => deleteAllConversations(context, context.viewer.username),
+    }),
+    createChatflow: t.field({
+      type: Chatflow,
+      description:
+        "Creates a chatflow of one of the caller's workflows; idempotent as LAYRA's: an existing chatflow id answers that chatflow.",
+      args: {
+        chatflowId: t.arg.string(),
+        workflowId: t.arg.string({ required: true }),
+        name: t.arg.string({ required: true }),
+      },
+      resolve: (_root, args, context) => createChatflow(context, context.viewer.username, args),
+    }),
+    renameChatflow: t.field({
+      type: Chatflow,
+      args: { chatflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => renameChatflow(context, context.viewer.username, args.chatflowId, args.name),
+    }),
+    deleteChatflow: t.string({
+      description: "Deletes a chatflow and the temp knowledge bases its turns name; answers its id.",
+      args: { chatflowId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => deleteChatflow(context, context.viewer.username, args.chatflowId),
+    }),
+  };
+});

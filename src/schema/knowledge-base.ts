@@ -43,8 +43,9 @@ builder.node(KnowledgeBase, {
 });
 
 /**
- * LAYRA pushes the KB's file ref before the page images exist (contract §7), and a `files`
- * document can be missing while ingestion runs: the ref alone still describes the file.
+ * LAYRA pushes the KB's file ref before the page images exist (docs/layra-contract.md, "Ingestion
+ * order"), and a `files` document can be missing while ingestion runs: the ref alone still describes
+ * the file.
  */
 function fileOrRef(doc: FileDoc | null | Error | undefined, ref: FileRef, kb: KnowledgeBaseDoc): FileDoc {
   if (doc && !(doc instanceof Error)) return doc;

@@ -26,31 +26,30 @@ export const ModelSettingsInput = builder.inputType("ModelSettingsInput", {
   }),
 });
 
-builder.mutationFields((t) => ({
-  addModel: t.field({
-    type: Model,
-    authScopes: { loggedIn: true },
-    description: "Adds a model (id `{username}_{uuid4}`); modelName and modelUrl are required.",
-    args: { input: t.arg({ type: ModelSettingsInput, required: true }) },
-    resolve: (_root, args, context) => addModel(context, context.viewer!.username, args.input),
-  }),
-  updateModel: t.field({
-    type: Model,
-    authScopes: { loggedIn: true },
-    args: { modelId: t.arg.string({ required: true }), input: t.arg({ type: ModelSettingsInput, required: true }) },
-    resolve: (_root, args, context) => updateModel(context, context.viewer!.username, args.modelId, args.input),
-  }),
-  selectModel: t.field({
-    type: ModelConfig,
-    authScopes: { loggedIn: true },
-    args: { modelId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => selectModel(context, context.viewer!.username, args.modelId),
-  }),
-  deleteModel: t.field({
-    type: ModelConfig,
-    authScopes: { loggedIn: true },
-    description: "Deletes a model; if it was selected, the first remaining model is selected, or none.",
-    args: { modelId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => deleteModel(context, context.viewer!.username, args.modelId),
-  }),
-}));
+builder.mutationFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    addModel: t.field({
+      type: Model,
+      description: "Adds a model (id `{username}_{uuid4}`); modelName and modelUrl are required.",
+      args: { input: t.arg({ type: ModelSettingsInput, required: true }) },
+      resolve: (_root, args, context) => addModel(context, context.viewer.username, args.input),
+    }),
+    updateModel: t.field({
+      type: Model,
+      args: { modelId: t.arg.string({ required: true }), input: t.arg({ type: ModelSettingsInput, required: true }) },
+      resolve: (_root, args, context) => updateModel(context, context.viewer.username, args.modelId, args.input),
+    }),
+    selectModel: t.field({
+      type: ModelConfig,
+      args: { modelId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => selectModel(context, context.viewer.username, args.modelId),
+    }),
+    deleteModel: t.field({
+      type: ModelConfig,
+      description: "Deletes a model; if it was selected, the first remaining model is selected, or none.",
+      args: { modelId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => deleteModel(context, context.viewer.username, args.modelId),
+    }),
+  };
+});

@@ -1,6 +1,5 @@
-// Live progress subscriptions: LAYRA's ingestion tasks and workflow runs (issue 5, DESIGN.md decision 5).
-import type { Context } from "../context.js";
-import { Unauthenticated } from "../errors.js";
+// Live progress subscriptions: LAYRA's ingestion tasks and workflow runs (docs/architecture.md, "Live progress").
+import type { AuthenticatedContext, Context } from "../context.js";
 import { createLoaders } from "../loaders/index.js";
 import {
   taskProgress,
@@ -41,6 +40,15 @@ const TaskProgress = builder.objectRef<TaskProgressEvent>("TaskProgress").implem
       description: "processed/total*100 to one decimal; 0 when total is 0.",
     }),
     message: t.exposeString("message", { nullable: true }),
+    currentFile: t.exposeString("currentFile", {
+      nullable: true,
+      description: "The file a gateway worker is on (null for tasks LAYRA's own consumers run).",
+    }),
+    pagesDone: t.exposeInt("pagesDone", { nullable: true, description: "Pages of currentFile embedded and stored." }),
+    pagesTotal: t.exposeInt("pagesTotal", { nullable: true, description: "Pages of currentFile." }),
+    failedFiles: t.exposeStringList("failedFiles", {
+      description: "Names of the files that failed so far; the final message says why.",
+    }),
     observedAt: t.expose("observedAt", {
       type: "DateTime",
       description: "When the gateway read this state from Redis.",
@@ -99,9 +107,7 @@ const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement
   }),
 });
 
-function progressDeps(context: Context): ProgressDeps {
-  // authScopes (authorizeOnSubscribe) already refused anonymous callers; this only narrows the type.
-  if (!context.viewer) throw context.authError ?? new Unauthenticated();
+function progressDeps(context: AuthenticatedContext): ProgressDeps {
   return {
     watcher: context.stores.progress,
     viewer: context.viewer,
@@ -115,28 +121,26 @@ function freshLoaders<T>(event: T, context: Context): T {
   return event;
 }
 
-builder.subscriptionField("taskProgress", (t) =>
-  t.field({
-    type: TaskProgress,
-    description:
-      "LAYRA's ingestion progress for one upload: the current state at once, then every change, until a terminal status or the key goes away.",
-    authScopes: { loggedIn: true },
-    args: {
-      taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
-    },
-    subscribe: (_root, args, context) => taskProgress(progressDeps(context), args.taskId),
-    resolve: (event, _args, context) => freshLoaders(event, context),
-  }),
-);
-
-builder.subscriptionField("workflowRun", (t) =>
-  t.field({
-    type: WorkflowRun,
-    description:
-      "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
-    authScopes: { loggedIn: true },
-    args: { taskId: t.arg.string({ required: true }) },
-    subscribe: (_root, args, context) => workflowRun(progressDeps(context), args.taskId),
-    resolve: (event, _args, context) => freshLoaders(event, context),
-  }),
-);
+builder.subscriptionFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    taskProgress: t.field({
+      type: TaskProgress,
+      description:
+        "LAYRA's ingestion progress for one upload: the current state at once, then every change, until a terminal status or the key goes away.",
+      args: {
+        taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
+      },
+      subscribe: (_root, args, context) => taskProgress(progressDeps(context), args.taskId),
+      resolve: (event, _args, context) => freshLoaders(event, context),
+    }),
+    workflowRun: t.field({
+      type: WorkflowRun,
+      description:
+        "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
+      args: { taskId: t.arg.string({ required: true }) },
+      subscribe: (_root, args, context) => workflowRun(progressDeps(context), args.taskId),
+      resolve: (event, _args, context) => freshLoaders(event, context),
+    }),
+  };
+});

@@ -32,24 +32,26 @@ const searchArgs = (arg: ArgBuilder) => ({
   scoreThreshold: arg.float({ required: false, description: "Leave out pages scoring below this raw MaxSim sum." }),
 });
 
-builder.queryFields((t) => ({
-  searchKnowledgeBase: t.field({
-    type: [SearchHitRef],
-    // Nullable so that a failed search (model server or Milvus down) fails this field only.
-    nullable: true,
-    authScopes: { loggedIn: true },
-    description: "The caller's knowledge base's pages that best match the query, best first (exact two-stage MaxSim).",
-    args: { knowledgeBaseId: t.arg.string({ required: true }), ...searchArgs(t.arg) },
-    resolve: (_root, { knowledgeBaseId, ...args }, context) =>
-      searchKnowledgeBases(context, { knowledgeBaseIds: [knowledgeBaseId], ...args }),
-  }),
-  searchKnowledgeBases: t.field({
-    type: [SearchHitRef],
-    nullable: true,
-    authScopes: { loggedIn: true },
-    description:
-      "One search over several of the caller's knowledge bases (as LAYRA's chat searches its temp base and base_used), merged by score.",
-    args: { knowledgeBaseIds: t.arg.stringList({ required: true }), ...searchArgs(t.arg) },
-    resolve: (_root, args, context) => searchKnowledgeBases(context, args),
-  }),
-}));
+builder.queryFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    searchKnowledgeBase: t.field({
+      type: [SearchHitRef],
+      // Nullable so that a failed search (model server or Milvus down) fails this field only.
+      nullable: true,
+      description:
+        "The caller's knowledge base's pages that best match the query, best first (exact two-stage MaxSim).",
+      args: { knowledgeBaseId: t.arg.string({ required: true }), ...searchArgs(fields.arg) },
+      resolve: (_root, { knowledgeBaseId, ...args }, context) =>
+        searchKnowledgeBases(context, { knowledgeBaseIds: [knowledgeBaseId], ...args }),
+    }),
+    searchKnowledgeBases: t.field({
+      type: [SearchHitRef],
+      nullable: true,
+      description:
+        "One search over several of the caller's knowledge bases (as LAYRA's chat searches its temp base and base_used), merged by score.",
+      args: { knowledgeBaseIds: t.arg.stringList({ required: true }), ...searchArgs(fields.arg) },
+      resolve: (_root, args, context) => searchKnowledgeBases(context, args),
+    }),
+  };
+});

@@ -70,9 +70,8 @@ const StoreStatsRef = builder.objectRef<StoreStats>("StoreStats").implement({
 });
 
 builder.queryField("storeStats", (t) =>
-  t.field({
+  t.withAuth({ loggedIn: true }).field({
     type: StoreStatsRef,
-    authScopes: { loggedIn: true },
     description: "Milvus collection stats, Redis memory and keys, Mongo slow operations. Needs an operator username.",
     resolve: (_root, _args, context) => {
       requireOperator(context, "storeStats");

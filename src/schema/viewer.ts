@@ -85,41 +85,38 @@ const User = builder.objectRef<ViewerShape>("User").implement({
   }),
 });
 
-builder.queryFields((t) => ({
-  me: t.field({
-    type: User,
-    authScopes: { loggedIn: true },
-    resolve: (_root, _args, context) => ({ username: context.viewer!.username }),
-  }),
-  knowledgeBase: t.field({
-    type: KnowledgeBase,
-    authScopes: { loggedIn: true },
-    description: "One of the caller's knowledge bases (temporary ones included) by LAYRA id.",
-    args: { knowledgeBaseId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "knowledgeBase", "knowledge base", args.knowledgeBaseId),
-  }),
-  file: t.field({
-    type: File,
-    authScopes: { loggedIn: true },
-    args: { fileId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "file", "file", args.fileId),
-  }),
-  conversation: t.field({
-    type: Conversation,
-    authScopes: { loggedIn: true },
-    args: { conversationId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "conversation", "conversation", args.conversationId),
-  }),
-  chatflow: t.field({
-    type: Chatflow,
-    authScopes: { loggedIn: true },
-    args: { chatflowId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "chatflow", "chatflow", args.chatflowId),
-  }),
-  workflow: t.field({
-    type: Workflow,
-    authScopes: { loggedIn: true },
-    args: { workflowId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => ownDocument(context, "workflow", "workflow", args.workflowId),
-  }),
-}));
+builder.queryFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    me: t.field({
+      type: User,
+      resolve: (_root, _args, context) => ({ username: context.viewer.username }),
+    }),
+    knowledgeBase: t.field({
+      type: KnowledgeBase,
+      description: "One of the caller's knowledge bases (temporary ones included) by LAYRA id.",
+      args: { knowledgeBaseId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "knowledgeBase", "knowledge base", args.knowledgeBaseId),
+    }),
+    file: t.field({
+      type: File,
+      args: { fileId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "file", "file", args.fileId),
+    }),
+    conversation: t.field({
+      type: Conversation,
+      args: { conversationId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "conversation", "conversation", args.conversationId),
+    }),
+    chatflow: t.field({
+      type: Chatflow,
+      args: { chatflowId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "chatflow", "chatflow", args.chatflowId),
+    }),
+    workflow: t.field({
+      type: Workflow,
+      args: { workflowId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => ownDocument(context, "workflow", "workflow", args.workflowId),
+    }),
+  };
+});

@@ -18,35 +18,33 @@ const SaveWorkflowInput = builder.inputType("SaveWorkflowInput", {
   }),
 });
 
-builder.mutationFields((t) => ({
-  saveWorkflow: t.field({
-    type: Workflow,
-    authScopes: { loggedIn: true },
-    args: { input: t.arg({ type: SaveWorkflowInput, required: true }) },
-    resolve: (_root, args, context) => saveWorkflow(context, context.viewer!.username, args.input),
-  }),
-  renameWorkflow: t.field({
-    type: Workflow,
-    authScopes: { loggedIn: true },
-    args: { workflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => renameWorkflow(context, context.viewer!.username, args.workflowId, args.name),
-  }),
-  deleteWorkflow: t.string({
-    authScopes: { loggedIn: true },
-    description: "Deletes a workflow and its chatflows (with their temp knowledge bases); answers its id.",
-    args: { workflowId: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => deleteWorkflow(context, context.viewer!.username, args.workflowId),
-  }),
-  saveCustomNode: t.field({
-    type: CustomNode,
-    authScopes: { loggedIn: true },
-    description: 'Saves (or replaces) a custom node; a name with "." or a leading "$" is refused.',
-    args: { name: t.arg.string({ required: true }), definition: t.arg({ type: "JSON", required: true }) },
-    resolve: (_root, args, context) => saveCustomNode(context, context.viewer!.username, args.name, args.definition),
-  }),
-  deleteCustomNode: t.string({
-    authScopes: { loggedIn: true },
-    args: { name: t.arg.string({ required: true }) },
-    resolve: (_root, args, context) => deleteCustomNode(context, context.viewer!.username, args.name),
-  }),
-}));
+builder.mutationFields((fields) => {
+  const t = fields.withAuth({ loggedIn: true });
+  return {
+    saveWorkflow: t.field({
+      type: Workflow,
+      args: { input: t.arg({ type: SaveWorkflowInput, required: true }) },
+      resolve: (_root, args, context) => saveWorkflow(context, context.viewer.username, args.input),
+    }),
+    renameWorkflow: t.field({
+      type: Workflow,
+      args: { workflowId: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => renameWorkflow(context, context.viewer.username, args.workflowId, args.name),
+    }),
+    deleteWorkflow: t.string({
+      description: "Deletes a workflow and its chatflows (with their temp knowledge bases); answers its id.",
+      args: { workflowId: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => deleteWorkflow(context, context.viewer.username, args.workflowId),
+    }),
+    saveCustomNode: t.field({
+      type: CustomNode,
+      description: 'Saves (or replaces) a custom node; a name with "." or a leading "$" is refused.',
+      args: { name: t.arg.string({ required: true }), definition: t.arg({ type: "JSON", required: true }) },
+      resolve: (_root, args, context) => saveCustomNode(context, context.viewer.username, args.name, args.definition),
+    }),
+    deleteCustomNode: t.string({
+      args: { name: t.arg.string({ required: true }) },
+      resolve: (_root, args, context) => deleteCustomNode(context, context.viewer.username, args.name),
+    }),
+  };
+});

@@ -1,4 +1,4 @@
-// LAYRA's MongoDB document shapes (../shared/layra-contract.md §1), field names kept as LAYRA
+// LAYRA's MongoDB document shapes (docs/layra-contract.md, "MongoDB collections"), field names kept as LAYRA
 // writes them: `files.knowledge_db_id`, `images[].images_id`, 1-based `page_number`, and so on.
 import type { ObjectId } from "mongodb";
 

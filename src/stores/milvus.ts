@@ -1,6 +1,15 @@
-import { DataType, LoadState, MilvusClient, type ResStatus, type SearchResultData } from "@zilliz/milvus2-sdk-node";
+import {
+  ConsistencyLevelEnum,
+  DataType,
+  LoadState,
+  MilvusClient,
+  type ResStatus,
+  type SearchResultData,
+} from "@zilliz/milvus2-sdk-node";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
+import { toMatrix } from "../lib/maxsim.js";
+import { PageVectorCache } from "../lib/page-vector-cache.js";
 import { probe, type StoreHealth } from "./health.js";
 import { withTimeout } from "./timeout.js";
 
@@ -9,19 +18,23 @@ export function collectionName(knowledgeBaseId: string): string {
   return `colqwen${knowledgeBaseId.replaceAll("-", "_")}`;
 }
 
-/** LAYRA's auto-id primary key field (contract §2.2). */
+/** LAYRA's auto-id primary key field (docs/layra-contract.md, "Milvus"). */
 const PRIMARY_KEY = "pk";
 
-export interface PageVectorRow {
+interface PageVectorRow {
   image_id: string;
   vector: number[];
 }
+
+/** Stage-2 vectors: whole pages (from the cache) or the rows of one query window (`imageIds[i]` owns row i). */
+export type PageVectorBatch =
+  { pages: ReadonlyMap<string, Float32Array> } | { pages?: undefined; imageIds: string[]; vectors: Float32Array };
 
 type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
-/** One row per token vector of a page, as LAYRA inserts them (contract §2.3; page_number is 0-based). */
+/** One row per token vector of a page, as LAYRA inserts them (0-based page_number; docs/layra-contract.md). */
 export interface VectorRow {
   vector: number[];
   image_id: string;
@@ -36,14 +49,26 @@ export interface MilvusStore {
   insertRows(knowledgeBaseId: string, rows: VectorRow[]): Promise<void>;
   /** Drops a knowledge base's collection; a missing one is already dropped (idempotent). */
   dropCollection(knowledgeBaseId: string): Promise<void>;
-  /** Deletes the rows of these files (`file_id in [...]`, contract §2.4); a missing collection has none. */
-  deleteFileRows(knowledgeBaseId: string, fileIds: string[]): Promise<void>;
+  /**
+   * Deletes the rows of these files (`file_id in [...]`, as LAYRA does); a missing collection has
+   * none. Their pages (`imageIds`) leave the page-vector cache, to free the memory.
+   */
+  deleteFileRows(knowledgeBaseId: string, fileIds: string[], imageIds?: readonly string[]): Promise<void>;
   /** Loads the collection if it is not loaded; false when it does not exist (nothing ingested yet). */
   readyForSearch(knowledgeBaseId: string): Promise<boolean>;
   /** Stage 1: the distinct pages among the `limit` nearest token rows of every query vector, in one batched search. */
   candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
-  /** Stage 2: every token vector of the given pages, one query window at a time, so none is cut short. */
-  pageVectors(knowledgeBaseId: string, imageIds: string[]): AsyncIterable<PageVectorRow[]>;
+  /**
+   * Stage 2: every token vector of the given pages. Cached pages come first, in one batch; the rest
+   * is read one query window at a time, so no page is cut short, and fills the cache.
+   */
+  pageVectors(knowledgeBaseId: string, imageIds: readonly string[]): AsyncIterable<PageVectorBatch>;
+  /** Reads these pages into the cache in the background (one warm-up per base at a time). */
+  warm(knowledgeBaseId: string, imageIds: readonly string[]): void;
+  /** Resolves when no warm-up is running (benchmarks and tests wait on it). */
+  warmUpsDone(): Promise<void>;
+  /** Page vectors kept in process under SEARCH_CACHE_BYTES (docs/performance.md). */
+  pageVectorCache: PageVectorCache;
   /** Milvus round trips made by the three search calls above since the store was created. */
   searchRoundTrips(): number;
   health(): Promise<StoreHealth>;
@@ -64,8 +89,10 @@ export function createMilvusStore(config: Config): MilvusStore {
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
     if (status.error_code !== "Success") throw new UpstreamUnavailable("milvus", `${what}: ${status.reason}`);
   };
-  const { metricType } = config.milvus;
+  const { metricType, dim } = config.milvus;
   const { ef, queryWindow } = config.search;
+  const cache = new PageVectorCache(config.search.cacheBytes);
+  const warmUps = new Map<string, Promise<void>>();
 
   let roundTrips = 0;
   /** One counted search-path call: no answer in time or a broken connection is UPSTREAM_UNAVAILABLE. */
@@ -86,6 +113,60 @@ export function createMilvusStore(config: Config): MilvusStore {
     if (!expected(status)) check(what, status);
     return result;
   }
+  async function* pageVectors(knowledgeBaseId: string, imageIds: readonly string[]): AsyncIterable<PageVectorBatch> {
+    let wanted = imageIds;
+    if (cache.enabled) {
+      const { found, missing } = cache.lookup(knowledgeBaseId, imageIds);
+      if (found.size > 0) yield { pages: found };
+      wanted = missing;
+    }
+    if (wanted.length === 0) return;
+    const inPages = `image_id in [${wanted.map((id) => JSON.stringify(id)).join(",")}]`;
+    // Rows kept for the cache, per page, while they fit the budget (the scoring never waits on them).
+    let fill: Map<string, number[][]> | null = cache.enabled ? new Map() : null;
+    let fillBytes = 0;
+    // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
+    // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
+    let after: string | null = null;
+    for (;;) {
+      const filter: string = after === null ? inPages : `(${inPages}) and ${PRIMARY_KEY} > ${after}`;
+      const window = await searchCall("query", () =>
+        client.query({
+          collection_name: collectionName(knowledgeBaseId),
+          filter,
+          output_fields: [PRIMARY_KEY, "image_id", "vector"],
+          limit: queryWindow,
+          // LAYRA inserts each page in one call before Mongo lists it: a strong read sees such a
+          // page whole or not at all, so what goes into the cache is complete.
+          ...(fill ? { consistency_level: ConsistencyLevelEnum.Strong } : {}),
+        }),
+      );
+      const rows = window.data as unknown as PageVectorRow[];
+      const ids = rows.map((row) => row.image_id);
+      yield {
+        imageIds: ids,
+        vectors: toMatrix(
+          rows.map((row) => row.vector),
+          dim,
+        ),
+      };
+      if (fill) {
+        fillBytes += rows.length * dim * 4;
+        if (fillBytes > cache.budgetBytes) fill = null;
+        else
+          rows.forEach((row, i) => {
+            const page = fill!.get(ids[i]!);
+            if (page) page.push(row.vector);
+            else fill!.set(ids[i]!, [row.vector]);
+          });
+      }
+      if (rows.length < queryWindow) break;
+      after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
+    }
+    // Only now is every page complete: the last window has been read.
+    for (const [imageId, vectors] of fill ?? []) cache.set(knowledgeBaseId, imageId, toMatrix(vectors, dim));
+  }
+
   return {
     client,
     createCollection: async (knowledgeBaseId) => {
@@ -127,11 +208,13 @@ export function createMilvusStore(config: Config): MilvusStore {
     },
     dropCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
+      cache.evict(knowledgeBaseId);
       if (!(await client.hasCollection({ collection_name })).value) return;
       check("dropCollection", await client.dropCollection({ collection_name }));
     },
-    deleteFileRows: async (knowledgeBaseId, fileIds) => {
+    deleteFileRows: async (knowledgeBaseId, fileIds, imageIds = []) => {
       const collection_name = collectionName(knowledgeBaseId);
+      cache.evict(knowledgeBaseId, imageIds);
       if (fileIds.length === 0 || !(await client.hasCollection({ collection_name })).value) return;
       // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
       const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
@@ -167,27 +250,21 @@ export function createMilvusStore(config: Config): MilvusStore {
       const perVector = (queryVectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
       return [...new Set(perVector.flatMap((hits) => hits.map((hit) => String(hit.image_id))))];
     },
-    pageVectors: async function* (knowledgeBaseId, imageIds) {
-      if (imageIds.length === 0) return;
-      const inPages = `image_id in [${imageIds.map((id) => JSON.stringify(id)).join(",")}]`;
-      // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
-      // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
-      let after: string | null = null;
-      for (;;) {
-        const filter: string = after === null ? inPages : `(${inPages}) and ${PRIMARY_KEY} > ${after}`;
-        const window = await searchCall("query", () =>
-          client.query({
-            collection_name: collectionName(knowledgeBaseId),
-            filter,
-            output_fields: [PRIMARY_KEY, "image_id", "vector"],
-            limit: queryWindow,
-          }),
-        );
-        yield window.data as unknown as PageVectorRow[];
-        if (window.data.length < queryWindow) return;
-        after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
-      }
+    pageVectors,
+    warm: (knowledgeBaseId, imageIds) => {
+      if (!cache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
+      const run = (async () => {
+        // Failures only leave the cache cold: the next search reads what it needs itself.
+        for await (const _ of pageVectors(knowledgeBaseId, imageIds));
+      })()
+        .catch(() => undefined)
+        .finally(() => warmUps.delete(knowledgeBaseId));
+      warmUps.set(knowledgeBaseId, run);
     },
+    warmUpsDone: async () => {
+      while (warmUps.size > 0) await Promise.all(warmUps.values());
+    },
+    pageVectorCache: cache,
     searchRoundTrips: () => roundTrips,
     health: () =>
       probe("milvus", async () => {

@@ -30,7 +30,7 @@ interface IndexPlan {
 }
 
 /**
- * LAYRA's indexes (contract §1.4) under LAYRA's own names, so its start-up `create_index` calls are
+ * LAYRA's indexes (docs/layra-contract.md, "Indexes") under LAYRA's own names, so its start-up `create_index` calls are
  * no-ops, plus the two it gets wrong under names LAYRA never uses: its chatflows index is on a field
  * `workflow` that no document has, and nothing leads with `workflows.workflow_id`.
  */

@@ -1,4 +1,4 @@
-// Watches LAYRA's progress keys in the task database (DESIGN.md decision 5). LAYRA's writers only HSET
+// Watches LAYRA's progress keys in the task database (docs/architecture.md, "Live progress"). LAYRA's writers only HSET
 // and XADD and publish nothing, so one Redis connection per process listens to keyspace notifications
 // for `task:*` and `workflow:*`; where CONFIG is forbidden (managed Redis) one shared poller reads every
 // watched key instead. Either way a change costs one read per key, whatever the number of subscribers:

@@ -2,6 +2,7 @@ import { Client } from "minio";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
+import { observeStoreCall } from "./observe.js";
 import { createPresigner } from "./presign.js";
 import { withTimeout } from "./timeout.js";
 
@@ -11,11 +12,20 @@ export interface S3Store {
   /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
   presignGet(objectKey: string): string;
   ensureBucket(): Promise<void>;
+  /** A PUT URL on the public endpoint, for a client to upload one object directly. */
+  presignPut(objectKey: string, expirySeconds: number): string;
+  putObject(objectKey: string, body: Buffer, contentType: string): Promise<void>;
+  /** The object's bytes, or null when there is no such object. */
+  getObject(objectKey: string): Promise<Buffer | null>;
+  /** The object's size in bytes, or null when there is no such object. */
+  objectSize(objectKey: string): Promise<number | null>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
+
+const isMissing = (error: unknown) => ["NotFound", "NoSuchKey"].includes(String((error as { code?: string }).code));
 
 function clientFor(endpoint: URL, config: Config): Client {
   const secure = endpoint.protocol === "https:";
@@ -41,6 +51,43 @@ export function createS3Store(config: Config): S3Store {
     client,
     bucket,
     presignGet: (objectKey) => presign(bucket, objectKey, config.s3.presignExpirySeconds),
+    presignPut: (objectKey, expirySeconds) => presign(bucket, objectKey, expirySeconds, new Date(), "PUT"),
+    putObject: (objectKey, body, contentType) =>
+      observeStoreCall(
+        "s3",
+        () => timeout(client.putObject(bucket, objectKey, body, body.length, { "Content-Type": contentType })),
+        "putObject",
+      ).then(() => undefined),
+    getObject: (objectKey) =>
+      observeStoreCall(
+        "s3",
+        async () => {
+          let stream;
+          try {
+            stream = await timeout(client.getObject(bucket, objectKey));
+          } catch (error) {
+            if (isMissing(error)) return null;
+            throw error;
+          }
+          const parts: Buffer[] = [];
+          for await (const part of stream) parts.push(part as Buffer);
+          return Buffer.concat(parts);
+        },
+        "getObject",
+      ),
+    objectSize: (objectKey) =>
+      observeStoreCall(
+        "s3",
+        async () => {
+          try {
+            return (await timeout(client.statObject(bucket, objectKey))).size;
+          } catch (error) {
+            if (isMissing(error)) return null;
+            throw error;
+          }
+        },
+        "statObject",
+      ),
     ensureBucket: async () => {
       if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
     },
