@@ -7,7 +7,6 @@ import type { AuthenticatedContext, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
 
-const tokenKey = (jwt: string) => `token:${jwt}`;
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
 
 export type Authentication = { viewer: Viewer; error: null } | { viewer: null; error: GraphQLError | null };
@@ -37,7 +36,7 @@ export async function authenticate(config: Config, stores: Stores, authorization
   }
   let registered: string | null;
   try {
-    registered = await stores.redis.token.get(tokenKey(jwt));
+    registered = await stores.redis.tokens.owner(jwt);
   } catch (error) {
     return {
       viewer: null,
@@ -55,17 +54,13 @@ export async function mintToken(config: Config, stores: Stores, username: string
   const jwt = await new SignJWT({ sub: username, exp })
     .setProtectedHeader({ alg: config.auth.algorithm, typ: "JWT" })
     .sign(secret(config));
-  await stores.redis.token
-    .multi()
-    .set(tokenKey(jwt), username, "EX", ttlSeconds)
-    .set(`user:${username}`, jwt, "EX", ttlSeconds)
-    .exec();
+  await stores.redis.tokens.register(jwt, username, ttlSeconds);
   return jwt;
 }
 
 /** A real revoke, which LAYRA's logout lacks: the token stops working at once. */
 export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boolean> {
-  return (await stores.redis.token.del(tokenKey(viewer.token))) === 1;
+  return stores.redis.tokens.revoke(viewer.token);
 }
 
 /** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */

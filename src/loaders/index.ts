@@ -2,65 +2,41 @@
 // fixed number of Mongo commands however many documents it touches. Each loader answers only with
 // the caller's own documents: another user's id loads exactly like a missing one (null).
 import DataLoader from "dataloader";
-import type { Collection, Filter, FindOptions, Sort } from "mongodb";
 import type { Viewer } from "../context.js";
 import type { FileDoc } from "../stores/documents.js";
 import type { Stores } from "../stores/index.js";
-import { observeStoreCall } from "../stores/observe.js";
 import { observedBatch } from "./observe.js";
 
-type Owned = { username: string };
+type FindOwned<D> = (username: string, keys: readonly string[]) => Promise<D[]>;
 
-/** One observed Mongo read: batch size and latency go to /metrics. */
-function observedFind<D extends Owned>(
-  collection: Collection<D>,
-  filter: Filter<D>,
-  options: FindOptions,
-): Promise<D[]> {
-  return observeStoreCall(
-    "mongo",
-    () => collection.find(filter, { ...options, projection: { _id: 0 } }).toArray() as Promise<D[]>,
-    `${collection.collectionName}.find`,
-  );
-}
-
-/** Batches `find({[key]: {$in: ids}})` and returns the caller's document per id, in order. */
-function byIdLoader<D extends Owned, K extends keyof D & string>(
-  collection: Collection<D>,
-  key: K,
+/** Batches one repository read per tick and returns the caller's document per id, in order. */
+function byIdLoader<D>(
+  name: string,
+  idOf: (doc: D) => string,
   viewer: Viewer | null,
-  extra: Filter<D> = {},
+  find: FindOwned<D>,
 ): DataLoader<string, D | null> {
   return new DataLoader(
-    observedBatch(`${collection.collectionName}.${key}`, async (ids: readonly string[]) => {
+    observedBatch(name, async (ids: readonly string[]) => {
       if (!viewer) return ids.map(() => null);
-      const filter = { ...extra, [key]: { $in: [...ids] }, username: viewer.username } as Filter<D>;
-      // One batch past the most documents that can match, so the answer never needs a getMore.
-      const docs = await observedFind(collection, filter, { batchSize: ids.length + 1 });
-      const byId = new Map(docs.map((doc) => [doc[key] as unknown as string, doc]));
+      const byId = new Map((await find(viewer.username, ids)).map((doc) => [idOf(doc), doc]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
   );
 }
 
-/** Batches `find({[key]: {$in: keys}})` and groups the caller's documents per key, in `sort` order. */
-function groupLoader<D extends Owned, K extends keyof D & string>(
-  collection: Collection<D>,
-  key: K,
+/** Batches one repository read per tick and groups the caller's documents per key, in the order read. */
+function groupLoader<D>(
+  name: string,
+  keyOf: (doc: D) => string,
   viewer: Viewer | null,
-  extra: Filter<D>,
-  sort: Sort,
+  find: FindOwned<D>,
 ): DataLoader<string, D[]> {
   return new DataLoader(
-    observedBatch(`${collection.collectionName}.by.${key}`, async (keys: readonly string[]) => {
+    observedBatch(name, async (keys: readonly string[]) => {
       if (!viewer) return keys.map(() => []);
-      const docs = await observedFind(
-        collection,
-        { ...extra, [key]: { $in: [...keys] }, username: viewer.username } as Filter<D>,
-        { sort },
-      );
       const groups = new Map<string, D[]>(keys.map((k) => [k, []]));
-      for (const doc of docs) groups.get(doc[key] as unknown as string)?.push(doc);
+      for (const doc of await find(viewer.username, keys)) groups.get(keyOf(doc))?.push(doc);
       return keys.map((k) => groups.get(k) ?? []);
     }),
   );
@@ -68,28 +44,45 @@ function groupLoader<D extends Owned, K extends keyof D & string>(
 
 export function createLoaders(stores: Stores, viewer: Viewer | null) {
   const { mongo } = stores;
-  const live = { is_delete: false } as const;
   return {
-    knowledgeBase: byIdLoader(mongo.knowledgeBases, "knowledge_base_id", viewer),
-    file: byIdLoader(mongo.files, "file_id", viewer),
-    conversation: byIdLoader(mongo.conversations, "conversation_id", viewer, live),
-    chatflow: byIdLoader(mongo.chatflows, "chatflow_id", viewer, live),
-    workflow: byIdLoader(mongo.workflows, "workflow_id", viewer, live),
-    chatflowsByWorkflow: groupLoader(mongo.chatflows, "workflow_id", viewer, live, {
-      last_modify_at: -1,
-      chatflow_id: 1,
-    }),
+    knowledgeBase: byIdLoader(
+      "knowledge_bases.knowledge_base_id",
+      (kb) => kb.knowledge_base_id,
+      viewer,
+      mongo.knowledgeBases.findByIds,
+    ),
+    file: byIdLoader("files.file_id", (file) => file.file_id, viewer, mongo.files.findByIds),
+    conversation: byIdLoader(
+      "conversations.conversation_id",
+      (conversation) => conversation.conversation_id,
+      viewer,
+      mongo.conversations.findByIds,
+    ),
+    chatflow: byIdLoader(
+      "chatflows.chatflow_id",
+      (chatflow) => chatflow.chatflow_id,
+      viewer,
+      mongo.chatflows.findByIds,
+    ),
+    workflow: byIdLoader(
+      "workflows.workflow_id",
+      (workflow) => workflow.workflow_id,
+      viewer,
+      mongo.workflows.findByIds,
+    ),
+    chatflowsByWorkflow: groupLoader(
+      "chatflows.by.workflow_id",
+      (chatflow) => chatflow.workflow_id,
+      viewer,
+      mongo.chatflows.findByWorkflowIds,
+    ),
     /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
     fileByImage: new DataLoader<string, FileDoc | null>(
       observedBatch("files.images.images_id", async (imageIds: readonly string[]) => {
         if (!viewer) return imageIds.map(() => null);
-        const docs = await observedFind(
-          mongo.files,
-          { "images.images_id": { $in: [...imageIds] }, username: viewer.username },
-          {},
-        );
         const byImage = new Map<string, FileDoc>();
-        for (const doc of docs) for (const image of doc.images) byImage.set(image.images_id, doc);
+        for (const doc of await mongo.files.findByImageIds(viewer.username, imageIds))
+          for (const image of doc.images) byImage.set(image.images_id, doc);
         return imageIds.map((id) => byImage.get(id) ?? null);
       }),
     ),

@@ -8,6 +8,7 @@
 // it is not an access control.
 import type { IncomingMessage } from "node:http";
 import type { Redis } from "ioredis";
+import { observeStoreCall } from "../stores/observe.js";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
 import type { Context } from "../context.js";
@@ -47,10 +48,11 @@ export class RateLimiter {
   async hit(subject: "user" | "ip", id: string): Promise<RateLimitDecision | null> {
     const limit = subject === "user" ? this.options.points : this.options.anonymousPoints;
     if (limit === 0) return null;
-    const [count, ttl] = (await this.redis.eval(SCRIPT, 1, this.key(subject, id), this.options.windowMs)) as [
-      number,
-      number,
-    ];
+    const [count, ttl] = (await observeStoreCall(
+      "redis",
+      () => this.redis.eval(SCRIPT, 1, this.key(subject, id), this.options.windowMs),
+      "rate_limit.hit",
+    )) as [number, number];
     return { allowed: count <= limit, count, limit, retryAfterMs: Math.max(0, ttl), subject };
   }
 }

@@ -2,10 +2,12 @@ import { Client } from "minio";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
+import { observeStoreCall } from "./observe.js";
 import { createPresigner } from "./presign.js";
 import { withTimeout } from "./timeout.js";
 
 export interface S3Store {
+  /** The MinIO client, for tests and tools that check or write as LAYRA does; gateway code uses the methods. */
   client: Client;
   bucket: string;
   /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
@@ -13,6 +15,9 @@ export interface S3Store {
   ensureBucket(): Promise<void>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
+  /** One object's bytes and content type, for backups. */
+  getObject(key: string): Promise<{ data: Buffer; contentType: string }>;
+  putObject(key: string, data: Buffer, contentType: string): Promise<void>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -36,18 +41,25 @@ export function createS3Store(config: Config): S3Store {
   // Presigning is local computation against the host that browsers reach.
   const presign = createPresigner({ ...config.s3, endpoint: config.s3.publicEndpoint });
   const { bucket } = config.s3;
-  const timeout = <T>(work: Promise<T>) => withTimeout("s3", config.storeTimeoutMs, work);
+  /** One S3 call, observed as `operation` in store_call_duration_seconds. */
+  const observed = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("s3", work, operation);
+  /** The same within the store timeout; object transfers (backups) get none, as their size has no bound. */
+  const call = <T>(operation: string, work: () => Promise<T>) =>
+    observed(operation, () => withTimeout("s3", config.storeTimeoutMs, work()));
   return {
     client,
     bucket,
     presignGet: (objectKey) => presign(bucket, objectKey, config.s3.presignExpirySeconds),
     ensureBucket: async () => {
-      if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
+      if (!(await call("bucketExists", () => client.bucketExists(bucket))))
+        await call("makeBucket", () => client.makeBucket(bucket, config.s3.region));
     },
     removeObjects: async (keys) => {
       // One DeleteObjects request (at most 1000 keys) per timeout, so a large knowledge base is not cut short.
       for (let start = 0; start < keys.length; start += 1000) {
-        const results = await timeout(client.removeObjects(bucket, keys.slice(start, start + 1000)));
+        const results = await call("removeObjects", () =>
+          client.removeObjects(bucket, keys.slice(start, start + 1000)),
+        );
         const failed = results.filter((result) => result?.Error && result.Error.Code !== "NoSuchKey");
         if (failed.length > 0)
           throw new UpstreamUnavailable(
@@ -56,9 +68,21 @@ export function createS3Store(config: Config): S3Store {
           );
       }
     },
+    getObject: async (key) => {
+      const stat = await call("statObject", () => client.statObject(bucket, key));
+      const data = await observed("getObject", async () =>
+        Buffer.concat(await (await client.getObject(bucket, key)).toArray()),
+      );
+      return { data, contentType: String(stat.metaData["content-type"] ?? "application/octet-stream") };
+    },
+    putObject: (key, data, contentType) =>
+      observed("putObject", () =>
+        client.putObject(bucket, key, data, data.length, { "Content-Type": contentType }),
+      ).then(() => undefined),
     health: () =>
       probe("s3", async () => {
-        if (!(await timeout(client.bucketExists(bucket)))) throw new Error(`bucket ${bucket} does not exist`);
+        if (!(await withTimeout("s3", config.storeTimeoutMs, client.bucketExists(bucket))))
+          throw new Error(`bucket ${bucket} does not exist`);
       }),
     close: async () => {},
   };
