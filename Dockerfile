@@ -1,5 +1,7 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
+# pdftoppm renders PDF pages for the ingestion worker (LibreOffice is optional: apt-get install libreoffice-core).
+RUN apt-get update && apt-get install -y --no-install-recommends poppler-utils && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

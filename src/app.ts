@@ -73,7 +73,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     landingPage: false,
     plugins: hardening.plugins,
     batching: false,
-    maxRequestBodySize: config.limits.maxRequestBodyBytes,
+    // Multipart uploads are held to their own limit by the limits plugin before the body is read.
+    maxRequestBodySize: Math.max(config.limits.maxRequestBodyBytes, config.limits.maxUploadRequestBytes),
     logging: yogaLogger(logger),
     context: async (initial) => {
       const auth = await authenticate(config, stores, authorizationOf(initial));

@@ -108,6 +108,36 @@ const envSchema = z
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
     SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
     SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
+
+    // Upload and ingestion over LAYRA's Kafka queue (docs/ingestion.md). Names follow LAYRA's settings.
+    /** Comma-separated `host:port` list (LAYRA's KAFKA_BROKER_URL). */
+    KAFKA_BROKER_URL: z.string().min(1).default("127.0.0.1:9094"),
+    KAFKA_TOPIC: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a valid Kafka topic name")
+      .default("task_generation"),
+    KAFKA_GROUP_ID: z.string().min(1).default("task_consumer_group"),
+    /** Where the worker forwards messages it does not handle (LAYRA's workflow messages) before committing them. */
+    KAFKA_UNHANDLED_TOPIC: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a valid Kafka topic name")
+      .default("task_generation_unhandled"),
+    KAFKA_CLIENT_ID: z.string().min(1).default("layra-gateway"),
+    UPLOAD_MAX_FILES: int(1, 1000).default(50),
+    UPLOAD_MAX_FILE_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(200 * 1024 * 1024),
+    /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
+    UPLOAD_MAX_REQUEST_BYTES: int(1, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    UPLOAD_URL_EXPIRY_SECONDS: int(10, 7 * 24 * 3600).default(900),
+    EMBEDDING_IMAGE_DPI: int(10, 1200).default(200),
+    /** Pages per /embed_image request, so a long document never sits in memory whole. */
+    EMBEDDING_BATCH_PAGES: int(1, 1000).default(8),
+    PDFTOPPM_PATH: z.string().min(1).default("pdftoppm"),
+    /** LibreOffice for office formats; when it cannot be run such files fail with a message naming it. */
+    SOFFICE_PATH: z.string().min(1).default("soffice"),
+    /** Attempts per file when a store or the model server fails (a broken file fails at once). */
+    INGEST_MAX_ATTEMPTS: int(1, 100).default(3),
+    /** The worker's /health and /metrics port (0: any free port). */
+    WORKER_PORT: int(0, 65535).default(4001),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -116,6 +146,9 @@ const envSchema = z
     const dbs = [env.REDIS_TOKEN_DB, env.REDIS_TASK_DB, env.REDIS_LOCK_DB, env.REDIS_CACHE_DB];
     if (new Set(dbs).size !== dbs.length) {
       ctx.addIssue({ code: "custom", path: ["REDIS_CACHE_DB"], message: "the four Redis databases must be distinct" });
+    }
+    if (env.KAFKA_UNHANDLED_TOPIC === env.KAFKA_TOPIC) {
+      ctx.addIssue({ code: "custom", path: ["KAFKA_UNHANDLED_TOPIC"], message: "must differ from KAFKA_TOPIC" });
     }
     if (env.GRAPHQL_MAX_DOCUMENT_BYTES > env.MAX_REQUEST_BODY_BYTES) {
       ctx.addIssue({
@@ -162,6 +195,8 @@ export interface Config {
     maxTokens: number;
     maxDocumentBytes: number;
     maxRequestBodyBytes: number;
+    /** The body limit of a multipart (file upload) request. */
+    maxUploadRequestBytes: number;
     defaultPageSize: number;
     defaultTopK: number;
     defaultListSize: number;
@@ -186,11 +221,32 @@ export interface Config {
     /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     queryWindow: number;
   };
+  kafka: { brokers: string[]; topic: string; groupId: string; unhandledTopic: string; clientId: string };
+  upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
+  ingest: {
+    dpi: number;
+    batchPages: number;
+    pdftoppmPath: string;
+    sofficePath: string;
+    maxAttempts: number;
+    workerPort: number;
+  };
 }
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+/** For the process entries: the config, or one line per problem on stderr and exit code 1. */
+export function loadConfigOrExit(source: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
   }
 }
 
@@ -266,6 +322,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxTokens: env.GRAPHQL_MAX_TOKENS,
       maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
       maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
+      maxUploadRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,
       defaultPageSize: env.COST_DEFAULT_PAGE_SIZE,
       defaultTopK: env.COST_DEFAULT_TOP_K,
       defaultListSize: env.COST_DEFAULT_LIST_SIZE,
@@ -295,6 +352,29 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxTopK: env.SEARCH_MAX_TOP_K,
       maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
       queryWindow: env.SEARCH_QUERY_WINDOW,
+    },
+    kafka: {
+      brokers: env.KAFKA_BROKER_URL.split(",")
+        .map((broker) => broker.trim().replace(/^[a-z]+:\/\//i, ""))
+        .filter(Boolean),
+      topic: env.KAFKA_TOPIC,
+      groupId: env.KAFKA_GROUP_ID,
+      unhandledTopic: env.KAFKA_UNHANDLED_TOPIC,
+      clientId: env.KAFKA_CLIENT_ID,
+    },
+    upload: {
+      maxFiles: env.UPLOAD_MAX_FILES,
+      maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
+      maxRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,
+      urlExpirySeconds: env.UPLOAD_URL_EXPIRY_SECONDS,
+    },
+    ingest: {
+      dpi: env.EMBEDDING_IMAGE_DPI,
+      batchPages: env.EMBEDDING_BATCH_PAGES,
+      pdftoppmPath: env.PDFTOPPM_PATH,
+      sofficePath: env.SOFFICE_PATH,
+      maxAttempts: env.INGEST_MAX_ATTEMPTS,
+      workerPort: env.WORKER_PORT,
     },
   };
 }

@@ -1,16 +1,9 @@
 // The production entry: read the configuration, build the gateway, serve it, stop cleanly on a
 // signal. The local development start-up (a stack of real servers and demo data) is dev/start.ts.
 import { buildApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { loadConfigOrExit } from "./config.js";
 
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const app = buildApp(config);
 const url = await app.start();
 console.log(`LAYRA GraphQL gateway on ${url}/graphql (${config.env})`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real store servers of the local stack into .stack/ (git-ignored), idempotently:
-# FerretDB 1.24.2 (SQLite), milvus-lite 3.2.2, versitygw 1.7.0 and Debian's redis-server.
+# FerretDB 1.24.2 (SQLite), milvus-lite 3.2.2, versitygw 1.7.0, Debian's redis-server, Apache Kafka
+# 3.8.0 (jars from Maven Central) and Debian's poppler-utils (pdftoppm, the worker's PDF renderer).
 # A second run with the cache warm does nothing but check.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,5 +38,22 @@ if [ "$(cat "$cache/venv/.installed" 2>/dev/null)" != "$milvus_pins" ]; then
   # shellcheck disable=SC2086
   "$cache/venv/bin/pip" install -q --disable-pip-version-check $milvus_pins
   echo "$milvus_pins" > "$cache/venv/.installed"
+fi
+# Kafka 3.8.0 (LAYRA's broker version) runs in KRaft mode straight from its Maven jars: no tarball,
+# no ZooKeeper. The pom lists only the dependency; Maven copies it and its runtime jars.
+kafka_pom_hash="$(sha256sum "$here/kafka/pom.xml" | cut -c1-16)"
+if [ "$(cat "$cache/kafka/.installed" 2>/dev/null)" != "$kafka_pom_hash" ]; then
+  echo "stack: installing Apache Kafka 3.8.0 jars with Maven"
+  rm -rf "$cache/kafka/lib"
+  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$cache/kafka/lib"
+  echo "$kafka_pom_hash" > "$cache/kafka/.installed"
+fi
+
+if ! command -v pdftoppm >/dev/null 2>&1; then
+  echo "stack: installing poppler-utils from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 poppler-utils >/dev/null
 fi
 echo "stack: servers installed in $cache"

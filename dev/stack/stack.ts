@@ -3,13 +3,16 @@
 // the same port and data, which is how tests take a store down and bring it back.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { promisify } from "node:util";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model"] as const;
+export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model", "kafka"] as const;
 export type StoreServer = (typeof STORE_SERVERS)[number];
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -21,6 +24,61 @@ interface ServerSpec {
   command: string;
   args: (port: number, dataDir: string) => string[];
   env?: NodeJS.ProcessEnv;
+  /** Runs before every start (first start and restarts) with the server's port and data folder. */
+  prepare?: (port: number, dataDir: string) => Promise<void>;
+}
+
+const kafkaLib = join(cacheDir, "kafka/lib");
+const kafkaClasspath = `${kafkaLib}/*`;
+
+/**
+ * A single KRaft node (broker and controller in one JVM) for the local stack. The controller
+ * listens on a second free port chosen at first start and kept in the properties file, so a
+ * restart reuses it and the formatted log folder. Only this stack's own settings are here: topics are created by whoever
+ * needs them (the tests, the dev start), with the partitions they need.
+ */
+async function prepareKafka(port: number, dataDir: string): Promise<void> {
+  const properties = join(dataDir, "server.properties");
+  if (existsSync(properties)) return; // a restart: same ports, same formatted log folder
+  const controllerPort = await freePort();
+  await writeFile(
+    properties,
+    [
+      "process.roles=broker,controller",
+      "node.id=1",
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      "controller.listener.names=CONTROLLER",
+      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      `log.dirs=${join(dataDir, "log")}`,
+      // One node: every internal topic has one replica, and few partitions so a first consumer
+      // group does not wait for 50 offset partitions to be created.
+      "offsets.topic.replication.factor=1",
+      "offsets.topic.num.partitions=4",
+      "transaction.state.log.replication.factor=1",
+      "transaction.state.log.min.isr=1",
+      "group.initial.rebalance.delay.ms=0",
+      "auto.create.topics.enable=false",
+      "num.network.threads=2",
+      "num.io.threads=2",
+      "background.threads=2",
+      "log.cleaner.enable=false",
+      "",
+    ].join("\n"),
+  );
+  await promisify(execFile)("java", [
+    "-cp",
+    kafkaClasspath,
+    "kafka.tools.StorageTool",
+    "format",
+    "--ignore-formatted",
+    "-t",
+    // A KRaft cluster id is 16 random bytes in URL-safe base64.
+    Buffer.from(randomUUID().replaceAll("-", ""), "hex").toString("base64url"),
+    "-c",
+    properties,
+  ]);
 }
 
 const specs: Record<StoreServer, ServerSpec> = {
@@ -68,6 +126,21 @@ const specs: Record<StoreServer, ServerSpec> = {
     command: process.execPath,
     args: () => ["--import", "tsx", join(projectRoot, "dev/stack/model-server.ts")],
   },
+  kafka: {
+    command: "java",
+    // A small heap, the serial collector and C1 only: a test broker starts faster and stays small.
+    args: (_port, dataDir) => [
+      "-Xmx512m",
+      "-Xms64m",
+      "-XX:+UseSerialGC",
+      "-XX:TieredStopAtLevel=1",
+      "-cp",
+      kafkaClasspath,
+      "kafka.Kafka",
+      join(dataDir, "server.properties"),
+    ],
+    prepare: prepareKafka,
+  },
 };
 
 async function freePort(): Promise<number> {
@@ -113,6 +186,7 @@ export class LocalStack {
         throw new Error(`${specs[server].command} is missing: run dev/stack/install.sh first`);
       }
     }
+    if (!existsSync(kafkaLib)) throw new Error(`${kafkaLib} is missing: run dev/stack/install.sh first`);
     const root = await mkdtemp(join(tmpdir(), "layra-stack-"));
     const ports = {} as Record<StoreServer, number>;
     for (const server of STORE_SERVERS) ports[server] = await freePort();
@@ -138,6 +212,7 @@ export class LocalStack {
       MINIO_ACCESS_KEY: S3_ACCESS_KEY,
       MINIO_SECRET_KEY: S3_SECRET_KEY,
       MODEL_SERVER_URL: `http://127.0.0.1:${this.ports.model}`,
+      KAFKA_BROKER_URL: `127.0.0.1:${this.ports.kafka}`,
     };
   }
 
@@ -148,6 +223,7 @@ export class LocalStack {
     if (server === "s3") await mkdir(join(dataDir, "data"), { recursive: true });
     const port = this.ports[server];
     const spec = specs[server];
+    await spec.prepare?.(port, dataDir);
     const child = spawn(spec.command, spec.args(port, dataDir), {
       env: { ...process.env, ...spec.env, PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"],

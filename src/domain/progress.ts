@@ -32,6 +32,11 @@ export interface TaskProgressEvent extends Ending {
   /** LAYRA's SSE value: processed/total*100 to one decimal, 0 when total is 0. */
   percent: number | null;
   message: string | null;
+  /** The gateway worker's page-level fields (absent from tasks LAYRA's own consumers run). */
+  currentFile: string | null;
+  pagesDone: number | null;
+  pagesTotal: number | null;
+  failedFiles: string[];
 }
 
 export interface WorkflowStreamEvent {
@@ -80,6 +85,19 @@ function count(value: string | undefined): number | null {
   return Number.parseInt(value, 10);
 }
 
+/** A JSON array of strings written by the worker; anything else reads as none. */
+function nameList(value: string | undefined): string[] {
+  if (!value) return [];
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed)
+      ? parsed.filter((item): item is string => typeof item === "string").slice(0, 1000)
+      : [];
+  } catch {
+    return [];
+  }
+}
+
 export function percentOf(processed: number | null, total: number | null): number | null {
   if (processed === null || total === null) return null;
   if (total === 0) return 0;
@@ -115,6 +133,10 @@ function taskEvent(taskId: string, fields: Record<string, string>, state: HashSt
     total,
     percent: percentOf(processed, total),
     message: fields.message ?? null,
+    currentFile: fields.current_file ?? null,
+    pagesDone: count(fields.file_pages_done),
+    pagesTotal: count(fields.file_pages_total),
+    failedFiles: nameList(fields.failed_files),
     observedAt: state.observedAt,
     resumed: state.resumed,
     end,
@@ -134,6 +156,10 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableI
       total: null,
       percent: null,
       message: null,
+      currentFile: null,
+      pagesDone: null,
+      pagesTotal: null,
+      failedFiles: [],
       observedAt: new Date(),
       resumed: false,
       end: "NOT_FOUND",

@@ -13,10 +13,15 @@ export function requireName(argument: string, value: string, max = MAX_NAME_LENG
   return name;
 }
 
+/** True when `value` is exactly `{username}_{uuid4}` (the whole shape, never a prefix test). */
+export function isOwnLayraId(value: string, username: string): boolean {
+  const escaped = username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^${escaped}_${UUID4}$`).test(value);
+}
+
 /** A client-chosen id in LAYRA's `{username}_{uuid4}` form, owned by the caller (ownership is read from the prefix by LAYRA). */
 export function requireOwnLayraId(argument: string, value: string, username: string): string {
-  const escaped = username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  if (!new RegExp(`^${escaped}_${UUID4}$`).test(value))
+  if (!isOwnLayraId(value, username))
     throw new BadUserInput(argument, `must be "${username}_" followed by a lowercase uuid4`);
   return value;
 }

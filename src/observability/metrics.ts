@@ -63,6 +63,32 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // The ingestion worker's own (src/worker.ts serves them on WORKER_PORT).
+  readonly ingestFiles = new Counter({
+    name: "ingest_files_total",
+    help: "Files the ingestion worker finished, by outcome (ingested, failed, skipped: already ingested)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly ingestPages = new Counter({
+    name: "ingest_pages_total",
+    help: "Pages rendered, embedded and stored by the ingestion worker",
+    registers: [this.registry],
+  });
+  readonly ingestStage = new Histogram({
+    name: "ingest_stage_duration_seconds",
+    help: "Time per ingestion stage (render, model, milvus, s3, mongo)",
+    labelNames: ["stage"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly ingestUnhandled = new Counter({
+    name: "ingest_unhandled_messages_total",
+    help: "Messages the worker forwarded to the unhandled topic, by kind (a LAYRA workflow type, other, malformed)",
+    labelNames: ["kind"],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

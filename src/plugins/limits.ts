@@ -220,6 +220,31 @@ export function checkCost(
   return cost > limits.maxCost ? new LimitExceeded("cost", cost, limits.maxCost) : null;
 }
 
+/** The same request with a body that errors (413) once more than `max` bytes have been read. */
+function capBody(request: Request, max: number): Request {
+  let read = 0;
+  const body = request.body!.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        read += chunk.byteLength;
+        if (read > max) {
+          const error = new LimitExceeded("request body", read, max, " bytes");
+          controller.error(
+            new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 413 } } }),
+          );
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    signal: request.signal,
+    body,
+    duplex: "half",
+  } as RequestInit);
+}
+
 /**
  * Document size and tokens wrap the parser (a cached document was within them when first parsed);
  * depth and aliases are a validation rule; cost is checked when the operation executes or
@@ -231,12 +256,33 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
     return error;
   };
   return {
-    onRequestParse({ request }) {
+    onRequestParse({ request, requestParser, setRequestParser }) {
       // Yoga's own maxRequestBodySize also cuts off chunked bodies; this says by how much.
       const length = Number(request.headers.get("content-length") ?? Number.NaN);
+      const multipart = /^multipart\/form-data\b/i.test(request.headers.get("content-type") ?? "");
+      if (multipart) {
+        // File uploads have their own, larger limit, checked before a byte of the body is read; a
+        // multipart body must say its length so the check cannot be dodged by chunking.
+        const max = limits.maxUploadRequestBytes;
+        if (!Number.isInteger(length) || length > max) {
+          const error = reject(
+            new LimitExceeded("upload request body", Number.isInteger(length) ? length : -1, max, " bytes"),
+          );
+          throw new GraphQLError(
+            `${Number.isInteger(length) ? error.message : "a multipart upload must send Content-Length"}; ` +
+              "upload large files with the createUploadUrls and commitUploads mutations (presigned PUT URLs) instead",
+            { extensions: { ...error.extensions, presignedPath: "createUploadUrls", http: { status: 413 } } },
+          );
+        }
+        return;
+      }
       if (Number.isInteger(length) && length > limits.maxRequestBodyBytes) {
         const error = reject(new LimitExceeded("request body", length, limits.maxRequestBodyBytes, " bytes"));
         throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 413 } } });
+      }
+      // Yoga's own cut-off is the (larger) upload limit: hold a chunked non-upload body to the smaller one.
+      if (!Number.isInteger(length) && requestParser && request.body) {
+        setRequestParser((req) => requestParser(capBody(req, limits.maxRequestBodyBytes)));
       }
     },
     onParse({ parseFn, setParseFn }) {

@@ -13,6 +13,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    Upload: { Input: File; Output: never };
   };
   DefaultFieldNullability: false;
   Connection: { totalCount: number };

@@ -17,5 +17,6 @@ import "./conversation-mutations.js";
 import "./workflow-mutations.js";
 import "./store-stats.js";
 import "./search.js";
+import "./upload.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -40,6 +40,15 @@ const TaskProgress = builder.objectRef<TaskProgressEvent>("TaskProgress").implem
       description: "processed/total*100 to one decimal; 0 when total is 0.",
     }),
     message: t.exposeString("message", { nullable: true }),
+    currentFile: t.exposeString("currentFile", {
+      nullable: true,
+      description: "The file a gateway worker is on (null for tasks LAYRA's own consumers run).",
+    }),
+    pagesDone: t.exposeInt("pagesDone", { nullable: true, description: "Pages of currentFile embedded and stored." }),
+    pagesTotal: t.exposeInt("pagesTotal", { nullable: true, description: "Pages of currentFile." }),
+    failedFiles: t.exposeStringList("failedFiles", {
+      description: "Names of the files that failed so far; the final message says why.",
+    }),
     observedAt: t.expose("observedAt", {
       type: "DateTime",
       description: "When the gateway read this state from Redis.",

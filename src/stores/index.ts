@@ -1,5 +1,6 @@
 import type { Config } from "../config.js";
 import type { StoreHealth } from "./health.js";
+import { createKafkaStore, type KafkaStore } from "./kafka.js";
 import { createMilvusStore, type MilvusStore } from "./milvus.js";
 import { createModelStore, type ModelStore } from "./model.js";
 import { createMongoStore, type MongoStore } from "./mongo.js";
@@ -13,6 +14,8 @@ export interface Stores {
   redis: RedisStore;
   s3: S3Store;
   model: ModelStore;
+  /** LAYRA's task queue; connected on first use. */
+  kafka: KafkaStore;
   /** Live progress of LAYRA tasks and workflow runs, read from the `redis` task database. */
   progress: ProgressWatcher;
 }
@@ -25,6 +28,7 @@ export function createStores(config: Config): Stores {
     redis,
     s3: createS3Store(config),
     model: createModelStore(config),
+    kafka: createKafkaStore(config),
     progress: new ProgressWatcher(config, redis),
   };
 }
@@ -39,6 +43,6 @@ export async function closeStores(stores: Stores): Promise<void> {
   // The watcher first: it quits its subscriber connection before the Redis store closes the rest.
   await stores.progress.close();
   await Promise.allSettled(
-    [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.close()),
+    [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model, stores.kafka].map((store) => store.close()),
   );
 }

@@ -6,6 +6,11 @@ import { probe, type StoreHealth } from "./health.js";
 export interface ModelStore {
   /** The query's token vectors: `embeddings[0]` of `POST /embed_text {queries: [text]}`. */
   embedText(text: string): Promise<number[][]>;
+  /**
+   * One list of token vectors per page: `POST /embed_image`, multipart field `images` repeated, each
+   * named `{filename}_{i}.png` with type image/png, as LAYRA sends them (`i` counts from `firstIndex`).
+   */
+  embedImages(pages: Buffer[], filename: string, firstIndex: number): Promise<number[][][]>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -36,6 +41,32 @@ export function createModelStore(config: Config): ModelStore {
       const first = Array.isArray(payload.embeddings) ? payload.embeddings[0] : undefined;
       if (!Array.isArray(first)) throw new UpstreamUnavailable("model", "/embed_text answered without embeddings");
       return first as number[][];
+    },
+    embedImages: async (pages, filename, firstIndex) => {
+      const form = new FormData();
+      pages.forEach((page, i) =>
+        form.append(
+          "images",
+          new Blob([new Uint8Array(page)], { type: "image/png" }),
+          `${filename}_${firstIndex + i}.png`,
+        ),
+      );
+      let response: Response;
+      try {
+        // LAYRA waits up to 1200 s for a batch; the configured timeout applies per page here.
+        response = await fetch(`${url}/embed_image`, {
+          method: "POST",
+          body: form,
+          signal: AbortSignal.timeout(timeoutMs * Math.max(1, pages.length)),
+        });
+      } catch (error) {
+        throw new UpstreamUnavailable("model", error instanceof Error ? error.message : String(error));
+      }
+      if (!response.ok) throw new UpstreamUnavailable("model", `/embed_image answered HTTP ${response.status}`);
+      const payload = (await response.json()) as { embeddings?: unknown };
+      if (!Array.isArray(payload.embeddings) || payload.embeddings.length !== pages.length)
+        throw new UpstreamUnavailable("model", "/embed_image answered without one embedding per image");
+      return payload.embeddings as number[][][];
     },
     health: () =>
       probe("model", async () => {

@@ -26,8 +26,14 @@ export function createPresigner({ endpoint, region, accessKey, secretKey }: Pres
     return cached.key;
   };
 
-  /** A GET URL for `bucket/key` valid for `expirySeconds` from `now` (path-style addressing). */
-  return (bucket: string, key: string, expirySeconds: number, now = new Date()): string => {
+  /** A GET (or PUT) URL for `bucket/key` valid for `expirySeconds` from `now` (path-style addressing). */
+  return (
+    bucket: string,
+    key: string,
+    expirySeconds: number,
+    now = new Date(),
+    method: "GET" | "PUT" = "GET",
+  ): string => {
     const amzDate = now
       .toISOString()
       .replace(/[-:]/g, "")
@@ -39,7 +45,7 @@ export function createPresigner({ endpoint, region, accessKey, secretKey }: Pres
     const query =
       `X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${encode(`${accessKey}/${scope}`)}` +
       `&X-Amz-Date=${amzDate}&X-Amz-Expires=${expirySeconds}&X-Amz-SignedHeaders=host`;
-    const canonicalRequest = `GET\n${path}\n${query}\nhost:${host}\n\nhost\nUNSIGNED-PAYLOAD`;
+    const canonicalRequest = `${method}\n${path}\n${query}\nhost:${host}\n\nhost\nUNSIGNED-PAYLOAD`;
     const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash("sha256").update(canonicalRequest).digest("hex")}`;
     const signature = createHmac("sha256", signingKey(day)).update(stringToSign).digest("hex");
     return `${base}${path}?${query}&X-Amz-Signature=${signature}`;

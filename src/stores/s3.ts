@@ -13,6 +13,12 @@ export interface S3Store {
   /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
   presignGet(objectKey: string): string;
   ensureBucket(): Promise<void>;
+  /** A PUT URL on the public endpoint, for a client to upload one object directly. */
+  presignPut(objectKey: string, expirySeconds: number): string;
+  putObject(objectKey: string, body: Buffer, contentType: string): Promise<void>;
+  getObject(objectKey: string): Promise<Buffer>;
+  /** The object's size in bytes, or null when there is no such object. */
+  objectSize(objectKey: string): Promise<number | null>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
   /** One object's bytes and content type, for backups. */
@@ -50,6 +56,38 @@ export function createS3Store(config: Config): S3Store {
     client,
     bucket,
     presignGet: (objectKey) => presign(bucket, objectKey, config.s3.presignExpirySeconds),
+    presignPut: (objectKey, expirySeconds) => presign(bucket, objectKey, expirySeconds, new Date(), "PUT"),
+    putObject: (objectKey, body, contentType) =>
+      observeStoreCall(
+        "s3",
+        () => timeout(client.putObject(bucket, objectKey, body, body.length, { "Content-Type": contentType })),
+        "putObject",
+      ).then(() => undefined),
+    getObject: (objectKey) =>
+      observeStoreCall(
+        "s3",
+        async () => {
+          const stream = await timeout(client.getObject(bucket, objectKey));
+          const parts: Buffer[] = [];
+          for await (const part of stream) parts.push(part as Buffer);
+          return Buffer.concat(parts);
+        },
+        "getObject",
+      ),
+    objectSize: (objectKey) =>
+      observeStoreCall(
+        "s3",
+        async () => {
+          try {
+            return (await timeout(client.statObject(bucket, objectKey))).size;
+          } catch (error) {
+            if ((error as { code?: string }).code === "NotFound" || (error as { code?: string }).code === "NoSuchKey")
+              return null;
+            throw error;
+          }
+        },
+        "statObject",
+      ),
     ensureBucket: async () => {
       if (!(await call("bucketExists", () => client.bucketExists(bucket))))
         await call("makeBucket", () => client.makeBucket(bucket, config.s3.region));

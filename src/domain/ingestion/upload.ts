@@ -1,0 +1,288 @@
+// Starting an ingestion task the way LAYRA's upload endpoints do (docs/ingestion.md): the task
+// hash (four fields, one hour), the originals under LAYRA's key shape, then one Kafka message per
+// file in LAYRA's exact shape, so LAYRA's own consumers or the gateway's workers can ingest them.
+// Every input is checked before anything is written; a failure after the first write undoes it.
+import { randomUUID } from "node:crypto";
+import { ObjectId } from "mongodb";
+import type { Context } from "../../context.js";
+import { BadUserInput, LimitExceeded, NotFound } from "../../errors.js";
+import {
+  encodeEmbeddingMessage,
+  filenameProblem,
+  originalObjectKey,
+  TASK_INITIAL_MESSAGE,
+  TASK_TTL_SECONDS,
+} from "../../lib/ingestion.js";
+import { isOwnLayraId } from "../../lib/input.js";
+import type { KnowledgeBaseDoc } from "../../stores/documents.js";
+import {
+  claimPendingUpload,
+  deleteKnowledgeBaseDocument,
+  deleteTask,
+  findKnowledgeBase,
+  initTask,
+  insertKnowledgeBase,
+  readPendingUpload,
+  savePendingUpload,
+  sessionOwner,
+  type PendingUpload,
+} from "../../stores/ingestion.js";
+
+export interface UploadTaskFile {
+  id: string;
+  filename: string;
+  url: string;
+}
+
+/** What an upload answers: LAYRA's `{task_id, knowledge_db_id, files}` without the stored 100-year URLs. */
+export interface UploadTask {
+  taskId: string;
+  knowledgeBaseId: string;
+  files: UploadTaskFile[];
+}
+
+/** A file of the multipart request (Yoga's File: a web File, read only when everything checked out). */
+export interface UploadedFile {
+  name: string;
+  type: string;
+  size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+export interface DeclaredFile {
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+interface PlannedFile {
+  fileId: string;
+  filename: string;
+  objectKey: string;
+}
+
+/** Zero files, empty, badly named, unsupported or too large: the whole call is refused, naming the file. */
+function checkFiles(context: Context, argument: string, files: readonly { name: string; size: number }[]): void {
+  const { maxFiles, maxFileBytes } = context.config.upload;
+  if (files.length === 0) throw new BadUserInput(argument, "must contain at least one file");
+  if (files.length > maxFiles) throw new BadUserInput(argument, `must contain at most ${maxFiles} files`);
+  files.forEach((file, index) => {
+    const name = JSON.stringify(file.name);
+    const problem = filenameProblem(file.name);
+    if (problem) throw new BadUserInput(`${argument}[${index}]`, `${name} ${problem}`);
+    if (!Number.isSafeInteger(file.size) || file.size <= 0)
+      throw new BadUserInput(`${argument}[${index}]`, `${name} is empty`);
+    if (file.size > maxFileBytes) {
+      const error = new LimitExceeded("file size", file.size, maxFileBytes, " bytes");
+      throw new BadUserInput(`${argument}[${index}]`, `${name}: ${error.message}`);
+    }
+  });
+}
+
+function planFiles(username: string, names: readonly string[]): PlannedFile[] {
+  return names.map((filename) => ({
+    fileId: `${username}_${randomUUID()}`,
+    filename,
+    objectKey: originalObjectKey(username, filename, new ObjectId().toHexString()),
+  }));
+}
+
+/** The caller's own, non-temporary knowledge base; another user's answers exactly like a missing one. */
+async function requireOwnKnowledgeBase(context: Context, username: string, knowledgeBaseId: string) {
+  const knowledgeBase = await findKnowledgeBase(context.stores.mongo, knowledgeBaseId);
+  if (!knowledgeBase || knowledgeBase.username !== username) throw new NotFound("knowledge base", knowledgeBaseId);
+  return knowledgeBase;
+}
+
+/** HSET + EXPIRE the task, then one message per file; on a failure the task hash goes again. */
+async function enqueue(
+  context: Context,
+  username: string,
+  knowledgeBaseId: string,
+  files: PlannedFile[],
+  undo: () => Promise<unknown>,
+): Promise<UploadTask> {
+  const { redis, s3, kafka } = context.stores;
+  const taskId = `${username}_${randomUUID()}`;
+  const answer = files.map((file) => ({ ...file, url: s3.presignGet(file.objectKey) }));
+  try {
+    await initTask(redis.task, taskId, files.length, TASK_INITIAL_MESSAGE, TASK_TTL_SECONDS);
+    await kafka.produce(
+      answer.map((file) =>
+        encodeEmbeddingMessage({
+          task_id: taskId,
+          username,
+          knowledge_db_id: knowledgeBaseId,
+          file_meta: {
+            file_id: file.fileId,
+            minio_filename: file.objectKey,
+            original_filename: file.filename,
+            minio_url: file.url,
+          },
+        }),
+      ),
+    );
+  } catch (error) {
+    await Promise.allSettled([deleteTask(redis.task, taskId), undo()]);
+    throw error;
+  }
+  return {
+    taskId,
+    knowledgeBaseId,
+    files: answer.map((file) => ({ id: file.fileId, filename: file.filename, url: file.url })),
+  };
+}
+
+/** Stores the originals (LAYRA's key shape, the upload's content type) and enqueues them. */
+async function storeAndEnqueue(
+  context: Context,
+  username: string,
+  knowledgeBaseId: string,
+  files: readonly UploadedFile[],
+  undoBase: () => Promise<unknown> = async () => undefined,
+): Promise<UploadTask> {
+  const planned = planFiles(
+    username,
+    files.map((file) => file.name),
+  );
+  const { s3 } = context.stores;
+  const undo = () => Promise.allSettled([s3.removeObjects(planned.map((file) => file.objectKey)), undoBase()]);
+  try {
+    for (const [index, file] of files.entries()) {
+      const body = Buffer.from(await file.arrayBuffer());
+      await s3.putObject(planned[index]!.objectKey, body, file.type || "application/octet-stream");
+    }
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+  return enqueue(context, username, knowledgeBaseId, planned, undo);
+}
+
+export async function uploadFiles(
+  context: Context,
+  username: string,
+  knowledgeBaseId: string,
+  files: readonly UploadedFile[],
+): Promise<UploadTask> {
+  checkFiles(context, "files", files);
+  await requireOwnKnowledgeBase(context, username, knowledgeBaseId);
+  return storeAndEnqueue(context, username, knowledgeBaseId, files);
+}
+
+/**
+ * A conversation's or chatflow's attachments: a new temp knowledge base per upload, exactly as
+ * LAYRA's chat upload creates it (id `temp_{sessionId}_{uuid4}`, name `temp_base_{username}_{uuid4}`
+ * with the same uuid, `is_delete: true`) and its Milvus collection. The session must be the caller's:
+ * an existing one by its document, a new one (LAYRA's client picks the id before the first turn) by
+ * its `{username}_{uuid4}` shape.
+ */
+export async function uploadChatFiles(
+  context: Context,
+  username: string,
+  sessionId: string,
+  files: readonly UploadedFile[],
+): Promise<UploadTask> {
+  checkFiles(context, "files", files);
+  const owner = await sessionOwner(context.stores.mongo, sessionId);
+  if (owner !== null ? owner !== username : !isOwnLayraId(sessionId, username))
+    throw new NotFound("session", sessionId);
+  const { mongo, milvus } = context.stores;
+  const uuid = randomUUID();
+  const now = new Date();
+  const knowledgeBase: KnowledgeBaseDoc = {
+    knowledge_base_id: `temp_${sessionId}_${uuid}`,
+    knowledge_base_name: `temp_base_${username}_${uuid}`,
+    username,
+    files: [],
+    used_chat: [],
+    created_at: now,
+    last_modify_at: now,
+    is_delete: true,
+  };
+  const undoBase = () =>
+    Promise.allSettled([
+      deleteKnowledgeBaseDocument(mongo, knowledgeBase.knowledge_base_id),
+      milvus.dropCollection(knowledgeBase.knowledge_base_id),
+    ]);
+  try {
+    await insertKnowledgeBase(mongo, knowledgeBase);
+    await milvus.createCollection(knowledgeBase.knowledge_base_id);
+  } catch (error) {
+    await undoBase();
+    throw error;
+  }
+  return storeAndEnqueue(context, username, knowledgeBase.knowledge_base_id, files, undoBase);
+}
+
+export interface UploadUrls {
+  uploadId: string;
+  expiresAt: Date;
+  files: { filename: string; url: string; objectKey: string }[];
+}
+
+/**
+ * The presigned path for large files: short-lived PUT URLs for the originals (under LAYRA's key
+ * shape) and an upload id that commitUploads turns into a task. Nothing is written to S3 here.
+ */
+export async function createUploadUrls(
+  context: Context,
+  username: string,
+  knowledgeBaseId: string,
+  declared: readonly DeclaredFile[],
+): Promise<UploadUrls> {
+  checkFiles(
+    context,
+    "files",
+    declared.map((file) => ({ name: file.filename, size: file.size })),
+  );
+  await requireOwnKnowledgeBase(context, username, knowledgeBaseId);
+  const { urlExpirySeconds } = context.config.upload;
+  const planned = planFiles(
+    username,
+    declared.map((file) => file.filename),
+  );
+  const uploadId = `${username}_${randomUUID()}`;
+  const pending: PendingUpload = {
+    username,
+    knowledgeBaseId,
+    files: planned.map((file, index) => ({
+      ...file,
+      contentType: declared[index]!.contentType,
+      size: declared[index]!.size,
+    })),
+  };
+  // The record outlives the URLs a little, so a PUT that started just before expiry can still be committed.
+  await savePendingUpload(context.stores.redis.task, uploadId, pending, urlExpirySeconds + 300);
+  return {
+    uploadId,
+    expiresAt: new Date(Date.now() + urlExpirySeconds * 1000),
+    files: planned.map((file) => ({
+      filename: file.filename,
+      objectKey: file.objectKey,
+      url: context.stores.s3.presignPut(file.objectKey, urlExpirySeconds),
+    })),
+  };
+}
+
+/** Checks every declared object exists with its declared size, then starts the task (once). */
+export async function commitUploads(context: Context, username: string, uploadId: string): Promise<UploadTask> {
+  const { redis, s3 } = context.stores;
+  const pending = await readPendingUpload(redis.task, uploadId);
+  if (!pending || pending.username !== username) throw new NotFound("upload", uploadId);
+  for (const [index, file] of pending.files.entries()) {
+    const size = await s3.objectSize(file.objectKey);
+    if (size === null)
+      throw new BadUserInput(`files[${index}]`, `${JSON.stringify(file.filename)} was not uploaded to its URL`);
+    if (size !== file.size)
+      throw new BadUserInput(
+        `files[${index}]`,
+        `${JSON.stringify(file.filename)} has ${size} bytes where ${file.size} were declared`,
+      );
+  }
+  await requireOwnKnowledgeBase(context, username, pending.knowledgeBaseId);
+  if (!(await claimPendingUpload(redis.task, uploadId))) throw new NotFound("upload", uploadId);
+  return enqueue(context, username, pending.knowledgeBaseId, pending.files, () =>
+    s3.removeObjects(pending.files.map((file) => file.objectKey)),
+  );
+}

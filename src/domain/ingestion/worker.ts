@@ -1,0 +1,305 @@
+// The ingestion worker: a Kafka consumer-group member on LAYRA's task topic. Per file, in LAYRA's
+// order but made exact (docs/ingestion.md): download the original, render pages, embed them in
+// batches, insert the token vectors into Milvus, upload the page PNGs, and only then publish the
+// `files` document complete with every page and push its ref into the knowledge base, so no reader
+// sees a half-filled file. Offsets are committed after the file is done (at least once); a file
+// whose document exists is skipped (idempotent); a failed or interrupted file leaves nothing behind.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Config } from "../../config.js";
+import {
+  COMPLETED_TEXTS,
+  decodeTaskMessage,
+  failedMessage,
+  pageObjectKey,
+  processingMessage,
+  type LayraEmbeddingMessage,
+  type LayraFileMeta,
+} from "../../lib/ingestion.js";
+import type { Metrics } from "../../observability/metrics.js";
+import type { FileRef, PageImageDoc } from "../../stores/documents.js";
+import type { Stores } from "../../stores/index.js";
+import {
+  addFileRef,
+  deleteFileDocument,
+  fileDocumentExists,
+  findKnowledgeBase,
+  finishTaskFile,
+  insertFileDocument,
+  updateTask,
+} from "../../stores/ingestion.js";
+import type { ReceivedMessage } from "../../stores/kafka.js";
+import { acquireLock, extendLock, lockKey, releaseLock } from "../../stores/lock.js";
+import { ConversionError, type Renderer } from "../../stores/renderer.js";
+
+export interface WorkerDeps {
+  config: Config;
+  stores: Stores;
+  renderer: Renderer;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The `type`s of LAYRA's own workflow messages on the same topic (bounded metric labels). */
+const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]);
+
+/** A failure that retrying the same file cannot fix (a broken file, a deleted knowledge base). */
+class PermanentFailure extends Error {}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
+async function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
+  const { lock } = deps.stores.redis;
+  const key = lockKey("ingest_file", fileId);
+  const ttlMs = deps.config.lockTtlMs;
+  let token = await acquireLock(lock, key, ttlMs);
+  // After a rebalance the previous owner may still be finishing this file: wait for it, then re-check.
+  while (!token) {
+    await sleep(500);
+    token = await acquireLock(lock, key, ttlMs);
+  }
+  const held = token;
+  const renewal = setInterval(() => void extendLock(lock, key, held, ttlMs).catch(() => false), ttlMs / 3);
+  renewal.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(renewal);
+    await releaseLock(lock, key, held).catch(() => false);
+  }
+}
+
+/** LAYRA's `knowledge_bases.files[]` element for a file. */
+const fileRef = (meta: LayraFileMeta, createdAt: Date): FileRef => ({
+  file_id: meta.file_id,
+  filename: meta.original_filename,
+  minio_filename: meta.minio_filename,
+  minio_url: meta.minio_url,
+  created_at: createdAt,
+});
+
+interface Attempt {
+  pageKeys: string[];
+  documentInserted: boolean;
+}
+
+/** One try at a file; `attempt` records what it wrote so a failure can remove exactly that. */
+async function ingestOnce(
+  deps: WorkerDeps,
+  message: LayraEmbeddingMessage,
+  timestampMs: number,
+  attempt: Attempt,
+): Promise<number> {
+  const { stores, config } = deps;
+  const { task_id: taskId, username, knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
+  const timings = deps.metrics.ingestStage;
+  const timed = async <T>(stage: string, work: () => Promise<T>): Promise<T> => {
+    const end = timings.startTimer({ stage });
+    try {
+      return await work();
+    } finally {
+      end();
+    }
+  };
+
+  const original = await timed("s3", async () => {
+    if ((await stores.s3.objectSize(meta.minio_filename)) === null)
+      throw new PermanentFailure(`the original ${meta.minio_filename} is not in the bucket`);
+    return stores.s3.getObject(meta.minio_filename);
+  });
+  const pages = await timed("render", () => deps.renderer.render(original, meta.original_filename));
+  try {
+    const pageCount = pages.pageCount;
+    attempt.pageKeys = Array.from({ length: pageCount }, (_, index) =>
+      pageObjectKey(username, meta.original_filename, meta.file_id, index, timestampMs),
+    );
+    await updateTask(stores.redis.task, taskId, {
+      current_file: meta.original_filename,
+      file_pages_done: 0,
+      file_pages_total: pageCount,
+    });
+    await timed("milvus", async () => {
+      await stores.milvus.createCollection(knowledgeBaseId);
+      // Rows of an attempt that was interrupted before (a crash, a rebalance) go first.
+      await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
+    });
+    const images: PageImageDoc[] = [];
+    const { batchPages } = config.ingest;
+    for (let start = 0; start < pageCount; start += batchPages) {
+      const indexes = Array.from({ length: Math.min(batchPages, pageCount - start) }, (_, i) => start + i);
+      const pngs = await timed("render", () => Promise.all(indexes.map((index) => pages.page(index))));
+      const embeddings = await timed("model", () => stores.model.embedImages(pngs, meta.original_filename, start));
+      const imageIds = indexes.map(() => `${username}_${randomUUID()}`);
+      await timed("milvus", () =>
+        stores.milvus.insertRows(
+          knowledgeBaseId,
+          embeddings.flatMap((vectors, i) =>
+            vectors.map((vector) => ({
+              vector,
+              image_id: imageIds[i]!,
+              page_number: indexes[i]!, // 0-based in Milvus, as LAYRA
+              file_id: meta.file_id,
+            })),
+          ),
+        ),
+      );
+      await timed("s3", () =>
+        Promise.all(indexes.map((index, i) => stores.s3.putObject(attempt.pageKeys[index]!, pngs[i]!, "image/png"))),
+      );
+      indexes.forEach((index, i) =>
+        images.push({
+          images_id: imageIds[i]!,
+          minio_filename: attempt.pageKeys[index]!,
+          minio_url: stores.s3.presignGet(attempt.pageKeys[index]!),
+          page_number: index + 1, // 1-based in Mongo, as LAYRA
+        }),
+      );
+      await updateTask(stores.redis.task, taskId, { file_pages_done: start + indexes.length });
+    }
+    const now = new Date();
+    await timed("mongo", async () => {
+      attempt.documentInserted = true;
+      await insertFileDocument(stores.mongo, {
+        file_id: meta.file_id,
+        filename: meta.original_filename,
+        username,
+        minio_filename: meta.minio_filename,
+        minio_url: meta.minio_url,
+        knowledge_db_id: knowledgeBaseId,
+        images,
+        created_at: now,
+        last_modify_at: now,
+        is_delete: false,
+      });
+      if (!(await addFileRef(stores.mongo, knowledgeBaseId, fileRef(meta, now))))
+        throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
+    });
+    return pageCount;
+  } finally {
+    await pages.dispose();
+  }
+}
+
+/** Removes what an attempt wrote: its Milvus rows, its page objects, its `files` document. */
+async function removeAttempt(deps: WorkerDeps, message: LayraEmbeddingMessage, attempt: Attempt): Promise<void> {
+  const { stores } = deps;
+  const { knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
+  await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
+  if (attempt.pageKeys.length > 0) await stores.s3.removeObjects(attempt.pageKeys);
+  if (attempt.documentInserted) await deleteFileDocument(stores.mongo, meta.file_id);
+}
+
+/** Ingests one file end to end and records its outcome in the task hash; throws only when a store cannot be cleaned up. */
+export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, timestampMs: number): Promise<void> {
+  const { stores, config, logger } = deps;
+  const { task_id: taskId, file_meta: meta } = message;
+  const log = logger.child({ taskId, fileId: meta.file_id });
+  await withFileLock(deps, meta.file_id, async () => {
+    const finish = (error: string | null) =>
+      finishTaskFile(
+        stores.redis.task,
+        taskId,
+        { fileId: meta.file_id, filename: meta.original_filename, error },
+        COMPLETED_TEXTS,
+      );
+    if (await fileDocumentExists(stores.mongo, meta.file_id)) {
+      // Done before (the offset commit was lost): make sure its ref is in the base, count it once.
+      await addFileRef(stores.mongo, message.knowledge_db_id, fileRef(meta, new Date()));
+      await finish(null);
+      deps.metrics.ingestFiles.inc({ outcome: "skipped" });
+      log.info("file already ingested: skipped");
+      return;
+    }
+    await updateTask(stores.redis.task, taskId, {
+      status: "processing",
+      message: processingMessage(meta.original_filename),
+    });
+    const knowledgeBase = await findKnowledgeBase(stores.mongo, message.knowledge_db_id);
+    let failure: string | null =
+      !knowledgeBase || knowledgeBase.username !== message.username
+        ? `knowledge base ${message.knowledge_db_id} not found`
+        : null;
+    for (let tryNumber = 1; failure === null; tryNumber++) {
+      const attempt: Attempt = { pageKeys: [], documentInserted: false };
+      try {
+        const pages = await ingestOnce(deps, message, timestampMs, attempt);
+        await finish(null);
+        deps.metrics.ingestFiles.inc({ outcome: "ingested" });
+        deps.metrics.ingestPages.inc(pages);
+        log.info({ pages }, "file ingested");
+        return;
+      } catch (error) {
+        await removeAttempt(deps, message, attempt);
+        const permanent = error instanceof PermanentFailure || error instanceof ConversionError;
+        log.warn({ err: error, tryNumber, permanent }, "file attempt failed");
+        if (permanent || tryNumber >= config.ingest.maxAttempts) failure = errorText(error);
+        else await sleep(1_000 * tryNumber);
+      }
+    }
+    // Nothing of a failed file stays in any store: its original goes too (LAYRA kept it, unlisted).
+    await stores.s3.removeObjects([meta.minio_filename]);
+    await finish(failure);
+    deps.metrics.ingestFiles.inc({ outcome: "failed" });
+    log.warn({ reason: failure }, failedMessage(meta.original_filename));
+  });
+}
+
+/**
+ * One message from the topic. Embedding tasks are ingested; anything else (LAYRA's workflow runs
+ * carry a `type`, or a value that is not a task) is forwarded unchanged, headers included, to the
+ * unhandled-messages topic before its offset is committed: never silently dropped.
+ */
+export async function handleMessage(deps: WorkerDeps, received: ReceivedMessage): Promise<void> {
+  const decoded = decodeTaskMessage(received.value);
+  if (decoded.kind === "embedding") {
+    await ingestFile(deps, decoded.message, received.timestamp);
+  } else {
+    const { unhandledTopic } = deps.config.kafka;
+    await deps.stores.kafka.produce(
+      [
+        {
+          value: received.value,
+          headers: {
+            ...received.headers,
+            "x-layra-source": `${received.topic}/${received.partition}/${received.offset}`,
+          },
+        },
+      ],
+      unhandledTopic,
+    );
+    const kind = decoded.kind === "unhandled" ? `type ${decoded.type}` : decoded.reason;
+    deps.metrics.ingestUnhandled.inc({
+      kind:
+        decoded.kind === "unhandled" ? (LAYRA_MESSAGE_TYPES.has(decoded.type) ? decoded.type : "other") : "malformed",
+    });
+    deps.logger.warn(
+      { partition: received.partition, offset: String(received.offset), unhandledTopic },
+      `message not handled by the ingestion worker (${kind}): forwarded to ${unhandledTopic}`,
+    );
+  }
+  await received.commit();
+}
+
+/** Consumes until `signal` aborts; a message whose handling throws (a store down) is retried, never skipped. */
+export async function runWorker(deps: WorkerDeps, signal: AbortSignal): Promise<void> {
+  const consumer = await deps.stores.kafka.consume();
+  signal.addEventListener("abort", () => void consumer.close(), { once: true });
+  try {
+    for await (const received of consumer.messages) {
+      for (let tryNumber = 1; !signal.aborted; tryNumber++) {
+        try {
+          await handleMessage(deps, received);
+          break;
+        } catch (error) {
+          deps.logger.error({ err: error, tryNumber }, "message handling failed; retrying the same message");
+          await sleep(Math.min(30_000, 1_000 * tryNumber));
+        }
+      }
+      if (signal.aborted) break;
+    }
+  } finally {
+    await consumer.close();
+  }
+}

@@ -1,0 +1,197 @@
+// The store operations of upload and ingestion: LAYRA's task hash `task:{id}` (Redis task
+// database), pending presigned uploads, and the Mongo writes that publish an ingested file.
+import type { Redis } from "ioredis";
+import type { FileDoc, FileRef, KnowledgeBaseDoc } from "./documents.js";
+import type { MongoStore } from "./mongo.js";
+import { observeStoreCall } from "./observe.js";
+
+const taskKey = (taskId: string) => `task:${taskId}`;
+
+/** LAYRA's four fields, then EXPIRE: what its upload endpoints write before producing the messages. */
+export function initTask(redis: Redis, taskId: string, total: number, message: string, ttlSeconds: number) {
+  return observeStoreCall(
+    "redis",
+    async () => {
+      await redis
+        .multi()
+        .hset(taskKey(taskId), { status: "processing", total: String(total), processed: "0", message })
+        .expire(taskKey(taskId), ttlSeconds)
+        .exec();
+    },
+    "task.init",
+  );
+}
+
+export function deleteTask(redis: Redis, taskId: string) {
+  return observeStoreCall("redis", () => redis.del(taskKey(taskId)), "task.delete");
+}
+
+// Writes only into a hash that exists: an expired or foreign task is not recreated without its total.
+const HSET_IF_EXISTS = `if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], unpack(ARGV)) return 1 end return 0`;
+
+/** Sets fields of an existing task hash (LAYRA's `update_task_progress` and the page-level fields). */
+export function updateTask(redis: Redis, taskId: string, fields: Record<string, string | number>) {
+  return observeStoreCall(
+    "redis",
+    () => redis.eval(HSET_IF_EXISTS, 1, taskKey(taskId), ...Object.entries(fields).flat().map(String)),
+    "task.update",
+  );
+}
+
+/**
+ * Records one file's outcome once (a redelivered file counts once: field `file:{file_id}`), then,
+ * when every file has an outcome, ends the task: `completed` with LAYRA's text, or `failed` with a
+ * message naming every failed file. Until then a failure leaves the status `processing`, so a
+ * reader does not stop following a task whose other files are still running.
+ */
+const FINISH_FILE = `
+local key = KEYS[1]
+if redis.call("EXISTS", key) == 0 then return -1 end
+local mark = "file:" .. ARGV[1]
+if redis.call("HEXISTS", key, mark) == 1 then return 0 end
+redis.call("HSET", key, mark, ARGV[2])
+if ARGV[2] == "ok" then
+  redis.call("HINCRBY", key, "processed", 1)
+else
+  redis.call("HINCRBY", key, "failed", 1)
+  local failures = cjson.decode(redis.call("HGET", key, "failures") or "[]")
+  table.insert(failures, ARGV[3])
+  local names = cjson.decode(redis.call("HGET", key, "failed_files") or "[]")
+  table.insert(names, ARGV[4])
+  redis.call("HSET", key, "failures", cjson.encode(failures), "failed_files", cjson.encode(names))
+  redis.call("HSET", key, "message", ARGV[5] .. ARGV[3])
+end
+local processed = tonumber(redis.call("HGET", key, "processed") or "0")
+local failed = tonumber(redis.call("HGET", key, "failed") or "0")
+local total = tonumber(redis.call("HGET", key, "total") or "0")
+if processed + failed >= total then
+  if failed == 0 then
+    redis.call("HSET", key, "status", "completed", "message", ARGV[6])
+  else
+    local failures = cjson.decode(redis.call("HGET", key, "failures"))
+    redis.call("HSET", key, "status", "failed", "message", ARGV[5] .. table.concat(failures, "; "))
+  end
+end
+if redis.call("TTL", key) == -1 then redis.call("EXPIRE", key, ARGV[7]) end
+return 1`;
+
+export function finishTaskFile(
+  redis: Redis,
+  taskId: string,
+  outcome: { fileId: string; filename: string; error: string | null },
+  texts: { failedPrefix: string; completed: string; ttlSeconds: number },
+) {
+  return observeStoreCall(
+    "redis",
+    () =>
+      redis.eval(
+        FINISH_FILE,
+        1,
+        taskKey(taskId),
+        outcome.fileId,
+        outcome.error === null ? "ok" : "failed",
+        outcome.error === null ? "" : `${outcome.filename}: ${outcome.error}`,
+        outcome.filename,
+        texts.failedPrefix,
+        texts.completed,
+        texts.ttlSeconds,
+      ),
+    "task.finishFile",
+  );
+}
+
+/** A presigned upload waiting for commitUploads: what was declared, where each original goes. */
+export interface PendingUpload {
+  username: string;
+  knowledgeBaseId: string;
+  files: { fileId: string; filename: string; contentType: string; size: number; objectKey: string }[];
+}
+
+const uploadKey = (uploadId: string) => `upload:${uploadId}`;
+
+export function savePendingUpload(redis: Redis, uploadId: string, upload: PendingUpload, ttlSeconds: number) {
+  return observeStoreCall(
+    "redis",
+    () => redis.set(uploadKey(uploadId), JSON.stringify(upload), "EX", ttlSeconds),
+    "upload.save",
+  );
+}
+
+export async function readPendingUpload(redis: Redis, uploadId: string): Promise<PendingUpload | null> {
+  const raw = await observeStoreCall("redis", () => redis.get(uploadKey(uploadId)), "upload.read");
+  return raw ? (JSON.parse(raw) as PendingUpload) : null;
+}
+
+/** True for the one caller that removed it: a second commit of the same upload finds nothing. */
+export async function claimPendingUpload(redis: Redis, uploadId: string): Promise<boolean> {
+  return (await observeStoreCall("redis", () => redis.del(uploadKey(uploadId)), "upload.claim")) === 1;
+}
+
+export const findKnowledgeBase = (mongo: MongoStore, knowledgeBaseId: string) =>
+  observeStoreCall(
+    "mongo",
+    () => mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: { _id: 0, files: 0 } }),
+    "knowledge_bases.findOne",
+  ) as Promise<Omit<KnowledgeBaseDoc, "files"> | null>;
+
+export const insertKnowledgeBase = (mongo: MongoStore, doc: KnowledgeBaseDoc) =>
+  observeStoreCall("mongo", () => mongo.knowledgeBases.insertOne({ ...doc }), "knowledge_bases.insertOne");
+
+export const deleteKnowledgeBaseDocument = (mongo: MongoStore, knowledgeBaseId: string) =>
+  observeStoreCall(
+    "mongo",
+    () => mongo.knowledgeBases.deleteOne({ knowledge_base_id: knowledgeBaseId }),
+    "knowledge_bases.deleteOne",
+  );
+
+/** The owner of a conversation or chatflow with this id, or null when neither exists. */
+export async function sessionOwner(mongo: MongoStore, sessionId: string): Promise<string | null> {
+  const conversation = await observeStoreCall(
+    "mongo",
+    () => mongo.conversations.findOne({ conversation_id: sessionId }, { projection: { _id: 0, username: 1 } }),
+    "conversations.findOne",
+  );
+  if (conversation) return conversation.username;
+  const chatflow = await observeStoreCall(
+    "mongo",
+    () => mongo.chatflows.findOne({ chatflow_id: sessionId }, { projection: { _id: 0, username: 1 } }),
+    "chatflows.findOne",
+  );
+  return chatflow?.username ?? null;
+}
+
+export const fileDocumentExists = async (mongo: MongoStore, fileId: string) =>
+  (await observeStoreCall(
+    "mongo",
+    () => mongo.files.countDocuments({ file_id: fileId }, { limit: 1 }),
+    "files.countDocuments",
+  )) > 0;
+
+export const insertFileDocument = (mongo: MongoStore, doc: FileDoc) =>
+  observeStoreCall("mongo", () => mongo.files.insertOne({ ...doc }), "files.insertOne");
+
+export const deleteFileDocument = (mongo: MongoStore, fileId: string) =>
+  observeStoreCall("mongo", () => mongo.files.deleteOne({ file_id: fileId }), "files.deleteOne");
+
+/**
+ * Pushes the file's ref into its knowledge base unless it is there already (a redelivered file),
+ * bumping last_modify_at as LAYRA's knowledge_base_add_file does. False when the base is gone.
+ */
+export async function addFileRef(mongo: MongoStore, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
+  const pushed = await observeStoreCall(
+    "mongo",
+    () =>
+      mongo.knowledgeBases.updateOne(
+        { knowledge_base_id: knowledgeBaseId, "files.file_id": { $ne: ref.file_id } },
+        { $push: { files: ref }, $set: { last_modify_at: new Date() } },
+      ),
+    "knowledge_bases.updateOne",
+  );
+  if (pushed.matchedCount > 0) return true;
+  const present = await observeStoreCall(
+    "mongo",
+    () => mongo.knowledgeBases.countDocuments({ knowledge_base_id: knowledgeBaseId }, { limit: 1 }),
+    "knowledge_bases.countDocuments",
+  );
+  return present > 0;
+}

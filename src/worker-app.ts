@@ -1,0 +1,57 @@
+// buildWorker(config): the ingestion worker as an object that starts and stops, with its own
+// /health and /metrics on WORKER_PORT; src/worker.ts runs it, and the local dev start runs one too.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config.js";
+import { runWorker } from "./domain/ingestion/worker.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { Metrics } from "./observability/metrics.js";
+import { runObserved } from "./observability/scope.js";
+import { noTracing } from "./observability/tracing.js";
+import { closeStores, createStores } from "./stores/index.js";
+import { createRenderer } from "./stores/renderer.js";
+
+export interface Worker {
+  /** Joins the consumer group and serves /health and /metrics; answers the metrics URL. */
+  start(): Promise<string>;
+  /** Stops after the message in hand (its offset is committed only if it finished). */
+  stop(): Promise<void>;
+}
+
+export function buildWorker(config: Config, options: { logger?: Logger } = {}): Worker {
+  const logger = (options.logger ?? createLogger(config)).child({ component: "ingest-worker" });
+  const stores = createStores(config);
+  const metrics = new Metrics();
+  const deps = { config, stores, renderer: createRenderer(config), logger, metrics };
+  const abort = new AbortController();
+  let running: Promise<void> | null = null;
+  let server: Server | null = null;
+  return {
+    start: async () => {
+      server = createServer((req, res) => {
+        if (req.url === "/metrics") {
+          void metrics.registry
+            .metrics()
+            .then((text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text));
+        } else if (req.url === "/health") {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
+        } else res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server!.listen(config.ingest.workerPort, config.host, resolve));
+      // The forward target for messages the worker does not handle must exist before the first one.
+      await stores.kafka.ensureTopic(config.kafka.unhandledTopic, 1);
+      running = runObserved({ metrics, tracing: noTracing }, () => runWorker(deps, abort.signal)).catch((error) =>
+        logger.fatal({ err: error }, "the ingestion worker stopped"),
+      );
+      const { port } = server.address() as AddressInfo;
+      logger.info({ topic: config.kafka.topic, group: config.kafka.groupId, port }, "ingestion worker started");
+      return `http://${config.host}:${port}/metrics`;
+    },
+    stop: async () => {
+      abort.abort();
+      await running;
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await closeStores(stores);
+    },
+  };
+}
