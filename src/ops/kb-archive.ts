@@ -86,7 +86,7 @@ export async function backupKnowledgeBase(
 
   const keys = files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]);
   for (const key of keys) {
-    const { data, contentType } = await stores.s3.getObject(key);
+    const [data, contentType] = await Promise.all([stores.s3.getObject(key), stores.s3.contentType(key)]);
     await write({ kind: "object", key, contentType, data: data.toString("base64") });
     progress("objects", ++counts.objects, keys.length);
   }

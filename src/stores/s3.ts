@@ -19,11 +19,10 @@ export interface S3Store {
   getObject(objectKey: string): Promise<Buffer>;
   /** The object's size in bytes, or null when there is no such object. */
   objectSize(objectKey: string): Promise<number | null>;
+  /** The object's stored Content-Type (application/octet-stream when it has none). */
+  contentType(objectKey: string): Promise<string>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
-  /** One object's bytes and content type, for backups. */
-  getObject(key: string): Promise<{ data: Buffer; contentType: string }>;
-  putObject(key: string, data: Buffer, contentType: string): Promise<void>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -49,9 +48,10 @@ export function createS3Store(config: Config): S3Store {
   const { bucket } = config.s3;
   /** One S3 call, observed as `operation` in store_call_duration_seconds. */
   const observed = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("s3", work, operation);
-  /** The same within the store timeout; object transfers (backups) get none, as their size has no bound. */
+  /** The same within the store timeout. */
   const call = <T>(operation: string, work: () => Promise<T>) =>
     observed(operation, () => withTimeout("s3", config.storeTimeoutMs, work()));
+  const timeout = <T>(work: Promise<T>) => withTimeout("s3", config.storeTimeoutMs, work);
   return {
     client,
     bucket,
@@ -106,17 +106,10 @@ export function createS3Store(config: Config): S3Store {
           );
       }
     },
-    getObject: async (key) => {
-      const stat = await call("statObject", () => client.statObject(bucket, key));
-      const data = await observed("getObject", async () =>
-        Buffer.concat(await (await client.getObject(bucket, key)).toArray()),
-      );
-      return { data, contentType: String(stat.metaData["content-type"] ?? "application/octet-stream") };
+    contentType: async (objectKey) => {
+      const stat = await call("statObject", () => client.statObject(bucket, objectKey));
+      return String(stat.metaData["content-type"] ?? "application/octet-stream");
     },
-    putObject: (key, data, contentType) =>
-      observed("putObject", () =>
-        client.putObject(bucket, key, data, data.length, { "Content-Type": contentType }),
-      ).then(() => undefined),
     health: () =>
       probe("s3", async () => {
         if (!(await withTimeout("s3", config.storeTimeoutMs, client.bucketExists(bucket))))

@@ -19,15 +19,7 @@ import {
 import type { Metrics } from "../../observability/metrics.js";
 import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
-import {
-  addFileRef,
-  deleteFileDocument,
-  fileDocumentExists,
-  findKnowledgeBase,
-  finishTaskFile,
-  insertFileDocument,
-  updateTask,
-} from "../../stores/ingestion.js";
+import { finishTaskFile, updateTask } from "../../stores/ingestion.js";
 import type { ReceivedMessage } from "../../stores/kafka.js";
 import { acquireLock, extendLock, lockKey, releaseLock } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "../../stores/renderer.js";
@@ -161,7 +153,7 @@ async function ingestOnce(
     const now = new Date();
     await timed("mongo", async () => {
       attempt.documentInserted = true;
-      await insertFileDocument(stores.mongo, {
+      await stores.mongo.files.insert({
         file_id: meta.file_id,
         filename: meta.original_filename,
         username,
@@ -173,7 +165,7 @@ async function ingestOnce(
         last_modify_at: now,
         is_delete: false,
       });
-      if (!(await addFileRef(stores.mongo, knowledgeBaseId, fileRef(meta, now))))
+      if (!(await stores.mongo.knowledgeBases.pushFileRef(knowledgeBaseId, fileRef(meta, now))))
         throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
     });
     return pageCount;
@@ -188,7 +180,7 @@ async function removeAttempt(deps: WorkerDeps, message: LayraEmbeddingMessage, a
   const { knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
   await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
   if (attempt.pageKeys.length > 0) await stores.s3.removeObjects(attempt.pageKeys);
-  if (attempt.documentInserted) await deleteFileDocument(stores.mongo, meta.file_id);
+  if (attempt.documentInserted) await stores.mongo.files.deleteById(meta.file_id);
 }
 
 /** Ingests one file end to end and records its outcome in the task hash; throws only when a store cannot be cleaned up. */
@@ -204,9 +196,9 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
         { fileId: meta.file_id, filename: meta.original_filename, error },
         COMPLETED_TEXTS,
       );
-    if (await fileDocumentExists(stores.mongo, meta.file_id)) {
+    if (await stores.mongo.files.exists(meta.file_id)) {
       // Done before (the offset commit was lost): make sure its ref is in the base, count it once.
-      await addFileRef(stores.mongo, message.knowledge_db_id, fileRef(meta, new Date()));
+      await stores.mongo.knowledgeBases.pushFileRef(message.knowledge_db_id, fileRef(meta, new Date()));
       await finish(null);
       deps.metrics.ingestFiles.inc({ outcome: "skipped" });
       log.info("file already ingested: skipped");
@@ -216,7 +208,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       status: "processing",
       message: processingMessage(meta.original_filename),
     });
-    const knowledgeBase = await findKnowledgeBase(stores.mongo, message.knowledge_db_id);
+    const knowledgeBase = await stores.mongo.knowledgeBases.findSummary(message.knowledge_db_id);
     let failure: string | null =
       !knowledgeBase || knowledgeBase.username !== message.username
         ? `knowledge base ${message.knowledge_db_id} not found`

@@ -42,6 +42,12 @@ export function fileRepository(collection: Collection<FileDoc>) {
       call("deleteByIds", () => collection.deleteMany({ file_id: { $in: fileIds }, username })),
     deleteByKnowledgeBase: (knowledgeBaseId: string, owner: string) =>
       call("deleteByKnowledgeBase", () => collection.deleteMany({ knowledge_db_id: knowledgeBaseId, username: owner })),
+    exists: (fileId: string) =>
+      call("exists", () => collection.countDocuments({ file_id: fileId }, { limit: 1 })).then((count) => count > 0),
+    insert: (doc: FileDoc) => call("insert", () => collection.insertOne({ ...doc })).then(() => undefined),
+    /** Deletes a file document by id alone (undoing the insert of an ingestion attempt that failed). */
+    deleteById: (fileId: string) =>
+      call("deleteById", () => collection.deleteOne({ file_id: fileId })).then(() => undefined),
     insertMany: (docs: FileDoc[]) =>
       call("insertMany", () => collection.insertMany(docs.map((doc) => ({ ...doc })))).then(() => undefined),
   };

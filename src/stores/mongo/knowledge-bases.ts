@@ -24,6 +24,31 @@ export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>
     /** Any user's knowledge base, for operators' tools (backup and restore). */
     findById: (knowledgeBaseId: string) =>
       call("findById", () => collection.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: NO_ID })),
+    /** Any user's knowledge base without its file refs, for ingestion (which checks the owner itself). */
+    findSummary: (knowledgeBaseId: string) =>
+      call("findSummary", () =>
+        collection.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: { _id: 0, files: 0 } }),
+      ) as Promise<Omit<KnowledgeBaseDoc, "files"> | null>,
+    /** Deletes a knowledge-base document by id alone (undoing a temp base this request just created). */
+    deleteById: (knowledgeBaseId: string) =>
+      call("deleteById", () => collection.deleteOne({ knowledge_base_id: knowledgeBaseId })).then(() => undefined),
+    /**
+     * Pushes a file's ref unless the base has it already (a redelivered file), bumping last_modify_at
+     * as LAYRA's knowledge_base_add_file does. False when the base is gone.
+     */
+    pushFileRef: async (knowledgeBaseId: string, ref: FileRef) => {
+      const pushed = await call("pushFileRef", () =>
+        collection.updateOne(
+          { knowledge_base_id: knowledgeBaseId, "files.file_id": { $ne: ref.file_id } },
+          { $push: { files: ref }, $set: { last_modify_at: new Date() } },
+        ),
+      );
+      if (pushed.matchedCount > 0) return true;
+      const present = await call("exists", () =>
+        collection.countDocuments({ knowledge_base_id: knowledgeBaseId }, { limit: 1 }),
+      );
+      return present > 0;
+    },
     /** Every knowledge-base id, for operators' store statistics. */
     allIds: () =>
       call("allIds", () => collection.find({}, { projection: { _id: 0, knowledge_base_id: 1 } }).toArray()).then(ids),
