@@ -123,6 +123,8 @@ const envSchema = z
       .regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a valid Kafka topic name")
       .default("task_generation_unhandled"),
     KAFKA_CLIENT_ID: z.string().min(1).default("layra-gateway"),
+    /** How long the group waits for a silent worker before giving its partitions to the others. */
+    KAFKA_SESSION_TIMEOUT_MS: int(6_000, 1_800_000).default(45_000),
     UPLOAD_MAX_FILES: int(1, 1000).default(50),
     UPLOAD_MAX_FILE_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(200 * 1024 * 1024),
     /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
@@ -221,7 +223,14 @@ export interface Config {
     /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     queryWindow: number;
   };
-  kafka: { brokers: string[]; topic: string; groupId: string; unhandledTopic: string; clientId: string };
+  kafka: {
+    brokers: string[];
+    topic: string;
+    groupId: string;
+    unhandledTopic: string;
+    clientId: string;
+    sessionTimeoutMs: number;
+  };
   upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
   ingest: {
     dpi: number;
@@ -361,6 +370,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       groupId: env.KAFKA_GROUP_ID,
       unhandledTopic: env.KAFKA_UNHANDLED_TOPIC,
       clientId: env.KAFKA_CLIENT_ID,
+      sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT_MS,
     },
     upload: {
       maxFiles: env.UPLOAD_MAX_FILES,

@@ -46,7 +46,7 @@ export async function samplePdf(texts: string[]): Promise<Buffer> {
   return Buffer.from(await pdf.save());
 }
 
-export const samplePng = () => pagePng({ "layra-text": "a picture" }, 90);
+export const samplePng = (text = "a picture") => pagePng({ "layra-text": text }, 90);
 /** Named like a PDF, starts like one, and is broken past the header. */
 export const brokenPdf = () => Buffer.from("%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage without xref\n");
 
@@ -109,12 +109,13 @@ export async function startWorkers(
   count = 1,
 ) {
   const workers: Worker[] = [];
+  const metricsUrls: string[] = [];
   for (let i = 0; i < count; i++) {
     const worker = buildWorker(testConfig(env, { ...overrides, ...sameStores(gateway) }));
-    await worker.start();
+    metricsUrls.push(await worker.start());
     workers.push(worker);
   }
-  return () => Promise.all(workers.map((worker) => worker.stop()));
+  return Object.assign(() => Promise.all(workers.map((worker) => worker.stop())), { metricsUrls });
 }
 
 /** `npm run worker` as a child process (what production runs), with the test's settings. */

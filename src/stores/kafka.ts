@@ -99,8 +99,8 @@ export function createKafkaStore(config: Config): KafkaStore {
         clientId,
         bootstrapBrokers: brokers,
         // A file can take minutes: the group must not evict a member that is busy rendering.
-        sessionTimeout: 45_000,
-        heartbeatInterval: 3_000,
+        sessionTimeout: config.kafka.sessionTimeoutMs,
+        heartbeatInterval: Math.min(3_000, Math.floor(config.kafka.sessionTimeoutMs / 3)),
         rebalanceTimeout: 600_000,
         // One message at a time in hand: the stream does not run far ahead of the worker.
         highWaterMark: 1,

@@ -62,3 +62,30 @@ export async function withLocks<T>(
     await releaseLock(redis, key, token).catch(() => false);
   }
 }
+
+/**
+ * Runs `work` holding `key`, waiting (polling every `pollMs`) while someone else holds it instead of
+ * failing: for background work that must happen, such as the ingestion worker's per-file steps.
+ */
+export async function withWaitingLock<T>(
+  redis: Redis,
+  key: string,
+  ttlMs: number,
+  work: () => Promise<T>,
+  pollMs = 200,
+): Promise<T> {
+  let token = await acquireLock(redis, key, ttlMs);
+  while (!token) {
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    token = await acquireLock(redis, key, ttlMs);
+  }
+  const held = token;
+  const renewal = setInterval(() => void extendLock(redis, key, held, ttlMs).catch(() => false), ttlMs / 3);
+  renewal.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(renewal);
+    await releaseLock(redis, key, held).catch(() => false);
+  }
+}

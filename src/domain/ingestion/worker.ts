@@ -21,7 +21,7 @@ import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
 import { finishTaskFile, updateTask } from "../../stores/ingestion.js";
 import type { ReceivedMessage } from "../../stores/kafka.js";
-import { acquireLock, extendLock, lockKey, releaseLock } from "../../stores/lock.js";
+import { lockKey, withWaitingLock } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "../../stores/renderer.js";
 
 export interface WorkerDeps {
@@ -42,25 +42,26 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
-async function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
-  const { lock } = deps.stores.redis;
-  const key = lockKey("ingest_file", fileId);
-  const ttlMs = deps.config.lockTtlMs;
-  let token = await acquireLock(lock, key, ttlMs);
+function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
   // After a rebalance the previous owner may still be finishing this file: wait for it, then re-check.
-  while (!token) {
-    await sleep(500);
-    token = await acquireLock(lock, key, ttlMs);
-  }
-  const held = token;
-  const renewal = setInterval(() => void extendLock(lock, key, held, ttlMs).catch(() => false), ttlMs / 3);
-  renewal.unref();
-  try {
-    return await work();
-  } finally {
-    clearInterval(renewal);
-    await releaseLock(lock, key, held).catch(() => false);
-  }
+  // A dead member loses its partitions after the session timeout; its file lock goes after the same time.
+  return withWaitingLock(
+    deps.stores.redis.lock,
+    lockKey("ingest_file", fileId),
+    deps.config.kafka.sessionTimeoutMs,
+    work,
+    500,
+  );
+}
+
+/**
+ * Pushes the ref holding `lock:ingest_kb_files:{id}`: FerretDB applies an update as a read and a
+ * write of the whole document, so two workers' concurrent pushes into one base could lose one.
+ */
+function addFileRefLocked(deps: WorkerDeps, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
+  return withWaitingLock(deps.stores.redis.lock, lockKey("ingest_kb_files", knowledgeBaseId), 30_000, () =>
+    deps.stores.mongo.knowledgeBases.pushFileRef(knowledgeBaseId, ref),
+  );
 }
 
 /** LAYRA's `knowledge_bases.files[]` element for a file. */
@@ -165,7 +166,7 @@ async function ingestOnce(
         last_modify_at: now,
         is_delete: false,
       });
-      if (!(await stores.mongo.knowledgeBases.pushFileRef(knowledgeBaseId, fileRef(meta, now))))
+      if (!(await addFileRefLocked(deps, knowledgeBaseId, fileRef(meta, now))))
         throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
     });
     return pageCount;
@@ -198,7 +199,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       );
     if (await stores.mongo.files.exists(meta.file_id)) {
       // Done before (the offset commit was lost): make sure its ref is in the base, count it once.
-      await stores.mongo.knowledgeBases.pushFileRef(message.knowledge_db_id, fileRef(meta, new Date()));
+      await addFileRefLocked(deps, message.knowledge_db_id, fileRef(meta, new Date()));
       await finish(null);
       deps.metrics.ingestFiles.inc({ outcome: "skipped" });
       log.info("file already ingested: skipped");

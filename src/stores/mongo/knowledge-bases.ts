@@ -34,20 +34,23 @@ export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>
       call("deleteById", () => collection.deleteOne({ knowledge_base_id: knowledgeBaseId })).then(() => undefined),
     /**
      * Pushes a file's ref unless the base has it already (a redelivered file), bumping last_modify_at
-     * as LAYRA's knowledge_base_add_file does. False when the base is gone.
+     * as LAYRA's knowledge_base_add_file does. False when the base is gone. A guarded
+     * read-modify-write (the caller holds the file's lock): `$ne` on an array path is not in the
+     * portable subset FerretDB runs.
      */
     pushFileRef: async (knowledgeBaseId: string, ref: FileRef) => {
+      const holder = await call("findFileIds", () =>
+        collection.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: { _id: 0, "files.file_id": 1 } }),
+      );
+      if (!holder) return false;
+      if (holder.files.some((existing) => existing.file_id === ref.file_id)) return true;
       const pushed = await call("pushFileRef", () =>
         collection.updateOne(
-          { knowledge_base_id: knowledgeBaseId, "files.file_id": { $ne: ref.file_id } },
+          { knowledge_base_id: knowledgeBaseId },
           { $push: { files: ref }, $set: { last_modify_at: new Date() } },
         ),
       );
-      if (pushed.matchedCount > 0) return true;
-      const present = await call("exists", () =>
-        collection.countDocuments({ knowledge_base_id: knowledgeBaseId }, { limit: 1 }),
-      );
-      return present > 0;
+      return pushed.matchedCount > 0;
     },
     /** Every knowledge-base id, for operators' store statistics. */
     allIds: () =>
