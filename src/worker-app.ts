@@ -40,8 +40,10 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
       await new Promise<void>((resolve) => server!.listen(config.ingest.workerPort, config.host, resolve));
       // The forward target for messages the worker does not handle must exist before the first one.
       await stores.kafka.ensureTopic(config.kafka.unhandledTopic, 1);
-      running = runObserved({ metrics, tracing: noTracing }, () => runWorker(deps, abort.signal)).catch((error) =>
-        logger.fatal({ err: error }, "the ingestion worker stopped"),
+      // Joined the group before start() answers, so work sent afterwards finds a member.
+      const consumer = await stores.kafka.consume();
+      running = runObserved({ metrics, tracing: noTracing }, () => runWorker(deps, consumer, abort.signal)).catch(
+        (error) => logger.fatal({ err: error }, "the ingestion worker stopped"),
       );
       const { port } = server.address() as AddressInfo;
       logger.info({ topic: config.kafka.topic, group: config.kafka.groupId, port }, "ingestion worker started");

@@ -74,7 +74,7 @@ async function assertIngestedOnce(fileId: string, filenamePrefix: string) {
   const doc = docs[0]!;
   const kb = await mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId });
   assert.equal(kb!.files.filter((ref) => ref.file_id === fileId).length, 1, "one ref in the knowledge base");
-  const pngs = await Promise.all(doc.images.map((image) => s3.getObject(image.minio_filename)));
+  const pngs = await Promise.all(doc.images.map(async (image) => (await s3.getObject(image.minio_filename))!));
   const embeddings = await model.embedImages(pngs, doc.filename, 0);
   const rows = await rowsOf(fileId);
   assert.equal(

@@ -21,7 +21,8 @@ import {
 import { wsOperation } from "./ws.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
-const overrides = ingestOverrides();
+// A converter path that cannot exist, so the office-document case is the same on every machine.
+const overrides = ingestOverrides({ SOFFICE_PATH: "/nonexistent/soffice" });
 const state = gatewayForFile(overrides);
 let token: string;
 let otherToken: string;
@@ -236,6 +237,28 @@ describe("uploadFiles over the multipart request", () => {
     assert.equal(searched.errors, undefined);
     assert.equal(searched.data!.searchKnowledgeBase[0]!.page.imageId, page2.imageId);
     assert.equal(searched.data!.searchKnowledgeBase[0]!.page.pageNumber, 2);
+  });
+});
+
+describe("office documents", () => {
+  test("without LibreOffice installed, a .docx fails with a message naming the missing converter", async () => {
+    const uploaded = await multipartRequest<{ uploadFiles: UploadTaskResult }>(
+      state.gateway,
+      token,
+      UPLOAD_FILES,
+      { knowledgeBaseId },
+      [{ name: "notes.docx", type: "application/octet-stream", bytes: Buffer.from("PK not really a docx") }],
+    );
+    assert.equal(uploaded.errors, undefined, JSON.stringify(uploaded.errors));
+    const { taskId } = uploaded.data!.uploadFiles;
+    const hash = await waitFor("the task to end", async () => {
+      const fields = await state.gateway.app.stores.redis.task.hgetall(`task:${taskId}`);
+      return fields.status === "failed" ? fields : undefined;
+    });
+    assert.match(
+      hash.message!,
+      /^File processing failed: notes\.docx: \.docx files need LibreOffice \(\/nonexistent\/soffice\), which is not installed/,
+    );
   });
 });
 

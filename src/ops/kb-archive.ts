@@ -87,6 +87,7 @@ export async function backupKnowledgeBase(
   const keys = files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]);
   for (const key of keys) {
     const [data, contentType] = await Promise.all([stores.s3.getObject(key), stores.s3.contentType(key)]);
+    if (!data) throw new Error(`object ${key} of knowledge base ${knowledgeBaseId} is missing`);
     await write({ kind: "object", key, contentType, data: data.toString("base64") });
     progress("objects", ++counts.objects, keys.length);
   }

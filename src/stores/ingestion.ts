@@ -99,6 +99,22 @@ export function finishTaskFile(
   );
 }
 
+/**
+ * Marks that a worker starts writing a file (`ingest_attempt:{file_id}`, lock database) and answers
+ * whether an earlier attempt was interrupted before it finished: only then are leftovers removed first.
+ */
+export async function beginAttempt(redis: Redis, fileId: string, ttlSeconds: number): Promise<boolean> {
+  const previous = await observeStoreCall(
+    "redis",
+    () => redis.set(`ingest_attempt:${fileId}`, "1", "EX", ttlSeconds, "GET"),
+    "attempt.begin",
+  );
+  return previous !== null;
+}
+
+export const endAttempt = (redis: Redis, fileId: string) =>
+  observeStoreCall("redis", () => redis.del(`ingest_attempt:${fileId}`), "attempt.end");
+
 /** A presigned upload waiting for commitUploads: what was declared, where each original goes. */
 export interface PendingUpload {
   username: string;

@@ -16,7 +16,8 @@ export interface S3Store {
   /** A PUT URL on the public endpoint, for a client to upload one object directly. */
   presignPut(objectKey: string, expirySeconds: number): string;
   putObject(objectKey: string, body: Buffer, contentType: string): Promise<void>;
-  getObject(objectKey: string): Promise<Buffer>;
+  /** The object's bytes, or null when there is no such object. */
+  getObject(objectKey: string): Promise<Buffer | null>;
   /** The object's size in bytes, or null when there is no such object. */
   objectSize(objectKey: string): Promise<number | null>;
   /** The object's stored Content-Type (application/octet-stream when it has none). */
@@ -26,6 +27,8 @@ export interface S3Store {
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
+
+const isMissing = (error: unknown) => ["NotFound", "NoSuchKey"].includes(String((error as { code?: string }).code));
 
 function clientFor(endpoint: URL, config: Config): Client {
   const secure = endpoint.protocol === "https:";
@@ -67,7 +70,13 @@ export function createS3Store(config: Config): S3Store {
       observeStoreCall(
         "s3",
         async () => {
-          const stream = await timeout(client.getObject(bucket, objectKey));
+          let stream;
+          try {
+            stream = await timeout(client.getObject(bucket, objectKey));
+          } catch (error) {
+            if (isMissing(error)) return null;
+            throw error;
+          }
           const parts: Buffer[] = [];
           for await (const part of stream) parts.push(part as Buffer);
           return Buffer.concat(parts);
@@ -81,8 +90,7 @@ export function createS3Store(config: Config): S3Store {
           try {
             return (await timeout(client.statObject(bucket, objectKey))).size;
           } catch (error) {
-            if ((error as { code?: string }).code === "NotFound" || (error as { code?: string }).code === "NoSuchKey")
-              return null;
+            if (isMissing(error)) return null;
             throw error;
           }
         },

@@ -19,8 +19,8 @@ import {
 import type { Metrics } from "../../observability/metrics.js";
 import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
-import { finishTaskFile, updateTask } from "../../stores/ingestion.js";
-import type { ReceivedMessage } from "../../stores/kafka.js";
+import { beginAttempt, endAttempt, finishTaskFile, updateTask } from "../../stores/ingestion.js";
+import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey, withWaitingLock } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "../../stores/renderer.js";
 
@@ -31,6 +31,9 @@ export interface WorkerDeps {
   logger: Logger;
   metrics: Metrics;
 }
+
+/** How long an attempt's mark outlives a crashed worker (a redelivery normally comes within minutes). */
+const ATTEMPT_MARK_SECONDS = 7 * 24 * 3600;
 
 /** The `type`s of LAYRA's own workflow messages on the same topic (bounded metric labels). */
 const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]);
@@ -84,6 +87,7 @@ async function ingestOnce(
   message: LayraEmbeddingMessage,
   timestampMs: number,
   attempt: Attempt,
+  interrupted: boolean,
 ): Promise<number> {
   const { stores, config } = deps;
   const { task_id: taskId, username, knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
@@ -98,9 +102,9 @@ async function ingestOnce(
   };
 
   const original = await timed("s3", async () => {
-    if ((await stores.s3.objectSize(meta.minio_filename)) === null)
-      throw new PermanentFailure(`the original ${meta.minio_filename} is not in the bucket`);
-    return stores.s3.getObject(meta.minio_filename);
+    const bytes = await stores.s3.getObject(meta.minio_filename);
+    if (bytes === null) throw new PermanentFailure(`the original ${meta.minio_filename} is not in the bucket`);
+    return bytes;
   });
   const pages = await timed("render", () => deps.renderer.render(original, meta.original_filename));
   try {
@@ -115,8 +119,9 @@ async function ingestOnce(
     });
     await timed("milvus", async () => {
       await stores.milvus.createCollection(knowledgeBaseId);
-      // Rows of an attempt that was interrupted before (a crash, a rebalance) go first.
-      await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
+      // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
+      // have the same keys as this attempt's and are overwritten.
+      if (interrupted) await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
     });
     const images: PageImageDoc[] = [];
     const { batchPages } = config.ingest;
@@ -214,10 +219,12 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       !knowledgeBase || knowledgeBase.username !== message.username
         ? `knowledge base ${message.knowledge_db_id} not found`
         : null;
+    const interrupted = failure === null && (await beginAttempt(stores.redis.lock, meta.file_id, ATTEMPT_MARK_SECONDS));
     for (let tryNumber = 1; failure === null; tryNumber++) {
       const attempt: Attempt = { pageKeys: [], documentInserted: false };
       try {
-        const pages = await ingestOnce(deps, message, timestampMs, attempt);
+        const pages = await ingestOnce(deps, message, timestampMs, attempt, interrupted && tryNumber === 1);
+        await endAttempt(stores.redis.lock, meta.file_id);
         await finish(null);
         deps.metrics.ingestFiles.inc({ outcome: "ingested" });
         deps.metrics.ingestPages.inc(pages);
@@ -233,6 +240,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
     }
     // Nothing of a failed file stays in any store: its original goes too (LAYRA kept it, unlisted).
     await stores.s3.removeObjects([meta.minio_filename]);
+    await endAttempt(stores.redis.lock, meta.file_id);
     await finish(failure);
     deps.metrics.ingestFiles.inc({ outcome: "failed" });
     log.warn({ reason: failure }, failedMessage(meta.original_filename));
@@ -276,8 +284,7 @@ export async function handleMessage(deps: WorkerDeps, received: ReceivedMessage)
 }
 
 /** Consumes until `signal` aborts; a message whose handling throws (a store down) is retried, never skipped. */
-export async function runWorker(deps: WorkerDeps, signal: AbortSignal): Promise<void> {
-  const consumer = await deps.stores.kafka.consume();
+export async function runWorker(deps: WorkerDeps, consumer: KafkaConsumerHandle, signal: AbortSignal): Promise<void> {
   signal.addEventListener("abort", () => void consumer.close(), { once: true });
   try {
     for await (const received of consumer.messages) {
