@@ -15,7 +15,14 @@ const WRITES_PER_SECOND = 50;
 
 function child(script: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   return fork(new URL(script, import.meta.url).pathname, [], {
-    execArgv: ["--import", "tsx", "--expose-gc", "--max-old-space-size=4096"],
+    // BENCH_NODE_FLAGS (e.g. "--trace-gc" or "--cpu-prof") go to both child processes, to find stalls.
+    execArgv: [
+      "--import",
+      "tsx",
+      "--expose-gc",
+      "--max-old-space-size=4096",
+      ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean),
+    ],
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

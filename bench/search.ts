@@ -1,172 +1,201 @@
-// `npm run bench:search`: searchKnowledgeBase over HTTP against the same store work done directly,
-// and against LAYRA's way (one Milvus query per candidate page), side by side in one run on the
-// test corpus. Prints numbers only; nothing here asserts on time.
+// `npm run bench:search`: searchKnowledgeBase on the test corpus, for each Milvus engine (milvus-lite
+// and the real Milvus 2.3 engine), the same queries in one run: over HTTP with an empty page-vector
+// cache (cold) and with the base cached (warm), with the cache off (the two-stage path alone), one
+// stage-1 Milvus search alone (the floor of any path that needs one), the warm work without HTTP
+// (direct), and LAYRA's way (one Milvus query per candidate page). recall@10 and the largest score
+// difference are against exhaustive MaxSim over every stored vector. Prints `name: value` lines;
+// nothing here asserts on time. BENCH_ENGINES=milvus-lite (or milvus) runs one engine only.
 import { performance } from "node:perf_hooks";
 import type { SearchResultData } from "@zilliz/milvus2-sdk-node";
+import type { Context } from "../src/context.js";
+import { searchKnowledgeBases } from "../src/domain/search.js";
 import { createLoaders } from "../src/loaders/index.js";
 import { MaxSimScores, toMatrix } from "../src/lib/maxsim.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../dev/layra-writer.js";
-import { buildSearchCorpus, corpusQueries } from "../test/fixtures/search-corpus.js";
-import { callsTo, sharedStackEnv, startGateway, storeCallCounts } from "../test/helpers.js";
-import { Metrics } from "../src/observability/metrics.js";
-import { runObserved } from "../src/observability/scope.js";
-import { noTracing } from "../src/observability/tracing.js";
+import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
+import { allPageVectors, buildSearchCorpus, corpusQueries, exhaustiveRanking } from "../test/fixtures/search-corpus.js";
+import { startGateway, type TestGateway } from "../test/helpers.js";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const QUERIES = Number(process.env.BENCH_QUERIES ?? 15);
 // LAYRA's way costs one Milvus query per candidate page (~100 here), so it runs on fewer queries.
 const LAYRA_QUERIES = Number(process.env.BENCH_LAYRA_QUERIES ?? 5);
 const TOP_K = 10;
+const ENGINES = (process.env.BENCH_ENGINES ?? "milvus-lite,milvus").split(",");
 
-const stack = await sharedStackEnv();
-// milvus-lite builds a fresh collection's index on its first search, which can take seconds.
-const gateway = await startGateway(stack.env, { STORE_TIMEOUT_MS: "120000" });
-const created: string[] = [];
-try {
-  const { stores, config } = gateway.app;
-  const { dim } = config.milvus;
-  const writer = new LayraWriter(stores, config.model.url);
-  const buildStart = performance.now();
-  const corpus = await buildSearchCorpus(writer, "alice");
-  created.push(...corpus.knowledgeBases.map((kb) => collectionName(kb.knowledge_base_id)));
-  const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
-  console.log(
-    `corpus: ${corpus.pages} pages in ${corpus.files.length} files over ${corpus.knowledgeBases.length} bases, built in ${((performance.now() - buildStart) / 1000).toFixed(1)} s; searching base 0 (${corpus.pages / corpus.knowledgeBases.length} pages)`,
-  );
-  const token = await gateway.token("alice");
-  const queries = corpusQueries(corpus, 20);
-  const httpQuery = `query ($id: String!, $vectors: [[Float!]!], $topK: Int!) {
-    searchKnowledgeBase(knowledgeBaseId: $id, queryVectors: $vectors, topK: $topK) { score page { imageId pageNumber url } file { filename } }
-  }`;
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+const p50 = (values: number[]) => percentile(values, 50).toFixed(1);
 
-  async function overHttp(vectors: number[][]): Promise<void> {
-    const result = await gateway.query(httpQuery, { variables: { id: kbId, vectors, topK: TOP_K }, token });
-    if (result.errors) throw new Error(JSON.stringify(result.errors));
-  }
-
-  /** The gateway's store work without GraphQL, HTTP, auth or the owner check. */
-  async function direct(vectors: number[][]): Promise<void> {
-    const loaders = createLoaders(stores, { username: "alice", token });
-    if (!(await stores.milvus.readyForSearch(kbId))) throw new Error("no collection");
-    const candidates = await stores.milvus.candidates(kbId, vectors, config.search.candidateLimit);
-    const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
-    for await (const rows of stores.milvus.pageVectors(kbId, candidates))
-      scores.add(
-        rows.map((row) => row.image_id),
-        toMatrix(
-          rows.map((row) => row.vector),
-          dim,
-        ),
-      );
-    const top = [...scores.scores()]
-      .map(([imageId, score]) => ({ imageId, score }))
-      .sort((a, b) => b.score - a.score || (a.imageId < b.imageId ? -1 : 1))
-      .slice(0, TOP_K);
-    const files = await loaders.fileByImage.loadMany(top.map((page) => page.imageId));
-    await Promise.all(
-      files.map((file, i) =>
-        file && !(file instanceof Error)
-          ? stores.s3.presignGet(file.images.find((image) => image.images_id === top[i]!.imageId)!.minio_filename)
-          : null,
-      ),
-    );
-  }
-
-  /**
-   * LAYRA's search (docs/layra-contract.md, "LAYRA's search"): vectors in the stage-1 output, then one
-   * limit=1000 query per candidate page.
-   */
-  let layraCalls = 0;
-  async function layraWay(vectors: number[][]): Promise<void> {
-    const collection_name = collectionName(kbId);
-    layraCalls++;
-    const found = await stores.milvus.client.search({
-      collection_name,
-      data: vectors,
-      limit: 50,
-      metric_type: "IP",
-      params: {},
-      output_fields: ["vector", "image_id", "page_number", "file_id"],
-    });
-    const perVector = (vectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
-    const candidates = [...new Set(perVector.flat().map((hit) => String(hit.image_id)))];
-    const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
-    await Promise.all(
-      candidates.map(async (imageId) => {
-        layraCalls++;
-        const rows = await stores.milvus.client.query({
-          collection_name,
-          filter: `image_id in ['${imageId}']`,
-          output_fields: ["vector", "image_id", "page_number", "file_id"],
-          limit: 1000,
-        });
-        scores.add(
-          rows.data.map(() => imageId),
-          toMatrix(
-            rows.data.map((row) => row.vector as number[]),
-            dim,
-          ),
-        );
-      }),
-    );
-    [...scores.scores()].sort((a, b) => b[1] - a[1]);
-  }
-
-  const timings = { http: [] as number[], direct: [] as number[], layra: [] as number[] };
-  // The direct way runs in an observation scope of its own, whose metrics count its Milvus calls.
-  const counting = { metrics: new Metrics(), tracing: noTracing };
-  let directCalls = 0;
-  let directRuns = 0;
-  for (const way of [overHttp, direct, layraWay]) await way(queries[0]!.vectors);
-  layraCalls = 0;
-  // Interleaved, one at a time, so the ways see the same server state.
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, query] of queries.entries()) {
-      let start = performance.now();
-      await overHttp(query.vectors);
-      timings.http.push(performance.now() - start);
-
-      const callsBefore = callsTo(await storeCallCounts(counting.metrics), "milvus");
-      start = performance.now();
-      await runObserved(counting, () => direct(query.vectors));
-      timings.direct.push(performance.now() - start);
-      directCalls += callsTo(await storeCallCounts(counting.metrics), "milvus") - callsBefore;
-      directRuns++;
-
-      if (round > 0 || i >= LAYRA_QUERIES) continue;
-      start = performance.now();
-      await layraWay(query.vectors);
-      timings.layra.push(performance.now() - start);
-    }
-  }
-
-  const percentile = (values: number[], p: number) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-  };
-  const ms = (value: number) => `${value.toFixed(1)} ms`;
-  const runs = timings.http.length;
-  console.log(
-    `${runs} searches each way (${queries.length} queries x ${ROUNDS} rounds, 3-4 query vectors each, topK ${TOP_K}, stage-1 limit ${config.search.candidateLimit}, ef ${config.search.ef})`,
-  );
-  console.log(
-    `searchKnowledgeBase over HTTP : p50 ${ms(percentile(timings.http, 50))}, p95 ${ms(percentile(timings.http, 95))}`,
-  );
-  console.log(
-    `same store work, direct       : p50 ${ms(percentile(timings.direct, 50))}, p95 ${ms(percentile(timings.direct, 95))}`,
-  );
-  console.log(
-    `ratio HTTP p50 / direct p50   : ${(percentile(timings.http, 50) / percentile(timings.direct, 50)).toFixed(2)} (target <= 1.2)`,
-  );
-  console.log(
-    `Milvus calls per search       : ${(directCalls / directRuns).toFixed(2)} (load-state check + 1 search + stage-2 query windows)`,
-  );
-  console.log(
-    `LAYRA's way (${timings.layra.length} searches)   : p50 ${ms(percentile(timings.layra, 50))}, p95 ${ms(percentile(timings.layra, 95))}, ${(layraCalls / timings.layra.length).toFixed(1)} Milvus calls per search`,
-  );
-} finally {
-  for (const collection_name of created)
-    await gateway.app.stores.milvus.client.dropCollection({ collection_name }).catch(() => undefined);
-  await gateway.close();
-  await stack.close();
+interface Hit {
+  score: number;
+  page: { imageId: string };
 }
+
+async function benchEngine(engine: string): Promise<void> {
+  const servers: StoreServer[] = ["mongo", "redis", "s3", "model", engine === "milvus" ? "milvusEngine" : "milvus"];
+  const started = performance.now();
+  const stack = await LocalStack.start({ only: servers });
+  console.log(
+    `# ${engine === "milvus" ? "Milvus 2.3.5 (the real engine)" : "milvus-lite 3.2.2"}, up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  // A fresh collection's index is built on its first search, which can take seconds.
+  const gateway = await startGateway(stack.env, { STORE_TIMEOUT_MS: "120000" });
+  let uncached: TestGateway | undefined;
+  try {
+    uncached = await startGateway(stack.env, {
+      STORE_TIMEOUT_MS: "120000",
+      MONGODB_DB: gateway.config.mongo.database,
+      MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+      SEARCH_CACHE_BYTES: "0",
+    });
+    const { stores, config } = gateway.app;
+    const { milvus } = stores;
+    const { dim } = config.milvus;
+    const buildStart = performance.now();
+    const corpus = await buildSearchCorpus(new LayraWriter(stores, config.model.url), "alice");
+    const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
+    console.log(
+      `corpus: ${corpus.pages} pages in ${corpus.files.length} files over ${corpus.knowledgeBases.length} bases, built in ${((performance.now() - buildStart) / 1000).toFixed(1)} s; searching base 0 (${corpus.pages / corpus.knowledgeBases.length} pages)`,
+    );
+    const stored = await allPageVectors(milvus.client, kbId);
+    const vectorCount = [...stored.values()].reduce((sum, rows) => sum + rows.length, 0);
+    const token = await gateway.token("alice");
+    const queries = corpusQueries(corpus, QUERIES);
+    const httpQuery = `query ($id: String!, $vectors: [[Float!]!], $topK: Int!) {
+      searchKnowledgeBase(knowledgeBaseId: $id, queryVectors: $vectors, topK: $topK) { score page { imageId pageNumber url } file { filename } }
+    }`;
+    async function overHttp(client: TestGateway, vectors: number[][]): Promise<Hit[]> {
+      const result = await client.query<{ searchKnowledgeBase: Hit[] }>(httpQuery, {
+        variables: { id: kbId, vectors, topK: TOP_K },
+        token,
+      });
+      if (result.errors) throw new Error(JSON.stringify(result.errors));
+      return result.data!.searchKnowledgeBase;
+    }
+
+    /** The same search without GraphQL, HTTP and auth: the domain function, then the page URLs. */
+    async function direct(vectors: number[][]): Promise<void> {
+      const viewer = { username: "alice", token };
+      const context: Context = {
+        config,
+        stores,
+        viewer,
+        authError: null,
+        loaders: createLoaders(stores, viewer),
+        requestId: "bench",
+      };
+      const hits = await searchKnowledgeBases(context, {
+        knowledgeBaseIds: [kbId],
+        queryVectors: vectors,
+        topK: TOP_K,
+      });
+      await Promise.all(hits.map((hit) => stores.s3.presignGet(hit.image.minio_filename)));
+    }
+
+    /** LAYRA's search (docs/layra-contract.md): vectors in the stage-1 output, then one limit=1000 query per candidate page. */
+    async function layraWay(vectors: number[][]): Promise<void> {
+      const collection_name = collectionName(kbId);
+      const found = await milvus.client.search({
+        collection_name,
+        data: vectors,
+        limit: 50,
+        metric_type: "IP",
+        params: {},
+        output_fields: ["vector", "image_id", "page_number", "file_id"],
+      });
+      const perVector = (vectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
+      const candidates = [...new Set(perVector.flat().map((hit) => String(hit.image_id)))];
+      const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
+      await Promise.all(
+        candidates.map(async (imageId) => {
+          const rows = await milvus.client.query({
+            collection_name,
+            filter: `image_id in ['${imageId}']`,
+            output_fields: ["vector", "image_id", "page_number", "file_id"],
+            limit: 1000,
+          });
+          scores.add(
+            rows.data.map(() => imageId),
+            toMatrix(
+              rows.data.map((row) => row.vector as number[]),
+              dim,
+            ),
+          );
+        }),
+      );
+      [...scores.scores()].sort((a, b) => b[1] - a[1]);
+    }
+
+    // Untimed: builds the index on the first search and loads the collection.
+    await overHttp(uncached, queries[0]!.vectors);
+    await overHttp(gateway, queries[0]!.vectors);
+    await milvus.warmUpsDone();
+
+    const timings = { cold: [], warm: [], uncached: [], stage1: [], direct: [], layra: [] } as Record<string, number[]>;
+    const time = async (name: string, work: () => Promise<unknown>) => {
+      const start = performance.now();
+      await work();
+      timings[name]!.push(performance.now() - start);
+    };
+    const recall = { warm: 0, cold: 0, uncached: 0 };
+    let scoreDifference = 0;
+    let answers = 0;
+    const check = (side: keyof typeof recall, hits: Hit[], truth: { imageId: string; score: number }[]) => {
+      const exact = new Map(truth.map((page) => [page.imageId, page.score]));
+      recall[side] += hits.filter((hit) => exact.has(hit.page.imageId)).length / TOP_K;
+      if (side === "warm")
+        for (const hit of hits)
+          if (exact.has(hit.page.imageId))
+            scoreDifference = Math.max(scoreDifference, Math.abs(exact.get(hit.page.imageId)! - hit.score));
+    };
+    // Interleaved, one query at a time, so every way sees the same server state.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, query] of queries.entries()) {
+        const truth = exhaustiveRanking(query.vectors, stored).slice(0, TOP_K);
+        let hits: Hit[] = [];
+        await time("uncached", async () => (hits = await overHttp(uncached!, query.vectors)));
+        check("uncached", hits, truth);
+        milvus.pageVectorCache.clear();
+        await time("cold", async () => (hits = await overHttp(gateway, query.vectors)));
+        check("cold", hits, truth);
+        await milvus.warmUpsDone();
+        await time("warm", async () => (hits = await overHttp(gateway, query.vectors)));
+        check("warm", hits, truth);
+        answers++;
+        await time("direct", () => direct(query.vectors));
+        await time("stage1", () => milvus.candidates(kbId, query.vectors, config.search.candidateLimit));
+        if (round === 0 && i < LAYRA_QUERIES) await time("layra", () => layraWay(query.vectors));
+      }
+    }
+    const cache = milvus.pageVectorCache.stats();
+    const label = (name: string) => `${name} (${engine})`;
+    console.log(
+      `${answers} searches each way (${queries.length} queries x ${ROUNDS} rounds, 3-4 query vectors each, topK ${TOP_K}, ${vectorCount} vectors in the base, stage-1 limit ${config.search.candidateLimit})`,
+    );
+    console.log(`${label("cold p50 ms")}: ${p50(timings.cold!)}`);
+    console.log(`${label("warm p50 ms")}: ${p50(timings.warm!)}`);
+    console.log(`${label("uncached p50 ms")}: ${p50(timings.uncached!)}`);
+    console.log(`${label("stage-1 floor p50 ms")}: ${p50(timings.stage1!)}`);
+    console.log(`${label("direct p50 ms")}: ${p50(timings.direct!)}`);
+    console.log(`${label("recall@10")}: ${(recall.warm / answers).toFixed(4)}`);
+    console.log(`${label("recall@10 cold")}: ${(recall.cold / answers).toFixed(4)}`);
+    console.log(`${label("recall@10 uncached")}: ${(recall.uncached / answers).toFixed(4)}`);
+    console.log(`${label("max score difference")}: ${scoreDifference.toExponential(2)}`);
+    console.log(`${label("cache bytes")}: ${cache.bytes} (${cache.pages} pages, budget ${cache.budgetBytes})`);
+    console.log(`${label("LAYRA's way p50 ms")}: ${p50(timings.layra!)} (${timings.layra!.length} searches)`);
+  } finally {
+    const { client } = gateway.app.stores.milvus;
+    const collections = await client.listCollections().catch(() => ({ data: [] as { name: string }[] }));
+    for (const { name } of collections.data)
+      await client.dropCollection({ collection_name: name }).catch(() => undefined);
+    await uncached?.close();
+    await gateway.close();
+    await stack.close();
+  }
+}
+
+for (const engine of ENGINES) await benchEngine(engine);

@@ -15,7 +15,7 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
-import { authenticate } from "./domain/auth.js";
+import { checkRegistered, verifyBearer } from "./domain/auth.js";
 import { healthReport } from "./domain/health.js";
 import { schema } from "./schema/index.js";
 import { closeStores, createStores, type Stores } from "./stores/index.js";
@@ -61,6 +61,7 @@ function sameSecret(given: string, expected: string): boolean {
 export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
   const logger = options.logger ?? createLogger(config);
   const metrics = new Metrics();
+  metrics.observePageVectorCache(stores.milvus.pageVectorCache);
   const observation = {
     metrics,
     tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing),
@@ -77,8 +78,12 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     maxRequestBodySize: Math.max(config.limits.maxRequestBodyBytes, config.limits.maxUploadRequestBytes),
     logging: yogaLogger(logger),
     context: async (initial) => {
-      const auth = await authenticate(config, stores, authorizationOf(initial));
+      const claims = await verifyBearer(config, authorizationOf(initial));
+      // The rate-limit count and the token check go to Redis together: one round trip per operation.
+      const rateLimit = hardening.rateLimiter.start(claims.username, initial.req);
+      const auth = await checkRegistered(stores, claims);
       return {
+        rateLimit,
         config,
         stores,
         viewer: auth.viewer,
@@ -206,6 +211,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
         server.closeAllConnections();
       });
       await closeStores(stores);
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
 }

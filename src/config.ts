@@ -108,6 +108,9 @@ const envSchema = z
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
     SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
     SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
+    // Page vectors kept in process (src/lib/page-vector-cache.ts); 0 turns the cache off. A base
+    // whose pages fit in half of it is searched exactly in memory, without a stage-1 search.
+    SEARCH_CACHE_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
 
     // Upload and ingestion over LAYRA's Kafka queue (docs/ingestion.md). Names follow LAYRA's settings.
     /** Comma-separated `host:port` list (LAYRA's KAFKA_BROKER_URL). */
@@ -222,6 +225,8 @@ export interface Config {
     maxQueryVectors: number;
     /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     queryWindow: number;
+    /** Byte budget of the in-process page-vector cache (0: off). */
+    cacheBytes: number;
   };
   kafka: {
     brokers: string[];
@@ -361,6 +366,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxTopK: env.SEARCH_MAX_TOP_K,
       maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,
       queryWindow: env.SEARCH_QUERY_WINDOW,
+      cacheBytes: env.SEARCH_CACHE_BYTES,
     },
     kafka: {
       brokers: env.KAFKA_BROKER_URL.split(",")

@@ -1,6 +1,7 @@
 import type { Config } from "./config.js";
 import type { GraphQLError } from "graphql";
 import type { Loaders } from "./loaders/index.js";
+import type { RateLimitCount } from "./plugins/rate-limit.js";
 import type { Stores } from "./stores/index.js";
 
 /** The authenticated caller: a LAYRA username and the bearer token it came with. */
@@ -17,6 +18,8 @@ export interface Context {
   authError: GraphQLError | null;
   loaders: Loaders;
   requestId: string;
+  /** This operation's rate-limit count, sent beside the token check (src/plugins/rate-limit.ts). */
+  rateLimit?: RateLimitCount;
 }
 
 /** The context of a field behind the `loggedIn` scope: scope-auth has already refused anonymous callers. */

@@ -77,7 +77,10 @@ test("search settings: LAYRA's stage-1 limit of 50 by default, ef never below th
     maxTopK: 100,
     maxQueryVectors: 1024,
     queryWindow: 16384,
+    cacheBytes: 256 * 1024 * 1024,
   });
+  assert.equal(loadConfig({ ...required, SEARCH_CACHE_BYTES: "0" }).search.cacheBytes, 0);
+  assert.throws(() => loadConfig({ ...required, SEARCH_CACHE_BYTES: "-1" }), /SEARCH_CACHE_BYTES/);
   assert.equal(loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "200", SEARCH_EF: "64" }).search.ef, 200);
   assert.throws(() => loadConfig({ ...required, SEARCH_QUERY_WINDOW: "20000" }), /SEARCH_QUERY_WINDOW/);
   assert.throws(() => loadConfig({ ...required, SEARCH_CANDIDATE_LIMIT: "0" }), /SEARCH_CANDIDATE_LIMIT/);

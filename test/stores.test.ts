@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import type { FileDoc } from "../src/stores/documents.js";
-import { collectionName } from "../src/stores/milvus.js";
 import { createStores, closeStores, type Stores } from "../src/stores/index.js";
 import { layraId, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, testConfig } from "./helpers.js";
@@ -62,44 +61,6 @@ test("mongo: a LAYRA-shaped knowledge base and file round-trip, and a unique ind
   assert.deepEqual(read, file);
   assert.ok(read!.created_at instanceof Date, "timestamps come back as BSON Dates");
   await assert.rejects(files.insertOne({ ...file }), (error: { code?: number }) => error.code === 11000);
-});
-
-test("milvus: LAYRA's collection schema with an HNSW/IP index is created, loaded, written and searched", async () => {
-  const kbId = layraId("alice");
-  await stores.milvus.createCollection(kbId);
-  const name = collectionName(kbId);
-  assert.ok(!name.includes("-"));
-  const { client } = stores.milvus;
-  const described = await client.describeCollection({ collection_name: name });
-  const fields = Object.fromEntries(described.schema.fields.map((f) => [f.name, String(f.data_type)]));
-  assert.deepEqual(fields, {
-    pk: "Int64",
-    vector: "FloatVector",
-    image_id: "VarChar",
-    page_number: "Int64",
-    file_id: "VarChar",
-  });
-  const index = await client.describeIndex({ collection_name: name });
-  const params = Object.fromEntries(index.index_descriptions[0]!.params.map((p) => [p.key, p.value]));
-  assert.equal(params.index_type, "HNSW");
-  assert.equal(params.metric_type, "IP");
-  assert.deepEqual(JSON.parse(String(params.params)), { M: 32, efConstruction: 500 });
-  const unit = (i: number) => Array.from({ length: 128 }, (_, k) => (k === i ? 1 : 0));
-  await stores.milvus.insertRows(
-    kbId,
-    [0, 1, 2].map((i) => ({ vector: unit(i), image_id: `img${i}`, page_number: i, file_id: "f" })),
-  );
-  const found = await client.search({
-    collection_name: name,
-    data: [unit(1)],
-    limit: 1,
-    output_fields: ["image_id"],
-    metric_type: "IP",
-    params: { ef: 16 },
-  });
-  assert.equal(found.results[0]?.image_id, "img1");
-  assert.ok(Math.abs(Number(found.results[0]?.score) - 1) < 1e-6);
-  await client.dropCollection({ collection_name: name });
 });
 
 test("redis: an HSET on DB 1 task:* reaches a keyspace-notification subscriber", async () => {

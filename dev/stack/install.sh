@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real store servers of the local stack into .stack/ (git-ignored), idempotently:
 # FerretDB 1.24.2 (SQLite), milvus-lite 3.2.2, versitygw 1.7.0, Debian's redis-server, Apache Kafka
-# 3.8.0 (jars from Maven Central) and Debian's poppler-utils (pdftoppm, the worker's PDF renderer).
+# 3.8.0 (jars from Maven Central), Debian's poppler-utils (pdftoppm, the worker's PDF renderer) and
+# the real Milvus 2.3 engine.
 # A second run with the cache warm does nothing but check.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,5 +56,16 @@ if ! command -v pdftoppm >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq -o DPkg::Lock::Timeout=600 poppler-utils >/dev/null
+fi
+
+# The real Milvus engine (2.3, embedded by PyPI's `milvus` package) as an optional second Milvus,
+# so the Milvus store and search tests can run against the engine as well as milvus-lite.
+real_milvus_pins="milvus==2.3.5 setuptools<81"
+if [ "$(cat "$cache/milvus-venv/.installed" 2>/dev/null)" != "$real_milvus_pins" ]; then
+  echo "stack: installing $real_milvus_pins into a virtualenv"
+  python3 -m venv "$cache/milvus-venv"
+  # shellcheck disable=SC2086
+  "$cache/milvus-venv/bin/pip" install -q --disable-pip-version-check $real_milvus_pins
+  echo "$real_milvus_pins" > "$cache/milvus-venv/.installed"
 fi
 echo "stack: servers installed in $cache"

@@ -13,7 +13,13 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model", "kafka"] as const;
-export type StoreServer = (typeof STORE_SERVERS)[number];
+/**
+ * Servers started only when asked for: `milvusEngine` is the real Milvus engine (2.3, embedded by
+ * PyPI's `milvus` package, dev/stack/milvus-engine.py), a second Milvus beside milvus-lite, which
+ * reimplements Milvus's protocol; it takes about 40 s to start.
+ */
+export const OPTIONAL_SERVERS = ["milvusEngine"] as const;
+export type StoreServer = (typeof STORE_SERVERS)[number] | (typeof OPTIONAL_SERVERS)[number];
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const cacheDir = process.env.LAYRA_STACK_CACHE ?? join(projectRoot, ".stack");
@@ -24,6 +30,9 @@ interface ServerSpec {
   command: string;
   args: (port: number, dataDir: string) => string[];
   env?: NodeJS.ProcessEnv;
+  /** Ready when this line has been printed (default: when the port accepts connections). */
+  readyLine?: string;
+  startTimeoutMs?: number;
   /** Runs before every start (first start and restarts) with the server's port and data folder. */
   prepare?: (port: number, dataDir: string) => Promise<void>;
 }
@@ -89,6 +98,12 @@ const specs: Record<StoreServer, ServerSpec> = {
   milvus: {
     command: join(cacheDir, "venv/bin/milvus-lite"),
     args: (port, dataDir) => ["server", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port)],
+  },
+  milvusEngine: {
+    command: join(cacheDir, "milvus-venv/bin/python"),
+    args: (port, dataDir) => [join(projectRoot, "dev/stack/milvus-engine.py"), dataDir, String(port)],
+    readyLine: "ready",
+    startTimeoutMs: 300_000,
   },
   redis: {
     command: "redis-server",
@@ -181,15 +196,15 @@ export class LocalStack {
 
   /** Starts every server (or `only` those) with fresh data under a temporary folder. */
   static async start(options: { only?: readonly StoreServer[] } = {}): Promise<LocalStack> {
-    for (const server of ["mongo", "milvus", "s3"] as const) {
-      if (!existsSync(specs[server].command)) {
+    for (const server of options.only ?? STORE_SERVERS) {
+      if (specs[server].command.startsWith(cacheDir) && !existsSync(specs[server].command)) {
         throw new Error(`${specs[server].command} is missing: run dev/stack/install.sh first`);
       }
     }
     if (!existsSync(kafkaLib)) throw new Error(`${kafkaLib} is missing: run dev/stack/install.sh first`);
     const root = await mkdtemp(join(tmpdir(), "layra-stack-"));
     const ports = {} as Record<StoreServer, number>;
-    for (const server of STORE_SERVERS) ports[server] = await freePort();
+    for (const server of [...STORE_SERVERS, ...OPTIONAL_SERVERS]) ports[server] = await freePort();
     const stack = new LocalStack(root, ports);
     try {
       await Promise.all((options.only ?? STORE_SERVERS).map((server) => stack.startServer(server)));
@@ -200,12 +215,13 @@ export class LocalStack {
     return stack;
   }
 
-  /** The environment that points the gateway's config at this stack. */
+  /** The environment that points the gateway's config at this stack (Milvus: the real engine when it runs). */
   get env() {
     const s3 = `http://127.0.0.1:${this.ports.s3}`;
+    const milvus = this.running.has("milvusEngine") ? this.ports.milvusEngine : this.ports.milvus;
     return {
       MONGODB_URL: `mongodb://127.0.0.1:${this.ports.mongo}`,
-      MILVUS_URI: `http://127.0.0.1:${this.ports.milvus}`,
+      MILVUS_URI: `http://127.0.0.1:${milvus}`,
       REDIS_URL: `redis://127.0.0.1:${this.ports.redis}`,
       MINIO_URL: s3,
       MINIO_PUBLIC_URL: s3,
@@ -236,8 +252,10 @@ export class LocalStack {
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     this.running.set(server, { process: child, output });
-    const deadline = Date.now() + 60_000;
-    while (!(await accepts(port))) {
+    const deadline = Date.now() + (spec.startTimeoutMs ?? 60_000);
+    const ready = async () =>
+      spec.readyLine ? output.join("").split("\n").includes(spec.readyLine) : await accepts(port);
+    while (!(await ready())) {
       if (child.exitCode !== null || Date.now() > deadline) {
         this.running.delete(server);
         child.kill("SIGKILL");

@@ -18,34 +18,62 @@ export function bearerToken(authorization: unknown): string | null {
   return match ? match[1]! : null;
 }
 
-export async function authenticate(config: Config, stores: Stores, authorization: unknown): Promise<Authentication> {
-  if (authorization === undefined || authorization === null || authorization === "")
-    return { viewer: null, error: null };
+/** A bearer token whose signature and claims are good; whether it is still registered is Redis's to say. */
+export type Claims =
+  { jwt: string; username: string; error: null } | { jwt: null; username: null; error: GraphQLError | null };
+
+/**
+ * Signature checks already passed, per secret: a signature is a pure function of the token and the
+ * key, so it is checked once per token, while expiry (here) and registration (Redis, every request)
+ * are checked every time. Bounded: the oldest entries go first past VERIFIED_TOKENS_MAX.
+ */
+const verifiedTokens = new WeakMap<Config, Map<string, { username: string; exp: number }>>();
+const VERIFIED_TOKENS_MAX = 10_000;
+
+/** Checks the bearer token's signature and claims, without any I/O. */
+export async function verifyBearer(config: Config, authorization: unknown): Promise<Claims> {
+  const none = { jwt: null, username: null } as const;
+  if (authorization === undefined || authorization === null || authorization === "") return { ...none, error: null };
   const jwt = bearerToken(authorization);
-  if (!jwt) return { viewer: null, error: new Unauthenticated("the Authorization value must be `Bearer <token>`") };
-  let username: string;
+  if (!jwt) return { ...none, error: new Unauthenticated("the Authorization value must be `Bearer <token>`") };
+  let verified = verifiedTokens.get(config);
+  if (!verified) verifiedTokens.set(config, (verified = new Map()));
+  const known = verified.get(jwt);
+  if (known && known.exp * 1000 > Date.now()) return { jwt, username: known.username, error: null };
   try {
     const { payload } = await jwtVerify(jwt, secret(config), { algorithms: [config.auth.algorithm] });
     if (typeof payload.sub !== "string" || payload.sub === "")
       throw new joseErrors.JWTClaimValidationFailed("missing sub", payload);
     if (typeof payload.exp !== "number") throw new joseErrors.JWTClaimValidationFailed("missing exp", payload);
-    username = payload.sub;
+    if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(jwt, { username: payload.sub, exp: payload.exp });
+    return { jwt, username: payload.sub, error: null };
   } catch (error) {
+    verified.delete(jwt);
     const reason = error instanceof joseErrors.JWTExpired ? "the token has expired" : "the token is not valid";
-    return { viewer: null, error: new Unauthenticated(reason) };
+    return { ...none, error: new Unauthenticated(reason) };
   }
-  let registered: string | null;
+}
+
+/** Verified claims become a viewer only while Redis DB 0 holds `token:{jwt}` (revocation is immediate). */
+export async function checkRegistered(stores: Stores, claims: Claims): Promise<Authentication> {
+  if (claims.jwt === null) return { viewer: null, error: claims.error };
+  let registered: boolean;
   try {
-    registered = await stores.redis.tokens.owner(jwt);
+    registered = await stores.redis.tokens.isRegistered(claims.jwt);
   } catch (error) {
     return {
       viewer: null,
       error: new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error)),
     };
   }
-  if (registered === null)
+  if (!registered)
     return { viewer: null, error: new Unauthenticated("the token is not registered or has been revoked") };
-  return { viewer: { username, token: jwt }, error: null };
+  return { viewer: { username: claims.username, token: claims.jwt }, error: null };
+}
+
+export async function authenticate(config: Config, stores: Stores, authorization: unknown): Promise<Authentication> {
+  return checkRegistered(stores, await verifyBearer(config, authorization));
 }
 
 /** Signs a token for `username` and registers it the way LAYRA's login does (`token:{jwt}`, `user:{username}`). */

@@ -99,7 +99,12 @@ export async function deleteFiles(context: Context, username: string, fileIds: r
       {
         name: "milvus rows",
         run: async () => {
-          for (const kbId of kbIds) await milvus.deleteFileRows(kbId, ids);
+          for (const kbId of kbIds)
+            await milvus.deleteFileRows(
+              kbId,
+              ids,
+              docs.flatMap((doc) => doc.images.map((image) => image.images_id)),
+            );
         },
       },
       { name: "s3 objects", run: () => s3.removeObjects([...new Set(objectKeys.filter(Boolean))]) },

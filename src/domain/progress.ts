@@ -121,6 +121,15 @@ function missingKeyTimer<T>(channel: EventChannel<T>, waitMs: number, onTimeout:
   return { clear };
 }
 
+/** One event per state read, shared by every subscriber of the task (a fan-out allocates it once). */
+const taskEvents = new WeakMap<HashState, TaskProgressEvent>();
+
+function sharedTaskEvent(taskId: string, fields: Record<string, string>, state: HashState): TaskProgressEvent {
+  let event = taskEvents.get(state);
+  if (!event) taskEvents.set(state, (event = taskEvent(taskId, fields, state)));
+  return event;
+}
+
 function taskEvent(taskId: string, fields: Record<string, string>, state: HashState): TaskProgressEvent {
   const processed = count(fields.processed);
   const total = count(fields.total);
@@ -186,7 +195,7 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableI
       return;
     }
     notFound.clear();
-    last = taskEvent(taskId, state.fields, state);
+    last = sharedTaskEvent(taskId, state.fields, state);
     channel.push(last);
     if (last.end) channel.end();
   });

@@ -1,11 +1,13 @@
-// searchKnowledgeBase(s) (docs/architecture.md, "Exact two-stage search"): check the input before
-// any I/O, check ownership, embed the text, then per knowledge base one batched Milvus search for
-// candidate pages, every vector of those pages, exact MaxSim here; merge, threshold, topK, and one
-// batch of file metadata.
+// searchKnowledgeBase(s) (docs/architecture.md, "Exact two-stage search"; docs/performance.md): check
+// the input before any I/O, check ownership, embed the text, then per knowledge base exact MaxSim
+// here over either every page Mongo lists (when the base's vectors are in the page-vector cache) or
+// the candidate pages of one batched Milvus search; merge, threshold, topK, and the file metadata
+// from the same Mongo read.
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";
 import { MaxSimScores, toMatrix } from "../lib/maxsim.js";
+import type { PageVectorCache } from "../lib/page-vector-cache.js";
 import { ownDocument } from "./user-graph.js";
 
 export interface SearchArgs {
@@ -70,6 +72,13 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
   return hits;
 }
 
+/** A base is searched in memory only when its pages fit in this share of the cache budget. */
+const IN_MEMORY_SHARE = 0.5;
+/** At most this many uncached pages are read on the spot; past it the base is warmed in the background. */
+const IN_MEMORY_MAX_MISSING = 16;
+/** Vectors per page assumed before any page is cached (ColQwen2.5 caps a page at 768 image tokens). */
+const ASSUMED_VECTORS_PER_PAGE = 1024;
+
 async function scorePages(
   context: Context,
   knowledgeBase: KnowledgeBaseDoc,
@@ -79,19 +88,67 @@ async function scorePages(
   const { milvus } = context.stores;
   const { dim } = context.config.milvus;
   const id = knowledgeBase.knowledge_base_id;
-  // A base nothing was ingested into yet has no collection: no hits, not an error.
-  if (!(await milvus.readyForSearch(id))) return [];
-  const candidates = await milvus.candidates(id, queryVectors, context.config.search.candidateLimit);
+  const cache = milvus.pageVectorCache;
+  let pages: string[];
+  if (!cache.enabled) {
+    // A base nothing was ingested into yet has no collection: no hits, not an error.
+    if (!(await milvus.readyForSearch(id))) return [];
+    pages = await milvus.candidates(id, queryVectors, context.config.search.candidateLimit);
+  } else {
+    // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
+    // whatever the cache still holds of those is never scored.
+    const listed = await listedPages(context, id);
+    if (listed.length === 0) return [];
+    const { inMemory, missing } = planSearch(cache, id, listed, dim);
+    if (inMemory) {
+      // Exhaustive over the base: exact by construction, and no stage-1 search.
+      if (missing.length > 0 && !(await milvus.readyForSearch(id))) return [];
+      pages = listed;
+    } else {
+      if (!(await milvus.readyForSearch(id))) return [];
+      const known = new Set(listed);
+      pages = (await milvus.candidates(id, queryVectors, context.config.search.candidateLimit)).filter((page) =>
+        known.has(page),
+      );
+      if (missing.length > 0) milvus.warm(id, missing);
+    }
+  }
   const scores = new MaxSimScores(query, dim);
-  for await (const rows of milvus.pageVectors(id, candidates))
-    scores.add(
-      rows.map((row) => row.image_id),
-      toMatrix(
-        rows.map((row) => row.vector),
-        dim,
-      ),
-    );
+  for await (const batch of milvus.pageVectors(id, pages)) {
+    if (batch.pages) for (const [imageId, vectors] of batch.pages) scores.addPage(imageId, vectors);
+    else scores.add(batch.imageIds, batch.vectors);
+  }
   return [...scores.scores()].map(([imageId, score]) => ({ knowledgeBase, imageId, score }));
+}
+
+/**
+ * In memory when the base's pages fit in its share of the budget and the cache lacks only a few of
+ * them; otherwise the two-stage search, and the missing pages of a base that fits are read in the
+ * background so that the next search runs in memory. Bases larger than that share keep stage 1.
+ */
+function planSearch(
+  cache: PageVectorCache,
+  knowledgeBaseId: string,
+  listed: readonly string[],
+  dim: number,
+): { inMemory: boolean; missing: string[] } {
+  const { bytes, missing } = cache.holding(knowledgeBaseId, listed);
+  const held = listed.length - missing.length;
+  const perPage = held > 0 ? bytes / held : (cache.averagePageBytes() ?? ASSUMED_VECTORS_PER_PAGE * dim * 4);
+  if (bytes + missing.length * perPage > cache.budgetBytes * IN_MEMORY_SHARE) return { inMemory: false, missing: [] };
+  return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, missing };
+}
+
+/** Every page Mongo lists for the caller's base; the same read answers the hits' file metadata. */
+async function listedPages(context: Context, knowledgeBaseId: string): Promise<string[]> {
+  const files = await context.loaders.filesOfKnowledgeBase.load(knowledgeBaseId);
+  const pages: string[] = [];
+  for (const file of files)
+    for (const image of file.images) {
+      context.loaders.fileByImage.prime(image.images_id, file);
+      pages.push(image.images_id);
+    }
+  return pages;
 }
 
 async function embedQuery(context: Context, text: string): Promise<number[][]> {

@@ -36,6 +36,26 @@ export class MaxSimScores {
     });
   }
 
+  /** Feeds a whole page at once (`vectors` holds only its rows), e.g. from the page-vector cache. */
+  addPage(pageId: string, vectors: Float32Array): void {
+    const { query, dim, queryCount } = this;
+    let best = this.best.get(pageId);
+    if (!best) this.best.set(pageId, (best = new Float64Array(queryCount).fill(-Infinity)));
+    const rows = vectors.length / dim;
+    // The same products in the same order as add(), so a cached page scores exactly as a fetched one.
+    for (let q = 0; q < queryCount; q++) {
+      const qOffset = q * dim;
+      let max = best[q]!;
+      for (let row = 0; row < rows; row++) {
+        const d = row * dim;
+        let dot = 0;
+        for (let k = 0; k < dim; k++) dot += query[qOffset + k]! * vectors[d + k]!;
+        if (dot > max) max = dot;
+      }
+      best[q] = max;
+    }
+  }
+
   /** The MaxSim score of every page fed so far. */
   scores(): Map<string, number> {
     const scores = new Map<string, number>();

@@ -2,6 +2,7 @@
 // /metrics. Operation names come from client documents, so at most MAX_OPERATION_NAMES distinct
 // names get their own label; later ones are counted as "other".
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { PageVectorCache } from "../lib/page-vector-cache.js";
 
 const MAX_OPERATION_NAMES = 500;
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -91,6 +92,43 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Page-vector cache figures, read from the cache when /metrics is scraped (nothing per search). */
+  observePageVectorCache(cache: PageVectorCache): void {
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    counter(
+      "page_vector_cache_hits_total",
+      "Pages whose vectors a search found in the cache",
+      () => cache.stats().hits,
+    );
+    counter("page_vector_cache_misses_total", "Pages a search had to read from Milvus", () => cache.stats().misses);
+    counter(
+      "page_vector_cache_evictions_total",
+      "Pages evicted to stay within the byte budget",
+      () => cache.stats().evictions,
+    );
+    gauge("page_vector_cache_bytes", "Bytes of page vectors held (with per-entry overhead)", () => cache.stats().bytes);
+    gauge("page_vector_cache_pages", "Pages held", () => cache.stats().pages);
+    gauge("page_vector_cache_budget_bytes", "The byte budget (SEARCH_CACHE_BYTES)", () => cache.budgetBytes);
   }
 
   /** The label for an operation name, bounded in cardinality. */

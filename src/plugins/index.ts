@@ -30,12 +30,15 @@ export interface Hardening {
   plugins: Plugin<Context>[];
   /** Set when PERSISTED_OPERATIONS_FILE is: graphql-ws operations resolve their query through it. */
   persisted: PersistedOperations | null;
+  /** The context factory starts each operation's count with it, beside the token check. */
+  rateLimiter: RateLimiter;
 }
 
 export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
   const { logger, observation } = deps;
   const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
+  const rateLimiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
   const plugins: Plugin<Context>[] = [
     // First, so that its end-of-operation hooks see every outcome (including rejections below).
     useObservability(observation, logger, transportOf),
@@ -43,12 +46,7 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
     useLimits(config.limits, (limit) => observation.metrics.rejections.inc({ reason: limit })) as Plugin<Context>,
-    useRateLimit(
-      new RateLimiter(deps.stores.redis.cache, config.rateLimit),
-      config.rateLimit,
-      logger,
-      observation.metrics,
-    ),
+    useRateLimit(rateLimiter, config.rateLimit, logger, observation.metrics),
   ];
   if (!config.introspection) {
     // Introspection off, and "Did you mean ...?" hints (which leak the schema just the same) hidden.
@@ -64,5 +62,5 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
       }) as Plugin<Context>,
     );
   }
-  return { plugins, persisted };
+  return { plugins, persisted, rateLimiter };
 }

@@ -3,7 +3,10 @@
 // `ratelimit:{namespace}:{user:NAME | ip:ADDRESS}` with the window as its expiry, each operation
 // increments it (one Lua script, atomic), and operations past the limit are refused with
 // RATE_LIMITED (HTTP 429 with Retry-After; over graphql-ws the error carries retryAfterSeconds).
-// Signed-in callers are counted by username, anonymous ones by client address. If Redis cannot be
+// Signed-in callers are counted by username, anonymous ones by client address. The count is sent
+// by the context factory beside the token check (`startRateLimit`), so that one Redis round trip
+// serves both; a token with a good signature counts for its subject even if it turns out revoked.
+// The script is sent once and then called by its hash (ioredis defineCommand). If Redis cannot be
 // reached the operation runs (fail open) and a warning is logged: the limit protects capacity,
 // it is not an access control.
 import type { IncomingMessage } from "node:http";
@@ -34,11 +37,39 @@ export interface RateLimitDecision {
   subject: "user" | "ip";
 }
 
+type ScriptedRedis = Redis & {
+  rateLimitHit(key: string, windowMs: number): Promise<[number, number]>;
+};
+
+/** The count started for one operation, awaited by the plugin before it executes. */
+export interface RateLimitCount {
+  subject: "user" | "ip";
+  id: string;
+  decision: Promise<RateLimitDecision | null>;
+}
+
 export class RateLimiter {
+  private readonly redis: ScriptedRedis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly options: Config["rateLimit"],
-  ) {}
+  ) {
+    redis.defineCommand("rateLimitHit", { numberOfKeys: 1, lua: SCRIPT });
+    this.redis = redis as ScriptedRedis;
+  }
+
+  /** Starts counting one operation of a signed-in user (by name) or an anonymous caller (by address). */
+  start(username: string | null, req: IncomingMessage | undefined): RateLimitCount {
+    const [subject, id] =
+      username !== null
+        ? (["user", username] as const)
+        : (["ip", clientAddress(req, this.options.trustProxy)] as const);
+    const decision = this.hit(subject, id);
+    // Awaited (and its failure handled) by the plugin; this only keeps an unawaited one quiet.
+    decision.catch(() => undefined);
+    return { subject, id, decision };
+  }
 
   key(subject: "user" | "ip", id: string): string {
     return `ratelimit:${this.options.namespace}:${subject}:${id}`;
@@ -48,11 +79,11 @@ export class RateLimiter {
   async hit(subject: "user" | "ip", id: string): Promise<RateLimitDecision | null> {
     const limit = subject === "user" ? this.options.points : this.options.anonymousPoints;
     if (limit === 0) return null;
-    const [count, ttl] = (await observeStoreCall(
+    const [count, ttl] = await observeStoreCall(
       "redis",
-      () => this.redis.eval(SCRIPT, 1, this.key(subject, id), this.options.windowMs),
+      () => this.redis.rateLimitHit(this.key(subject, id), this.options.windowMs),
       "rate_limit.hit",
-    )) as [number, number];
+    );
     return { allowed: count <= limit, count, limit, retryAfterMs: Math.max(0, ttl), subject };
   }
 }
@@ -79,12 +110,11 @@ export function useRateLimit(
   metrics: Metrics,
 ): Plugin<Context> {
   const check = async (context: Context & { req?: IncomingMessage }): Promise<RateLimited | null> => {
-    const [subject, id] = context.viewer
-      ? (["user", context.viewer.username] as const)
-      : (["ip", clientAddress(context.req, options.trustProxy)] as const);
+    const { subject, decision: counted } =
+      context.rateLimit ?? limiter.start(context.viewer?.username ?? null, context.req);
     let decision: RateLimitDecision | null;
     try {
-      decision = await limiter.hit(subject, id);
+      decision = await counted;
     } catch (error) {
       logger.warn(
         { err: error, requestId: context.requestId },

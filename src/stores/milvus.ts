@@ -1,6 +1,15 @@
-import { DataType, LoadState, MilvusClient, type ResStatus, type SearchResultData } from "@zilliz/milvus2-sdk-node";
+import {
+  ConsistencyLevelEnum,
+  DataType,
+  LoadState,
+  MilvusClient,
+  type ResStatus,
+  type SearchResultData,
+} from "@zilliz/milvus2-sdk-node";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
+import { toMatrix } from "../lib/maxsim.js";
+import { PageVectorCache } from "../lib/page-vector-cache.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
@@ -13,10 +22,14 @@ export function collectionName(knowledgeBaseId: string): string {
 /** LAYRA's auto-id primary key field (docs/layra-contract.md, "Milvus"). */
 const PRIMARY_KEY = "pk";
 
-export interface PageVectorRow {
+interface PageVectorRow {
   image_id: string;
   vector: number[];
 }
+
+/** Stage-2 vectors: whole pages (from the cache) or the rows of one query window (`imageIds[i]` owns row i). */
+export type PageVectorBatch =
+  { pages: ReadonlyMap<string, Float32Array> } | { pages?: undefined; imageIds: string[]; vectors: Float32Array };
 
 type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
@@ -48,14 +61,26 @@ export interface MilvusStore {
   insertRows(knowledgeBaseId: string, rows: VectorRow[]): Promise<void>;
   /** Drops a knowledge base's collection; a missing one is already dropped (idempotent). */
   dropCollection(knowledgeBaseId: string): Promise<void>;
-  /** Deletes the rows of these files (`file_id in [...]`, as LAYRA does); a missing collection has none. */
-  deleteFileRows(knowledgeBaseId: string, fileIds: string[]): Promise<void>;
+  /**
+   * Deletes the rows of these files (`file_id in [...]`, as LAYRA does); a missing collection has
+   * none. Their pages (`imageIds`) leave the page-vector cache, to free the memory.
+   */
+  deleteFileRows(knowledgeBaseId: string, fileIds: string[], imageIds?: readonly string[]): Promise<void>;
   /** Loads the collection if it is not loaded; false when it does not exist (nothing ingested yet). */
   readyForSearch(knowledgeBaseId: string): Promise<boolean>;
   /** Stage 1: the distinct pages among the `limit` nearest token rows of every query vector, in one batched search. */
   candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
-  /** Stage 2: every token vector of the given pages, one query window at a time, so none is cut short. */
-  pageVectors(knowledgeBaseId: string, imageIds: string[]): AsyncIterable<PageVectorRow[]>;
+  /**
+   * Stage 2: every token vector of the given pages. Cached pages come first, in one batch; the rest
+   * is read one query window at a time, so no page is cut short, and fills the cache.
+   */
+  pageVectors(knowledgeBaseId: string, imageIds: readonly string[]): AsyncIterable<PageVectorBatch>;
+  /** Reads these pages into the cache in the background (one warm-up per base at a time). */
+  warm(knowledgeBaseId: string, imageIds: readonly string[]): void;
+  /** Resolves when no warm-up is running (benchmarks and tests wait on it). */
+  warmUpsDone(): Promise<void>;
+  /** Page vectors kept in process under SEARCH_CACHE_BYTES (docs/performance.md). */
+  pageVectorCache: PageVectorCache;
   /** The rows of a knowledge base's collection in pk-paged batches (none when it does not exist), for backups. */
   rows(knowledgeBaseId: string, batchSize: number): AsyncIterable<VectorRow[]>;
   /** The row count of a knowledge base's collection; null when it does not exist. */
@@ -80,8 +105,10 @@ export function createMilvusStore(config: Config): MilvusStore {
   const check = (what: string, status: { error_code: string | number; reason: string }) => {
     if (status.error_code !== "Success") throw new UpstreamUnavailable("milvus", `${what}: ${status.reason}`);
   };
-  const { metricType } = config.milvus;
+  const { metricType, dim } = config.milvus;
   const { ef, queryWindow } = config.search;
+  const cache = new PageVectorCache(config.search.cacheBytes);
+  const warmUps = new Map<string, Promise<void>>();
 
   /** One Milvus call, observed as `operation` in store_call_duration_seconds. */
   const observed = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("milvus", work, operation);
@@ -105,6 +132,60 @@ export function createMilvusStore(config: Config): MilvusStore {
     if (!expected(status)) check(what, status);
     return result;
   }
+  async function* pageVectors(knowledgeBaseId: string, imageIds: readonly string[]): AsyncIterable<PageVectorBatch> {
+    let wanted = imageIds;
+    if (cache.enabled) {
+      const { found, missing } = cache.lookup(knowledgeBaseId, imageIds);
+      if (found.size > 0) yield { pages: found };
+      wanted = missing;
+    }
+    if (wanted.length === 0) return;
+    const inPages = `image_id in [${wanted.map((id) => JSON.stringify(id)).join(",")}]`;
+    // Rows kept for the cache, per page, while they fit the budget (the scoring never waits on them).
+    let fill: Map<string, number[][]> | null = cache.enabled ? new Map() : null;
+    let fillBytes = 0;
+    // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
+    // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
+    let after: string | null = null;
+    for (;;) {
+      const filter: string = after === null ? inPages : `(${inPages}) and ${PRIMARY_KEY} > ${after}`;
+      const window = await searchCall("query", () =>
+        client.query({
+          collection_name: collectionName(knowledgeBaseId),
+          filter,
+          output_fields: [PRIMARY_KEY, "image_id", "vector"],
+          limit: queryWindow,
+          // LAYRA inserts each page in one call before Mongo lists it: a strong read sees such a
+          // page whole or not at all, so what goes into the cache is complete.
+          ...(fill ? { consistency_level: ConsistencyLevelEnum.Strong } : {}),
+        }),
+      );
+      const rows = window.data as unknown as PageVectorRow[];
+      const ids = rows.map((row) => row.image_id);
+      yield {
+        imageIds: ids,
+        vectors: toMatrix(
+          rows.map((row) => row.vector),
+          dim,
+        ),
+      };
+      if (fill) {
+        fillBytes += rows.length * dim * 4;
+        if (fillBytes > cache.budgetBytes) fill = null;
+        else
+          rows.forEach((row, i) => {
+            const page = fill!.get(ids[i]!);
+            if (page) page.push(row.vector);
+            else fill!.set(ids[i]!, [row.vector]);
+          });
+      }
+      if (rows.length < queryWindow) break;
+      after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
+    }
+    // Only now is every page complete: the last window has been read.
+    for (const [imageId, vectors] of fill ?? []) cache.set(knowledgeBaseId, imageId, toMatrix(vectors, dim));
+  }
+
   return {
     client,
     createCollection: async (knowledgeBaseId) => {
@@ -149,11 +230,13 @@ export function createMilvusStore(config: Config): MilvusStore {
     },
     dropCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
+      cache.evict(knowledgeBaseId);
       if (!(await exists(collection_name))) return;
       check("dropCollection", await observed("dropCollection", () => client.dropCollection({ collection_name })));
     },
-    deleteFileRows: async (knowledgeBaseId, fileIds) => {
+    deleteFileRows: async (knowledgeBaseId, fileIds, imageIds = []) => {
       const collection_name = collectionName(knowledgeBaseId);
+      cache.evict(knowledgeBaseId, imageIds);
       if (fileIds.length === 0 || !(await exists(collection_name))) return;
       // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
       const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
@@ -189,27 +272,21 @@ export function createMilvusStore(config: Config): MilvusStore {
       const perVector = (queryVectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
       return [...new Set(perVector.flatMap((hits) => hits.map((hit) => String(hit.image_id))))];
     },
-    pageVectors: async function* (knowledgeBaseId, imageIds) {
-      if (imageIds.length === 0) return;
-      const inPages = `image_id in [${imageIds.map((id) => JSON.stringify(id)).join(",")}]`;
-      // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
-      // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
-      let after: string | null = null;
-      for (;;) {
-        const filter: string = after === null ? inPages : `(${inPages}) and ${PRIMARY_KEY} > ${after}`;
-        const window = await searchCall("query", () =>
-          client.query({
-            collection_name: collectionName(knowledgeBaseId),
-            filter,
-            output_fields: [PRIMARY_KEY, "image_id", "vector"],
-            limit: queryWindow,
-          }),
-        );
-        yield window.data as unknown as PageVectorRow[];
-        if (window.data.length < queryWindow) return;
-        after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
-      }
+    pageVectors,
+    warm: (knowledgeBaseId, imageIds) => {
+      if (!cache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
+      const run = (async () => {
+        // Failures only leave the cache cold: the next search reads what it needs itself.
+        for await (const _ of pageVectors(knowledgeBaseId, imageIds));
+      })()
+        .catch(() => undefined)
+        .finally(() => warmUps.delete(knowledgeBaseId));
+      warmUps.set(knowledgeBaseId, run);
     },
+    warmUpsDone: async () => {
+      while (warmUps.size > 0) await Promise.all(warmUps.values());
+    },
+    pageVectorCache: cache,
     rows: async function* (knowledgeBaseId, batchSize) {
       const collection_name = collectionName(knowledgeBaseId);
       if (!(await exists(collection_name))) return;

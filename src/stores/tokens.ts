@@ -7,8 +7,9 @@ const tokenKey = (jwt: string) => `token:${jwt}`;
 
 export function tokenRegistry(redis: Redis) {
   return {
-    /** The username a registered token belongs to; null when it is not registered (or revoked). */
-    owner: (jwt: string) => observeStoreCall("redis", () => redis.get(tokenKey(jwt)), "token.get"),
+    /** Whether the token is registered (not expired, not revoked). */
+    isRegistered: (jwt: string) =>
+      observeStoreCall("redis", () => redis.exists(tokenKey(jwt)), "token.exists").then((found) => found === 1),
     register: (jwt: string, username: string, ttlSeconds: number) =>
       observeStoreCall(
         "redis",

@@ -1,0 +1,131 @@
+// An in-process cache of page vectors under a byte budget, least recently used first out.
+// A page's vectors never change once written (a changed page is a new image_id), so an entry is
+// never stale: a delete only makes it unreachable, because searches take their page list from
+// Mongo. Each replica keeps its own cache and no answer depends on what it holds.
+// Hand-written rather than a library: a Map already keeps insertion order (so an LRU is a few
+// lines), and eviction by knowledge base needs a per-base index that LRU packages do not keep.
+
+const ENTRY_OVERHEAD_BYTES = 200;
+
+export interface PageVectorCacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  bytes: number;
+  pages: number;
+  budgetBytes: number;
+}
+
+interface Entry {
+  knowledgeBaseId: string;
+  imageId: string;
+  vectors: Float32Array;
+}
+
+export class PageVectorCache {
+  /** knowledge base id -> image id -> entry. */
+  private readonly bases = new Map<string, Map<string, Entry>>();
+  /** Every entry, least recently used first (a Set keeps insertion order; re-adding moves to the end). */
+  private readonly order = new Set<Entry>();
+  private bytes = 0;
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+
+  constructor(readonly budgetBytes: number) {}
+
+  get enabled(): boolean {
+    return this.budgetBytes > 0;
+  }
+
+  /** The cached pages among `imageIds` (each counted as a hit and made most recent) and the rest. */
+  lookup(
+    knowledgeBaseId: string,
+    imageIds: readonly string[],
+  ): { found: Map<string, Float32Array>; missing: string[] } {
+    const found = new Map<string, Float32Array>();
+    const missing: string[] = [];
+    const pages = this.bases.get(knowledgeBaseId);
+    for (const imageId of imageIds) {
+      const entry = pages?.get(imageId);
+      if (entry === undefined) {
+        missing.push(imageId);
+        continue;
+      }
+      this.order.delete(entry);
+      this.order.add(entry);
+      found.set(imageId, entry.vectors);
+    }
+    this.hits += found.size;
+    this.misses += missing.length;
+    return { found, missing };
+  }
+
+  /** The bytes the cached ones among these pages take and the pages it lacks, without counting a use. */
+  holding(knowledgeBaseId: string, imageIds: readonly string[]): { bytes: number; missing: string[] } {
+    const held = this.bases.get(knowledgeBaseId);
+    let bytes = 0;
+    const missing: string[] = [];
+    for (const imageId of imageIds) {
+      const entry = held?.get(imageId);
+      if (entry === undefined) missing.push(imageId);
+      else bytes += entryBytes(entry.vectors);
+    }
+    return { bytes, missing };
+  }
+
+  /** Average bytes per cached page, or null while the cache is empty. */
+  averagePageBytes(): number | null {
+    return this.order.size === 0 ? null : this.bytes / this.order.size;
+  }
+
+  /** Stores a complete page, evicting the least recently used pages past the budget. */
+  set(knowledgeBaseId: string, imageId: string, vectors: Float32Array): void {
+    if (entryBytes(vectors) > this.budgetBytes) return;
+    let pages = this.bases.get(knowledgeBaseId);
+    if (!pages) this.bases.set(knowledgeBaseId, (pages = new Map()));
+    const previous = pages.get(imageId);
+    if (previous) this.remove(previous);
+    const entry = { knowledgeBaseId, imageId, vectors };
+    pages.set(imageId, entry);
+    this.order.add(entry);
+    this.bytes += entryBytes(vectors);
+    for (const oldest of this.order) {
+      if (this.bytes <= this.budgetBytes) break;
+      this.remove(oldest);
+      this.evictions++;
+    }
+  }
+
+  /** Frees a knowledge base's pages (all of them, or the given ones), e.g. after we deleted them. */
+  evict(knowledgeBaseId: string, imageIds?: readonly string[]): void {
+    const pages = this.bases.get(knowledgeBaseId);
+    if (!pages) return;
+    for (const imageId of imageIds ?? [...pages.keys()]) {
+      const entry = pages.get(imageId);
+      if (entry) this.remove(entry);
+    }
+  }
+
+  clear(): void {
+    this.bases.clear();
+    this.order.clear();
+    this.bytes = 0;
+  }
+
+  stats(): PageVectorCacheStats {
+    const { hits, misses, evictions, bytes, budgetBytes } = this;
+    return { hits, misses, evictions, bytes, pages: this.order.size, budgetBytes };
+  }
+
+  private remove(entry: Entry): void {
+    if (!this.order.delete(entry)) return;
+    this.bytes -= entryBytes(entry.vectors);
+    const pages = this.bases.get(entry.knowledgeBaseId)!;
+    pages.delete(entry.imageId);
+    if (pages.size === 0) this.bases.delete(entry.knowledgeBaseId);
+  }
+}
+
+/** Per entry beyond its vectors: the entry object, two Map/Set slots and the typed-array header. */
+const entryBytes = (vectors: Float32Array) => vectors.byteLength + ENTRY_OVERHEAD_BYTES;
