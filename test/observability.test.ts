@@ -474,7 +474,8 @@ test("with METRICS_TOKEN set, /metrics answers only that bearer token", async ()
 
 describe("every store call is observed", () => {
   test("a profile query, a search and mutations show Mongo reads and writes, Milvus search and query, S3 and Redis", async () => {
-    const gw = await startGateway(env);
+    // Without the page-vector cache a search always runs Milvus's stage-1 search and stage-2 queries.
+    const gw = await startGateway(env, { SEARCH_CACHE_BYTES: "0" });
     cleanups.push(() => gw.close());
     const writer = new LayraWriter(gw.app.stores, gw.config.model.url);
     const token = await gw.token("observed");
