@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { collectionName } from "../src/stores/milvus.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
 import {
   allPageVectors,
@@ -227,7 +228,7 @@ test("a deleted file's pages never appear, though the cache still holds them", a
   assert.equal(before.data!.searchKnowledgeBase![0]!.page.imageId, goneId);
 
   // Deleted behind our back (LAYRA's own delete; its Milvus rows even left in place): nothing evicts it.
-  await gateway.app.stores.mongo.files.deleteOne({ file_id: gone.file_id });
+  await mongoCollections(gateway.app.stores.mongo.db).files.deleteOne({ file_id: gone.file_id });
   const cache = gateway.app.stores.milvus.pageVectorCache;
   assert.deepEqual(cache.holding(kb.knowledge_base_id, [goneId]).missing, [], "still cached");
   const after = await gateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
