@@ -51,7 +51,9 @@ try {
       return value;
     },
   };
-  const samples: Record<string, number[]> = Object.fromEntries([...Object.keys(ways), "http"].map((name) => [name, []]));
+  const samples: Record<string, number[]> = Object.fromEntries(
+    [...Object.keys(ways), "http"].map((name) => [name, []]),
+  );
   // Warm-up, then interleaved rounds so every way sees the same machine load.
   for (const way of Object.values(ways)) for (let i = 0; i < 50; i++) await way();
   for (let round = 0; round < ROUNDS; round++) {
