@@ -38,7 +38,9 @@ test("createConversation with baseUsed racing deleteKnowledgeBase: no dangling r
       });
       assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
     }
-    const dangling = await gw.app.stores.mongo.conversations.countDocuments({ "model_config.base_used.baseId": kb });
+    const dangling = await gw.app.stores.mongo.db
+      .collection("conversations")
+      .countDocuments({ "model_config.base_used.baseId": kb });
     assert.equal(dangling, 0, `try ${i}: a conversation still names the deleted base ${kb}`);
   }
   assert.ok(outcomes.get("ok")! > 0, JSON.stringify([...outcomes]));

@@ -67,7 +67,9 @@ test("addTurn refuses keys and URLs that only start with the caller's name, and 
     },
   });
   assert.equal(codeOf(huge), "LIMIT_EXCEEDED");
-  const stored = await gw.app.stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id });
+  const stored = await gw.app.stores.mongo.db
+    .collection("conversations")
+    .findOne({ conversation_id: conversation.conversation_id });
   assert.equal(stored!.turns.length, 0, "nothing was written");
 });
 
@@ -146,7 +148,7 @@ test("cleanupOrphanedTempKnowledgeBases by `ann_x` keeps her live temp base (LAY
   );
   assert.equal(result.errors, undefined, JSON.stringify(result.errors));
   assert.deepEqual(result.data!.cleanupOrphanedTempKnowledgeBases, [orphan.knowledge_base_id]);
-  const left = await gw.app.stores.mongo.knowledgeBases.countDocuments({
+  const left = await gw.app.stores.mongo.db.collection("knowledge_bases").countDocuments({
     knowledge_base_id: { $in: [temp.knowledge_base_id, odd.knowledge_base_id] },
   });
   assert.equal(left, 2);

@@ -8,6 +8,7 @@ import type { FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { encodeGlobalId } from "../src/schema/global-id.js";
 import { defaultSettings, LayraWriter, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gateway: TestGateway;
@@ -82,7 +83,7 @@ before(async () => {
       [root, child],
       defaultSettings({ api_key: "sk-snapshot-key-1111" }),
     );
-    await gateway.app.stores.mongo.conversations.updateOne(
+    await mongoCollections(gateway.app.stores.mongo.db).conversations.updateOne(
       { conversation_id: conversation.conversation_id },
       { $set: { conversation_id: conversationId } },
     );
@@ -317,7 +318,7 @@ test("a filter value that looks like a Mongo operator is just a string", async (
 });
 
 async function seedKnowledgeBases(username: string, count: number): Promise<void> {
-  const { knowledgeBases, files } = gateway.app.stores.mongo;
+  const { knowledgeBases, files } = mongoCollections(gateway.app.stores.mongo.db);
   const now = new Date();
   const kbs: KnowledgeBaseDoc[] = [];
   const fileDocs: FileDoc[] = [];

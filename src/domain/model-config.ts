@@ -21,9 +21,7 @@ const cacheOf = (context: StoreAccess) =>
   );
 
 export function readModelConfig(context: StoreAccess, username: string): Promise<ModelConfigDoc | null> {
-  return cacheOf(context).read(username, () =>
-    context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }),
-  );
+  return cacheOf(context).read(username, () => context.stores.mongo.modelConfigs.find(username));
 }
 
 /** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
@@ -62,19 +60,14 @@ async function guardedModelsUpdate(
   username: string,
   change: (doc: ModelConfigDoc) => Pick<ModelConfigDoc, "models" | "selected_model"> | null,
 ): Promise<ModelConfigDoc> {
-  const { modelConfig } = context.stores.mongo;
+  const { modelConfigs } = context.stores.mongo;
   for (let attempt = 0; attempt < GUARDED_ATTEMPTS; attempt++) {
-    const doc = await modelConfig.findOne({ username }, { projection: { _id: 0 } });
+    const doc = await modelConfigs.find(username);
     if (!doc) throw new NotFound("model config", username);
     const next = change(doc);
     if (!next) return doc;
-    const result = await writeModelConfig(context, username, () =>
-      modelConfig.updateOne(
-        { username, models: doc.models, selected_model: doc.selected_model },
-        { $set: { models: next.models, selected_model: next.selected_model } },
-      ),
-    );
-    if (result.matchedCount === 1) return { ...doc, ...next };
+    if (await writeModelConfig(context, username, () => modelConfigs.replaceModels(username, doc, next)))
+      return { ...doc, ...next };
   }
   throw new Conflict(`the model config of ${JSON.stringify(username)} kept changing; try again`);
 }
@@ -157,9 +150,7 @@ export async function withBaseUsedLocked<S extends Partial<ModelSettings>, T>(
   if (refs.length === 0) return write(settings);
   const ids = [...new Set(refs.map((ref) => ref.baseId))];
   return withKnowledgeBaseLocks(context, ids, async () => {
-    const live = await context.stores.mongo.knowledgeBases
-      .find({ knowledge_base_id: { $in: ids }, username }, { projection: { _id: 0, knowledge_base_id: 1 } })
-      .toArray();
+    const live = await context.stores.mongo.knowledgeBases.findByIds(username, ids);
     const liveIds = new Set(live.map((kb) => kb.knowledge_base_id));
     return write({ ...settings, base_used: refs.filter((ref) => liveIds.has(ref.baseId)) });
   });
@@ -184,23 +175,11 @@ export async function addModel(context: Context, username: string, input: ModelS
   if (input.modelName == null || input.modelUrl == null)
     throw new BadUserInput("input", "modelName and modelUrl are required");
   const settings = await settingsFrom(context, input, DEFAULT_SETTINGS);
-  const { modelConfig } = context.stores.mongo;
   return withBaseUsedLocked(context, username, settings, async (locked) => {
     const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...locked };
-    await writeModel(model);
+    await writeModelConfig(context, username, () => context.stores.mongo.modelConfigs.addModel(username, model));
     return model;
   });
-  async function writeModel(model: ModelDoc) {
-    await writeModelConfig(context, username, async () => {
-      await modelConfig.updateOne(
-        { username },
-        { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
-        { upsert: true },
-      );
-      // A config left with no selected model (its last one deleted) selects the one added.
-      await modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
-    });
-  }
 }
 
 export async function updateModel(
@@ -209,9 +188,7 @@ export async function updateModel(
   modelId: string,
   input: ModelSettingsInput,
 ): Promise<ModelDoc> {
-  const current = (await context.stores.mongo.modelConfig.findOne({ username }))?.models.find(
-    (m) => m.model_id === modelId,
-  );
+  const current = (await context.stores.mongo.modelConfigs.find(username))?.models.find((m) => m.model_id === modelId);
   if (!current) throw new NotFound("model", modelId);
   // Validated once, outside the retry loop (it may look up knowledge bases).
   const validated = await settingsFrom(context, input, current);
@@ -228,13 +205,10 @@ export async function updateModel(
 }
 
 export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
-  const result = await writeModelConfig(context, username, () =>
-    context.stores.mongo.modelConfig.updateOne(
-      { username, "models.model_id": modelId },
-      { $set: { selected_model: modelId } },
-    ),
+  const selected = await writeModelConfig(context, username, () =>
+    context.stores.mongo.modelConfigs.select(username, modelId),
   );
-  if (result.matchedCount === 0) throw new NotFound("model", modelId);
+  if (!selected) throw new NotFound("model", modelId);
   return (await readModelConfig(context, username))!;
 }
 
@@ -256,11 +230,8 @@ export function deleteModel(context: Context, username: string, modelId: string)
  * conversation's `model_config.base_used` snapshot (LAYRA leaves both dangling).
  */
 export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBaseId: string): Promise<void> {
-  const { modelConfig, conversations } = context.stores.mongo;
-  const configs = await modelConfig
-    .find({ "models.base_used.baseId": knowledgeBaseId }, { projection: { username: 1 } })
-    .toArray();
-  for (const { username } of configs) {
+  const { modelConfigs, conversations } = context.stores.mongo;
+  for (const username of await modelConfigs.usersReferencingBase(knowledgeBaseId)) {
     await guardedModelsUpdate(context, username, (config) =>
       config.models.some((m) => m.base_used.some((ref) => ref.baseId === knowledgeBaseId))
         ? {
@@ -273,20 +244,10 @@ export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBa
         : null,
     );
   }
-  const snapshots = await conversations
-    .find(
-      { "model_config.base_used.baseId": knowledgeBaseId },
-      { projection: { conversation_id: 1, "model_config.base_used": 1 } },
-    )
-    .toArray();
-  for (const conversation of snapshots) {
-    // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
+  for (const conversation of await conversations.findBaseUsedSnapshots(knowledgeBaseId)) {
+    // A snapshot is the client's dict as LAYRA stored it: base_used may be missing or odd.
     const baseUsed = conversation.model_config.base_used;
     const refs = Array.isArray(baseUsed) ? baseUsed.filter((ref) => ref?.baseId === knowledgeBaseId) : [];
-    if (refs.length === 0) continue;
-    await conversations.updateOne(
-      { conversation_id: conversation.conversation_id },
-      { $pullAll: { "model_config.base_used": refs } },
-    );
+    if (refs.length > 0) await conversations.pullBaseUsed(conversation.conversation_id, refs);
   }
 }

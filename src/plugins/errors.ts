@@ -32,12 +32,33 @@ function logOutage(logger: Logger, error: unknown, requestId: string | undefined
     logger.warn({ requestId, store: error.store, reason: error.reason }, "store unavailable");
 }
 
+/** No data and only errors that no resolver raised: the operation never ran. */
+function rejectedBeforeExecution(result: ExecutionResult): boolean {
+  return (
+    result.data === undefined &&
+    Boolean(result.errors?.length) &&
+    result.errors!.every((error) => error.path === undefined && isExpectedError(error)) &&
+    result.errors!.some((error) => !error.extensions.code)
+  );
+}
+
 export function maskResult(
   result: ExecutionResult,
   context: Partial<Context>,
   logger: Logger,
   operation?: string | null,
 ): ExecutionResult | null {
+  if (rejectedBeforeExecution(result)) {
+    // graphql-js rejects bad variables (and an unknown operation name) before executing, without a
+    // code: give them the code every other input error has (docs/errors.md).
+    return {
+      errors: result.errors!.map((error) =>
+        error.extensions.code
+          ? redacted(error)
+          : new GraphQLError(redactText(error.message), { nodes: error.nodes, extensions: { code: "BAD_USER_INPUT" } }),
+      ),
+    };
+  }
   if (!result.errors?.length) return null;
   const requestId = context.requestId;
   return {
