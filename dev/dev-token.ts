@@ -1,5 +1,6 @@
 // Dev-only: mints a LAYRA token for a username and registers it in Redis DB 0.
 // Usage: npm run dev:token -- <username> [ttl-seconds]. Refuses to run in production mode.
+import "./load-env.js";
 import { loadConfig } from "../src/config.js";
 import { mintToken } from "../src/domain/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";

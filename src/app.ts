@@ -15,12 +15,21 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
+import { corsOptions } from "./plugins/cors.js";
+import { graphiqlOptions, graphiqlRenderer, type GraphiQLSettings } from "./graphiql.js";
 import { checkRegistered, verifyBearer } from "./domain/auth.js";
 import { healthReport } from "./domain/health.js";
 import { schema } from "./schema/index.js";
 import { closeStores, createStores, type Stores } from "./stores/index.js";
 
 type ServerContext = { req?: IncomingMessage; connectionParams?: Record<string, unknown> };
+
+/** A header's value from a plain object of headers, whatever the case of its name. */
+function headerIn(headers: unknown, name: string): unknown {
+  if (!headers || typeof headers !== "object") return undefined;
+  const key = Object.keys(headers).find((candidate) => candidate.toLowerCase() === name);
+  return key === undefined ? undefined : (headers as Record<string, unknown>)[key];
+}
 
 export interface App {
   config: Config;
@@ -36,12 +45,19 @@ export interface App {
   stop(): Promise<void>;
 }
 
-function authorizationOf(initial: ServerContext & { request?: Request }): unknown {
-  if (initial.connectionParams) {
-    const params = initial.connectionParams;
-    return params.Authorization ?? params.authorization;
-  }
-  return initial.request?.headers.get("authorization") ?? undefined;
+/**
+ * The Authorization value of one operation. HTTP and SSE: the request header. graphql-ws: the
+ * operation's own `extensions.headers` (where GraphiQL puts the headers of its editor), else the
+ * connection's `connectionParams` (where client libraries put it). Read for every operation.
+ */
+function authorizationOf(
+  initial: ServerContext & { request?: Request; params?: { extensions?: Record<string, unknown> } },
+): unknown {
+  if (initial.request) return initial.request.headers.get("authorization") ?? undefined;
+  return (
+    headerIn(initial.params?.extensions?.headers, "authorization") ??
+    headerIn(initial.connectionParams, "authorization")
+  );
 }
 
 export interface AppOptions {
@@ -49,6 +65,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Tracing hooks (default: OpenTelemetry's API when TRACING_ENABLED, else none). */
   tracing?: TracingHooks;
+  /** What GraphiQL opens with in development (`npm start` passes the demo user's header). */
+  graphiql?: GraphiQLSettings;
 }
 
 /** Compares in constant time, so the token cannot be guessed byte by byte from response times. */
@@ -70,8 +88,10 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   const hardening = createPlugins(config, { stores, logger, observation });
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    graphiql: config.introspection ? { subscriptionsProtocol: "WS" } : false,
+    graphiql: graphiqlOptions(config, schema, options.graphiql),
+    renderGraphiQL: graphiqlRenderer(),
     landingPage: false,
+    cors: corsOptions(config.cors),
     plugins: hardening.plugins,
     batching: false,
     // Multipart uploads are held to their own limit by the limits plugin before the body is read.
@@ -108,6 +128,11 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
 
   async function routeOperational(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = (req.url ?? "/").split("?")[0];
+    if (path === "/") {
+      // Newcomers open the bare address: the API (and GraphiQL in development) is at /graphql.
+      res.writeHead(302, { location: yoga.graphqlEndpoint }).end();
+      return true;
+    }
     if (path === "/health") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
       return true;

@@ -108,6 +108,15 @@ const envSchema = z
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
     SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
     SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
+
+    // Browsers (src/plugins/cors.ts, docs/frontend.md): the origins allowed to call the API from another
+    // origin, comma-separated, or `*` for any; empty means same-origin only.
+    CORS_ORIGINS: z.string().default(""),
+    /** Cookies or HTTP auth from another origin; only with an explicit origin list. */
+    CORS_CREDENTIALS: bool.default("false"),
+    /** How GraphiQL (development only) runs subscriptions: graphql-ws, or SSE over HTTP. */
+    GRAPHIQL_SUBSCRIPTIONS_PROTOCOL: z.enum(["WS", "SSE"]).default("WS"),
+
     // Page vectors kept in process (src/lib/page-vector-cache.ts); 0 turns the cache off. A base
     // whose pages fit in half of it is searched exactly in memory, without a stage-1 search.
     SEARCH_CACHE_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
@@ -152,6 +161,23 @@ const envSchema = z
     if (new Set(dbs).size !== dbs.length) {
       ctx.addIssue({ code: "custom", path: ["REDIS_CACHE_DB"], message: "the four Redis databases must be distinct" });
     }
+    const origins = corsOrigins(env.CORS_ORIGINS);
+    for (const origin of origins) {
+      if (origin !== "*" && !isOrigin(origin)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["CORS_ORIGINS"],
+          message: `${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`,
+        });
+      }
+    }
+    if (env.CORS_CREDENTIALS && (origins.length === 0 || origins.includes("*"))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["CORS_CREDENTIALS"],
+        message: "needs an explicit CORS_ORIGINS list (never `*` with credentials)",
+      });
+    }
     if (env.KAFKA_UNHANDLED_TOPIC === env.KAFKA_TOPIC) {
       ctx.addIssue({ code: "custom", path: ["KAFKA_UNHANDLED_TOPIC"], message: "must differ from KAFKA_TOPIC" });
     }
@@ -165,6 +191,22 @@ const envSchema = z
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+function corsOrigins(value: string): string[] {
+  return value
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+}
+
+/** `scheme://host[:port]` exactly as a browser sends it in the Origin header. */
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
 
 export interface Config {
   env: Env["NODE_ENV"];
@@ -210,6 +252,9 @@ export interface Config {
   /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
   introspection: boolean;
   persistedOperationsFile?: string;
+  /** Cross-origin browser access: `origins` empty = same-origin only; ["*"] = any origin, never with credentials. */
+  cors: { origins: string[]; credentials: boolean };
+  graphiql: { subscriptionsProtocol: Env["GRAPHIQL_SUBSCRIPTIONS_PROTOCOL"] };
   logLevel: (typeof LOG_LEVELS)[number];
   tracing: { enabled: boolean };
   metricsToken?: string;
@@ -350,6 +395,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     introspection: env.NODE_ENV !== "production",
     persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE,
+    cors: { origins: corsOrigins(env.CORS_ORIGINS), credentials: env.CORS_CREDENTIALS },
+    graphiql: { subscriptionsProtocol: env.GRAPHIQL_SUBSCRIPTIONS_PROTOCOL },
     logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info"),
     tracing: { enabled: env.TRACING_ENABLED },
     metricsToken: env.METRICS_TOKEN,

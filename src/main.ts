@@ -1,16 +1,32 @@
-// The production entry: read the configuration, build the gateway, serve it, stop cleanly on a
-// signal. The local development start-up (a stack of real servers and demo data) is dev/start.ts.
+// The production entry (`node dist/main.js`): read the configuration, build the gateway, serve it,
+// and on SIGTERM or SIGINT stop cleanly (close the listener and WebSocket clients, then the stores)
+// and exit 0. The local development start-up (a stack of real servers and demo data) is dev/start.ts.
 import { buildApp } from "./app.js";
 import { loadConfigOrExit } from "./config.js";
+
+// A container runtime kills the process after its own grace period anyway; exiting first with a
+// non-zero code says in the log that the stop did not finish.
+const STOP_DEADLINE_MS = 20_000;
 
 const config = loadConfigOrExit();
 const app = buildApp(config);
 const url = await app.start();
-console.log(`LAYRA GraphQL gateway on ${url}/graphql (${config.env})`);
+app.logger.info({ url: `${url}/graphql`, env: config.env }, "LAYRA GraphQL gateway listening");
 
-const shutdown = async () => {
-  await app.stop();
+const shutdown = async (signal: NodeJS.Signals) => {
+  app.logger.info({ signal }, "stopping");
+  setTimeout(() => {
+    app.logger.error({ signal, deadlineMs: STOP_DEADLINE_MS }, "stop did not finish in time");
+    process.exit(1);
+  }, STOP_DEADLINE_MS).unref();
+  try {
+    await app.stop();
+  } catch (error) {
+    app.logger.error({ err: error }, "stop failed");
+    process.exit(1);
+  }
+  app.logger.info({ signal }, "stopped");
   process.exit(0);
 };
-process.once("SIGINT", () => void shutdown());
-process.once("SIGTERM", () => void shutdown());
+process.once("SIGINT", (signal) => void shutdown(signal));
+process.once("SIGTERM", (signal) => void shutdown(signal));

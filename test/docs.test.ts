@@ -14,7 +14,14 @@ function filesUnder(folder: string): string[] {
     .map((name) => join(root, folder, name));
 }
 
-const sources = [...["src", "test", "dev", "bench", "scripts"].flatMap(filesUnder), join(root, "README.md")];
+const rootFiles = readdirSync(root).filter((name) =>
+  /^(README\.md|Dockerfile|docker-compose.*\.ya?ml|\.env.*\.example|tsconfig.*\.json|package\.json)$/.test(name),
+);
+const sources = [
+  ...["src", "test", "dev", "bench", "scripts", ".ci"].flatMap(filesUnder),
+  join(root, ".ci/run"),
+  ...rootFiles.map((name) => join(root, name)),
+];
 const docs = existsSync(join(root, "docs")) ? filesUnder("docs").filter((file) => file.endsWith(".md")) : [];
 
 // Built from parts so this file does not match itself.
@@ -30,7 +37,7 @@ const OUTSIDE = new RegExp(
   ].join("|"),
 );
 
-test("comments and the README cite nothing outside the repository", () => {
+test("comments, the README and the deployment files cite nothing outside the repository", () => {
   const hits = sources.flatMap((file) =>
     readFileSync(file, "utf8")
       .split("\n")

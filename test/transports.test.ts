@@ -7,6 +7,8 @@ import { createClient, type FormattedExecutionResult } from "graphql-ws";
 type ExecutionResult = FormattedExecutionResult<Record<string, unknown>, unknown>;
 import WebSocket from "ws";
 import { gatewayForFile } from "./helpers.js";
+import { taskId, uploadSteps } from "./fixtures/layra-task-writer.js";
+import { Collected } from "./fixtures/subscribers.js";
 
 const file = gatewayForFile();
 
@@ -72,4 +74,57 @@ test("a client speaking only the legacy subscriptions-transport-ws protocol is r
   });
   assert.equal(socket.protocol, "", "no subprotocol was agreed");
   assert.match(error, /subprotocol/i);
+});
+
+test("graphql-ws takes the token from the operation's extensions.headers, as GraphiQL sends it", async () => {
+  const token = await file.gateway.token("ideuser");
+  const client = createClient({
+    url: `${file.gateway.url.replace("http", "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+  });
+  const redis = file.gateway.app.stores.redis.task;
+  const id = taskId("ideuser");
+  const subscribe = (headers: Record<string, string> | undefined) => {
+    const collected = new Collected<{ taskProgress: { status: string | null; processed: number | null } }>();
+    collected.close = client.subscribe(
+      {
+        query: "subscription ($taskId: String!) { taskProgress(taskId: $taskId) { status processed } }",
+        variables: { taskId: id },
+        extensions: headers ? { headers } : {},
+      },
+      {
+        next: (result) => collected.add(result as never),
+        error: (error) => collected.finish(error),
+        complete: () => collected.finish(),
+      },
+    );
+    return collected;
+  };
+  try {
+    const steps = uploadSteps(redis, id, [{ name: "a.pdf" }]);
+    await steps[0]!.write();
+    // One connection without connectionParams: each operation is authenticated by its own headers.
+    const withToken = subscribe({ authorization: `Bearer ${token}` });
+    await withToken.waitFor(1);
+    assert.equal(withToken.results[0]!.errors, undefined, JSON.stringify(withToken.results[0]));
+    assert.equal(withToken.results[0]!.data?.taskProgress.status, "processing");
+    for (const step of steps.slice(1)) await step.write();
+    await withToken.whenEnded();
+    assert.equal(withToken.results.at(-1)!.data?.taskProgress.status, "completed");
+
+    const none = subscribe(undefined);
+    await none.whenEnded();
+    assert.equal(none.results[0]?.data ?? null, null);
+    const refused =
+      (none.error as { message: string; extensions?: { code?: string } }[] | null) ?? none.results[0]?.errors;
+    assert.equal(refused?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(none));
+
+    const forged = subscribe({ Authorization: "Bearer not.a.jwt" });
+    await forged.whenEnded();
+    const forgedErrors = (forged.error as { extensions?: { code?: string } }[] | null) ?? forged.results[0]?.errors;
+    assert.equal(forgedErrors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(forged));
+  } finally {
+    await client.dispose();
+  }
 });

@@ -18,12 +18,33 @@ export function isExpectedError(error: GraphQLError): boolean {
   );
 }
 
+/** No data and only errors that no resolver raised: the operation never ran. */
+function rejectedBeforeExecution(result: ExecutionResult): boolean {
+  return (
+    result.data === undefined &&
+    Boolean(result.errors?.length) &&
+    result.errors!.every((error) => error.path === undefined && isExpectedError(error)) &&
+    result.errors!.some((error) => !error.extensions.code)
+  );
+}
+
 export function maskResult(
   result: ExecutionResult,
   context: Partial<Context>,
   logger: Logger,
   operation?: string | null,
 ): ExecutionResult | null {
+  if (rejectedBeforeExecution(result)) {
+    // graphql-js rejects bad variables (and an unknown operation name) before executing, without a
+    // code: give them the code every other input error has (docs/errors.md).
+    return {
+      errors: result.errors!.map((error) =>
+        error.extensions.code
+          ? error
+          : new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "BAD_USER_INPUT" } }),
+      ),
+    };
+  }
   if (!result.errors?.some((error) => !isExpectedError(error))) return null;
   const requestId = context.requestId;
   return {

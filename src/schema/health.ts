@@ -5,7 +5,7 @@ import type { StoreHealth } from "../stores/health.js";
 const StoreStatus = builder.objectRef<StoreHealth>("StoreStatus").implement({
   description: "One store's answer to its health probe.",
   fields: (t) => ({
-    store: t.exposeString("store", { description: "mongo, milvus, redis, s3 or model" }),
+    store: t.exposeString("store", { description: "mongo, milvus, redis, s3, model or kafka" }),
     up: t.exposeBoolean("up"),
     latencyMs: t.exposeFloat("latencyMs"),
   }),

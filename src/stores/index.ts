@@ -35,7 +35,7 @@ export function createStores(config: Config): Stores {
 
 export function storesHealth(stores: Stores): Promise<StoreHealth[]> {
   return Promise.all(
-    [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model].map((store) => store.health()),
+    [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model, stores.kafka].map((store) => store.health()),
   );
 }
 

@@ -160,7 +160,7 @@ export function createKafkaStore(config: Config): KafkaStore {
         },
         "ensureTopic",
       ),
-    health: () => probe("kafka", () => timeout(adminClient().metadata({ topics: [] }))),
+    health: () => probe("kafka", () => timeout(adminClient().metadata({ topics: [], forceUpdate: true }))),
     close: async () => {
       await Promise.allSettled([...consumers].map((consumer) => consumer.close()));
       await Promise.allSettled([producer?.close(), admin?.close()]);

@@ -1,0 +1,117 @@
+// GraphiQL, served by the gateway itself: Yoga's own renderer package (@graphql-yoga/render-graphiql)
+// inlines GraphiQL, its styles, fonts and editor workers into one page, so the IDE works on a
+// private network with no CDN. Development and test only (config.introspection).
+import { parse, validate, type GraphQLSchema } from "graphql";
+import type { GraphiQLOptions } from "graphql-yoga";
+import type { Config } from "./config.js";
+import { CSRF_HEADER } from "./plugins/index.js";
+
+export interface GraphiQLSettings {
+  /** Headers the IDE opens with (development: the demo user's `Authorization`). Never used in production. */
+  headers?: Record<string, string>;
+}
+
+/** The operations a newcomer finds in GraphiQL's tabs; those the schema cannot run yet are left out. */
+export const STARTER_OPERATIONS: { name: string; query: string; variables?: Record<string, unknown> }[] = [
+  {
+    name: "Profile",
+    query: `# The caller, their knowledge bases, files and page thumbnails.
+query Profile {
+  me {
+    username
+    knowledgeBases(first: 10) {
+      totalCount
+      edges {
+        node {
+          knowledgeBaseId
+          name
+          files(first: 10) {
+            edges { node { fileId filename pageCount pages { pageNumber url } } }
+          }
+        }
+      }
+    }
+  }
+}
+`,
+  },
+  {
+    name: "Search",
+    query: `# Put one of your knowledgeBaseIds (from the Profile tab) into the variables below.
+query Search($knowledgeBaseId: String!, $query: String!) {
+  searchKnowledgeBase(knowledgeBaseId: $knowledgeBaseId, query: $query, topK: 5) {
+    score
+    page { pageNumber url }
+    file { filename }
+  }
+}
+`,
+    variables: { knowledgeBaseId: "", query: "router reset" },
+  },
+  {
+    name: "Upload",
+    query: `# Files travel as a multipart request (GraphQL multipart request spec), which GraphiQL cannot
+# send: use the example app in web/, or curl -F operations=... -F map=... -F 0=@file.pdf
+# with the Authorization and x-graphql-csrf headers. Then watch the task in the Progress tab.
+mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
+  uploadFiles(knowledgeBaseId: $knowledgeBaseId, files: $files) {
+    taskId
+    knowledgeBaseId
+    files { id filename url }
+  }
+}
+`,
+    variables: { knowledgeBaseId: "", files: [] },
+  },
+  {
+    name: "Progress",
+    query: `# Live ingestion progress of an upload: the state at once, then every change.
+subscription Progress($taskId: String!) {
+  taskProgress(taskId: $taskId) {
+    status
+    processed
+    total
+    percent
+    message
+    end
+  }
+}
+`,
+    variables: { taskId: "" },
+  },
+];
+
+/** GraphiQL's options, or false when it is off (production). */
+export function graphiqlOptions(
+  config: Config,
+  schema: GraphQLSchema,
+  settings: GraphiQLSettings = {},
+): GraphiQLOptions | false {
+  if (!config.introspection) return false;
+  const headers = JSON.stringify(settings.headers ?? {}, null, 2);
+  return {
+    title: "LAYRA GraphQL gateway",
+    subscriptionsProtocol: config.graphiql.subscriptionsProtocol,
+    // Sent with every request, so GET queries and SSE subscriptions pass the CSRF check.
+    additionalHeaders: { [CSRF_HEADER]: "1" },
+    headers,
+    defaultHeaders: headers,
+    // The token must not outlive the tab in the browser's storage.
+    shouldPersistHeaders: false,
+    defaultTabs: STARTER_OPERATIONS.filter((operation) => validate(schema, parse(operation.query)).length === 0).map(
+      (operation) => ({
+        query: operation.query,
+        variables: operation.variables ? JSON.stringify(operation.variables, null, 2) : null,
+        headers,
+      }),
+    ),
+  };
+}
+
+/** Yoga's own renderer, loaded only when GraphiQL is on (it holds about 9 MB of inlined assets). */
+export function graphiqlRenderer(): (options: GraphiQLOptions) => Promise<string> {
+  let page: Promise<string> | undefined;
+  // The options are fixed for the app's lifetime: render the page once.
+  return (options) =>
+    (page ??= import("@graphql-yoga/render-graphiql").then(({ renderGraphiQL }) => renderGraphiQL(options)));
+}
