@@ -19,6 +19,7 @@ import {
   waitFor,
   type UploadTaskResult,
 } from "../test/ingest-helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const PAGES = Number(process.env.BENCH_PAGES ?? 40);
 const DPI = process.env.BENCH_DPI ?? "100";
@@ -118,7 +119,7 @@ try {
     await pages.dispose();
     const now = new Date();
     await timed("mongo", async () => {
-      await stores.mongo.files.insertOne({
+      await mongoCollections(stores.mongo.db).files.insertOne({
         file_id: fileId,
         filename: "floor.pdf",
         username: "bench",
@@ -130,7 +131,7 @@ try {
         last_modify_at: now,
         is_delete: false,
       });
-      await stores.mongo.knowledgeBases.updateOne(
+      await mongoCollections(stores.mongo.db).knowledgeBases.updateOne(
         { knowledge_base_id: knowledgeBaseId },
         {
           $push: {

@@ -2,6 +2,7 @@
 // reads done directly with the MongoDB driver (the floor), measured side by side in one run.
 // 100 knowledge bases x 20 files x 10 pages, 50 conversations x 20 turns.
 import type { CommandStartedEvent } from "mongodb";
+import { mongoCollections } from "../src/stores/mongo.js";
 import type { ConversationDoc, FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { defaultSettings, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { startGateway } from "../test/helpers.js";
@@ -32,7 +33,7 @@ const gateway = await startGateway(
   { ...stack.env, MONGODB_URL: counter.url },
   { GRAPHQL_MAX_COST: "10000000", GRAPHQL_MAX_DEPTH: "20" },
 );
-const { mongo } = gateway.app.stores;
+const mongo = { ...mongoCollections(gateway.app.stores.mongo.db), client: gateway.app.stores.mongo.client };
 try {
   const now = new Date();
   const kbs: KnowledgeBaseDoc[] = [];

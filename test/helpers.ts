@@ -5,6 +5,7 @@ import { after, before } from "node:test";
 import { buildApp, type App, type AppOptions } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { mintToken } from "../src/domain/auth.js";
+import type { Metrics } from "../src/observability/metrics.js";
 import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 
 export const TEST_SECRET = "test-secret-key";
@@ -137,3 +138,18 @@ export function gatewaysForFile(): (overrides?: Record<string, string>) => Promi
     return gateway;
   };
 }
+
+/** How often each store operation ran (`store_call_duration_seconds` counts), keyed `{store} {operation}`. */
+export async function storeCallCounts(metrics: Metrics): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const value of (await metrics.storeCalls.get()).values) {
+    if (value.metricName !== "store_call_duration_seconds_count") continue;
+    const key = `${value.labels.store} ${value.labels.operation}`;
+    counts.set(key, (counts.get(key) ?? 0) + value.value);
+  }
+  return counts;
+}
+
+/** The calls made to one store, all operations and outcomes together. */
+export const callsTo = (counts: Map<string, number>, store: string) =>
+  [...counts].filter(([key]) => key.startsWith(`${store} `)).reduce((sum, [, count]) => sum + count, 0);

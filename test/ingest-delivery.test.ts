@@ -22,6 +22,7 @@ import {
   waitFor,
   type UploadTaskResult,
 } from "./ingest-helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const overrides = ingestOverrides({ EMBEDDING_BATCH_PAGES: "1", KAFKA_SESSION_TIMEOUT_MS: "6000" });
 const state = gatewayForFile(overrides);
@@ -66,7 +67,8 @@ async function rowsOf(fileId: string): Promise<{ image_id: string; page_number: 
 
 /** The file is in the stores exactly once: one document, one ref, one row per token vector, its objects only. */
 async function assertIngestedOnce(fileId: string, filenamePrefix: string) {
-  const { mongo, s3, model } = state.gateway.app.stores;
+  const { s3, model } = state.gateway.app.stores;
+  const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
   const docs = await mongo.files.find({ file_id: fileId }).toArray();
   assert.equal(docs.length, 1, `one files document for ${fileId}`);
   const doc = docs[0]!;
@@ -105,7 +107,11 @@ test("a worker killed (SIGKILL) in the middle of a file, started again, ingests 
   await once(first, "exit");
   const halfway = await rowsOf(fileId);
   assert.ok(halfway.length > 0, "the worker died with rows of the file in Milvus");
-  assert.equal(await state.gateway.app.stores.mongo.files.countDocuments({ file_id: fileId }), 0, "and no document");
+  assert.equal(
+    await mongoCollections(state.gateway.app.stores.mongo.db).files.countDocuments({ file_id: fileId }),
+    0,
+    "and no document",
+  );
 
   const second = spawnWorker(state.gateway, state.env, overrides);
   try {
@@ -163,7 +169,8 @@ test("two workers in one group on four partitions ingest twenty files, each exac
 
 test("interop: a LAYRA-written message is ingested, ours match LAYRA's shape, a workflow message is forwarded", async () => {
   const { config } = state.gateway;
-  const { redis, s3, mongo } = state.gateway.app.stores;
+  const { redis, s3 } = state.gateway.app.stores;
+  const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
   // What the gateway produced so far, read by a group of the test's own from the start of the topic.
   const inspector = new Consumer({
     groupId: `${config.kafka.groupId}-inspect`,

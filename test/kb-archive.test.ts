@@ -12,6 +12,7 @@ import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../dev/layra-writer.js";
 import { privateStack, sharedStackEnv, startGateway, testConfig, uniqueName } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let target: LocalStack;
@@ -91,11 +92,14 @@ test("a knowledge base round-trips through one archive into an empty deployment"
   assert.deepEqual(read, written);
 
   const doc = (stores: Stores) =>
-    stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }, { projection: { _id: 0 } });
+    mongoCollections(stores.mongo.db).knowledgeBases.findOne(
+      { knowledge_base_id: kb.knowledge_base_id },
+      { projection: { _id: 0 } },
+    );
   assert.deepEqual(await doc(restored), await doc(source));
   const files = (stores: Stores) =>
-    stores.mongo.files
-      .find({ knowledge_db_id: kb.knowledge_base_id }, { projection: { _id: 0 }, sort: { file_id: 1 } })
+    mongoCollections(stores.mongo.db)
+      .files.find({ knowledge_db_id: kb.knowledge_base_id }, { projection: { _id: 0 }, sort: { file_id: 1 } })
       .toArray();
   const sourceFiles = await files(source);
   assert.deepEqual(await files(restored), sourceFiles);
@@ -163,5 +167,8 @@ test("a truncated archive is refused and leaves no knowledge base behind", async
   const cut = join(folder, "cut.jsonl.gz");
   await writeFile(cut, gzipSync(lines.slice(0, -1).join("\n")));
   await assert.rejects(restoreKnowledgeBase(restored, createReadStream(cut)), /truncated/);
-  assert.equal(await restored.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }), null);
+  assert.equal(
+    await mongoCollections(restored.mongo.db).knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }),
+    null,
+  );
 });

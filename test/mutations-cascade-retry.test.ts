@@ -8,6 +8,7 @@ import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import { existingObjects, knowledgeBaseTraces, milvusRows, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let s3Stack: LocalStack;
@@ -96,10 +97,13 @@ test("deleteKnowledgeBase with S3 down answers CASCADE_INCOMPLETE naming what is
   assert.equal(retried.data!.deleteKnowledgeBase, kb.knowledge_base_id);
 
   assert.deepEqual(await knowledgeBaseTraces(stores, kb.knowledge_base_id, files), NOTHING_LEFT);
-  assert.deepEqual((await stores.mongo.modelConfig.findOne({ username: "alice" }))!.models[0]!.base_used, []);
   assert.deepEqual(
-    (await stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id }))!.model_config
-      .base_used,
+    (await mongoCollections(stores.mongo.db).modelConfig.findOne({ username: "alice" }))!.models[0]!.base_used,
+    [],
+  );
+  assert.deepEqual(
+    (await mongoCollections(stores.mongo.db).conversations.findOne({ conversation_id: conversation.conversation_id }))!
+      .model_config.base_used,
     [],
   );
   const everything = await stores.s3.client.listObjectsV2(stores.s3.bucket, "", true).toArray();
@@ -127,7 +131,7 @@ test("deleteFiles with S3 down leaves every file findable, and the retry after S
     "knowledge base file refs",
     "files documents",
   ]);
-  assert.equal(await stores.mongo.files.countDocuments({ file_id: gone.file_id }), 1);
+  assert.equal(await mongoCollections(stores.mongo.db).files.countDocuments({ file_id: gone.file_id }), 1);
   assert.equal(await milvusRows(stores, kb.knowledge_base_id, [gone.file_id]), 0, "Milvus rows went first");
 
   await s3Stack.startServer("s3");
@@ -138,11 +142,11 @@ test("deleteFiles with S3 down leaves every file findable, and the retry after S
   assert.deepEqual(retried.data?.deleteFiles, [gone.file_id], JSON.stringify(retried.errors));
   assert.deepEqual(await existingObjects(stores, objectKeysOf([gone])), []);
   assert.deepEqual(await existingObjects(stores, objectKeysOf([kept])), objectKeysOf([kept]));
-  assert.equal(await stores.mongo.files.countDocuments({ file_id: gone.file_id }), 0);
+  assert.equal(await mongoCollections(stores.mongo.db).files.countDocuments({ file_id: gone.file_id }), 0);
   assert.deepEqual(
-    (await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!.files.map(
-      (ref) => ref.file_id,
-    ),
+    (await mongoCollections(stores.mongo.db).knowledgeBases.findOne({
+      knowledge_base_id: kb.knowledge_base_id,
+    }))!.files.map((ref) => ref.file_id),
     [kept.file_id],
   );
   assert.ok((await milvusRows(stores, kb.knowledge_base_id, [kept.file_id])) > 0);
@@ -183,7 +187,12 @@ test("deleteConversation with S3 down names the temp base's remaining steps and 
     `${base}: knowledge base document`,
     "conversation document",
   ]);
-  assert.equal(await stores.mongo.conversations.countDocuments({ conversation_id: conversation.conversation_id }), 1);
+  assert.equal(
+    await mongoCollections(stores.mongo.db).conversations.countDocuments({
+      conversation_id: conversation.conversation_id,
+    }),
+    1,
+  );
 
   await s3Stack.startServer("s3");
   const retried = await gw.query(DELETE_CONVERSATION, {
@@ -192,5 +201,10 @@ test("deleteConversation with S3 down names the temp base's remaining steps and 
   });
   assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
   assert.deepEqual(await knowledgeBaseTraces(stores, temp.knowledge_base_id, files), NOTHING_LEFT);
-  assert.equal(await stores.mongo.conversations.countDocuments({ conversation_id: conversation.conversation_id }), 0);
+  assert.equal(
+    await mongoCollections(stores.mongo.db).conversations.countDocuments({
+      conversation_id: conversation.conversation_id,
+    }),
+    0,
+  );
 });

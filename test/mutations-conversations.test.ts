@@ -7,6 +7,7 @@ import type { FileDoc } from "../src/stores/documents.js";
 import { defaultSettings, LayraWriter, layraTurn } from "../dev/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
 import { gatewayForFile, type TestGateway } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const file = gatewayForFile();
 let gw: TestGateway;
@@ -54,7 +55,7 @@ test("createConversation with a server id snapshots the selected model; a client
   assert.equal(created.errors, undefined);
   const { conversationId } = created.data!.createConversation;
   assert.match(conversationId, /^alice_[0-9a-f-]{36}$/);
-  const doc = await gw.app.stores.mongo.conversations.findOne(
+  const doc = await mongoCollections(gw.app.stores.mongo.db).conversations.findOne(
     { conversation_id: conversationId },
     { projection: { _id: 0 } },
   );
@@ -94,7 +95,7 @@ test("createConversation with a server id snapshots the selected model; a client
     codeOf(await gw.query(CREATE, { token: alice, variables: { name: "x", settings: { topK: 99 } } })),
     "BAD_USER_INPUT",
   );
-  assert.equal(await gw.app.stores.mongo.conversations.countDocuments({ username: "alice" }), 2);
+  assert.equal(await mongoCollections(gw.app.stores.mongo.db).conversations.countDocuments({ username: "alice" }), 2);
 });
 
 test("renameConversation and updateConversationModelSettings $set with last_modify_at; bob's attempts answer NOT_FOUND and change nothing", async () => {
@@ -115,7 +116,7 @@ test("renameConversation and updateConversationModelSettings $set with last_modi
     ),
     "NOT_FOUND",
   );
-  const untouched = await gw.app.stores.mongo.conversations.findOne(
+  const untouched = await mongoCollections(gw.app.stores.mongo.db).conversations.findOne(
     { conversation_id: conversation.conversation_id },
     { projection: { _id: 0 } },
   );
@@ -142,7 +143,9 @@ test("renameConversation and updateConversationModelSettings $set with last_modi
     temperature: 0.5,
     baseUsed: [{ baseId: kb.knowledge_base_id }],
   });
-  const stored = await gw.app.stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id });
+  const stored = await mongoCollections(gw.app.stores.mongo.db).conversations.findOne({
+    conversation_id: conversation.conversation_id,
+  });
   assert.deepEqual(stored!.model_config, {
     ...defaultSettings(),
     temperature: 0.5,
@@ -190,7 +193,9 @@ test("addTurn pushes LAYRA's turn shape; tempDb and parentMessageId are checked"
   });
   assert.equal(second.errors, undefined);
 
-  const stored = await gw.app.stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id });
+  const stored = await mongoCollections(gw.app.stores.mongo.db).conversations.findOne({
+    conversation_id: conversation.conversation_id,
+  });
   const [turn, child] = stored!.turns;
   assert.deepEqual(
     { ...turn!, timestamp: undefined },
@@ -240,7 +245,9 @@ test("addTurn pushes LAYRA's turn shape; tempDb and parentMessageId are checked"
     "NOT_FOUND",
   );
   assert.equal(
-    (await gw.app.stores.mongo.conversations.findOne({ conversation_id: conversation.conversation_id }))!.turns.length,
+    (await mongoCollections(gw.app.stores.mongo.db).conversations.findOne({
+      conversation_id: conversation.conversation_id,
+    }))!.turns.length,
     2,
   );
 });
@@ -265,11 +272,11 @@ test("deleteConversation deletes the temp knowledge bases its turns name in ever
   // LAYRA's chat endpoint takes temp_db from the client: turns naming someone else's temp base or
   // one of alice's normal bases must not make the cascade delete them.
   const normal = await writer.createKnowledgeBase("alice", "normal");
-  await gw.app.stores.mongo.conversations.updateOne(
+  await mongoCollections(gw.app.stores.mongo.db).conversations.updateOne(
     { conversation_id: conversation.conversation_id },
     { $push: { turns: layraTurn("bob's file?", { tempDb: bobsTemp.id }) } },
   );
-  await gw.app.stores.mongo.conversations.updateOne(
+  await mongoCollections(gw.app.stores.mongo.db).conversations.updateOne(
     { conversation_id: conversation.conversation_id },
     { $push: { turns: layraTurn("normal?", { tempDb: normal.knowledge_base_id }) } },
   );
@@ -290,7 +297,9 @@ test("deleteConversation deletes the temp knowledge bases its turns name in ever
   for (const temp of temps)
     assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
   assert.equal(
-    await gw.app.stores.mongo.conversations.countDocuments({ conversation_id: conversation.conversation_id }),
+    await mongoCollections(gw.app.stores.mongo.db).conversations.countDocuments({
+      conversation_id: conversation.conversation_id,
+    }),
     0,
   );
   assert.equal((await knowledgeBaseTraces(gw.app.stores, normal.knowledge_base_id, [])).knowledgeBaseDocument, true);
@@ -304,7 +313,7 @@ test("deleteConversation deletes the temp knowledge bases its turns name in ever
 });
 
 test("deleteAllConversations deletes only the caller's conversations and their temp bases", async () => {
-  await gw.app.stores.mongo.conversations.deleteMany({ username: "alice" });
+  await mongoCollections(gw.app.stores.mongo.db).conversations.deleteMany({ username: "alice" });
   const conversations = [await writer.createConversation("alice", "a"), await writer.createConversation("alice", "b")];
   const temp = await tempKnowledgeBase("alice", conversations[0]!.conversation_id);
   await gw.query(ADD_TURN, {
@@ -318,7 +327,12 @@ test("deleteAllConversations deletes only the caller's conversations and their t
   });
   assert.equal(response.errors, undefined);
   assert.equal(response.data!.deleteAllConversations, 2);
-  assert.equal(await gw.app.stores.mongo.conversations.countDocuments({ username: "alice" }), 0);
+  assert.equal(await mongoCollections(gw.app.stores.mongo.db).conversations.countDocuments({ username: "alice" }), 0);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
-  assert.equal(await gw.app.stores.mongo.conversations.countDocuments({ conversation_id: bobs.conversation_id }), 1);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).conversations.countDocuments({
+      conversation_id: bobs.conversation_id,
+    }),
+    1,
+  );
 });

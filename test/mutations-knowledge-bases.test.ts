@@ -13,6 +13,7 @@ import {
   objectKeysOf,
 } from "./fixtures/traces.js";
 import { gatewayForFile, type TestGateway } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const file = gatewayForFile();
 let gw: TestGateway;
@@ -60,7 +61,7 @@ test("createKnowledgeBase writes LAYRA's document and creates the Milvus collect
     { knowledgeBaseId: undefined, name: "Router docs", isTemporary: false, fileCount: 0 },
   );
 
-  const doc = await gw.app.stores.mongo.knowledgeBases.findOne(
+  const doc = await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.findOne(
     { knowledge_base_id: created.knowledgeBaseId },
     { projection: { _id: 0 } },
   );
@@ -102,18 +103,19 @@ test("createKnowledgeBase writes LAYRA's document and creates the Milvus collect
 });
 
 test("createKnowledgeBase and renameKnowledgeBase refuse empty and over-long names and change nothing", async () => {
-  const count = await gw.app.stores.mongo.knowledgeBases.countDocuments({});
+  const count = await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.countDocuments({});
   for (const name of ["", "   ", "x".repeat(201)]) {
     const response = await gw.query(CREATE, { token: alice, variables: { name } });
     assert.equal(codeOf(response), "BAD_USER_INPUT", name);
   }
-  assert.equal(await gw.app.stores.mongo.knowledgeBases.countDocuments({}), count);
+  assert.equal(await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.countDocuments({}), count);
   const kb = await writer.createKnowledgeBase("alice", "keep");
   const response = await gw.query(RENAME, { token: alice, variables: { id: kb.knowledge_base_id, name: " \t " } });
   assert.equal(codeOf(response), "BAD_USER_INPUT");
   assert.equal(
-    (await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!
-      .knowledge_base_name,
+    (await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.findOne({
+      knowledge_base_id: kb.knowledge_base_id,
+    }))!.knowledge_base_name,
     "keep",
   );
   const unauthenticated = await gw.query(CREATE, { variables: { name: "x" } });
@@ -127,15 +129,18 @@ test("renameKnowledgeBase trims the name and bumps last_modify_at; another user'
     variables: { id: kb.knowledge_base_id, name: "  new name " },
   });
   assert.equal(response.data?.renameKnowledgeBase.name, "new name");
-  const doc = await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id });
+  const doc = await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.findOne({
+    knowledge_base_id: kb.knowledge_base_id,
+  });
   assert.equal(doc!.knowledge_base_name, "new name");
   assert.ok(doc!.last_modify_at.getTime() > kb.last_modify_at.getTime() - 1);
 
   const foreign = await gw.query(RENAME, { token: bob, variables: { id: kb.knowledge_base_id, name: "stolen" } });
   assert.equal(codeOf(foreign), "NOT_FOUND");
   assert.equal(
-    (await gw.app.stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }))!
-      .knowledge_base_name,
+    (await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.findOne({
+      knowledge_base_id: kb.knowledge_base_id,
+    }))!.knowledge_base_name,
     "new name",
   );
 });
@@ -145,7 +150,7 @@ test("deleteKnowledgeBase removes the collection, objects, files, the document a
   const other = await writer.createKnowledgeBase("alice", "other");
   const ref = { name: "manuals", baseId: kb.knowledge_base_id };
   const keep = { name: "other", baseId: other.knowledge_base_id };
-  await gw.app.stores.mongo.modelConfig.deleteMany({ username: "alice" });
+  await mongoCollections(gw.app.stores.mongo.db).modelConfig.deleteMany({ username: "alice" });
   const config = await writer.registerUser("alice", { base_used: [ref, keep] });
   const conversation = await writer.createConversation(
     "alice",
@@ -175,10 +180,10 @@ test("deleteKnowledgeBase removes the collection, objects, files, the document a
   assert.equal(response.data!.deleteKnowledgeBase, kb.knowledge_base_id);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), NOTHING_LEFT);
 
-  const storedConfig = await gw.app.stores.mongo.modelConfig.findOne({ username: "alice" });
+  const storedConfig = await mongoCollections(gw.app.stores.mongo.db).modelConfig.findOne({ username: "alice" });
   assert.deepEqual(storedConfig!.models[0]!.base_used, [keep]);
   assert.equal(storedConfig!.selected_model, config.selected_model);
-  const storedConversation = await gw.app.stores.mongo.conversations.findOne({
+  const storedConversation = await mongoCollections(gw.app.stores.mongo.db).conversations.findOne({
     conversation_id: conversation.conversation_id,
   });
   assert.deepEqual(storedConversation!.model_config.base_used, [keep]);
@@ -260,13 +265,15 @@ test("deleteFiles across knowledge bases removes Milvus rows, objects, refs and 
     assert.ok((await milvusRows(stores, kb.knowledge_base_id, [kept.file_id])) > 0);
     assert.deepEqual(await existingObjects(stores, objectKeysOf([gone])), []);
     assert.deepEqual(await existingObjects(stores, objectKeysOf([kept])), objectKeysOf([kept]));
-    const doc = await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id });
+    const doc = await mongoCollections(stores.mongo.db).knowledgeBases.findOne({
+      knowledge_base_id: kb.knowledge_base_id,
+    });
     assert.deepEqual(
       doc!.files.map((ref) => ref.file_id),
       [kept.file_id],
     );
-    assert.equal(await stores.mongo.files.countDocuments({ file_id: gone.file_id }), 0);
-    assert.equal(await stores.mongo.files.countDocuments({ file_id: kept.file_id }), 1);
+    assert.equal(await mongoCollections(stores.mongo.db).files.countDocuments({ file_id: gone.file_id }), 0);
+    assert.equal(await mongoCollections(stores.mongo.db).files.countDocuments({ file_id: kept.file_id }), 1);
   }
 });
 

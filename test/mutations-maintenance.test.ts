@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
-import { INDEX_PLAN } from "../src/stores/mongo.js";
+import { mongoCollections, INDEX_PLAN } from "../src/stores/mongo.js";
 import { LayraWriter } from "../dev/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
 import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
@@ -60,7 +60,7 @@ test("cleanupOrphanedTempKnowledgeBases deletes the caller's temp bases whose co
   // Bob's conversation with the same id as one of alice's parents does not keep alice's base alive.
   const spoofParent = `alice_${randomUUID()}`;
   const spoofed = await tempKnowledgeBase("alice", spoofParent);
-  await gw.app.stores.mongo.conversations.insertOne({
+  await mongoCollections(gw.app.stores.mongo.db).conversations.insertOne({
     ...(await writer.createConversation("bob", "x")),
     conversation_id: spoofParent,
   });
@@ -76,7 +76,9 @@ test("cleanupOrphanedTempKnowledgeBases deletes the caller's temp bases whose co
     assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), intact(temp));
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, bobsOrphan.id, bobsOrphan.files), intact(bobsOrphan));
   assert.equal(
-    await gw.app.stores.mongo.knowledgeBases.countDocuments({ knowledge_base_id: normal.knowledge_base_id }),
+    await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.countDocuments({
+      knowledge_base_id: normal.knowledge_base_id,
+    }),
     1,
   );
 });
@@ -101,7 +103,7 @@ test("allUsers needs an operator username: others get FORBIDDEN and nothing chan
 
 test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id fixes, idempotently", async () => {
   await gw.app.indexesReady;
-  const { mongo } = gw.app.stores;
+  const mongo = mongoCollections(gw.app.stores.mongo.db);
   for (const plan of INDEX_PLAN) {
     const indexes = await mongo[plan.collection].listIndexes().toArray();
     const found = indexes.find((index) => index.name === plan.name);
@@ -121,7 +123,7 @@ test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id 
   );
 
   // LAYRA's own start-up repeats its create_index calls: with the same names and keys they are no-ops.
-  await mongo.ensureIndexes();
+  await gw.app.stores.mongo.ensureIndexes();
   await mongo.knowledgeBases.createIndex({ knowledge_base_id: 1 }, { name: "unique_kb_id", unique: true });
   await mongo.chatflows.createIndex({ workflow: 1, last_modify_at: -1 }, { name: "workflow_chatflows" });
   assert.equal((await mongo.chatflows.listIndexes().toArray()).length, chatflowIndexes.length);
@@ -167,7 +169,9 @@ test("start-up does not wait for Mongo: with Mongo down the gateway starts, and 
     assert.equal(write.errors?.[0]?.extensions?.store, "mongo");
     await mongoStack.startServer("mongo");
     await down.app.indexesReady;
-    const names = (await down.app.stores.mongo.chatflows.listIndexes().toArray()).map((index) => index.name);
+    const names = (await mongoCollections(down.app.stores.mongo.db).chatflows.listIndexes().toArray()).map(
+      (index) => index.name,
+    );
     assert.ok(names.includes("gateway_chatflows_by_workflow_id"));
     // Requests read Mongo again (the driver's topology closed by the failed first connect is reopened).
     const read = await down.query<{ me: { knowledgeBases: { totalCount: number } } }>(

@@ -7,6 +7,7 @@ import { modelConfigCacheKeys } from "../src/domain/model-config.js";
 import type { ModelConfigDoc } from "../src/stores/documents.js";
 import { LayraWriter } from "../dev/layra-writer.js";
 import { gatewayForFile, type TestGateway } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const file = gatewayForFile();
 let gw: TestGateway;
@@ -55,7 +56,7 @@ test("reads go through the Redis DB 3 cache: a read fills it, and it serves late
   assert.equal(first.data!.me.modelConfig.selectedModelId, config.selected_model);
   assert.deepEqual(await cachedEntry("carol"), config);
   // A write behind the gateway's back is not seen until the entry is invalidated: the read is cached.
-  await gw.app.stores.mongo.modelConfig.updateOne(
+  await mongoCollections(gw.app.stores.mongo.db).modelConfig.updateOne(
     { username: "carol" },
     { $set: { selected_model: "behind-the-back" } },
   );
@@ -86,7 +87,7 @@ test("addModel, updateModel, selectModel and deleteModel each invalidate the cac
   const modelId = added.data!.addModel.modelId;
   assert.match(modelId, /^dave_[0-9a-f-]{36}$/);
   assert.equal(await cachedEntry("dave"), null, "the entry is gone when the mutation returns");
-  const stored = await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" });
+  const stored = await mongoCollections(gw.app.stores.mongo.db).modelConfig.findOne({ username: "dave" });
   assert.deepEqual(stored!.models[1], {
     model_id: modelId,
     model_name: "gpt-4o",
@@ -117,7 +118,7 @@ test("addModel, updateModel, selectModel and deleteModel each invalidate the cac
   read = (await gw.query<Read>(READ, { token })).data!.me.modelConfig;
   assert.equal(read.models[1]!.temperature, 0.7);
   assert.equal(
-    (await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" }))!.models[1]!.api_key,
+    (await mongoCollections(gw.app.stores.mongo.db).modelConfig.findOne({ username: "dave" }))!.models[1]!.api_key,
     "sk-secret-123456",
     "fields left out keep their value",
   );
@@ -136,7 +137,7 @@ test("addModel, updateModel, selectModel and deleteModel each invalidate the cac
     { token, variables: { id: modelId } },
   );
   assert.equal(deleted.data?.deleteModel.selectedModelId, original);
-  const afterDelete = await gw.app.stores.mongo.modelConfig.findOne({ username: "dave" });
+  const afterDelete = await mongoCollections(gw.app.stores.mongo.db).modelConfig.findOne({ username: "dave" });
   assert.equal(afterDelete!.selected_model, original);
   assert.deepEqual(
     afterDelete!.models.map((m) => m.model_id),
@@ -179,7 +180,10 @@ test("model mutations on another user's model answer NOT_FOUND and change nothin
     assert.equal(codeOf(await gw.query(query, { token: bob, variables })), "NOT_FOUND", query);
   }
   assert.deepEqual(
-    await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }, { projection: { _id: 0 } }),
+    await mongoCollections(gw.app.stores.mongo.db).modelConfig.findOne(
+      { username: "erin" },
+      { projection: { _id: 0 } },
+    ),
     config,
   );
 
@@ -192,5 +196,8 @@ test("model mutations on another user's model answer NOT_FOUND and change nothin
     { modelUrl: "https://x" },
   ])
     assert.equal(codeOf(await gw.query(add, { token, variables: { input } })), "BAD_USER_INPUT", JSON.stringify(input));
-  assert.equal((await gw.app.stores.mongo.modelConfig.findOne({ username: "erin" }))!.models.length, 1);
+  assert.equal(
+    (await mongoCollections(gw.app.stores.mongo.db).modelConfig.findOne({ username: "erin" }))!.models.length,
+    1,
+  );
 });

@@ -6,6 +6,7 @@ import { before, test } from "node:test";
 import { LayraWriter, layraTurn } from "../dev/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT } from "./fixtures/traces.js";
 import { gatewayForFile, type TestGateway } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const file = gatewayForFile();
 let gw: TestGateway;
@@ -45,7 +46,10 @@ test("saveWorkflow upserts as LAYRA: $set of the editor state, created_at only o
   assert.equal(created.errors, undefined, JSON.stringify(created.errors));
   const { workflowId } = created.data!.saveWorkflow;
   assert.match(workflowId, /^alice_[0-9a-f-]{36}$/);
-  const first = await gw.app.stores.mongo.workflows.findOne({ workflow_id: workflowId }, { projection: { _id: 0 } });
+  const first = await mongoCollections(gw.app.stores.mongo.db).workflows.findOne(
+    { workflow_id: workflowId },
+    { projection: { _id: 0 } },
+  );
   assert.deepEqual(
     { ...first!, created_at: undefined, last_modify_at: undefined },
     {
@@ -68,11 +72,11 @@ test("saveWorkflow upserts as LAYRA: $set of the editor state, created_at only o
     variables: { input: { ...editorState, workflowId, name: "Flow v2", globalVariables: { answer: "'43'" } } },
   });
   assert.equal(saved.errors, undefined);
-  const second = await gw.app.stores.mongo.workflows.findOne({ workflow_id: workflowId });
+  const second = await mongoCollections(gw.app.stores.mongo.db).workflows.findOne({ workflow_id: workflowId });
   assert.equal(second!.workflow_name, "Flow v2");
   assert.deepEqual(second!.global_variables, { answer: "'43'" });
   assert.equal(second!.created_at.getTime(), first!.created_at.getTime(), "created_at is only set on insert");
-  assert.equal(await gw.app.stores.mongo.workflows.countDocuments({ workflow_id: workflowId }), 1);
+  assert.equal(await mongoCollections(gw.app.stores.mongo.db).workflows.countDocuments({ workflow_id: workflowId }), 1);
 
   const refused = [
     { ...editorState, name: "x", workflowId: `bob_${randomUUID()}` },
@@ -89,7 +93,7 @@ test("saveWorkflow upserts as LAYRA: $set of the editor state, created_at only o
       "BAD_USER_INPUT",
       JSON.stringify(input),
     );
-  assert.equal(await gw.app.stores.mongo.workflows.countDocuments({ username: "alice" }), 1);
+  assert.equal(await mongoCollections(gw.app.stores.mongo.db).workflows.countDocuments({ username: "alice" }), 1);
 });
 
 test("renameWorkflow renames the caller's workflow only", async () => {
@@ -100,7 +104,8 @@ test("renameWorkflow renames the caller's workflow only", async () => {
     "NOT_FOUND",
   );
   assert.equal(
-    (await gw.app.stores.mongo.workflows.findOne({ workflow_id: workflow.workflow_id }))!.workflow_name,
+    (await mongoCollections(gw.app.stores.mongo.db).workflows.findOne({ workflow_id: workflow.workflow_id }))!
+      .workflow_name,
     "old",
   );
   const renamed = await gw.query<{ renameWorkflow: { name: string } }>(rename, {
@@ -109,7 +114,8 @@ test("renameWorkflow renames the caller's workflow only", async () => {
   });
   assert.equal(renamed.data?.renameWorkflow.name, "new");
   assert.equal(
-    (await gw.app.stores.mongo.workflows.findOne({ workflow_id: workflow.workflow_id }))!.workflow_name,
+    (await mongoCollections(gw.app.stores.mongo.db).workflows.findOne({ workflow_id: workflow.workflow_id }))!
+      .workflow_name,
     "new",
   );
 });
@@ -127,8 +133,11 @@ test("createChatflow is idempotent as LAYRA's, needs the caller's workflow, and 
     variables: { id: chatflowId, workflowId: workflow.workflow_id, name: "other name" },
   });
   assert.equal(again.data?.createChatflow.name, "run 1", "an existing chatflow is answered unchanged");
-  assert.equal(await gw.app.stores.mongo.chatflows.countDocuments({ chatflow_id: chatflowId }), 1);
-  const doc = await gw.app.stores.mongo.chatflows.findOne({ chatflow_id: chatflowId }, { projection: { _id: 0 } });
+  assert.equal(await mongoCollections(gw.app.stores.mongo.db).chatflows.countDocuments({ chatflow_id: chatflowId }), 1);
+  const doc = await mongoCollections(gw.app.stores.mongo.db).chatflows.findOne(
+    { chatflow_id: chatflowId },
+    { projection: { _id: 0 } },
+  );
   assert.deepEqual(Object.keys(doc!).sort(), [
     "chatflow_id",
     "chatflow_name",
@@ -148,7 +157,10 @@ test("createChatflow is idempotent as LAYRA's, needs the caller's workflow, and 
     ),
     "NOT_FOUND",
   );
-  assert.equal(await gw.app.stores.mongo.chatflows.countDocuments({ workflow_id: bobsWorkflow.workflow_id }), 0);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).chatflows.countDocuments({ workflow_id: bobsWorkflow.workflow_id }),
+    0,
+  );
 
   const rename = `mutation($id: String!, $name: String!) { renameChatflow(chatflowId: $id, name: $name) { name } }`;
   assert.equal(
@@ -164,7 +176,10 @@ test("createChatflow is idempotent as LAYRA's, needs the caller's workflow, and 
     ).data?.renameChatflow.name,
     "renamed",
   );
-  assert.equal((await gw.app.stores.mongo.chatflows.findOne({ chatflow_id: chatflowId }))!.chatflow_name, "renamed");
+  assert.equal(
+    (await mongoCollections(gw.app.stores.mongo.db).chatflows.findOne({ chatflow_id: chatflowId }))!.chatflow_name,
+    "renamed",
+  );
 });
 
 /** A chatflow of `workflowId` with one turn that uploaded a file into a temp knowledge base. */
@@ -179,7 +194,7 @@ async function chatflowWithUpload(workflowId: string) {
     filename: "upload.pdf",
     pages: [{ text: "page" }],
   });
-  await gw.app.stores.mongo.chatflows.updateOne(
+  await mongoCollections(gw.app.stores.mongo.db).chatflows.updateOne(
     { chatflow_id: chatflow.chatflow_id },
     { $push: { turns: { ...layraTurn("q", { tempDb: kb.knowledge_base_id }), status: "" } } },
   );
@@ -195,8 +210,14 @@ test("deleteChatflow deletes its temp knowledge bases in every store, then the c
   const deleted = await gw.query(remove, { token: alice, variables: { id: chatflow.chatflow_id } });
   assert.equal(deleted.errors, undefined);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
-  assert.equal(await gw.app.stores.mongo.chatflows.countDocuments({ chatflow_id: chatflow.chatflow_id }), 0);
-  assert.equal(await gw.app.stores.mongo.workflows.countDocuments({ workflow_id: workflow.workflow_id }), 1);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).chatflows.countDocuments({ chatflow_id: chatflow.chatflow_id }),
+    0,
+  );
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).workflows.countDocuments({ workflow_id: workflow.workflow_id }),
+    1,
+  );
 });
 
 test("deleteWorkflow deletes its chatflows and their temp knowledge bases, then the workflow; other workflows keep theirs", async () => {
@@ -207,18 +228,30 @@ test("deleteWorkflow deletes its chatflows and their temp knowledge bases, then 
   const other = await writer.createChatflow("alice", kept.workflow_id, "other");
   const remove = `mutation($id: String!) { deleteWorkflow(workflowId: $id) }`;
   assert.equal(codeOf(await gw.query(remove, { token: bob, variables: { id: workflow.workflow_id } })), "NOT_FOUND");
-  assert.equal(await gw.app.stores.mongo.chatflows.countDocuments({ workflow_id: workflow.workflow_id }), 2);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).chatflows.countDocuments({ workflow_id: workflow.workflow_id }),
+    2,
+  );
 
   const deleted = await gw.query<{ deleteWorkflow: string }>(remove, {
     token: alice,
     variables: { id: workflow.workflow_id },
   });
   assert.equal(deleted.errors, undefined, JSON.stringify(deleted.errors));
-  assert.equal(await gw.app.stores.mongo.workflows.countDocuments({ workflow_id: workflow.workflow_id }), 0);
-  assert.equal(await gw.app.stores.mongo.chatflows.countDocuments({ workflow_id: workflow.workflow_id }), 0);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).workflows.countDocuments({ workflow_id: workflow.workflow_id }),
+    0,
+  );
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).chatflows.countDocuments({ workflow_id: workflow.workflow_id }),
+    0,
+  );
   for (const { temp } of [a, b])
     assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
-  assert.equal(await gw.app.stores.mongo.chatflows.countDocuments({ chatflow_id: other.chatflow_id }), 1);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).chatflows.countDocuments({ chatflow_id: other.chatflow_id }),
+    1,
+  );
 });
 
 test("saveCustomNode and deleteCustomNode write custom_nodes.<name>; a name with '.' or a leading '$' is refused", async () => {
@@ -230,9 +263,12 @@ test("saveCustomNode and deleteCustomNode write custom_nodes.<name>; a name with
     variables: { name: " My node ", definition },
   });
   assert.equal(saved.data?.saveCustomNode.name, "My node");
-  assert.deepEqual((await gw.app.stores.mongo.nodes.findOne({ username: "alice" }))!.custom_nodes, {
-    "My node": definition,
-  });
+  assert.deepEqual(
+    (await mongoCollections(gw.app.stores.mongo.db).nodes.findOne({ username: "alice" }))!.custom_nodes,
+    {
+      "My node": definition,
+    },
+  );
 
   for (const name of ["a.b", "$set", "", "x".repeat(101)]) {
     assert.equal(
@@ -245,9 +281,10 @@ test("saveCustomNode and deleteCustomNode write custom_nodes.<name>; a name with
     codeOf(await gw.query(save, { token: alice, variables: { name: "ok", definition: [1] } })),
     "BAD_USER_INPUT",
   );
-  assert.deepEqual(Object.keys((await gw.app.stores.mongo.nodes.findOne({ username: "alice" }))!.custom_nodes), [
-    "My node",
-  ]);
+  assert.deepEqual(
+    Object.keys((await mongoCollections(gw.app.stores.mongo.db).nodes.findOne({ username: "alice" }))!.custom_nodes),
+    ["My node"],
+  );
 
   assert.equal(codeOf(await gw.query(remove, { token: bob, variables: { name: "My node" } })), "NOT_FOUND");
   assert.equal(
@@ -255,6 +292,9 @@ test("saveCustomNode and deleteCustomNode write custom_nodes.<name>; a name with
       ?.deleteCustomNode,
     "My node",
   );
-  assert.deepEqual((await gw.app.stores.mongo.nodes.findOne({ username: "alice" }))!.custom_nodes, {});
+  assert.deepEqual(
+    (await mongoCollections(gw.app.stores.mongo.db).nodes.findOne({ username: "alice" }))!.custom_nodes,
+    {},
+  );
   assert.equal(codeOf(await gw.query(remove, { token: alice, variables: { name: "My node" } })), "NOT_FOUND");
 });

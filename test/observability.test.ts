@@ -16,7 +16,15 @@ import { runObserved } from "../src/observability/scope.js";
 import { createPlugins } from "../src/plugins/index.js";
 import { noTracing, type SpanAttributes, type TracingHooks } from "../src/observability/tracing.js";
 import { closeStores, createStores } from "../src/stores/index.js";
-import { sharedStackEnv, startGateway, testConfig, type GraphQLResponse, type TestGateway } from "./helpers.js";
+import {
+  sharedStackEnv,
+  startGateway,
+  storeCallCounts,
+  testConfig,
+  type GraphQLResponse,
+  type TestGateway,
+} from "./helpers.js";
+import { LayraWriter } from "../dev/layra-writer.js";
 import { wsClient, wsOperation } from "./ws.js";
 
 let env: Record<string, string>;
@@ -290,7 +298,7 @@ describe("metrics", () => {
     assert.ok(
       sample(text, "store_call_duration_seconds_count", {
         store: "mongo",
-        operation: "knowledge_bases.find",
+        operation: "knowledge_bases.findByIds",
         outcome: "success",
       }) >= 1,
     );
@@ -462,4 +470,50 @@ test("with METRICS_TOKEN set, /metrics answers only that bearer token", async ()
   } finally {
     await gw.close();
   }
+});
+
+describe("every store call is observed", () => {
+  test("a profile query, a search and mutations show Mongo reads and writes, Milvus search and query, S3 and Redis", async () => {
+    // Without the page-vector cache a search always runs Milvus's stage-1 search and stage-2 queries.
+    const gw = await startGateway(env, { SEARCH_CACHE_BYTES: "0" });
+    cleanups.push(() => gw.close());
+    const writer = new LayraWriter(gw.app.stores, gw.config.model.url);
+    const token = await gw.token("observed");
+    const kb = await writer.createKnowledgeBase("observed", "searched");
+    await writer.ingestFile("observed", kb.knowledge_base_id, {
+      filename: "a.pdf",
+      pages: [{ text: "alpha beta" }, { text: "gamma delta" }],
+    });
+    const run = async (query: string) => {
+      const result = await gw.query<Record<string, unknown>>(query, { token });
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      return result.data!;
+    };
+    await run(`{ me { username modelConfig { selectedModelId } knowledgeBases(first: 5) { totalCount edges { node { name } } }
+      files(first: 5) { totalCount } conversations(first: 5) { totalCount } workflows(first: 5) { totalCount } customNodes { name } } }`);
+    const hits = await run(
+      `{ searchKnowledgeBase(knowledgeBaseId: ${JSON.stringify(kb.knowledge_base_id)}, query: "alpha", topK: 2) { score } }`,
+    );
+    assert.equal((hits.searchKnowledgeBase as unknown[]).length, 2);
+    const created = await run(`mutation { createKnowledgeBase(name: "made") { id knowledgeBaseId } }`);
+    const madeId = (created.createKnowledgeBase as { knowledgeBaseId: string }).knowledgeBaseId;
+    await run(`mutation { renameKnowledgeBase(knowledgeBaseId: ${JSON.stringify(madeId)}, name: "renamed") { name } }`);
+    await run(`mutation { addModel(input: { modelName: "m", modelUrl: "http://model.invalid/v1" }) { modelId } }`);
+    await run(`mutation { deleteKnowledgeBase(knowledgeBaseId: ${JSON.stringify(kb.knowledge_base_id)}) }`);
+
+    const counts = await storeCallCounts(gw.app.metrics);
+    const seen = [...counts.keys()].sort();
+    const has = (key: string) => assert.ok(counts.has(key), `${key} in ${JSON.stringify(seen)}`);
+    // Mongo reads (the profile's lists and loaders) and writes (insert, rename, model config, deletes).
+    for (const read of ["knowledge_bases.list", "knowledge_bases.count", "files.count", "model_config.find"])
+      has(`mongo ${read}`);
+    has("mongo knowledge_bases.findByIds");
+    for (const write of ["knowledge_bases.insert", "knowledge_bases.rename", "model_config.addModel"])
+      has(`mongo ${write}`);
+    for (const write of ["files.deleteByKnowledgeBase", "knowledge_bases.delete"]) has(`mongo ${write}`);
+    // Milvus: the search path and the writes.
+    for (const call of ["getLoadState", "search", "query", "createCollection", "dropCollection"]) has(`milvus ${call}`);
+    has("s3 removeObjects");
+    for (const call of ["lock.acquire", "lock.release", "cache.get", "cache.invalidate"]) has(`redis ${call}`);
+  });
 });

@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter, layraId } from "../dev/layra-writer.js";
 import { gatewayForFile } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 const file = gatewayForFile({ OPERATOR_USERNAMES: "ops" });
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -69,7 +70,8 @@ test("storeStats: Milvus rows and index per knowledge base, Redis memory and key
 
 test("the cron command ensures the indexes and deletes orphaned temp knowledge bases of every user", async () => {
   const { gateway, env } = file;
-  const { mongo, milvus } = gateway.app.stores;
+  const { milvus } = gateway.app.stores;
+  const mongo = mongoCollections(gateway.app.stores.mongo.db);
   const writer = new LayraWriter(gateway.app.stores, env.MODEL_SERVER_URL!);
   const live = await writer.createConversation("cronuser", "live");
   const liveTemp = await writer.createKnowledgeBase("cronuser", "temp_base_live", {

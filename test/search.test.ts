@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { collectionName } from "../src/stores/milvus.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
 import {
   allPageVectors,
@@ -16,7 +17,7 @@ import {
   seededRandom,
   type SearchCorpus,
 } from "./fixtures/search-corpus.js";
-import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { callsTo, privateStack, sharedStackEnv, startGateway, storeCallCounts, type TestGateway } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gateway: TestGateway;
@@ -227,7 +228,7 @@ test("a deleted file's pages never appear, though the cache still holds them", a
   assert.equal(before.data!.searchKnowledgeBase![0]!.page.imageId, goneId);
 
   // Deleted behind our back (LAYRA's own delete; its Milvus rows even left in place): nothing evicts it.
-  await gateway.app.stores.mongo.files.deleteOne({ file_id: gone.file_id });
+  await mongoCollections(gateway.app.stores.mongo.db).files.deleteOne({ file_id: gone.file_id });
   const cache = gateway.app.stores.milvus.pageVectorCache;
   assert.deepEqual(cache.holding(kb.knowledge_base_id, [goneId]).missing, [], "still cached");
   const after = await gateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
@@ -430,7 +431,7 @@ test("bad input and other users' bases give a typed error and search nothing", a
     },
   ];
   for (const testCase of cases) {
-    const before = gateway.app.stores.milvus.searchRoundTrips();
+    const before = callsTo(await storeCallCounts(gateway.app.metrics), "milvus");
     const result = await gateway.query<Record<string, Hit[] | null>>(testCase.query, {
       variables: testCase.variables,
       token: testCase.token ?? aliceToken,
@@ -443,7 +444,11 @@ test("bad input and other users' bases give a typed error and search nothing", a
     );
     if (testCase.argument) assert.equal(result.errors![0]!.extensions?.argument, testCase.argument, testCase.name);
     assert.equal(Object.values(result.data ?? {})[0] ?? null, null, `${testCase.name}: no results`);
-    assert.equal(gateway.app.stores.milvus.searchRoundTrips(), before, `${testCase.name}: Milvus was not called`);
+    assert.equal(
+      callsTo(await storeCallCounts(gateway.app.metrics), "milvus"),
+      before,
+      `${testCase.name}: Milvus was not called`,
+    );
   }
   // "Not yours" reads exactly like "does not exist", apart from the id it names.
   const missingId = layraId("bob");

@@ -6,6 +6,7 @@ import type { FileDoc } from "../src/stores/documents.js";
 import { createStores, closeStores, type Stores } from "../src/stores/index.js";
 import { layraId, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, testConfig } from "./helpers.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
 let stores: Stores;
@@ -22,7 +23,7 @@ after(async () => {
 });
 
 test("mongo: a LAYRA-shaped knowledge base and file round-trip, and a unique index rejects a duplicate", async () => {
-  const { knowledgeBases, files } = stores.mongo;
+  const { knowledgeBases, files } = mongoCollections(stores.mongo.db);
   await files.createIndex({ file_id: 1 }, { unique: true, name: "unique_file_id" });
   const kbId = layraId("alice");
   const created = new Date(Date.UTC(2025, 8, 20, 13, 34, 46, 123));

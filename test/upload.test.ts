@@ -19,6 +19,7 @@ import {
   type UploadTaskResult,
 } from "./ingest-helpers.js";
 import { wsOperation } from "./ws.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 // A converter path that cannot exist, so the office-document case is the same on every machine.
 const overrides = ingestOverrides({ SOFFICE_PATH: "/nonexistent/soffice" });
@@ -72,7 +73,8 @@ async function listFiles(id: string): Promise<FileNode[]> {
 
 /** Every store's view of what exists: documents, refs, objects, Milvus rows, task and upload keys. */
 async function storeSnapshot() {
-  const { mongo, s3, redis, milvus } = state.gateway.app.stores;
+  const { s3, redis, milvus } = state.gateway.app.stores;
+  const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
   const objects: string[] = [];
   for await (const item of s3.client.listObjectsV2(s3.bucket, "", true)) objects.push(String(item.name));
   const collections = (await milvus.client.listCollections()).data.map((c) => c.name).sort();
@@ -209,7 +211,10 @@ describe("uploadFiles over the multipart request", () => {
     );
 
     const broken = task.files[2]!;
-    assert.equal(await state.gateway.app.stores.mongo.files.countDocuments({ file_id: broken.id }), 0);
+    assert.equal(
+      await mongoCollections(state.gateway.app.stores.mongo.db).files.countDocuments({ file_id: broken.id }),
+      0,
+    );
     assert.equal((await milvusRows(knowledgeBaseId, `file_id == ${JSON.stringify(broken.id)}`)).length, 0);
     const snapshot = await storeSnapshot();
     assert.ok(
@@ -333,7 +338,8 @@ describe("chat attachments", () => {
     const task = uploaded.data!.uploadChatFiles;
     const match = new RegExp(`^temp_${conversationId}_([0-9a-f-]{36})$`).exec(task.knowledgeBaseId);
     assert.ok(match, task.knowledgeBaseId);
-    const { mongo, milvus } = state.gateway.app.stores;
+    const { milvus } = state.gateway.app.stores;
+    const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
     const kb = await mongo.knowledgeBases.findOne({ knowledge_base_id: task.knowledgeBaseId });
     assert.equal(kb?.knowledge_base_name, `temp_base_ann_${match[1]}`);
     assert.equal(kb?.is_delete, true);

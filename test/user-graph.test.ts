@@ -9,6 +9,7 @@ import { encodeGlobalId } from "../src/schema/global-id.js";
 import { defaultSettings, LayraWriter, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import { MongoWireCounter } from "./fixtures/mongo-wire-counter.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gateway: TestGateway;
@@ -83,7 +84,7 @@ before(async () => {
       [root, child],
       defaultSettings({ api_key: "sk-snapshot-key-1111" }),
     );
-    await gateway.app.stores.mongo.conversations.updateOne(
+    await mongoCollections(gateway.app.stores.mongo.db).conversations.updateOne(
       { conversation_id: conversation.conversation_id },
       { $set: { conversation_id: conversationId } },
     );
@@ -318,7 +319,7 @@ test("a filter value that looks like a Mongo operator is just a string", async (
 });
 
 async function seedKnowledgeBases(username: string, count: number): Promise<void> {
-  const { knowledgeBases, files } = gateway.app.stores.mongo;
+  const { knowledgeBases, files } = mongoCollections(gateway.app.stores.mongo.db);
   const now = new Date();
   const kbs: KnowledgeBaseDoc[] = [];
   const fileDocs: FileDoc[] = [];

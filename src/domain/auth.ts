@@ -7,7 +7,6 @@ import type { AuthenticatedContext, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
 
-const tokenKey = (jwt: string) => `token:${jwt}`;
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
 
 export type Authentication = { viewer: Viewer; error: null } | { viewer: null; error: GraphQLError | null };
@@ -59,16 +58,16 @@ export async function verifyBearer(config: Config, authorization: unknown): Prom
 /** Verified claims become a viewer only while Redis DB 0 holds `token:{jwt}` (revocation is immediate). */
 export async function checkRegistered(stores: Stores, claims: Claims): Promise<Authentication> {
   if (claims.jwt === null) return { viewer: null, error: claims.error };
-  let registered: number;
+  let registered: boolean;
   try {
-    registered = await stores.redis.token.exists(tokenKey(claims.jwt));
+    registered = await stores.redis.tokens.isRegistered(claims.jwt);
   } catch (error) {
     return {
       viewer: null,
       error: new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error)),
     };
   }
-  if (registered === 0)
+  if (!registered)
     return { viewer: null, error: new Unauthenticated("the token is not registered or has been revoked") };
   return { viewer: { username: claims.username, token: claims.jwt }, error: null };
 }
@@ -83,17 +82,13 @@ export async function mintToken(config: Config, stores: Stores, username: string
   const jwt = await new SignJWT({ sub: username, exp })
     .setProtectedHeader({ alg: config.auth.algorithm, typ: "JWT" })
     .sign(secret(config));
-  await stores.redis.token
-    .multi()
-    .set(tokenKey(jwt), username, "EX", ttlSeconds)
-    .set(`user:${username}`, jwt, "EX", ttlSeconds)
-    .exec();
+  await stores.redis.tokens.register(jwt, username, ttlSeconds);
   return jwt;
 }
 
 /** A real revoke, which LAYRA's logout lacks: the token stops working at once. */
 export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boolean> {
-  return (await stores.redis.token.del(tokenKey(viewer.token))) === 1;
+  return stores.redis.tokens.revoke(viewer.token);
 }
 
 /** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */

@@ -11,8 +11,6 @@ import { requireName, requireOwnLayraId } from "../lib/input.js";
 import { ownDocument } from "./user-graph.js";
 import { DEFAULT_SETTINGS, readModelConfig, settingsFrom, type ModelSettingsInput } from "./model-config.js";
 
-const isDuplicateKey = (error: unknown) => (error as { code?: number }).code === 11000;
-
 /** The caller's selected model as a conversation snapshot (no model_id), or LAYRA's defaults. */
 async function selectedSettings(context: Context, username: string) {
   const config = await readModelConfig(context, username);
@@ -45,12 +43,8 @@ export async function createConversation(
     is_read: false,
     is_delete: false,
   };
-  try {
-    await context.stores.mongo.conversations.insertOne({ ...doc });
-  } catch (error) {
-    if (isDuplicateKey(error)) throw new Conflict(`conversation ${JSON.stringify(conversationId)} already exists`);
-    throw error;
-  }
+  if (!(await context.stores.mongo.conversations.insert(doc)))
+    throw new Conflict(`conversation ${JSON.stringify(conversationId)} already exists`);
   return doc;
 }
 
@@ -61,11 +55,10 @@ async function updateConversation(
   conversationId: string,
   set: Partial<ConversationDoc>,
 ): Promise<ConversationDoc> {
-  const result = await context.stores.mongo.conversations.updateOne(
-    { conversation_id: conversationId, username, is_delete: false },
-    { $set: { ...set, last_modify_at: new Date() } },
-  );
-  if (result.matchedCount === 0) throw new NotFound("conversation", conversationId);
+  if (
+    !(await context.stores.mongo.conversations.update(username, conversationId, { ...set, last_modify_at: new Date() }))
+  )
+    throw new NotFound("conversation", conversationId);
   return (await context.loaders.conversation.clear(conversationId).load(conversationId))!;
 }
 
@@ -154,11 +147,8 @@ export async function addTurn(
     completion_tokens: counts[1]!,
     prompt_tokens: counts[2]!,
   };
-  const result = await context.stores.mongo.conversations.updateOne(
-    { conversation_id: conversationId, username, is_delete: false },
-    { $push: { turns: turn }, $set: { last_modify_at: turn.timestamp } },
-  );
-  if (result.matchedCount === 0) throw new NotFound("conversation", conversationId);
+  if (!(await context.stores.mongo.conversations.pushTurn(username, conversationId, turn)))
+    throw new NotFound("conversation", conversationId);
   return turn;
 }
 
@@ -179,22 +169,20 @@ async function deleteWithTempBases(
 export async function deleteConversation(context: Context, username: string, conversationId: string): Promise<string> {
   const { conversations } = context.stores.mongo;
   // LAYRA's delete has no is_delete filter; neither does this one.
-  const doc = await conversations.findOne({ conversation_id: conversationId, username }, { projection: { turns: 1 } });
+  const doc = await conversations.findTurns(username, conversationId);
   if (!doc) throw new NotFound("conversation", conversationId);
   await deleteWithTempBases(context, username, "conversation", { id: conversationId, turns: doc.turns }, () =>
-    conversations.deleteOne({ conversation_id: conversationId, username }),
+    conversations.deleteOwned(username, conversationId),
   );
   return conversationId;
 }
 
 /** Deletes every one of the caller's conversations; one that fails is reported, the others are still deleted. */
 export async function deleteAllConversations(context: Context, username: string): Promise<number> {
-  const docs = await context.stores.mongo.conversations
-    .find({ username }, { projection: { conversation_id: 1 } })
-    .toArray();
+  const ids = await context.stores.mongo.conversations.idsOf(username);
   let deleted = 0;
   const left: string[] = [];
-  for (const { conversation_id } of docs) {
+  for (const conversation_id of ids) {
     try {
       await deleteConversation(context, username, conversation_id);
       deleted++;
@@ -211,7 +199,7 @@ export async function deleteAllConversations(context: Context, username: string)
   }
   if (left.length > 0)
     throw new CascadeIncomplete(
-      `deleting all conversations (${deleted} of ${docs.length} deleted)`,
+      `deleting all conversations (${deleted} of ${ids.length} deleted)`,
       left,
       "some conversations could not be deleted completely",
     );
@@ -244,16 +232,11 @@ export async function createChatflow(
     is_read: false,
     is_delete: false,
   };
-  try {
-    await context.stores.mongo.chatflows.insertOne({ ...doc });
-  } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
-    // Created by a concurrent request: answer that one, as LAYRA would.
-    const created = await context.loaders.chatflow.clear(chatflowId).load(chatflowId);
-    if (!created) throw new Conflict(`chatflow ${JSON.stringify(chatflowId)} already exists`);
-    return created;
-  }
-  return doc;
+  if (await context.stores.mongo.chatflows.insert(doc)) return doc;
+  // Created by a concurrent request: answer that one, as LAYRA would.
+  const created = await context.loaders.chatflow.clear(chatflowId).load(chatflowId);
+  if (!created) throw new Conflict(`chatflow ${JSON.stringify(chatflowId)} already exists`);
+  return created;
 }
 
 export async function renameChatflow(
@@ -262,20 +245,17 @@ export async function renameChatflow(
   chatflowId: string,
   name: string,
 ): Promise<ChatflowDoc> {
-  const result = await context.stores.mongo.chatflows.updateOne(
-    { chatflow_id: chatflowId, username, is_delete: false },
-    { $set: { chatflow_name: requireName("name", name), last_modify_at: new Date() } },
-  );
-  if (result.matchedCount === 0) throw new NotFound("chatflow", chatflowId);
+  if (!(await context.stores.mongo.chatflows.rename(username, chatflowId, requireName("name", name), new Date())))
+    throw new NotFound("chatflow", chatflowId);
   return (await context.loaders.chatflow.clear(chatflowId).load(chatflowId))!;
 }
 
 export async function deleteChatflow(context: Context, username: string, chatflowId: string): Promise<string> {
   const { chatflows } = context.stores.mongo;
-  const doc = await chatflows.findOne({ chatflow_id: chatflowId, username }, { projection: { turns: 1 } });
+  const doc = await chatflows.findTurns(username, chatflowId);
   if (!doc) throw new NotFound("chatflow", chatflowId);
   await deleteWithTempBases(context, username, "chatflow", { id: chatflowId, turns: doc.turns }, () =>
-    chatflows.deleteOne({ chatflow_id: chatflowId, username }),
+    chatflows.deleteOwned(username, chatflowId),
   );
   return chatflowId;
 }

@@ -30,7 +30,7 @@ export async function createKnowledgeBase(context: Context, username: string, na
   const { milvus, mongo } = context.stores;
   await milvus.createCollection(doc.knowledge_base_id);
   try {
-    await mongo.knowledgeBases.insertOne({ ...doc });
+    await mongo.knowledgeBases.insert(doc);
   } catch (error) {
     // No document names the new collection: drop it rather than leave an orphan.
     await milvus.dropCollection(doc.knowledge_base_id).catch(() => undefined);
@@ -47,21 +47,16 @@ export async function renameKnowledgeBase(
   name: string,
 ): Promise<KnowledgeBaseDoc> {
   const newName = requireName("name", name);
-  const result = await context.stores.mongo.knowledgeBases.updateOne(
-    { knowledge_base_id: knowledgeBaseId, username, is_delete: false },
-    { $set: { knowledge_base_name: newName, last_modify_at: new Date() } },
-  );
-  if (result.matchedCount === 0) throw new NotFound("knowledge base", knowledgeBaseId);
+  if (!(await context.stores.mongo.knowledgeBases.rename(username, knowledgeBaseId, newName, new Date())))
+    throw new NotFound("knowledge base", knowledgeBaseId);
   return (await context.loaders.knowledgeBase.clear(knowledgeBaseId).load(knowledgeBaseId))!;
 }
 
 /** The caller's files among `fileIds`, found by their `files` document or by a knowledge base's ref to them. */
 async function locateFiles(context: Context, username: string, fileIds: string[]) {
   const { files, knowledgeBases } = context.stores.mongo;
-  const docs = await files.find({ file_id: { $in: fileIds }, username }, { projection: { _id: 0 } }).toArray();
-  const holders = await knowledgeBases
-    .find({ username, "files.file_id": { $in: fileIds } }, { projection: { _id: 0 } })
-    .toArray();
+  const docs = await files.findByIds(username, fileIds);
+  const holders = await knowledgeBases.findHoldingFiles(username, fileIds);
   return { docs, holders };
 }
 
@@ -115,13 +110,11 @@ export async function deleteFiles(context: Context, username: string, fileIds: r
       { name: "s3 objects", run: () => s3.removeObjects([...new Set(objectKeys.filter(Boolean))]) },
       {
         name: "knowledge base file refs",
-        // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
         run: async () => {
-          for (const { kbId, refs } of refsByKb)
-            await mongo.knowledgeBases.updateOne({ knowledge_base_id: kbId }, { $pullAll: { files: refs } });
+          for (const { kbId, refs } of refsByKb) await mongo.knowledgeBases.pullFileRefs(kbId, refs);
         },
       },
-      { name: "files documents", run: () => mongo.files.deleteMany({ file_id: { $in: ids }, username }) },
+      { name: "files documents", run: () => mongo.files.deleteOwnedByIds(username, ids) },
     ]);
   });
   return ids;
@@ -142,14 +135,9 @@ export function deleteKnowledgeBase(
 ): Promise<boolean> {
   const { mongo, milvus, s3 } = context.stores;
   return lockKnowledgeBases(context, [knowledgeBaseId], async () => {
-    const kb = await mongo.knowledgeBases.findOne(
-      { knowledge_base_id: knowledgeBaseId, username: owner },
-      { projection: { _id: 0 } },
-    );
+    const kb = await mongo.knowledgeBases.findOwned(owner, knowledgeBaseId);
     if (!kb && ifMissing === "not-found") throw new NotFound("knowledge base", knowledgeBaseId);
-    const files = await mongo.files
-      .find({ knowledge_db_id: knowledgeBaseId, username: owner }, { projection: { _id: 0 } })
-      .toArray();
+    const files = await mongo.files.findByKnowledgeBase(knowledgeBaseId, owner);
     const objectKeys = [
       ...files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]),
       // A ref whose files document is gone (or not yet written) still names its original.
@@ -160,12 +148,12 @@ export function deleteKnowledgeBase(
       { name: "s3 objects", run: () => s3.removeObjects([...new Set(objectKeys.filter(Boolean))]) },
       {
         name: "files documents",
-        run: () => mongo.files.deleteMany({ knowledge_db_id: knowledgeBaseId, username: owner }),
+        run: () => mongo.files.deleteByKnowledgeBase(knowledgeBaseId, owner),
       },
       { name: "base_used references", run: () => removeBaseUsedReferences(context, knowledgeBaseId) },
       {
         name: "knowledge base document",
-        run: () => mongo.knowledgeBases.deleteOne({ knowledge_base_id: knowledgeBaseId, username: owner }),
+        run: () => mongo.knowledgeBases.deleteOwned(owner, knowledgeBaseId),
       },
     ]);
     return kb !== null;
@@ -188,13 +176,7 @@ export async function tempKnowledgeBasesOf(
     ...new Set(turns.map((turn) => turn.temp_db).filter((id): id is string => typeof id === "string" && id !== "")),
   ];
   if (named.length === 0) return [];
-  const owned = await context.stores.mongo.knowledgeBases
-    .find(
-      { knowledge_base_id: { $in: named }, username: owner, is_delete: true },
-      { projection: { knowledge_base_id: 1 } },
-    )
-    .toArray();
-  const ownedIds = new Set(owned.map((kb: Pick<KnowledgeBaseDoc, "knowledge_base_id">) => kb.knowledge_base_id));
+  const ownedIds = new Set(await context.stores.mongo.knowledgeBases.ownedTempIds(owner, named));
   return named.filter((id) => ownedIds.has(id) || id.startsWith(`temp_${parentId}_`));
 }
 
@@ -221,16 +203,11 @@ export async function cleanupOrphanedTempKnowledgeBases(
   username: string | null,
 ): Promise<string[]> {
   const { knowledgeBases, conversations, chatflows } = context.stores.mongo;
-  const scope = username === null ? {} : { username };
-  const temps = await knowledgeBases
-    .find({ ...scope, knowledge_base_id: { $regex: "^temp_" } }, { projection: { knowledge_base_id: 1, username: 1 } })
-    .toArray();
+  const temps = await knowledgeBases.tempBases(username);
   const parents = [...new Set(temps.map((kb) => parentOfTempKnowledgeBase(kb.knowledge_base_id)))];
   const [liveConversations, liveChatflows] = await Promise.all([
-    conversations
-      .find({ conversation_id: { $in: parents } }, { projection: { conversation_id: 1, username: 1 } })
-      .toArray(),
-    chatflows.find({ chatflow_id: { $in: parents } }, { projection: { chatflow_id: 1, username: 1 } }).toArray(),
+    conversations.owners(parents),
+    chatflows.owners(parents),
   ]);
   // A parent counts only for its own user, as LAYRA looks only among the user's own documents.
   const live = new Set([

@@ -20,9 +20,7 @@ const cacheOf = (context: StoreAccess) =>
   );
 
 export function readModelConfig(context: StoreAccess, username: string): Promise<ModelConfigDoc | null> {
-  return cacheOf(context).read(username, () =>
-    context.stores.mongo.modelConfig.findOne({ username }, { projection: { _id: 0 } }),
-  );
+  return cacheOf(context).read(username, () => context.stores.mongo.modelConfigs.find(username));
 }
 
 /** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
@@ -61,19 +59,14 @@ async function guardedModelsUpdate(
   username: string,
   change: (doc: ModelConfigDoc) => Pick<ModelConfigDoc, "models" | "selected_model"> | null,
 ): Promise<ModelConfigDoc> {
-  const { modelConfig } = context.stores.mongo;
+  const { modelConfigs } = context.stores.mongo;
   for (let attempt = 0; attempt < GUARDED_ATTEMPTS; attempt++) {
-    const doc = await modelConfig.findOne({ username }, { projection: { _id: 0 } });
+    const doc = await modelConfigs.find(username);
     if (!doc) throw new NotFound("model config", username);
     const next = change(doc);
     if (!next) return doc;
-    const result = await writeModelConfig(context, username, () =>
-      modelConfig.updateOne(
-        { username, models: doc.models, selected_model: doc.selected_model },
-        { $set: { models: next.models, selected_model: next.selected_model } },
-      ),
-    );
-    if (result.matchedCount === 1) return { ...doc, ...next };
+    if (await writeModelConfig(context, username, () => modelConfigs.replaceModels(username, doc, next)))
+      return { ...doc, ...next };
   }
   throw new Conflict(`the model config of ${JSON.stringify(username)} kept changing; try again`);
 }
@@ -163,16 +156,7 @@ export async function addModel(context: Context, username: string, input: ModelS
     model_id: `${username}_${randomUUID()}`,
     ...(await settingsFrom(context, input, DEFAULT_SETTINGS)),
   };
-  const { modelConfig } = context.stores.mongo;
-  await writeModelConfig(context, username, async () => {
-    await modelConfig.updateOne(
-      { username },
-      { $push: { models: model }, $setOnInsert: { username, selected_model: model.model_id } },
-      { upsert: true },
-    );
-    // A config left with no selected model (its last one deleted) selects the one added.
-    await modelConfig.updateOne({ username, selected_model: "" }, { $set: { selected_model: model.model_id } });
-  });
+  await writeModelConfig(context, username, () => context.stores.mongo.modelConfigs.addModel(username, model));
   return model;
 }
 
@@ -182,9 +166,7 @@ export async function updateModel(
   modelId: string,
   input: ModelSettingsInput,
 ): Promise<ModelDoc> {
-  const current = (await context.stores.mongo.modelConfig.findOne({ username }))?.models.find(
-    (m) => m.model_id === modelId,
-  );
+  const current = (await context.stores.mongo.modelConfigs.find(username))?.models.find((m) => m.model_id === modelId);
   if (!current) throw new NotFound("model", modelId);
   // Validated once, outside the retry loop (it may look up knowledge bases).
   const settings = await settingsFrom(context, input, current);
@@ -199,13 +181,10 @@ export async function updateModel(
 }
 
 export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
-  const result = await writeModelConfig(context, username, () =>
-    context.stores.mongo.modelConfig.updateOne(
-      { username, "models.model_id": modelId },
-      { $set: { selected_model: modelId } },
-    ),
+  const selected = await writeModelConfig(context, username, () =>
+    context.stores.mongo.modelConfigs.select(username, modelId),
   );
-  if (result.matchedCount === 0) throw new NotFound("model", modelId);
+  if (!selected) throw new NotFound("model", modelId);
   return (await readModelConfig(context, username))!;
 }
 
@@ -227,11 +206,8 @@ export function deleteModel(context: Context, username: string, modelId: string)
  * conversation's `model_config.base_used` snapshot (LAYRA leaves both dangling).
  */
 export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBaseId: string): Promise<void> {
-  const { modelConfig, conversations } = context.stores.mongo;
-  const configs = await modelConfig
-    .find({ "models.base_used.baseId": knowledgeBaseId }, { projection: { username: 1 } })
-    .toArray();
-  for (const { username } of configs) {
+  const { modelConfigs, conversations } = context.stores.mongo;
+  for (const username of await modelConfigs.usersReferencingBase(knowledgeBaseId)) {
     await guardedModelsUpdate(context, username, (config) =>
       config.models.some((m) => m.base_used.some((ref) => ref.baseId === knowledgeBaseId))
         ? {
@@ -244,18 +220,8 @@ export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBa
         : null,
     );
   }
-  const snapshots = await conversations
-    .find(
-      { "model_config.base_used.baseId": knowledgeBaseId },
-      { projection: { conversation_id: 1, "model_config.base_used": 1 } },
-    )
-    .toArray();
-  for (const conversation of snapshots) {
-    // Exact elements as read: a conditional $pull matches but removes nothing on FerretDB.
+  for (const conversation of await conversations.findBaseUsedSnapshots(knowledgeBaseId)) {
     const refs = conversation.model_config.base_used.filter((ref) => ref.baseId === knowledgeBaseId);
-    await conversations.updateOne(
-      { conversation_id: conversation.conversation_id },
-      { $pullAll: { "model_config.base_used": refs } },
-    );
+    await conversations.pullBaseUsed(conversation.conversation_id, refs);
   }
 }

@@ -1,9 +1,7 @@
 // The caller's lists (knowledge bases, conversations, chatflows, workflows) and single documents,
 // always filtered by the caller's username. Page windows come from resolvers/pagination.ts.
-import type { Collection, Document, Filter, Sort, WithId } from "mongodb";
 import type { Context } from "../context.js";
 import { NotFound } from "../errors.js";
-import type { CustomNodesDoc } from "../stores/documents.js";
 
 type Loadable = "knowledgeBase" | "file" | "conversation" | "chatflow" | "workflow";
 
@@ -14,28 +12,12 @@ export async function ownDocument<L extends Loadable>(context: Context, loader: 
   return doc as NonNullable<Awaited<ReturnType<Context["loaders"][L]["load"]>>>;
 }
 
-/** One page of the caller's documents in a collection, plus its total, in a stable order. */
-function ownedList<D extends Document>(collection: Collection<D>, username: string, sort: Sort, extra: Filter<D> = {}) {
-  // is_delete: false keeps temp (chat-upload) knowledge bases out; no other collection sets it.
-  const filter = { ...extra, username, is_delete: false } as unknown as Filter<D>;
-  return {
-    count: () => collection.countDocuments(filter),
-    page: (offset: number, limit: number) =>
-      collection.find(filter, { skip: offset, limit, sort, projection: { _id: 0 } }).toArray() as Promise<WithId<D>[]>,
-  };
-}
-
 export const listKnowledgeBases = (context: Context, username: string) =>
-  ownedList(context.stores.mongo.knowledgeBases, username, { created_at: -1, knowledge_base_id: 1 });
+  context.stores.mongo.knowledgeBases.list(username);
 export const listConversations = (context: Context, username: string) =>
-  ownedList(context.stores.mongo.conversations, username, { last_modify_at: -1, conversation_id: 1 });
-export const listChatflows = (context: Context, username: string) =>
-  ownedList(context.stores.mongo.chatflows, username, { last_modify_at: -1, chatflow_id: 1 });
-export const listWorkflows = (context: Context, username: string) =>
-  ownedList(context.stores.mongo.workflows, username, { last_modify_at: -1, workflow_id: 1 });
-
-/** A client's text as a regex that matches it literally (LAYRA passes the keyword raw). */
-const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  context.stores.mongo.conversations.list(username);
+export const listChatflows = (context: Context, username: string) => context.stores.mongo.chatflows.list(username);
+export const listWorkflows = (context: Context, username: string) => context.stores.mongo.workflows.list(username);
 
 /**
  * The files of all the caller's knowledge bases, newest first, optionally by filename keyword
@@ -43,24 +25,10 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  */
 export async function listFiles(context: Context, username: string, keyword: string | null | undefined) {
   const { knowledgeBases, files } = context.stores.mongo;
-  const bases = await knowledgeBases
-    .find({ username, is_delete: false }, { projection: { _id: 0, knowledge_base_id: 1 } })
-    .toArray();
-  return ownedList(
-    files,
-    username,
-    { created_at: -1, file_id: 1 },
-    {
-      knowledge_db_id: { $in: bases.map((kb) => kb.knowledge_base_id) },
-      ...(keyword ? { filename: { $regex: literal(keyword), $options: "i" } } : {}),
-    },
-  );
+  return files.list(username, await knowledgeBases.listedIds(username), keyword);
 }
 
-export async function customNodesOf(context: Context, username: string): Promise<CustomNodesDoc["custom_nodes"]> {
-  const doc = await context.stores.mongo.nodes.findOne({ username }, { projection: { _id: 0 } });
-  return doc?.custom_nodes ?? {};
-}
+export const customNodesOf = (context: Context, username: string) => context.stores.mongo.customNodes.find(username);
 
 /**
  * Presigns an object key found inside a user's own document (turn image parts, retrieved pages).

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "../context.js";
 import { BadUserInput, NotFound } from "../errors.js";
-import type { CustomNodesDoc, WorkflowDoc } from "../stores/documents.js";
+import type { WorkflowDoc } from "../stores/documents.js";
 import { runCascade } from "../lib/cascade.js";
 import { deleteChatflow } from "./conversations.js";
 import { requireName, requireObject, requireObjectList, requireOwnLayraId } from "../lib/input.js";
@@ -41,11 +41,7 @@ export async function saveWorkflow(context: Context, username: string, input: Wo
     last_modify_at: now,
     is_delete: false,
   };
-  await context.stores.mongo.workflows.updateOne(
-    { workflow_id: workflowId, username },
-    { $set: set, $setOnInsert: { created_at: now } },
-    { upsert: true },
-  );
+  await context.stores.mongo.workflows.save(username, workflowId, set, now);
   return (await context.loaders.workflow.clear(workflowId).load(workflowId))!;
 }
 
@@ -55,24 +51,18 @@ export async function renameWorkflow(
   workflowId: string,
   name: string,
 ): Promise<WorkflowDoc> {
-  const result = await context.stores.mongo.workflows.updateOne(
-    { workflow_id: workflowId, username, is_delete: false },
-    { $set: { workflow_name: requireName("name", name), last_modify_at: new Date() } },
-  );
-  if (result.matchedCount === 0) throw new NotFound("workflow", workflowId);
+  if (!(await context.stores.mongo.workflows.rename(username, workflowId, requireName("name", name), new Date())))
+    throw new NotFound("workflow", workflowId);
   return (await context.loaders.workflow.clear(workflowId).load(workflowId))!;
 }
 
 /** LAYRA's delete_workflow: every chatflow of the workflow (with its temp bases), then the workflow. */
 export async function deleteWorkflow(context: Context, username: string, workflowId: string): Promise<string> {
   const { workflows, chatflows } = context.stores.mongo;
-  if (!(await workflows.findOne({ workflow_id: workflowId, username }, { projection: { _id: 1 } })))
-    throw new NotFound("workflow", workflowId);
-  const owned = await chatflows
-    .find({ workflow_id: workflowId, username }, { projection: { chatflow_id: 1 } })
-    .toArray();
+  if (!(await workflows.exists(username, workflowId))) throw new NotFound("workflow", workflowId);
+  const owned = await chatflows.idsOfWorkflow(username, workflowId);
   await runCascade(`deleting workflow ${JSON.stringify(workflowId)}`, [
-    ...owned.map(({ chatflow_id }) => ({
+    ...owned.map((chatflow_id) => ({
       name: `chatflow ${chatflow_id}`,
       // A chatflow deleted meanwhile by another request is already done.
       run: () =>
@@ -80,7 +70,7 @@ export async function deleteWorkflow(context: Context, username: string, workflo
           if (!(error instanceof NotFound)) throw error;
         }),
     })),
-    { name: "workflow document", run: () => workflows.deleteOne({ workflow_id: workflowId, username }) },
+    { name: "workflow document", run: () => workflows.deleteOwned(username, workflowId) },
   ]);
   return workflowId;
 }
@@ -96,21 +86,12 @@ function requireNodeName(name: string): string {
 export async function saveCustomNode(context: Context, username: string, name: string, definition: unknown) {
   const nodeName = requireNodeName(name);
   const node = requireObject("definition", definition);
-  await context.stores.mongo.nodes.updateOne(
-    { username },
-    { $set: { [`custom_nodes.${nodeName}`]: node }, $setOnInsert: { username } } as Partial<CustomNodesDoc>,
-    { upsert: true },
-  );
+  await context.stores.mongo.customNodes.save(username, nodeName, node);
   return { name: nodeName, definition: node };
 }
 
 export async function deleteCustomNode(context: Context, username: string, name: string): Promise<string> {
   const nodeName = requireNodeName(name);
-  const path = `custom_nodes.${nodeName}`;
-  const result = await context.stores.mongo.nodes.updateOne(
-    { username, [path]: { $exists: true } },
-    { $unset: { [path]: "" } },
-  );
-  if (result.matchedCount === 0) throw new NotFound("custom node", nodeName);
+  if (!(await context.stores.mongo.customNodes.remove(username, nodeName))) throw new NotFound("custom node", nodeName);
   return nodeName;
 }

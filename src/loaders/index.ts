@@ -2,66 +2,42 @@
 // fixed number of Mongo commands however many documents it touches. Each loader answers only with
 // the caller's own documents: another user's id loads exactly like a missing one (null).
 import DataLoader from "dataloader";
-import type { Collection, Filter, FindOptions, Sort } from "mongodb";
 import type { Viewer } from "../context.js";
 import type { ChatflowDoc, ConversationDoc, FileDoc, KnowledgeBaseDoc, WorkflowDoc } from "../stores/documents.js";
 import type { Stores } from "../stores/index.js";
-import { observeStoreCall } from "../stores/observe.js";
 import { lazyObjects } from "../lib/lazy.js";
 import { observedBatch } from "./observe.js";
 
-type Owned = { username: string };
+type FindOwned<D> = (username: string, keys: readonly string[]) => Promise<D[]>;
 
-/** One observed Mongo read: batch size and latency go to /metrics. */
-function observedFind<D extends Owned>(
-  collection: Collection<D>,
-  filter: Filter<D>,
-  options: FindOptions,
-): Promise<D[]> {
-  return observeStoreCall(
-    "mongo",
-    () => collection.find(filter, { ...options, projection: { _id: 0 } }).toArray() as Promise<D[]>,
-    `${collection.collectionName}.find`,
-  );
-}
-
-/** Batches `find({[key]: {$in: ids}})` and returns the caller's document per id, in order. */
-function byIdLoader<D extends Owned, K extends keyof D & string>(
-  collection: Collection<D>,
-  key: K,
+/** Batches one repository read per tick and returns the caller's document per id, in order. */
+function byIdLoader<D>(
+  name: string,
+  idOf: (doc: D) => string,
   viewer: Viewer | null,
-  extra: Filter<D> = {},
+  find: FindOwned<D>,
 ): DataLoader<string, D | null> {
   return new DataLoader(
-    observedBatch(`${collection.collectionName}.${key}`, async (ids: readonly string[]) => {
+    observedBatch(name, async (ids: readonly string[]) => {
       if (!viewer) return ids.map(() => null);
-      const filter = { ...extra, [key]: { $in: [...ids] }, username: viewer.username } as Filter<D>;
-      // One batch past the most documents that can match, so the answer never needs a getMore.
-      const docs = await observedFind(collection, filter, { batchSize: ids.length + 1 });
-      const byId = new Map(docs.map((doc) => [doc[key] as unknown as string, doc]));
+      const byId = new Map((await find(viewer.username, ids)).map((doc) => [idOf(doc), doc]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
   );
 }
 
-/** Batches `find({[key]: {$in: keys}})` and groups the caller's documents per key, in `sort` order. */
-function groupLoader<D extends Owned, K extends keyof D & string>(
-  collection: Collection<D>,
-  key: K,
+/** Batches one repository read per tick and groups the caller's documents per key, in the order read. */
+function groupLoader<D>(
+  name: string,
+  keyOf: (doc: D) => string,
   viewer: Viewer | null,
-  extra: Filter<D>,
-  sort: Sort,
+  find: FindOwned<D>,
 ): DataLoader<string, D[]> {
   return new DataLoader(
-    observedBatch(`${collection.collectionName}.by.${key}`, async (keys: readonly string[]) => {
+    observedBatch(name, async (keys: readonly string[]) => {
       if (!viewer) return keys.map(() => []);
-      const docs = await observedFind(
-        collection,
-        { ...extra, [key]: { $in: [...keys] }, username: viewer.username } as Filter<D>,
-        { sort },
-      );
       const groups = new Map<string, D[]>(keys.map((k) => [k, []]));
-      for (const doc of docs) groups.get(doc[key] as unknown as string)?.push(doc);
+      for (const doc of await find(viewer.username, keys)) groups.get(keyOf(doc))?.push(doc);
       return keys.map((k) => groups.get(k) ?? []);
     }),
   );
@@ -71,8 +47,6 @@ interface LoaderScope {
   stores: Stores;
   viewer: Viewer | null;
 }
-
-const live = { is_delete: false } as const;
 
 interface LoaderSet {
   knowledgeBase: DataLoader<string, KnowledgeBaseDoc | null>;
@@ -87,29 +61,48 @@ interface LoaderSet {
 
 const makeLoaders = lazyObjects<LoaderScope, LoaderSet>({
   knowledgeBase: ({ stores, viewer }: LoaderScope) =>
-    byIdLoader(stores.mongo.knowledgeBases, "knowledge_base_id", viewer),
-  file: ({ stores, viewer }: LoaderScope) => byIdLoader(stores.mongo.files, "file_id", viewer),
+    byIdLoader(
+      "knowledge_bases.knowledge_base_id",
+      (kb) => kb.knowledge_base_id,
+      viewer,
+      stores.mongo.knowledgeBases.findByIds,
+    ),
+  file: ({ stores, viewer }: LoaderScope) =>
+    byIdLoader("files.file_id", (file) => file.file_id, viewer, stores.mongo.files.findByIds),
   conversation: ({ stores, viewer }: LoaderScope) =>
-    byIdLoader(stores.mongo.conversations, "conversation_id", viewer, live),
-  chatflow: ({ stores, viewer }: LoaderScope) => byIdLoader(stores.mongo.chatflows, "chatflow_id", viewer, live),
-  workflow: ({ stores, viewer }: LoaderScope) => byIdLoader(stores.mongo.workflows, "workflow_id", viewer, live),
+    byIdLoader(
+      "conversations.conversation_id",
+      (conversation) => conversation.conversation_id,
+      viewer,
+      stores.mongo.conversations.findByIds,
+    ),
+  chatflow: ({ stores, viewer }: LoaderScope) =>
+    byIdLoader("chatflows.chatflow_id", (chatflow) => chatflow.chatflow_id, viewer, stores.mongo.chatflows.findByIds),
+  workflow: ({ stores, viewer }: LoaderScope) =>
+    byIdLoader("workflows.workflow_id", (workflow) => workflow.workflow_id, viewer, stores.mongo.workflows.findByIds),
   chatflowsByWorkflow: ({ stores, viewer }: LoaderScope) =>
-    groupLoader(stores.mongo.chatflows, "workflow_id", viewer, live, { last_modify_at: -1, chatflow_id: 1 }),
+    groupLoader(
+      "chatflows.by.workflow_id",
+      (chatflow) => chatflow.workflow_id,
+      viewer,
+      stores.mongo.chatflows.findByWorkflowIds,
+    ),
   /** The caller's files of a knowledge base: the page list searches score. */
   filesOfKnowledgeBase: ({ stores, viewer }: LoaderScope) =>
-    groupLoader(stores.mongo.files, "knowledge_db_id", viewer, {}, { file_id: 1 }),
+    groupLoader(
+      "files.by.knowledge_db_id",
+      (file) => file.knowledge_db_id,
+      viewer,
+      stores.mongo.files.findByKnowledgeBaseIds,
+    ),
   /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
   fileByImage: ({ stores, viewer }: LoaderScope) =>
     new DataLoader<string, FileDoc | null>(
       observedBatch("files.images.images_id", async (imageIds: readonly string[]) => {
         if (!viewer) return imageIds.map(() => null);
-        const docs = await observedFind(
-          stores.mongo.files,
-          { "images.images_id": { $in: [...imageIds] }, username: viewer.username },
-          {},
-        );
         const byImage = new Map<string, FileDoc>();
-        for (const doc of docs) for (const image of doc.images) byImage.set(image.images_id, doc);
+        for (const doc of await stores.mongo.files.findByImageIds(viewer.username, imageIds))
+          for (const image of doc.images) byImage.set(image.images_id, doc);
         return imageIds.map((id) => byImage.get(id) ?? null);
       }),
     ),

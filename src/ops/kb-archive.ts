@@ -8,7 +8,6 @@ import type { Readable, Writable } from "node:stream";
 import { BSON } from "mongodb";
 import type { FileDoc, KnowledgeBaseDoc } from "../stores/documents.js";
 import type { Stores } from "../stores/index.js";
-import { collectionName, type VectorRow } from "../stores/milvus.js";
 
 const FORMAT = "layra-kb-archive";
 const VERSION = 1;
@@ -36,12 +35,6 @@ const decodeVector = (data: string) => {
   return Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
 };
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part as Buffer);
-  return Buffer.concat(parts);
-}
-
 /** Writes the archive of `knowledgeBaseId` to `output` and resolves with what it holds. */
 export async function backupKnowledgeBase(
   stores: Stores,
@@ -49,10 +42,7 @@ export async function backupKnowledgeBase(
   output: Writable,
   progress: ArchiveProgress = () => {},
 ): Promise<ArchiveCounts> {
-  const kb = await stores.mongo.knowledgeBases.findOne(
-    { knowledge_base_id: knowledgeBaseId },
-    { projection: { _id: 0 } },
-  );
+  const kb = await stores.mongo.knowledgeBases.findById(knowledgeBaseId);
   if (!kb) throw new Error(`knowledge base ${knowledgeBaseId} not found`);
   const gzip = createGzip();
   const done = new Promise<void>((resolve, reject) => {
@@ -73,49 +63,32 @@ export async function backupKnowledgeBase(
     createdAt: new Date().toISOString(),
   });
   await write({ kind: "knowledge_base", doc: BSON.EJSON.stringify(kb, { relaxed: false }) });
-  const files = await stores.mongo.files
-    .find({ knowledge_db_id: knowledgeBaseId }, { projection: { _id: 0 } })
-    .toArray();
+  const files = await stores.mongo.files.findByKnowledgeBase(knowledgeBaseId);
   for (const file of files) {
     await write({ kind: "file", doc: BSON.EJSON.stringify(file, { relaxed: false }) });
     progress("files", ++counts.files, files.length);
   }
 
-  const collection_name = collectionName(knowledgeBaseId);
-  if ((await stores.milvus.client.hasCollection({ collection_name })).value) {
-    const stats = await stores.milvus.client.getCollectionStatistics({ collection_name });
-    const total = Number(stats.data.row_count);
-    const iterator = await stores.milvus.client.queryIterator({
-      collection_name,
-      filter: "",
-      output_fields: ["vector", "image_id", "page_number", "file_id"],
-      batchSize: VECTOR_BATCH,
+  const total = (await stores.milvus.rowCount(knowledgeBaseId)) ?? 0;
+  for await (const batch of stores.milvus.rows(knowledgeBaseId, VECTOR_BATCH)) {
+    await write({
+      kind: "vectors",
+      rows: batch.map((row) => ({
+        image_id: row.image_id,
+        page_number: row.page_number,
+        file_id: row.file_id,
+        vector: encodeVector(row.vector),
+      })),
     });
-    for await (const batch of iterator as AsyncIterable<(VectorRow & { pk: string })[]>) {
-      await write({
-        kind: "vectors",
-        rows: batch.map((row) => ({
-          image_id: row.image_id,
-          page_number: Number(row.page_number),
-          file_id: row.file_id,
-          vector: encodeVector(row.vector),
-        })),
-      });
-      counts.vectors += batch.length;
-      progress("vectors", counts.vectors, total);
-    }
+    counts.vectors += batch.length;
+    progress("vectors", counts.vectors, total);
   }
 
   const keys = files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]);
   for (const key of keys) {
-    const stat = await stores.s3.client.statObject(stores.s3.bucket, key);
-    const data = await readAll(await stores.s3.client.getObject(stores.s3.bucket, key));
-    await write({
-      kind: "object",
-      key,
-      contentType: String(stat.metaData["content-type"] ?? "application/octet-stream"),
-      data: data.toString("base64"),
-    });
+    const [data, contentType] = await Promise.all([stores.s3.getObject(key), stores.s3.contentType(key)]);
+    if (!data) throw new Error(`object ${key} of knowledge base ${knowledgeBaseId} is missing`);
+    await write({ kind: "object", key, contentType, data: data.toString("base64") });
     progress("objects", ++counts.objects, keys.length);
   }
 
@@ -153,7 +126,7 @@ export async function restoreKnowledgeBase(
     switch (record.kind) {
       case "knowledge_base": {
         kb = BSON.EJSON.parse(record.doc, { relaxed: false }) as KnowledgeBaseDoc;
-        if (await stores.mongo.knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id })) {
+        if (await stores.mongo.knowledgeBases.findById(kb.knowledge_base_id)) {
           throw new Error(
             `knowledge base ${kb.knowledge_base_id} already exists: restore into a deployment without it`,
           );
@@ -176,9 +149,7 @@ export async function restoreKnowledgeBase(
         break;
       case "object": {
         const data = Buffer.from(record.data, "base64");
-        await stores.s3.client.putObject(stores.s3.bucket, record.key, data, data.length, {
-          "Content-Type": record.contentType,
-        });
+        await stores.s3.putObject(record.key, data, record.contentType);
         progress("objects", ++counts.objects, 0);
         break;
       }
@@ -196,6 +167,6 @@ export async function restoreKnowledgeBase(
   if (files.length > 0) await stores.mongo.files.insertMany(files);
   counts.files = files.length;
   progress("files", counts.files, files.length);
-  await stores.mongo.knowledgeBases.insertOne(kb);
+  await stores.mongo.knowledgeBases.insert(kb);
   return counts;
 }

@@ -11,6 +11,7 @@
 // it is not an access control.
 import type { IncomingMessage } from "node:http";
 import type { Redis } from "ioredis";
+import { observeStoreCall } from "../stores/observe.js";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
 import type { Context } from "../context.js";
@@ -78,7 +79,11 @@ export class RateLimiter {
   async hit(subject: "user" | "ip", id: string): Promise<RateLimitDecision | null> {
     const limit = subject === "user" ? this.options.points : this.options.anonymousPoints;
     if (limit === 0) return null;
-    const [count, ttl] = await this.redis.rateLimitHit(this.key(subject, id), this.options.windowMs);
+    const [count, ttl] = await observeStoreCall(
+      "redis",
+      () => this.redis.rateLimitHit(this.key(subject, id), this.options.windowMs),
+      "rate_limit.hit",
+    );
     return { allowed: count <= limit, count, limit, retryAfterMs: Math.max(0, ttl), subject };
   }
 }

@@ -2,6 +2,7 @@
 // a reader that loaded the old value before a write can only fill the old version's key, which no
 // later reader asks for: nothing stale is served after an invalidation returns.
 import type { Redis } from "ioredis";
+import { observeStoreCall } from "./observe.js";
 
 export interface VersionedCache<T> {
   read(id: string, load: () => Promise<T>): Promise<T>;
@@ -17,20 +18,30 @@ export function versionedCache<T>(redis: Redis, namespace: string, ttlSeconds: n
     read: async (id, load) => {
       let version: string | null;
       try {
-        version = await redis.get(versionKey(id));
-        const cached = await redis.get(valueKey(id, version));
+        version = await observeStoreCall("redis", () => redis.get(versionKey(id)), "cache.version");
+        const cached = await observeStoreCall("redis", () => redis.get(valueKey(id, version)), "cache.get");
         if (cached !== null) return JSON.parse(cached) as T;
       } catch {
         // The cache is an optimisation: with Redis down the value comes from its source.
         return load();
       }
       const value = await load();
-      await redis.set(valueKey(id, version), JSON.stringify(value), "EX", ttlSeconds).catch(() => undefined);
+      await observeStoreCall(
+        "redis",
+        () => redis.set(valueKey(id, version), JSON.stringify(value), "EX", ttlSeconds),
+        "cache.set",
+      ).catch(() => undefined);
       return value;
     },
     invalidate: async (id) => {
-      const previous = await redis.get(versionKey(id));
-      await redis.multi().incr(versionKey(id)).del(valueKey(id, previous)).exec();
+      await observeStoreCall(
+        "redis",
+        async () => {
+          const previous = await redis.get(versionKey(id));
+          await redis.multi().incr(versionKey(id)).del(valueKey(id, previous)).exec();
+        },
+        "cache.invalidate",
+      );
     },
     keys: async (id) => {
       const version = await redis.get(versionKey(id));

@@ -1,8 +1,7 @@
-// The store operations of upload and ingestion: LAYRA's task hash `task:{id}` (Redis task
-// database), pending presigned uploads, and the Mongo writes that publish an ingested file.
+// The Redis side of upload and ingestion: LAYRA's task hash `task:{id}` (Redis task database) and
+// pending presigned uploads. The Mongo writes that publish an ingested file are repository methods
+// (src/stores/mongo/).
 import type { Redis } from "ioredis";
-import type { FileDoc, FileRef, KnowledgeBaseDoc } from "./documents.js";
-import type { MongoStore } from "./mongo.js";
 import { observeStoreCall } from "./observe.js";
 
 const taskKey = (taskId: string) => `task:${taskId}`;
@@ -141,80 +140,4 @@ export async function readPendingUpload(redis: Redis, uploadId: string): Promise
 /** True for the one caller that removed it: a second commit of the same upload finds nothing. */
 export async function claimPendingUpload(redis: Redis, uploadId: string): Promise<boolean> {
   return (await observeStoreCall("redis", () => redis.del(uploadKey(uploadId)), "upload.claim")) === 1;
-}
-
-export const findKnowledgeBase = (mongo: MongoStore, knowledgeBaseId: string) =>
-  observeStoreCall(
-    "mongo",
-    () => mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId }, { projection: { _id: 0, files: 0 } }),
-    "knowledge_bases.findOne",
-  ) as Promise<Omit<KnowledgeBaseDoc, "files"> | null>;
-
-export const insertKnowledgeBase = (mongo: MongoStore, doc: KnowledgeBaseDoc) =>
-  observeStoreCall("mongo", () => mongo.knowledgeBases.insertOne({ ...doc }), "knowledge_bases.insertOne");
-
-export const deleteKnowledgeBaseDocument = (mongo: MongoStore, knowledgeBaseId: string) =>
-  observeStoreCall(
-    "mongo",
-    () => mongo.knowledgeBases.deleteOne({ knowledge_base_id: knowledgeBaseId }),
-    "knowledge_bases.deleteOne",
-  );
-
-/** The owner of a conversation or chatflow with this id, or null when neither exists. */
-export async function sessionOwner(mongo: MongoStore, sessionId: string): Promise<string | null> {
-  const conversation = await observeStoreCall(
-    "mongo",
-    () => mongo.conversations.findOne({ conversation_id: sessionId }, { projection: { _id: 0, username: 1 } }),
-    "conversations.findOne",
-  );
-  if (conversation) return conversation.username;
-  const chatflow = await observeStoreCall(
-    "mongo",
-    () => mongo.chatflows.findOne({ chatflow_id: sessionId }, { projection: { _id: 0, username: 1 } }),
-    "chatflows.findOne",
-  );
-  return chatflow?.username ?? null;
-}
-
-export const fileDocumentExists = async (mongo: MongoStore, fileId: string) =>
-  (await observeStoreCall(
-    "mongo",
-    () => mongo.files.countDocuments({ file_id: fileId }, { limit: 1 }),
-    "files.countDocuments",
-  )) > 0;
-
-export const insertFileDocument = (mongo: MongoStore, doc: FileDoc) =>
-  observeStoreCall("mongo", () => mongo.files.insertOne({ ...doc }), "files.insertOne");
-
-export const deleteFileDocument = (mongo: MongoStore, fileId: string) =>
-  observeStoreCall("mongo", () => mongo.files.deleteOne({ file_id: fileId }), "files.deleteOne");
-
-/**
- * Pushes the file's ref into its knowledge base unless it is there already (a redelivered file),
- * bumping last_modify_at as LAYRA's knowledge_base_add_file does. False when the base is gone. A
- * guarded read-modify-write (the caller holds the file's lock): `$ne` on an array path is not in
- * the portable subset FerretDB runs.
- */
-export async function addFileRef(mongo: MongoStore, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
-  const holder = await observeStoreCall(
-    "mongo",
-    () =>
-      mongo.knowledgeBases.findOne(
-        { knowledge_base_id: knowledgeBaseId },
-        { projection: { _id: 0, "files.file_id": 1 } },
-      ),
-    "knowledge_bases.findOne",
-  );
-  if (!holder) return false;
-  if (holder.files.some((existing) => existing.file_id === ref.file_id)) return true;
-  const pushed = await observeStoreCall(
-    "mongo",
-    () =>
-      mongo.knowledgeBases.updateOne(
-        { knowledge_base_id: knowledgeBaseId },
-        { $push: { files: ref }, $set: { last_modify_at: new Date() } },
-      ),
-    "knowledge_bases.updateOne",
-  );
-  return pushed.matchedCount > 0;
 }

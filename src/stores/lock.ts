@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { Conflict, UpstreamUnavailable } from "../errors.js";
+import { observeStoreCall } from "./observe.js";
 
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
 
@@ -13,16 +14,17 @@ export const lockKey = (kind: string, id: string) => `lock:${kind}:${id}`;
 /** The owner token when the lock was free, null when someone else holds it. */
 export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<string | null> {
   const token = randomUUID();
-  return (await redis.set(key, token, "PX", ttlMs, "NX")) === "OK" ? token : null;
+  const reply = await observeStoreCall("redis", () => redis.set(key, token, "PX", ttlMs, "NX"), "lock.acquire");
+  return reply === "OK" ? token : null;
 }
 
 export async function releaseLock(redis: Redis, key: string, token: string): Promise<boolean> {
-  return (await redis.eval(RELEASE, 1, key, token)) === 1;
+  return (await observeStoreCall("redis", () => redis.eval(RELEASE, 1, key, token), "lock.release")) === 1;
 }
 
 /** Pushes the expiry of a lock its owner still holds to `ttlMs` from now; false when it is no longer theirs. */
 export async function extendLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
-  return (await redis.eval(EXTEND, 1, key, token, ttlMs)) === 1;
+  return (await observeStoreCall("redis", () => redis.eval(EXTEND, 1, key, token, ttlMs), "lock.extend")) === 1;
 }
 
 /**

@@ -11,6 +11,7 @@ import { UpstreamUnavailable } from "../errors.js";
 import { toMatrix } from "../lib/maxsim.js";
 import { PageVectorCache } from "../lib/page-vector-cache.js";
 import { probe, type StoreHealth } from "./health.js";
+import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
 
 /** LAYRA names one collection per knowledge base: `colqwen` + the id with `-` replaced by `_`. */
@@ -42,7 +43,18 @@ export interface VectorRow {
   file_id: string;
 }
 
+/** One knowledge-base collection as operators see it. */
+export interface MilvusCollectionStats {
+  collection: string;
+  rowCount: number;
+  indexType: string | null;
+  indexParams: Record<string, unknown> | null;
+  metricType: string | null;
+  loaded: boolean;
+}
+
 export interface MilvusStore {
+  /** The SDK client, for tests and tools that check or write as LAYRA does; gateway code uses the methods. */
   client: MilvusClient;
   /** Creates a knowledge base's collection with LAYRA's schema and the configured HNSW index, loaded. */
   createCollection(knowledgeBaseId: string): Promise<void>;
@@ -69,8 +81,12 @@ export interface MilvusStore {
   warmUpsDone(): Promise<void>;
   /** Page vectors kept in process under SEARCH_CACHE_BYTES (docs/performance.md). */
   pageVectorCache: PageVectorCache;
-  /** Milvus round trips made by the three search calls above since the store was created. */
-  searchRoundTrips(): number;
+  /** The rows of a knowledge base's collection in pk-paged batches (none when it does not exist), for backups. */
+  rows(knowledgeBaseId: string, batchSize: number): AsyncIterable<VectorRow[]>;
+  /** The row count of a knowledge base's collection; null when it does not exist. */
+  rowCount(knowledgeBaseId: string): Promise<number | null>;
+  /** Every LAYRA collection (`colqwen...`), by name, with its rows, index and load state, for operators. */
+  collectionStats(): Promise<MilvusCollectionStats[]>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -94,17 +110,20 @@ export function createMilvusStore(config: Config): MilvusStore {
   const cache = new PageVectorCache(config.search.cacheBytes);
   const warmUps = new Map<string, Promise<void>>();
 
-  let roundTrips = 0;
-  /** One counted search-path call: no answer in time or a broken connection is UPSTREAM_UNAVAILABLE. */
+  /** One Milvus call, observed as `operation` in store_call_duration_seconds. */
+  const observed = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("milvus", work, operation);
+  const exists = (collection_name: string) =>
+    observed("hasCollection", () => client.hasCollection({ collection_name })).then((result) => Boolean(result.value));
+
+  /** One search-path call: no answer in time or a broken connection is UPSTREAM_UNAVAILABLE. */
   async function searchCall<T extends { status: Status } | Status>(
     what: string,
     work: () => Promise<T>,
     expected = (_status: Status) => false,
   ): Promise<T> {
-    roundTrips++;
     let result: T;
     try {
-      result = await withTimeout("milvus", config.storeTimeoutMs, work());
+      result = await observed(what, () => withTimeout("milvus", config.storeTimeoutMs, work()));
     } catch (error) {
       if (error instanceof UpstreamUnavailable) throw error;
       throw new UpstreamUnavailable("milvus", `${what}: ${error instanceof Error ? error.message : String(error)}`);
@@ -171,54 +190,57 @@ export function createMilvusStore(config: Config): MilvusStore {
     client,
     createCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
-      if ((await client.hasCollection({ collection_name })).value) return;
+      if (await exists(collection_name)) return;
       check(
         "createCollection",
-        await client.createCollection({
-          collection_name,
-          enable_dynamic_field: false,
-          fields: [
-            { name: "pk", data_type: DataType.Int64, is_primary_key: true, autoID: true },
-            { name: "vector", data_type: DataType.FloatVector, dim: config.milvus.dim },
-            { name: "image_id", data_type: DataType.VarChar, max_length: 65535 },
-            { name: "page_number", data_type: DataType.Int64 },
-            { name: "file_id", data_type: DataType.VarChar, max_length: 65535 },
-          ],
-        }),
+        await observed("createCollection", () =>
+          client.createCollection({
+            collection_name,
+            enable_dynamic_field: false,
+            fields: [
+              { name: "pk", data_type: DataType.Int64, is_primary_key: true, autoID: true },
+              { name: "vector", data_type: DataType.FloatVector, dim: config.milvus.dim },
+              { name: "image_id", data_type: DataType.VarChar, max_length: 65535 },
+              { name: "page_number", data_type: DataType.Int64 },
+              { name: "file_id", data_type: DataType.VarChar, max_length: 65535 },
+            ],
+          }),
+        ),
       );
       check(
         "createIndex",
-        await client.createIndex({
-          collection_name,
-          field_name: "vector",
-          index_name: "vector_index",
-          index_type: "HNSW",
-          metric_type: config.milvus.metricType,
-          params: { M: config.milvus.hnswM, efConstruction: config.milvus.efConstruction },
-        }),
+        await observed("createIndex", () =>
+          client.createIndex({
+            collection_name,
+            field_name: "vector",
+            index_name: "vector_index",
+            index_type: "HNSW",
+            metric_type: config.milvus.metricType,
+            params: { M: config.milvus.hnswM, efConstruction: config.milvus.efConstruction },
+          }),
+        ),
       );
-      check("loadCollection", await client.loadCollection({ collection_name }));
+      check("loadCollection", await observed("loadCollection", () => client.loadCollection({ collection_name })));
     },
     insertRows: async (knowledgeBaseId, rows) => {
-      const result = await client.insert({
-        collection_name: collectionName(knowledgeBaseId),
-        data: rows.map((row) => ({ ...row })),
-      });
+      const result = await observed("insert", () =>
+        client.insert({ collection_name: collectionName(knowledgeBaseId), data: rows.map((row) => ({ ...row })) }),
+      );
       check("insert", result.status);
     },
     dropCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
       cache.evict(knowledgeBaseId);
-      if (!(await client.hasCollection({ collection_name })).value) return;
-      check("dropCollection", await client.dropCollection({ collection_name }));
+      if (!(await exists(collection_name))) return;
+      check("dropCollection", await observed("dropCollection", () => client.dropCollection({ collection_name })));
     },
     deleteFileRows: async (knowledgeBaseId, fileIds, imageIds = []) => {
       const collection_name = collectionName(knowledgeBaseId);
       cache.evict(knowledgeBaseId, imageIds);
-      if (fileIds.length === 0 || !(await client.hasCollection({ collection_name })).value) return;
+      if (fileIds.length === 0 || !(await exists(collection_name))) return;
       // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
       const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
-      check("delete", (await client.delete({ collection_name, filter })).status);
+      check("delete", (await observed("delete", () => client.delete({ collection_name, filter }))).status);
     },
     readyForSearch: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
@@ -265,7 +287,61 @@ export function createMilvusStore(config: Config): MilvusStore {
       while (warmUps.size > 0) await Promise.all(warmUps.values());
     },
     pageVectorCache: cache,
-    searchRoundTrips: () => roundTrips,
+    rows: async function* (knowledgeBaseId, batchSize) {
+      const collection_name = collectionName(knowledgeBaseId);
+      if (!(await exists(collection_name))) return;
+      const iterator = await observed("queryIterator", () =>
+        client.queryIterator({
+          collection_name,
+          filter: "",
+          output_fields: ["vector", "image_id", "page_number", "file_id"],
+          batchSize,
+        }),
+      );
+      const batches = (iterator as AsyncIterable<(VectorRow & { pk: string })[]>)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await observed("query", () => batches.next());
+        if (next.done) return;
+        yield next.value.map((row) => ({
+          vector: row.vector,
+          image_id: row.image_id,
+          page_number: Number(row.page_number),
+          file_id: row.file_id,
+        }));
+      }
+    },
+    rowCount: async (knowledgeBaseId) => {
+      const collection_name = collectionName(knowledgeBaseId);
+      if (!(await exists(collection_name))) return null;
+      const stats = await observed("getCollectionStatistics", () =>
+        client.getCollectionStatistics({ collection_name }),
+      );
+      return Number(stats.data.row_count);
+    },
+    collectionStats: async () => {
+      const listed = await observed("listCollections", () => client.listCollections());
+      const names = listed.data.map((c) => c.name).filter((name) => name.startsWith("colqwen"));
+      return Promise.all(
+        names.sort().map(async (collection_name) => {
+          const [stats, index, load] = await Promise.all([
+            observed("getCollectionStatistics", () => client.getCollectionStatistics({ collection_name })),
+            observed("describeIndex", () => client.describeIndex({ collection_name })),
+            observed("getLoadState", () => client.getLoadState({ collection_name })),
+          ]);
+          const params: Record<string, string> = Object.fromEntries(
+            (index.index_descriptions?.[0]?.params ?? []).map((p) => [p.key, String(p.value)]),
+          );
+          return {
+            collection: collection_name,
+            rowCount: Number(stats.data.row_count),
+            indexType: params.index_type ?? null,
+            indexParams: params.params ? (JSON.parse(params.params) as Record<string, unknown>) : null,
+            metricType: params.metric_type ?? null,
+            loaded: String(load.state) === "LoadStateLoaded",
+          };
+        }),
+      );
+    },
     health: () =>
       probe("milvus", async () => {
         const result = await withTimeout("milvus", config.storeTimeoutMs, client.listCollections());

@@ -10,8 +10,17 @@ import type {
   WorkflowDoc,
 } from "./documents.js";
 import { probe, type StoreHealth } from "./health.js";
+import { chatflowRepository, type ChatflowRepository } from "./mongo/chatflows.js";
+import { conversationRepository, type ConversationRepository } from "./mongo/conversations.js";
+import { customNodeRepository, type CustomNodeRepository } from "./mongo/custom-nodes.js";
+import { fileRepository, type FileRepository } from "./mongo/files.js";
+import { knowledgeBaseRepository, type KnowledgeBaseRepository } from "./mongo/knowledge-bases.js";
+import { modelConfigRepository, type ModelConfigRepository } from "./mongo/model-configs.js";
+import { workflowRepository, type WorkflowRepository } from "./mongo/workflows.js";
+import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
 
+/** LAYRA's collections, raw: for the repositories below, and for tests and tools that write as LAYRA does. */
 export interface MongoCollections {
   knowledgeBases: Collection<KnowledgeBaseDoc>;
   files: Collection<FileDoc>;
@@ -52,9 +61,31 @@ export const INDEX_PLAN: readonly IndexPlan[] = [
   { collection: "nodes", name: "username_1", keys: { username: 1 }, unique: true },
 ];
 
-export interface MongoStore extends MongoCollections {
+/** One operation of Mongo's profiler, for operators. */
+export interface SlowOperation {
+  op: string;
+  namespace: string;
+  millis: number;
+  at: Date | null;
+}
+
+export interface MongoStore {
+  /** The driver client, for its command-monitoring events. */
   client: MongoClient;
+  /** The database, for tests and tools (which drop it or write as LAYRA does); request code uses the repositories. */
   db: Db;
+  knowledgeBases: KnowledgeBaseRepository;
+  files: FileRepository;
+  conversations: ConversationRepository;
+  chatflows: ChatflowRepository;
+  workflows: WorkflowRepository;
+  modelConfigs: ModelConfigRepository;
+  customNodes: CustomNodeRepository;
+  /**
+   * The profiler's level and its slowest recent operations over `thresholdMs` (at most `limit`);
+   * null when the server cannot report a level (FerretDB, managed services).
+   */
+  slowOperations(thresholdMs: number, limit: number): Promise<{ level: number; slow: SlowOperation[] } | null>;
   /** Creates every index of INDEX_PLAN that is missing; creating an existing one is a no-op. */
   ensureIndexes(): Promise<void>;
   health(): Promise<StoreHealth>;
@@ -83,22 +114,44 @@ export function createMongoStore(config: Config): MongoStore {
       }
     }
   })();
-  const collections: MongoCollections = {
-    knowledgeBases: db.collection("knowledge_bases"),
-    files: db.collection("files"),
-    conversations: db.collection("conversations"),
-    chatflows: db.collection("chatflows"),
-    workflows: db.collection("workflows"),
-    modelConfig: db.collection("model_config"),
-    nodes: db.collection("nodes"),
-  };
+  const collections = mongoCollections(db);
   return {
     client,
     db,
-    ...collections,
+    knowledgeBases: knowledgeBaseRepository(collections.knowledgeBases),
+    files: fileRepository(collections.files),
+    conversations: conversationRepository(collections.conversations),
+    chatflows: chatflowRepository(collections.chatflows),
+    workflows: workflowRepository(collections.workflows),
+    modelConfigs: modelConfigRepository(collections.modelConfig),
+    customNodes: customNodeRepository(collections.nodes),
+    slowOperations: async (thresholdMs, limit) => {
+      let level: number;
+      try {
+        level = Number((await observeStoreCall("mongo", () => db.command({ profile: -1 }), "profile")).was);
+      } catch {
+        return null;
+      }
+      if (level === 0) return { level, slow: [] };
+      const entries = await observeStoreCall(
+        "mongo",
+        () =>
+          db
+            .collection<{ op: string; ns: string; millis: number; ts?: Date }>("system.profile")
+            .find({ millis: { $gt: thresholdMs } }, { sort: { ts: -1 }, limit })
+            .toArray(),
+        "system.profile.find",
+      );
+      return { level, slow: entries.map((e) => ({ op: e.op, namespace: e.ns, millis: e.millis, at: e.ts ?? null })) };
+    },
     ensureIndexes: async () => {
       for (const plan of INDEX_PLAN) {
-        await collections[plan.collection].createIndex(plan.keys, { name: plan.name, unique: plan.unique ?? false });
+        const collection = collections[plan.collection];
+        await observeStoreCall(
+          "mongo",
+          () => collection.createIndex(plan.keys, { name: plan.name, unique: plan.unique ?? false }),
+          `${collection.collectionName}.createIndex`,
+        );
       }
     },
     health: () => probe("mongo", () => withTimeout("mongo", config.storeTimeoutMs, db.command({ ping: 1 }))),
@@ -106,5 +159,17 @@ export function createMongoStore(config: Config): MongoStore {
       closing = true;
       return client.close();
     },
+  };
+}
+
+export function mongoCollections(db: Db): MongoCollections {
+  return {
+    knowledgeBases: db.collection("knowledge_bases"),
+    files: db.collection("files"),
+    conversations: db.collection("conversations"),
+    chatflows: db.collection("chatflows"),
+    workflows: db.collection("workflows"),
+    modelConfig: db.collection("model_config"),
+    nodes: db.collection("nodes"),
   };
 }

@@ -7,6 +7,7 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { RedisStore } from "./redis.js";
+import { observeStoreCall } from "./observe.js";
 
 export type WatchMode = "notifications" | "poll";
 
@@ -129,7 +130,7 @@ export class ProgressWatcher {
   /** The whole stream, for a subscriber's history; entries it also gets from `watchStream` share ids. */
   async readStream(key: string): Promise<StreamEntry[]> {
     try {
-      const entries = await this.redis.task.xrange(key, "-", "+");
+      const entries = await observeStoreCall("redis", () => this.redis.task.xrange(key, "-", "+"), "task.xrange");
       return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
     } catch (error) {
       if (error instanceof Error && /WRONGTYPE/.test(error.message)) return [];
@@ -312,7 +313,7 @@ export class ProgressWatcher {
     }
     let results: [Error | null, unknown][] | null;
     try {
-      results = await pipeline.exec();
+      results = await observeStoreCall("redis", () => pipeline.exec(), "task.read");
     } catch {
       results = null;
     }

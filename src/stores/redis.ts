@@ -1,7 +1,11 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
+import { observeStoreCall } from "./observe.js";
+import { tokenRegistry, type TokenRegistry } from "./tokens.js";
 import { withTimeout } from "./timeout.js";
+
+export type RedisPurpose = "token" | "task" | "lock" | "cache";
 
 /** LAYRA's four logical Redis databases: tokens, task progress, locks, cache. */
 export interface RedisStore {
@@ -9,6 +13,12 @@ export interface RedisStore {
   task: Redis;
   lock: Redis;
   cache: Redis;
+  /** Bearer tokens as LAYRA registers them (DB 0). */
+  tokens: TokenRegistry;
+  /** The server's INFO text (memory and keyspace), for operators. */
+  info(): Promise<string>;
+  /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
+  sampleKeySizes(purpose: RedisPurpose, limit: number): Promise<{ key: string; bytes: number }[]>;
   /** A new connection to `db`, for blocking or subscribing clients that cannot share one. */
   connect(db: number): Redis;
   health(): Promise<StoreHealth>;
@@ -37,6 +47,22 @@ export function createRedisStore(config: Config): RedisStore {
   const store = { token: connect(token), task: connect(task), lock: connect(lock), cache: connect(cache) };
   return {
     ...store,
+    tokens: tokenRegistry(store.token),
+    info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
+    sampleKeySizes: async (purpose, limit) => {
+      const redis = store[purpose];
+      const sizes: { key: string; bytes: number }[] = [];
+      let cursor = "0";
+      do {
+        const [next, keys] = await observeStoreCall("redis", () => redis.scan(cursor, "COUNT", 200), `${purpose}.scan`);
+        cursor = next;
+        for (const key of keys.slice(0, limit - sizes.length)) {
+          const bytes = await observeStoreCall("redis", () => redis.memory("USAGE", key), `${purpose}.memoryUsage`);
+          sizes.push({ key, bytes: Number(bytes) || 0 });
+        }
+      } while (cursor !== "0" && sizes.length < limit);
+      return sizes;
+    },
     connect,
     health: () =>
       probe("redis", () =>

@@ -7,6 +7,7 @@ import { createPresigner } from "./presign.js";
 import { withTimeout } from "./timeout.js";
 
 export interface S3Store {
+  /** The MinIO client, for tests and tools that check or write as LAYRA does; gateway code uses the methods. */
   client: Client;
   bucket: string;
   /** A fresh GET URL on the public endpoint; LAYRA's stored 100-year URLs are never handed out. */
@@ -19,6 +20,8 @@ export interface S3Store {
   getObject(objectKey: string): Promise<Buffer | null>;
   /** The object's size in bytes, or null when there is no such object. */
   objectSize(objectKey: string): Promise<number | null>;
+  /** The object's stored Content-Type (application/octet-stream when it has none). */
+  contentType(objectKey: string): Promise<string>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
   health(): Promise<StoreHealth>;
@@ -46,6 +49,11 @@ export function createS3Store(config: Config): S3Store {
   // Presigning is local computation against the host that browsers reach.
   const presign = createPresigner({ ...config.s3, endpoint: config.s3.publicEndpoint });
   const { bucket } = config.s3;
+  /** One S3 call, observed as `operation` in store_call_duration_seconds. */
+  const observed = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("s3", work, operation);
+  /** The same within the store timeout. */
+  const call = <T>(operation: string, work: () => Promise<T>) =>
+    observed(operation, () => withTimeout("s3", config.storeTimeoutMs, work()));
   const timeout = <T>(work: Promise<T>) => withTimeout("s3", config.storeTimeoutMs, work);
   return {
     client,
@@ -89,12 +97,15 @@ export function createS3Store(config: Config): S3Store {
         "statObject",
       ),
     ensureBucket: async () => {
-      if (!(await timeout(client.bucketExists(bucket)))) await timeout(client.makeBucket(bucket, config.s3.region));
+      if (!(await call("bucketExists", () => client.bucketExists(bucket))))
+        await call("makeBucket", () => client.makeBucket(bucket, config.s3.region));
     },
     removeObjects: async (keys) => {
       // One DeleteObjects request (at most 1000 keys) per timeout, so a large knowledge base is not cut short.
       for (let start = 0; start < keys.length; start += 1000) {
-        const results = await timeout(client.removeObjects(bucket, keys.slice(start, start + 1000)));
+        const results = await call("removeObjects", () =>
+          client.removeObjects(bucket, keys.slice(start, start + 1000)),
+        );
         const failed = results.filter((result) => result?.Error && result.Error.Code !== "NoSuchKey");
         if (failed.length > 0)
           throw new UpstreamUnavailable(
@@ -103,9 +114,14 @@ export function createS3Store(config: Config): S3Store {
           );
       }
     },
+    contentType: async (objectKey) => {
+      const stat = await call("statObject", () => client.statObject(bucket, objectKey));
+      return String(stat.metaData["content-type"] ?? "application/octet-stream");
+    },
     health: () =>
       probe("s3", async () => {
-        if (!(await timeout(client.bucketExists(bucket)))) throw new Error(`bucket ${bucket} does not exist`);
+        if (!(await withTimeout("s3", config.storeTimeoutMs, client.bucketExists(bucket))))
+          throw new Error(`bucket ${bucket} does not exist`);
       }),
     close: async () => {},
   };

@@ -17,14 +17,10 @@ import { isOwnLayraId } from "../../lib/input.js";
 import type { KnowledgeBaseDoc } from "../../stores/documents.js";
 import {
   claimPendingUpload,
-  deleteKnowledgeBaseDocument,
   deleteTask,
-  findKnowledgeBase,
   initTask,
-  insertKnowledgeBase,
   readPendingUpload,
   savePendingUpload,
-  sessionOwner,
   type PendingUpload,
 } from "../../stores/ingestion.js";
 
@@ -89,7 +85,7 @@ function planFiles(username: string, names: readonly string[]): PlannedFile[] {
 
 /** The caller's own, non-temporary knowledge base; another user's answers exactly like a missing one. */
 async function requireOwnKnowledgeBase(context: Context, username: string, knowledgeBaseId: string) {
-  const knowledgeBase = await findKnowledgeBase(context.stores.mongo, knowledgeBaseId);
+  const knowledgeBase = await context.stores.mongo.knowledgeBases.findSummary(knowledgeBaseId);
   if (!knowledgeBase || knowledgeBase.username !== username) throw new NotFound("knowledge base", knowledgeBaseId);
   return knowledgeBase;
 }
@@ -177,6 +173,15 @@ export async function uploadFiles(
  * an existing one by its document, a new one (LAYRA's client picks the id before the first turn) by
  * its `{username}_{uuid4}` shape.
  */
+/** The owner of a conversation or chatflow with this id, or null when neither exists. */
+async function sessionOwner(context: Context, sessionId: string): Promise<string | null> {
+  const { conversations, chatflows } = context.stores.mongo;
+  const [conversation] = await conversations.owners([sessionId]);
+  if (conversation) return conversation.username;
+  const [chatflow] = await chatflows.owners([sessionId]);
+  return chatflow?.username ?? null;
+}
+
 export async function uploadChatFiles(
   context: Context,
   username: string,
@@ -184,7 +189,7 @@ export async function uploadChatFiles(
   files: readonly UploadedFile[],
 ): Promise<UploadTask> {
   checkFiles(context, "files", files);
-  const owner = await sessionOwner(context.stores.mongo, sessionId);
+  const owner = await sessionOwner(context, sessionId);
   if (owner !== null ? owner !== username : !isOwnLayraId(sessionId, username))
     throw new NotFound("session", sessionId);
   const { mongo, milvus } = context.stores;
@@ -202,11 +207,11 @@ export async function uploadChatFiles(
   };
   const undoBase = () =>
     Promise.allSettled([
-      deleteKnowledgeBaseDocument(mongo, knowledgeBase.knowledge_base_id),
+      mongo.knowledgeBases.deleteById(knowledgeBase.knowledge_base_id),
       milvus.dropCollection(knowledgeBase.knowledge_base_id),
     ]);
   try {
-    await insertKnowledgeBase(mongo, knowledgeBase);
+    await mongo.knowledgeBases.insert(knowledgeBase);
     await milvus.createCollection(knowledgeBase.knowledge_base_id);
   } catch (error) {
     await undoBase();

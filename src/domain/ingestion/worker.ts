@@ -19,17 +19,7 @@ import {
 import type { Metrics } from "../../observability/metrics.js";
 import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
-import {
-  addFileRef,
-  beginAttempt,
-  endAttempt,
-  deleteFileDocument,
-  fileDocumentExists,
-  findKnowledgeBase,
-  finishTaskFile,
-  insertFileDocument,
-  updateTask,
-} from "../../stores/ingestion.js";
+import { beginAttempt, endAttempt, finishTaskFile, updateTask } from "../../stores/ingestion.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey, withWaitingLock } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "../../stores/renderer.js";
@@ -73,7 +63,7 @@ function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T
  */
 function addFileRefLocked(deps: WorkerDeps, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
   return withWaitingLock(deps.stores.redis.lock, lockKey("ingest_kb_files", knowledgeBaseId), 30_000, () =>
-    addFileRef(deps.stores.mongo, knowledgeBaseId, ref),
+    deps.stores.mongo.knowledgeBases.pushFileRef(knowledgeBaseId, ref),
   );
 }
 
@@ -169,7 +159,7 @@ async function ingestOnce(
     const now = new Date();
     await timed("mongo", async () => {
       attempt.documentInserted = true;
-      await insertFileDocument(stores.mongo, {
+      await stores.mongo.files.insert({
         file_id: meta.file_id,
         filename: meta.original_filename,
         username,
@@ -196,7 +186,7 @@ async function removeAttempt(deps: WorkerDeps, message: LayraEmbeddingMessage, a
   const { knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
   await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
   if (attempt.pageKeys.length > 0) await stores.s3.removeObjects(attempt.pageKeys);
-  if (attempt.documentInserted) await deleteFileDocument(stores.mongo, meta.file_id);
+  if (attempt.documentInserted) await stores.mongo.files.deleteById(meta.file_id);
 }
 
 /** Ingests one file end to end and records its outcome in the task hash; throws only when a store cannot be cleaned up. */
@@ -212,7 +202,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
         { fileId: meta.file_id, filename: meta.original_filename, error },
         COMPLETED_TEXTS,
       );
-    if (await fileDocumentExists(stores.mongo, meta.file_id)) {
+    if (await stores.mongo.files.exists(meta.file_id)) {
       // Done before (the offset commit was lost): make sure its ref is in the base, count it once.
       await addFileRefLocked(deps, message.knowledge_db_id, fileRef(meta, new Date()));
       await finish(null);
@@ -224,7 +214,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       status: "processing",
       message: processingMessage(meta.original_filename),
     });
-    const knowledgeBase = await findKnowledgeBase(stores.mongo, message.knowledge_db_id);
+    const knowledgeBase = await stores.mongo.knowledgeBases.findSummary(message.knowledge_db_id);
     let failure: string | null =
       !knowledgeBase || knowledgeBase.username !== message.username
         ? `knowledge base ${message.knowledge_db_id} not found`
