@@ -120,6 +120,11 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
       if (!handled) void yoga(req, res);
     });
   });
+  // Node closes an idle keep-alive connection after 5 s, about when clients and load balancers reuse
+  // it, and the request then sent on it fails with ECONNRESET. Keep idle connections longer than
+  // they do (the usual 60 s), so the client is the one that closes them.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
 
   async function routeOperational(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = (req.url ?? "/").split("?")[0];

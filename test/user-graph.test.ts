@@ -8,6 +8,7 @@ import type { FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { encodeGlobalId } from "../src/schema/global-id.js";
 import { defaultSettings, LayraWriter, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { MongoWireCounter } from "./fixtures/mongo-wire-counter.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -392,4 +393,40 @@ test("the profile query issues the same number of Mongo commands for 1 and for 5
   assert.deepEqual([small.kbs, small.files, large.kbs, large.files], [1, 3, 50, 150]);
   assert.deepEqual(large.commands, small.commands, "the command count does not grow with the data");
   assert.ok(small.commands.length <= 12, `a fixed, small number of commands: ${small.commands.join(", ")}`);
+});
+
+test("the whole profile's Mongo commands, counted on the wire, are what the driver reports and at most the README's 15", async () => {
+  const counter = await MongoWireCounter.start(shared.env.MONGODB_URL!);
+  // A second gateway on the same database, whose Mongo traffic goes through the counting proxy.
+  const counted = await startGateway(
+    { ...shared.env, MONGODB_URL: counter.url },
+    { GRAPHQL_MAX_COST: "10000000", MONGODB_DB: gateway.config.mongo.database, MONGODB_MIN_POOL_SIZE: "0" },
+  );
+  const driver = new Map<string, number>();
+  const listener = (event: CommandStartedEvent) => {
+    const collection = (event.command as Record<string, unknown>)[event.commandName];
+    const key = `${event.commandName} ${String(collection)}`;
+    driver.set(key, (driver.get(key) ?? 0) + 1);
+  };
+  try {
+    const token = await counted.token("alice");
+    // Once untimed: connection handshakes and the background index build stay out of the count.
+    await counted.app.indexesReady;
+    assert.equal((await counted.query(PROFILE, { token, variables: { first: 100 } })).errors, undefined);
+    counter.reset();
+    counted.app.stores.mongo.client.on("commandStarted", listener);
+    const result = await counted.query(PROFILE, { token, variables: { first: 100 } });
+    counted.app.stores.mongo.client.off("commandStarted", listener);
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    const wire = counter.total();
+    const byDriver = [...driver.values()].reduce((sum, n) => sum + n, 0);
+    console.log(
+      `profile: ${wire} Mongo commands on the wire (${[...counter.commands()].map(([name, n]) => `${name} ${n}`).join(", ")}); driver: ${[...driver].map(([name, n]) => `${name} ${n}`).join(", ")}`,
+    );
+    assert.equal(wire, byDriver, "the driver reports what the wire carries");
+    assert.ok(wire <= 15, `${wire} commands: ${[...driver.keys()].join(", ")}`);
+  } finally {
+    await counted.app.stop();
+    await counter.close();
+  }
 });

@@ -69,3 +69,12 @@ if [ "$(cat "$cache/milvus-venv/.installed" 2>/dev/null)" != "$real_milvus_pins"
   echo "$real_milvus_pins" > "$cache/milvus-venv/.installed"
 fi
 echo "stack: servers installed in $cache"
+
+# Headless Chromium for the browser tests (test/browser.test.ts drives it with playwright-core;
+# no browser is ever downloaded by an npm package).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "stack: installing chromium from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium >/dev/null
+fi

@@ -1,0 +1,92 @@
+// In a real headless Chromium against a gateway on the local stack: GraphiQL renders with no failed
+// or outside request, runs the profile query with the header it opened with, and shows a
+// taskProgress subscription's live updates while the test writes LAYRA's task hash step by step.
+// Screenshots of every step go to test-output/screenshots.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { mintToken } from "../src/domain/auth.js";
+import { closeStores, createStores } from "../src/stores/index.js";
+import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
+import { taskId, uploadSteps } from "./fixtures/layra-task-writer.js";
+import { sharedStackEnv, startGateway, testConfig, type TestGateway } from "./helpers.js";
+
+const USER = "browseruser";
+let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
+let gateway: TestGateway;
+let browser: BrowserSession;
+
+before(async () => {
+  shared = await sharedStackEnv();
+  // The token exists before the gateway, as with npm start: GraphiQL opens with it.
+  const config = testConfig(shared.env);
+  const stores = createStores(config);
+  const token = await mintToken(config, stores, USER, 3600);
+  await closeStores(stores);
+  gateway = await startGateway(shared.env, {}, { graphiql: { headers: { Authorization: `Bearer ${token}` } } });
+  browser = await openBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await gateway?.close();
+  await shared?.close();
+});
+
+/** The text of GraphiQL's result pane. */
+const resultText = () => browser.page.locator(".graphiql-response").innerText({ timeout: 60_000 });
+
+async function waitForResult(matches: (text: string) => boolean, what: string): Promise<string> {
+  let text = "";
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    text = await resultText().catch(() => "");
+    if (matches(text)) return text;
+    await browser.page.waitForTimeout(200);
+  }
+  await browser.screenshot(`graphiql-failed-${what}`);
+  throw new Error(`GraphiQL's result pane never showed ${what}; it shows:\n${text}`);
+}
+
+test("GraphiQL renders offline and runs the profile query with the header it opened with", async () => {
+  const { page } = browser;
+  await page.goto(`${gateway.url}/graphql`);
+  await page.locator(".graphiql-container").first().waitFor({ timeout: 60_000 });
+  await page.locator(".graphiql-execute-button").waitFor();
+  await browser.screenshot("graphiql-open");
+  await page.locator(".graphiql-execute-button").click();
+  const text = await waitForResult((t) => t.includes(USER), "the profile");
+  assert.match(text, new RegExp(`"username":\\s*"${USER}"`));
+  assert.doesNotMatch(text, /UNAUTHENTICATED/);
+  await browser.screenshot("graphiql-profile");
+  assert.deepEqual(browser.offending, [], "no failed asset and nothing from outside 127.0.0.1");
+});
+
+test("a taskProgress subscription in GraphiQL shows live updates as LAYRA writes the task", async () => {
+  const { page } = browser;
+  const id = taskId(USER);
+  const steps = uploadSteps(gateway.app.stores.redis.task, id, [{ name: "a.pdf" }, { name: "b.pdf" }]);
+  await steps[0]!.write();
+  await page.getByText("Progress", { exact: true }).first().click();
+  // The variables editor: replace its text with this task's id.
+  await page.getByText("Variables", { exact: true }).click();
+  await page.getByText('"taskId"').click();
+  await page.keyboard.press("ControlOrMeta+A");
+  await page.keyboard.insertText(JSON.stringify({ taskId: id }));
+  // The editor auto-closes brackets and quotes: drop whatever it added after the cursor.
+  await page.keyboard.press("Shift+End");
+  await page.keyboard.press("Delete");
+  await page.locator(".graphiql-execute-button").click();
+  await waitForResult((t) => /"status":\s*"processing"/.test(t) && /"total":\s*2/.test(t), "the first state");
+  await browser.screenshot("graphiql-progress-start");
+  for (const step of steps.slice(1)) {
+    await step.write();
+    const { processed, status } = step.state;
+    await waitForResult(
+      (t) => new RegExp(`"processed":\\s*${processed}\\b`).test(t) && new RegExp(`"status":\\s*"${status}"`).test(t),
+      `processed ${processed}, ${status}`,
+    );
+  }
+  const final = await waitForResult((t) => /"end":\s*"COMPLETED"/.test(t), "the end of the stream");
+  assert.match(final, /"percent":\s*100/);
+  await browser.screenshot("graphiql-progress-completed");
+  assert.deepEqual(browser.offending, []);
+});
