@@ -124,7 +124,6 @@ const envSchema = z
     METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
     /** How long a cascade may hold its Redis DB 2 lock before another request may take over. */
     LOCK_TTL_MS: int(1_000, 3_600_000).default(120_000),
-    MODEL_CONFIG_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
     /** Comma-separated usernames allowed to run maintenance over every user's data. */
     OPERATOR_USERNAMES: z.string().default(""),
     // Two-stage MaxSim search (docs/architecture.md, "Exact two-stage search"). Milvus caps a search's
@@ -306,7 +305,6 @@ export interface Config {
   tracing: { enabled: boolean };
   metricsToken?: string;
   lockTtlMs: number;
-  modelConfigCacheTtlSeconds: number;
   operatorUsernames: ReadonlySet<string>;
   readinessCacheMs: number;
   tokenRecheckMs: number;
@@ -453,7 +451,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     tracing: { enabled: env.TRACING_ENABLED },
     metricsToken: env.METRICS_TOKEN,
     lockTtlMs: env.LOCK_TTL_MS,
-    modelConfigCacheTtlSeconds: env.MODEL_CONFIG_CACHE_TTL_SECONDS,
     operatorUsernames: new Set(
       env.OPERATOR_USERNAMES.split(",")
         .map((name) => name.trim())

@@ -1,76 +1,16 @@
-// The caller's model config (docs/layra-contract.md, "model_config"), read through the Redis DB 3
-// cache (docs/architecture.md, "Caching beside LAYRA's writers"). Every write invalidates the cache
-// entry before it returns. Array edits are guarded read-modify-writes (the filter repeats the array
-// as read), the portable form of LAYRA's `arrayFilters` updates (docs/architecture.md, "Portable MongoDB subset").
+// The caller's model config (docs/layra-contract.md, "model_config"), read from Mongo every time:
+// LAYRA's backend writes it too and invalidates nothing, so no cache stands in between
+// (docs/shared-writes.md, "model_config"). Edits of one model are guarded read-modify-writes in the
+// repository, which keep the stored BSON type of every value they do not change.
 import { randomUUID } from "node:crypto";
 import type { Context, StoreAccess } from "../context.js";
-import { BadUserInput, Conflict, NotFound, UpstreamUnavailable } from "../errors.js";
-import { versionedCache } from "../stores/cache.js";
+import { BadUserInput, NotFound } from "../errors.js";
 import type { BaseUsed, ModelConfigDoc, ModelDoc, ModelSettings } from "../stores/documents.js";
 import { withKnowledgeBaseLocks } from "../stores/lock.js";
 import { requireDefaultOrRange, requireName } from "../lib/input.js";
 
-const GUARDED_ATTEMPTS = 5;
-
-/** Keys name the Mongo database they mirror, so gateways on different databases never share an entry. */
-const cacheOf = (context: StoreAccess) =>
-  versionedCache<ModelConfigDoc | null>(
-    context.stores.redis.cache,
-    `${context.config.mongo.database}:model_config`,
-    context.config.modelConfigCacheTtlSeconds,
-  );
-
-export function readModelConfig(context: StoreAccess, username: string): Promise<ModelConfigDoc | null> {
-  return cacheOf(context).read(username, () => context.stores.mongo.modelConfigs.find(username));
-}
-
-/** The cache keys of a user's entry (`{database}:model_config:{username}:version` and `:v{n}`). */
-export const modelConfigCacheKeys = (context: StoreAccess, username: string) => cacheOf(context).keys(username);
-
-async function invalidate(context: StoreAccess, username: string, saved: boolean): Promise<void> {
-  try {
-    await cacheOf(context).invalidate(username);
-  } catch (error) {
-    const state = saved ? "the change is saved but" : "nothing was changed:";
-    throw new UpstreamUnavailable(
-      "redis",
-      `${state} the model-config cache could not be invalidated: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-}
-
-/**
- * Runs a write of `username`'s config between two invalidations. The first one makes the write
- * fail before it changes anything when Redis is down, so a retry still finds the change to make
- * (and invalidates); the second one drops what readers cached in between.
- */
-async function writeModelConfig<T>(context: StoreAccess, username: string, write: () => Promise<T>): Promise<T> {
-  await invalidate(context, username, false);
-  const result = await write();
-  await invalidate(context, username, true);
-  return result;
-}
-
-/**
- * Replaces `models` (and `selected_model`) of one user's document only if they are still what
- * `change` saw; on a concurrent change it re-reads and tries again.
- */
-async function guardedModelsUpdate(
-  context: StoreAccess,
-  username: string,
-  change: (doc: ModelConfigDoc) => Pick<ModelConfigDoc, "models" | "selected_model"> | null,
-): Promise<ModelConfigDoc> {
-  const { modelConfigs } = context.stores.mongo;
-  for (let attempt = 0; attempt < GUARDED_ATTEMPTS; attempt++) {
-    const doc = await modelConfigs.find(username);
-    if (!doc) throw new NotFound("model config", username);
-    const next = change(doc);
-    if (!next) return doc;
-    if (await writeModelConfig(context, username, () => modelConfigs.replaceModels(username, doc, next)))
-      return { ...doc, ...next };
-  }
-  throw new Conflict(`the model config of ${JSON.stringify(username)} kept changing; try again`);
-}
+export const readModelConfig = (context: StoreAccess, username: string): Promise<ModelConfigDoc | null> =>
+  context.stores.mongo.modelConfigs.find(username);
 
 export interface ModelSettingsInput {
   modelName?: string | null;
@@ -177,7 +117,7 @@ export async function addModel(context: Context, username: string, input: ModelS
   const settings = await settingsFrom(context, input, DEFAULT_SETTINGS);
   return withBaseUsedLocked(context, username, settings, async (locked) => {
     const model: ModelDoc = { model_id: `${username}_${randomUUID()}`, ...locked };
-    await writeModelConfig(context, username, () => context.stores.mongo.modelConfigs.addModel(username, model));
+    await context.stores.mongo.modelConfigs.addModel(username, model);
     return model;
   });
 }
@@ -193,7 +133,7 @@ export async function updateModel(
   // Validated once, outside the retry loop (it may look up knowledge bases).
   const validated = await settingsFrom(context, input, current);
   return withBaseUsedLocked(context, username, validated, async (settings) => {
-    const doc = await guardedModelsUpdate(context, username, (config) => {
+    const doc = await context.stores.mongo.modelConfigs.updateModels(username, (config) => {
       if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
       return {
         selected_model: config.selected_model,
@@ -205,16 +145,13 @@ export async function updateModel(
 }
 
 export async function selectModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
-  const selected = await writeModelConfig(context, username, () =>
-    context.stores.mongo.modelConfigs.select(username, modelId),
-  );
-  if (!selected) throw new NotFound("model", modelId);
+  if (!(await context.stores.mongo.modelConfigs.select(username, modelId))) throw new NotFound("model", modelId);
   return (await readModelConfig(context, username))!;
 }
 
 /** Deletes a model; when it was the selected one, the first remaining model is selected, or none (""). */
 export function deleteModel(context: Context, username: string, modelId: string): Promise<ModelConfigDoc> {
-  return guardedModelsUpdate(context, username, (config) => {
+  return context.stores.mongo.modelConfigs.updateModels(username, (config) => {
     if (!config.models.some((m) => m.model_id === modelId)) throw new NotFound("model", modelId);
     const models = config.models.filter((m) => m.model_id !== modelId);
     const selected =
@@ -232,7 +169,7 @@ export function deleteModel(context: Context, username: string, modelId: string)
 export async function removeBaseUsedReferences(context: StoreAccess, knowledgeBaseId: string): Promise<void> {
   const { modelConfigs, conversations } = context.stores.mongo;
   for (const username of await modelConfigs.usersReferencingBase(knowledgeBaseId)) {
-    await guardedModelsUpdate(context, username, (config) =>
+    await modelConfigs.updateModels(username, (config) =>
       config.models.some((m) => m.base_used.some((ref) => ref.baseId === knowledgeBaseId))
         ? {
             selected_model: config.selected_model,
