@@ -1,12 +1,10 @@
 // Readiness follows the stores: one server stopped fails only its probe, and the gateway recovers.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { STORE_SERVERS as ALL_SERVERS, type LocalStack } from "../dev/stack/stack.js";
+import { STORE_SERVERS, type LocalStack } from "../dev/stack/stack.js";
 import { SignJWT } from "jose";
 import { privateStack, startGateway, TEST_SECRET, type TestGateway } from "./helpers.js";
 
-// Kafka is the ingestion worker's store: the gateway neither probes nor needs it.
-const STORE_SERVERS = ALL_SERVERS.filter((server) => server !== "kafka");
 let stack: LocalStack;
 let gateway: TestGateway;
 const healthQuery = "{ health { ready stores { store up latencyMs } } }";

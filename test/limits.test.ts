@@ -68,7 +68,7 @@ describe("depth", () => {
 describe("aliases and cost", () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await gateway({ GRAPHQL_MAX_ALIASES: "3", GRAPHQL_MAX_COST: "7" });
+    gw = await gateway({ GRAPHQL_MAX_ALIASES: "3", GRAPHQL_MAX_COST: "8" });
   });
 
   test("3 aliases run, 4 are refused (HTTP and graphql-ws)", async () => {
@@ -84,17 +84,17 @@ describe("aliases and cost", () => {
     assertLimit(await gw.query(twice), "aliases 4 exceeds the limit of 3", "aliases");
   });
 
-  // health (1) + stores (1 + 5 x the sub-selection): the list of stores declares listSize 5.
-  test("cost 7 runs, cost 8 is refused (HTTP and graphql-ws)", async () => {
-    const atLimit = "{ health { stores { store } } }"; // 1 + (1 + 5 * 1)
-    const above = "{ health { ready stores { store } } }"; // 1 + (1 + (1 + 5 * 1))
+  // health (1) + stores (1 + 6 x the sub-selection): the list of the six stores declares listSize 6.
+  test("cost 8 runs, cost 9 is refused (HTTP and graphql-ws)", async () => {
+    const atLimit = "{ health { stores { store } } }"; // 1 + (1 + 6 * 1)
+    const above = "{ health { ready stores { store } } }"; // 1 + (1 + (1 + 6 * 1))
     const ok = await gw.query<{ health: { stores: { store: string }[] } }>(atLimit);
     assertOk(ok);
-    assert.equal(ok.data!.health.stores.length, 5);
-    assertLimit(await gw.query(above), "cost 8 exceeds the limit of 7", "cost");
+    assert.equal(ok.data!.health.stores.length, 6);
+    assertLimit(await gw.query(above), "cost 9 exceeds the limit of 8", "cost");
     const overWs = await wsOperation(gw.url, { query: above });
     const wsErrors = overWs.errors ?? overWs.results[0]?.errors;
-    assertLimit({ errors: wsErrors }, "cost 8 exceeds the limit of 7", "cost");
+    assertLimit({ errors: wsErrors }, "cost 9 exceeds the limit of 8", "cost");
     assertOk((await wsOperation(gw.url, { query: atLimit })).results[0]!);
   });
 });

@@ -1,5 +1,8 @@
 import { builder } from "./builder.js";
 import { listSize } from "./lists.js";
+
+/** The stores storesHealth probes (src/stores/index.ts). */
+const STORE_COUNT = 6;
 import { healthReport, type HealthReport } from "../domain/health.js";
 import type { StoreHealth } from "../stores/health.js";
 
@@ -15,7 +18,7 @@ const StoreStatus = builder.objectRef<StoreHealth>("StoreStatus").implement({
 const Health = builder.objectRef<HealthReport>("Health").implement({
   fields: (t) => ({
     ready: t.exposeBoolean("ready", { description: "True when every store answers." }),
-    stores: t.field({ type: [StoreStatus], ...listSize(5), resolve: (report) => report.stores }),
+    stores: t.field({ type: [StoreStatus], ...listSize(STORE_COUNT), resolve: (report) => report.stores }),
   }),
 });
 
