@@ -163,8 +163,9 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
         ["default", uncachedGateway],
         ["narrow", narrow],
       ] as const) {
-        const hits = (await gw.query<SearchData>(multiSearch, { variables, token: aliceToken })).data!
-          .searchKnowledgeBases!;
+        const result = await gw.query<SearchData>(multiSearch, { variables, token: aliceToken });
+        assert.equal(result.errors, undefined, `${side}: ${JSON.stringify(result.errors)}`);
+        const hits = result.data!.searchKnowledgeBases!;
         hard[side] += hits.filter((hit) => truth.has(hit.page.imageId)).length / 10;
       }
     }
@@ -243,7 +244,8 @@ test("hits carry their page (1-based number, fresh URL), file and base; equal qu
   const variables = { id: kb.knowledge_base_id, query: query!.text, topK: 5 };
   const first = await gateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
   const second = await gateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
-  assert.equal(first.errors, undefined);
+  assert.equal(first.errors, undefined, JSON.stringify(first.errors));
+  assert.equal(second.errors, undefined, JSON.stringify(second.errors));
   const hits = first.data!.searchKnowledgeBase!;
   assert.equal(hits.length, 5);
   assert.deepEqual(
@@ -269,6 +271,7 @@ test("hits carry their page (1-based number, fresh URL), file and base; equal qu
     variables: { ids: [kb.knowledge_base_id], query: query!.text, topK: 5, threshold },
     token: aliceToken,
   });
+  assert.equal(above.errors, undefined, JSON.stringify(above.errors));
   assert.ok(above.data!.searchKnowledgeBases!.every((hit) => hit.score >= threshold));
   assert.equal(above.data!.searchKnowledgeBases!.length, 3);
 });
@@ -469,6 +472,7 @@ test("bad input and other users' bases give a typed error and search nothing", a
     variables: { id: bobBase.knowledge_base_id, query: "term1", topK: 3 },
     token: bobToken,
   });
+  assert.equal(own.errors, undefined, JSON.stringify(own.errors));
   assert.equal(own.data!.searchKnowledgeBase!.length, 1);
 });
 
@@ -534,6 +538,7 @@ test("a hit whose Mongo document does not exist yet is left out, and its Milvus 
     variables: { id: kb.knowledge_base_id, vectors: [vector], topK: 1 },
     token: aliceToken,
   });
+  assert.equal(best.errors, undefined, JSON.stringify(best.errors));
   assert.deepEqual(
     best.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId),
     [hits[0]!.page.imageId],
