@@ -11,18 +11,24 @@ import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
 import { withKnowledgeBaseLocks } from "../stores/lock.js";
 import { removeBaseUsedReferences } from "./model-config.js";
 
-/** LAYRA's create_knowledge_base document, after its Milvus collection (configured HNSW index) exists. */
-export async function createKnowledgeBase(context: Context, username: string, name: string): Promise<KnowledgeBaseDoc> {
+/**
+ * Writes a new knowledge base in LAYRA's shape: its Milvus collection (configured HNSW index) first,
+ * then its document. Shared by createKnowledgeBase and the temp bases of chat uploads.
+ */
+export async function insertKnowledgeBase(
+  context: StoreAccess,
+  base: Pick<KnowledgeBaseDoc, "knowledge_base_id" | "knowledge_base_name" | "username" | "is_delete">,
+): Promise<KnowledgeBaseDoc> {
   const now = new Date();
   const doc: KnowledgeBaseDoc = {
-    knowledge_base_id: `${username}_${randomUUID()}`,
-    knowledge_base_name: requireName("name", name),
-    username,
+    knowledge_base_id: base.knowledge_base_id,
+    knowledge_base_name: base.knowledge_base_name,
+    username: base.username,
     files: [],
     used_chat: [],
     created_at: now,
     last_modify_at: now,
-    is_delete: false,
+    is_delete: base.is_delete,
   };
   const { milvus, mongo } = context.stores;
   await milvus.createCollection(doc.knowledge_base_id);
@@ -34,6 +40,16 @@ export async function createKnowledgeBase(context: Context, username: string, na
     throw error;
   }
   return doc;
+}
+
+/** LAYRA's create_knowledge_base: a normal base `{username}_{uuid4}` of the caller. */
+export function createKnowledgeBase(context: Context, username: string, name: string): Promise<KnowledgeBaseDoc> {
+  return insertKnowledgeBase(context, {
+    knowledge_base_id: `${username}_${randomUUID()}`,
+    knowledge_base_name: requireName("name", name),
+    username,
+    is_delete: false,
+  });
 }
 
 /** Renames one of the caller's (non-temporary, as LAYRA) knowledge bases and bumps last_modify_at. */

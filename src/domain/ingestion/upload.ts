@@ -14,7 +14,7 @@ import {
   TASK_TTL_SECONDS,
 } from "../../lib/ingestion.js";
 import { isOwnLayraId } from "../../lib/input.js";
-import type { KnowledgeBaseDoc } from "../../stores/documents.js";
+import { insertKnowledgeBase } from "../knowledge-bases.js";
 import {
   claimPendingUpload,
   deleteTask,
@@ -166,13 +166,6 @@ export async function uploadFiles(
   return storeAndEnqueue(context, username, knowledgeBaseId, files);
 }
 
-/**
- * A conversation's or chatflow's attachments: a new temp knowledge base per upload, exactly as
- * LAYRA's chat upload creates it (id `temp_{sessionId}_{uuid4}`, name `temp_base_{username}_{uuid4}`
- * with the same uuid, `is_delete: true`) and its Milvus collection. The session must be the caller's:
- * an existing one by its document, a new one (LAYRA's client picks the id before the first turn) by
- * its `{username}_{uuid4}` shape.
- */
 /** The owner of a conversation or chatflow with this id, or null when neither exists. */
 async function sessionOwner(context: Context, sessionId: string): Promise<string | null> {
   const { conversations, chatflows } = context.stores.mongo;
@@ -182,6 +175,13 @@ async function sessionOwner(context: Context, sessionId: string): Promise<string
   return chatflow?.username ?? null;
 }
 
+/**
+ * A conversation's or chatflow's attachments: a new temp knowledge base per upload, exactly as
+ * LAYRA's chat upload creates it (id `temp_{sessionId}_{uuid4}`, name `temp_base_{username}_{uuid4}`
+ * with the same uuid, `is_delete: true`) and its Milvus collection. The session must be the caller's:
+ * an existing one by its document, a new one (LAYRA's client picks the id before the first turn) by
+ * its `{username}_{uuid4}` shape.
+ */
 export async function uploadChatFiles(
   context: Context,
   username: string,
@@ -192,31 +192,19 @@ export async function uploadChatFiles(
   const owner = await sessionOwner(context, sessionId);
   if (owner !== null ? owner !== username : !isOwnLayraId(sessionId, username))
     throw new NotFound("session", sessionId);
-  const { mongo, milvus } = context.stores;
   const uuid = randomUUID();
-  const now = new Date();
-  const knowledgeBase: KnowledgeBaseDoc = {
+  const knowledgeBase = await insertKnowledgeBase(context, {
     knowledge_base_id: `temp_${sessionId}_${uuid}`,
     knowledge_base_name: `temp_base_${username}_${uuid}`,
     username,
-    files: [],
-    used_chat: [],
-    created_at: now,
-    last_modify_at: now,
     is_delete: true,
-  };
+  });
+  const { mongo, milvus } = context.stores;
   const undoBase = () =>
     Promise.allSettled([
       mongo.knowledgeBases.deleteById(knowledgeBase.knowledge_base_id),
       milvus.dropCollection(knowledgeBase.knowledge_base_id),
     ]);
-  try {
-    await mongo.knowledgeBases.insert(knowledgeBase);
-    await milvus.createCollection(knowledgeBase.knowledge_base_id);
-  } catch (error) {
-    await undoBase();
-    throw error;
-  }
   return storeAndEnqueue(context, username, knowledgeBase.knowledge_base_id, files, undoBase);
 }
 
