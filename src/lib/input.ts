@@ -1,7 +1,7 @@
 // Argument checks shared by the mutations. GraphQL already guarantees strings are strings, so a
 // client value never becomes a Mongo operator in a filter; these checks add the shapes LAYRA relies on.
 import { BadUserInput } from "../errors.js";
-import { parseUserId } from "./layra-ids.js";
+import { isOwnUserId } from "./layra-ids.js";
 
 export const MAX_NAME_LENGTH = 200;
 
@@ -17,12 +17,9 @@ export function requireName(argument: string, value: string, max = MAX_NAME_LENG
   return name;
 }
 
-/** True when `value` is exactly `{username}_{uuid4}`: parsed whole, owner compared exactly (src/lib/layra-ids.ts). */
-export const isOwnLayraId = (value: string, username: string): boolean => parseUserId(value)?.owner === username;
-
 /** A client-chosen id in LAYRA's `{username}_{uuid4}` form whose parsed owner is exactly the caller. */
 export function requireOwnLayraId(argument: string, value: string, username: string): string {
-  if (!isOwnLayraId(value, username))
+  if (!isOwnUserId(value, username))
     throw new BadUserInput(argument, `must be "${username}_" followed by a lowercase uuid4`);
   return value;
 }

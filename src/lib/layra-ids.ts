@@ -47,6 +47,9 @@ export function parseTempKnowledgeBaseId(id: string): TempKnowledgeBaseId | null
   return match ? { parentId: match[1]!, owner: match[2]! } : null;
 }
 
+/** True only when `id` is exactly `{username}_{uuid4}` and its owner is exactly `username`. */
+export const isOwnUserId = (id: string, username: string) => parseUserId(id)?.owner === username;
+
 /** The owner of an id of either shape, or null when it has neither. */
 export function ownerOfId(id: string): string | null {
   return parseUserId(id)?.owner ?? parseTempKnowledgeBaseId(id)?.owner ?? null;

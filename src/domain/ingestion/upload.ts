@@ -13,7 +13,7 @@ import {
   TASK_INITIAL_MESSAGE,
   TASK_TTL_SECONDS,
 } from "../../lib/ingestion.js";
-import { isOwnLayraId } from "../../lib/input.js";
+import { isOwnUserId } from "../../lib/layra-ids.js";
 import { insertKnowledgeBase } from "../knowledge-bases.js";
 import {
   claimPendingUpload,
@@ -190,8 +190,7 @@ export async function uploadChatFiles(
 ): Promise<UploadTask> {
   checkFiles(context, "files", files);
   const owner = await sessionOwner(context, sessionId);
-  if (owner !== null ? owner !== username : !isOwnLayraId(sessionId, username))
-    throw new NotFound("session", sessionId);
+  if (owner !== null ? owner !== username : !isOwnUserId(sessionId, username)) throw new NotFound("session", sessionId);
   const uuid = randomUUID();
   const knowledgeBase = await insertKnowledgeBase(context, {
     knowledge_base_id: `temp_${sessionId}_${uuid}`,
