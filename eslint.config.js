@@ -3,7 +3,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".stack/", "**/*.generated.ts"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      ".stack/",
+      "**/*.generated.ts",
+      "web/node_modules/",
+      "web/dist/",
+      "web/src/gql/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

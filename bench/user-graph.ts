@@ -109,18 +109,16 @@ try {
     const body = (await response.json()) as { errors?: unknown };
     if (body.errors) throw new Error(JSON.stringify(body.errors));
   };
-  // The floor: the same documents read with the driver, in the gateway's query shape.
+  // The floor: the same documents read with the driver, in the gateway's query shape (one past
+  // each page, so a short page gives the total without a count).
   const direct = async () => {
     const filter = { username: USER, is_delete: false };
     const [, , kbPage] = await Promise.all([
       mongo.modelConfig.findOne({ username: USER }),
       mongo.nodes.findOne({ username: USER }),
-      mongo.knowledgeBases.find(filter, { limit: 100, sort: { created_at: -1, knowledge_base_id: 1 } }).toArray(),
-      mongo.knowledgeBases.countDocuments(filter),
-      mongo.conversations.find(filter, { limit: 50, sort: { last_modify_at: -1, conversation_id: 1 } }).toArray(),
-      mongo.conversations.countDocuments(filter),
-      mongo.workflows.find(filter, { limit: 50 }).toArray(),
-      mongo.workflows.countDocuments(filter),
+      mongo.knowledgeBases.find(filter, { limit: 101, sort: { created_at: -1, knowledge_base_id: 1 } }).toArray(),
+      mongo.conversations.find(filter, { limit: 51, sort: { last_modify_at: -1, conversation_id: 1 } }).toArray(),
+      mongo.workflows.find(filter, { limit: 51, sort: { last_modify_at: -1, workflow_id: 1 } }).toArray(),
     ]);
     const ids = kbPage.flatMap((kb) => kb.files.slice(0, 20).map((ref) => ref.file_id));
     await mongo.files.find({ file_id: { $in: ids }, username: USER }, { batchSize: ids.length + 1 }).toArray();
@@ -136,6 +134,7 @@ try {
   await viaGateway(profile(false))();
   mongo.client.off("commandStarted", count);
   const onWire = counter.total();
+  const byCollection = counter.byCollection();
 
   for (let i = 0; i < 3; i++) {
     await viaGateway(profile(false))();
@@ -159,6 +158,12 @@ try {
   console.log(`  driver reads (floor)   p50 ${ms(floor)}`);
   console.log(`  ratio gateway/floor    ${(p50 / floor).toFixed(2)}  (target <= 1.5)`);
   console.log(`Mongo commands on the wire: ${onWire}`);
+  console.log(
+    `Mongo commands by collection: ${[...byCollection]
+      .sort()
+      .map(([name, n]) => `${name}=${n}`)
+      .join(" ")}`,
+  );
   console.log(`Mongo commands by the driver: ${commands.length} (${commands.sort().join(", ")})`);
   console.log(`  with ${KBS * FILES * (PAGES + 1)} fresh presigned URLs: p50 ${ms(percentile(urlSamples, 50))}`);
 } finally {

@@ -9,16 +9,19 @@ const root = resolve(import.meta.dirname, "..");
 const TEXT = /\.(ts|js|mjs|go|sh|md|ya?ml|json)$/;
 
 function filesUnder(folder: string): string[] {
-  return readdirSync(join(root, folder), { recursive: true, encoding: "utf8" })
-    .filter((name) => TEXT.test(name) && !name.includes("node_modules"))
-    .map((name) => join(root, folder, name));
+  return (
+    readdirSync(join(root, folder), { recursive: true, encoding: "utf8" })
+      // Installed and generated files (web/'s dist/ and src/gql/) are not ours to word.
+      .filter((name) => TEXT.test(name) && !/(^|\/)(node_modules|dist|gql)(\/|$)/.test(name))
+      .map((name) => join(root, folder, name))
+  );
 }
 
 const rootFiles = readdirSync(root).filter((name) =>
   /^(README\.md|Dockerfile|docker-compose.*\.ya?ml|\.env.*\.example|tsconfig.*\.json|package\.json)$/.test(name),
 );
 const sources = [
-  ...["src", "test", "dev", "bench", "scripts", ".ci"].flatMap(filesUnder),
+  ...["src", "test", "dev", "bench", "scripts", ".ci", "web"].flatMap(filesUnder),
   join(root, ".ci/run"),
   ...rootFiles.map((name) => join(root, name)),
 ];

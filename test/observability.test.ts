@@ -490,8 +490,10 @@ describe("every store call is observed", () => {
       assert.equal(result.errors, undefined, JSON.stringify(result.errors));
       return result.data!;
     };
+    // `first: 0` pages are full (one item past the window exists), so their totals are counted.
     await run(`{ me { username modelConfig { selectedModelId } knowledgeBases(first: 5) { totalCount edges { node { name } } }
-      files(first: 5) { totalCount } conversations(first: 5) { totalCount } workflows(first: 5) { totalCount } customNodes { name } } }`);
+      counted: knowledgeBases(first: 0) { totalCount } files(first: 0) { totalCount } conversations(first: 5) { totalCount }
+      workflows(first: 5) { totalCount } customNodes { name } } }`);
     const hits = await run(
       `{ searchKnowledgeBase(knowledgeBaseId: ${JSON.stringify(kb.knowledge_base_id)}, query: "alpha", topK: 2) { score } }`,
     );

@@ -1,6 +1,7 @@
 // The production build as it runs in the image: `npm run build` compiles src/ to dist/ with tsc, and
 // `node dist/main.js` (no tsx) serves the gateway against real stores, then stops cleanly on SIGTERM.
-// The operator commands run from dist/ too. package.json's engines hold for every locked package.
+// The operator commands run from dist/ too. package.json's engines hold for every locked package,
+// the example app's in web/ included.
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -21,23 +22,28 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
   devDependencies: Record<string, string>;
 };
 
-test("engines: every version package.json accepts is accepted by every locked package", () => {
-  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
-    packages: Record<string, { engines?: { node?: string } }>;
-  };
-  // semver.subset is slow; many packages share a range.
-  const accepts = new Map<string, boolean>();
-  const compatible = (range: string) => {
-    if (!accepts.has(range)) accepts.set(range, semver.subset(pkg.engines.node, range));
-    return accepts.get(range)!;
-  };
-  const conflicts = Object.entries(lock.packages)
-    .filter(([path, entry]) => path !== "" && entry.engines?.node)
-    .filter(([, entry]) => !compatible(entry.engines!.node!))
-    .map(([path, entry]) => `${path.replace(/^.*node_modules\//, "")} wants ${entry.engines!.node}`);
-  assert.deepEqual(conflicts, []);
-  assert.ok(semver.satisfies(process.version, pkg.engines.node), `this machine's ${process.version}`);
-});
+// web/ (the example app) has a lockfile of its own, held to the same range.
+for (const folder of [".", "web"]) {
+  test(`engines: every version package.json accepts is accepted by every package locked in ${folder}/`, () => {
+    const { engines } = JSON.parse(readFileSync(join(root, folder, "package.json"), "utf8")) as typeof pkg;
+    assert.equal(engines.node, pkg.engines.node, "the same Node.js range as the gateway");
+    const lock = JSON.parse(readFileSync(join(root, folder, "package-lock.json"), "utf8")) as {
+      packages: Record<string, { engines?: { node?: string } }>;
+    };
+    // semver.subset is slow; many packages share a range.
+    const accepts = new Map<string, boolean>();
+    const compatible = (range: string) => {
+      if (!accepts.has(range)) accepts.set(range, semver.subset(pkg.engines.node, range));
+      return accepts.get(range)!;
+    };
+    const conflicts = Object.entries(lock.packages)
+      .filter(([path, entry]) => path !== "" && entry.engines?.node)
+      .filter(([, entry]) => !compatible(entry.engines!.node!))
+      .map(([path, entry]) => `${path.replace(/^.*node_modules\//, "")} wants ${entry.engines!.node}`);
+    assert.deepEqual(conflicts, []);
+    assert.ok(semver.satisfies(process.version, pkg.engines.node), `this machine's ${process.version}`);
+  });
+}
 
 test("development tools are development dependencies only", () => {
   for (const tool of ["tsx", "typescript", "eslint", "prettier"]) {

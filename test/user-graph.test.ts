@@ -392,10 +392,10 @@ test("the profile query issues the same number of Mongo commands for 1 and for 5
   gateway.app.stores.mongo.client.off("commandStarted", listener);
   assert.deepEqual([small.kbs, small.files, large.kbs, large.files], [1, 3, 50, 150]);
   assert.deepEqual(large.commands, small.commands, "the command count does not grow with the data");
-  assert.ok(small.commands.length <= 12, `a fixed, small number of commands: ${small.commands.join(", ")}`);
+  assert.ok(small.commands.length <= 8, `a fixed, small number of commands: ${small.commands.join(", ")}`);
 });
 
-test("the whole profile's Mongo commands, counted on the wire, are what the driver reports and at most the README's 16", async () => {
+test("the whole profile's Mongo commands, counted on the wire, are what the driver reports: the README's 8, at most one per collection but knowledge_bases", async () => {
   const counter = await MongoWireCounter.start(shared.env.MONGODB_URL!);
   // A second gateway on the same database, whose Mongo traffic goes through the counting proxy.
   const counted = await startGateway(
@@ -420,11 +420,25 @@ test("the whole profile's Mongo commands, counted on the wire, are what the driv
     assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     const wire = counter.total();
     const byDriver = [...driver.values()].reduce((sum, n) => sum + n, 0);
+    const perCollection = [...counter.byCollection()].map(([name, n]) => `${name} ${n}`).join(", ");
     console.log(
-      `profile: ${wire} Mongo commands on the wire (${[...counter.commands()].map(([name, n]) => `${name} ${n}`).join(", ")}); driver: ${[...driver].map(([name, n]) => `${name} ${n}`).join(", ")}`,
+      `profile: ${wire} Mongo commands on the wire (${perCollection}); driver: ${[...driver].map(([name, n]) => `${name} ${n}`).join(", ")}`,
     );
     assert.equal(wire, byDriver, "the driver reports what the wire carries");
-    assert.ok(wire <= 16, `${wire} commands: ${[...driver.keys()].join(", ")}`);
+    assert.ok(wire <= 8, `${wire} commands: ${perCollection}`);
+    // knowledge_bases is read twice: the list page, then the temp bases the conversations' turns
+    // name (known only once the conversations are read; docs/performance.md, "The profile's reads").
+    const expected = new Map([
+      ["model_config", 1],
+      ["nodes", 1],
+      ["knowledge_bases", 2],
+      ["files", 1],
+      ["conversations", 1],
+      ["chatflows", 1],
+      ["workflows", 1],
+    ]);
+    for (const [collection, n] of counter.byCollection())
+      assert.ok(n <= (expected.get(collection) ?? 0), `${collection}: ${n} commands (${perCollection})`);
   } finally {
     await counted.app.stop();
     await counter.close();

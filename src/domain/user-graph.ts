@@ -1,8 +1,9 @@
 // The caller's lists (knowledge bases, conversations, chatflows, workflows) and single documents,
-// always filtered by the caller's username. Page windows come from resolvers/pagination.ts.
+// always filtered by the caller's username. Page windows come from src/lib/pagination.ts.
 import type { Context } from "../context.js";
 import { NotFound } from "../errors.js";
 import { isOwnObjectKey, objectKeyOfStoredUrl } from "../lib/layra-ids.js";
+import { readModelConfig } from "./model-config.js";
 
 type Loadable = "knowledgeBase" | "file" | "conversation" | "chatflow" | "workflow";
 
@@ -13,23 +14,27 @@ export async function ownDocument<L extends Loadable>(context: Context, loader: 
   return doc as NonNullable<Awaited<ReturnType<Context["loaders"][L]["load"]>>>;
 }
 
+// The profile's reads go through the request's loaders (src/loaders/index.ts): tracked by its read
+// schedule, so the by-id loads they lead to share batches, and priming those loaders.
 export const listKnowledgeBases = (context: Context, username: string) =>
-  context.stores.mongo.knowledgeBases.list(username);
-export const listConversations = (context: Context, username: string) =>
-  context.stores.mongo.conversations.list(username);
-export const listChatflows = (context: Context, username: string) => context.stores.mongo.chatflows.list(username);
-export const listWorkflows = (context: Context, username: string) => context.stores.mongo.workflows.list(username);
+  context.loaders.lists.knowledgeBases(username);
+export const listConversations = (context: Context, username: string) => context.loaders.lists.conversations(username);
+export const listChatflows = (context: Context, username: string) => context.loaders.lists.chatflows(username);
+export const listWorkflows = (context: Context, username: string) => context.loaders.lists.workflows(username);
 
 /**
  * The files of all the caller's knowledge bases, newest first, optionally by filename keyword
  * (LAYRA's get_user_files_with_pagination); files of temporary knowledge bases are left out.
  */
-export async function listFiles(context: Context, username: string, keyword: string | null | undefined) {
-  const { knowledgeBases, files } = context.stores.mongo;
-  return files.list(username, await knowledgeBases.listedIds(username), keyword);
-}
+export const listFiles = (context: Context, username: string, keyword: string | null | undefined) =>
+  context.loaders.lists.files(username, keyword);
 
-export const customNodesOf = (context: Context, username: string) => context.stores.mongo.customNodes.find(username);
+export const customNodesOf = (context: Context, username: string) =>
+  context.loaders.reads.track(() => context.stores.mongo.customNodes.find(username));
+
+/** The caller's model config, read as one of the profile's tracked reads. */
+export const modelConfigOf = (context: Context, username: string) =>
+  context.loaders.reads.track(() => readModelConfig(context, username));
 
 /**
  * Presigns an object key for the caller: only a key of LAYRA's full object-key shape whose owner

@@ -43,18 +43,36 @@ export async function arrayConnection<T, N>(
   return { ...connection, totalCount: items.length };
 }
 
-/** A connection over a store query that takes (offset, limit), with its total count. */
-export async function queryConnection<N>(
-  args: DefaultConnectionArguments,
-  totalCount: number,
-  page: (offset: number, limit: number) => Promise<N[]>,
-) {
+/** A stored list read page by page: the total is counted apart. */
+export interface PagedList<N> {
+  count(): Promise<number>;
+  page(offset: number, limit: number): Promise<N[]>;
+}
+
+/**
+ * A connection over a stored list, counted only when the page cannot tell the total: Pothos reads
+ * one item past the window, so a page that comes back shorter than it asked for ends the list and
+ * the total is its offset plus its length. Otherwise `totalCount` counts when it is selected. A
+ * window placed from the end (`last`, `before`) needs the total first.
+ */
+export async function listConnection<N>(args: DefaultConnectionArguments, list: PagedList<N>) {
   checkConnectionArgs(args);
-  const connection = await resolveOffsetConnection(
-    { args, defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE, totalCount },
-    ({ offset, limit }) => page(offset, limit),
-  );
-  return { ...connection, totalCount };
+  const options = { args, defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE };
+  if (args.last != null || args.before != null) {
+    const totalCount = await list.count();
+    const connection = await resolveOffsetConnection({ ...options, totalCount }, ({ offset, limit }) =>
+      list.page(offset, limit),
+    );
+    return { ...connection, totalCount };
+  }
+  let pageTotal: number | undefined;
+  const connection = await resolveOffsetConnection(options, async ({ offset, limit }) => {
+    const nodes = await list.page(offset, limit);
+    // An empty page past the start says nothing about how many items lie before it.
+    if (nodes.length < limit && (nodes.length > 0 || offset === 0)) pageTotal = offset + nodes.length;
+    return nodes;
+  });
+  return { ...connection, totalCount: pageTotal ?? (() => list.count()) };
 }
 
 /** The longest offset a slice or cursor may name: far past any stored list, far below a float's integer range. */

@@ -1,8 +1,9 @@
 // Persisted operations, optional: with PERSISTED_OPERATIONS_FILE set to a JSON manifest
-// {"<hash>": "<query>"}, only the operations it lists run. Over HTTP a client sends
-// `extensions.persistedQuery.sha256Hash` (Apollo's format) or `documentId`; over graphql-ws the
-// same in the subscribe message's extensions, or the exact text of a listed operation. Any other
-// document is refused with PERSISTED_QUERY_ONLY / PERSISTED_QUERY_NOT_FOUND.
+// {"<hash>": "<query>"} (GraphQL Code Generator's persisted-documents.json is one: keys are opaque,
+// e.g. "sha256:<hex>"), only the operations it lists run. A client names one by `documentId` beside
+// `variables` (what web/ sends) or by `extensions.persistedQuery.sha256Hash` (Apollo's format), over
+// HTTP, multipart uploads and graphql-ws alike; over graphql-ws the exact text of a listed operation
+// is accepted too. Any other document is refused with PERSISTED_QUERY_ONLY / PERSISTED_QUERY_NOT_FOUND.
 import { readFileSync } from "node:fs";
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
@@ -42,8 +43,8 @@ export class PersistedOperations {
   }
 
   /** The query for a graphql-ws subscribe message: the listed text for its hash, or its own text if listed. */
-  resolve(params: { query?: string | null; extensions?: Record<string, unknown> | null }): string {
-    const id = persistedId(params.extensions);
+  resolve(params: PersistedParams): string {
+    const id = persistedId(params);
     if (id !== null) {
       const query = this.byHash.get(id);
       if (query === undefined) throw notFound();
@@ -54,8 +55,15 @@ export class PersistedOperations {
   }
 }
 
-function persistedId(extensions: Record<string, unknown> | null | undefined): string | null {
-  const persisted = extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+interface PersistedParams {
+  query?: string | null;
+  documentId?: unknown;
+  extensions?: Record<string, unknown> | null;
+}
+
+function persistedId(params: PersistedParams): string | null {
+  if (typeof params.documentId === "string") return params.documentId;
+  const persisted = params.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
   if (typeof persisted?.sha256Hash === "string") return persisted.sha256Hash;
   return null;
 }
@@ -74,12 +82,7 @@ export function usePersisted(operations: PersistedOperations): Plugin[] {
     usePersistedOperations({
       getPersistedOperation: (key) => operations.byHash.get(key) ?? null,
       allowArbitraryOperations: false,
-      extractPersistedOperationId: (params) => {
-        const fromExtensions = persistedId(params.extensions);
-        if (fromExtensions !== null) return fromExtensions;
-        const documentId = (params as { documentId?: unknown }).documentId;
-        return typeof documentId === "string" ? documentId : null;
-      },
+      extractPersistedOperationId: (params) => persistedId(params),
       customErrors: {
         notFound: {
           message: "PersistedQueryNotFound",

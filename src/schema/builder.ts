@@ -20,7 +20,8 @@ export const builder = new SchemaBuilder<{
     Upload: { Input: File; Output: never };
   };
   DefaultFieldNullability: false;
-  Connection: { totalCount: number };
+  // A count the page did not tell is a thunk, run only when `totalCount` is selected (src/lib/pagination.ts).
+  Connection: { totalCount: number | (() => Promise<number>) };
 }>({
   plugins: [ScopeAuthPlugin, RelayPlugin],
   defaultFieldNullability: false,
@@ -53,4 +54,8 @@ export const builder = new SchemaBuilder<{
 
 builder.queryType({});
 
-builder.globalConnectionField("totalCount", (t) => t.int({ resolve: (connection) => connection.totalCount }));
+builder.globalConnectionField("totalCount", (t) =>
+  t.int({
+    resolve: ({ totalCount }) => (typeof totalCount === "function" ? totalCount() : totalCount),
+  }),
+);

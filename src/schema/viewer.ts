@@ -5,12 +5,12 @@ import {
   listConversations,
   listKnowledgeBases,
   listWorkflows,
+  modelConfigOf,
   ownDocument,
 } from "../domain/user-graph.js";
-import { readModelConfig } from "../domain/model-config.js";
 import { builder } from "./builder.js";
 import { listSize } from "./lists.js";
-import { capList, queryConnection } from "../lib/pagination.js";
+import { capList, listConnection } from "../lib/pagination.js";
 
 const MAX_CUSTOM_NODES = 200;
 import { Chatflow, Conversation } from "./conversation.js";
@@ -36,12 +36,6 @@ export const CustomNode = builder.objectRef<CustomNodeShape>("CustomNode").imple
   }),
 });
 
-/** A paged list of the caller's documents: one find and one count, whatever the page holds. */
-const ownedConnection = <D>(
-  list: { count: () => Promise<number>; page: (offset: number, limit: number) => Promise<D[]> },
-  args: Parameters<typeof queryConnection>[0],
-) => list.count().then((total) => queryConnection(args, total, list.page));
-
 // Every field that needs a store is nullable, so a store that is down fails that field only (up to
 // the root fields, which are all nullable): `{ health { ready } me { username } }` keeps what it can.
 const User = builder.objectRef<ViewerShape>("User").implement({
@@ -51,7 +45,7 @@ const User = builder.objectRef<ViewerShape>("User").implement({
     modelConfig: t.field({
       type: ModelConfig,
       nullable: true,
-      resolve: (user, _args, context) => readModelConfig(context, user.username),
+      resolve: (user, _args, context) => modelConfigOf(context, user.username),
     }),
     customNodes: t.field({
       type: [CustomNode],
@@ -67,7 +61,7 @@ const User = builder.objectRef<ViewerShape>("User").implement({
       type: KnowledgeBase,
       nullable: true,
       description: "The caller's knowledge bases, newest first; temporary (chat-upload) ones are left out.",
-      resolve: (user, args, context) => ownedConnection(listKnowledgeBases(context, user.username), args),
+      resolve: (user, args, context) => listConnection(args, listKnowledgeBases(context, user.username)),
     }),
     files: t.connection({
       type: File,
@@ -80,22 +74,22 @@ const User = builder.objectRef<ViewerShape>("User").implement({
         }),
       },
       resolve: (user, args, context) =>
-        listFiles(context, user.username, args.keyword).then((list) => ownedConnection(list, args)),
+        listFiles(context, user.username, args.keyword).then((list) => listConnection(args, list)),
     }),
     conversations: t.connection({
       type: Conversation,
       nullable: true,
-      resolve: (user, args, context) => ownedConnection(listConversations(context, user.username), args),
+      resolve: (user, args, context) => listConnection(args, listConversations(context, user.username)),
     }),
     chatflows: t.connection({
       type: Chatflow,
       nullable: true,
-      resolve: (user, args, context) => ownedConnection(listChatflows(context, user.username), args),
+      resolve: (user, args, context) => listConnection(args, listChatflows(context, user.username)),
     }),
     workflows: t.connection({
       type: Workflow,
       nullable: true,
-      resolve: (user, args, context) => ownedConnection(listWorkflows(context, user.username), args),
+      resolve: (user, args, context) => listConnection(args, listWorkflows(context, user.username)),
     }),
   }),
 });

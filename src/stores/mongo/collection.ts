@@ -2,6 +2,7 @@
 // `{collection}.{operation}` in store_call_duration_seconds, and the owner-filtered reads of
 // LAYRA's user-owned collections answer only the caller's documents.
 import type { Collection, Document, Filter, OptionalUnlessRequiredId, Sort } from "mongodb";
+import type { PagedList } from "../../lib/pagination.js";
 import { observeStoreCall } from "../observe.js";
 
 /** Runs one command of a collection, observed under `{collection}.{operation}`. */
@@ -14,12 +15,6 @@ export const observer =
 
 /** Documents leave the repositories without Mongo's `_id`, as the gateway never exposes it. */
 export const NO_ID = { _id: 0 } as const;
-
-/** A list of the caller's documents: one count and one find per page, whatever the page holds. */
-export interface OwnedList<D> {
-  count(): Promise<number>;
-  page(offset: number, limit: number): Promise<D[]>;
-}
 
 /**
  * Removes exactly these elements (as read) from an array field. A conditional `$pull` matches but
@@ -56,7 +51,7 @@ export function ownedCollection<D extends Document & { username: string }>(
             .toArray() as Promise<D[]>,
       ),
     /** The caller's listed documents (`is_delete: false`, which keeps temp knowledge bases out) in `sort` order. */
-    list: (username: string, sort: Sort, extra: Document = {}): OwnedList<D> => {
+    list: (username: string, sort: Sort, extra: Document = {}): PagedList<D> => {
       const filter = { ...extra, username, is_delete: false } as unknown as Filter<D>;
       return {
         count: () => call("count", () => collection.countDocuments(filter)),

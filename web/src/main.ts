@@ -1,0 +1,210 @@
+// The example app: paste a token, browse knowledge bases and their files' pages, upload a PDF and
+// watch it being ingested, search. Every operation is a typed document generated from
+// src/operations.graphql; page data is only ever set as text or attributes, never as HTML.
+import { Gateway, type Session } from "./api";
+import {
+  CreateKnowledgeBaseDocument,
+  LibraryDocument,
+  ProfileDocument,
+  SearchDocument,
+  TaskProgressDocument,
+  UploadFilesDocument,
+  type LibraryQuery,
+} from "./gql/graphql";
+import "./style.css";
+
+const SESSION_KEY = "layra.session";
+const THUMBNAILS = 4;
+
+const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  error: byId<HTMLParagraphElement>("error"),
+  login: byId<HTMLFormElement>("login"),
+  endpoint: byId<HTMLInputElement>("endpoint"),
+  token: byId<HTMLTextAreaElement>("token"),
+  signedIn: byId<HTMLDivElement>("signed-in"),
+  username: byId<HTMLElement>("username"),
+  logout: byId<HTMLButtonElement>("logout"),
+  knowledgeBase: byId<HTMLSelectElement>("knowledge-base"),
+  create: byId<HTMLFormElement>("create"),
+  newName: byId<HTMLInputElement>("new-name"),
+  library: byId<HTMLDivElement>("library"),
+  upload: byId<HTMLFormElement>("upload"),
+  file: byId<HTMLInputElement>("file"),
+  progress: byId<HTMLProgressElement>("progress"),
+  progressText: byId<HTMLSpanElement>("progress-text"),
+  search: byId<HTMLFormElement>("search"),
+  query: byId<HTMLInputElement>("query"),
+  hits: byId<HTMLOListElement>("hits"),
+};
+
+let gateway: Gateway | null = null;
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
+function thumbnail(url: string | null | undefined, alt: string): HTMLElement {
+  // A null url means the page's object is not the owner's: show the label alone.
+  return url ? element("img", { src: url, alt }) : element("span", {}, alt);
+}
+
+function showError(error: unknown): void {
+  ui.error.textContent = error instanceof Error ? error.message : String(error);
+  ui.error.hidden = false;
+}
+
+/** Runs a form's action, with its button disabled meanwhile and any error shown. */
+function onSubmit(form: HTMLFormElement, action: () => Promise<void>): void {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    if (button) button.disabled = true;
+    ui.error.hidden = true;
+    action()
+      .catch(showError)
+      .finally(() => {
+        if (button) button.disabled = false;
+      });
+  });
+}
+
+function signedIn(): Gateway {
+  if (!gateway) throw new Error("log in first");
+  return gateway;
+}
+
+async function logIn(session: Session): Promise<void> {
+  const candidate = new Gateway(session);
+  const { me } = await candidate.execute(ProfileDocument, {});
+  if (!me) throw new Error("the gateway did not accept this token");
+  gateway = candidate;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  ui.username.textContent = me.username;
+  ui.login.hidden = true;
+  ui.signedIn.hidden = false;
+  await refreshLibrary();
+}
+
+function logOut(): void {
+  gateway?.close();
+  gateway = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  ui.signedIn.hidden = true;
+  ui.login.hidden = false;
+}
+
+type KnowledgeBase = NonNullable<NonNullable<LibraryQuery["me"]>["knowledgeBases"]>["edges"][number]["node"];
+
+function renderKnowledgeBase(base: KnowledgeBase): HTMLElement {
+  const files = base.files.edges.map(({ node: file }) =>
+    element(
+      "li",
+      {},
+      `${file.filename} (${count(file.pageCount, "page")})`,
+      element(
+        "div",
+        { class: "thumbnails" },
+        ...file.pages.map((page) => thumbnail(page.url, `${file.filename} page ${page.pageNumber}`)),
+      ),
+    ),
+  );
+  return element(
+    "article",
+    {},
+    element("h3", {}, `${base.name} (${count(base.fileCount, "file")})`),
+    files.length ? element("ul", {}, ...files) : element("p", {}, "No files yet."),
+  );
+}
+
+async function refreshLibrary(select?: string): Promise<void> {
+  const { me } = await signedIn().execute(LibraryDocument, { thumbnails: THUMBNAILS });
+  const bases = me?.knowledgeBases?.edges.map((edge) => edge.node) ?? [];
+  const selected = select ?? ui.knowledgeBase.value;
+  ui.knowledgeBase.replaceChildren(
+    ...bases.map((base) => element("option", { value: base.knowledgeBaseId }, base.name)),
+  );
+  if (bases.some((base) => base.knowledgeBaseId === selected)) ui.knowledgeBase.value = selected;
+  ui.library.replaceChildren(
+    ...(bases.length ? bases.map(renderKnowledgeBase) : [element("p", {}, "No knowledge bases yet.")]),
+  );
+}
+
+function selectedKnowledgeBase(): string {
+  if (!ui.knowledgeBase.value) throw new Error("create or choose a knowledge base first");
+  return ui.knowledgeBase.value;
+}
+
+async function upload(): Promise<void> {
+  const file = ui.file.files?.[0];
+  if (!file) throw new Error("choose a PDF");
+  ui.progress.value = 0;
+  ui.progressText.textContent = "uploading";
+  const { uploadFiles } = await signedIn().upload(UploadFilesDocument, { knowledgeBaseId: selectedKnowledgeBase() }, [
+    file,
+  ]);
+  if (!uploadFiles) throw new Error("the knowledge base is gone");
+  for await (const { taskProgress: state } of signedIn().subscribe(TaskProgressDocument, {
+    taskId: uploadFiles.taskId,
+  })) {
+    ui.progress.value = state.percent ?? 0;
+    const page = state.pagesTotal ? `, page ${state.pagesDone ?? 0}/${state.pagesTotal}` : "";
+    ui.progressText.textContent = `${state.status ?? "waiting"}: ${state.processed ?? 0}/${state.total ?? 0} files${page}`;
+    if (state.failedFiles.length) ui.progressText.textContent += ` (failed: ${state.failedFiles.join(", ")})`;
+  }
+  ui.upload.reset();
+  await refreshLibrary();
+}
+
+async function search(): Promise<void> {
+  const { searchKnowledgeBase: hits } = await signedIn().execute(SearchDocument, {
+    knowledgeBaseId: selectedKnowledgeBase(),
+    query: ui.query.value,
+    topK: 5,
+  });
+  ui.hits.replaceChildren(
+    ...(hits ?? []).map((hit) =>
+      element(
+        "li",
+        {},
+        `${hit.file.filename}, page ${hit.page.pageNumber} (score ${hit.score.toFixed(2)})`,
+        element(
+          "div",
+          { class: "thumbnails" },
+          thumbnail(hit.page.url, `hit: ${hit.file.filename} page ${hit.page.pageNumber}`),
+        ),
+      ),
+    ),
+  );
+  if (!hits?.length) ui.hits.replaceChildren(element("li", {}, "No matching pages."));
+}
+
+onSubmit(ui.login, () => logIn({ endpoint: ui.endpoint.value.trim(), token: ui.token.value.trim() }));
+onSubmit(ui.create, async () => {
+  const { createKnowledgeBase } = await signedIn().execute(CreateKnowledgeBaseDocument, { name: ui.newName.value });
+  ui.create.reset();
+  await refreshLibrary(createKnowledgeBase?.knowledgeBaseId);
+});
+onSubmit(ui.upload, upload);
+onSubmit(ui.search, search);
+ui.logout.addEventListener("click", logOut);
+
+ui.endpoint.value = import.meta.env.VITE_GRAPHQL_ENDPOINT ?? "/graphql";
+const saved = sessionStorage.getItem(SESSION_KEY);
+if (saved) {
+  logIn(JSON.parse(saved) as Session).catch((error: unknown) => {
+    logOut();
+    showError(error);
+  });
+} else {
+  ui.login.hidden = false;
+}
