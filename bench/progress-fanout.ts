@@ -2,7 +2,8 @@
 // this writer (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
 // subscribers it prints HSET->receipt latency, Redis commands per update (INFO commandstats), the
 // gateway's memory, and what LAYRA's approach (one HGETALL per subscriber per second) would cost.
-// Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10).
+// Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10);
+// BENCH_CPU_PROF=dir writes a CPU profile of each measured window, gateway and subscribers apart.
 import { fork, type ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { LocalStack } from "../dev/stack/stack.js";
@@ -10,6 +11,7 @@ import { LocalStack } from "../dev/stack/stack.js";
 const levels = (process.argv[2] ?? "1000,5000,10000").split(",").map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const perConnection = Number(process.env.BENCH_PER_CONNECTION ?? 10);
+const profileDir = process.env.BENCH_CPU_PROF;
 const TASKS = 100;
 const WRITES_PER_SECOND = 50;
 
@@ -116,12 +118,19 @@ try {
     };
     await write(2 * WRITES_PER_SECOND); // warm-up, not measured: lets the subscribe burst's garbage be collected
     await new Promise((resolve) => setTimeout(resolve, 500));
+    if (profileDir) for (const process of [gateway, subscribers]) process.send({ type: "profile-start" });
     const before = await commandCalls(stats);
     subscribers.send({ type: "start" });
     const updates = seconds * WRITES_PER_SECOND;
     await write(updates);
     await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
     const after = await commandCalls(stats);
+    if (profileDir)
+      await Promise.all(
+        [gateway, subscribers].map((process) =>
+          request(process, { type: "profile-stop", dir: profileDir, name: count }, "profiled"),
+        ),
+      );
     const latency = await request<{ count: number; p50: number; p99: number; max: number }>(
       subscribers,
       { type: "stop" },

@@ -2,6 +2,7 @@
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { mintToken } from "../src/domain/auth.js";
+import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
 
 const config = loadConfig(process.env);
 const app = buildApp(config);
@@ -14,8 +15,13 @@ function stats() {
   return { rssMb: memory.rss / 2 ** 20, heapUsedMb: memory.heapUsed / 2 ** 20, counts: app.stores.progress.counts() };
 }
 
-process.on("message", async (message: { type: string }) => {
+process.on("message", async (message: { type: string; dir?: string; name?: string }) => {
   if (message.type === "stats") process.send!({ type: "stats", ...stats() });
+  if (message.type === "profile-start") await startWindowProfile();
+  if (message.type === "profile-stop") {
+    await stopWindowProfile(message.dir!, `gateway-${message.name}`);
+    process.send!({ type: "profiled" });
+  }
   if (message.type === "stop") {
     await app.stop();
     process.exit(0);

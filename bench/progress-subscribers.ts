@@ -2,6 +2,7 @@
 // delay from the writer's HSET (its wall-clock stamp is in `message`) to receipt here.
 import type { Client } from "graphql-ws";
 import { wsClient, wsSubscribe, type Collected } from "../test/fixtures/subscribers.js";
+import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
 
 const QUERY = "subscription ($taskId: String!) { taskProgress(taskId: $taskId) { processed message } }";
 type Event = { taskProgress: { processed: number; message: string } };
@@ -30,7 +31,14 @@ process.on(
     tasks?: string[];
     count?: number;
     perConnection?: number;
+    dir?: string;
+    name?: string;
   }) => {
+    if (message.type === "profile-start") await startWindowProfile();
+    if (message.type === "profile-stop") {
+      await stopWindowProfile(message.dir!, `subscribers-${message.name}`);
+      process.send!({ type: "profiled" });
+    }
     if (message.type === "subscribe") {
       const started = Date.now();
       const { url, token, tasks, count, perConnection } = message as Required<typeof message>;

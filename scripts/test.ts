@@ -1,10 +1,11 @@
-// `npm test`: installs and starts the local stack once, runs every test file against it with
-// node's test runner, then stops the stack. Tests that take a store down start their own servers.
+// `npm test`: installs and starts the local stack once (and installs web/'s packages), runs every test
+// file against it with node's test runner, then stops the stack. Tests that take a store down start
+// their own servers.
 // The Milvus store and search tests then run a second time against the real Milvus engine
 // (milvus-lite only reimplements its protocol), started once for them alone;
 // LAYRA_TEST_MILVUS_ENGINE=0 skips that second run, =only runs only it.
 import { execFileSync, spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, normalize } from "node:path";
 import { LocalStack } from "../dev/stack/stack.js";
 
@@ -12,6 +13,14 @@ const ENGINE_TESTS = ["test/milvus-store.test.ts", "test/search.test.ts"];
 
 const root = new URL("..", import.meta.url).pathname;
 execFileSync("bash", [join(root, "dev/stack/install.sh")], { stdio: "inherit" });
+// The example app's packages (web/ has a lockfile of its own): installed when missing or older than the lock.
+const webInstalled = join(root, "web/node_modules/.package-lock.json");
+if (
+  !existsSync(webInstalled) ||
+  statSync(webInstalled).mtimeMs < statSync(join(root, "web/package-lock.json")).mtimeMs
+) {
+  execFileSync("npm", ["ci", "--prefix", join(root, "web"), "--no-audit", "--no-fund"], { stdio: "inherit" });
+}
 
 const requested = process.argv.slice(2);
 const files =

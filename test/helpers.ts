@@ -22,6 +22,19 @@ export function privateStack(only?: readonly StoreServer[]): Promise<LocalStack>
   return LocalStack.start(only ? { only } : {});
 }
 
+/** Waits for a condition, not for a time; the guard only keeps a broken test from hanging. */
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  guardMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + guardMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export const uniqueName = (prefix: string) => `${prefix}${randomBytes(4).toString("hex")}`;
 
 export function testConfig(env: Record<string, string>, overrides: Record<string, string> = {}): Config {

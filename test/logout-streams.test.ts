@@ -1,13 +1,18 @@
 // logout ends the streams already open with that token, over graphql-ws and SSE: subscriptions
-// re-check that their token is still registered (every TOKEN_RECHECK_MS and before events).
+// re-check that their token is still registered (every TOKEN_RECHECK_MS and before events), one check
+// per token for all of a process's streams of it.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
+import type { Client } from "graphql-ws";
+import { Redis } from "ioredis";
 import { sseSubscribe, wsClient, wsSubscribe } from "./fixtures/subscribers.js";
-import { gatewayForFile } from "./helpers.js";
+import { eventually, gatewayForFile, privateStack, startGateway } from "./helpers.js";
 
 const file = gatewayForFile({ TOKEN_RECHECK_MS: "200" });
 const PROGRESS = `subscription($taskId: String!) { taskProgress(taskId: $taskId) { status end } }`;
+const RECHECK_MS = 200;
+const STREAMS = 50;
 
 test("logout ends open taskProgress streams of that token with UNAUTHENTICATED; other tokens' streams go on", async () => {
   const gw = await file.ready;
@@ -44,5 +49,72 @@ test("logout ends open taskProgress streams of that token with UNAUTHENTICATED; 
   } finally {
     await client.dispose();
     await otherClient.dispose();
+  }
+});
+
+test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke elsewhere ends them all", async () => {
+  await file.ready;
+  // A Redis of this test's own, so MONITOR sees only this gateway's commands.
+  const redisStack = await privateStack(["redis"]);
+  const gw = await startGateway(file.env, {
+    TOKEN_RECHECK_MS: String(RECHECK_MS),
+    REDIS_URL: redisStack.env.REDIS_URL,
+  });
+  const monitorClient = new Redis(redisStack.env.REDIS_URL);
+  let monitor: Redis | null = null;
+  const clients: Client[] = [];
+  try {
+    const taskId = `erin_${randomUUID()}`;
+    await gw.app.stores.redis.task.hset(`task:${taskId}`, { status: "processing", total: "3", processed: "0" });
+    const [token, other] = await Promise.all([gw.token("erin", 3600), gw.token("erin", 3500)]);
+    // When the server ran each EXISTS of the token's key (MONITOR's own timestamps, in ms).
+    const checks: number[] = [];
+    monitor = await monitorClient.monitor();
+    monitor.on("monitor", (time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === "exists" && args[1] === `token:${token}`) checks.push(Number(time) * 1000);
+    });
+
+    for (let i = 0; i < STREAMS / 10; i++) clients.push(wsClient(gw.url, token));
+    const streams = Array.from({ length: STREAMS }, (_, i) =>
+      wsSubscribe(clients[i % clients.length]!, PROGRESS, { taskId }),
+    );
+    await Promise.all(streams.map((stream) => stream.waitFor(1)));
+    for (const stream of streams) assert.equal(stream.results[0]!.errors, undefined);
+
+    // A stream of another token, closed by its client: its entry goes once its last stream ends.
+    const otherClient = wsClient(gw.url, other);
+    clients.push(otherClient);
+    const closing = wsSubscribe(otherClient, PROGRESS, { taskId });
+    await closing.waitFor(1);
+    assert.equal(gw.app.stores.tokenChecks.size, 2);
+    closing.close();
+    await eventually(() => gw.app.stores.tokenChecks.size === 1, "the closed stream's token entry to go");
+
+    // Checks start at least RECHECK_MS apart whatever the number of streams; without sharing, each of
+    // the STREAMS streams would check on its own. +2: network jitter between the gateway and Redis.
+    await eventually(() => checks.length >= 1, "a first token check");
+    const from = checks.length;
+    await eventually(() => checks.length >= from + 4, "four more token checks");
+    const window = checks.slice(from - 1);
+    const spanMs = window.at(-1)! - window[0]!;
+    assert.ok(window.length - 1 <= spanMs / RECHECK_MS + 2, `${window.length - 1} checks in ${spanMs} ms`);
+
+    // Revoked by another replica (the key deleted directly): every stream ends with UNAUTHENTICATED.
+    await gw.app.stores.redis.token.del(`token:${token}`);
+    await Promise.all(streams.map((stream) => stream.whenEnded()));
+    for (const stream of streams) {
+      const codes = [
+        ...stream.results.flatMap((r) => r.errors ?? []),
+        ...((Array.isArray(stream.error) ? stream.error : []) as { extensions?: Record<string, unknown> }[]),
+      ].map((e) => e.extensions?.code);
+      assert.ok(codes.includes("UNAUTHENTICATED"), JSON.stringify([stream.results, stream.error]));
+    }
+    assert.equal(gw.app.stores.tokenChecks.size, 0);
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+    monitor?.disconnect();
+    monitorClient.disconnect();
+    await gw.close();
+    await redisStack.close();
   }
 });

@@ -113,7 +113,7 @@ test(`${engine}: stage-2 windows walk the rows in primary-key order and read eve
   cache.clear();
   for (const round of ["from Milvus", "from the cache"]) {
     const read = new Map<string, number[][]>();
-    for await (const batch of stores.milvus.pageVectors(kbId, [...pages.keys()])) {
+    for await (const batch of stores.milvus.pageVectors(kbId, [...pages.keys()], { fill: true })) {
       if (batch.pages) for (const [id, vectors] of batch.pages) read.set(id, rows(vectors));
       else
         rows(batch.vectors).forEach((row, i) => {

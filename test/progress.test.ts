@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import type { Client } from "graphql-ws";
-import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { eventually, privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
 import {
   taskId,
@@ -89,14 +89,6 @@ async function drive<S>(steps: WriteStep<S>[], subscribers: Collected<unknown>[]
   for (const [i, step] of steps.entries()) {
     await step.write();
     await Promise.all(subscribers.map((sub) => sub.waitFor(offset + i + 1)));
-  }
-}
-
-async function eventually(check: () => Promise<boolean> | boolean, what: string, guardMs = 30_000): Promise<void> {
-  const deadline = Date.now() + guardMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

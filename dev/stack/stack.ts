@@ -82,9 +82,9 @@ async function prepareKafka(port: number, dataDir: string): Promise<void> {
     "kafka.tools.StorageTool",
     "format",
     "--ignore-formatted",
-    "-t",
-    // A KRaft cluster id is 16 random bytes in URL-safe base64.
-    Buffer.from(randomUUID().replaceAll("-", ""), "hex").toString("base64url"),
+    // A KRaft cluster id is 16 random bytes in URL-safe base64. Joined to its option: an id that
+    // starts with "-" (1 in 64) would otherwise be read as an option and the format fails.
+    `--cluster-id=${Buffer.from(randomUUID().replaceAll("-", ""), "hex").toString("base64url")}`,
     "-c",
     properties,
   ]);

@@ -6,6 +6,7 @@ import type { Config } from "../config.js";
 import type { AuthenticatedContext, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
+import { untilRevoked } from "../lib/until-revoked.js";
 
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
 
@@ -86,14 +87,24 @@ export async function mintToken(config: Config, stores: Stores, username: string
   return jwt;
 }
 
-/** A real revoke, which LAYRA's logout lacks: the token stops working at once. */
+/** A real revoke, which LAYRA's logout lacks: the token stops working at once, its open streams here too. */
 export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boolean> {
-  return stores.redis.tokens.revoke(viewer.token);
+  const revoked = await stores.redis.tokens.revoke(viewer.token);
+  stores.tokenChecks.revoked(viewer.token);
+  return revoked;
 }
 
-/** True while the caller's token is still registered (`logout`, or its TTL, removes it). */
-export async function tokenStillValid(stores: Stores, viewer: Viewer): Promise<boolean> {
-  return stores.redis.tokens.isRegistered(viewer.token);
+/**
+ * A stream that ends with UNAUTHENTICATED once the caller's token is no longer registered (`logout`
+ * on any replica, or its TTL): checked every TOKEN_RECHECK_MS, once per token for all its streams.
+ */
+export function whileTokenValid<T>(stores: Stores, viewer: Viewer, stream: AsyncIterator<T>): AsyncIterableIterator<T> {
+  return untilRevoked(
+    stream,
+    stores.tokenChecks,
+    viewer.token,
+    () => new Unauthenticated("the token has been revoked: the stream ended"),
+  );
 }
 
 /** Operations on every user's data are for the usernames listed in OPERATOR_USERNAMES. */

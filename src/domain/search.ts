@@ -89,36 +89,58 @@ async function scorePages(
   const { dim } = context.config.milvus;
   const id = knowledgeBase.knowledge_base_id;
   const cache = milvus.pageVectorCache;
+  // Stage 1; null when nothing was ingested into the base yet (no collection: no hits, not an error).
+  const stageOne = async () =>
+    (await milvus.readyForSearch(id))
+      ? milvus.candidates(id, queryVectors, context.config.search.candidateLimit)
+      : null;
   let pages: string[];
+  let plan: SearchPlan = { inMemory: false, fits: false, missing: [] };
   if (!cache.enabled) {
-    // A base nothing was ingested into yet has no collection: no hits, not an error.
-    if (!(await milvus.readyForSearch(id))) return [];
-    pages = await milvus.candidates(id, queryVectors, context.config.search.candidateLimit);
+    const candidates = await stageOne();
+    if (candidates === null) return [];
+    pages = candidates;
   } else {
+    // A base the cache holds nothing of takes the two-stage path unless it is tiny, so its stage 1
+    // runs beside the Mongo read below rather than after it.
+    const early = cache.holdsAny(id) ? null : stageOne();
+    early?.catch(() => undefined);
     // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
     // whatever the cache still holds of those is never scored.
     const listed = await listedPages(context, id);
     if (listed.length === 0) return [];
-    const { inMemory, missing } = planSearch(cache, id, listed, dim);
-    if (inMemory) {
+    plan = planSearch(cache, id, listed, dim);
+    if (plan.inMemory) {
       // Exhaustive over the base: exact by construction, and no stage-1 search.
-      if (missing.length > 0 && !(await milvus.readyForSearch(id))) return [];
+      if (plan.missing.length > 0 && !(await milvus.readyForSearch(id))) return [];
       pages = listed;
     } else {
-      if (!(await milvus.readyForSearch(id))) return [];
+      const candidates = await (early ?? stageOne());
+      if (candidates === null) return [];
       const known = new Set(listed);
-      pages = (await milvus.candidates(id, queryVectors, context.config.search.candidateLimit)).filter((page) =>
-        known.has(page),
-      );
-      if (missing.length > 0) milvus.warm(id, missing);
+      pages = candidates.filter((page) => known.has(page));
     }
   }
   const scores = new MaxSimScores(query, dim);
-  for await (const batch of milvus.pageVectors(id, pages)) {
+  // A base that fits is filled by the warm-up below, so this read need not be a strong one; a base
+  // that does not fit reads its candidates through the cache.
+  const fill = plan.inMemory || !plan.fits;
+  for await (const batch of milvus.pageVectors(id, pages, { fill })) {
     if (batch.pages) for (const [imageId, vectors] of batch.pages) scores.addPage(imageId, vectors);
     else scores.add(batch.imageIds, batch.vectors);
   }
+  // Started only now, so that it never competes with this search's own reads.
+  if (!plan.inMemory && plan.missing.length > 0) milvus.warm(id, plan.missing);
   return [...scores.scores()].map(([imageId, score]) => ({ knowledgeBase, imageId, score }));
+}
+
+interface SearchPlan {
+  /** Every listed page is scored from memory, after reading the few that are missing. */
+  inMemory: boolean;
+  /** The base's pages fit in its share of the budget. */
+  fits: boolean;
+  /** Listed pages the cache lacks (only for a base that fits). */
+  missing: string[];
 }
 
 /**
@@ -131,12 +153,13 @@ function planSearch(
   knowledgeBaseId: string,
   listed: readonly string[],
   dim: number,
-): { inMemory: boolean; missing: string[] } {
+): SearchPlan {
   const { bytes, missing } = cache.holding(knowledgeBaseId, listed);
   const held = listed.length - missing.length;
   const perPage = held > 0 ? bytes / held : (cache.averagePageBytes() ?? ASSUMED_VECTORS_PER_PAGE * dim * 4);
-  if (bytes + missing.length * perPage > cache.budgetBytes * IN_MEMORY_SHARE) return { inMemory: false, missing: [] };
-  return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, missing };
+  if (bytes + missing.length * perPage > cache.budgetBytes * IN_MEMORY_SHARE)
+    return { inMemory: false, fits: false, missing: [] };
+  return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, fits: true, missing };
 }
 
 /** Every page Mongo lists for the caller's base; the same read answers the hits' file metadata. */

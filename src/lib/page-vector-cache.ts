@@ -74,6 +74,11 @@ export class PageVectorCache {
     return { bytes, missing };
   }
 
+  /** Whether any page of this knowledge base is cached. */
+  holdsAny(knowledgeBaseId: string): boolean {
+    return (this.bases.get(knowledgeBaseId)?.size ?? 0) > 0;
+  }
+
   /** Average bytes per cached page, or null while the cache is empty. */
   averagePageBytes(): number | null {
     return this.order.size === 0 ? null : this.bytes / this.order.size;

@@ -1,45 +1,166 @@
-// Ends a live stream when its credential stops being valid. A subscription authenticates once,
+// Ends live streams when their credential stops being valid. A subscription authenticates once,
 // when it starts; without this a stream opened before `logout` would keep delivering until it
-// finished. The check runs every `everyMs` and before an event is delivered when the last check
-// is older than that, so a revoke on any replica ends the stream within about `everyMs`, and a
-// busy stream costs at most one check per `everyMs`. A check that fails (the store is down) keeps
-// the stream open: it was valid, and the store's own outage is reported elsewhere.
+// finished. Streams of one credential share one check: a process holding 10,000 streams of one token
+// asks the store once per `everyMs`, not 10,000 times. The check runs every `everyMs` while the
+// credential has a stream, and before an event is delivered when the last check is older than that,
+// so a revoke on any replica ends every stream within about `everyMs`; `revoked(key)` ends this
+// process's streams of a credential at once (its own logout). A check that fails (the store is down)
+// keeps the streams open: they were valid, and the store's own outage is reported elsewhere.
 
+interface Credential {
+  key: string;
+  /** One callback per open stream, called once when the credential is found revoked. */
+  streams: Set<() => void>;
+  lastChecked: number;
+  /** The check under way, shared by every stream that needs it (single-flight). */
+  checking: Promise<boolean> | null;
+  timer: NodeJS.Timeout | null;
+  revoked: boolean;
+}
+
+/** What a stream holds: whether its credential is still valid, and a way to stop watching it. */
+export interface RevocationWatch {
+  /** False once revoked; a shared check first when the last one is older than the interval. */
+  stillValid(): boolean | Promise<boolean>;
+  close(): void;
+}
+
+/**
+ * One validity check per credential per interval, shared by all the process's streams of it. An entry
+ * lives while the credential has a stream, so memory is bounded by the open streams.
+ */
+export class RevocationChecks {
+  private readonly credentials = new Map<string, Credential>();
+
+  constructor(
+    private readonly isValid: (key: string) => Promise<boolean>,
+    private readonly everyMs: number,
+  ) {}
+
+  /** Calls `onRevoked` once when `key` is found revoked, unless the watch was closed first. */
+  watch(key: string, onRevoked: () => void): RevocationWatch {
+    let credential = this.credentials.get(key);
+    if (!credential) {
+      // The stream has just been authenticated: that counts as a check.
+      credential = { key, streams: new Set(), lastChecked: Date.now(), checking: null, timer: null, revoked: false };
+      this.credentials.set(key, credential);
+      this.scheduleCheck(credential);
+    }
+    const entry = credential;
+    // A distinct function per stream, so two streams passing the same callback stay two members.
+    const stream = () => onRevoked();
+    entry.streams.add(stream);
+    return {
+      stillValid: () => {
+        if (entry.revoked) return false;
+        return Date.now() - entry.lastChecked >= this.everyMs ? this.check(entry) : true;
+      },
+      close: () => {
+        entry.streams.delete(stream);
+        if (entry.streams.size === 0) this.forget(entry);
+      },
+    };
+  }
+
+  /** This process revoked `key` itself: its streams end now rather than at the next check. */
+  revoked(key: string): void {
+    const credential = this.credentials.get(key);
+    if (credential) this.revoke(credential);
+  }
+
+  /** Credentials with open streams (each costs one check per interval). */
+  get size(): number {
+    return this.credentials.size;
+  }
+
+  close(): void {
+    for (const credential of [...this.credentials.values()]) this.forget(credential);
+  }
+
+  private scheduleCheck(credential: Credential): void {
+    if (credential.timer) clearTimeout(credential.timer);
+    const dueIn = Math.max(0, credential.lastChecked + this.everyMs - Date.now());
+    credential.timer = setTimeout(() => void this.check(credential), dueIn);
+    credential.timer.unref();
+  }
+
+  private check(credential: Credential): Promise<boolean> {
+    if (credential.checking) return credential.checking;
+    credential.lastChecked = Date.now();
+    if (credential.timer) clearTimeout(credential.timer);
+    credential.timer = null;
+    credential.checking = this.isValid(credential.key)
+      .catch(() => true)
+      .then((valid) => {
+        credential.checking = null;
+        if (!valid) this.revoke(credential);
+        else if (this.credentials.get(credential.key) === credential) this.scheduleCheck(credential);
+        return valid && !credential.revoked;
+      });
+    return credential.checking;
+  }
+
+  private revoke(credential: Credential): void {
+    if (credential.revoked) return;
+    credential.revoked = true;
+    const streams = [...credential.streams];
+    this.forget(credential);
+    for (const onRevoked of streams) {
+      try {
+        onRevoked();
+      } catch {
+        // One stream's failure must not keep the others open.
+      }
+    }
+  }
+
+  private forget(credential: Credential): void {
+    if (credential.timer) clearTimeout(credential.timer);
+    credential.timer = null;
+    credential.streams.clear();
+    if (this.credentials.get(credential.key) === credential) this.credentials.delete(credential.key);
+  }
+}
+
+/** `source` until `key` is revoked: then the pending or the next `next()` throws `revokedError()`. */
 export function untilRevoked<T>(
   source: AsyncIterator<T>,
-  isValid: () => Promise<boolean>,
-  everyMs: number,
+  checks: RevocationChecks,
+  key: string,
   revokedError: () => Error,
 ): AsyncIterableIterator<T> {
-  let lastChecked = Date.now();
   let stopped = false;
-  let revoke!: (error: Error) => void;
-  const revoked = new Promise<never>((_resolve, reject) => (revoke = reject));
-  revoked.catch(() => undefined);
-  const stillValid = async () => {
-    lastChecked = Date.now();
-    return isValid().catch(() => true);
-  };
-  const timer = setInterval(() => {
-    void stillValid().then((valid) => {
-      if (!valid) revoke(revokedError());
-    });
-  }, everyMs);
-  timer.unref();
+  let revokedWith: Error | null = null;
+  // Rejects the next() under way. Not a race against one long-lived promise: every race would leave a
+  // reaction on it until the stream ends, one per event.
+  let interrupt: ((error: Error) => void) | null = null;
+  const watch = checks.watch(key, () => {
+    revokedWith = revokedError();
+    interrupt?.(revokedWith);
+  });
   const stop = () => {
     if (stopped) return;
     stopped = true;
-    clearInterval(timer);
+    watch.close();
     void source.return?.();
   };
   return {
     async next() {
       try {
-        const result = await Promise.race([source.next(), revoked]);
+        if (revokedWith) throw revokedWith;
+        const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
+          interrupt = reject;
+          source.next().then(resolve, reject);
+        });
+        interrupt = null;
         if (result.done) stop();
-        else if (Date.now() - lastChecked >= everyMs && !(await stillValid())) throw revokedError();
+        else {
+          const valid = watch.stillValid();
+          if (valid === false || (valid !== true && !(await valid))) throw revokedError();
+        }
         return result;
       } catch (error) {
+        interrupt = null;
         stop();
         throw error;
       }

@@ -10,9 +10,7 @@ import {
   type WorkflowStreamEvent,
 } from "../domain/progress.js";
 import { builder } from "./builder.js";
-import { tokenStillValid } from "../domain/auth.js";
-import { Unauthenticated } from "../errors.js";
-import { untilRevoked } from "../lib/until-revoked.js";
+import { whileTokenValid } from "../domain/auth.js";
 
 builder.subscriptionType({});
 
@@ -118,16 +116,6 @@ function progressDeps(context: AuthenticatedContext): ProgressDeps {
   };
 }
 
-/** A stream that ends with UNAUTHENTICATED once its token is revoked (logout), checked every TOKEN_RECHECK_MS. */
-function whileSignedIn<T>(context: AuthenticatedContext, stream: AsyncIterator<T>): AsyncIterableIterator<T> {
-  return untilRevoked(
-    stream,
-    () => tokenStillValid(context.stores, context.viewer),
-    context.config.tokenRecheckMs,
-    () => new Unauthenticated("the token has been revoked: the stream ended"),
-  );
-}
-
 /** A subscription's context is shared by all its events: give each event fresh DataLoaders (pothos#1421). */
 function freshLoaders<T>(event: T, context: Context): T {
   context.loaders = createLoaders(context.stores, context.viewer);
@@ -144,7 +132,8 @@ builder.subscriptionFields((fields) => {
       args: {
         taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
       },
-      subscribe: (_root, args, context) => whileSignedIn(context, taskProgress(progressDeps(context), args.taskId)),
+      subscribe: (_root, args, context) =>
+        whileTokenValid(context.stores, context.viewer, taskProgress(progressDeps(context), args.taskId)),
       resolve: (event, _args, context) => freshLoaders(event, context),
     }),
     workflowRun: t.field({
@@ -152,7 +141,8 @@ builder.subscriptionFields((fields) => {
       description:
         "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
       args: { taskId: t.arg.string({ required: true }) },
-      subscribe: (_root, args, context) => whileSignedIn(context, workflowRun(progressDeps(context), args.taskId)),
+      subscribe: (_root, args, context) =>
+        whileTokenValid(context.stores, context.viewer, workflowRun(progressDeps(context), args.taskId)),
       resolve: (event, _args, context) => freshLoaders(event, context),
     }),
   };

@@ -7,6 +7,7 @@ import { createMongoStore, type MongoStore } from "./mongo.js";
 import { ProgressWatcher } from "./progress-watcher.js";
 import { createRedisStore, type RedisStore } from "./redis.js";
 import { createS3Store, type S3Store } from "./s3.js";
+import { RevocationChecks } from "../lib/until-revoked.js";
 
 export interface Stores {
   mongo: MongoStore;
@@ -18,6 +19,8 @@ export interface Stores {
   kafka: KafkaStore;
   /** Live progress of LAYRA tasks and workflow runs, read from the `redis` task database. */
   progress: ProgressWatcher;
+  /** Whether the tokens of open streams are still registered: one shared check per token per TOKEN_RECHECK_MS. */
+  tokenChecks: RevocationChecks;
 }
 
 export function createStores(config: Config): Stores {
@@ -30,6 +33,7 @@ export function createStores(config: Config): Stores {
     model: createModelStore(config),
     kafka: createKafkaStore(config),
     progress: new ProgressWatcher(config, redis),
+    tokenChecks: new RevocationChecks((jwt) => redis.tokens.isRegistered(jwt), config.tokenRecheckMs),
   };
 }
 
@@ -42,6 +46,7 @@ export function storesHealth(stores: Stores): Promise<StoreHealth[]> {
 export async function closeStores(stores: Stores): Promise<void> {
   // The watcher first: it quits its subscriber connection before the Redis store closes the rest.
   await stores.progress.close();
+  stores.tokenChecks.close();
   await Promise.allSettled(
     [stores.mongo, stores.milvus, stores.redis, stores.s3, stores.model, stores.kafka].map((store) => store.close()),
   );

@@ -72,9 +72,15 @@ export interface MilvusStore {
   candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
   /**
    * Stage 2: every token vector of the given pages. Cached pages come first, in one batch; the rest
-   * is read one query window at a time, so no page is cut short, and fills the cache.
+   * is read one query window at a time, so no page is cut short. With `fill` the read is strong
+   * and fills the cache; without it, it reads at the collection's consistency like LAYRA, faster on
+   * the Milvus engine (a strong read waits for the next time tick).
    */
-  pageVectors(knowledgeBaseId: string, imageIds: readonly string[]): AsyncIterable<PageVectorBatch>;
+  pageVectors(
+    knowledgeBaseId: string,
+    imageIds: readonly string[],
+    options: { fill: boolean },
+  ): AsyncIterable<PageVectorBatch>;
   /** Reads these pages into the cache in the background (one warm-up per base at a time). */
   warm(knowledgeBaseId: string, imageIds: readonly string[]): void;
   /** Resolves when no warm-up is running (benchmarks and tests wait on it). */
@@ -153,7 +159,11 @@ export function createMilvusStore(config: Config): MilvusStore {
     if (!expected(status)) check(what, status);
     return result;
   }
-  async function* pageVectors(knowledgeBaseId: string, imageIds: readonly string[]): AsyncIterable<PageVectorBatch> {
+  async function* pageVectors(
+    knowledgeBaseId: string,
+    imageIds: readonly string[],
+    options: { fill: boolean },
+  ): AsyncIterable<PageVectorBatch> {
     let wanted = imageIds;
     if (cache.enabled) {
       const { found, missing } = cache.lookup(knowledgeBaseId, imageIds);
@@ -163,7 +173,7 @@ export function createMilvusStore(config: Config): MilvusStore {
     if (wanted.length === 0) return;
     const inPages = `image_id in [${wanted.map((id) => JSON.stringify(id)).join(",")}]`;
     // Rows kept for the cache, per page, while they fit the budget (the scoring never waits on them).
-    let fill: Map<string, number[][]> | null = cache.enabled ? new Map() : null;
+    let fill: Map<string, number[][]> | null = cache.enabled && options.fill ? new Map() : null;
     let fillBytes = 0;
     // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
     // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
@@ -300,7 +310,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       if (!cache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
       const run = (async () => {
         // Failures only leave the cache cold: the next search reads what it needs itself.
-        for await (const _ of pageVectors(knowledgeBaseId, imageIds));
+        for await (const _ of pageVectors(knowledgeBaseId, imageIds, { fill: true }));
       })()
         .catch(() => undefined)
         .finally(() => warmUps.delete(knowledgeBaseId));

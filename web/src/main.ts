@@ -51,6 +51,8 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 function thumbnail(url: string | null | undefined, alt: string): HTMLElement {
   // A null url means the page's object is not the owner's: show the label alone.
   return url ? element("img", { src: url, alt }) : element("span", {}, alt);
@@ -108,7 +110,7 @@ function renderKnowledgeBase(base: KnowledgeBase): HTMLElement {
     element(
       "li",
       {},
-      `${file.filename} (${file.pageCount} pages)`,
+      `${file.filename} (${count(file.pageCount, "page")})`,
       element(
         "div",
         { class: "thumbnails" },
@@ -119,7 +121,7 @@ function renderKnowledgeBase(base: KnowledgeBase): HTMLElement {
   return element(
     "article",
     {},
-    element("h3", {}, `${base.name} (${base.fileCount} files)`),
+    element("h3", {}, `${base.name} (${count(base.fileCount, "file")})`),
     files.length ? element("ul", {}, ...files) : element("p", {}, "No files yet."),
   );
 }

@@ -1,0 +1,167 @@
+// The example app in web/, built with `vite build` for persisted documents and served from its own
+// origin, in headless Chromium against a gateway in persisted mode (the generated manifest) with a
+// real ingestion worker on the local stack and Kafka: log in with a pasted token, create a knowledge
+// base, upload a PDF and watch the progress bar reach 100%, see the page thumbnails load, search and
+// see a hit. Screenshots of each step go to test-output/screenshots.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
+import { buildWebApp, generateAndTypecheck, MANIFEST, serveStatic } from "./fixtures/web-app.js";
+import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { createTopic, ingestOverrides, samplePdf, startWorkers } from "./ingest-helpers.js";
+
+const USER = "webappuser";
+const WAIT = { timeout: 300_000 };
+let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
+let build: string;
+let site: Awaited<ReturnType<typeof serveStatic>>;
+let gateway: TestGateway;
+let stopWorkers: () => Promise<unknown>;
+let browser: BrowserSession;
+let token: string;
+/** What the page sent the gateway: HTTP request bodies and graphql-ws frames. */
+const sent = { bodies: [] as string[], frames: [] as string[] };
+
+before(async () => {
+  await generateAndTypecheck();
+  build = await mkdtemp(join(tmpdir(), "layra-web-build-"));
+  await buildWebApp(build, { VITE_PERSISTED_DOCUMENTS: "true" });
+  site = await serveStatic(build);
+  shared = await sharedStackEnv();
+  const overrides = ingestOverrides({ PERSISTED_OPERATIONS_FILE: MANIFEST, CORS_ORIGINS: site.origin });
+  gateway = await startGateway(shared.env, overrides);
+  await createTopic(gateway.config, 1);
+  stopWorkers = await startWorkers(gateway, shared.env, overrides);
+  token = await gateway.token(USER);
+  browser = await openBrowser();
+  browser.page.on("request", (request) => {
+    if (request.url() === `${gateway.url}/graphql` && request.method() === "POST") {
+      sent.bodies.push(request.postData() ?? "");
+    }
+  });
+  browser.page.on("websocket", (socket) => socket.on("framesent", (frame) => sent.frames.push(String(frame.payload))));
+});
+after(async () => {
+  await browser?.close();
+  await stopWorkers?.();
+  await gateway?.close();
+  await shared?.close();
+  await site?.close();
+  if (build) await rm(build, { recursive: true, force: true });
+});
+
+/** Every image under `selector` has loaded with real pixels, and there are at least `count`. */
+const imagesLoaded = (selector: string, count: number) =>
+  browser.page.waitForFunction(
+    ([selector, count]) => {
+      const images = [...document.querySelectorAll<HTMLImageElement>(selector as string)];
+      return images.length >= (count as number) && images.every((image) => image.complete && image.naturalWidth > 0);
+    },
+    [selector, count] as const,
+    WAIT,
+  );
+
+async function step<T>(name: string, action: () => Promise<T>): Promise<T> {
+  try {
+    const result = await action();
+    await browser.screenshot(`web-app-${name}`);
+    return result;
+  } catch (error) {
+    await browser.screenshot(`web-app-${name}-failed`);
+    throw error;
+  }
+}
+
+test("log in by pasting a token; the session survives a reload", async () => {
+  const { page } = browser;
+  await step("login", async () => {
+    await page.goto(site.origin);
+    await page.getByLabel("GraphQL endpoint").fill(`${gateway.url}/graphql`);
+    await page.getByLabel("Token").fill(token);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#username", { hasText: USER }).waitFor(WAIT);
+  });
+  await step("reloaded", async () => {
+    await page.reload();
+    await page.locator("#username", { hasText: USER }).waitFor(WAIT);
+    assert.equal(await page.getByLabel("Token").isVisible(), false);
+  });
+});
+
+test("create a knowledge base, upload a PDF, watch the progress bar reach 100% and the thumbnails load", async () => {
+  const { page } = browser;
+  await step("created", async () => {
+    await page.getByLabel("New knowledge base").fill("manuals");
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.locator("#knowledge-base option", { hasText: "manuals" }).waitFor({ state: "attached", ...WAIT });
+    await page.locator("#library", { hasText: "manuals (0 files)" }).waitFor(WAIT);
+  });
+  // The bar's values as the page sets them, to show it moved while the worker ran.
+  await page.evaluate(() => {
+    const bar = document.querySelector<HTMLProgressElement>("#progress")!;
+    const seen: number[] = [];
+    (window as unknown as { progressSeen: number[] }).progressSeen = seen;
+    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ["value"] });
+  });
+  await step("uploaded", async () => {
+    const pdf = await samplePdf(["pump maintenance", "valve inspection", "filter replacement"]);
+    await page.getByLabel("PDF").setInputFiles({ name: "manual.pdf", mimeType: "application/pdf", buffer: pdf });
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.waitForFunction(
+      () => document.querySelector<HTMLProgressElement>("#progress")!.value === 100,
+      null,
+      WAIT,
+    );
+    await page.locator("#progress-text", { hasText: "completed: 1/1 files" }).waitFor(WAIT);
+  });
+  const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+  assert.equal(seen.at(-1), 100, seen.join(","));
+  await step("thumbnails", async () => {
+    await page.locator("#library", { hasText: "manual.pdf (3 pages)" }).waitFor(WAIT);
+    await imagesLoaded("#library img", 3);
+  });
+  const alts = await page
+    .locator("#library img")
+    .evaluateAll((images) => images.map((image) => image.getAttribute("alt")));
+  assert.deepEqual(alts, ["manual.pdf page 1", "manual.pdf page 2", "manual.pdf page 3"]);
+});
+
+test("search the knowledge base and see a hit page with its image", async () => {
+  const { page } = browser;
+  await step("search", async () => {
+    await page.getByLabel("Query").fill("valve inspection");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator("#hits li", { hasText: "manual.pdf, page" }).first().waitFor(WAIT);
+    await imagesLoaded("#hits img", 1);
+  });
+  const hits = await page.locator("#hits li").allInnerTexts();
+  assert.ok(hits.length >= 1 && hits.length <= 3, hits.join(" | "));
+  for (const hit of hits) assert.match(hit, /^manual\.pdf, page [1-3] \(score -?\d+\.\d\d\)/);
+  assert.deepEqual(browser.offending, [], "no failed request and nothing from outside 127.0.0.1");
+});
+
+test("the app sent every operation by its hash from the generated manifest, never as query text", () => {
+  // Profile (twice), Library (four times), CreateKnowledgeBase, UploadFiles, Search.
+  assert.ok(sent.bodies.length >= 9, `${sent.bodies.length} requests`);
+  for (const body of sent.bodies) {
+    // A JSON body, or a multipart one whose `operations` field holds it.
+    const operation = JSON.parse(
+      body.startsWith("{") ? body : (/name="operations"\r\n\r\n(.*?)\r\n/.exec(body)?.[1] ?? "null"),
+    ) as Record<string, unknown> | null;
+    assert.match(String(operation?.documentId), /^sha256:[0-9a-f]{64}$/, body.slice(0, 200));
+    assert.equal(operation?.query, undefined);
+  }
+  assert.ok(
+    sent.bodies.some((body) => body.includes('name="operations"')),
+    "the upload was a multipart request",
+  );
+  const subscribes = sent.frames.map(
+    (frame) => JSON.parse(frame) as { type: string; payload?: Record<string, unknown> },
+  );
+  const subscribe = subscribes.find((message) => message.type === "subscribe");
+  assert.equal(subscribe?.payload?.query, "");
+  assert.match(String(subscribe?.payload?.documentId), /^sha256:[0-9a-f]{64}$/);
+});
