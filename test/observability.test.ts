@@ -508,7 +508,12 @@ describe("every store call is observed", () => {
     const seen = [...counts.keys()].sort();
     const has = (key: string) => assert.ok(counts.has(key), `${key} in ${JSON.stringify(seen)}`);
     // Mongo reads (the profile's lists and loaders) and writes (insert, rename, model config, deletes).
-    for (const read of ["knowledge_bases.list", "knowledge_bases.count", "files.count", "model_config.find"])
+    for (const read of [
+      "knowledge_bases.firstPageWithIds",
+      "knowledge_bases.count",
+      "files.count",
+      "model_config.find",
+    ])
       has(`mongo ${read}`);
     has("mongo knowledge_bases.findByIds");
     for (const write of ["knowledge_bases.insert", "knowledge_bases.rename", "model_config.addModel"])

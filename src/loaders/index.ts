@@ -21,54 +21,115 @@ const FILES_STAGE = 1;
 
 const scheduled = (reads: ReadSchedule, stage: number) => ({ batchScheduleFn: reads.batchesOf(stage) });
 
+/**
+ * One command for the first `limit` of the caller's listed documents and those among `ids`
+ * (`complete`: every match came back, so an id not found is not the caller's).
+ */
+type FirstPageWithIds<D> = (
+  username: string,
+  limit: number,
+  ids: readonly string[],
+) => Promise<{ page: D[]; found: D[]; complete: boolean }>;
+
+interface PageRequest<D> {
+  limit: number;
+  resolve: (docs: D[]) => void;
+  reject: (error: unknown) => void;
+}
+
+interface ByIdState<D> {
+  /** Documents this request read: by id, and from list pages. */
+  known: Map<string, D>;
+  /** First-page requests waiting for the next batch. */
+  pages: PageRequest<D>[];
+}
+
+/** The key that puts a first-page request into a batch: a symbol, so no client's id can be it. */
+const FIRST_PAGE = Symbol("first page");
+
 /** Batches one repository read per batch and returns the caller's document per id, in order. */
 class ByIdLoader<D> extends DataLoader<string, D | null> {
   private constructor(
     batch: DataLoader.BatchLoadFn<string, D | null>,
     options: DataLoader.Options<string, D | null>,
-    private readonly known: Map<string, D>,
+    private readonly state: ByIdState<D>,
     private readonly idOf: (doc: D) => string,
   ) {
     super(batch, options);
   }
 
-  /** Loads `collection`'s documents by their `key` field (metrics name the loader `{collection}.{key}`). */
+  /**
+   * Loads `collection`'s documents by their `key` field (metrics name the loader `{collection}.{key}`).
+   * With `withFirstPage`, a batch that carries first-page requests reads them and its ids in one command.
+   */
   static create<D>(
     collection: string,
     key: keyof D & string,
     scope: LoaderScope,
     find: FindOwned<D>,
-    stage = 0,
+    options: { stage?: number; withFirstPage?: FirstPageWithIds<D> } = {},
   ): ByIdLoader<D> {
     const { viewer, loaders } = scope;
-    const name = `${collection}.${key}`;
     const idOf = (doc: D) => doc[key] as string;
-    const known = new Map<string, D>();
-    const batch = observedBatch(name, async (ids: readonly string[]) => {
-      if (!viewer) return ids.map(() => null);
-      const unread = ids.filter((id) => !known.has(id));
+    const state: ByIdState<D> = { known: new Map(), pages: [] };
+    const { known } = state;
+    const read = async (username: string, pages: PageRequest<D>[], ids: string[]) => {
+      let unread = ids.filter((id) => !known.has(id));
+      if (pages.length > 0 && options.withFirstPage) {
+        const limit = Math.max(...pages.map((page) => page.limit));
+        const both = await loaders.reads.track(() => options.withFirstPage!(username, limit, unread));
+        for (const doc of [...both.page, ...both.found]) known.set(idOf(doc), doc);
+        for (const page of pages) page.resolve(both.page.slice(0, page.limit));
+        unread = both.complete ? [] : unread.filter((id) => !known.has(id));
+      }
       if (unread.length > 0)
-        for (const doc of await loaders.reads.track(() => find(viewer.username, unread))) known.set(idOf(doc), doc);
-      return ids.map((id) => known.get(id) ?? null);
+        for (const doc of await loaders.reads.track(() => find(username, unread))) known.set(idOf(doc), doc);
+    };
+    const batch = observedBatch(`${collection}.${key}`, async (keys: readonly (string | symbol)[]) => {
+      const pages = state.pages.splice(0);
+      try {
+        const ids = keys.filter((k): k is string => typeof k === "string");
+        if (viewer) await read(viewer.username, pages, ids);
+        else for (const page of pages) page.resolve([]);
+      } catch (error) {
+        for (const page of pages) page.reject(error);
+        throw error;
+      }
+      return keys.map((k) => (typeof k === "string" ? (known.get(k) ?? null) : null));
     });
-    return new ByIdLoader(batch, scheduled(loaders.reads, stage), known, idOf);
+    return new ByIdLoader(batch, scheduled(loaders.reads, options.stage ?? 0), state, idOf);
+  }
+
+  /** The first `limit` of the caller's listed documents, read in the next batch with its ids. */
+  firstPage(limit: number): Promise<D[]> {
+    return new Promise((resolve, reject) => {
+      this.state.pages.push({ limit, resolve, reject });
+      // Never cached, so each request joins the batch being gathered or starts one; a failed read
+      // rejects the page itself.
+      const loader = this as unknown as DataLoader<string | symbol, D | null>;
+      loader
+        .clear(FIRST_PAGE)
+        .load(FIRST_PAGE)
+        .catch(() => undefined);
+      loader.clear(FIRST_PAGE);
+    });
   }
 
   /** The caller's documents as a list page read them: loads of them need no other read. */
   primeRead(docs: readonly D[]): void {
     for (const doc of docs) {
-      this.known.set(this.idOf(doc), doc);
+      this.state.known.set(this.idOf(doc), doc);
       this.prime(this.idOf(doc), doc);
     }
   }
 
   override clear(id: string): this {
-    this.known.delete(id);
+    this.state.known.delete(id);
     return super.clear(id);
   }
 
   override clearAll(): this {
-    this.known.clear();
+    this.state.known.clear();
     return super.clearAll();
   }
 }
@@ -165,10 +226,20 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
   // Only pages of the viewer's own documents stand in for the loaders' reads.
   const own = (username: string) => username === viewer?.username;
   return {
-    knowledgeBases: (username: string) =>
-      trackedList(reads, mongo.knowledgeBases.list(username), (docs) => {
-        if (own(username)) loaders.knowledgeBase.primeRead(docs);
-      }),
+    // The first page waits for the by-id batch and is read with it (the temp bases that turns name
+    // are known only once the conversations are read): one command. Other pages read at once.
+    knowledgeBases: (username: string): PagedList<KnowledgeBaseDoc> => {
+      const list = trackedList(reads, mongo.knowledgeBases.list(username), () => undefined);
+      if (!own(username)) return list;
+      return {
+        count: list.count,
+        page: async (offset, limit) => {
+          const docs = offset === 0 ? await loaders.knowledgeBase.firstPage(limit) : await list.page(offset, limit);
+          loaders.knowledgeBase.primeRead(docs);
+          return docs;
+        },
+      };
+    },
     /** The files of the caller's listed knowledge bases (their ids are read first). */
     files: async (username: string, keyword: string | null | undefined) => {
       const knowledgeBaseIds = await reads.track(() => mongo.knowledgeBases.listedIds(username));
@@ -196,9 +267,13 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
 
 const makeLoaders = lazyObjects<LoaderScope, LoaderSet>({
   reads: () => new ReadSchedule(),
+  // The list's first page is read with the by-id batch: one command for both.
   knowledgeBase: (scope) =>
-    ByIdLoader.create("knowledge_bases", "knowledge_base_id", scope, scope.stores.mongo.knowledgeBases.findByIds),
-  file: (scope) => ByIdLoader.create("files", "file_id", scope, scope.stores.mongo.files.findByIds, FILES_STAGE),
+    ByIdLoader.create("knowledge_bases", "knowledge_base_id", scope, scope.stores.mongo.knowledgeBases.findByIds, {
+      withFirstPage: scope.stores.mongo.knowledgeBases.firstPageWithIds,
+    }),
+  file: (scope) =>
+    ByIdLoader.create("files", "file_id", scope, scope.stores.mongo.files.findByIds, { stage: FILES_STAGE }),
   conversation: (scope) =>
     ByIdLoader.create("conversations", "conversation_id", scope, scope.stores.mongo.conversations.findByIds),
   chatflow: (scope) => ByIdLoader.create("chatflows", "chatflow_id", scope, scope.stores.mongo.chatflows.findByIds),

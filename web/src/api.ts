@@ -59,9 +59,9 @@ export class Gateway {
   }
 
   /**
-   * A mutation with files, as the GraphQL multipart request spec has it: `operations` with null where
-   * each file goes, `map` from form field to variable path, then the files. `filesVariable` names the
-   * `[Upload!]!` variable. Multipart is a "simple" browser request, so the gateway wants x-graphql-csrf.
+   * A mutation whose `$files: [Upload!]!` variable gets `files`, as the GraphQL multipart request spec
+   * has it: `operations` with null where each file goes, `map` from form field to variable path, then
+   * the files. Multipart is a "simple" browser request, so the gateway wants x-graphql-csrf.
    */
   async upload<T, V extends Record<string, unknown>>(
     document: TypedDocumentString<T, V>,

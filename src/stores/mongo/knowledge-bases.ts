@@ -3,6 +3,9 @@ import type { Collection } from "mongodb";
 import type { FileRef, KnowledgeBaseDoc } from "../documents.js";
 import { NO_ID, ownedCollection, pullExact } from "./collection.js";
 
+/** The list's order: newest first, ties by id (a total order, so pages never overlap). */
+const LIST_ORDER = { created_at: -1, knowledge_base_id: 1 } as const;
+
 export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>) {
   const owned = ownedCollection(collection, "knowledge_base_id", {});
   const { call } = owned;
@@ -11,7 +14,36 @@ export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>
     findByIds: owned.findByIds,
     deleteOwned: owned.deleteOwned,
     /** The caller's knowledge bases, newest first, temp ones left out. */
-    list: (username: string) => owned.list(username, { created_at: -1, knowledge_base_id: 1 }),
+    list: (username: string) => owned.list(username, LIST_ORDER),
+    /**
+     * Two reads of the caller's knowledge bases in one command: the first `limit` listed ones (what
+     * `list(username).page(0, limit)` reads) and those among `ids`, listed or temporary. The first
+     * `limit + ids.length` documents of both, in list order, hold the whole page whatever the ids
+     * name. An id not among them is not the caller's when fewer came back (`complete`); otherwise
+     * it may name an older listed base, which the caller reads by id.
+     */
+    firstPageWithIds: async (username: string, limit: number, ids: readonly string[]) => {
+      const wanted = new Set(ids);
+      const count = limit + ids.length;
+      const filter =
+        ids.length === 0
+          ? { username, is_delete: false }
+          : { username, $or: [{ is_delete: false }, { knowledge_base_id: { $in: [...ids] } }] };
+      const docs =
+        count === 0
+          ? []
+          : await call("firstPageWithIds", () =>
+              // One batch past the most that can come back, so never a getMore.
+              collection
+                .find(filter, { sort: LIST_ORDER, limit: count, batchSize: count + 1, projection: NO_ID })
+                .toArray(),
+            );
+      return {
+        page: docs.filter((kb) => kb.is_delete === false).slice(0, limit),
+        found: docs.filter((kb) => wanted.has(kb.knowledge_base_id)),
+        complete: docs.length < count,
+      };
+    },
     /** The ids of the caller's knowledge bases that are not temporary. */
     listedIds: (username: string) =>
       call("listedIds", () =>
