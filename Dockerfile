@@ -6,6 +6,7 @@
 FROM node:24.21.0-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -24,6 +25,7 @@ ENV NODE_ENV=production \
     PORT=4000 \
     NODE_OPTIONS=--enable-source-maps
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The code stays owned by root and read-only for the process; it runs as the image's `node` user.

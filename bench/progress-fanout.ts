@@ -1,7 +1,9 @@
 // `npm run bench:progress`: taskProgress fan-out. A gateway process, a subscriber process (graphql-ws) and
 // this writer (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
-// subscribers it prints HSET->receipt latency, Redis commands per update (INFO commandstats), the
-// gateway's memory, and what LAYRA's approach (one HGETALL per subscriber per second) would cost.
+// subscribers it prints HSET->receipt latency, the CPU time per delivery of the gateway and of the
+// subscriber process (on a shared machine steadier than latency, and it shows the measuring client is
+// not the limit), Redis commands per update (INFO commandstats), the gateway's memory, and what
+// LAYRA's approach (one HGETALL per subscriber per second) would cost.
 // Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10);
 // BENCH_CPU_PROF=dir writes a CPU profile of each measured window, gateway and subscribers apart.
 import { fork, type ChildProcess } from "node:child_process";
@@ -86,7 +88,12 @@ try {
       processed: "0",
       message: "Initializing file processing...",
     });
-  type Stats = { rssMb: number; heapUsedMb: number; counts: { keys: number; listeners: number; mode: string } };
+  type Stats = {
+    rssMb: number;
+    heapUsedMb: number;
+    cpuMs: number;
+    counts: { keys: number; listeners: number; mode: string };
+  };
   const baseline = await request<Stats>(gateway, { type: "stats" }, "stats");
   console.log(
     `gateway baseline: rss ${fmt(baseline.rssMb)} MB, heap ${fmt(baseline.heapUsedMb)} MB; ${TASKS} tasks, writer ${WRITES_PER_SECOND} HSET/s, ${seconds} s per level, ${perConnection} subscriptions per WebSocket`,
@@ -120,18 +127,20 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 500));
     if (profileDir) for (const process of [gateway, subscribers]) process.send({ type: "profile-start" });
     const before = await commandCalls(stats);
+    const gatewayCpuBefore = (await request<Stats>(gateway, { type: "cpu" }, "cpu")).cpuMs;
     subscribers.send({ type: "start" });
     const updates = seconds * WRITES_PER_SECOND;
     await write(updates);
     await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
     const after = await commandCalls(stats);
+    const gatewayCpu = (await request<Stats>(gateway, { type: "cpu" }, "cpu")).cpuMs - gatewayCpuBefore;
     if (profileDir)
       await Promise.all(
         [gateway, subscribers].map((process) =>
           request(process, { type: "profile-stop", dir: profileDir, name: count }, "profiled"),
         ),
       );
-    const latency = await request<{ count: number; p50: number; p99: number; max: number }>(
+    const latency = await request<{ count: number; p50: number; p99: number; max: number; cpuMs: number }>(
       subscribers,
       { type: "stop" },
       "latency",
@@ -154,6 +163,8 @@ try {
       fmt(latency.p50),
       fmt(latency.p99),
       fmt(latency.max),
+      fmt((gatewayCpu * 1000) / latency.count, 0),
+      fmt((latency.cpuMs * 1000) / latency.count, 0),
       fmt(delta("hgetall") / updates, 2),
       fmt(gatewayCommands / updates, 2),
       fmt(gatewayCommands / (updates / WRITES_PER_SECOND)),
@@ -170,6 +181,8 @@ try {
     "p50 ms",
     "p99 ms",
     "max ms",
+    "gateway CPU us/delivery",
+    "subscribers CPU us/delivery",
     "HGETALL/update",
     "gateway cmds/update",
     "gateway cmds/s",

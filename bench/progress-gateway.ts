@@ -2,6 +2,7 @@
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { mintToken } from "../src/domain/auth.js";
+import { cpuMs } from "./stats.js";
 import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
 
 const config = loadConfig(process.env);
@@ -12,11 +13,17 @@ const token = await mintToken(config, app.stores, "bench", 24 * 3600);
 function stats() {
   global.gc?.();
   const memory = process.memoryUsage();
-  return { rssMb: memory.rss / 2 ** 20, heapUsedMb: memory.heapUsed / 2 ** 20, counts: app.stores.progress.counts() };
+  return {
+    rssMb: memory.rss / 2 ** 20,
+    heapUsedMb: memory.heapUsed / 2 ** 20,
+    counts: app.stores.progress.counts(),
+    cpuMs: cpuMs(),
+  };
 }
 
 process.on("message", async (message: { type: string; dir?: string; name?: string }) => {
   if (message.type === "stats") process.send!({ type: "stats", ...stats() });
+  if (message.type === "cpu") process.send!({ type: "cpu", cpuMs: cpuMs() });
   if (message.type === "profile-start") await startWindowProfile();
   if (message.type === "profile-stop") {
     await stopWindowProfile(message.dir!, `gateway-${message.name}`);

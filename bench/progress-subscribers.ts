@@ -2,6 +2,7 @@
 // delay from the writer's HSET (its wall-clock stamp is in `message`) to receipt here.
 import type { Client } from "graphql-ws";
 import { wsClient, wsSubscribe, type Collected } from "../test/fixtures/subscribers.js";
+import { cpuMs } from "./stats.js";
 import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
 
 const QUERY = "subscription ($taskId: String!) { taskProgress(taskId: $taskId) { processed message } }";
@@ -11,6 +12,7 @@ let clients: Client[] = [];
 let subs: Collected<Event>[] = [];
 let measuring = false;
 let latencies: number[] = [];
+let cpuAtStart = 0;
 const now = () => performance.timeOrigin + performance.now();
 
 function onResult(result: { data?: Event | null }) {
@@ -59,6 +61,7 @@ process.on(
     }
     if (message.type === "start") {
       latencies = [];
+      cpuAtStart = cpuMs();
       measuring = true;
     }
     if (message.type === "stop") {
@@ -70,6 +73,7 @@ process.on(
         p50: percentile(sorted, 50),
         p99: percentile(sorted, 99),
         max: sorted.at(-1) ?? NaN,
+        cpuMs: cpuMs() - cpuAtStart,
       });
     }
     if (message.type === "unsubscribe") {

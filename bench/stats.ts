@@ -15,3 +15,9 @@ export async function timeRuns(runs: number, work: () => Promise<unknown>): Prom
 }
 
 export const ms = (value: number) => `${value.toFixed(1)} ms`;
+
+/** CPU time this process used so far (user + system): on a shared machine a steadier cost than latency. */
+export function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}

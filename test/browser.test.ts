@@ -1,9 +1,11 @@
 // In a real headless Chromium against a gateway on the local stack: GraphiQL renders with no failed
 // or outside request, runs the profile query with the header it opened with, and shows a
-// taskProgress subscription's live updates while the test writes LAYRA's task hash step by step.
+// taskProgress subscription's live updates, over graphql-ws and over SSE (with the CSRF header),
+// while the test writes LAYRA's task hash step by step.
 // Screenshots of every step go to test-output/screenshots.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import type { Request } from "playwright-core";
 import { mintToken } from "../src/domain/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
@@ -13,6 +15,8 @@ import { sharedStackEnv, startGateway, testConfig, type TestGateway } from "./he
 const USER = "browseruser";
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gateway: TestGateway;
+/** The same gateway setup with GraphiQL subscribing over SSE instead of graphql-ws. */
+let sseGateway: TestGateway;
 let browser: BrowserSession;
 
 before(async () => {
@@ -22,12 +26,15 @@ before(async () => {
   const stores = createStores(config);
   const token = await mintToken(config, stores, USER, 3600);
   await closeStores(stores);
-  gateway = await startGateway(shared.env, {}, { graphiql: { headers: { Authorization: `Bearer ${token}` } } });
+  const graphiql = { headers: { Authorization: `Bearer ${token}` } };
+  gateway = await startGateway(shared.env, {}, { graphiql });
+  sseGateway = await startGateway(shared.env, { GRAPHIQL_SUBSCRIPTIONS_PROTOCOL: "SSE" }, { graphiql });
   browser = await openBrowser();
 });
 after(async () => {
   await browser?.close();
   await gateway?.close();
+  await sseGateway?.close();
   await shared?.close();
 });
 
@@ -60,33 +67,54 @@ test("GraphiQL renders offline and runs the profile query with the header it ope
   assert.deepEqual(browser.offending, [], "no failed asset and nothing from outside 127.0.0.1");
 });
 
-test("a taskProgress subscription in GraphiQL shows live updates as LAYRA writes the task", async () => {
-  const { page } = browser;
-  const id = taskId(USER);
-  const steps = uploadSteps(gateway.app.stores.redis.task, id, [{ name: "a.pdf" }, { name: "b.pdf" }]);
-  await steps[0]!.write();
-  await page.getByText("Progress", { exact: true }).first().click();
-  // The variables editor: replace its text with this task's id.
-  await page.getByText("Variables", { exact: true }).click();
-  await page.getByText('"taskId"').click();
-  await page.keyboard.press("ControlOrMeta+A");
-  await page.keyboard.insertText(JSON.stringify({ taskId: id }));
-  // The editor auto-closes brackets and quotes: drop whatever it added after the cursor.
-  await page.keyboard.press("Shift+End");
-  await page.keyboard.press("Delete");
-  await page.locator(".graphiql-execute-button").click();
-  await waitForResult((t) => /"status":\s*"processing"/.test(t) && /"total":\s*2/.test(t), "the first state");
-  await browser.screenshot("graphiql-progress-start");
-  for (const step of steps.slice(1)) {
-    await step.write();
-    const { processed, status } = step.state;
+for (const protocol of ["graphql-ws", "SSE"] as const) {
+  test(`a taskProgress subscription in GraphiQL over ${protocol} shows live updates as LAYRA writes the task`, async () => {
+    const { page } = browser;
+    const server = protocol === "SSE" ? sseGateway : gateway;
+    if (protocol === "SSE") {
+      await page.goto(`${server.url}/graphql`);
+      await page.locator(".graphiql-execute-button").waitFor({ timeout: 60_000 });
+    }
+    // How the subscription went out: an event-stream request, or a WebSocket.
+    const transports = new Set<string>();
+    const onRequest = (request: Request) => {
+      if ((request.headers()["accept"] ?? "").includes("text/event-stream")) transports.add("SSE");
+    };
+    const onWebSocket = () => transports.add("graphql-ws");
+    page.on("request", onRequest);
+    page.on("websocket", onWebSocket);
+    const id = taskId(USER);
+    const steps = uploadSteps(server.app.stores.redis.task, id, [{ name: "a.pdf" }, { name: "b.pdf" }]);
+    await steps[0]!.write();
+    await page.getByText("Progress", { exact: true }).first().click();
+    // The variables editor: replace its text with this task's id.
+    await page.getByText("Variables", { exact: true }).click();
+    await page.getByText('"taskId"').click();
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.insertText(JSON.stringify({ taskId: id }));
+    // The editor auto-closes brackets and quotes: drop whatever it added after the cursor.
+    await page.keyboard.press("Shift+End");
+    await page.keyboard.press("Delete");
+    await page.locator(".graphiql-execute-button").click();
     await waitForResult(
-      (t) => new RegExp(`"processed":\\s*${processed}\\b`).test(t) && new RegExp(`"status":\\s*"${status}"`).test(t),
-      `processed ${processed}, ${status}`,
+      (t) => /"status":\s*"processing"/.test(t) && /"total":\s*2/.test(t),
+      `${protocol}: the first state`,
     );
-  }
-  const final = await waitForResult((t) => /"end":\s*"COMPLETED"/.test(t), "the end of the stream");
-  assert.match(final, /"percent":\s*100/);
-  await browser.screenshot("graphiql-progress-completed");
-  assert.deepEqual(browser.offending, []);
-});
+    await browser.screenshot(`graphiql-progress-${protocol}-start`);
+    for (const step of steps.slice(1)) {
+      await step.write();
+      const { processed, status } = step.state;
+      await waitForResult(
+        (t) => new RegExp(`"processed":\\s*${processed}\\b`).test(t) && new RegExp(`"status":\\s*"${status}"`).test(t),
+        `${protocol}: processed ${processed}, ${status}`,
+      );
+    }
+    const final = await waitForResult((t) => /"end":\s*"COMPLETED"/.test(t), `${protocol}: the end of the stream`);
+    assert.match(final, /"percent":\s*100/);
+    await browser.screenshot(`graphiql-progress-${protocol}-completed`);
+    page.off("request", onRequest);
+    page.off("websocket", onWebSocket);
+    assert.deepEqual([...transports], [protocol], "the subscription used the configured transport only");
+    assert.deepEqual(browser.offending, []);
+  });
+}

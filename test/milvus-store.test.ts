@@ -65,6 +65,35 @@ test(`${engine}: LAYRA's collection schema with an HNSW/IP index is created, loa
   assert.deepEqual(candidates, ["img1"]);
 });
 
+test(`${engine}: reading page vectors does not turn the answers into JSON while the SDK's debug log is off`, async () => {
+  // The SDK's retry interceptor stringified every request and answer for a debug line even with
+  // debug logging off, most of a stage-2 read's CPU; patches/ makes it do so only when that log is on.
+  const kbId = await newCollection();
+  const imageId = layraId("alice");
+  await stores.milvus.insertRows(
+    kbId,
+    Array.from({ length: 300 }, (_, i) => ({ vector: unit(i % 128), image_id: imageId, page_number: 0, file_id: "f" })),
+  );
+  assert.ok(await stores.milvus.readyForSearch(kbId));
+  const stringify = JSON.stringify;
+  let longest = 0;
+  JSON.stringify = function (this: typeof JSON, ...args: unknown[]) {
+    const text = (stringify as (...values: unknown[]) => string | undefined).apply(this, args);
+    longest = Math.max(longest, text?.length ?? 0);
+    return text;
+  } as typeof JSON.stringify;
+  let rows = 0;
+  try {
+    for await (const batch of stores.milvus.pageVectors(kbId, [imageId], { fill: false }))
+      rows += batch.pages ? 0 : batch.imageIds.length;
+  } finally {
+    JSON.stringify = stringify;
+  }
+  assert.equal(rows, 300, "the page was read");
+  // Unpatched, this read made about 31,000 characters of JSON.
+  assert.ok(longest < 10_000, `the longest JSON made during the read was ${longest} characters`);
+});
+
 test(`${engine}: stage-2 windows walk the rows in primary-key order and read every vector of every page exactly once`, async () => {
   const kbId = await newCollection();
   const random = seededRandom(3);

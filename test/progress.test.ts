@@ -217,6 +217,46 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     assert.match(events[2]!.endReason!, /expired/);
   });
 
+  test("subscribers of one task share one execution per event, yet each gets its own selection and variables", async () => {
+    const id = taskId("alice");
+    await redis.hset(`task:${id}`, { status: "processing", total: "2", processed: "0", message: "m0" });
+    const PICK = `subscription ($taskId: String!, $withMessage: Boolean!) {
+      taskProgress(taskId: $taskId) { processed message @include(if: $withMessage) }
+    }`;
+    const subs = [
+      wsSubscribe(aliceWs, TASK, { taskId: id }),
+      wsSubscribe(aliceWs2, TASK, { taskId: id }),
+      wsSubscribe(aliceWs, PICK, { taskId: id, withMessage: true }),
+      wsSubscribe(aliceWs2, PICK, { taskId: id, withMessage: false }),
+      sseSubscribe(gateway.url, alice, PICK, { taskId: id, withMessage: false }),
+    ];
+    await Promise.all(subs.map((sub) => sub.waitFor(1)));
+    await redis.hset(`task:${id}`, { processed: "1", message: "m1" });
+    await Promise.all(subs.map((sub) => sub.waitFor(2)));
+    const seen = subs.map((sub) =>
+      sub.results.slice(0, 2).map((result) => {
+        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+        return result.data;
+      }),
+    );
+    const full = seen[0]!.map((data) => (data as { taskProgress: TaskEvent }).taskProgress);
+    assert.deepEqual(
+      full.map((event) => [event.taskId, event.processed, event.message]),
+      [
+        [id, 0, "m0"],
+        [id, 1, "m1"],
+      ],
+    );
+    assert.deepEqual(seen[1], seen[0]);
+    const picked = (processed: number, message?: string) => ({
+      taskProgress: message === undefined ? { processed } : { processed, message },
+    });
+    assert.deepEqual(seen[2], [picked(0, "m0"), picked(1, "m1")]);
+    assert.deepEqual(seen[3], [picked(0), picked(1)]);
+    assert.deepEqual(seen[4], [picked(0), picked(1)]);
+    for (const sub of subs) sub.close();
+  });
+
   test("deleting the key ends the stream with a DELETED event (graphql-ws and SSE)", async () => {
     const id = taskId("alice");
     const steps = uploadSteps(redis, id, THREE_FILES);

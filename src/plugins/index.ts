@@ -17,6 +17,7 @@ import { useLimits } from "./limits.js";
 import { useObservability } from "./observability.js";
 import { PersistedOperations, usePersisted } from "./persisted.js";
 import { RateLimiter, refuseFlood, useRateLimit } from "./rate-limit.js";
+import { useSharedEventResults } from "./shared-events.js";
 
 /** The header a browser cannot send cross-site without a CORS preflight (see useCSRFPrevention). */
 export const CSRF_HEADER = "x-graphql-csrf";
@@ -43,7 +44,9 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
   const rateLimiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
   const plugins: Plugin<Context>[] = [
-    // First, so that its end-of-operation hooks see every outcome (including rejections below).
+    // Before observability: it replaces the executor's subscribe, which observability then wraps.
+    useSharedEventResults(),
+    // First of the rest, so that its end-of-operation hooks see every outcome (including rejections below).
     useObservability(observation, logger, transportOf),
     useErrorPolicy(logger),
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
