@@ -40,8 +40,9 @@ interface PageRequest<D> {
 interface ByIdState<D> {
   /** Documents this request read: by id, and from list pages. */
   known: Map<string, D>;
-  /** First-page requests waiting for the next batch. */
+  /** First-page requests waiting for the next batch, and how a batch reads them with its ids. */
   pages: PageRequest<D>[];
+  withFirstPage: FirstPageWithIds<D> | undefined;
 }
 
 /** The key that puts a first-page request into a batch: a symbol, so no client's id can be it. */
@@ -71,13 +72,13 @@ class ByIdLoader<D> extends DataLoader<string, D | null> {
   ): ByIdLoader<D> {
     const { viewer, loaders } = scope;
     const idOf = (doc: D) => doc[key] as string;
-    const state: ByIdState<D> = { known: new Map(), pages: [] };
-    const { known } = state;
+    const state: ByIdState<D> = { known: new Map(), pages: [], withFirstPage: options.withFirstPage };
+    const { known, withFirstPage } = state;
     const read = async (username: string, pages: PageRequest<D>[], ids: string[]) => {
       let unread = ids.filter((id) => !known.has(id));
-      if (pages.length > 0 && options.withFirstPage) {
+      if (pages.length > 0 && withFirstPage) {
         const limit = Math.max(...pages.map((page) => page.limit));
-        const both = await loaders.reads.track(() => options.withFirstPage!(username, limit, unread));
+        const both = await loaders.reads.track(() => withFirstPage(username, limit, unread));
         for (const doc of [...both.page, ...both.found]) known.set(idOf(doc), doc);
         for (const page of pages) page.resolve(both.page.slice(0, page.limit));
         unread = both.complete ? [] : unread.filter((id) => !known.has(id));
@@ -102,6 +103,7 @@ class ByIdLoader<D> extends DataLoader<string, D | null> {
 
   /** The first `limit` of the caller's listed documents, read in the next batch with its ids. */
   firstPage(limit: number): Promise<D[]> {
+    if (!this.state.withFirstPage) return Promise.reject(new Error("this loader reads no first page"));
     return new Promise((resolve, reject) => {
       this.state.pages.push({ limit, resolve, reject });
       // Never cached, so each request joins the batch being gathered or starts one; a failed read
