@@ -6,6 +6,7 @@ import type { Config } from "../config.js";
 import type { AuthenticatedContext, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
+import type { EventChannel } from "../lib/event-channel.js";
 import { untilRevoked } from "../lib/until-revoked.js";
 
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
@@ -98,7 +99,7 @@ export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boole
  * A stream that ends with UNAUTHENTICATED once the caller's token is no longer registered (`logout`
  * on any replica, or its TTL): checked every TOKEN_RECHECK_MS, once per token for all its streams.
  */
-export function whileTokenValid<T>(stores: Stores, viewer: Viewer, stream: AsyncIterator<T>): AsyncIterableIterator<T> {
+export function whileTokenValid<T>(stores: Stores, viewer: Viewer, stream: EventChannel<T>): AsyncIterableIterator<T> {
   return untilRevoked(
     stream,
     stores.tokenChecks,

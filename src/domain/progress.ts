@@ -155,7 +155,7 @@ function taskEvent(taskId: string, fields: Record<string, string>, state: HashSt
 }
 
 /** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (docs/layra-contract.md, "Redis"). */
-export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterableIterator<TaskProgressEvent> {
+export function taskProgress(deps: ProgressDeps, taskId: string): EventChannel<TaskProgressEvent> {
   checkId(taskId);
   const channel = new EventChannel<TaskProgressEvent>();
   const notFound = missingKeyTimer(channel, deps.missingKeyWaitMs, () =>
@@ -231,7 +231,7 @@ function streamEvent(entry: StreamEntry): WorkflowStreamEvent {
  * `workflow:events:{taskId}` (docs/layra-contract.md, "Redis"), read with XRANGE only, never a consumer group, so
  * LAYRA's own `workflow_group` reader loses nothing. The run's stream events decide when it ends.
  */
-export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterableIterator<WorkflowRunEvent> {
+export function workflowRun(deps: ProgressDeps, taskId: string): EventChannel<WorkflowRunEvent> {
   checkId(taskId);
   const channel = new EventChannel<WorkflowRunEvent>();
   let hash: Record<string, string> = {};

@@ -6,6 +6,7 @@
 // so a revoke on any replica ends every stream within about `everyMs`; `revoked(key)` ends this
 // process's streams of a credential at once (its own logout). A check that fails (the store is down)
 // keeps the streams open: they were valid, and the store's own outage is reported elsewhere.
+import type { EventChannel } from "./event-channel.js";
 
 interface Credential {
   key: string;
@@ -122,57 +123,36 @@ export class RevocationChecks {
   }
 }
 
-/** `source` until `key` is revoked: then the pending or the next `next()` throws `revokedError()`. */
+/**
+ * `channel` until `key` is revoked: then the pending or the next `next()` rejects with `revokedError()`.
+ * No iterator layer of its own beyond one `then` per event: every layer's pending promises are held by
+ * each waiting subscriber and rebuilt on every event, which at 10,000 subscribers is what fills the heap.
+ */
 export function untilRevoked<T>(
-  source: AsyncIterator<T>,
+  channel: EventChannel<T>,
   checks: RevocationChecks,
   key: string,
   revokedError: () => Error,
 ): AsyncIterableIterator<T> {
-  let stopped = false;
-  let revokedWith: Error | null = null;
-  // Rejects the next() under way. Not a race against one long-lived promise: every race would leave a
-  // reaction on it until the stream ends, one per event.
-  let interrupt: ((error: Error) => void) | null = null;
-  const watch = checks.watch(key, () => {
-    revokedWith = revokedError();
-    interrupt?.(revokedWith);
-  });
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    watch.close();
-    void source.return?.();
+  const watch = checks.watch(key, () => channel.fail(revokedError()));
+  channel.onEnd(() => watch.close());
+  // Found revoked by the check before an event: this next() throws, and the channel ends without a
+  // second error (the watch may already have failed it).
+  const revoked = (): never => {
+    void channel.return();
+    throw revokedError();
+  };
+  const checked = (result: IteratorResult<T>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+    if (result.done) return result;
+    const valid = watch.stillValid();
+    if (valid === true) return result;
+    if (valid === false) return revoked();
+    return valid.then((stillValid) => (stillValid ? result : revoked()));
   };
   return {
-    async next() {
-      try {
-        if (revokedWith) throw revokedWith;
-        const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
-          interrupt = reject;
-          source.next().then(resolve, reject);
-        });
-        interrupt = null;
-        if (result.done) stop();
-        else {
-          const valid = watch.stillValid();
-          if (valid === false || (valid !== true && !(await valid))) throw revokedError();
-        }
-        return result;
-      } catch (error) {
-        interrupt = null;
-        stop();
-        throw error;
-      }
-    },
-    async return() {
-      stop();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      stop();
-      throw error;
-    },
+    next: () => channel.next().then(checked),
+    return: () => channel.return(),
+    throw: (error?: unknown) => channel.throw(error),
     [Symbol.asyncIterator]() {
       return this;
     },

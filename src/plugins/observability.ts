@@ -59,15 +59,25 @@ function observeStream<T>(
     [Symbol.asyncIterator]() {
       return this;
     },
-    next: async () => {
+    // A `then`, not an async function: every subscriber holds this layer's pending promises.
+    next: () => {
+      let step: Promise<IteratorResult<T>>;
       try {
-        const step = await runObserved(observation, () => iterator.next());
-        if (step.done) end();
-        return step;
+        step = runObserved(observation, () => iterator.next());
       } catch (error) {
         end(error);
-        throw error;
+        return Promise.reject(error);
       }
+      return step.then(
+        (result) => {
+          if (result.done) end();
+          return result;
+        },
+        (error: unknown) => {
+          end(error);
+          throw error;
+        },
+      );
     },
     return: async (value?: unknown) => {
       end();

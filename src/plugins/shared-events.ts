@@ -64,7 +64,11 @@ export function useSharedEventResults(): Plugin<Context> {
   };
 }
 
-/** The results of a stream of events; after an error or return() it is done, as Yoga's executor's is. */
+/**
+ * The results of a stream of events; after an error or return() it is done, as Yoga's executor's is.
+ * One `then` per event rather than an async function: each waiting subscriber holds this layer's
+ * pending promises, rebuilt on every event.
+ */
 function eventResults(
   source: AsyncIterator<unknown>,
   resultOf: (event: unknown) => Shared,
@@ -75,30 +79,33 @@ function eventResults(
     done = true;
     await source.return?.();
   };
+  const fail = (error: unknown): Promise<never> =>
+    finish().then(
+      () => Promise.reject(error),
+      () => Promise.reject(error),
+    );
+  const DONE = { value: undefined, done: true } as const;
+  const resultStep = (step: IteratorResult<unknown>) => {
+    if (step.done) {
+      done = true;
+      return DONE;
+    }
+    const result = resultOf(step.value);
+    return result instanceof Promise
+      ? result.then(
+          (value) => ({ value, done: false as const }),
+          (error: unknown) => fail(error),
+        )
+      : { value: result, done: false as const };
+  };
   return {
-    async next() {
-      if (done) return { value: undefined, done: true };
-      let step: IteratorResult<unknown>;
-      try {
-        step = await source.next();
-      } catch (error) {
-        await finish().catch(() => undefined);
-        throw wrapError(error);
-      }
-      if (step.done) {
-        done = true;
-        return { value: undefined, done: true };
-      }
-      try {
-        return { value: await resultOf(step.value), done: false };
-      } catch (error) {
-        await finish().catch(() => undefined);
-        throw error;
-      }
+    next() {
+      if (done) return Promise.resolve(DONE);
+      return source.next().then(resultStep, (error: unknown) => fail(wrapError(error)));
     },
     async return() {
       await finish();
-      return { value: undefined, done: true };
+      return DONE;
     },
     async throw(error?: unknown) {
       await finish();
