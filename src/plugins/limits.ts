@@ -314,8 +314,12 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
   };
   // The ceiling on what one result (an HTTP response, a graphql-ws message, one subscription event)
   // may weigh: past it the whole result is replaced by the error, never sent in part.
+  // A subscription event's result is one object shared by every subscriber who asked the same thing
+  // (src/plugins/shared-events.ts): measured once.
+  const measured = new WeakMap<ExecutionResult, number>();
   const capResponse = ({ result, setResult }: { result: ExecutionResult; setResult: (r: ExecutionResult) => void }) => {
-    const bytes = jsonByteLength(result, limits.maxResponseBytes);
+    let bytes = measured.get(result);
+    if (bytes === undefined) measured.set(result, (bytes = jsonByteLength(result, limits.maxResponseBytes)));
     if (bytes > limits.maxResponseBytes)
       setResult({ errors: [reject(new LimitExceeded("response size", bytes, limits.maxResponseBytes, " bytes"))] });
   };
