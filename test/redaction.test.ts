@@ -51,3 +51,30 @@ test("the error policy redacts every message a client receives", () => {
   assert.equal(JSON.stringify(masked).includes(KEY), false);
   assert.equal(lines.join("").includes(KEY), false);
 });
+
+test("a value with nothing to redact is passed on as it is; one with a secret is copied, the original untouched", () => {
+  const clean = {
+    requestId: "r-1",
+    user: "alice",
+    durationMs: 3.5,
+    errors: [{ message: "no such base", path: ["kb"] }],
+  };
+  assert.equal(redactValue(clean), clean);
+  const nested = { requestId: "r-2", config: { model: "m", api_key: KEY }, tags: ["a", `Bearer ${JWT}`] };
+  const redacted = redactValue(nested) as typeof nested;
+  assert.notEqual(redacted, nested);
+  assert.equal(redacted.config.api_key, "[redacted]");
+  assert.equal(redacted.tags[1]!.includes(JWT), false);
+  assert.equal(redacted.tags[0], "a");
+  assert.equal(nested.config.api_key, KEY, "the caller's object is not changed");
+  // Not a plain object: its own serialisation (toJSON) might differ from the fields checked, so a copy goes out.
+  class Wrapped {
+    model = "m";
+    toJSON() {
+      return { api_key: KEY };
+    }
+  }
+  const wrapped = redactValue(new Wrapped());
+  assert.deepEqual(wrapped, { model: "m" });
+  assert.equal(JSON.stringify(wrapped).includes(KEY), false);
+});
