@@ -42,13 +42,15 @@ function child(script: string, childFlags: string, env: NodeJS.ProcessEnv = {}):
 
 function request<T>(process: ChildProcess, message: object | null, reply: string): Promise<T> {
   return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) while waiting for ${reply}`));
     const onMessage = (received: { type: string }) => {
       if (received.type !== reply) return;
       process.off("message", onMessage);
+      process.off("exit", onExit);
       resolve(received as T);
     };
     process.on("message", onMessage);
-    process.once("exit", (code) => reject(new Error(`child exited (${code}) while waiting for ${reply}`)));
+    process.once("exit", onExit);
     if (message) process.send(message);
   });
 }
