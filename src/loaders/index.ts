@@ -153,7 +153,7 @@ function groupLoader<D>(collection: string, key: keyof D & string, scope: Loader
 }
 
 /** A window of one group's documents in list order: `limit` of them after the first `offset`. */
-export interface GroupWindow {
+interface GroupWindow {
   group: string;
   offset: number;
   limit: number;
