@@ -197,13 +197,22 @@ test("the filename keyword is matched literally, never as a regex", async () => 
 });
 
 test("me.files lists the files of all the caller's knowledge bases, keyword matched literally, temp uploads left out", async () => {
-  const files = async (token: string, keyword?: string) => {
-    const result = await gateway.query<{ me: Json }>(
-      `query($k: String) { me { files(keyword: $k) { totalCount edges { node { fileId filename knowledgeBaseId } } } } }`,
-      { token, variables: { k: keyword } },
-    );
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    return result.data!.me.files;
+  // With the listed knowledge-base ids read for it, or taken from the knowledge bases the same
+  // query listed whole: both answer the same.
+  const files = async (token: string, keyword?: string, args = "") => {
+    const answers = [];
+    for (const withList of [false, true]) {
+      const result = await gateway.query<{ me: Json }>(
+        `query($k: String) { me { ${withList ? "knowledgeBases(first: 100) { totalCount }" : ""}
+          files(keyword: $k${args}) { totalCount pageInfo { hasNextPage endCursor }
+            edges { node { fileId filename knowledgeBaseId pageCount } } } } }`,
+        { token, variables: { k: keyword } },
+      );
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      answers.push(result.data!.me.files);
+    }
+    assert.deepEqual(answers[1], answers[0], "from the listed knowledge bases as from Mongo");
+    return answers[0];
   };
   const all = await files(alice);
   assert.equal(all.totalCount, 2, "the two files of alice's knowledge base; the temp upload is left out");
@@ -214,6 +223,17 @@ test("me.files lists the files of all the caller's knowledge bases, keyword matc
   );
   assert.equal((await files(alice, "e.v")).totalCount, 0, "`.` is not a wildcard");
   assert.equal((await files(alice, "(.*")).totalCount, 0);
+  const [newest, older] = all.edges.map((edge: Json) => edge.node.fileId);
+  const firstPage = await files(alice, undefined, ", first: 1");
+  assert.deepEqual(
+    [firstPage.totalCount, firstPage.pageInfo.hasNextPage, firstPage.edges[0].node.fileId],
+    [2, true, newest],
+  );
+  const secondPage = await files(alice, undefined, `, first: 1, after: "${firstPage.pageInfo.endCursor}"`);
+  assert.deepEqual(
+    [secondPage.totalCount, secondPage.pageInfo.hasNextPage, secondPage.edges[0].node.fileId],
+    [2, false, older],
+  );
   const bobs = await files(bob);
   assert.equal(bobs.totalCount, 2);
   assert.ok(
@@ -612,6 +632,37 @@ test("the whole profile's Mongo commands, counted on the wire, are what the driv
     ];
     for (const [collection, n] of counter.byCollection())
       assert.ok(n <= 1 && profileCollections.includes(collection), `${collection}: ${n} commands (${perCollection})`);
+    const profileByCollection = new Map(counter.byCollection());
+
+    // me.files beside the profile takes the ids of the knowledge bases listed whole: its files list
+    // is its one command of its own.
+    counter.reset();
+    const withFiles = await counted.query<{ me: Json }>(
+      PROFILE.replace(
+        "customNodes {",
+        "files(first: $first) { totalCount edges { node { fileId pageCount } } }\n    customNodes {",
+      ),
+      { token, variables: { first: 100 } },
+    );
+    assert.equal(withFiles.errors, undefined, JSON.stringify(withFiles.errors));
+    assert.equal(withFiles.data!.me.files.totalCount, 2);
+    const withFilesPerCollection = [...counter.byCollection()].map(([name, n]) => `${name} ${n}`).join(", ");
+    console.log(`profile with me.files: ${counter.total()} Mongo commands on the wire (${withFilesPerCollection})`);
+    assert.deepEqual(
+      new Map(counter.byCollection()),
+      new Map([...profileByCollection, ["files", profileByCollection.get("files")! + 1]]),
+      `the profile's commands and the files list: ${withFilesPerCollection}`,
+    );
+    // Alone, me.files reads the listed ids and then the files.
+    counter.reset();
+    const alone = await counted.query<{ me: Json }>(`{ me { files { edges { node { fileId pageCount } } } } }`, {
+      token,
+    });
+    assert.equal(alone.errors, undefined, JSON.stringify(alone.errors));
+    assert.deepEqual([...counter.byCollection()].sort(), [
+      ["files", 1],
+      ["knowledge_bases", 1],
+    ]);
   } finally {
     await counted.app.stop();
     await counter.close();

@@ -16,8 +16,13 @@ import { observedBatch } from "./observe.js";
 
 type FindOwned<D> = (username: string, keys: readonly string[]) => Promise<D[]>;
 
-/** Knowledge bases, conversations, chatflows and workflows first; files after them (a base's refs name its files). */
-const FILES_STAGE = 1;
+/**
+ * Knowledge bases, conversations, chatflows and workflows first; then the ids of the caller's listed
+ * bases that `me.files` needs (none to read when the bases were listed whole); files last (a base's
+ * refs name its files).
+ */
+const LISTED_IDS_STAGE = 1;
+const FILES_STAGE = 2;
 
 const scheduled = (reads: ReadSchedule, stage: number) => ({ batchScheduleFn: reads.batchesOf(stage) });
 
@@ -337,6 +342,8 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
   const { reads } = loaders;
   // Only pages of the viewer's own documents stand in for the loaders' reads.
   const own = (username: string) => username === viewer?.username;
+  /** The caller's listed knowledge bases, once a first page read them all. */
+  let wholeKnowledgeBases: KnowledgeBaseDoc[] | null = null;
   return {
     // The first page waits for the by-id batch and is read with it (the temp bases that turns name
     // are known only once the conversations are read): one command. Other pages read at once.
@@ -348,13 +355,21 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
         page: async (offset, limit) => {
           const docs = offset === 0 ? await loaders.knowledgeBase.firstPage(limit) : await list.page(offset, limit);
           loaders.knowledgeBase.primeRead(docs);
+          if (offset === 0 && docs.length < limit) wholeKnowledgeBases = docs;
           return docs;
         },
       };
     },
-    /** The files of the caller's listed knowledge bases (their ids are read first). */
+    /**
+     * The files of the caller's listed knowledge bases. Their ids wait for the knowledge-base
+     * batches: when this request read the whole list, the ids come from it without a read.
+     */
     files: async (username: string, keyword: string | null | undefined) => {
-      const knowledgeBaseIds = await reads.track(() => mongo.knowledgeBases.listedIds(username));
+      await reads.turn(LISTED_IDS_STAGE);
+      const knowledgeBaseIds =
+        own(username) && wholeKnowledgeBases
+          ? wholeKnowledgeBases.map((kb) => kb.knowledge_base_id)
+          : await reads.track(() => mongo.knowledgeBases.listedIds(username));
       return trackedList(reads, mongo.files.list(username, knowledgeBaseIds, keyword), (docs) => {
         if (own(username)) loaders.file.primeRead(docs);
       });
