@@ -318,3 +318,43 @@ test("with UPLOAD_SWEEP_INTERVAL_SECONDS=0 the gateway never sweeps; npm run mai
     await quiet.close();
   }
 });
+
+test("concurrent commits of one upload: exactly one starts a task", async () => {
+  const upload = await uploadWithoutCommit(1);
+  const answers = await Promise.all(Array.from({ length: 6 }, () => commit(upload.uploadId)));
+  const codes = answers.map((answer) => (answer.errors ? String(answer.errors[0]!.extensions?.code) : null));
+  assert.equal(codes.filter((code) => code === null).length, 1, JSON.stringify(codes));
+  assert.deepEqual(
+    codes.filter((code) => code !== null),
+    Array(5).fill("NOT_FOUND"),
+  );
+  assert.equal(await indexState(upload.uploadId), null);
+});
+
+test("with Redis down the gateway's sweeps are postponed and logged, the process keeps serving, and they resume", async () => {
+  const redisStack = await privateStack(["redis"]);
+  const lines: string[] = [];
+  const logger = createLogger({ logLevel: "info" }, { write: (line: string) => void lines.push(line) });
+  const lonely = await startGateway({ ...env, REDIS_URL: redisStack.env.REDIS_URL! }, overrides, { logger });
+  const postponedByRedis = () =>
+    lines.filter((line) => {
+      const entry = JSON.parse(line) as { msg: string; store?: string };
+      return entry.msg === "upload sweep postponed" && entry.store === "redis";
+    }).length;
+  try {
+    await redisStack.stopServer("redis");
+    await eventually(() => postponedByRedis() >= 2, "two sweeps postponed", 60_000);
+    assert.equal((await fetch(`${lonely.url}/health`)).status, 200, "the process keeps serving");
+    await redisStack.startServer("redis");
+    const sweep = await sweepExpiredUploads({ config: lonely.config, stores: lonely.app.stores });
+    assert.equal(sweep.failure, null, "the next sweep runs again");
+    const redisAddress = new URL(redisStack.env.REDIS_URL!).host;
+    assert.ok(
+      lines.every((line) => !line.includes(redisAddress)),
+      "no store address in a log line",
+    );
+  } finally {
+    await lonely.close();
+    await redisStack.close();
+  }
+});
