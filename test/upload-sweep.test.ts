@@ -4,6 +4,7 @@
 // with S3 down keeps the upload for the next one. Deadlines are 10 s (the shortest URL expiry, no grace).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import type { LocalStack } from "../dev/stack/stack.js";
@@ -356,5 +357,35 @@ test("with Redis down the gateway's sweeps are postponed and logged, the process
   } finally {
     await lonely.close();
     await redisStack.close();
+  }
+});
+
+/** A local port nothing listens on: connecting to it is refused at once. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test("a commit whose task cannot be queued (Kafka unreachable) puts the upload back: the same commit succeeds later", async () => {
+  const noQueue = await startGateway(env, {
+    ...overrides,
+    MONGODB_DB: gw.config.mongo.database,
+    MINIO_BUCKET_NAME: gw.config.s3.bucket,
+    KAFKA_BROKER_URL: `127.0.0.1:${await closedPort()}`,
+  });
+  try {
+    const upload = await uploadWithoutCommit(1);
+    const failed = await commit(upload.uploadId, noQueue);
+    assert.equal(failed.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(failed));
+    assert.equal(await indexState(upload.uploadId), "due", "back in the index, for a retry or the sweep");
+    assert.deepEqual(await existing(upload.objectKeys), upload.objectKeys, "the objects stay for the retry");
+    const retried = await commit(upload.uploadId);
+    assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
+    assert.equal(await indexState(upload.uploadId), null);
+  } finally {
+    await noQueue.app.stop();
   }
 });

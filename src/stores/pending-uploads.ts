@@ -25,8 +25,8 @@ export interface ClaimedUpload {
   objectKeys: string[];
 }
 
-/** What a commit's claim found: the upload is the caller's to start, past its deadline, or not there. */
-export type CommitClaim = "claimed" | "expired" | "gone";
+/** What a commit's claim found: the upload is the caller's to start (until `deadline`), past its deadline, or not there. */
+export type CommitClaim = { state: "claimed"; deadline: number } | { state: "expired" } | { state: "gone" };
 
 const NOW_MS = `local clock = redis.call("TIME")
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
@@ -43,14 +43,21 @@ return 1`;
 const CLAIM_FOR_COMMIT = `${NOW_MS}
 local deadline = redis.call("ZSCORE", KEYS[2], ARGV[1])
 if deadline then
-  if now >= tonumber(deadline) then return "expired" end
+  if now >= tonumber(deadline) then return {"expired"} end
   redis.call("ZREM", KEYS[2], ARGV[1])
   redis.call("HDEL", KEYS[4], ARGV[1])
   redis.call("DEL", KEYS[1])
-  return "claimed"
+  return {"claimed", deadline}
 end
-if redis.call("ZSCORE", KEYS[3], ARGV[1]) or redis.call("EXISTS", KEYS[5]) == 1 then return "expired" end
-return "gone"`;
+if redis.call("ZSCORE", KEYS[3], ARGV[1]) or redis.call("EXISTS", KEYS[5]) == 1 then return {"expired"} end
+return {"gone"}`;
+
+// KEYS: record, due, objects. ARGV: upload id, record JSON, deadline (ms), object keys JSON. Puts a
+// claimed upload back as it was (a record past its deadline expires at once, and the entry is due).
+const RESTORE = `redis.call("SET", KEYS[1], ARGV[2], "PXAT", ARGV[3])
+redis.call("HSET", KEYS[3], ARGV[1], ARGV[4])
+redis.call("ZADD", KEYS[2], ARGV[3], ARGV[1])
+return 1`;
 
 // KEYS: due, sweeping, objects. ARGV: most uploads to take, claim lifetime in ms. Takes uploads past
 // their deadline, then claims that lapsed (a sweeper that failed or died), each for one sweeper
@@ -82,6 +89,8 @@ redis.call("SET", KEYS[3], "1", "EX", ARGV[2])
 return 1`;
 
 const recordKey = (uploadId: string) => `upload:${uploadId}`;
+/** What an index entry holds: the object keys, nothing else. */
+const objectKeysOf = (upload: PendingUpload) => JSON.stringify(upload.files.map((file) => file.objectKey));
 const expiredKey = (uploadId: string) => `upload_expired:${uploadId}`;
 
 export interface PendingUploads {
@@ -90,6 +99,8 @@ export interface PendingUploads {
   read(uploadId: string): Promise<PendingUpload | null>;
   /** Takes the upload out of the index for its commit: exactly one of a commit and the sweepers wins. */
   claimForCommit(uploadId: string): Promise<CommitClaim>;
+  /** Undoes a commit's claim (the task could not be queued): the same commit can be retried until the deadline. */
+  restore(uploadId: string, upload: PendingUpload, deadline: number): Promise<void>;
   /** True when the upload passed its deadline uncommitted (indexed, being swept, or swept). */
   isExpired(uploadId: string): Promise<boolean>;
   /** Up to `limit` uploads past their deadline, each claimed by this sweeper for `claimMs`. */
@@ -108,7 +119,6 @@ export function pendingUploads(redis: Redis, bucket: string): PendingUploads {
   const call = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("redis", work, operation);
   return {
     save: async (uploadId, upload, ttlMs) => {
-      const keys = JSON.stringify(upload.files.map((file) => file.objectKey));
       await call("upload.save", () =>
         redis.eval(
           SAVE,
@@ -119,7 +129,7 @@ export function pendingUploads(redis: Redis, bucket: string): PendingUploads {
           uploadId,
           JSON.stringify(upload),
           ttlMs,
-          keys,
+          objectKeysOf(upload),
         ),
       );
     },
@@ -127,21 +137,36 @@ export function pendingUploads(redis: Redis, bucket: string): PendingUploads {
       const raw = await call("upload.read", () => redis.get(recordKey(uploadId)));
       return raw ? (JSON.parse(raw) as PendingUpload) : null;
     },
-    claimForCommit: (uploadId) =>
-      call(
-        "upload.claim",
-        () =>
-          redis.eval(
-            CLAIM_FOR_COMMIT,
-            5,
-            recordKey(uploadId),
-            index.due,
-            index.sweeping,
-            index.objects,
-            expiredKey(uploadId),
-            uploadId,
-          ) as Promise<CommitClaim>,
-      ),
+    claimForCommit: async (uploadId) => {
+      const [state, deadline] = (await call("upload.claim", () =>
+        redis.eval(
+          CLAIM_FOR_COMMIT,
+          5,
+          recordKey(uploadId),
+          index.due,
+          index.sweeping,
+          index.objects,
+          expiredKey(uploadId),
+          uploadId,
+        ),
+      )) as [CommitClaim["state"], string?];
+      return state === "claimed" ? { state, deadline: Number(deadline) } : { state };
+    },
+    restore: async (uploadId, upload, deadline) => {
+      await call("upload.restore", () =>
+        redis.eval(
+          RESTORE,
+          3,
+          recordKey(uploadId),
+          index.due,
+          index.objects,
+          uploadId,
+          JSON.stringify(upload),
+          deadline,
+          objectKeysOf(upload),
+        ),
+      );
+    },
     isExpired: async (uploadId) => {
       const replies = await call("upload.expired", () =>
         redis.multi().zscore(index.due, uploadId).zscore(index.sweeping, uploadId).exists(expiredKey(uploadId)).exec(),

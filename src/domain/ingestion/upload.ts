@@ -284,9 +284,14 @@ export async function commitUploads(context: Context, username: string, uploadId
   await requireOwnKnowledgeBase(context, username, pending.knowledgeBaseId);
   // Exactly one of this commit, a concurrent commit and the sweep gets the upload.
   const claim = await uploads.claimForCommit(uploadId);
-  if (claim === "expired") throw new UploadExpired(uploadId);
-  if (claim === "gone") throw new NotFound("upload", uploadId);
+  if (claim.state === "expired") throw new UploadExpired(uploadId);
+  if (claim.state === "gone") throw new NotFound("upload", uploadId);
+  const { deadline } = claim;
+  // When the task cannot be queued the upload goes back as it was, objects included: the same commit
+  // can be retried until the deadline, and the sweep still removes them if it never succeeds.
   return enqueue(context, username, pending.knowledgeBaseId, pending.files, () =>
-    s3.removeObjects(pending.files.map((file) => file.objectKey)),
+    uploads
+      .restore(uploadId, pending, deadline)
+      .catch(() => s3.removeObjects(pending.files.map((file) => file.objectKey))),
   );
 }
