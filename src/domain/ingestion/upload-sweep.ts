@@ -44,21 +44,23 @@ export async function sweepExpiredUploads(access: StoreAccess): Promise<SweepRes
     return { ...result, failure: { store: "redis", code: errorCode(error) } };
   }
   result.claimed = claimed.length;
-  for (const [position, upload] of claimed.entries()) {
-    let store: "redis" | "s3" = "s3";
-    try {
-      // Idempotent: keys that were never PUT, or that an overlapping sweeper removed, count as removed.
-      await stores.s3.removeObjects(upload.objectKeys);
-      store = "redis";
-      if (await index.finishSweep(upload.uploadId, EXPIRED_NOTICE_SECONDS)) {
-        result.uploads += 1;
-        result.objects += upload.objectKeys.length;
-      }
-    } catch (error) {
-      // The store is down: the rest of the batch would fail the same way, one store timeout each.
-      result.postponed = claimed.length - position;
-      result.failure = { store, code: errorCode(error) };
-      break;
+  try {
+    // One DeleteObjects request per 1000 keys for the whole batch. Idempotent: keys that were never
+    // PUT, or that an overlapping sweeper removed, count as removed.
+    await stores.s3.removeObjects(claimed.flatMap((upload) => upload.objectKeys));
+  } catch (error) {
+    return { ...result, postponed: claimed.length, failure: { store: "s3", code: errorCode(error) } };
+  }
+  const finished = await Promise.allSettled(
+    claimed.map((upload) => index.finishSweep(upload.uploadId, EXPIRED_NOTICE_SECONDS)),
+  );
+  for (const [position, outcome] of finished.entries()) {
+    if (outcome.status === "rejected") {
+      result.postponed += 1;
+      result.failure = { store: "redis", code: errorCode(outcome.reason) };
+    } else if (outcome.value) {
+      result.uploads += 1;
+      result.objects += claimed[position]!.objectKeys.length;
     }
   }
   return result;
