@@ -19,6 +19,7 @@ import { corsOptions } from "./plugins/cors.js";
 import { graphiqlOptions, graphiqlRenderer, type GraphiQLSettings } from "./graphiql.js";
 import { checkRegistered, verifyBearer } from "./domain/auth.js";
 import { healthReport, publicHealth, type HealthReport } from "./domain/health.js";
+import { scheduleUploadSweeps } from "./domain/ingestion/upload-sweep.js";
 import { schema } from "./schema/index.js";
 import { closeStores, createStores, type Stores } from "./stores/index.js";
 
@@ -168,6 +169,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   // Indexes are ensured in the background and retried until Mongo answers: start-up never waits on Mongo.
   let indexRetry: NodeJS.Timeout | undefined;
   let stopped = false;
+  let stopUploadSweeps = async () => {};
   let markIndexesReady = () => {};
   const indexesReady = new Promise<void>((resolve) => (markIndexesReady = resolve));
   const ensureIndexes = (delayMs: number) => {
@@ -253,6 +255,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
         });
       });
       ensureIndexes(1_000);
+      // Objects of presigned uploads never committed (docs/ingestion.md); every replica may sweep.
+      stopUploadSweeps = scheduleUploadSweeps({ config, stores }, observation, logger);
       const { port } = server.address() as AddressInfo;
       const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
       return `http://${host}:${port}`;
@@ -261,6 +265,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     stop: async () => {
       stopped = true;
       clearTimeout(indexRetry);
+      await stopUploadSweeps();
       await wsDisposer.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -167,6 +167,17 @@ const envSchema = z
     /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
     UPLOAD_MAX_REQUEST_BYTES: int(1, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
     UPLOAD_URL_EXPIRY_SECONDS: int(10, 7 * 24 * 3600).default(900),
+    // Presigned uploads that are never committed (docs/ingestion.md): an upload can be committed until
+    // UPLOAD_URL_EXPIRY_SECONDS + UPLOAD_COMMIT_GRACE_SECONDS after createUploadUrls; then a sweep
+    // removes its objects. Every gateway replica sweeps; claims are exact, so they never collide.
+    /** How long after its URLs expire an upload may still be committed (a PUT that started just in time). */
+    UPLOAD_COMMIT_GRACE_SECONDS: int(0, 24 * 3600).default(300),
+    /** How often each gateway process sweeps (0: never; then run `npm run maintenance` from cron). */
+    UPLOAD_SWEEP_INTERVAL_SECONDS: int(0, 24 * 3600).default(60),
+    /** The most uploads one sweep takes. */
+    UPLOAD_SWEEP_BATCH: int(1, 10_000).default(100),
+    /** How long one sweeper owns an upload it took; a removal that failed is retried once it lapses. */
+    UPLOAD_SWEEP_RETRY_SECONDS: int(1, 24 * 3600).default(300),
     EMBEDDING_IMAGE_DPI: int(10, 1200).default(200),
     /** Pages per /embed_image request, so a long document never sits in memory whole. */
     EMBEDDING_BATCH_PAGES: int(1, 1000).default(8),
@@ -330,6 +341,8 @@ export interface Config {
     sessionTimeoutMs: number;
   };
   upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
+  /** Removing the objects of presigned uploads never committed (src/domain/ingestion/upload-sweep.ts). */
+  uploadSweep: { commitGraceSeconds: number; intervalMs: number; batchSize: number; claimMs: number };
   ingest: {
     dpi: number;
     batchPages: number;
@@ -482,6 +495,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
       maxRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,
       urlExpirySeconds: env.UPLOAD_URL_EXPIRY_SECONDS,
+    },
+    uploadSweep: {
+      commitGraceSeconds: env.UPLOAD_COMMIT_GRACE_SECONDS,
+      intervalMs: env.UPLOAD_SWEEP_INTERVAL_SECONDS * 1000,
+      batchSize: env.UPLOAD_SWEEP_BATCH,
+      claimMs: env.UPLOAD_SWEEP_RETRY_SECONDS * 1000,
     },
     ingest: {
       dpi: env.EMBEDDING_IMAGE_DPI,

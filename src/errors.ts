@@ -40,6 +40,19 @@ export class UpstreamUnavailable extends GraphQLError {
   }
 }
 
+/**
+ * commitUploads after the upload's commit deadline: its objects are (or are about to be) removed by
+ * the sweep, so the files must be sent again with new URLs.
+ */
+export class UploadExpired extends GraphQLError {
+  constructor(uploadId: string) {
+    super(
+      `upload ${JSON.stringify(uploadId)} expired: it was not committed by its deadline and its uploaded objects are removed; start again with createUploadUrls`,
+      { extensions: { code: "UPLOAD_EXPIRED" } },
+    );
+  }
+}
+
 /** A request-safety limit (depth, aliases, cost, tokens, document or body size) was exceeded. */
 export class LimitExceeded extends GraphQLError {
   constructor(

@@ -118,3 +118,20 @@ test("every store URL is validated, one line per problem, and no password is eve
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
   assert.equal(stderr.trim().split("\n").length, 1 + Object.keys(bad).length, stderr);
 });
+
+test("upload sweep settings: a minute's interval by default, 0 turns the gateway's sweep off, bad values are refused", () => {
+  assert.deepEqual(loadConfig(required).uploadSweep, {
+    commitGraceSeconds: 300,
+    intervalMs: 60_000,
+    batchSize: 100,
+    claimMs: 300_000,
+  });
+  assert.equal(loadConfig({ ...required, UPLOAD_SWEEP_INTERVAL_SECONDS: "0" }).uploadSweep.intervalMs, 0);
+  assert.throws(
+    () => loadConfig({ ...required, UPLOAD_SWEEP_BATCH: "0", UPLOAD_SWEEP_RETRY_SECONDS: "0" }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.problems.some((p) => p.startsWith("UPLOAD_SWEEP_BATCH")) &&
+      error.problems.some((p) => p.startsWith("UPLOAD_SWEEP_RETRY_SECONDS")),
+  );
+});

@@ -85,3 +85,36 @@ test("with no read in flight a batch goes out, and a failed read still lets the 
   assert.equal(await loader.load("after"), "after");
   assert.deepEqual(batches, [["alone"], ["after"]]);
 });
+
+test("a turn at a stage comes after the earlier stage's batch and its read, before the later stage's batch", async () => {
+  const reads = new ReadSchedule();
+  const order: string[] = [];
+  const read = heldRead<string>();
+  const knowledgeBases = new DataLoader<string, string>(
+    async (keys) => {
+      order.push("knowledge bases");
+      await reads.track(() => read.promise);
+      order.push("knowledge bases read");
+      return keys;
+    },
+    { batchScheduleFn: reads.batchesOf(0) },
+  );
+  const files = new DataLoader<string, string>(
+    async (keys) => {
+      order.push(`files ${keys.join(" ")}`);
+      return keys;
+    },
+    { batchScheduleFn: reads.batchesOf(2) },
+  );
+  const kb = knowledgeBases.load("kb");
+  const early = files.load("a");
+  // A read between the stages, and a file key it leads to.
+  const late = reads.turn(1).then(() => {
+    order.push("turn");
+    return files.load("b");
+  });
+  await turn();
+  read.settle("done");
+  assert.deepEqual(await Promise.all([kb, early, late]), ["kb", "a", "b"]);
+  assert.deepEqual(order, ["knowledge bases", "knowledge bases read", "turn", "files a b"]);
+});

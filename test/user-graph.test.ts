@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
-import type { CommandStartedEvent } from "mongodb";
-import type { FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
+import type { CommandStartedEvent, CommandSucceededEvent } from "mongodb";
+import type { ChatflowDoc, FileDoc, KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { encodeGlobalId } from "../src/schema/global-id.js";
 import { defaultSettings, LayraWriter, layraId, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
@@ -197,13 +197,22 @@ test("the filename keyword is matched literally, never as a regex", async () => 
 });
 
 test("me.files lists the files of all the caller's knowledge bases, keyword matched literally, temp uploads left out", async () => {
-  const files = async (token: string, keyword?: string) => {
-    const result = await gateway.query<{ me: Json }>(
-      `query($k: String) { me { files(keyword: $k) { totalCount edges { node { fileId filename knowledgeBaseId } } } } }`,
-      { token, variables: { k: keyword } },
-    );
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    return result.data!.me.files;
+  // With the listed knowledge-base ids read for it, or taken from the knowledge bases the same
+  // query listed whole: both answer the same.
+  const files = async (token: string, keyword?: string, args = "") => {
+    const answers = [];
+    for (const withList of [false, true]) {
+      const result = await gateway.query<{ me: Json }>(
+        `query($k: String) { me { ${withList ? "knowledgeBases(first: 100) { totalCount }" : ""}
+          files(keyword: $k${args}) { totalCount pageInfo { hasNextPage endCursor }
+            edges { node { fileId filename knowledgeBaseId pageCount } } } } }`,
+        { token, variables: { k: keyword } },
+      );
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      answers.push(result.data!.me.files);
+    }
+    assert.deepEqual(answers[1], answers[0], "from the listed knowledge bases as from Mongo");
+    return answers[0];
   };
   const all = await files(alice);
   assert.equal(all.totalCount, 2, "the two files of alice's knowledge base; the temp upload is left out");
@@ -214,6 +223,17 @@ test("me.files lists the files of all the caller's knowledge bases, keyword matc
   );
   assert.equal((await files(alice, "e.v")).totalCount, 0, "`.` is not a wildcard");
   assert.equal((await files(alice, "(.*")).totalCount, 0);
+  const [newest, older] = all.edges.map((edge: Json) => edge.node.fileId);
+  const firstPage = await files(alice, undefined, ", first: 1");
+  assert.deepEqual(
+    [firstPage.totalCount, firstPage.pageInfo.hasNextPage, firstPage.edges[0].node.fileId],
+    [2, true, newest],
+  );
+  const secondPage = await files(alice, undefined, `, first: 1, after: "${firstPage.pageInfo.endCursor}"`);
+  assert.deepEqual(
+    [secondPage.totalCount, secondPage.pageInfo.hasNextPage, secondPage.edges[0].node.fileId],
+    [2, false, older],
+  );
   const bobs = await files(bob);
   assert.equal(bobs.totalCount, 2);
   assert.ok(
@@ -414,6 +434,135 @@ test("the list's first page and by-id loads read together answer as apart: an ol
   assert.equal(result.data!.foreign, null);
 });
 
+/** The chatflows documents each Mongo reply of `run` carried, by command (from the driver's command monitoring). */
+async function chatflowsReplies<T>(run: () => Promise<T>): Promise<{ result: T; replies: [string, number][] }> {
+  const replies: [string, number][] = [];
+  const names = new Map<number, string>();
+  const started = (event: CommandStartedEvent) => {
+    if (event.command[event.commandName] === "chatflows") names.set(event.requestId, event.commandName);
+  };
+  const succeeded = (event: CommandSucceededEvent) => {
+    const name = names.get(event.requestId);
+    const cursor = (event.reply as { cursor?: { firstBatch?: unknown[] } }).cursor;
+    if (name) replies.push([name, cursor?.firstBatch?.length ?? 0]);
+  };
+  const { client } = gateway.app.stores.mongo;
+  client.on("commandStarted", started).on("commandSucceeded", succeeded);
+  try {
+    return { result: await run(), replies };
+  } finally {
+    client.off("commandStarted", started).off("commandSucceeded", succeeded);
+  }
+}
+
+test("a workflow with more chatflows than a page reads only the windows asked for, and pages, counts and ends right", async () => {
+  const user = "crowded";
+  const token = await gateway.token(user);
+  const big = await writer.createWorkflow(user, "big");
+  const small = await writer.createWorkflow(user, "small");
+  const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+  const chatflow = (workflowId: string, name: string, changed: Date, deleted = false): ChatflowDoc => ({
+    chatflow_id: layraId(user),
+    workflow_id: workflowId,
+    chatflow_name: name,
+    username: user,
+    turns: [],
+    created_at: changed,
+    last_modify_at: changed,
+    is_read: false,
+    is_delete: deleted,
+  });
+  // 300 chatflows in the big workflow (three times the largest page), all newer than the small
+  // workflow's two, so a shared read of the newest ones is crowded out by the big workflow.
+  const bigOnes = Array.from({ length: 300 }, (_, i) => chatflow(big.workflow_id, `big ${i}`, at(i)));
+  const smallOnes = [
+    chatflow(small.workflow_id, "small 0", at(1000)),
+    chatflow(small.workflow_id, "small 1", at(1001)),
+  ];
+  await mongoCollections(gateway.app.stores.mongo.db).chatflows.insertMany([
+    ...bigOnes,
+    ...smallOnes,
+    chatflow(small.workflow_id, "deleted", at(999), true),
+  ]);
+  const newest = (docs: ChatflowDoc[], from: number, to: number) => docs.slice(from, to).map((doc) => doc.chatflow_id);
+
+  const page = `{ totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { chatflowId } } }`;
+  const byWorkflow = (me: Json) =>
+    new Map<string, Json>(me.workflows.edges.map((edge: Json) => [edge.node.workflowId, edge.node.chatflows]));
+  // With and without the caller's chatflows list (whose first page, not the whole list here, holds
+  // the big workflow's first window).
+  for (const withList of [true, false]) {
+    const { result, replies } = await chatflowsReplies(() =>
+      gateway.query<{ me: Json }>(
+        `{ me { ${withList ? "chatflows(first: 5) { totalCount }" : ""}
+          workflows { edges { node { workflowId chatflows(first: 3) ${page} } } } } }`,
+        { token },
+      ),
+    );
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    if (withList) assert.equal(result.data!.me.chatflows.totalCount, 302);
+    const flows = byWorkflow(result.data!.me);
+    assert.deepEqual(
+      flows.get(big.workflow_id).edges.map((edge: Json) => edge.node.chatflowId),
+      newest(bigOnes, 0, 3),
+    );
+    assert.equal(flows.get(big.workflow_id).pageInfo.hasNextPage, true);
+    assert.equal(flows.get(big.workflow_id).totalCount, 300);
+    assert.deepEqual(
+      flows.get(small.workflow_id).edges.map((edge: Json) => edge.node.chatflowId),
+      newest(smallOnes, 0, 2),
+      "the deleted chatflow stays out",
+    );
+    assert.equal(flows.get(small.workflow_id).pageInfo.hasNextPage, false);
+    assert.equal(flows.get(small.workflow_id).totalCount, 2);
+    // Each reply holds at most a window and one more (a page of 5 reads 6, of 3 reads 4; the shared
+    // first windows of two workflows 8); nothing reads the big workflow whole.
+    const documents = replies.reduce((sum, [, n]) => sum + n, 0);
+    console.log(`workflows' chatflows ${withList ? "with" : "without"} the list: ${JSON.stringify(replies)}`);
+    assert.ok(
+      replies.every(([, n]) => n <= 8) && documents <= 6 + 8 + 4 + 2,
+      `bounded reads: ${JSON.stringify(replies)}`,
+    );
+  }
+
+  // One workflow paged from a cursor and from the end: each read is the window alone.
+  const workflowPage = async (args: string) => {
+    const { result, replies } = await chatflowsReplies(() =>
+      gateway.query<{ workflow: Json }>(
+        `query($id: String!) { workflow(workflowId: $id) { chatflows(${args}) ${page} } }`,
+        { token, variables: { id: big.workflow_id } },
+      ),
+    );
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    assert.ok(
+      replies.every(([, n]) => n <= 101),
+      `at most the largest window and one more per reply: ${JSON.stringify(replies)}`,
+    );
+    return result.data!.workflow.chatflows;
+  };
+  const first = await workflowPage("first: 100");
+  assert.equal(first.edges.length, 100);
+  const second = await workflowPage(`first: 100, after: "${first.pageInfo.endCursor}"`);
+  assert.deepEqual(
+    second.edges.map((edge: Json) => edge.node.chatflowId),
+    newest(bigOnes, 100, 200),
+  );
+  assert.deepEqual([second.pageInfo.hasNextPage, second.pageInfo.hasPreviousPage], [true, true]);
+  const third = await workflowPage(`first: 100, after: "${second.pageInfo.endCursor}"`);
+  assert.deepEqual(
+    third.edges.map((edge: Json) => edge.node.chatflowId),
+    newest(bigOnes, 200, 300),
+  );
+  assert.equal(third.pageInfo.hasNextPage, false);
+  assert.equal(third.totalCount, 300, "a short last page is its own total");
+  const last = await workflowPage("last: 2");
+  assert.deepEqual(
+    last.edges.map((edge: Json) => edge.node.chatflowId),
+    newest(bigOnes, 298, 300),
+  );
+  assert.deepEqual([last.totalCount, last.pageInfo.hasNextPage], [300, false]);
+});
+
 test("the profile query issues the same number of Mongo commands for 1 and for 50 knowledge bases", async () => {
   await seedKnowledgeBases("one", 1);
   await seedKnowledgeBases("fifty", 50);
@@ -483,6 +632,37 @@ test("the whole profile's Mongo commands, counted on the wire, are what the driv
     ];
     for (const [collection, n] of counter.byCollection())
       assert.ok(n <= 1 && profileCollections.includes(collection), `${collection}: ${n} commands (${perCollection})`);
+    const profileByCollection = new Map(counter.byCollection());
+
+    // me.files beside the profile takes the ids of the knowledge bases listed whole: its files list
+    // is its one command of its own.
+    counter.reset();
+    const withFiles = await counted.query<{ me: Json }>(
+      PROFILE.replace(
+        "customNodes {",
+        "files(first: $first) { totalCount edges { node { fileId pageCount } } }\n    customNodes {",
+      ),
+      { token, variables: { first: 100 } },
+    );
+    assert.equal(withFiles.errors, undefined, JSON.stringify(withFiles.errors));
+    assert.equal(withFiles.data!.me.files.totalCount, 2);
+    const withFilesPerCollection = [...counter.byCollection()].map(([name, n]) => `${name} ${n}`).join(", ");
+    console.log(`profile with me.files: ${counter.total()} Mongo commands on the wire (${withFilesPerCollection})`);
+    assert.deepEqual(
+      new Map(counter.byCollection()),
+      new Map([...profileByCollection, ["files", profileByCollection.get("files")! + 1]]),
+      `the profile's commands and the files list: ${withFilesPerCollection}`,
+    );
+    // Alone, me.files reads the listed ids and then the files.
+    counter.reset();
+    const alone = await counted.query<{ me: Json }>(`{ me { files { edges { node { fileId pageCount } } } } }`, {
+      token,
+    });
+    assert.equal(alone.errors, undefined, JSON.stringify(alone.errors));
+    assert.deepEqual([...counter.byCollection()].sort(), [
+      ["files", 1],
+      ["knowledge_bases", 1],
+    ]);
   } finally {
     await counted.app.stop();
     await counter.close();

@@ -1,7 +1,9 @@
-// For cron: ensure the indexes (LAYRA's plus the workflow_id fixes) and delete every user's orphaned
-// temporary knowledge bases, with the gateway's configuration. Prints one JSON line; exits 1 on failure.
+// For cron: ensure the indexes (LAYRA's plus the workflow_id fixes), delete every user's orphaned
+// temporary knowledge bases, and remove the objects of presigned uploads never committed, with the
+// gateway's configuration. Prints one JSON line; exits 1 on failure (the next run finishes the job).
 //   npm run maintenance
 import { loadConfig } from "../config.js";
+import { drainExpiredUploads } from "../domain/ingestion/upload-sweep.js";
 import { cleanupOrphanedTempKnowledgeBases } from "../domain/knowledge-bases.js";
 import { closeStores, createStores } from "../stores/index.js";
 
@@ -10,7 +12,16 @@ const stores = createStores(config);
 try {
   await stores.mongo.ensureIndexes();
   const deleted = await cleanupOrphanedTempKnowledgeBases({ config, stores }, null);
-  console.log(JSON.stringify({ indexes: "ensured", orphanedTempKnowledgeBasesDeleted: deleted }));
+  const uploads = await drainExpiredUploads({ config, stores });
+  console.log(
+    JSON.stringify({
+      indexes: "ensured",
+      orphanedTempKnowledgeBasesDeleted: deleted,
+      expiredUploadsSwept: { uploads: uploads.uploads, objects: uploads.objects, postponed: uploads.postponed },
+      ...(uploads.failure ? { error: `upload sweep postponed: ${uploads.failure.store} unavailable` } : {}),
+    }),
+  );
+  if (uploads.failure) process.exitCode = 1;
 } catch (error) {
   console.error(
     JSON.stringify({

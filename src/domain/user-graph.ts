@@ -21,6 +21,9 @@ export const listKnowledgeBases = (context: Context, username: string) =>
 export const listConversations = (context: Context, username: string) => context.loaders.lists.conversations(username);
 export const listChatflows = (context: Context, username: string) => context.loaders.lists.chatflows(username);
 export const listWorkflows = (context: Context, username: string) => context.loaders.lists.workflows(username);
+/** The caller's chatflows of a workflow (the workflow was loaded as the caller's). */
+export const chatflowsOfWorkflow = (context: Context, workflowId: string) =>
+  context.loaders.chatflowsByWorkflow.list(workflowId);
 
 /**
  * The files of all the caller's knowledge bases, newest first, optionally by filename keyword

@@ -41,6 +41,14 @@ export class ReadSchedule {
     };
   }
 
+  /**
+   * Resolves when a batch of `stage` would go out: for a read that is not a DataLoader batch but
+   * must follow the earlier stages (and may answer from what they read).
+   */
+  turn(stage: number): Promise<void> {
+    return new Promise((resolve) => this.batchesOf(stage)(resolve));
+  }
+
   private queueFlush(): void {
     if (this.flushQueued || this.waiting.length === 0) return;
     this.flushQueued = true;

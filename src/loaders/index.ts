@@ -16,8 +16,13 @@ import { observedBatch } from "./observe.js";
 
 type FindOwned<D> = (username: string, keys: readonly string[]) => Promise<D[]>;
 
-/** Knowledge bases, conversations, chatflows and workflows first; files after them (a base's refs name its files). */
-const FILES_STAGE = 1;
+/**
+ * Knowledge bases, conversations, chatflows and workflows first; then the ids of the caller's listed
+ * bases that `me.files` needs (none to read when the bases were listed whole); files last (a base's
+ * refs name its files).
+ */
+const LISTED_IDS_STAGE = 1;
+const FILES_STAGE = 2;
 
 const scheduled = (reads: ReadSchedule, stage: number) => ({ batchScheduleFn: reads.batchesOf(stage) });
 
@@ -136,65 +141,175 @@ class ByIdLoader<D> extends DataLoader<string, D | null> {
   }
 }
 
-/** Batches one repository read per batch and groups the caller's documents per key, in the order read. */
-class GroupLoader<D> extends DataLoader<string, D[]> {
-  private constructor(
-    batch: DataLoader.BatchLoadFn<string, D[]>,
-    options: DataLoader.Options<string, D[]>,
-    private readonly whole: { docs: readonly D[] | null },
+/**
+ * Batches one repository read per batch and groups the caller's documents per key, in the order read.
+ * Every document of a group is read: for lists a search scores whole (a base's files).
+ */
+function groupLoader<D>(collection: string, key: keyof D & string, scope: LoaderScope, find: FindOwned<D>, stage = 0) {
+  const { viewer, loaders } = scope;
+  const keyOf = (doc: D) => doc[key] as string;
+  const batch = observedBatch(`${collection}.by.${key}`, async (keys: readonly string[]) => {
+    if (!viewer) return keys.map(() => []);
+    const groups = new Map<string, D[]>(keys.map((k) => [k, []]));
+    for (const doc of await loaders.reads.track(() => find(viewer.username, keys))) groups.get(keyOf(doc))?.push(doc);
+    return keys.map((k) => groups.get(k) ?? []);
+  });
+  return new DataLoader<string, D[]>(batch, scheduled(loaders.reads, stage));
+}
+
+/** A window of one group's documents in list order: `limit` of them after the first `offset`. */
+interface GroupWindow {
+  group: string;
+  offset: number;
+  limit: number;
+}
+
+/** How a group window loader reads the caller's documents; each read is bounded by its arguments. */
+interface GroupWindowReads<D> {
+  /** The first `limit` of the caller's documents of these groups together, in list order. */
+  firstOfGroups: (username: string, groups: readonly string[], limit: number) => Promise<D[]>;
+  /** One group's window. */
+  window: (username: string, group: string, offset: number, limit: number) => Promise<D[]>;
+  /** How many documents each of these groups has (groups with none may be left out). */
+  countByGroup: (username: string, groups: readonly string[]) => Promise<Map<string, number>>;
+}
+
+/** Documents read from the start of a list (of every group, or of some), grouped, and whether that was all of them. */
+class ReadPrefix<D> {
+  private readonly groups = new Map<string, D[]>();
+
+  readonly size: number;
+
+  constructor(
+    docs: readonly D[],
+    keyOf: (doc: D) => string,
+    readonly whole: boolean,
   ) {
-    super(batch, options);
+    this.size = docs.length;
+    for (const doc of docs) {
+      const group = this.groups.get(keyOf(doc));
+      if (group) group.push(doc);
+      else this.groups.set(keyOf(doc), [doc]);
+    }
   }
 
-  /** Groups `collection`'s documents by their `key` field (metrics name the loader `{collection}.by.{key}`). */
-  static create<D>(collection: string, key: keyof D & string, scope: LoaderScope, find: FindOwned<D>, stage = 0) {
-    const { viewer, loaders } = scope;
-    const name = `${collection}.by.${key}`;
-    const keyOf = (doc: D) => doc[key] as string;
-    const whole: { docs: readonly D[] | null } = { docs: null };
-    const batch = observedBatch(name, async (keys: readonly string[]) => {
-      if (!viewer) return keys.map(() => []);
-      const groups = new Map<string, D[]>(keys.map((k) => [k, []]));
-      const docs = whole.docs ?? (await loaders.reads.track(() => find(viewer.username, keys)));
-      for (const doc of docs) groups.get(keyOf(doc))?.push(doc);
-      return keys.map((k) => groups.get(k) ?? []);
-    });
-    return new GroupLoader(batch, scheduled(loaders.reads, stage), whole);
+  /** The window, when these documents hold it (or hold the whole group, which ends before it). */
+  window({ group, offset, limit }: GroupWindow): D[] | undefined {
+    const docs = this.groups.get(group) ?? [];
+    return this.whole || docs.length >= offset + limit ? docs.slice(offset, offset + limit) : undefined;
   }
 
-  /**
-   * Every document the group reads could find (all of the caller's, in the group's order): the
-   * groups are answered from them without a read.
-   */
-  primeWhole(docs: readonly D[]): void {
-    this.whole.docs = docs;
-  }
-
-  override clear(key: string): this {
-    this.whole.docs = null;
-    return super.clear(key);
-  }
-
-  override clearAll(): this {
-    this.whole.docs = null;
-    return super.clearAll();
+  count(group: string): number | undefined {
+    return this.whole ? (this.groups.get(group)?.length ?? 0) : undefined;
   }
 }
 
 /**
- * A list of the caller's documents whose reads the schedule tracks. `onPage` gets each page and
- * whether it is the whole list (read from the start and shorter than asked for).
+ * Windows of the caller's documents per group (a workflow's chatflows), in the list's order. Every
+ * read is bounded by the windows asked for, however large a group is. A batch answers:
+ * - from the start of the caller's list that a list page read (`primePrefix`), without a read, the
+ *   windows it holds (every window when the page was the whole list);
+ * - the other first windows from one shared read of the first (sum of their limits) documents of
+ *   their groups together: a group gets the start of its own list, and when fewer came back, all;
+ * - what that read did not hold (a group crowded out by a larger one, a window past the start) by
+ *   one read of that window each.
+ */
+class GroupWindowLoader<D> extends DataLoader<GroupWindow, D[], string> {
+  private constructor(
+    batch: DataLoader.BatchLoadFn<GroupWindow, D[]>,
+    options: DataLoader.Options<GroupWindow, D[], string>,
+    private readonly listed: { prefix: ReadPrefix<D> | null },
+    private readonly counts: DataLoader<string, number>,
+    private readonly keyOf: (doc: D) => string,
+  ) {
+    super(batch, options);
+  }
+
+  /** Windows of `collection`'s documents grouped by their `key` field (metrics: `{collection}.by.{key}`). */
+  static create<D>(collection: string, key: keyof D & string, scope: LoaderScope, reads: GroupWindowReads<D>) {
+    const { viewer, loaders } = scope;
+    const keyOf = (doc: D) => doc[key] as string;
+    const listed: { prefix: ReadPrefix<D> | null } = { prefix: null };
+    const batch = observedBatch(`${collection}.by.${key}`, async (windows: readonly GroupWindow[]) => {
+      if (!viewer) return windows.map(() => []);
+      const answers = windows.map((window) => listed.prefix?.window(window));
+      const firsts = new Map<string, number>();
+      windows.forEach((window, i) => {
+        if (!answers[i] && window.offset === 0)
+          firsts.set(window.group, Math.max(firsts.get(window.group) ?? 0, window.limit));
+      });
+      if (firsts.size > 0) {
+        const limit = [...firsts.values()].reduce((sum, n) => sum + n, 0);
+        const docs = await loaders.reads.track(() => reads.firstOfGroups(viewer.username, [...firsts.keys()], limit));
+        const shared = new ReadPrefix(docs, keyOf, docs.length < limit);
+        windows.forEach((window, i) => {
+          if (window.offset === 0) answers[i] ??= shared.window(window);
+        });
+      }
+      return Promise.all(
+        answers.map(
+          (answer, i) =>
+            answer ??
+            loaders.reads.track(() => {
+              const { group, offset, limit } = windows[i]!;
+              return reads.window(viewer.username, group, offset, limit);
+            }),
+        ),
+      );
+    });
+    const counts = new DataLoader<string, number>(
+      observedBatch(`${collection}.count.by.${key}`, async (groups: readonly string[]) => {
+        if (!viewer) return groups.map(() => 0);
+        const known = groups.map((group) => listed.prefix?.count(group));
+        const unknown = groups.filter((_, i) => known[i] === undefined);
+        const read =
+          unknown.length > 0 ? await loaders.reads.track(() => reads.countByGroup(viewer.username, unknown)) : null;
+        return groups.map((group, i) => known[i] ?? read?.get(group) ?? 0);
+      }),
+      scheduled(loaders.reads, 0),
+    );
+    return new GroupWindowLoader(
+      batch,
+      { ...scheduled(loaders.reads, 0), cacheKeyFn: ({ group, offset, limit }) => `${offset}:${limit}:${group}` },
+      listed,
+      counts,
+      keyOf,
+    );
+  }
+
+  /** The group's documents from `offset`, at most `limit`, as a paged list. */
+  list(group: string): PagedList<D> {
+    return {
+      count: () => this.counts.load(group),
+      page: (offset, limit) => this.load({ group, offset, limit }),
+    };
+  }
+
+  /**
+   * The start of the caller's list of every group, in the groups' order, as a page read it (`whole`:
+   * the whole list): windows it holds are answered from it. The one that holds most is kept.
+   */
+  primePrefix(docs: readonly D[], whole: boolean): void {
+    const kept = this.listed.prefix;
+    if (!kept || (!kept.whole && (whole || docs.length > kept.size)))
+      this.listed.prefix = new ReadPrefix(docs, this.keyOf, whole);
+  }
+}
+
+/**
+ * A list of the caller's documents whose reads the schedule tracks. `onPage` gets each page, its
+ * offset and whether it is the whole list (read from the start and shorter than asked for).
  */
 function trackedList<D>(
   reads: ReadSchedule,
   list: PagedList<D>,
-  onPage: (docs: D[], whole: boolean) => void,
+  onPage: (docs: D[], offset: number, whole: boolean) => void,
 ): PagedList<D> {
   return {
     count: () => reads.track(() => list.count()),
     page: async (offset, limit) => {
       const docs = await reads.track(() => list.page(offset, limit));
-      onPage(docs, offset === 0 && docs.length < limit);
+      onPage(docs, offset, offset === 0 && docs.length < limit);
       return docs;
     },
   };
@@ -215,8 +330,8 @@ interface LoaderSet {
   conversation: ByIdLoader<ConversationDoc>;
   chatflow: ByIdLoader<ChatflowDoc>;
   workflow: ByIdLoader<WorkflowDoc>;
-  chatflowsByWorkflow: GroupLoader<ChatflowDoc>;
-  filesOfKnowledgeBase: GroupLoader<FileDoc>;
+  chatflowsByWorkflow: GroupWindowLoader<ChatflowDoc>;
+  filesOfKnowledgeBase: DataLoader<string, FileDoc[]>;
   fileByImage: DataLoader<string, FileDoc | null>;
   /** The caller's paged lists; each page read primes its collection's by-id loader. */
   lists: ReturnType<typeof ownedLists>;
@@ -227,6 +342,8 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
   const { reads } = loaders;
   // Only pages of the viewer's own documents stand in for the loaders' reads.
   const own = (username: string) => username === viewer?.username;
+  /** The caller's listed knowledge bases, once a first page read them all. */
+  let wholeKnowledgeBases: KnowledgeBaseDoc[] | null = null;
   return {
     // The first page waits for the by-id batch and is read with it (the temp bases that turns name
     // are known only once the conversations are read): one command. Other pages read at once.
@@ -238,13 +355,21 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
         page: async (offset, limit) => {
           const docs = offset === 0 ? await loaders.knowledgeBase.firstPage(limit) : await list.page(offset, limit);
           loaders.knowledgeBase.primeRead(docs);
+          if (offset === 0 && docs.length < limit) wholeKnowledgeBases = docs;
           return docs;
         },
       };
     },
-    /** The files of the caller's listed knowledge bases (their ids are read first). */
+    /**
+     * The files of the caller's listed knowledge bases. Their ids wait for the knowledge-base
+     * batches: when this request read the whole list, the ids come from it without a read.
+     */
     files: async (username: string, keyword: string | null | undefined) => {
-      const knowledgeBaseIds = await reads.track(() => mongo.knowledgeBases.listedIds(username));
+      await reads.turn(LISTED_IDS_STAGE);
+      const knowledgeBaseIds =
+        own(username) && wholeKnowledgeBases
+          ? wholeKnowledgeBases.map((kb) => kb.knowledge_base_id)
+          : await reads.track(() => mongo.knowledgeBases.listedIds(username));
       return trackedList(reads, mongo.files.list(username, knowledgeBaseIds, keyword), (docs) => {
         if (own(username)) loaders.file.primeRead(docs);
       });
@@ -253,12 +378,12 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
       trackedList(reads, mongo.conversations.list(username), (docs) => {
         if (own(username)) loaders.conversation.primeRead(docs);
       }),
-    // The list and the by-workflow groups read the same documents in the same order.
+    // The list and the by-workflow windows read the same documents in the same order.
     chatflows: (username: string) =>
-      trackedList(reads, mongo.chatflows.list(username), (docs, whole) => {
+      trackedList(reads, mongo.chatflows.list(username), (docs, offset, whole) => {
         if (!own(username)) return;
         loaders.chatflow.primeRead(docs);
-        if (whole) loaders.chatflowsByWorkflow.primeWhole(docs);
+        if (offset === 0) loaders.chatflowsByWorkflow.primePrefix(docs, whole);
       }),
     workflows: (username: string) =>
       trackedList(reads, mongo.workflows.list(username), (docs) => {
@@ -280,11 +405,17 @@ const makeLoaders = lazyObjects<LoaderScope, LoaderSet>({
     ByIdLoader.create("conversations", "conversation_id", scope, scope.stores.mongo.conversations.findByIds),
   chatflow: (scope) => ByIdLoader.create("chatflows", "chatflow_id", scope, scope.stores.mongo.chatflows.findByIds),
   workflow: (scope) => ByIdLoader.create("workflows", "workflow_id", scope, scope.stores.mongo.workflows.findByIds),
-  chatflowsByWorkflow: (scope) =>
-    GroupLoader.create("chatflows", "workflow_id", scope, scope.stores.mongo.chatflows.findByWorkflowIds),
+  chatflowsByWorkflow: (scope) => {
+    const { chatflows } = scope.stores.mongo;
+    return GroupWindowLoader.create<ChatflowDoc>("chatflows", "workflow_id", scope, {
+      firstOfGroups: chatflows.firstOfWorkflows,
+      window: chatflows.pageOfWorkflow,
+      countByGroup: chatflows.countByWorkflow,
+    });
+  },
   /** The caller's files of a knowledge base: the page list searches score. */
   filesOfKnowledgeBase: (scope) =>
-    GroupLoader.create("files", "knowledge_db_id", scope, scope.stores.mongo.files.findByKnowledgeBaseIds, FILES_STAGE),
+    groupLoader("files", "knowledge_db_id", scope, scope.stores.mongo.files.findByKnowledgeBaseIds, FILES_STAGE),
   /** The file that holds a page image (`files.images[].images_id`), for page-image node ids. */
   fileByImage: ({ stores, viewer, loaders }) =>
     new DataLoader<string, FileDoc | null>(

@@ -92,6 +92,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // The sweep of presigned uploads never committed (src/domain/ingestion/upload-sweep.ts).
+  readonly uploadSweepObjectsRemoved = new Counter({
+    name: "upload_sweep_objects_removed_total",
+    help: "Objects of presigned uploads never committed that a sweep removed from the bucket",
+    registers: [this.registry],
+  });
+  readonly uploadSweepPostponed = new Counter({
+    name: "upload_sweep_postponed_total",
+    help: "Sweeps that stopped because a store failed (the uploads they left are retried later), by store",
+    labelNames: ["store"],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -60,7 +60,13 @@ const UploadUrl = builder.objectRef<UploadUrlsShape["files"][number]>("UploadUrl
 const UploadUrls = builder.objectRef<UploadUrlsShape>("UploadUrls").implement({
   fields: (t) => ({
     uploadId: t.exposeString("uploadId", { description: "Pass to `commitUploads` once every PUT is done." }),
-    expiresAt: t.expose("expiresAt", { type: "DateTime" }),
+    expiresAt: t.expose("expiresAt", { type: "DateTime", description: "When the PUT URLs stop working." }),
+    commitBy: t.expose("commitBy", {
+      type: "DateTime",
+      description:
+        "The commit deadline (the URLs' expiry plus UPLOAD_COMMIT_GRACE_SECONDS): a later commitUploads is UPLOAD_EXPIRED, " +
+        "and the uploaded objects are deleted.",
+    }),
     files: t.field({ type: [UploadUrl], ...listSize(MAX_UPLOAD_FILES), resolve: (urls) => urls.files }),
   }),
 });
@@ -121,7 +127,8 @@ builder.mutationFields((fields) => {
       nullable: true,
       type: UploadTask,
       description:
-        "Checks every original of createUploadUrls is in place with its declared size, then starts the task.",
+        "Checks every original of createUploadUrls is in place with its declared size, then starts the task. " +
+        "Once per upload, before its `commitBy` deadline (later: UPLOAD_EXPIRED).",
       args: { uploadId: t.arg.string({ required: true }) },
       resolve: (_root, args, context) => commitUploads(context, context.viewer.username, args.uploadId),
     }),

@@ -1,5 +1,6 @@
 import type { WorkflowDoc } from "../stores/documents.js";
-import { arrayConnection } from "../lib/pagination.js";
+import { listConnection } from "../lib/pagination.js";
+import { chatflowsOfWorkflow } from "../domain/user-graph.js";
 import { builder } from "./builder.js";
 import { hasKeys } from "./global-id.js";
 import { Chatflow } from "./conversation.js";
@@ -23,8 +24,8 @@ builder.node(Workflow, {
     lastModifiedAt: t.expose("last_modify_at", { type: "DateTime" }),
     chatflows: t.connection({
       type: Chatflow,
-      resolve: async (w, args, context) =>
-        arrayConnection(args, await context.loaders.chatflowsByWorkflow.load(w.workflow_id), (window) => window),
+      description: "The workflow's chatflows, most recently changed first; each page reads only its window.",
+      resolve: (w, args, context) => listConnection(args, chatflowsOfWorkflow(context, w.workflow_id)),
     }),
   }),
 });

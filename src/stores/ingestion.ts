@@ -1,5 +1,5 @@
-// The Redis side of upload and ingestion: LAYRA's task hash `task:{id}` (Redis task database) and
-// pending presigned uploads. The Mongo writes that publish an ingested file are repository methods
+// The Redis side of ingestion: LAYRA's task hash `task:{id}` (Redis task database); pending presigned
+// uploads are in ./pending-uploads.ts. The Mongo writes that publish an ingested file are repository methods
 // (src/stores/mongo/).
 import type { Redis } from "ioredis";
 import { observeStoreCall } from "./observe.js";
@@ -114,30 +114,3 @@ export async function beginAttempt(redis: Redis, fileId: string, ttlSeconds: num
 
 export const endAttempt = (redis: Redis, fileId: string) =>
   observeStoreCall("redis", () => redis.del(`ingest_attempt:${fileId}`), "attempt.end");
-
-/** A presigned upload waiting for commitUploads: what was declared, where each original goes. */
-export interface PendingUpload {
-  username: string;
-  knowledgeBaseId: string;
-  files: { fileId: string; filename: string; contentType: string; size: number; objectKey: string }[];
-}
-
-const uploadKey = (uploadId: string) => `upload:${uploadId}`;
-
-export function savePendingUpload(redis: Redis, uploadId: string, upload: PendingUpload, ttlSeconds: number) {
-  return observeStoreCall(
-    "redis",
-    () => redis.set(uploadKey(uploadId), JSON.stringify(upload), "EX", ttlSeconds),
-    "upload.save",
-  );
-}
-
-export async function readPendingUpload(redis: Redis, uploadId: string): Promise<PendingUpload | null> {
-  const raw = await observeStoreCall("redis", () => redis.get(uploadKey(uploadId)), "upload.read");
-  return raw ? (JSON.parse(raw) as PendingUpload) : null;
-}
-
-/** True for the one caller that removed it: a second commit of the same upload finds nothing. */
-export async function claimPendingUpload(redis: Redis, uploadId: string): Promise<boolean> {
-  return (await observeStoreCall("redis", () => redis.del(uploadKey(uploadId)), "upload.claim")) === 1;
-}

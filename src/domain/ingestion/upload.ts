@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { ObjectId } from "mongodb";
 import type { Context } from "../../context.js";
-import { BadUserInput, LimitExceeded, NotFound } from "../../errors.js";
+import { BadUserInput, LimitExceeded, NotFound, UploadExpired } from "../../errors.js";
 import {
   encodeEmbeddingMessage,
   filenameProblem,
@@ -15,14 +15,8 @@ import {
 } from "../../lib/ingestion.js";
 import { isOwnUserId } from "../../lib/layra-ids.js";
 import { insertKnowledgeBase } from "../knowledge-bases.js";
-import {
-  claimPendingUpload,
-  deleteTask,
-  initTask,
-  readPendingUpload,
-  savePendingUpload,
-  type PendingUpload,
-} from "../../stores/ingestion.js";
+import { deleteTask, initTask } from "../../stores/ingestion.js";
+import { pendingUploads, type PendingUpload } from "../../stores/pending-uploads.js";
 
 export interface UploadTaskFile {
   id: string;
@@ -210,12 +204,14 @@ export async function uploadChatFiles(
 export interface UploadUrls {
   uploadId: string;
   expiresAt: Date;
+  commitBy: Date;
   files: { filename: string; url: string; objectKey: string }[];
 }
 
 /**
  * The presigned path for large files: short-lived PUT URLs for the originals (under LAYRA's key
- * shape) and an upload id that commitUploads turns into a task. Nothing is written to S3 here.
+ * shape) and an upload id that commitUploads turns into a task. Nothing is written to S3 here; the
+ * upload is indexed until a commit or, after its deadline, the sweep (./upload-sweep.ts) claims it.
  */
 export async function createUploadUrls(
   context: Context,
@@ -230,6 +226,8 @@ export async function createUploadUrls(
   );
   await requireOwnKnowledgeBase(context, username, knowledgeBaseId);
   const { urlExpirySeconds } = context.config.upload;
+  // The deadline outlives the URLs a little, so a PUT that started just before expiry can still be committed.
+  const commitSeconds = urlExpirySeconds + context.config.uploadSweep.commitGraceSeconds;
   const planned = planFiles(
     username,
     declared.map((file) => file.filename),
@@ -244,24 +242,35 @@ export async function createUploadUrls(
       size: declared[index]!.size,
     })),
   };
-  // The record outlives the URLs a little, so a PUT that started just before expiry can still be committed.
-  await savePendingUpload(context.stores.redis.task, uploadId, pending, urlExpirySeconds + 300);
+  const { redis, s3 } = context.stores;
+  const started = Date.now();
+  await pendingUploads(redis.task, s3.bucket).save(uploadId, pending, commitSeconds * 1000);
   return {
     uploadId,
-    expiresAt: new Date(Date.now() + urlExpirySeconds * 1000),
+    expiresAt: new Date(started + urlExpirySeconds * 1000),
+    commitBy: new Date(started + commitSeconds * 1000),
     files: planned.map((file) => ({
       filename: file.filename,
       objectKey: file.objectKey,
-      url: context.stores.s3.presignPut(file.objectKey, urlExpirySeconds),
+      url: s3.presignPut(file.objectKey, urlExpirySeconds),
     })),
   };
 }
 
-/** Checks every declared object exists with its declared size, then starts the task (once). */
+/**
+ * Checks every declared object exists with its declared size, then starts the task (once). After the
+ * commit deadline the upload belongs to the sweep: UPLOAD_EXPIRED, and its objects go.
+ */
 export async function commitUploads(context: Context, username: string, uploadId: string): Promise<UploadTask> {
   const { redis, s3 } = context.stores;
-  const pending = await readPendingUpload(redis.task, uploadId);
-  if (!pending || pending.username !== username) throw new NotFound("upload", uploadId);
+  const uploads = pendingUploads(redis.task, s3.bucket);
+  const pending = await uploads.read(uploadId);
+  if (!pending) {
+    // The record ends at the deadline; the index says whether this was an upload that expired.
+    if (isOwnUserId(uploadId, username) && (await uploads.isExpired(uploadId))) throw new UploadExpired(uploadId);
+    throw new NotFound("upload", uploadId);
+  }
+  if (pending.username !== username) throw new NotFound("upload", uploadId);
   for (const [index, file] of pending.files.entries()) {
     const size = await s3.objectSize(file.objectKey);
     if (size === null)
@@ -273,8 +282,16 @@ export async function commitUploads(context: Context, username: string, uploadId
       );
   }
   await requireOwnKnowledgeBase(context, username, pending.knowledgeBaseId);
-  if (!(await claimPendingUpload(redis.task, uploadId))) throw new NotFound("upload", uploadId);
+  // Exactly one of this commit, a concurrent commit and the sweep gets the upload.
+  const claim = await uploads.claimForCommit(uploadId);
+  if (claim.state === "expired") throw new UploadExpired(uploadId);
+  if (claim.state === "gone") throw new NotFound("upload", uploadId);
+  const { deadline } = claim;
+  // When the task cannot be queued the upload goes back as it was, objects included: the same commit
+  // can be retried until the deadline, and the sweep still removes them if it never succeeds.
   return enqueue(context, username, pending.knowledgeBaseId, pending.files, () =>
-    s3.removeObjects(pending.files.map((file) => file.objectKey)),
+    uploads
+      .restore(uploadId, pending, deadline)
+      .catch(() => s3.removeObjects(pending.files.map((file) => file.objectKey))),
   );
 }
