@@ -95,6 +95,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     cors: corsOptions(config.cors),
     plugins: hardening.plugins,
     batching: false,
+    // The error policy (src/plugins/errors.ts) masks everything Yoga's masking would, once.
+    maskedErrors: false,
     // Multipart uploads are held to their own limit by the limits plugin before the body is read.
     maxRequestBodySize: Math.max(config.limits.maxRequestBodyBytes, config.limits.maxUploadRequestBytes),
     logging: yogaLogger(logger),

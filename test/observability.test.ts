@@ -511,3 +511,66 @@ describe("every store call is observed", () => {
     for (const call of ["lock.acquire", "lock.release"]) has(`redis ${call}`);
   });
 });
+
+// Yoga's own error masking is off (src/app.ts, `maskedErrors: false`): the error policy also masks
+// what happens outside execution. A Yoga built like the gateway's, with the gateway's plugin list,
+// and a fault where the gateway has none to inject: its context factory, and a hook of the pipeline.
+describe("errors outside execution", () => {
+  async function serve(options: { context?: () => never; plugins?: object[] }) {
+    const { logger, lines } = captureLogger();
+    const config = testConfig(env);
+    const stores = createStores(config);
+    const hardening = createPlugins(config, {
+      stores,
+      logger,
+      observation: { metrics: new Metrics(), tracing: noTracing },
+    });
+    const yoga = createYoga({
+      schema: createSchema({ typeDefs: "type Query { ok: Boolean }", resolvers: { Query: { ok: () => true } } }),
+      plugins: [...hardening.plugins, ...(options.plugins ?? [])] as never,
+      maskedErrors: false,
+      context: options.context,
+    });
+    const server = createServer(yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeStores(stores);
+    });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, lines };
+  }
+
+  const secret = "redis://:hunter2@10.1.2.3:6379 refused";
+
+  test("an exception of the context factory reaches the client as Unexpected error., logged in full", async () => {
+    const { url, lines } = await serve({
+      context: () => {
+        throw new Error(secret);
+      },
+    });
+    const response = await post(url, "{ ok }", { "x-request-id": "ctx-fault-1" });
+    assert.equal(response.errors?.[0]?.message, "Unexpected error.", response.raw);
+    assert.equal(response.errors?.[0]?.extensions?.code, "INTERNAL_SERVER_ERROR");
+    assert.doesNotMatch(response.raw, /hunter2|10\.1\.2\.3|refused/);
+    const logged = lines.find((line) => line.msg === "unexpected context error (masked for the client)");
+    assert.equal((logged?.err as { message?: string } | undefined)?.message?.includes("refused"), true);
+  });
+
+  test("an exception thrown by a hook of the HTTP pipeline reaches the client as Unexpected error.", async () => {
+    const { url, lines } = await serve({
+      plugins: [
+        {
+          onParams() {
+            throw new Error(secret);
+          },
+        },
+      ],
+    });
+    const response = await post(url, "{ ok }");
+    assert.equal(response.errors?.[0]?.message, "Unexpected error.", response.raw);
+    assert.equal(response.errors?.[0]?.extensions?.code, "INTERNAL_SERVER_ERROR");
+    assert.doesNotMatch(response.raw, /hunter2|10\.1\.2\.3|refused/);
+    assert.ok(lines.some((line) => line.msg === "unexpected request error (masked for the client)"));
+  });
+});

@@ -3,12 +3,13 @@
 // client as it is. A store driver's connection failure becomes UPSTREAM_UNAVAILABLE (errors.ts
 // typedError), so a store being down fails the fields that need it with a typed error, in queries,
 // mutations and subscriptions alike. Anything else that escapes a resolver is logged in full with the
-// request id and replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. Yoga's own
-// masking stays behind this as a backstop for errors outside execution. Every message a client
+// request id and replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. This
+// is the only masking (Yoga's is off, see useErrorPolicy): errors outside execution, from the context
+// factory or the HTTP pipeline, go through the same policy here. Every message a client
 // receives is redacted by field name (src/lib/redact.ts), and an outage's driver message (which may
 // name a store's address) is logged, never sent.
 import { GraphQLError, type ExecutionResult } from "graphql";
-import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
+import { handleStreamOrSingleExecutionResult, isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
 import { typedError, UpstreamUnavailable } from "../errors.js";
 import { redactText } from "../lib/redact.js";
@@ -87,8 +88,57 @@ export function maskResult(
   };
 }
 
+/**
+ * An error raised outside a result (a stream's failure, the context factory) as the client may see
+ * it: expected and typed errors redacted, anything else logged in full and replaced.
+ */
+function clientError(error: unknown, logger: Logger, requestId: string | undefined, where: string): GraphQLError {
+  if (error instanceof GraphQLError && isExpectedError(error)) {
+    logOutage(logger, error.originalError ?? error, requestId);
+    return redacted(error);
+  }
+  const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
+  if (typed instanceof GraphQLError) {
+    logOutage(logger, typed, requestId);
+    return redacted(typed);
+  }
+  logger.error({ requestId, err: error }, `unexpected ${where} error (masked for the client)`);
+  return new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } });
+}
+
+/**
+ * The last line for HTTP: a response's errors that no hook above produced (Yoga turns an exception
+ * thrown anywhere in its pipeline into an error carrying the exception's message) are masked here.
+ * Expected errors keep their extensions, so Yoga's HTTP status for them stays.
+ */
+function maskUnexpected(result: ExecutionResult, logger: Logger): ExecutionResult | null {
+  if (!result.errors?.some((error) => !isExpectedError(error))) return null;
+  return {
+    ...result,
+    errors: result.errors.map((error) =>
+      isExpectedError(error) ? error : clientError(error.originalError, logger, undefined, "request"),
+    ),
+  };
+}
+
+/**
+ * The gateway's only error masking: Yoga's own is turned off (createYoga's `maskedErrors: false` in
+ * src/app.ts) because it wraps every subscription event of every subscriber in two more
+ * async-iterator layers, about 3.5 KB of garbage per delivery, to mask what this policy has already
+ * masked. Its other duties are here: errors of the context factory, and of the HTTP pipeline.
+ */
 export function useErrorPolicy(logger: Logger): Plugin<Context> {
   return {
+    onPluginInit({ registerContextErrorHandler }) {
+      registerContextErrorHandler(({ context, error, setError }) =>
+        setError(clientError(error, logger, (context as Partial<Context>).requestId, "context")),
+      );
+    },
+    onResultProcess({ result, setResult }) {
+      if (isAsyncIterable(result) || Array.isArray(result)) return;
+      const masked = maskUnexpected(result as ExecutionResult, logger);
+      if (masked) setResult(masked);
+    },
     onExecute({ args }) {
       return {
         onExecuteDone: (payload) =>
@@ -99,27 +149,14 @@ export function useErrorPolicy(logger: Logger): Plugin<Context> {
       };
     },
     onSubscribe({ args }) {
-      const requestId = args.contextValue.requestId;
-      // A failure of the stream itself (a store outage, a revoked token, a bug) as the client may see it.
-      const streamError = (error: unknown): GraphQLError => {
-        if (error instanceof GraphQLError && isExpectedError(error)) {
-          logOutage(logger, error.originalError ?? error, requestId);
-          return redacted(error);
-        }
-        const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
-        if (typed instanceof GraphQLError) {
-          logOutage(logger, typed, requestId);
-          return redacted(typed);
-        }
-        logger.error({ requestId, err: error }, "unexpected subscription error (masked for the client)");
-        return new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } });
-      };
+      const { contextValue, operationName } = args;
       return {
         onSubscribeResult: (payload) =>
           mapSubscriptionResults(
             payload,
-            (result) => maskResult(result, args.contextValue, logger, args.operationName),
-            streamError,
+            (result) => maskResult(result, contextValue, logger, operationName),
+            // A failure of the stream itself (a store outage, a revoked token, a bug).
+            (error) => clientError(error, logger, contextValue.requestId, "subscription"),
           ),
       };
     },
