@@ -1,6 +1,7 @@
 // `npm run bench:progress`: taskProgress fan-out. A gateway process, a subscriber process (graphql-ws) and
 // this writer (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
-// subscribers it prints HSET->receipt latency, the CPU time per delivery of the gateway and of the
+// subscribers it prints HSET->receipt latency (over all deliveries, and per update: its first and its
+// last delivery, whose spread is the fan-out itself), the CPU time per delivery of the gateway and of the
 // subscriber process (on a shared machine steadier than latency, and it shows the measuring client is
 // not the limit), Redis commands per update (INFO commandstats), the gateway's memory, and what
 // LAYRA's approach (one HGETALL per subscriber per second) would cost.
@@ -152,11 +153,16 @@ try {
           request(process, { type: "profile-stop", dir: profileDir, name: count }, "profiled"),
         ),
       );
-    const latency = await request<{ count: number; p50: number; p99: number; max: number; cpuMs: number }>(
-      subscribers,
-      { type: "stop" },
-      "latency",
-    );
+    const latency = await request<{
+      count: number;
+      p50: number;
+      p99: number;
+      max: number;
+      cpuMs: number;
+      firstP50: number;
+      lastP50: number;
+      lastP99: number;
+    }>(subscribers, { type: "stop" }, "latency");
     const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
     const allCommands = [...after.keys()].reduce((sum, name) => sum + delta(name), 0);
     // Not the gateway's: the writer's HSETs and this script's two INFO calls.
@@ -177,6 +183,7 @@ try {
       fmt(latency.p50),
       fmt(latency.p99),
       fmt(latency.max),
+      `${fmt(latency.firstP50)} / ${fmt(latency.lastP50)} / ${fmt(latency.lastP99)}`,
       fmt((gatewayCpu * 1000) / latency.count, 0),
       fmt((latency.cpuMs * 1000) / latency.count, 0),
       fmt(delta("hgetall") / updates, 2),
@@ -196,6 +203,7 @@ try {
     "p50 ms",
     "p99 ms",
     "max ms",
+    "per update: first p50 / last p50 / last p99 ms",
     "gateway CPU us/delivery",
     "subscribers CPU us/delivery",
     "HGETALL/update",

@@ -12,13 +12,24 @@ let clients: Client[] = [];
 let subs: Collected<Event>[] = [];
 let measuring = false;
 let latencies: number[] = [];
+// Per update (its `processed` sequence number): the first and the last of its deliveries' latencies.
+// The first shows the path to the gateway and back; the spread to the last is the fan-out itself.
+let byUpdate = new Map<number, { first: number; last: number }>();
 let cpuAtStart = 0;
 const now = () => performance.timeOrigin + performance.now();
 
 function onResult(result: { data?: Event | null }) {
   if (!measuring) return;
   const match = /^bench (\d+(?:\.\d+)?)$/.exec(result.data?.taskProgress.message ?? "");
-  if (match) latencies.push(now() - Number(match[1]));
+  if (!match) return;
+  const latency = now() - Number(match[1]);
+  latencies.push(latency);
+  const update = result.data!.taskProgress.processed;
+  const seen = byUpdate.get(update);
+  if (seen) {
+    seen.first = Math.min(seen.first, latency);
+    seen.last = Math.max(seen.last, latency);
+  } else byUpdate.set(update, { first: latency, last: latency });
 }
 
 const percentile = (sorted: number[], p: number) =>
@@ -61,18 +72,25 @@ process.on(
     }
     if (message.type === "start") {
       latencies = [];
+      byUpdate = new Map();
       cpuAtStart = cpuMs();
       measuring = true;
     }
     if (message.type === "stop") {
       measuring = false;
       const sorted = latencies.sort((a, b) => a - b);
+      const updates = [...byUpdate.values()];
+      const firsts = updates.map((update) => update.first).sort((a, b) => a - b);
+      const lasts = updates.map((update) => update.last).sort((a, b) => a - b);
       process.send!({
         type: "latency",
         count: sorted.length,
         p50: percentile(sorted, 50),
         p99: percentile(sorted, 99),
         max: sorted.at(-1) ?? NaN,
+        firstP50: percentile(firsts, 50),
+        lastP50: percentile(lasts, 50),
+        lastP99: percentile(lasts, 99),
         cpuMs: cpuMs() - cpuAtStart,
       });
     }

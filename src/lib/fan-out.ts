@@ -2,9 +2,9 @@
 // listener's call only pushes the event into its subscriber's stream; that subscriber's delivery
 // (masking, serialisation, the socket write) runs in the microtasks the call queues, which run when
 // the current macrotask ends. Calling every listener of a change in one go would therefore write the
-// first subscriber's message only after the CPU of the whole fan-out (at 10,000 subscribers of 100
-// tasks, 100 deliveries), and hold every other request that long. In slices, the first messages
-// leave after one slice, and the event loop serves other sockets between slices.
+// first subscriber's message only after the CPU of the whole fan-out, and hold every other request
+// that long: a task with 10,000 subscribers would stop the process for most of a second. In slices,
+// the first messages leave after one slice, and the event loop serves other sockets between slices.
 
 interface Pending {
   listeners: unknown[];
