@@ -9,6 +9,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { LocalStack } from "../dev/stack/stack.js";
+import { buildGateway } from "./built-gateway.js";
 
 const levels = (process.argv[2] ?? "1000,5000,10000").split(",").map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -65,6 +66,7 @@ async function commandCalls(redis: Redis): Promise<Map<string, number>> {
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
 // The whole stack, idle but for Redis: the gateway's store clients expect their servers to be there.
+buildGateway(); // the gateway child runs the compiled code, as production does
 const stack = await LocalStack.start();
 const env = {
   ...stack.env,

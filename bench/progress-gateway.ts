@@ -1,9 +1,12 @@
 // Bench child process: the gateway alone (so its memory is its own), driven over IPC by progress-fanout.ts.
-import { buildApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
-import { mintToken } from "../src/domain/auth.js";
+import { builtModule } from "./built-gateway.js";
 import { cpuMs } from "./stats.js";
 import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
+
+// Compiled, as production runs it (bench/built-gateway.ts).
+const { buildApp } = await builtModule<typeof import("../src/app.js")>("app.js");
+const { loadConfig } = await builtModule<typeof import("../src/config.js")>("config.js");
+const { mintToken } = await builtModule<typeof import("../src/domain/auth.js")>("domain/auth.js");
 
 const config = loadConfig(process.env);
 const app = buildApp(config);

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { LocalStack } from "../dev/stack/stack.js";
+import { buildGateway } from "./built-gateway.js";
 
 const connections = process.env.BENCH_CONNECTIONS ?? "50";
 const seconds = process.env.BENCH_SECONDS ?? "10";
@@ -63,6 +64,7 @@ async function load(url: string, query: string, token?: string): Promise<{ rps: 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 // The gateway's token check and rate limit need Redis; its other stores only need to be there.
+buildGateway(); // the gateway child runs the compiled code, as production does
 const stack = await LocalStack.start({ only: ["mongo", "redis", "s3", "model"] });
 const gatewayEnv = {
   ...stack.env,

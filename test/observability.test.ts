@@ -16,6 +16,7 @@ import { runObserved } from "../src/observability/scope.js";
 import { createPlugins } from "../src/plugins/index.js";
 import { noTracing, type SpanAttributes, type TracingHooks } from "../src/observability/tracing.js";
 import { closeStores, createStores } from "../src/stores/index.js";
+import { EventChannel } from "../src/lib/event-channel.js";
 import {
   sharedStackEnv,
   startGateway,
@@ -370,8 +371,8 @@ describe("tracing hooks", () => {
   });
 });
 
-// The schema has no Subscription type yet: a small schema with one, served by Yoga with the
-// gateway's own plugin list (createPlugins), shows the subscription path over SSE.
+// A small schema with a subscription, served by Yoga with the gateway's own plugin list
+// (createPlugins), shows the subscription path over SSE with a stream the test controls.
 describe("subscriptions", () => {
   test("an open subscription is counted in the gauge and logs its start and end with its request id", async () => {
     const { logger, lines } = captureLogger();
@@ -385,27 +386,12 @@ describe("subscriptions", () => {
       resolvers: {
         Subscription: {
           ticks: {
-            // One event, then open until the server calls return() (the client went away).
-            subscribe: (): AsyncIterableIterator<{ ticks: number }> => {
-              let sent = false;
-              let wake: (step: IteratorResult<{ ticks: number }>) => void = () => undefined;
-              return {
-                [Symbol.asyncIterator]() {
-                  return this;
-                },
-                next: () => {
-                  if (!sent) {
-                    sent = true;
-                    return Promise.resolve({ value: { ticks: 1 }, done: false });
-                  }
-                  return new Promise((resolve) => (wake = resolve));
-                },
-                return: () => {
-                  release();
-                  wake({ value: undefined, done: true });
-                  return Promise.resolve({ value: undefined, done: true });
-                },
-              };
+            // One event, then open until the server ends the stream (the client went away).
+            subscribe: () => {
+              const ticks = new EventChannel<{ ticks: number }>();
+              ticks.push({ ticks: 1 });
+              ticks.onEnd(() => release());
+              return ticks;
             },
           },
         },

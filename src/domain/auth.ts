@@ -99,7 +99,7 @@ export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boole
  * A stream that ends with UNAUTHENTICATED once the caller's token is no longer registered (`logout`
  * on any replica, or its TTL): checked every TOKEN_RECHECK_MS, once per token for all its streams.
  */
-export function whileTokenValid<T>(stores: Stores, viewer: Viewer, stream: EventChannel<T>): AsyncIterableIterator<T> {
+export function whileTokenValid<T>(stores: Stores, viewer: Viewer, stream: EventChannel<T>): EventChannel<T> {
   return untilRevoked(
     stream,
     stores.tokenChecks,

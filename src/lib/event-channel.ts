@@ -1,18 +1,35 @@
 // A push-based async iterator for subscriptions. A plain `async function*` cannot be stopped while it
 // awaits its next event (return() waits behind the pending await), so a client that disconnects from a
 // quiet task would keep its listener until the next change. Here return() runs the cleanup at once.
+//
+// Layers over a stream (the token check, the shared execution, masking, the response limit) are
+// `map`s: each event goes through all of them when it is pushed, and the subscriber waits on one
+// promise, the last channel's. An async-iterator wrapper per layer would instead hold a pending
+// promise per layer per subscriber, rebuilt on every event: at 10,000 subscribers that garbage, and
+// the microtask hops between layers, were most of a progress update's cost.
+
+type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unknown): void };
+
+/** Where a mapped channel's events go: straight on to the channel `map` made. */
+interface Forward<T> {
+  push(value: T): void;
+  end(): void;
+  fail(error: unknown): void;
+}
 
 export class EventChannel<T> implements AsyncIterableIterator<T> {
   private readonly queue: T[] = [];
-  private readonly waiting: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void }[] = [];
+  private readonly waiting: Waiter<T>[] = [];
   private ended = false;
   /** Given by `fail`: the next `next()` rejects with it, once. */
   private failure: { error: unknown } | null = null;
-  private readonly cleanups: (() => void)[] = [];
+  private readonly cleanups: ((error?: unknown) => void)[] = [];
+  private forward: Forward<T> | null = null;
 
   /** Queues an event; ignored once the channel has ended. */
   push(value: T): void {
     if (this.ended) return;
+    if (this.forward) return this.forward.push(value);
     const next = this.waiting.shift();
     if (next) next.resolve({ value, done: false });
     else this.queue.push(value);
@@ -20,10 +37,7 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
 
   /** No more events: queued ones are still delivered, then the iterator completes. */
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.runCleanups();
-    for (const next of this.waiting.splice(0)) next.resolve({ value: undefined, done: true });
+    this.finish(undefined);
   }
 
   /** Ends the channel with an error: a pending `next()`, else the next one, rejects with it; queued events are dropped. */
@@ -31,19 +45,80 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
     if (this.ended) return;
     this.queue.length = 0;
     const waiting = this.waiting.splice(0);
-    if (waiting.length === 0) this.failure = { error };
-    this.end();
+    if (!this.forward && waiting.length === 0) this.failure = { error };
+    this.finish(error);
+    this.forward?.fail(error);
     for (const next of waiting) next.reject(error);
   }
 
-  /** Runs when the channel ends, from either side. */
-  onEnd(cleanup: () => void): void {
+  /** Runs when the channel ends, from either side; `error` is the one it failed with, if it did. */
+  onEnd(cleanup: (error?: unknown) => void): void {
     if (this.ended) cleanup();
     else this.cleanups.push(cleanup);
   }
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  /**
+   * A channel of `transform(event)` for each event of this one, computed when the event is pushed and
+   * delivered in order (an async result holds the later events back until it settles). This
+   * channel's failure reaches the new one through `onError`; a transform that throws fails the new
+   * channel with its error. Ending the new channel (its consumer's `return()`) ends this one. Events
+   * are no longer queued here: the new channel is this one's only consumer.
+   */
+  map<U>(
+    transform: (value: T) => U | Promise<U>,
+    onError: (error: unknown) => unknown = (error) => error,
+  ): EventChannel<U> {
+    if (this.forward) throw new Error("an EventChannel has one consumer: it is already mapped");
+    const mapped = new EventChannel<U>();
+    // The deliveries still waiting behind an async result, in order; null when there is none.
+    let backlog: Promise<void> | null = null;
+    const inOrder = (step: () => void | Promise<void>) => {
+      if (!backlog) return void step();
+      const queued: Promise<void> = backlog.then(step);
+      backlog = queued;
+      void queued.then(() => {
+        if (backlog === queued) backlog = null;
+      });
+    };
+    const abort = (error: unknown) => {
+      mapped.fail(error);
+      void this.return();
+    };
+    const deliver = (value: T) => {
+      if (mapped.ended) return;
+      let result: U | Promise<U>;
+      try {
+        result = transform(value);
+      } catch (error) {
+        return inOrder(() => abort(error));
+      }
+      if (!(result instanceof Promise)) return inOrder(() => mapped.push(result as U));
+      const settled = (backlog ?? Promise.resolve()).then(() =>
+        (result as Promise<U>).then((output) => mapped.push(output), abort),
+      );
+      backlog = settled;
+      void settled.then(() => {
+        if (backlog === settled) backlog = null;
+      });
+    };
+    this.forward = {
+      push: deliver,
+      end: () => inOrder(() => mapped.end()),
+      fail: (error) => inOrder(() => mapped.fail(onError(error))),
+    };
+    mapped.onEnd(() => void this.return());
+    // Whatever this channel already holds goes first.
+    for (const value of this.queue.splice(0)) deliver(value);
+    if (this.failure) {
+      const { error } = this.failure;
+      this.failure = null;
+      this.forward.fail(error);
+    } else if (this.ended) this.forward.end();
+    return mapped;
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -73,13 +148,17 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
-  private runCleanups(): void {
+  private finish(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (error === undefined) this.forward?.end();
     for (const cleanup of this.cleanups.splice(0)) {
       try {
-        cleanup();
+        cleanup(error);
       } catch {
         // Cleanups are independent; one failing must not keep the others from running.
       }
     }
+    for (const next of this.waiting.splice(0)) next.resolve({ value: undefined, done: true });
   }
 }

@@ -124,37 +124,25 @@ export class RevocationChecks {
 }
 
 /**
- * `channel` until `key` is revoked: then the pending or the next `next()` rejects with `revokedError()`.
- * No iterator layer of its own beyond one `then` per event: every layer's pending promises are held by
- * each waiting subscriber and rebuilt on every event, which at 10,000 subscribers is what fills the heap.
+ * `channel` until `key` is revoked: then the stream fails with `revokedError()`, at once when this
+ * process learns it (the watch fails the channel), else before the next event once the shared check
+ * says so. A map of the channel (src/lib/event-channel.ts): no iterator layer of its own.
  */
 export function untilRevoked<T>(
   channel: EventChannel<T>,
   checks: RevocationChecks,
   key: string,
   revokedError: () => Error,
-): AsyncIterableIterator<T> {
+): EventChannel<T> {
   const watch = checks.watch(key, () => channel.fail(revokedError()));
   channel.onEnd(() => watch.close());
-  // Found revoked by the check before an event: this next() throws, and the channel ends without a
-  // second error (the watch may already have failed it).
   const revoked = (): never => {
-    void channel.return();
     throw revokedError();
   };
-  const checked = (result: IteratorResult<T>): IteratorResult<T> | Promise<IteratorResult<T>> => {
-    if (result.done) return result;
+  return channel.map((event) => {
     const valid = watch.stillValid();
-    if (valid === true) return result;
+    if (valid === true) return event;
     if (valid === false) return revoked();
-    return valid.then((stillValid) => (stillValid ? result : revoked()));
-  };
-  return {
-    next: () => channel.next().then(checked),
-    return: () => channel.return(),
-    throw: (error?: unknown) => channel.throw(error),
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+    return valid.then((stillValid) => (stillValid ? event : revoked()));
+  });
 }

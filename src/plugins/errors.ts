@@ -13,6 +13,7 @@ import type { Context } from "../context.js";
 import { typedError, UpstreamUnavailable } from "../errors.js";
 import { redactText } from "../lib/redact.js";
 import type { Logger } from "../observability/logger.js";
+import { mapSubscriptionResults } from "./shared-events.js";
 
 export function isExpectedError(error: GraphQLError): boolean {
   const original = error.originalError;
@@ -98,26 +99,28 @@ export function useErrorPolicy(logger: Logger): Plugin<Context> {
       };
     },
     onSubscribe({ args }) {
+      const requestId = args.contextValue.requestId;
+      // A failure of the stream itself (a store outage, a revoked token, a bug) as the client may see it.
+      const streamError = (error: unknown): GraphQLError => {
+        if (error instanceof GraphQLError && isExpectedError(error)) {
+          logOutage(logger, error.originalError ?? error, requestId);
+          return redacted(error);
+        }
+        const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
+        if (typed instanceof GraphQLError) {
+          logOutage(logger, typed, requestId);
+          return redacted(typed);
+        }
+        logger.error({ requestId, err: error }, "unexpected subscription error (masked for the client)");
+        return new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } });
+      };
       return {
         onSubscribeResult: (payload) =>
-          handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
-            const masked = maskResult(result, args.contextValue, logger, args.operationName);
-            if (masked) setResult(masked);
-          }),
-        onSubscribeError({ error, setError }) {
-          const requestId = args.contextValue.requestId;
-          if (error instanceof GraphQLError && isExpectedError(error)) {
-            logOutage(logger, error.originalError ?? error, requestId);
-            return setError(redacted(error));
-          }
-          const typed = typedError(error instanceof GraphQLError ? error.originalError : error);
-          if (typed instanceof GraphQLError) {
-            logOutage(logger, typed, requestId);
-            return setError(redacted(typed));
-          }
-          logger.error({ requestId, err: error }, "unexpected subscription error (masked for the client)");
-          setError(new GraphQLError("Unexpected error.", { extensions: { code: "INTERNAL_SERVER_ERROR", requestId } }));
-        },
+          mapSubscriptionResults(
+            payload,
+            (result) => maskResult(result, args.contextValue, logger, args.operationName),
+            streamError,
+          ),
       };
     },
   };

@@ -45,7 +45,7 @@ export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
   const rateLimiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
   const plugins: Plugin<Context>[] = [
     // Before observability: it replaces the executor's subscribe, which observability then wraps.
-    useSharedEventResults(),
+    useSharedEventResults(observation),
     // First of the rest, so that its end-of-operation hooks see every outcome (including rejections below).
     useObservability(observation, logger, transportOf),
     useErrorPolicy(logger),

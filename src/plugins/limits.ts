@@ -55,6 +55,7 @@ import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { LimitExceeded } from "../errors.js";
 import { jsonByteLength } from "../lib/json-size.js";
+import { mapSubscriptionResults } from "./shared-events.js";
 
 export type Limits = Config["limits"];
 
@@ -317,11 +318,17 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
   // A subscription event's result is one object shared by every subscriber who asked the same thing
   // (src/plugins/shared-events.ts): measured once.
   const measured = new WeakMap<ExecutionResult, number>();
-  const capResponse = ({ result, setResult }: { result: ExecutionResult; setResult: (r: ExecutionResult) => void }) => {
+  /** The error result to send instead of one over MAX_RESPONSE_BYTES, or null. */
+  const oversized = (result: ExecutionResult): ExecutionResult | null => {
     let bytes = measured.get(result);
     if (bytes === undefined) measured.set(result, (bytes = jsonByteLength(result, limits.maxResponseBytes)));
-    if (bytes > limits.maxResponseBytes)
-      setResult({ errors: [reject(new LimitExceeded("response size", bytes, limits.maxResponseBytes, " bytes"))] });
+    return bytes > limits.maxResponseBytes
+      ? { errors: [reject(new LimitExceeded("response size", bytes, limits.maxResponseBytes, " bytes"))] }
+      : null;
+  };
+  const capResponse = ({ result, setResult }: { result: ExecutionResult; setResult: (r: ExecutionResult) => void }) => {
+    const replaced = oversized(result);
+    if (replaced) setResult(replaced);
   };
   return {
     onRequestParse({ request, requestParser, setRequestParser }) {
@@ -381,7 +388,7 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
         setResultAndStopExecution({ errors: [reject(error)] });
         return;
       }
-      return { onSubscribeResult: (payload) => handleStreamOrSingleExecutionResult(payload, capResponse) };
+      return { onSubscribeResult: (payload) => mapSubscriptionResults(payload, oversized) };
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Context } from "../context.js";
 import type { Logger } from "../observability/logger.js";
 import type { Outcome } from "../observability/metrics.js";
 import { runObserved, type Observation } from "../observability/scope.js";
+import { subscriptionStream } from "./shared-events.js";
 
 const REJECTION_CODES = new Set([
   "LIMIT_EXCEEDED",
@@ -40,55 +41,6 @@ function rootFields(operation: OperationDefinitionNode | null | undefined): stri
             .map((s) => (s as { name: { value: string } }).name.value)
         : [],
   );
-}
-
-/** Wraps a subscription stream: each event resolves inside the observation scope; `onEnd` runs once. */
-function observeStream<T>(
-  source: AsyncIterable<T>,
-  observation: Observation,
-  onEnd: (error?: unknown) => void,
-): AsyncIterableIterator<T> {
-  const iterator = source[Symbol.asyncIterator]();
-  let ended = false;
-  const end = (error?: unknown) => {
-    if (ended) return;
-    ended = true;
-    onEnd(error);
-  };
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    // A `then`, not an async function: every subscriber holds this layer's pending promises.
-    next: () => {
-      let step: Promise<IteratorResult<T>>;
-      try {
-        step = runObserved(observation, () => iterator.next());
-      } catch (error) {
-        end(error);
-        return Promise.reject(error);
-      }
-      return step.then(
-        (result) => {
-          if (result.done) end();
-          return result;
-        },
-        (error: unknown) => {
-          end(error);
-          throw error;
-        },
-      );
-    },
-    return: async (value?: unknown) => {
-      end();
-      return iterator.return ? iterator.return(value) : { done: true, value: value as T };
-    },
-    throw: async (error?: unknown) => {
-      end(error);
-      if (iterator.throw) return iterator.throw(error);
-      throw error;
-    },
-  };
 }
 
 type Initial = Partial<Context> & { request?: Request; params?: { operationName?: string | null } };
@@ -178,8 +130,9 @@ export function useObservability(
       };
       setSubscribeFn((subscribeArgs) => runObserved(observation, () => subscribeFn(subscribeArgs)));
       return {
-        onSubscribeResult({ result, setResult }) {
-          if (!isAsyncIterable(result)) {
+        onSubscribeResult({ result }) {
+          const stream = subscriptionStream(result);
+          if (!stream) {
             const outcome = outcomeOf((result as ExecutionResult).errors);
             metrics.recordOperation(name, "subscription", outcome, since(context));
             logger.info(
@@ -198,27 +151,21 @@ export function useObservability(
           });
           const opened = performance.now();
           logger.info(base, "subscription started");
-          setResult(
-            observeStream(result, observation, (error) => {
-              metrics.openSubscriptions.dec();
-              span.end(error);
-              logger.info(
-                {
-                  ...base,
-                  durationMs: Math.round(performance.now() - opened),
-                  error: error instanceof Error ? error.message : undefined,
-                },
-                "subscription ended",
-              );
-            }),
-          );
-        },
-        onSubscribeError({ error }) {
-          metrics.recordOperation(name, "subscription", "error", since(context));
-          logger.info(
-            { ...base, error: error instanceof Error ? error.message : String(error) },
-            "subscription failed",
-          );
+          // Events need no hook of their own: they are executed inside this app's scope when pushed
+          // (useSharedEventResults); the stream's end, or its failure, is observed here.
+          stream.onEnd((error?: unknown) => {
+            metrics.openSubscriptions.dec();
+            if (error !== undefined) metrics.recordOperation(name, "subscription", "error", since(context));
+            span.end(error);
+            logger.info(
+              {
+                ...base,
+                durationMs: Math.round(performance.now() - opened),
+                error: error === undefined ? undefined : error instanceof Error ? error.message : String(error),
+              },
+              "subscription ended",
+            );
+          });
         },
       };
     },

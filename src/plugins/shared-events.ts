@@ -18,10 +18,12 @@ import {
 } from "graphql";
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
+import { EventChannel } from "../lib/event-channel.js";
+import { runObserved, type Observation } from "../observability/scope.js";
 
 type Shared = ExecutionResult | Promise<ExecutionResult>;
 
-export function useSharedEventResults(): Plugin<Context> {
+export function useSharedEventResults(observation: Observation): Plugin<Context> {
   const documentIds = new WeakMap<DocumentNode, number>();
   let documents = 0;
   // Entries go with their event: the watcher keeps only the latest state of a key.
@@ -33,20 +35,26 @@ export function useSharedEventResults(): Plugin<Context> {
     const username = (args.contextValue as Context | undefined)?.viewer?.username ?? "";
     return JSON.stringify([documentId, args.operationName ?? null, username, args.variableValues ?? null]);
   };
+  // Events are pushed from a store's callback: the execution reports to this app's metrics.
+  const executeOn = (args: ExecutionArgs, event: unknown) =>
+    runObserved(observation, () => execute({ ...args, rootValue: event }));
 
   const subscribe = async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
+    if (!(source instanceof EventChannel)) {
+      void source[Symbol.asyncIterator]().return?.();
+      throw new Error("a subscription field must return an EventChannel (src/lib/event-channel.ts)");
+    }
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
-    return eventResults(
-      source[Symbol.asyncIterator](),
-      (event) => {
-        if (typeof event !== "object" || event === null) return execute({ ...args, rootValue: event });
+    return source.map(
+      (event: unknown) => {
+        if (typeof event !== "object" || event === null) return executeOn(args, event);
         let results = byEvent.get(event);
         if (!results) byEvent.set(event, (results = new Map()));
         let result = results.get(key);
-        if (!result) results.set(key, (result = execute({ ...args, rootValue: event })));
+        if (!result) results.set(key, (result = executeOn(args, event)));
         return result;
       },
       // As Yoga's executor does: an error of the stream itself becomes a GraphQL error of the operation.
@@ -65,54 +73,29 @@ export function useSharedEventResults(): Plugin<Context> {
 }
 
 /**
- * The results of a stream of events; after an error or return() it is done, as Yoga's executor's is.
- * One `then` per event rather than an async function: each waiting subscriber holds this layer's
- * pending promises, rebuilt on every event.
+ * For a plugin's `onSubscribeResult`: `replace` on a refused subscription's single result, and on
+ * each event of a stream as a map of its channel (src/lib/event-channel.ts), where Envelop's
+ * handleStreamOrSingleExecutionResult would add one more async-iterator layer per subscriber.
+ * `replace` returns the result to send instead, or null to keep it; `onError`, if given, replaces a
+ * failure of the stream.
  */
-function eventResults(
-  source: AsyncIterator<unknown>,
-  resultOf: (event: unknown) => Shared,
-  wrapError: (error: unknown) => Error,
-): AsyncIterableIterator<ExecutionResult> {
-  let done = false;
-  const finish = async () => {
-    done = true;
-    await source.return?.();
-  };
-  const fail = (error: unknown): Promise<never> =>
-    finish().then(
-      () => Promise.reject(error),
-      () => Promise.reject(error),
-    );
-  const DONE = { value: undefined, done: true } as const;
-  const resultStep = (step: IteratorResult<unknown>) => {
-    if (step.done) {
-      done = true;
-      return DONE;
-    }
-    const result = resultOf(step.value);
-    return result instanceof Promise
-      ? result.then(
-          (value) => ({ value, done: false as const }),
-          (error: unknown) => fail(error),
-        )
-      : { value: result, done: false as const };
-  };
-  return {
-    next() {
-      if (done) return Promise.resolve(DONE);
-      return source.next().then(resultStep, (error: unknown) => fail(wrapError(error)));
-    },
-    async return() {
-      await finish();
-      return DONE;
-    },
-    async throw(error?: unknown) {
-      await finish();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+export function mapSubscriptionResults(
+  payload: { result: unknown; setResult(result: ExecutionResult | EventChannel<ExecutionResult>): void },
+  replace: (result: ExecutionResult) => ExecutionResult | null,
+  onError?: (error: unknown) => unknown,
+): void {
+  const events = subscriptionStream(payload.result);
+  if (events) {
+    payload.setResult(events.map((event) => replace(event) ?? event, onError));
+    return;
+  }
+  const replaced = replace(payload.result as ExecutionResult);
+  if (replaced) payload.setResult(replaced);
+}
+
+/** A subscription's stream, or null for a single result (the subscription was refused). */
+export function subscriptionStream(result: unknown): EventChannel<ExecutionResult> | null {
+  if (result instanceof EventChannel) return result as EventChannel<ExecutionResult>;
+  if (isAsyncIterable(result)) throw new Error("subscription streams are EventChannels (useSharedEventResults)");
+  return null;
 }

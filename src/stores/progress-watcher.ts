@@ -7,6 +7,7 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { RedisStore } from "./redis.js";
+import { SlicedFanOut } from "../lib/fan-out.js";
 import { observeStoreCall } from "./observe.js";
 
 export type WatchMode = "notifications" | "poll";
@@ -64,6 +65,8 @@ type Watch = HashWatch | StreamWatch;
 // Events that cannot change a hash's fields or a stream's entries: no read needed.
 const IGNORED_EVENTS = new Set(["expire", "persist"]);
 const RETRY_MS = 250;
+/** Listener calls per macrotask when a change fans out (src/lib/fan-out.ts). */
+const FAN_OUT_SLICE = 16;
 
 /** The notify-keyspace-events flags we need: K (keyspace channel), h (hash), g (del...), x (expired), t (stream). */
 export function missingNotificationFlags(current: string): string {
@@ -87,6 +90,7 @@ export class ProgressWatcher {
   private readonly watches = new Map<string, Watch>();
   private readonly pending = new Set<Watch>();
   private readonly reading = new Set<Watch>();
+  private readonly fanOut = new SlicedFanOut(FAN_OUT_SLICE);
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private mode: WatchMode | null = null;
@@ -150,6 +154,7 @@ export class ProgressWatcher {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.watches.clear();
     this.pending.clear();
+    this.fanOut.clear();
     if (this.subscriber) await this.subscriber.quit().catch(() => this.subscriber?.disconnect());
   }
 
@@ -390,24 +395,20 @@ export class ProgressWatcher {
     watch.signature = signature;
     const state: HashState = { key: watch.key, fields, gone, resumed: force, observedAt };
     watch.last = state;
-    for (const listener of [...watch.listeners]) {
-      try {
-        listener(state);
-      } catch {
-        // One subscriber's failure must not starve the others.
-      }
-    }
+    this.fanOut.add(
+      watch.listeners,
+      (listener) => watch.listeners.has(listener),
+      (listener) => listener(state),
+    );
   }
 
   private applyStream(watch: StreamWatch, entries: StreamEntry[]): void {
     if (entries.length === 0) return;
     watch.lastId = entries[entries.length - 1]!.id;
-    for (const listener of [...watch.listeners]) {
-      try {
-        listener(entries);
-      } catch {
-        // As above.
-      }
-    }
+    this.fanOut.add(
+      watch.listeners,
+      (listener) => watch.listeners.has(listener),
+      (listener) => listener(entries),
+    );
   }
 }

@@ -1,0 +1,66 @@
+// Hands one change to many listeners a slice at a time, with a macrotask between slices. A progress
+// listener's call only pushes the event into its subscriber's stream; that subscriber's delivery
+// (masking, serialisation, the socket write) runs in the microtasks the call queues, which run when
+// the current macrotask ends. Calling every listener of a change in one go would therefore write the
+// first subscriber's message only after the CPU of the whole fan-out (at 10,000 subscribers of 100
+// tasks, 100 deliveries), and hold every other request that long. In slices, the first messages
+// leave after one slice, and the event loop serves other sockets between slices.
+
+interface Pending {
+  listeners: unknown[];
+  next: number;
+  stillListening(listener: unknown): boolean;
+  deliver(listener: unknown): void;
+}
+
+export class SlicedFanOut {
+  private readonly queue: Pending[] = [];
+  private scheduled = false;
+
+  /** `slice`: listener calls per macrotask. */
+  constructor(private readonly slice: number) {}
+
+  /**
+   * Calls `deliver(listener)` for each listener, in order, after every earlier fan-out's listeners:
+   * a listener sees changes in the order they were added. `stillListening` is asked just before each
+   * call, so a listener removed meanwhile is skipped. A listener that throws does not stop the others.
+   */
+  add<L>(listeners: Iterable<L>, stillListening: (listener: L) => boolean, deliver: (listener: L) => void): void {
+    const pending = { listeners: [...listeners], next: 0, stillListening, deliver } as Pending;
+    if (pending.listeners.length === 0) return;
+    this.queue.push(pending);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // The first slice runs now: a change with few listeners is delivered without a macrotask's delay.
+      this.run();
+    }
+  }
+
+  /** Drops every change not yet handed out (the watcher is closing). */
+  clear(): void {
+    this.queue.length = 0;
+  }
+
+  private run(): void {
+    let budget = this.slice;
+    while (budget > 0 && this.queue.length > 0) {
+      const pending = this.queue[0]!;
+      while (budget > 0 && pending.next < pending.listeners.length) {
+        const listener = pending.listeners[pending.next++];
+        if (!pending.stillListening(listener)) continue;
+        budget -= 1;
+        try {
+          pending.deliver(listener);
+        } catch {
+          // One subscriber's failure must not starve the others.
+        }
+      }
+      if (pending.next === pending.listeners.length) this.queue.shift();
+    }
+    if (this.queue.length === 0) {
+      this.scheduled = false;
+      return;
+    }
+    setImmediate(() => this.run());
+  }
+}

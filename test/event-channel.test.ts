@@ -1,0 +1,133 @@
+// The subscription streams' channel (src/lib/event-channel.ts) and its `map`, which every layer over
+// a stream uses (the token check, the shared execution, masking, the response limit). Pure: no store
+// is needed, and async steps are promises the test settles itself.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { EventChannel } from "../src/lib/event-channel.js";
+
+/** A value the test settles by hand. */
+function held<T>() {
+  let settle!: (value: T) => void;
+  let fail!: (error: unknown) => void;
+  const promise = new Promise<T>((resolve, reject) => ((settle = resolve), (fail = reject)));
+  return { promise, settle, fail };
+}
+
+async function drain<T>(channel: AsyncIterator<T>): Promise<T[]> {
+  const values: T[] = [];
+  for (let step = await channel.next(); !step.done; step = await channel.next()) values.push(step.value);
+  return values;
+}
+
+test("a map transforms each event when it is pushed, before anyone asks for it", async () => {
+  const source = new EventChannel<number>();
+  const seen: number[] = [];
+  const doubled = source.map((n) => {
+    seen.push(n);
+    return n * 2;
+  });
+  source.push(1);
+  source.push(2);
+  assert.deepEqual(seen, [1, 2], "transformed synchronously on push");
+  source.end();
+  assert.deepEqual(await drain(doubled), [2, 4]);
+});
+
+test("events already queued, and an end already reached, go through a map made later", async () => {
+  const source = new EventChannel<string>();
+  source.push("a");
+  source.push("b");
+  source.end();
+  assert.deepEqual(await drain(source.map((s) => s.toUpperCase())), ["A", "B"]);
+});
+
+test("an async transform holds later events back: order is kept, and the end comes last", async () => {
+  const source = new EventChannel<number>();
+  const slow = held<string>();
+  const mapped = source.map((n) => (n === 1 ? slow.promise : `event ${n}`));
+  source.push(1);
+  source.push(2);
+  source.push(3);
+  source.end();
+  const values = drain(mapped);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(mapped.isEnded, false, "the end waits behind the pending transform");
+  slow.settle("event 1");
+  assert.deepEqual(await values, ["event 1", "event 2", "event 3"]);
+});
+
+test("a failure reaches the mapped channel through onError, in order, and ends both", async () => {
+  const source = new EventChannel<number>();
+  const failures: unknown[] = [];
+  source.onEnd((error) => failures.push(error));
+  const mapped = source.map(
+    (n) => n + 1,
+    (error) => new Error(`wrapped: ${(error as Error).message}`),
+  );
+  source.push(1);
+  const first = await mapped.next();
+  assert.deepEqual(first, { value: 2, done: false });
+  source.fail(new Error("store down"));
+  await assert.rejects(mapped.next(), /wrapped: store down/);
+  assert.deepEqual(await mapped.next(), { value: undefined, done: true }, "the failure is reported once");
+  assert.equal((failures[0] as Error).message, "store down", "onEnd hears the error the channel failed with");
+});
+
+test("a transform that throws fails the mapped channel with its error and ends the source", async () => {
+  const source = new EventChannel<number>();
+  let sourceEnded = false;
+  source.onEnd(() => (sourceEnded = true));
+  const mapped = source.map((n) => {
+    if (n === 2) throw new Error("revoked");
+    return n;
+  });
+  source.push(1);
+  assert.deepEqual(await mapped.next(), { value: 1, done: false });
+  source.push(2);
+  source.push(3);
+  await assert.rejects(mapped.next(), /revoked/);
+  assert.deepEqual(await mapped.next(), { value: undefined, done: true }, "nothing after the failure");
+  assert.equal(sourceEnded, true);
+  assert.equal(mapped.isEnded, true);
+});
+
+test("a rejected async transform fails the mapped channel after the events before it", async () => {
+  const source = new EventChannel<number>();
+  const mapped = source.map((n) => (n === 2 ? Promise.reject(new Error("check failed")) : n));
+  source.push(1);
+  source.push(2);
+  assert.deepEqual(await mapped.next(), { value: 1, done: false });
+  await assert.rejects(mapped.next(), /check failed/);
+});
+
+test("the consumer's return() on the last map ends every channel below it, with their cleanups", async () => {
+  const source = new EventChannel<number>();
+  const cleaned: string[] = [];
+  source.onEnd(() => cleaned.push("source"));
+  const middle = source.map((n) => n);
+  middle.onEnd(() => cleaned.push("middle"));
+  const last = middle.map((n) => n);
+  const pending = last.next();
+  await last.return();
+  assert.deepEqual(await pending, { value: undefined, done: true }, "a pending next() completes");
+  assert.deepEqual(cleaned.sort(), ["middle", "source"]);
+  source.push(1);
+  assert.deepEqual(await last.next(), { value: undefined, done: true }, "nothing arrives after the end");
+});
+
+test("a channel has one consumer: it cannot be mapped twice", () => {
+  const source = new EventChannel<number>();
+  source.map((n) => n);
+  assert.throws(() => source.map((n) => n), /already mapped/);
+});
+
+test("a pending next() of the last map is resolved by a push through every layer", async () => {
+  const source = new EventChannel<number>();
+  const last = source
+    .map((n) => n + 1)
+    .map((n) => n * 10)
+    .map(String);
+  const pending = last.next();
+  source.push(1);
+  assert.deepEqual(await pending, { value: "20", done: false });
+});
