@@ -634,8 +634,8 @@ test("the whole profile's Mongo commands, counted on the wire, are what the driv
       assert.ok(n <= 1 && profileCollections.includes(collection), `${collection}: ${n} commands (${perCollection})`);
     const profileByCollection = new Map(counter.byCollection());
 
-    // me.files beside the profile takes the ids of the knowledge bases listed whole: its files list
-    // is its one command of its own.
+    // me.files beside the profile takes the ids of the knowledge bases listed whole, and its first
+    // page is read with the profile's files: no command of its own.
     counter.reset();
     const withFiles = await counted.query<{ me: Json }>(
       PROFILE.replace(
@@ -645,13 +645,23 @@ test("the whole profile's Mongo commands, counted on the wire, are what the driv
       { token, variables: { first: 100 } },
     );
     assert.equal(withFiles.errors, undefined, JSON.stringify(withFiles.errors));
+    // The shared read also finds the turn's upload by id; it stays out of the page.
+    const listedFiles = withFiles.data!.me.files.edges.map((edge: Json) => edge.node.fileId);
     assert.equal(withFiles.data!.me.files.totalCount, 2);
+    assert.ok(listedFiles.length === 2 && listedFiles.includes(ids["alice.file"]), listedFiles.join(", "));
+    assert.ok(!listedFiles.includes(ids["alice.upload"]), "the temp upload is not listed");
+    const turns = withFiles.data!.me.conversations.edges[0].node.turns.edges.map((edge: Json) => edge.node);
+    assert.deepEqual(
+      turns.flatMap((turn: Json) => turn.uploadedFiles.map((file: Json) => file.filename)),
+      ["upload.png"],
+      "while its turn still shows it",
+    );
     const withFilesPerCollection = [...counter.byCollection()].map(([name, n]) => `${name} ${n}`).join(", ");
     console.log(`profile with me.files: ${counter.total()} Mongo commands on the wire (${withFilesPerCollection})`);
     assert.deepEqual(
       new Map(counter.byCollection()),
-      new Map([...profileByCollection, ["files", profileByCollection.get("files")! + 1]]),
-      `the profile's commands and the files list: ${withFilesPerCollection}`,
+      profileByCollection,
+      `the profile's commands and no more: ${withFilesPerCollection}`,
     );
     // Alone, me.files reads the listed ids and then the files.
     counter.reset();

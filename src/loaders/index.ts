@@ -26,39 +26,46 @@ const FILES_STAGE = 2;
 
 const scheduled = (reads: ReadSchedule, stage: number) => ({ batchScheduleFn: reads.batchesOf(stage) });
 
-/**
- * One command for the first `limit` of the caller's listed documents and those among `ids`
- * (`complete`: every match came back, so an id not found is not the caller's).
- */
-type FirstPageWithIds<D> = (
-  username: string,
-  limit: number,
-  ids: readonly string[],
-) => Promise<{ page: D[]; found: D[]; complete: boolean }>;
+/** How a by-id loader reads the first page of one of the caller's lists (`L` says which) with its ids. */
+interface FirstPageWithIds<D, L> {
+  /**
+   * One command for the first `limit` of the caller's documents in `list` and those among `ids`
+   * (`complete`: every match came back, so an id not found is not the caller's).
+   */
+  read: (
+    username: string,
+    list: L,
+    limit: number,
+    ids: readonly string[],
+  ) => Promise<{ page: D[]; found: D[]; complete: boolean }>;
+  /** Pages of lists with one key are pages of one list. */
+  key: (list: L) => string;
+}
 
-interface PageRequest<D> {
+interface PageRequest<D, L> {
+  list: L;
   limit: number;
   resolve: (docs: D[]) => void;
   reject: (error: unknown) => void;
 }
 
-interface ByIdState<D> {
+interface ByIdState<D, L> {
   /** Documents this request read: by id, and from list pages. */
   known: Map<string, D>;
   /** First-page requests waiting for the next batch, and how a batch reads them with its ids. */
-  pages: PageRequest<D>[];
-  withFirstPage: FirstPageWithIds<D> | undefined;
+  pages: PageRequest<D, L>[];
+  withFirstPage: FirstPageWithIds<D, L> | undefined;
 }
 
 /** The key that puts a first-page request into a batch: a symbol, so no client's id can be it. */
 const FIRST_PAGE = Symbol("first page");
 
 /** Batches one repository read per batch and returns the caller's document per id, in order. */
-class ByIdLoader<D> extends DataLoader<string, D | null> {
+class ByIdLoader<D, L = never> extends DataLoader<string, D | null> {
   private constructor(
     batch: DataLoader.BatchLoadFn<string, D | null>,
     options: DataLoader.Options<string, D | null>,
-    private readonly state: ByIdState<D>,
+    private readonly state: ByIdState<D, L>,
     private readonly idOf: (doc: D) => string,
   ) {
     super(batch, options);
@@ -66,27 +73,43 @@ class ByIdLoader<D> extends DataLoader<string, D | null> {
 
   /**
    * Loads `collection`'s documents by their `key` field (metrics name the loader `{collection}.{key}`).
-   * With `withFirstPage`, a batch that carries first-page requests reads them and its ids in one command.
+   * With `withFirstPage`, a batch that carries first-page requests reads them and its ids in one
+   * command (pages of another list than the first, rare, are read apart).
    */
-  static create<D>(
+  static create<D, L = never>(
     collection: string,
     key: keyof D & string,
     scope: LoaderScope,
     find: FindOwned<D>,
-    options: { stage?: number; withFirstPage?: FirstPageWithIds<D> } = {},
-  ): ByIdLoader<D> {
+    options: { stage?: number; withFirstPage?: FirstPageWithIds<D, L> } = {},
+  ): ByIdLoader<D, L> {
     const { viewer, loaders } = scope;
     const idOf = (doc: D) => doc[key] as string;
-    const state: ByIdState<D> = { known: new Map(), pages: [], withFirstPage: options.withFirstPage };
+    const state: ByIdState<D, L> = { known: new Map(), pages: [], withFirstPage: options.withFirstPage };
     const { known, withFirstPage } = state;
-    const read = async (username: string, pages: PageRequest<D>[], ids: string[]) => {
+    const readPages = async (
+      reads: FirstPageWithIds<D, L>,
+      username: string,
+      pages: PageRequest<D, L>[],
+      ids: string[],
+    ) => {
+      const limit = Math.max(...pages.map((page) => page.limit));
+      const both = await loaders.reads.track(() => reads.read(username, pages[0]!.list, limit, ids));
+      for (const doc of [...both.page, ...both.found]) known.set(idOf(doc), doc);
+      for (const page of pages) page.resolve(both.page.slice(0, page.limit));
+      return both.complete;
+    };
+    const read = async (username: string, pages: PageRequest<D, L>[], ids: string[]) => {
       let unread = ids.filter((id) => !known.has(id));
       if (pages.length > 0 && withFirstPage) {
-        const limit = Math.max(...pages.map((page) => page.limit));
-        const both = await loaders.reads.track(() => withFirstPage(username, limit, unread));
-        for (const doc of [...both.page, ...both.found]) known.set(idOf(doc), doc);
-        for (const page of pages) page.resolve(both.page.slice(0, page.limit));
-        unread = both.complete ? [] : unread.filter((id) => !known.has(id));
+        const shared = withFirstPage.key(pages[0]!.list);
+        const apart = pages.filter((page) => withFirstPage.key(page.list) !== shared);
+        const together = pages.filter((page) => !apart.includes(page));
+        const [complete] = await Promise.all([
+          readPages(withFirstPage, username, together, unread),
+          ...apart.map((page) => readPages(withFirstPage, username, [page], [])),
+        ]);
+        unread = complete ? [] : unread.filter((id) => !known.has(id));
       }
       if (unread.length > 0)
         for (const doc of await loaders.reads.track(() => find(username, unread))) known.set(idOf(doc), doc);
@@ -106,11 +129,11 @@ class ByIdLoader<D> extends DataLoader<string, D | null> {
     return new ByIdLoader(batch, scheduled(loaders.reads, options.stage ?? 0), state, idOf);
   }
 
-  /** The first `limit` of the caller's listed documents, read in the next batch with its ids. */
-  firstPage(limit: number): Promise<D[]> {
+  /** The first `limit` of the caller's documents in `list`, read in the next batch with its ids. */
+  firstPage(list: L, limit: number): Promise<D[]> {
     if (!this.state.withFirstPage) return Promise.reject(new Error("this loader reads no first page"));
     return new Promise((resolve, reject) => {
-      this.state.pages.push({ limit, resolve, reject });
+      this.state.pages.push({ list, limit, resolve, reject });
       // Never cached, so each request joins the batch being gathered or starts one; a failed read
       // rejects the page itself.
       const loader = this as unknown as DataLoader<string | symbol, D | null>;
@@ -315,6 +338,21 @@ function trackedList<D>(
   };
 }
 
+/**
+ * The caller's list whose first page is read in the by-id loader's next batch, with its ids (one
+ * command for both); other pages read at once. Every page primes the loader.
+ */
+function firstPageInBatch<D, L>(list: PagedList<D>, loader: ByIdLoader<D, L>, of: L): PagedList<D> {
+  return {
+    count: list.count,
+    page: async (offset, limit) => {
+      const docs = offset === 0 ? await loader.firstPage(of, limit) : await list.page(offset, limit);
+      loader.primeRead(docs);
+      return docs;
+    },
+  };
+}
+
 interface LoaderScope {
   stores: Stores;
   viewer: Viewer | null;
@@ -325,8 +363,10 @@ interface LoaderScope {
 interface LoaderSet {
   /** The request's read schedule: every loader batch and list read of the request goes through it. */
   reads: ReadSchedule;
-  knowledgeBase: ByIdLoader<KnowledgeBaseDoc>;
-  file: ByIdLoader<FileDoc>;
+  /** Its first page is of the caller's listed knowledge bases. */
+  knowledgeBase: ByIdLoader<KnowledgeBaseDoc, null>;
+  /** Its first page is of the files of these knowledge bases. */
+  file: ByIdLoader<FileDoc, readonly string[]>;
   conversation: ByIdLoader<ConversationDoc>;
   chatflow: ByIdLoader<ChatflowDoc>;
   workflow: ByIdLoader<WorkflowDoc>;
@@ -350,11 +390,11 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
     knowledgeBases: (username: string): PagedList<KnowledgeBaseDoc> => {
       const list = trackedList(reads, mongo.knowledgeBases.list(username), () => undefined);
       if (!own(username)) return list;
+      const shared = firstPageInBatch(list, loaders.knowledgeBase, null);
       return {
         count: list.count,
         page: async (offset, limit) => {
-          const docs = offset === 0 ? await loaders.knowledgeBase.firstPage(limit) : await list.page(offset, limit);
-          loaders.knowledgeBase.primeRead(docs);
+          const docs = await shared.page(offset, limit);
           if (offset === 0 && docs.length < limit) wholeKnowledgeBases = docs;
           return docs;
         },
@@ -362,7 +402,8 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
     },
     /**
      * The files of the caller's listed knowledge bases. Their ids wait for the knowledge-base
-     * batches: when this request read the whole list, the ids come from it without a read.
+     * batches: when this request read the whole list, the ids come from it without a read. The
+     * first page without a keyword is read in the files batch with its ids.
      */
     files: async (username: string, keyword: string | null | undefined) => {
       await reads.turn(LISTED_IDS_STAGE);
@@ -370,9 +411,10 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
         own(username) && wholeKnowledgeBases
           ? wholeKnowledgeBases.map((kb) => kb.knowledge_base_id)
           : await reads.track(() => mongo.knowledgeBases.listedIds(username));
-      return trackedList(reads, mongo.files.list(username, knowledgeBaseIds, keyword), (docs) => {
+      const list = trackedList(reads, mongo.files.list(username, knowledgeBaseIds, keyword), (docs) => {
         if (own(username)) loaders.file.primeRead(docs);
       });
+      return own(username) && !keyword ? firstPageInBatch(list, loaders.file, knowledgeBaseIds) : list;
     },
     conversations: (username: string) =>
       trackedList(reads, mongo.conversations.list(username), (docs) => {
@@ -394,13 +436,30 @@ function ownedLists({ stores, viewer, loaders }: LoaderScope) {
 
 const makeLoaders = lazyObjects<LoaderScope, LoaderSet>({
   reads: () => new ReadSchedule(),
-  // The list's first page is read with the by-id batch: one command for both.
-  knowledgeBase: (scope) =>
-    ByIdLoader.create("knowledge_bases", "knowledge_base_id", scope, scope.stores.mongo.knowledgeBases.findByIds, {
-      withFirstPage: scope.stores.mongo.knowledgeBases.firstPageWithIds,
-    }),
+  // A list's first page is read with the by-id batch: one command for both.
+  knowledgeBase: (scope) => {
+    const { knowledgeBases } = scope.stores.mongo;
+    return ByIdLoader.create<KnowledgeBaseDoc, null>(
+      "knowledge_bases",
+      "knowledge_base_id",
+      scope,
+      knowledgeBases.findByIds,
+      {
+        withFirstPage: {
+          read: (username, _list, limit, ids) => knowledgeBases.firstPageWithIds(username, limit, ids),
+          key: () => "",
+        },
+      },
+    );
+  },
   file: (scope) =>
-    ByIdLoader.create("files", "file_id", scope, scope.stores.mongo.files.findByIds, { stage: FILES_STAGE }),
+    ByIdLoader.create<FileDoc, readonly string[]>("files", "file_id", scope, scope.stores.mongo.files.findByIds, {
+      stage: FILES_STAGE,
+      withFirstPage: {
+        read: scope.stores.mongo.files.firstPageWithIds,
+        key: (knowledgeBaseIds) => [...knowledgeBaseIds].sort().join(" "),
+      },
+    }),
   conversation: (scope) =>
     ByIdLoader.create("conversations", "conversation_id", scope, scope.stores.mongo.conversations.findByIds),
   chatflow: (scope) => ByIdLoader.create("chatflows", "chatflow_id", scope, scope.stores.mongo.chatflows.findByIds),

@@ -50,6 +50,42 @@ export function ownedCollection<D extends Document & { username: string }>(
             })
             .toArray() as Promise<D[]>,
       ),
+    /**
+     * Two reads of the caller's documents in one command: the first `limit` of a list (`list.filter`
+     * in `list.sort` order; `list.has` tells its documents) and those among `ids`. The first
+     * `limit + ids.length` of both, in list order, hold the whole page whatever the ids name. An id
+     * not among them is not the caller's when fewer came back (`complete`); otherwise it may name a
+     * document further down the list, which the caller reads by id.
+     */
+    firstPageWithIds: async (
+      username: string,
+      list: { filter: Document; sort: Sort; has: (doc: D) => boolean },
+      limit: number,
+      ids: readonly string[],
+    ) => {
+      const wanted = new Set(ids);
+      const count = limit + ids.length;
+      const filter =
+        ids.length === 0
+          ? { ...list.filter, username }
+          : { username, $or: [list.filter, { [idKey]: { $in: [...ids] } }] };
+      const docs =
+        count === 0
+          ? []
+          : await call(
+              "firstPageWithIds",
+              () =>
+                // One batch past the most that can come back, so never a getMore.
+                collection
+                  .find(filter as Filter<D>, { sort: list.sort, limit: count, batchSize: count + 1, projection: NO_ID })
+                  .toArray() as Promise<D[]>,
+            );
+      return {
+        page: docs.filter(list.has).slice(0, limit),
+        found: docs.filter((doc) => wanted.has(doc[idKey] as string)),
+        complete: docs.length < count,
+      };
+    },
     /** The caller's listed documents (`is_delete: false`, which keeps temp knowledge bases out) in `sort` order. */
     list: (username: string, sort: Sort, extra: Document = {}): PagedList<D> => {
       const filter = { ...extra, username, is_delete: false } as unknown as Filter<D>;

@@ -6,6 +6,9 @@ import { NO_ID, ownedCollection } from "./collection.js";
 /** A client's text as a regex that matches it literally (LAYRA passes the keyword raw). */
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
+/** The list's order: newest first, ties by id (a total order, so pages never overlap). */
+const LIST_ORDER = { created_at: -1, file_id: 1 } as const;
+
 export function fileRepository(collection: Collection<FileDoc>) {
   const owned = ownedCollection(collection, "file_id", {});
   const { call } = owned;
@@ -27,15 +30,26 @@ export function fileRepository(collection: Collection<FileDoc>) {
           .toArray(),
       ),
     /** The caller's files of these knowledge bases, newest first, optionally by literal filename keyword. */
-    list: (username: string, knowledgeBaseIds: string[], keyword: string | null | undefined) =>
-      owned.list(
-        username,
-        { created_at: -1, file_id: 1 },
-        {
-          knowledge_db_id: { $in: knowledgeBaseIds },
-          ...(keyword ? { filename: { $regex: literal(keyword), $options: "i" } } : {}),
-        },
-      ),
+    list: (username: string, knowledgeBaseIds: readonly string[], keyword: string | null | undefined) =>
+      owned.list(username, LIST_ORDER, {
+        knowledge_db_id: { $in: [...knowledgeBaseIds] },
+        ...(keyword ? { filename: { $regex: literal(keyword), $options: "i" } } : {}),
+      }),
+    /**
+     * The first `limit` of `list(username, knowledgeBaseIds)` (no keyword) and the caller's files
+     * among `ids`, in one command (see `firstPageWithIds` in ./collection.ts).
+     */
+    firstPageWithIds: (
+      username: string,
+      knowledgeBaseIds: readonly string[],
+      limit: number,
+      ids: readonly string[],
+    ) => {
+      const listed = new Set(knowledgeBaseIds);
+      const filter = { knowledge_db_id: { $in: [...knowledgeBaseIds] }, is_delete: false };
+      const has = (file: FileDoc) => file.is_delete === false && listed.has(file.knowledge_db_id);
+      return owned.firstPageWithIds(username, { filter, sort: LIST_ORDER, has }, limit, ids);
+    },
     /** A knowledge base's files: `owner`'s, or any user's for operators' tools when it is left out. */
     findByKnowledgeBase: (knowledgeBaseId: string, owner?: string) =>
       call("findByKnowledgeBase", () =>

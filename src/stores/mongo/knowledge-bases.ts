@@ -22,28 +22,13 @@ export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>
      * name. An id not among them is not the caller's when fewer came back (`complete`); otherwise
      * it may name an older listed base, which the caller reads by id.
      */
-    firstPageWithIds: async (username: string, limit: number, ids: readonly string[]) => {
-      const wanted = new Set(ids);
-      const count = limit + ids.length;
-      const filter =
-        ids.length === 0
-          ? { username, is_delete: false }
-          : { username, $or: [{ is_delete: false }, { knowledge_base_id: { $in: [...ids] } }] };
-      const docs =
-        count === 0
-          ? []
-          : await call("firstPageWithIds", () =>
-              // One batch past the most that can come back, so never a getMore.
-              collection
-                .find(filter, { sort: LIST_ORDER, limit: count, batchSize: count + 1, projection: NO_ID })
-                .toArray(),
-            );
-      return {
-        page: docs.filter((kb) => kb.is_delete === false).slice(0, limit),
-        found: docs.filter((kb) => wanted.has(kb.knowledge_base_id)),
-        complete: docs.length < count,
-      };
-    },
+    firstPageWithIds: (username: string, limit: number, ids: readonly string[]) =>
+      owned.firstPageWithIds(
+        username,
+        { filter: { is_delete: false }, sort: LIST_ORDER, has: (kb) => kb.is_delete === false },
+        limit,
+        ids,
+      ),
     /** The ids of the caller's knowledge bases that are not temporary. */
     listedIds: (username: string) =>
       call("listedIds", () =>
