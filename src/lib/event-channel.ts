@@ -77,8 +77,8 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
     // The deliveries still waiting behind an async result, in order; null when there is none.
     let backlog: Promise<void> | null = null;
     const inOrder = (step: () => void | Promise<void>) => {
-      if (!backlog) return void step();
-      const queued: Promise<void> = backlog.then(step);
+      const queued = backlog ? backlog.then(step) : step();
+      if (!(queued instanceof Promise)) return;
       backlog = queued;
       void queued.then(() => {
         if (backlog === queued) backlog = null;
@@ -96,14 +96,8 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
       } catch (error) {
         return inOrder(() => abort(error));
       }
-      if (!(result instanceof Promise)) return inOrder(() => mapped.push(result as U));
-      const settled = (backlog ?? Promise.resolve()).then(() =>
-        (result as Promise<U>).then((output) => mapped.push(output), abort),
-      );
-      backlog = settled;
-      void settled.then(() => {
-        if (backlog === settled) backlog = null;
-      });
+      if (result instanceof Promise) inOrder(() => result.then((output) => mapped.push(output), abort));
+      else inOrder(() => mapped.push(result));
     };
     this.forward = {
       push: deliver,
