@@ -7,9 +7,11 @@
 // the first messages leave after one slice, and the event loop serves other sockets between slices.
 
 interface Pending {
+  /** The listeners when the change came, in order. */
   listeners: unknown[];
   next: number;
-  stillListening(listener: unknown): boolean;
+  /** The live set: a listener no longer in it is skipped. */
+  current: ReadonlySet<unknown>;
   deliver(listener: unknown): void;
 }
 
@@ -21,12 +23,12 @@ export class SlicedFanOut {
   constructor(private readonly slice: number) {}
 
   /**
-   * Calls `deliver(listener)` for each listener, in order, after every earlier fan-out's listeners:
-   * a listener sees changes in the order they were added. `stillListening` is asked just before each
-   * call, so a listener removed meanwhile is skipped. A listener that throws does not stop the others.
+   * Calls `deliver(listener)` for each of `listeners` as they are now, in order, after every earlier
+   * fan-out's listeners: a listener sees changes in the order they were added. A listener removed
+   * from the set before its turn is skipped. A listener that throws does not stop the others.
    */
-  add<L>(listeners: Iterable<L>, stillListening: (listener: L) => boolean, deliver: (listener: L) => void): void {
-    const pending = { listeners: [...listeners], next: 0, stillListening, deliver } as Pending;
+  add<L>(listeners: ReadonlySet<L>, deliver: (listener: L) => void): void {
+    const pending = { listeners: [...listeners], next: 0, current: listeners, deliver } as Pending;
     if (pending.listeners.length === 0) return;
     this.queue.push(pending);
     if (!this.scheduled) {
@@ -47,7 +49,7 @@ export class SlicedFanOut {
       const pending = this.queue[0]!;
       while (budget > 0 && pending.next < pending.listeners.length) {
         const listener = pending.listeners[pending.next++];
-        if (!pending.stillListening(listener)) continue;
+        if (!pending.current.has(listener)) continue;
         budget -= 1;
         try {
           pending.deliver(listener);

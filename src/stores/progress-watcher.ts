@@ -400,20 +400,12 @@ export class ProgressWatcher {
     watch.signature = signature;
     const state: HashState = { key: watch.key, fields, gone, resumed: force, observedAt };
     watch.last = state;
-    this.fanOut.add(
-      watch.listeners,
-      (listener) => watch.listeners.has(listener),
-      (listener) => listener(state),
-    );
+    this.fanOut.add(watch.listeners, (listener) => listener(state));
   }
 
   private applyStream(watch: StreamWatch, entries: StreamEntry[]): void {
     if (entries.length === 0) return;
     watch.lastId = entries[entries.length - 1]!.id;
-    this.fanOut.add(
-      watch.listeners,
-      (listener) => watch.listeners.has(listener),
-      (listener) => listener(entries),
-    );
+    this.fanOut.add(watch.listeners, (listener) => listener(entries));
   }
 }
