@@ -3,9 +3,10 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
-import { WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { Config } from "./config.js";
 import type { Context } from "./context.js";
@@ -15,6 +16,8 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
+import { subscriptionStream } from "./plugins/shared-events.js";
+import { socketStream } from "./lib/socket-stream.js";
 import { corsOptions } from "./plugins/cors.js";
 import { graphiqlOptions, graphiqlRenderer, type GraphiQLSettings } from "./graphiql.js";
 import { checkRegistered, verifyBearer } from "./domain/auth.js";
@@ -184,23 +187,44 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
 
   // Upgrades are routed here rather than by `ws` listening on the server itself, which would also
   // re-emit the server's own errors (a port in use) as WebSocket-server errors.
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxRequestBodyBytes });
+  // Without permessage-deflate, ws writes every frame to the connection at once, in send order, so a
+  // frame written straight to the connection (subscription events) keeps its place among them.
+  const wsServer = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: config.limits.maxRequestBodyBytes,
+  });
+  const connections = new WeakMap<WebSocket, Duplex>();
   server.on("upgrade", (req, socket, head) => {
     if ((req.url ?? "").split("?")[0] !== yoga.graphqlEndpoint) {
       socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
       return;
     }
-    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
+    wsServer.handleUpgrade(req, socket, head, (ws) => {
+      connections.set(ws, socket);
+      wsServer.emit("connection", ws, req);
+    });
   });
   wsServer.on("connection", (socket) => {
     metrics.wsConnections.inc();
     socket.once("close", () => metrics.wsConnections.dec());
   });
+  /** A subscription's results go straight to its connection (src/lib/socket-stream.ts); a refusal stays a result. */
+  const subscribeOnSocket =
+    (subscribe: (args: ExecutionArgs) => unknown, socket: WebSocket, id: string) => async (args: ExecutionArgs) => {
+      const result = await subscribe(args);
+      const stream = subscriptionStream(result);
+      if (!stream) return result;
+      const connection = connections.get(socket)!; // every socket came through the upgrade handler
+      return socketStream(stream, id, (frame) => {
+        if (socket.readyState === WebSocket.OPEN) connection.write(frame);
+      });
+    };
   const wsDisposer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         // Envelop plugins (auth, limits, masking) apply to WebSocket operations as they do to HTTP.
         const {
           schema: envelopedSchema,
@@ -233,7 +257,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute, subscribe: subscribeOnSocket(subscribe, ctx.extra.socket, id) },
         };
       },
     },

@@ -131,3 +131,59 @@ test("a pending next() of the last map is resolved by a push through every layer
   source.push(1);
   assert.deepEqual(await pending, { value: "20", done: false });
 });
+
+test("deliverTo hands over what is queued at once, then each event as it is pushed, and resolves at the end", async () => {
+  const source = new EventChannel<number>();
+  source.push(1);
+  const seen: number[] = [];
+  const delivered = source.deliverTo((n) => seen.push(n));
+  assert.deepEqual(seen, [1], "the queued event, before deliverTo returns");
+  source.push(2);
+  assert.deepEqual(seen, [1, 2], "a later event, inside push");
+  let settled = false;
+  void delivered.then(() => (settled = true));
+  await Promise.resolve();
+  assert.equal(settled, false, "still open");
+  source.end();
+  await delivered;
+  source.push(3);
+  assert.deepEqual(seen, [1, 2], "nothing after the end");
+});
+
+test("deliverTo rejects with the channel's failure, given before or after it was called", async () => {
+  const early = new EventChannel<number>();
+  early.fail(new Error("early"));
+  await assert.rejects(
+    early.deliverTo(() => assert.fail("no event")),
+    /early/,
+  );
+
+  const late = new EventChannel<number>();
+  const seen: number[] = [];
+  const delivered = late.deliverTo((n) => seen.push(n));
+  late.push(7);
+  late.fail(new Error("late"));
+  await assert.rejects(delivered, /late/);
+  assert.deepEqual(seen, [7]);
+});
+
+test("deliverTo after a map keeps the map's order, and return() on the consumer ends the source", async () => {
+  const source = new EventChannel<number>();
+  let sourceEnded = false;
+  source.onEnd(() => (sourceEnded = true));
+  const slow = held<string>();
+  const mapped = source.map((n) => (n === 1 ? slow.promise : `event ${n}`));
+  const seen: string[] = [];
+  const delivered = mapped.deliverTo((s) => seen.push(s));
+  source.push(1);
+  source.push(2);
+  assert.deepEqual(seen, [], "event 2 waits behind event 1");
+  slow.settle("event 1");
+  await slow.promise;
+  await Promise.resolve();
+  assert.deepEqual(seen, ["event 1", "event 2"]);
+  await mapped.return();
+  await delivered;
+  assert.ok(sourceEnded, "ending the consumer's channel ends the source");
+  assert.throws(() => mapped.deliverTo(() => undefined), /one consumer/);
+});

@@ -97,7 +97,8 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
         return inOrder(() => abort(error));
       }
       if (result instanceof Promise) inOrder(() => result.then((output) => mapped.push(output), abort));
-      else inOrder(() => mapped.push(result));
+      else if (backlog) inOrder(() => mapped.push(result));
+      else mapped.push(result); // the common case, with nothing to wait behind: no closure per event and layer
     };
     this.forward = {
       push: deliver,
@@ -113,6 +114,23 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
       this.forward.fail(error);
     } else if (this.ended) this.forward.end();
     return mapped;
+  }
+
+  /**
+   * Hands every event to `onEvent` when it is pushed, in order, instead of queueing it for `next()`:
+   * the consumer holds one promise for the channel's whole life rather than one per event. Resolves
+   * when the channel ends, rejects with its failure. Like `map`, it takes the channel's only consumer.
+   */
+  deliverTo(onEvent: (value: T) => void): Promise<void> {
+    if (this.forward) throw new Error("an EventChannel has one consumer: it is already consumed");
+    return new Promise<void>((resolve, reject) => {
+      this.forward = { push: onEvent, end: resolve, fail: reject };
+      for (const value of this.queue.splice(0)) onEvent(value);
+      if (this.failure) {
+        reject(this.failure.error);
+        this.failure = null;
+      } else if (this.ended) resolve();
+    });
   }
 
   next(): Promise<IteratorResult<T>> {

@@ -1,0 +1,79 @@
+// graphql-ws consumes a subscription with `for await` and sends each result through its own
+// promise-returning send. Per event and subscriber that is a pending promise alive until the next
+// event (seconds, for progress: long enough to be promoted out of the young generation), an async
+// resumption, a message object and its serialisation, and ws's framing: a header and the data
+// written as two buffers, corked, so one `writev` and its stream bookkeeping. At 10,000 progress
+// subscribers those were most of an update's cost. Here each result's `next` message is written to
+// the socket when the event is pushed (EventChannel.deliverTo) as one ready-made frame, its payload
+// serialised once for every subscriber it is shared with, and graphql-ws waits on one promise for
+// the stream's whole life: it still owns the protocol (init, subscribe, complete, errors and close).
+import type { ExecutionResult } from "graphql";
+import type { EventChannel } from "./event-channel.js";
+
+const DONE: IteratorResult<never> = { value: undefined, done: true };
+const MESSAGE_END = Buffer.from("}");
+
+// A result object is shared by every subscriber of the same operation (useSharedEventResults), and
+// by the layers that leave it unchanged; its JSON goes with it.
+const payloads = new WeakMap<ExecutionResult, Buffer>();
+
+/** The `payload` of a `next` message as graphql-ws writes it (the result with its errors last), as UTF-8. */
+function payloadOf(result: ExecutionResult): Buffer {
+  let payload = payloads.get(result);
+  if (payload === undefined) {
+    const { errors, ...rest } = result;
+    payload = Buffer.from(JSON.stringify(errors ? { ...rest, errors } : rest));
+    payloads.set(result, payload);
+  }
+  return payload;
+}
+
+/** One final, unmasked text frame (RFC 6455, 5.2) of `parts` in order: what a server sends. */
+export function textFrame(...parts: Buffer[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const header = length < 126 ? 2 : length < 2 ** 16 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81; // FIN, opcode 1 (text)
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  let offset = header;
+  for (const part of parts) offset += part.copy(frame, offset);
+  return frame;
+}
+
+/**
+ * What graphql-ws iterates for subscription `id`: nothing until `stream` ends (then done) or fails
+ * (then its error, which graphql-ws sends as the operation's `error` message). `write` puts one
+ * whole frame on the subscriber's connection. Events are delivered only once graphql-ws starts
+ * iterating, that is once the operation is registered, so one completed meanwhile writes nothing.
+ */
+export function socketStream(
+  stream: EventChannel<ExecutionResult>,
+  id: string,
+  write: (frame: Buffer) => void,
+): AsyncIterableIterator<never> {
+  const messageStart = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+  const deliver = (result: ExecutionResult) => write(textFrame(messageStart, payloadOf(result), MESSAGE_END));
+  let delivering: Promise<IteratorResult<never>> | null = null;
+  const iterator: AsyncIterableIterator<never> = {
+    next: () => (delivering ??= stream.deliverTo(deliver).then(() => DONE)),
+    return: async () => {
+      await stream.return();
+      return DONE;
+    },
+    throw: async (error) => {
+      await stream.return();
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
