@@ -23,7 +23,7 @@ const WRITES_PER_SECOND = 50;
 // subscriptions' worth of received messages) do not show up as delivery latency; the gateway runs with
 // Node's defaults, as in production. BENCH_GATEWAY_NODE_FLAGS passes flags to the gateway alone.
 const gatewayFlags = process.env.BENCH_GATEWAY_NODE_FLAGS ?? "";
-const subscriberFlags = "--max-semi-space-size=64";
+const subscriberFlags = process.env.BENCH_SUBSCRIBER_NODE_FLAGS ?? "--max-semi-space-size=64";
 const flags = (text: string) => text.split(" ").filter(Boolean);
 
 function child(script: string, childFlags: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
@@ -114,14 +114,16 @@ try {
   const rows: string[][] = [];
   let sequence = 0;
   let mode = "?";
+  let client = "?";
   for (const count of levels) {
-    const subscribed = await request<{ ms: number; connections: number }>(
+    const subscribed = await request<{ ms: number; connections: number; client: string }>(
       subscribers,
       { type: "subscribe", url, token, tasks, count, perConnection },
       "subscribed",
     );
     const loaded = await request<Stats>(gateway, { type: "stats" }, "stats");
     mode = loaded.counts.mode;
+    client = subscribed.client;
     const write = async (updates: number) => {
       const started = performance.now();
       for (let i = 0; i < updates; i++) {
@@ -215,7 +217,7 @@ try {
     "after disconnect rss/heap MB",
     "subscribe s",
   ];
-  console.log(`gateway progress mode: ${mode}`);
+  console.log(`gateway progress mode: ${mode}; measuring client: ${client}`);
   const table = [header, ...rows];
   const widths = header.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   for (const row of table) console.log(row.map((cell, column) => cell.padStart(widths[column]!)).join("  "));

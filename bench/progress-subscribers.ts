@@ -1,5 +1,12 @@
-// Bench child process: graphql-ws subscribers, `perConnection` subscriptions per WebSocket, measuring the
-// delay from the writer's HSET (its wall-clock stamp is in `message`) to receipt here.
+// Bench child process: `perConnection` subscriptions per WebSocket, measuring the delay from the
+// writer's HSET (its wall-clock stamp is in `message`) to receipt here.
+//
+// The client speaks graphql-transport-ws by hand (connection_init, subscribe, next, complete): it is
+// the measuring instrument, and graphql-ws's client machinery (a message validation, an object and a
+// few closures per message, about 40 µs a message here) made it busy enough, at 10,000
+// subscribers on this 2-core machine, to compete with the gateway it measures. BENCH_CLIENT=graphql-ws
+// runs the same subscriptions through graphql-ws's client instead, for comparison.
+import WebSocket from "ws";
 import type { Client } from "graphql-ws";
 import { wsClient, wsSubscribe, type Collected } from "../test/fixtures/subscribers.js";
 import { cpuMs } from "./stats.js";
@@ -7,9 +14,72 @@ import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
 
 const QUERY = "subscription ($taskId: String!) { taskProgress(taskId: $taskId) { processed message } }";
 type Event = { taskProgress: { processed: number; message: string } };
+const client = process.env.BENCH_CLIENT === "graphql-ws" ? "graphql-ws" : "plain";
 
-let clients: Client[] = [];
-let subs: Collected<Event>[] = [];
+/** One connection's subscriptions: the first result of each counts as "subscribed". */
+interface Connection {
+  firstResults: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** graphql-transport-ws by hand: init, then one `subscribe` per task; every `next` goes to onResult. */
+function plainConnection(url: string, token: string, tasks: string[]): Connection {
+  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/graphql`, "graphql-transport-ws");
+  let waiting = tasks.length;
+  let subscribed!: () => void;
+  let failed!: (error: Error) => void;
+  const firstResults = new Promise<void>((resolve, reject) => ((subscribed = resolve), (failed = reject)));
+  const seen = new Set<string>();
+  socket.on("open", () =>
+    socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token}` } })),
+  );
+  socket.on("message", (data) => {
+    const message = JSON.parse(String(data)) as { type: string; id?: string; payload?: unknown };
+    if (message.type === "connection_ack")
+      tasks.forEach((taskId, id) =>
+        socket.send(
+          JSON.stringify({ id: String(id), type: "subscribe", payload: { query: QUERY, variables: { taskId } } }),
+        ),
+      );
+    else if (message.type === "next") {
+      onResult(message.payload as { data?: Event | null });
+      if (!seen.has(message.id!)) {
+        seen.add(message.id!);
+        if (--waiting === 0) subscribed();
+      }
+    } else if (message.type !== "pong") failed(new Error(`unexpected message: ${JSON.stringify(message)}`));
+  });
+  socket.on("error", (error) => failed(error));
+  socket.on("close", (code) => failed(new Error(`closed (${code})`)));
+  return {
+    firstResults,
+    close: () =>
+      new Promise((resolve) => {
+        if (socket.readyState === WebSocket.CLOSED) return resolve();
+        socket.once("close", () => resolve());
+        socket.close(1000);
+      }),
+  };
+}
+
+/** The same subscriptions through graphql-ws's client (test/fixtures/subscribers.ts). */
+function graphqlWsConnection(url: string, token: string, tasks: string[]): Connection {
+  const connection: Client = wsClient(url, token, { lazy: false });
+  const subs: Collected<Event>[] = tasks.map((taskId) => {
+    const sub = wsSubscribe<Event>(connection, QUERY, { taskId }, onResult);
+    sub.keep = false; // counted, not kept: the measuring process must not be the one that slows down
+    return sub;
+  });
+  return {
+    firstResults: Promise.all(subs.map((sub) => sub.waitFor(1, 120_000))).then(() => undefined),
+    close: async () => {
+      subs.forEach((sub) => sub.close());
+      await connection.dispose();
+    },
+  };
+}
+
+let connections: Connection[] = [];
 let measuring = false;
 let latencies: number[] = [];
 // Per update (its `processed` sequence number): the first and the last of its deliveries' latencies.
@@ -55,20 +125,18 @@ process.on(
     if (message.type === "subscribe") {
       const started = Date.now();
       const { url, token, tasks, count, perConnection } = message as Required<typeof message>;
-      for (let i = 0; i < count; i += perConnection) clients.push(wsClient(url, token, { lazy: false }));
-      for (let i = 0; i < count; i++) {
-        const sub = wsSubscribe<Event>(
-          clients[Math.floor(i / perConnection)]!,
-          QUERY,
-          { taskId: tasks[i % tasks.length] },
-          onResult,
+      const connect = client === "plain" ? plainConnection : graphqlWsConnection;
+      for (let first = 0; first < count; first += perConnection) {
+        const taskIds = Array.from(
+          { length: Math.min(perConnection, count - first) },
+          (_, i) => tasks[(first + i) % tasks.length]!,
         );
-        sub.keep = false; // counted, not kept: the measuring process must not be the one that slows down
-        subs.push(sub);
-        if (i % 500 === 499) await Promise.all(subs.slice(-500).map((sub) => sub.waitFor(1, 120_000)));
+        connections.push(connect(url, token, taskIds));
+        // A few hundred subscriptions at a time, as clients arrive: not one burst of 10,000.
+        if (connections.length % 50 === 0) await Promise.all(connections.slice(-50).map((c) => c.firstResults));
       }
-      await Promise.all(subs.map((sub) => sub.waitFor(1, 120_000)));
-      process.send!({ type: "subscribed", ms: Date.now() - started, connections: clients.length });
+      await Promise.all(connections.map((c) => c.firstResults));
+      process.send!({ type: "subscribed", ms: Date.now() - started, connections: connections.length, client });
     }
     if (message.type === "start") {
       latencies = [];
@@ -95,10 +163,8 @@ process.on(
       });
     }
     if (message.type === "unsubscribe") {
-      subs.forEach((sub) => sub.close());
-      await Promise.all(clients.map((client) => client.dispose()));
-      subs = [];
-      clients = [];
+      await Promise.all(connections.map((c) => c.close()));
+      connections = [];
       process.send!({ type: "unsubscribed" });
     }
     if (message.type === "exit") process.exit(0);
