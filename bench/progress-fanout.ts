@@ -1,4 +1,4 @@
-// `npm run bench:progress`: taskProgress fan-out. A gateway process, a subscriber process (graphql-ws) and
+// `npm run bench:progress`: taskProgress fan-out. A gateway process, a subscriber process and
 // this writer (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
 // subscribers it prints HSET->receipt latency (over all deliveries, and per update: its first and its
 // last delivery, whose spread is the fan-out itself), the CPU time per delivery of the gateway and of the
@@ -6,7 +6,8 @@
 // not the limit), Redis commands per update (INFO commandstats), the gateway's memory, and what
 // LAYRA's approach (one HGETALL per subscriber per second) would cost.
 // Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10);
-// BENCH_CPU_PROF=dir writes a CPU profile of each measured window, gateway and subscribers apart.
+// BENCH_CPU_PROF=dir writes a CPU profile of each measured window, gateway and subscribers apart;
+// BENCH_CLIENT=graphql-ws measures with graphql-ws's client instead of the plain one (progress-subscribers.ts).
 import { fork, type ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { LocalStack } from "../dev/stack/stack.js";
@@ -21,7 +22,8 @@ const WRITES_PER_SECOND = 50;
 
 // The measuring process gets a large young generation, so that its own collection pauses (10,000
 // subscriptions' worth of received messages) do not show up as delivery latency; the gateway runs with
-// Node's defaults, as in production. BENCH_GATEWAY_NODE_FLAGS passes flags to the gateway alone.
+// Node's defaults, as in production. BENCH_GATEWAY_NODE_FLAGS passes flags to the gateway alone,
+// BENCH_SUBSCRIBER_NODE_FLAGS replaces the measuring process's.
 const gatewayFlags = process.env.BENCH_GATEWAY_NODE_FLAGS ?? "";
 const subscriberFlags = process.env.BENCH_SUBSCRIBER_NODE_FLAGS ?? "--max-semi-space-size=64";
 const flags = (text: string) => text.split(" ").filter(Boolean);
@@ -223,8 +225,9 @@ try {
   for (const row of table) console.log(row.map((cell, column) => cell.padStart(widths[column]!)).join("  "));
   console.log("LAYRA cmds/s: its SSE reader polls HGETALL once per second per subscriber, whatever changes.");
 } finally {
-  subscribers.send({ type: "exit" });
-  gateway.send({ type: "stop" });
+  // A child that died already (the failure being reported) cannot be sent to; the stack still stops.
+  if (subscribers.connected) subscribers.send({ type: "exit" });
+  if (gateway.connected) gateway.send({ type: "stop" });
   await new Promise((resolve) => setTimeout(resolve, 500));
   writer.disconnect();
   stats.disconnect();

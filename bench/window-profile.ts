@@ -1,6 +1,6 @@
 // A CPU profile of one measured window of a bench child process (not its start-up or set-up), for
 // `BENCH_CPU_PROF=dir`: the parent sends "profile-start" and "profile-stop" around the window.
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Session } from "node:inspector/promises";
 
@@ -19,5 +19,6 @@ export async function stopWindowProfile(dir: string, name: string): Promise<void
   const { profile } = await session.post("Profiler.stop");
   session.disconnect();
   session = null;
+  await mkdir(dir, { recursive: true });
   await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
 }
