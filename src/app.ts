@@ -217,7 +217,16 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
       if (!stream) return result;
       const connection = connections.get(socket)!; // every socket came through the upgrade handler
       return socketStream(stream, id, (frame) => {
-        if (socket.readyState === WebSocket.OPEN) connection.write(frame);
+        if (socket.readyState !== WebSocket.OPEN) return;
+        // Writes do not wait for the client: one that stops reading would have the gateway keep every
+        // later event for it. Past the bound it is dropped (its streams end; a client reconnects).
+        const waiting = connection.writableLength;
+        if (waiting > config.limits.maxSocketBufferBytes) {
+          logger.warn({ waitingBytes: waiting }, "WebSocket dropped: its client stopped reading");
+          socket.terminate();
+          return;
+        }
+        connection.write(frame);
       });
     };
   const wsDisposer = useServer(

@@ -194,6 +194,8 @@ const envSchema = z
     READINESS_CACHE_MS: int(0, 60_000).default(1_000),
     /** The largest response body (HTTP) or message (graphql-ws) the gateway sends; larger is LIMIT_EXCEEDED. */
     MAX_RESPONSE_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    /** Subscription messages a WebSocket may have waiting for a client that does not read; past it the connection is dropped. */
+    WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
     /** The longest list any argument (or a list nested in one) may carry. */
     MAX_INPUT_LIST_LENGTH: int(1, 1_000_000).default(1_024),
     /** The longest text `query` a search embeds; its token vectors are bounded by SEARCH_MAX_QUERY_VECTORS too. */
@@ -304,6 +306,7 @@ export interface Config {
     defaultListSize: number;
     maxInputListLength: number;
     maxResponseBytes: number;
+    maxSocketBufferBytes: number;
   };
   rateLimit: { points: number; anonymousPoints: number; windowMs: number; namespace: string; trustProxy: boolean };
   /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
@@ -448,6 +451,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       defaultListSize: env.COST_DEFAULT_LIST_SIZE,
       maxInputListLength: env.MAX_INPUT_LIST_LENGTH,
       maxResponseBytes: env.MAX_RESPONSE_BYTES,
+      maxSocketBufferBytes: env.WS_MAX_BUFFERED_BYTES,
     },
     rateLimit: {
       points: env.RATE_LIMIT_POINTS,

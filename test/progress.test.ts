@@ -3,7 +3,9 @@
 // subscriber has the state it wrote, so the assertions are about order and content, never timing.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { once } from "node:events";
 import { Redis } from "ioredis";
+import WebSocket from "ws";
 import type { Client } from "graphql-ws";
 import { eventually, privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
@@ -275,6 +277,58 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
         [null, "DELETED"],
       );
       assert.deepEqual(stateOf(events[1]!), steps[1]!.state);
+    }
+  });
+
+  test("a WebSocket whose client stops reading is dropped past WS_MAX_BUFFERED_BYTES; a reading subscriber of the task misses nothing", async () => {
+    const bounded = await startGateway(shared.env, { WS_MAX_BUFFERED_BYTES: "1024" });
+    const reader = wsClient(bounded.url, alice);
+    // By hand, so that it can stop reading (graphql-ws's client cannot).
+    const stalled = new WebSocket(`${bounded.url.replace(/^http/, "ws")}/graphql`, "graphql-transport-ws");
+    const stalledMessages: { type: string; id?: string }[] = [];
+    stalled.on("message", (data) => stalledMessages.push(JSON.parse(String(data))));
+    const stalledClosed = new Promise<number>((resolve) => stalled.once("close", resolve));
+    const connections = async () => (await bounded.app.metrics.wsConnections.get()).values[0]?.value;
+    try {
+      const id = taskId("alice");
+      await redis.hset(`task:${id}`, { status: "processing", total: "100000", processed: "0", message: "start" });
+      const readerSub = wsSubscribe(reader, TASK, { taskId: id }) as TaskSub;
+      await once(stalled, "open");
+      stalled.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${alice}` } }));
+      await eventually(() => stalledMessages.length === 1, "connection_ack");
+      assert.deepEqual(stalledMessages, [{ type: "connection_ack" }]);
+      stalled.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: TASK, variables: { taskId: id } } }));
+      await Promise.all([readerSub.waitFor(1), eventually(() => stalledMessages.length === 2, "the first state")]);
+      assert.equal(await connections(), 2);
+      stalled.pause();
+
+      // Large states, each received by the reader before the next is written, until the gateway's
+      // own buffer for the stalled client passes the bound (the kernel's buffers fill first).
+      const filler = "x".repeat(200_000);
+      let written = 0;
+      while ((await connections()) === 2 && written < 1000) {
+        written += 1;
+        await redis.hset(`task:${id}`, { processed: String(written), message: `${written} ${filler}` });
+        await readerSub.waitFor(written + 1);
+      }
+      assert.equal(await connections(), 1, `the stalled connection is dropped (after ${written} states)`);
+      await redis.hset(`task:${id}`, { processed: String(written + 1), message: "after" });
+      await readerSub.waitFor(written + 2);
+      assert.deepEqual(
+        taskEvents(readerSub).map((event) => event.processed),
+        Array.from({ length: written + 2 }, (_, i) => i),
+        "the reader got every state, in order",
+      );
+
+      // Reading again, the stalled client gets what the kernel held, then the end of a dropped connection.
+      stalled.resume();
+      assert.equal(await stalledClosed, 1006);
+      const received = stalledMessages.filter((message) => message.type === "next").length;
+      assert.ok(received < written + 1, `states never sent to it were dropped with it (${received} of ${written + 1})`);
+    } finally {
+      stalled.terminate();
+      await reader.dispose();
+      await bounded.close();
     }
   });
 
