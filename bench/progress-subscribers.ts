@@ -1,7 +1,7 @@
 // Bench child process: `perConnection` subscriptions per WebSocket, measuring the delay from the
 // writer's HSET (its wall-clock stamp is in `message`) to receipt here.
 //
-// The client speaks graphql-transport-ws by hand (connection_init, subscribe, next, complete): it is
+// The client speaks graphql-transport-ws by hand (connection_init, subscribe, next): it is
 // the measuring instrument, and graphql-ws's client machinery (a message validation, an object and a
 // few closures per message, about 40 µs a message here) made it busy enough, at 10,000
 // subscribers on this 2-core machine, to compete with the gateway it measures. BENCH_CLIENT=graphql-ws
