@@ -4,13 +4,14 @@
 //
 // Layers over a stream (the token check, the shared execution, masking, the response limit) are
 // `map`s: each event goes through all of them when it is pushed, and the subscriber waits on one
-// promise, the last channel's. An async-iterator wrapper per layer would instead hold a pending
+// promise, the last channel's, or on none per event when `deliverTo` hands the events to its
+// transport (src/lib/socket-stream.ts). An async-iterator wrapper per layer would instead hold a pending
 // promise per layer per subscriber, rebuilt on every event: at 10,000 subscribers that garbage, and
 // the microtask hops between layers, were most of a progress update's cost.
 
 type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unknown): void };
 
-/** Where a mapped channel's events go: straight on to the channel `map` made. */
+/** Where a consumed channel's events go: on to the channel `map` made, or to `deliverTo`'s handler. */
 interface Forward<T> {
   push(value: T): void;
   end(): void;
@@ -72,7 +73,6 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
     transform: (value: T) => U | Promise<U>,
     onError: (error: unknown) => unknown = (error) => error,
   ): EventChannel<U> {
-    if (this.forward) throw new Error("an EventChannel has one consumer: it is already mapped");
     const mapped = new EventChannel<U>();
     // The deliveries still waiting behind an async result, in order; null when there is none.
     let backlog: Promise<void> | null = null;
@@ -100,19 +100,12 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
       else if (backlog) inOrder(() => mapped.push(result));
       else mapped.push(result); // the common case, with nothing to wait behind: no closure per event and layer
     };
-    this.forward = {
+    this.consume({
       push: deliver,
       end: () => inOrder(() => mapped.end()),
       fail: (error) => inOrder(() => mapped.fail(onError(error))),
-    };
+    });
     mapped.onEnd(() => void this.return());
-    // Whatever this channel already holds goes first.
-    for (const value of this.queue.splice(0)) deliver(value);
-    if (this.failure) {
-      const { error } = this.failure;
-      this.failure = null;
-      this.forward.fail(error);
-    } else if (this.ended) this.forward.end();
     return mapped;
   }
 
@@ -122,15 +115,12 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
    * when the channel ends, rejects with its failure. Like `map`, it takes the channel's only consumer.
    */
   deliverTo(onEvent: (value: T) => void): Promise<void> {
-    if (this.forward) throw new Error("an EventChannel has one consumer: it is already consumed");
-    return new Promise<void>((resolve, reject) => {
-      this.forward = { push: onEvent, end: resolve, fail: reject };
-      for (const value of this.queue.splice(0)) onEvent(value);
-      if (this.failure) {
-        reject(this.failure.error);
-        this.failure = null;
-      } else if (this.ended) resolve();
-    });
+    let consumer!: Forward<T>;
+    const delivered = new Promise<void>(
+      (resolve, reject) => (consumer = { push: onEvent, end: resolve, fail: reject }),
+    );
+    this.consume(consumer);
+    return delivered;
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -158,6 +148,18 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** Makes `consumer` this channel's only one and hands it, first, whatever the channel already holds. */
+  private consume(consumer: Forward<T>): void {
+    if (this.forward) throw new Error("an EventChannel has one consumer: it is already mapped or delivered");
+    this.forward = consumer;
+    for (const value of this.queue.splice(0)) consumer.push(value);
+    if (this.failure) {
+      const { error } = this.failure;
+      this.failure = null;
+      consumer.fail(error);
+    } else if (this.ended) consumer.end();
   }
 
   private finish(error: unknown): void {
