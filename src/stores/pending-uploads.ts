@@ -31,12 +31,16 @@ export type CommitClaim = { state: "claimed"; deadline: number } | { state: "exp
 const NOW_MS = `local clock = redis.call("TIME")
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
 
-// KEYS: record, due, objects. ARGV: upload id, record JSON, milliseconds to the deadline, object keys JSON.
-const SAVE = `${NOW_MS}
-redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-redis.call("HSET", KEYS[3], ARGV[1], ARGV[4])
-redis.call("ZADD", KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+// KEYS: record, due, objects. ARGV: upload id, record JSON, object keys JSON. Writes an upload's
+// record, living until `deadline`, and its index entry, due then.
+const PUT_UNTIL = (deadline: string) => `local deadline = ${deadline}
+redis.call("SET", KEYS[1], ARGV[2], "PXAT", deadline)
+redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
+redis.call("ZADD", KEYS[2], deadline, ARGV[1])
 return 1`;
+// ARGV[4]: milliseconds to the deadline, on Redis's clock.
+const SAVE = `${NOW_MS}
+${PUT_UNTIL("now + tonumber(ARGV[4])")}`;
 
 // KEYS: record, due, sweeping, objects, expired marker. ARGV: upload id. Before the deadline the
 // commit takes the upload out of the index; from the deadline on only a sweeper can take it.
@@ -52,12 +56,9 @@ end
 if redis.call("ZSCORE", KEYS[3], ARGV[1]) or redis.call("EXISTS", KEYS[5]) == 1 then return {"expired"} end
 return {"gone"}`;
 
-// KEYS: record, due, objects. ARGV: upload id, record JSON, deadline (ms), object keys JSON. Puts a
-// claimed upload back as it was (a record past its deadline expires at once, and the entry is due).
-const RESTORE = `redis.call("SET", KEYS[1], ARGV[2], "PXAT", ARGV[3])
-redis.call("HSET", KEYS[3], ARGV[1], ARGV[4])
-redis.call("ZADD", KEYS[2], ARGV[3], ARGV[1])
-return 1`;
+// ARGV[4]: the deadline (ms). Puts a claimed upload back as it was (a record past its deadline
+// expires at once, and the entry is due).
+const RESTORE = PUT_UNTIL("tonumber(ARGV[4])");
 
 // KEYS: due, sweeping, objects. ARGV: most uploads to take, claim lifetime in ms. Takes uploads past
 // their deadline, then claims that lapsed (a sweeper that failed or died), each for one sweeper
@@ -117,22 +118,24 @@ export function pendingUploads(redis: Redis, bucket: string): PendingUploads {
     objects: `upload_sweep:${bucket}:objects`,
   };
   const call = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("redis", work, operation);
+  /** Runs one of the PUT_UNTIL scripts: `when` is its ARGV[4]. */
+  const put = async (operation: string, script: string, uploadId: string, upload: PendingUpload, when: number) => {
+    await call(operation, () =>
+      redis.eval(
+        script,
+        3,
+        recordKey(uploadId),
+        index.due,
+        index.objects,
+        uploadId,
+        JSON.stringify(upload),
+        objectKeysOf(upload),
+        when,
+      ),
+    );
+  };
   return {
-    save: async (uploadId, upload, ttlMs) => {
-      await call("upload.save", () =>
-        redis.eval(
-          SAVE,
-          3,
-          recordKey(uploadId),
-          index.due,
-          index.objects,
-          uploadId,
-          JSON.stringify(upload),
-          ttlMs,
-          objectKeysOf(upload),
-        ),
-      );
-    },
+    save: (uploadId, upload, ttlMs) => put("upload.save", SAVE, uploadId, upload, ttlMs),
     read: async (uploadId) => {
       const raw = await call("upload.read", () => redis.get(recordKey(uploadId)));
       return raw ? (JSON.parse(raw) as PendingUpload) : null;
@@ -152,21 +155,7 @@ export function pendingUploads(redis: Redis, bucket: string): PendingUploads {
       )) as [CommitClaim["state"], string?];
       return state === "claimed" ? { state, deadline: Number(deadline) } : { state };
     },
-    restore: async (uploadId, upload, deadline) => {
-      await call("upload.restore", () =>
-        redis.eval(
-          RESTORE,
-          3,
-          recordKey(uploadId),
-          index.due,
-          index.objects,
-          uploadId,
-          JSON.stringify(upload),
-          deadline,
-          objectKeysOf(upload),
-        ),
-      );
-    },
+    restore: (uploadId, upload, deadline) => put("upload.restore", RESTORE, uploadId, upload, deadline),
     isExpired: async (uploadId) => {
       const replies = await call("upload.expired", () =>
         redis.multi().zscore(index.due, uploadId).zscore(index.sweeping, uploadId).exists(expiredKey(uploadId)).exec(),
