@@ -16,6 +16,21 @@ export function buildGateway(): void {
 }
 
 /** A compiled module of src/ from dist/, typed as its source (`path` relative to src/, with `.js`). */
-export async function builtModule<T>(path: string): Promise<T> {
+async function builtModule<T>(path: string): Promise<T> {
   return (await import(pathToFileURL(join(root, "dist", path)).href)) as T;
+}
+
+/**
+ * For a bench child process: the compiled gateway configured from its environment, listening, and a
+ * day-long token of the user "bench".
+ */
+export async function startBuiltGateway() {
+  const { buildApp } = await builtModule<typeof import("../src/app.js")>("app.js");
+  const { loadConfig } = await builtModule<typeof import("../src/config.js")>("config.js");
+  const { mintToken } = await builtModule<typeof import("../src/domain/auth.js")>("domain/auth.js");
+  const config = loadConfig(process.env);
+  const app = buildApp(config);
+  const url = await app.start();
+  const token = await mintToken(config, app.stores, "bench", 24 * 3600);
+  return { app, url, token };
 }

@@ -1,17 +1,10 @@
 // Bench child process: the gateway alone (so its memory is its own), driven over IPC by progress-fanout.ts.
-import { builtModule } from "./built-gateway.js";
+import { startBuiltGateway } from "./built-gateway.js";
 import { cpuMs } from "./stats.js";
 import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
 
 // Compiled, as production runs it (bench/built-gateway.ts).
-const { buildApp } = await builtModule<typeof import("../src/app.js")>("app.js");
-const { loadConfig } = await builtModule<typeof import("../src/config.js")>("config.js");
-const { mintToken } = await builtModule<typeof import("../src/domain/auth.js")>("domain/auth.js");
-
-const config = loadConfig(process.env);
-const app = buildApp(config);
-const url = await app.start();
-const token = await mintToken(config, app.stores, "bench", 24 * 3600);
+const { app, url, token } = await startBuiltGateway();
 
 function stats() {
   global.gc?.();

@@ -4,7 +4,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createSchema, createYoga } from "graphql-yoga";
-import { builtModule } from "./built-gateway.js";
+import { startBuiltGateway } from "./built-gateway.js";
 
 const mode = process.argv[2];
 let stop: () => Promise<void>;
@@ -16,13 +16,7 @@ if (mode === "bare") {
   process.send!({ type: "ready", url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 } else {
   // Compiled, as production runs it (bench/built-gateway.ts).
-  const { buildApp } = await builtModule<typeof import("../src/app.js")>("app.js");
-  const { loadConfig } = await builtModule<typeof import("../src/config.js")>("config.js");
-  const { mintToken } = await builtModule<typeof import("../src/domain/auth.js")>("domain/auth.js");
-  const config = loadConfig(process.env);
-  const app = buildApp(config);
-  const url = await app.start();
-  const token = await mintToken(config, app.stores, "bench", 24 * 3600);
+  const { app, url, token } = await startBuiltGateway();
   stop = () => app.stop();
   process.send!({ type: "ready", url, token });
 }
