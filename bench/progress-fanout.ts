@@ -3,15 +3,18 @@
 // subscribers it prints HSET->receipt latency (over all deliveries, and per update: its first and its
 // last delivery, whose spread is the fan-out itself), the CPU time per delivery of the gateway and of the
 // subscriber process (on a shared machine steadier than latency, and it shows the measuring client is
-// not the limit), Redis commands per update (INFO commandstats), the gateway's memory, and what
-// LAYRA's approach (one HGETALL per subscriber per second) would cost.
+// not the limit), Redis commands per update (INFO commandstats), the gateway's memory, what
+// LAYRA's approach (one HGETALL per subscriber per second) would cost, and how much the host itself
+// interfered during the window (CPU time it stole, how late the writer's timer woke).
 // Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10);
 // BENCH_CPU_PROF=dir writes a CPU profile of each measured window, gateway and subscribers apart;
 // BENCH_CLIENT=graphql-ws measures with graphql-ws's client instead of the plain one (progress-subscribers.ts).
 import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { LocalStack } from "../dev/stack/stack.js";
 import { buildGateway } from "./built-gateway.js";
+import { percentile } from "./stats.js";
 
 const levels = (process.argv[2] ?? "1000,5000,10000").split(",").map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -67,6 +70,13 @@ async function commandCalls(redis: Redis): Promise<Map<string, number>> {
 }
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+/** The machine's CPU time so far and the part of it the host stole (/proc/stat, in clock ticks). */
+function machineTicks(): { total: number; steal: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+  return { total: fields.slice(0, 8).reduce((sum, ticks) => sum + ticks, 0), steal: fields[7] ?? 0 };
+}
 
 // The whole stack, idle but for Redis: the gateway's store clients expect their servers to be there.
 buildGateway(); // the gateway child runs the compiled code, as production does
@@ -126,12 +136,18 @@ try {
     const loaded = await request<Stats>(gateway, { type: "stats" }, "stats");
     mode = loaded.counts.mode;
     client = subscribed.client;
+    // How late the writer's own timer wakes it: the host's stalls, sampled 50 times a second by the
+    // one process here that does nearly nothing, so a bad run can be told from a slow gateway.
+    let wakeLate: number[] = [];
     const write = async (updates: number) => {
       const started = performance.now();
       for (let i = 0; i < updates; i++) {
         const due = started + (i * 1000) / WRITES_PER_SECOND;
         const wait = due - performance.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (wait > 0) {
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          wakeLate.push(performance.now() - due);
+        }
         sequence += 1;
         // The stamp is taken just before the HSET is sent; subscribers subtract it on receipt.
         await writer.hset(`task:${tasks[i % TASKS]}`, {
@@ -146,8 +162,11 @@ try {
     const before = await commandCalls(stats);
     const gatewayCpuBefore = (await request<Stats>(gateway, { type: "cpu" }, "cpu")).cpuMs;
     subscribers.send({ type: "start" });
+    const ticksBefore = machineTicks();
+    wakeLate = [];
     const updates = seconds * WRITES_PER_SECOND;
     await write(updates);
+    const ticksAfter = machineTicks();
     await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
     const after = await commandCalls(stats);
     const gatewayCpu = (await request<Stats>(gateway, { type: "cpu" }, "cpu")).cpuMs - gatewayCpuBefore;
@@ -198,6 +217,7 @@ try {
       fmt(afterWindow.heapUsedMb),
       `${fmt(drained.rssMb)} / ${fmt(drained.heapUsedMb)} (keys ${drained.counts.keys}, listeners ${drained.counts.listeners})`,
       fmt(subscribed.ms / 1000),
+      `${fmt((100 * (ticksAfter.steal - ticksBefore.steal)) / (ticksAfter.total - ticksBefore.total))} / ${fmt(percentile(wakeLate, 99))} / ${fmt(Math.max(...wakeLate))}`,
     ]);
   }
   const header = [
@@ -218,6 +238,7 @@ try {
     "heap MB after window",
     "after disconnect rss/heap MB",
     "subscribe s",
+    "host: steal % / writer wakes late p99 / max ms",
   ];
   console.log(`gateway progress mode: ${mode}; measuring client: ${client}`);
   const table = [header, ...rows];
