@@ -3,7 +3,7 @@
 // is needed, and async steps are promises the test settles itself.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EventChannel } from "../src/lib/event-channel.js";
+import { EventChannel, SKIP } from "../src/lib/event-channel.js";
 
 /** A value the test settles by hand. */
 function held<T>() {
@@ -54,6 +54,17 @@ test("an async transform holds later events back: order is kept, and the end com
   assert.equal(mapped.isEnded, false, "the end waits behind the pending transform");
   slow.settle("event 1");
   assert.deepEqual(await values, ["event 1", "event 2", "event 3"]);
+});
+
+test("a transform that returns SKIP, at once or after a wait, leaves that event out and keeps the order", async () => {
+  const source = new EventChannel<number>();
+  const slow = held<number | typeof SKIP>();
+  const mapped = source.map((n) => (n === 2 ? slow.promise : n % 3 === 0 ? SKIP : n));
+  for (const n of [1, 2, 3, 4, 5, 6, 7]) source.push(n);
+  source.end();
+  const values = drain(mapped);
+  slow.settle(SKIP);
+  assert.deepEqual(await values, [1, 4, 5, 7]);
 });
 
 test("a failure reaches the mapped channel through onError, in order, and ends both", async () => {

@@ -11,6 +11,10 @@
 
 type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unknown): void };
 
+/** What a `map` transform returns for an event that its channel leaves out. */
+export const SKIP: unique symbol = Symbol("EventChannel.SKIP");
+type Mapped<U> = U | typeof SKIP;
+
 /** Where a consumed channel's events go: on to the channel `map` made, or to `deliverTo`'s handler. */
 interface Forward<T> {
   push(value: T): void;
@@ -64,13 +68,14 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
 
   /**
    * A channel of `transform(event)` for each event of this one, computed when the event is pushed and
-   * delivered in order (an async result holds the later events back until it settles). This
+   * delivered in order (an async result holds the later events back until it settles); a transform
+   * that returns SKIP leaves that event out. This
    * channel's failure reaches the new one through `onError`; a transform that throws fails the new
    * channel with its error. Ending the new channel (its consumer's `return()`) ends this one. Events
    * are no longer queued here: the new channel is this one's only consumer.
    */
   map<U>(
-    transform: (value: T) => U | Promise<U>,
+    transform: (value: T) => Mapped<U> | Promise<Mapped<U>>,
     onError: (error: unknown) => unknown = (error) => error,
   ): EventChannel<U> {
     const mapped = new EventChannel<U>();
@@ -88,17 +93,20 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
       mapped.fail(error);
       void this.return();
     };
+    const pass = (output: Mapped<U>) => {
+      if (output !== SKIP) mapped.push(output);
+    };
     const deliver = (value: T) => {
       if (mapped.ended) return;
-      let result: U | Promise<U>;
+      let result: Mapped<U> | Promise<Mapped<U>>;
       try {
         result = transform(value);
       } catch (error) {
         return inOrder(() => abort(error));
       }
-      if (result instanceof Promise) inOrder(() => result.then((output) => mapped.push(output), abort));
-      else if (backlog) inOrder(() => mapped.push(result));
-      else mapped.push(result); // the common case, with nothing to wait behind: no closure per event and layer
+      if (result instanceof Promise) inOrder(() => result.then(pass, abort));
+      else if (backlog) inOrder(() => pass(result));
+      else pass(result); // the common case, with nothing to wait behind: no closure per event and layer
     };
     this.consume({
       push: deliver,
