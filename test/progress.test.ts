@@ -259,6 +259,50 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     for (const sub of subs) sub.close();
   });
 
+  test("a subscriber is sent only changes to what it selected: page counts it did not select send it nothing", async () => {
+    const id = taskId("alice");
+    await redis.hset(`task:${id}`, { status: "processing", total: "2", processed: "0", message: "m0" });
+    const COARSE = `subscription ($taskId: String!) { taskProgress(taskId: $taskId) { processed message } }`;
+    const PAGES = `subscription ($taskId: String!) { taskProgress(taskId: $taskId) { processed pagesDone } }`;
+    // The root field behind a fragment spread is found too.
+    const SPREAD = `subscription ($taskId: String!) { ...Progress }
+      fragment Progress on Subscription { taskProgress(taskId: $taskId) { processed } }`;
+    const coarse = [
+      wsSubscribe(aliceWs, COARSE, { taskId: id }),
+      sseSubscribe(gateway.url, alice, COARSE, { taskId: id }),
+    ];
+    const pages = wsSubscribe(aliceWs2, PAGES, { taskId: id });
+    const spread = wsSubscribe(aliceWs2, SPREAD, { taskId: id });
+    const subs = [...coarse, pages, spread];
+    await Promise.all(subs.map((sub) => sub.waitFor(1)));
+    // A gateway worker's page progress: two states that differ only in fields the coarse subscribers left out.
+    await redis.hset(`task:${id}`, { current_file: "a.pdf", file_pages_done: "1", file_pages_total: "2" });
+    await pages.waitFor(2);
+    await redis.hset(`task:${id}`, { file_pages_done: "2" });
+    await pages.waitFor(3);
+    await redis.hset(`task:${id}`, { processed: "1", message: "m1" });
+    await Promise.all([...coarse.map((sub) => sub.waitFor(2)), pages.waitFor(4), spread.waitFor(2)]);
+    const data = (sub: (typeof subs)[number]) =>
+      sub.results.map((result) => {
+        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+        return (result.data as { taskProgress: unknown }).taskProgress;
+      });
+    // Each stream is in order, so a repeated state would sit before the change.
+    for (const sub of coarse)
+      assert.deepEqual(data(sub), [
+        { processed: 0, message: "m0" },
+        { processed: 1, message: "m1" },
+      ]);
+    assert.deepEqual(data(spread), [{ processed: 0 }, { processed: 1 }]);
+    assert.deepEqual(data(pages), [
+      { processed: 0, pagesDone: null },
+      { processed: 0, pagesDone: 1 },
+      { processed: 0, pagesDone: 2 },
+      { processed: 1, pagesDone: 2 },
+    ]);
+    for (const sub of subs) sub.close();
+  });
+
   test("deleting the key ends the stream with a DELETED event (graphql-ws and SSE)", async () => {
     const id = taskId("alice");
     const steps = uploadSteps(redis, id, THREE_FILES);

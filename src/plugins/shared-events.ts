@@ -7,21 +7,59 @@
 // change the shared one). A subscription's events must therefore depend only on the event, the
 // operation, its variables and the user, which holds for taskProgress and workflowRun: their fields
 // only expose the event, and their owner checks run when the stream starts.
+//
+// A field that declares `distinctResults` (taskProgress: successive states of one task) also drops,
+// per subscriber, a result equal to the last one that subscriber was sent.
 import {
   createSourceEventStream,
   execute,
   getOperationAST,
   GraphQLError,
+  Kind,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionNode,
+  type SelectionSetNode,
 } from "graphql";
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
-import { EventChannel } from "../lib/event-channel.js";
+import { EventChannel, SKIP } from "../lib/event-channel.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 
 type Shared = ExecutionResult | Promise<ExecutionResult>;
+
+/** The name of a subscription's root field; validation allows exactly one, perhaps inside fragments. */
+function rootFieldName(document: DocumentNode, operation: OperationDefinitionNode): string | null {
+  let selections: SelectionSetNode | undefined = operation.selectionSet;
+  while (selections) {
+    const first: SelectionNode | undefined = selections.selections[0];
+    if (!first) return null;
+    if (first.kind === Kind.FIELD) return first.name.value;
+    if (first.kind === Kind.INLINE_FRAGMENT) selections = first.selectionSet;
+    else {
+      const name = first.name.value;
+      selections = document.definitions.find(
+        (definition): definition is FragmentDefinitionNode =>
+          definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === name,
+      )?.selectionSet;
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether the root field declares `extensions: { distinctResults: true }` (taskProgress): its
+ * events are successive states of one thing, so a subscriber is sent a result only when it differs
+ * from the last one it was sent, and a change to fields it did not select sends it nothing.
+ */
+function sendsChangesOnly(args: ExecutionArgs, operation: OperationDefinitionNode | null | undefined): boolean {
+  const name = operation && rootFieldName(args.document, operation);
+  const field = name ? args.schema.getSubscriptionType()?.getFields()[name] : undefined;
+  return field?.extensions.distinctResults === true;
+}
 
 export function useSharedEventResults(observation: Observation): Plugin<Context> {
   const documentIds = new WeakMap<DocumentNode, number>();
@@ -38,6 +76,13 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
   // Events are pushed from a store's callback: the execution reports to this app's metrics.
   const executeOn = (args: ExecutionArgs, event: unknown) =>
     runObserved(observation, () => execute({ ...args, rootValue: event }));
+  // A shared result's JSON, made once for all the subscribers comparing it with what they were sent last.
+  const texts = new WeakMap<ExecutionResult, string>();
+  const textOf = (result: ExecutionResult) => {
+    let text = texts.get(result);
+    if (text === undefined) texts.set(result, (text = JSON.stringify(result)));
+    return text;
+  };
 
   const subscribe = async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
@@ -48,14 +93,28 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
     }
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
+    const shared = (event: unknown): Shared => {
+      if (typeof event !== "object" || event === null) return executeOn(args, event);
+      let results = byEvent.get(event);
+      if (!results) byEvent.set(event, (results = new Map()));
+      let result = results.get(key);
+      if (!result) results.set(key, (result = executeOn(args, event)));
+      return result;
+    };
+    // This subscriber's last result sent, for a field with `distinctResults`; one with errors always goes.
+    let lastSent: string | null = null;
+    const changed = (result: ExecutionResult) => {
+      const text = result.errors ? null : textOf(result);
+      if (text !== null && text === lastSent) return SKIP;
+      lastSent = text;
+      return result;
+    };
+    const changesOnly = sendsChangesOnly(args, operation);
     return source.map(
       (event: unknown) => {
-        if (typeof event !== "object" || event === null) return executeOn(args, event);
-        let results = byEvent.get(event);
-        if (!results) byEvent.set(event, (results = new Map()));
-        let result = results.get(key);
-        if (!result) results.set(key, (result = executeOn(args, event)));
-        return result;
+        const result = shared(event);
+        if (!changesOnly) return result;
+        return result instanceof Promise ? result.then(changed) : changed(result);
       },
       // As Yoga's executor does: an error of the stream itself becomes a GraphQL error of the operation.
       (error) => {

@@ -128,7 +128,10 @@ builder.subscriptionFields((fields) => {
     taskProgress: t.field({
       type: TaskProgress,
       description:
-        "LAYRA's ingestion progress for one upload: the current state at once, then every change, until a terminal status or the key goes away.",
+        "LAYRA's ingestion progress for one upload: the current state at once, then every change to what was selected, until a terminal status or the key goes away.",
+      // Successive states of one task: each subscriber is sent only changes to what it selected
+      // (useSharedEventResults, src/plugins/shared-events.ts).
+      extensions: { distinctResults: true },
       args: {
         taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
       },
