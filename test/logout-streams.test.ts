@@ -10,7 +10,7 @@ import { sseSubscribe, wsClient, wsSubscribe } from "./fixtures/subscribers.js";
 import { eventually, gatewayForFile, privateStack, startGateway } from "./helpers.js";
 
 const file = gatewayForFile({ TOKEN_RECHECK_MS: "200" });
-const PROGRESS = `subscription($taskId: String!) { taskProgress(taskId: $taskId) { status end } }`;
+const PROGRESS = `subscription($taskId: String!) { taskProgress(taskId: $taskId) { status processed end } }`;
 const RECHECK_MS = 200;
 const STREAMS = 50;
 
@@ -46,6 +46,9 @@ test("logout ends open taskProgress streams of that token with UNAUTHENTICATED; 
     assert.equal(untouched.ended, false);
     await gw.app.stores.redis.task.hset(`task:${taskId}`, { processed: "1" });
     await untouched.waitFor(2);
+    assert.deepEqual(untouched.results[1], {
+      data: { taskProgress: { status: "processing", processed: 1, end: null } },
+    });
   } finally {
     await client.dispose();
     await otherClient.dispose();
