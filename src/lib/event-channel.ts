@@ -15,6 +15,11 @@ type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unkno
 export const SKIP: unique symbol = Symbol("EventChannel.SKIP");
 type Mapped<U> = U | typeof SKIP;
 
+// A function of the module, not a closure per `map`: a channel lives as long as its subscriber.
+function pushUnlessSkipped<U>(channel: EventChannel<U>, output: Mapped<U>): void {
+  if (output !== SKIP) channel.push(output);
+}
+
 /** Where a consumed channel's events go: on to the channel `map` made, or to `deliverTo`'s handler. */
 interface Forward<T> {
   push(value: T): void;
@@ -93,9 +98,6 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
       mapped.fail(error);
       void this.return();
     };
-    const pass = (output: Mapped<U>) => {
-      if (output !== SKIP) mapped.push(output);
-    };
     const deliver = (value: T) => {
       if (mapped.ended) return;
       let result: Mapped<U> | Promise<Mapped<U>>;
@@ -104,9 +106,9 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
       } catch (error) {
         return inOrder(() => abort(error));
       }
-      if (result instanceof Promise) inOrder(() => result.then(pass, abort));
-      else if (backlog) inOrder(() => pass(result));
-      else pass(result); // the common case, with nothing to wait behind: no closure per event and layer
+      if (result instanceof Promise) inOrder(() => result.then((output) => pushUnlessSkipped(mapped, output), abort));
+      else if (backlog) inOrder(() => pushUnlessSkipped(mapped, result));
+      else pushUnlessSkipped(mapped, result); // the common case, with nothing to wait behind: no closure per event and layer
     };
     this.consume({
       push: deliver,

@@ -61,6 +61,22 @@ function sendsChangesOnly(args: ExecutionArgs, operation: OperationDefinitionNod
   return field?.extensions.distinctResults === true;
 }
 
+/** One subscriber's filter for a `distinctResults` field: a result equal to the last one it was sent is skipped. */
+class RepeatFilter {
+  private lastSent: string | null = null;
+
+  constructor(private readonly textOf: (result: ExecutionResult) => string) {}
+
+  pass(result: Shared): ExecutionResult | typeof SKIP | Promise<ExecutionResult | typeof SKIP> {
+    if (result instanceof Promise) return result.then((settled) => this.pass(settled));
+    // A result with errors always goes, and the next one after it too.
+    const text = result.errors ? null : this.textOf(result);
+    if (text !== null && text === this.lastSent) return SKIP;
+    this.lastSent = text;
+    return result;
+  }
+}
+
 export function useSharedEventResults(observation: Observation): Plugin<Context> {
   const documentIds = new WeakMap<DocumentNode, number>();
   let documents = 0;
@@ -93,28 +109,18 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
     }
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
-    const shared = (event: unknown): Shared => {
-      if (typeof event !== "object" || event === null) return executeOn(args, event);
-      let results = byEvent.get(event);
-      if (!results) byEvent.set(event, (results = new Map()));
-      let result = results.get(key);
-      if (!result) results.set(key, (result = executeOn(args, event)));
-      return result;
-    };
-    // This subscriber's last result sent, for a field with `distinctResults`; one with errors always goes.
-    let lastSent: string | null = null;
-    const changed = (result: ExecutionResult) => {
-      const text = result.errors ? null : textOf(result);
-      if (text !== null && text === lastSent) return SKIP;
-      lastSent = text;
-      return result;
-    };
-    const changesOnly = sendsChangesOnly(args, operation);
+    const changes = sendsChangesOnly(args, operation) ? new RepeatFilter(textOf) : null;
     return source.map(
       (event: unknown) => {
-        const result = shared(event);
-        if (!changesOnly) return result;
-        return result instanceof Promise ? result.then(changed) : changed(result);
+        let result: Shared | undefined;
+        if (typeof event !== "object" || event === null) result = executeOn(args, event);
+        else {
+          let results = byEvent.get(event);
+          if (!results) byEvent.set(event, (results = new Map()));
+          result = results.get(key);
+          if (!result) results.set(key, (result = executeOn(args, event)));
+        }
+        return changes ? changes.pass(result) : result;
       },
       // As Yoga's executor does: an error of the stream itself becomes a GraphQL error of the operation.
       (error) => {
