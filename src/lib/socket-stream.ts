@@ -9,24 +9,10 @@
 // the stream's whole life: it still owns the protocol (init, subscribe, complete, errors and close).
 import type { ExecutionResult } from "graphql";
 import type { EventChannel } from "./event-channel.js";
+import { resultPayload } from "./result-payload.js";
 
 const DONE: IteratorResult<never> = { value: undefined, done: true };
 const MESSAGE_END = Buffer.from("}");
-
-// A result object is shared by every subscriber of the same operation (useSharedEventResults), and
-// by the layers that leave it unchanged; its JSON goes with it.
-const payloads = new WeakMap<ExecutionResult, Buffer>();
-
-/** The `payload` of a `next` message as graphql-ws writes it (the result with its errors last), as UTF-8. */
-function payloadOf(result: ExecutionResult): Buffer {
-  let payload = payloads.get(result);
-  if (payload === undefined) {
-    const { errors, ...rest } = result;
-    payload = Buffer.from(JSON.stringify(errors ? { ...rest, errors } : rest));
-    payloads.set(result, payload);
-  }
-  return payload;
-}
 
 /** One final, unmasked text frame (RFC 6455, 5.2) of `parts` in order: what a server sends. */
 export function textFrame(...parts: Buffer[]): Buffer {
@@ -61,7 +47,7 @@ export function socketStream(
   write: (frame: Buffer) => void,
 ): AsyncIterableIterator<never> {
   const messageStart = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
-  const deliver = (result: ExecutionResult) => write(textFrame(messageStart, payloadOf(result), MESSAGE_END));
+  const deliver = (result: ExecutionResult) => write(textFrame(messageStart, resultPayload(result), MESSAGE_END));
   let delivering: Promise<IteratorResult<never>> | null = null;
   const iterator: AsyncIterableIterator<never> = {
     next: () => (delivering ??= stream.deliverTo(deliver).then(() => DONE)),

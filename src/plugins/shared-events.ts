@@ -27,6 +27,7 @@ import {
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
 import { EventChannel, SKIP } from "../lib/event-channel.js";
+import { resultPayload } from "../lib/result-payload.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 
 type Shared = ExecutionResult | Promise<ExecutionResult>;
@@ -63,16 +64,14 @@ function sendsChangesOnly(args: ExecutionArgs, operation: OperationDefinitionNod
 
 /** One subscriber's filter for a `distinctResults` field: a result equal to the last one it was sent is skipped. */
 class RepeatFilter {
-  private lastSent: string | null = null;
-
-  constructor(private readonly textOf: (result: ExecutionResult) => string) {}
+  private lastSent: Buffer | null = null;
 
   pass(result: Shared): ExecutionResult | typeof SKIP | Promise<ExecutionResult | typeof SKIP> {
     if (result instanceof Promise) return result.then((settled) => this.pass(settled));
     // A result with errors always goes, and the next one after it too.
-    const text = result.errors ? null : this.textOf(result);
-    if (text !== null && text === this.lastSent) return SKIP;
-    this.lastSent = text;
+    const payload = result.errors ? null : resultPayload(result);
+    if (payload !== null && this.lastSent !== null && payload.equals(this.lastSent)) return SKIP;
+    this.lastSent = payload;
     return result;
   }
 }
@@ -92,13 +91,6 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
   // Events are pushed from a store's callback: the execution reports to this app's metrics.
   const executeOn = (args: ExecutionArgs, event: unknown) =>
     runObserved(observation, () => execute({ ...args, rootValue: event }));
-  // A shared result's JSON, made once for all the subscribers comparing it with what they were sent last.
-  const texts = new WeakMap<ExecutionResult, string>();
-  const textOf = (result: ExecutionResult) => {
-    let text = texts.get(result);
-    if (text === undefined) texts.set(result, (text = JSON.stringify(result)));
-    return text;
-  };
 
   const subscribe = async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
@@ -109,7 +101,7 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
     }
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
-    const changes = sendsChangesOnly(args, operation) ? new RepeatFilter(textOf) : null;
+    const changes = sendsChangesOnly(args, operation) ? new RepeatFilter() : null;
     return source.map(
       (event: unknown) => {
         let result: Shared | undefined;
