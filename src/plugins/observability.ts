@@ -3,10 +3,11 @@
 // open-subscriptions gauge. Execution (and every subscription event) runs inside the app's
 // observation scope, so observeStoreCall/observedBatch report to this app's registry.
 import { randomUUID } from "node:crypto";
-import { Kind, type ExecutionResult, type GraphQLError, type OperationDefinitionNode } from "graphql";
+import type { ExecutionResult, GraphQLError } from "graphql";
 import { getOperationAST } from "graphql";
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
+import { rootFieldNames } from "../lib/root-fields.js";
 import type { Logger } from "../observability/logger.js";
 import type { Outcome } from "../observability/metrics.js";
 import { runObserved, type Observation } from "../observability/scope.js";
@@ -28,19 +29,6 @@ export function requestIdFrom(header: string | null | undefined): string {
 function outcomeOf(errors: readonly GraphQLError[] | undefined): Outcome {
   if (!errors || errors.length === 0) return "success";
   return errors.every((error) => REJECTION_CODES.has(String(error.extensions?.code))) ? "rejected" : "error";
-}
-
-function rootFields(operation: OperationDefinitionNode | null | undefined): string[] {
-  if (!operation) return [];
-  return operation.selectionSet.selections.flatMap((selection) =>
-    selection.kind === Kind.FIELD
-      ? [selection.name.value]
-      : selection.kind === Kind.INLINE_FRAGMENT
-        ? selection.selectionSet.selections
-            .filter((s) => s.kind === Kind.FIELD)
-            .map((s) => (s as { name: { value: string } }).name.value)
-        : [],
-  );
 }
 
 type Initial = Partial<Context> & { request?: Request; params?: { operationName?: string | null } };
@@ -87,7 +75,7 @@ export function useObservability(
       const span = tracing.startSpan(`graphql ${type} ${name ?? "anonymous"}`, {
         "graphql.operation.type": type,
         "graphql.operation.name": name ?? "",
-        "graphql.root_fields": rootFields(operation),
+        "graphql.root_fields": operation ? rootFieldNames(args.document, operation) : [],
         "layra.request_id": context.requestId,
       });
       setExecuteFn((executionArgs) => runObserved(observation, () => executeFn(executionArgs)));
@@ -146,7 +134,7 @@ export function useObservability(
           const span = tracing.startSpan(`graphql subscription ${name ?? "anonymous"}`, {
             "graphql.operation.type": "subscription",
             "graphql.operation.name": name ?? "",
-            "graphql.root_fields": rootFields(operation),
+            "graphql.root_fields": operation ? rootFieldNames(args.document, operation) : [],
             "layra.request_id": context.requestId,
           });
           const opened = performance.now();

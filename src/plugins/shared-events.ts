@@ -15,41 +15,19 @@ import {
   execute,
   getOperationAST,
   GraphQLError,
-  Kind,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
-  type FragmentDefinitionNode,
   type OperationDefinitionNode,
-  type SelectionNode,
-  type SelectionSetNode,
 } from "graphql";
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
 import { EventChannel, SKIP } from "../lib/event-channel.js";
 import { resultPayload } from "../lib/result-payload.js";
+import { rootFieldNames } from "../lib/root-fields.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 
 type Shared = ExecutionResult | Promise<ExecutionResult>;
-
-/** The name of a subscription's root field; validation allows exactly one, perhaps inside fragments. */
-function rootFieldName(document: DocumentNode, operation: OperationDefinitionNode): string | null {
-  let selections: SelectionSetNode | undefined = operation.selectionSet;
-  while (selections) {
-    const first: SelectionNode | undefined = selections.selections[0];
-    if (!first) return null;
-    if (first.kind === Kind.FIELD) return first.name.value;
-    if (first.kind === Kind.INLINE_FRAGMENT) selections = first.selectionSet;
-    else {
-      const name = first.name.value;
-      selections = document.definitions.find(
-        (definition): definition is FragmentDefinitionNode =>
-          definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === name,
-      )?.selectionSet;
-    }
-  }
-  return null;
-}
 
 /**
  * Whether the root field declares `extensions: { distinctResults: true }` (taskProgress): its
@@ -57,7 +35,8 @@ function rootFieldName(document: DocumentNode, operation: OperationDefinitionNod
  * from the last one it was sent, and a change to fields it did not select sends it nothing.
  */
 function sendsChangesOnly(args: ExecutionArgs, operation: OperationDefinitionNode | null | undefined): boolean {
-  const name = operation && rootFieldName(args.document, operation);
+  // Validation allows a subscription exactly one root field.
+  const name = operation && rootFieldNames(args.document, operation)[0];
   const field = name ? args.schema.getSubscriptionType()?.getFields()[name] : undefined;
   return field?.extensions.distinctResults === true;
 }
