@@ -68,6 +68,39 @@ async function warmUp(client: TestGateway, ids: string[]): Promise<void> {
 
 let uncachedGateway: TestGateway;
 
+/** Every stored page's vectors, read once from Milvus for the tests that rank exhaustively. */
+let storedPages: Promise<Map<string, number[][]>> | null = null;
+function storedVectors(): Promise<Map<string, number[][]>> {
+  storedPages ??= (async () => {
+    const stored = new Map<string, number[][]>();
+    for (const kb of corpus.knowledgeBases)
+      for (const [id, vectors] of await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id))
+        stored.set(id, vectors);
+    return stored;
+  })();
+  return storedPages;
+}
+
+/**
+ * How many of `hits` are in the exhaustive top 10 (`truth`, image id -> score); each of those must
+ * carry its exhaustive score (the sums run in another order), and the hits come best first.
+ */
+function inExhaustiveTop(hits: Hit[], truth: Map<string, number>, label: string): number {
+  for (const hit of hits) {
+    const exact = truth.get(hit.page.imageId);
+    if (exact !== undefined)
+      assert.ok(Math.abs(exact - hit.score) < 1e-4, `${label}: ${hit.score} vs exhaustive ${exact}`);
+  }
+  for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score, "best first");
+  return hits.filter((hit) => truth.has(hit.page.imageId)).length;
+}
+
+/** The exhaustive top 10 of `vectors` over every stored page: image id -> score. */
+async function exhaustiveTop10(vectors: number[][]): Promise<Map<string, number>> {
+  const truth = exhaustiveRanking(vectors, await storedVectors()).slice(0, 10);
+  return new Map(truth.map((page) => [page.imageId, page.score]));
+}
+
 before(async () => {
   shared = await sharedStackEnv();
   // milvus-lite builds a fresh collection's index on its first search, which can take seconds.
@@ -112,10 +145,7 @@ test("the corpus is what the acceptance criteria ask for: 200+ pages of 100+ vec
 });
 
 test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.0, equal scores) once the bases are cached; stage-1 recall is reported", async () => {
-  const stored = new Map<string, number[][]>();
-  for (const kb of corpus.knowledgeBases)
-    for (const [id, vectors] of await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id))
-      stored.set(id, vectors);
+  const stored = await storedVectors();
   const queries = corpusQueries(corpus, 24);
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
   const narrow = await gatewayWith({ SEARCH_CANDIDATE_LIMIT: "10", SEARCH_CACHE_BYTES: "0" });
@@ -123,20 +153,12 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
   try {
     const recall = { default: 0 };
     for (const query of queries) {
-      const truth = exhaustiveRanking(query.vectors, stored).slice(0, 10);
       const variables = { ids, topK: 10, ...(query.text ? { query: query.text } : { vectors: query.vectors }) };
       const result = await gateway.query<SearchData>(multiSearch, { variables, token: aliceToken });
       assert.equal(result.errors, undefined, JSON.stringify(result.errors));
       const hits = result.data!.searchKnowledgeBases!;
       assert.equal(hits.length, 10, query.label);
-      const truthScores = new Map(truth.map((page) => [page.imageId, page.score]));
-      for (const hit of hits) {
-        const exact = truthScores.get(hit.page.imageId);
-        if (exact !== undefined)
-          assert.ok(Math.abs(exact - hit.score) < 1e-4, `${query.label}: ${hit.score} vs exhaustive ${exact}`);
-      }
-      for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score, "best first");
-      recall.default += hits.filter((hit) => truthScores.has(hit.page.imageId)).length / 10;
+      recall.default += inExhaustiveTop(hits, await exhaustiveTop10(query.vectors), query.label) / 10;
     }
     const atDefault = recall.default / queries.length;
     console.log(`recall@10 over ${queries.length} queries from the cache: ${atDefault.toFixed(4)}`);
@@ -177,7 +199,7 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
   }
 });
 
-test("answers from the page-vector cache equal those without it, also under a tiny budget that evicts", async () => {
+test("answers from the page-vector cache are exact, and equal those without it, also under a tiny budget that evicts", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
   // 8 MB: a base (7 MB) is more than half of it, so the two-stage search reads the candidate pages
   // through the cache, and the two bases' candidates do not fit together: pages are evicted.
@@ -191,12 +213,20 @@ test("answers from the page-vector cache equal those without it, also under a ti
       for (const client of [uncachedGateway, gateway, tiny]) {
         const result = await client.query<SearchData>(multiSearch, { variables, token: aliceToken });
         assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-        answers.push(result.data!.searchKnowledgeBases!.map((hit) => [hit.page.imageId, hit.score]));
+        answers.push(result.data!.searchKnowledgeBases!);
       }
-      const [uncached, cached, evicting] = answers;
+      const [uncached, cached, evicting] = answers.map((hits) => hits.map((hit) => [hit.page.imageId, hit.score]));
       assert.equal(uncached!.length, 10);
-      assert.deepEqual(cached, uncached, `cached vs uncached: ${query.label}`);
+      // Whole bases from the cache are ranked exhaustively: the exact top 10, on either engine.
+      const inTop = inExhaustiveTop(answers[1]!, await exhaustiveTop10(query.vectors), query.label);
+      assert.equal(inTop, 10, `cached vs exhaustive: ${query.label}`);
+      // Under the tiny budget the two-stage path reads its candidates through the cache: the same
+      // stage-1 search, so the same answer as without the cache.
       assert.deepEqual(evicting, uncached, `tiny budget vs uncached: ${query.label}`);
+      // On milvus-lite the two-stage answer is the exact one as well (bench:search: recall@10 1.0
+      // without the cache); the real engine's HNSW stage 1 may miss a page (there 0.9933).
+      if ((process.env.LAYRA_TEST_MILVUS ?? "milvus-lite") === "milvus-lite")
+        assert.deepEqual(cached, uncached, `cached vs uncached: ${query.label}`);
     }
     assert.ok(cache.stats().hits > 0 && cache.stats().pages >= corpus.pages, JSON.stringify(cache.stats()));
     const small = tiny.app.stores.milvus.pageVectorCache.stats();
