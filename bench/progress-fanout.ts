@@ -1,13 +1,15 @@
-// `npm run bench:progress`: taskProgress fan-out. A gateway process, a subscriber process and
-// this writer (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
-// subscribers it prints HSET->receipt latency (over all deliveries, and per update: its first and its
-// last delivery, whose spread is the fan-out itself), the CPU time per delivery of the gateway and of the
-// subscriber process (on a shared machine steadier than latency, and it shows the measuring client is
-// not the limit), Redis commands per update (INFO commandstats), the gateway's memory, what
-// LAYRA's approach (one HGETALL per subscriber per second) would cost, and how much the host itself
-// interfered during the window (CPU time it stole, how late the writer's timer woke).
+// `npm run bench:progress`: taskProgress fan-out. A gateway process, a bare server (progress-bare.ts:
+// the same job with nothing else, the floor this machine allows), a subscriber process and this writer
+// (50 HSET/s round-robin over 100 tasks) on a private redis-server. For 1,000 / 5,000 / 10,000
+// subscribers, the gateway's window and then the bare server's, it prints HSET->receipt latency (over
+// all deliveries, and per update: its first and its last delivery, whose spread is the fan-out
+// itself), the CPU time per delivery of the server and of the subscriber process (on a shared machine
+// steadier than latency, and it shows the measuring client is not the limit), Redis commands per
+// update (INFO commandstats), the server's memory, what LAYRA's approach (one HGETALL per subscriber
+// per second) would cost, and how much the host itself interfered during the window (CPU time it
+// stole, how late the writer's timer woke); then each level's p99 as `name: value` lines.
 // Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10);
-// BENCH_CPU_PROF=dir writes a CPU profile of each measured window, gateway and subscribers apart;
+// BENCH_CPU_PROF=dir writes a CPU profile of each measured window, server and subscribers apart;
 // BENCH_CLIENT=graphql-ws measures with graphql-ws's client instead of the plain one (progress-subscribers.ts).
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -24,10 +26,10 @@ const TASKS = 100;
 const WRITES_PER_SECOND = 50;
 
 // The measuring process gets a large young generation, so that its own collection pauses (10,000
-// subscriptions' worth of received messages) do not show up as delivery latency; the gateway runs with
-// Node's defaults, as in production. BENCH_GATEWAY_NODE_FLAGS passes flags to the gateway alone,
-// BENCH_SUBSCRIBER_NODE_FLAGS replaces the measuring process's.
-const gatewayFlags = process.env.BENCH_GATEWAY_NODE_FLAGS ?? "";
+// subscriptions' worth of received messages) do not show up as delivery latency; the gateway and the
+// bare server run with Node's defaults, as in production. BENCH_SERVER_NODE_FLAGS passes flags to
+// those two, BENCH_SUBSCRIBER_NODE_FLAGS replaces the measuring process's.
+const serverFlags = process.env.BENCH_SERVER_NODE_FLAGS ?? "";
 const subscriberFlags = process.env.BENCH_SUBSCRIBER_NODE_FLAGS ?? "--max-semi-space-size=64";
 const flags = (text: string) => text.split(" ").filter(Boolean);
 
@@ -94,18 +96,139 @@ const env = {
   RATE_LIMIT_POINTS: "0",
   LOG_LEVEL: "warn",
 };
-const gateway = child("./progress-gateway.ts", gatewayFlags, env);
+const gateway = child("./progress-gateway.ts", serverFlags, env);
+// The bare floor (progress-bare.ts): the same job with nothing but the job, measured in the same run.
+const bare = child("./progress-bare.ts", serverFlags, env);
 const subscribers = child("./progress-subscribers.ts", subscriberFlags);
 const writer = new Redis(stack.env.REDIS_URL, { db: 1 });
 const stats = new Redis(stack.env.REDIS_URL, { db: 1 });
 
-try {
-  const { url, token } = await request<{ url: string; token: string }>(gateway, null, "ready");
-  await request(subscribers, null, "ready");
-  const tasks = Array.from(
-    { length: TASKS },
-    (_, i) => `bench_${String(i).padStart(8, "0")}-0000-4000-8000-000000000000`,
+type Stats = {
+  rssMb: number;
+  heapUsedMb: number;
+  cpuMs: number;
+  counts: { keys: number; listeners: number; mode: string };
+};
+type Latency = {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+  cpuMs: number;
+  firstP50: number;
+  lastP50: number;
+  lastP99: number;
+};
+interface Server {
+  name: string;
+  process: ChildProcess;
+  url: string;
+  token: string;
+}
+
+const tasks = Array.from(
+  { length: TASKS },
+  (_, i) => `bench_${String(i).padStart(8, "0")}-0000-4000-8000-000000000000`,
+);
+let sequence = 0;
+let mode = "?";
+let client = "?";
+
+/** One measured window: `count` subscriptions to `server`, the writer's updates, then unsubscribed. */
+async function measure(server: Server, count: number): Promise<{ latency: Latency; row: string[] }> {
+  const subscribed = await request<{ ms: number; connections: number; client: string }>(
+    subscribers,
+    { type: "subscribe", url: server.url, token: server.token, tasks, count, perConnection },
+    "subscribed",
   );
+  const loaded = await request<Stats>(server.process, { type: "stats" }, "stats");
+  if (server.process === gateway) mode = loaded.counts.mode;
+  client = subscribed.client;
+  // How late the writer's own timer wakes it: the host's stalls, sampled 50 times a second by the
+  // one process here that does nearly nothing, so a bad run can be told from a slow gateway.
+  let wakeLate: number[] = [];
+  const write = async (updates: number) => {
+    const started = performance.now();
+    for (let i = 0; i < updates; i++) {
+      const due = started + (i * 1000) / WRITES_PER_SECOND;
+      const wait = due - performance.now();
+      if (wait > 0) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        wakeLate.push(performance.now() - due);
+      }
+      sequence += 1;
+      // The stamp is taken just before the HSET is sent; subscribers subtract it on receipt.
+      await writer.hset(`task:${tasks[i % TASKS]}`, {
+        processed: String(sequence),
+        message: `bench ${performance.timeOrigin + performance.now()}`,
+      });
+    }
+  };
+  await write(2 * WRITES_PER_SECOND); // warm-up, not measured: lets the subscribe burst's garbage be collected
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const profiled = [server.process, subscribers];
+  if (profileDir) for (const process of profiled) process.send({ type: "profile-start" });
+  const before = await commandCalls(stats);
+  const serverCpuBefore = (await request<Stats>(server.process, { type: "cpu" }, "cpu")).cpuMs;
+  subscribers.send({ type: "start" });
+  const ticksBefore = machineTicks();
+  wakeLate = [];
+  const updates = seconds * WRITES_PER_SECOND;
+  await write(updates);
+  const ticksAfter = machineTicks();
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
+  const after = await commandCalls(stats);
+  const serverCpu = (await request<Stats>(server.process, { type: "cpu" }, "cpu")).cpuMs - serverCpuBefore;
+  if (profileDir)
+    await Promise.all(
+      profiled.map((process) => request(process, { type: "profile-stop", dir: profileDir, name: count }, "profiled")),
+    );
+  const latency = await request<Latency>(subscribers, { type: "stop" }, "latency");
+  const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+  const allCommands = [...after.keys()].reduce((sum, name) => sum + delta(name), 0);
+  // Not the server's: the writer's HSETs and this script's two INFO calls.
+  const serverCommands = allCommands - delta("hset") - 1;
+  const expected = updates * (count / TASKS);
+  // Still subscribed, after a full collection: what the window's deliveries left behind.
+  const afterWindow = await request<Stats>(server.process, { type: "stats" }, "stats");
+  await request(subscribers, { type: "unsubscribe" }, "unsubscribed");
+  let drained = await request<Stats>(server.process, { type: "stats" }, "stats");
+  for (let tries = 0; tries < 50 && drained.counts.listeners > 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    drained = await request<Stats>(server.process, { type: "stats" }, "stats");
+  }
+  const row = [
+    server.name,
+    String(count),
+    `${subscribed.connections}`,
+    `${latency.count}/${expected}`,
+    fmt(latency.p50),
+    fmt(latency.p99),
+    fmt(latency.max),
+    `${fmt(latency.firstP50)} / ${fmt(latency.lastP50)} / ${fmt(latency.lastP99)}`,
+    fmt((serverCpu * 1000) / latency.count, 0),
+    fmt((latency.cpuMs * 1000) / latency.count, 0),
+    fmt(delta("hgetall") / updates, 2),
+    fmt(serverCommands / updates, 2),
+    fmt(serverCommands / (updates / WRITES_PER_SECOND)),
+    String(count),
+    `${fmt(loaded.rssMb)} / ${fmt(loaded.heapUsedMb)}`,
+    fmt(afterWindow.heapUsedMb),
+    `${fmt(drained.rssMb)} / ${fmt(drained.heapUsedMb)} (keys ${drained.counts.keys}, listeners ${drained.counts.listeners})`,
+    fmt(subscribed.ms / 1000),
+    `${fmt((100 * (ticksAfter.steal - ticksBefore.steal)) / (ticksAfter.total - ticksBefore.total))} / ${fmt(percentile(wakeLate, 99))} / ${fmt(Math.max(...wakeLate))}`,
+  ];
+  return { latency, row };
+}
+
+try {
+  const servers: Server[] = [];
+  for (const [name, process] of [
+    ["gateway", gateway],
+    ["bare", bare],
+  ] as const)
+    servers.push({ name, process, ...(await request<{ url: string; token: string }>(process, null, "ready")) });
+  await request(subscribers, null, "ready");
   for (const id of tasks)
     await writer.hset(`task:${id}`, {
       status: "processing",
@@ -113,114 +236,23 @@ try {
       processed: "0",
       message: "Initializing file processing...",
     });
-  type Stats = {
-    rssMb: number;
-    heapUsedMb: number;
-    cpuMs: number;
-    counts: { keys: number; listeners: number; mode: string };
-  };
   const baseline = await request<Stats>(gateway, { type: "stats" }, "stats");
   console.log(
-    `gateway baseline: rss ${fmt(baseline.rssMb)} MB, heap ${fmt(baseline.heapUsedMb)} MB; ${TASKS} tasks, writer ${WRITES_PER_SECOND} HSET/s, ${seconds} s per level, ${perConnection} subscriptions per WebSocket`,
+    `gateway baseline: rss ${fmt(baseline.rssMb)} MB, heap ${fmt(baseline.heapUsedMb)} MB; ${TASKS} tasks, writer ${WRITES_PER_SECOND} HSET/s, ${seconds} s per level and server, ${perConnection} subscriptions per WebSocket`,
   );
   const rows: string[][] = [];
-  let sequence = 0;
-  let mode = "?";
-  let client = "?";
+  const summary: string[] = [];
   for (const count of levels) {
-    const subscribed = await request<{ ms: number; connections: number; client: string }>(
-      subscribers,
-      { type: "subscribe", url, token, tasks, count, perConnection },
-      "subscribed",
+    const [measured, floor] = [await measure(servers[0]!, count), await measure(servers[1]!, count)];
+    rows.push(measured.row, floor.row);
+    summary.push(
+      `p99 ms at ${count}, gateway: ${fmt(measured.latency.p99)}`,
+      `p99 ms at ${count}, bare: ${fmt(floor.latency.p99)}`,
+      `p99 over bare at ${count}: ${fmt(measured.latency.p99 - floor.latency.p99)} ms`,
     );
-    const loaded = await request<Stats>(gateway, { type: "stats" }, "stats");
-    mode = loaded.counts.mode;
-    client = subscribed.client;
-    // How late the writer's own timer wakes it: the host's stalls, sampled 50 times a second by the
-    // one process here that does nearly nothing, so a bad run can be told from a slow gateway.
-    let wakeLate: number[] = [];
-    const write = async (updates: number) => {
-      const started = performance.now();
-      for (let i = 0; i < updates; i++) {
-        const due = started + (i * 1000) / WRITES_PER_SECOND;
-        const wait = due - performance.now();
-        if (wait > 0) {
-          await new Promise((resolve) => setTimeout(resolve, wait));
-          wakeLate.push(performance.now() - due);
-        }
-        sequence += 1;
-        // The stamp is taken just before the HSET is sent; subscribers subtract it on receipt.
-        await writer.hset(`task:${tasks[i % TASKS]}`, {
-          processed: String(sequence),
-          message: `bench ${performance.timeOrigin + performance.now()}`,
-        });
-      }
-    };
-    await write(2 * WRITES_PER_SECOND); // warm-up, not measured: lets the subscribe burst's garbage be collected
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    if (profileDir) for (const process of [gateway, subscribers]) process.send({ type: "profile-start" });
-    const before = await commandCalls(stats);
-    const gatewayCpuBefore = (await request<Stats>(gateway, { type: "cpu" }, "cpu")).cpuMs;
-    subscribers.send({ type: "start" });
-    const ticksBefore = machineTicks();
-    wakeLate = [];
-    const updates = seconds * WRITES_PER_SECOND;
-    await write(updates);
-    const ticksAfter = machineTicks();
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last deliveries land
-    const after = await commandCalls(stats);
-    const gatewayCpu = (await request<Stats>(gateway, { type: "cpu" }, "cpu")).cpuMs - gatewayCpuBefore;
-    if (profileDir)
-      await Promise.all(
-        [gateway, subscribers].map((process) =>
-          request(process, { type: "profile-stop", dir: profileDir, name: count }, "profiled"),
-        ),
-      );
-    const latency = await request<{
-      count: number;
-      p50: number;
-      p99: number;
-      max: number;
-      cpuMs: number;
-      firstP50: number;
-      lastP50: number;
-      lastP99: number;
-    }>(subscribers, { type: "stop" }, "latency");
-    const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-    const allCommands = [...after.keys()].reduce((sum, name) => sum + delta(name), 0);
-    // Not the gateway's: the writer's HSETs and this script's two INFO calls.
-    const gatewayCommands = allCommands - delta("hset") - 1;
-    const expected = updates * (count / TASKS);
-    // Still subscribed, after a full collection: what the window's deliveries left behind.
-    const afterWindow = await request<Stats>(gateway, { type: "stats" }, "stats");
-    await request(subscribers, { type: "unsubscribe" }, "unsubscribed");
-    let drained = await request<Stats>(gateway, { type: "stats" }, "stats");
-    for (let tries = 0; tries < 50 && drained.counts.listeners > 0; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      drained = await request<Stats>(gateway, { type: "stats" }, "stats");
-    }
-    rows.push([
-      String(count),
-      `${subscribed.connections}`,
-      `${latency.count}/${expected}`,
-      fmt(latency.p50),
-      fmt(latency.p99),
-      fmt(latency.max),
-      `${fmt(latency.firstP50)} / ${fmt(latency.lastP50)} / ${fmt(latency.lastP99)}`,
-      fmt((gatewayCpu * 1000) / latency.count, 0),
-      fmt((latency.cpuMs * 1000) / latency.count, 0),
-      fmt(delta("hgetall") / updates, 2),
-      fmt(gatewayCommands / updates, 2),
-      fmt(gatewayCommands / (updates / WRITES_PER_SECOND)),
-      String(count),
-      `${fmt(loaded.rssMb)} / ${fmt(loaded.heapUsedMb)}`,
-      fmt(afterWindow.heapUsedMb),
-      `${fmt(drained.rssMb)} / ${fmt(drained.heapUsedMb)} (keys ${drained.counts.keys}, listeners ${drained.counts.listeners})`,
-      fmt(subscribed.ms / 1000),
-      `${fmt((100 * (ticksAfter.steal - ticksBefore.steal)) / (ticksAfter.total - ticksBefore.total))} / ${fmt(percentile(wakeLate, 99))} / ${fmt(Math.max(...wakeLate))}`,
-    ]);
   }
   const header = [
+    "server",
     "subscribers",
     "sockets",
     "delivered/expected",
@@ -228,13 +260,13 @@ try {
     "p99 ms",
     "max ms",
     "per update: first p50 / last p50 / last p99 ms",
-    "gateway CPU us/delivery",
+    "server CPU us/delivery",
     "subscribers CPU us/delivery",
     "HGETALL/update",
-    "gateway cmds/update",
-    "gateway cmds/s",
+    "server cmds/update",
+    "server cmds/s",
     "LAYRA cmds/s",
-    "gateway rss/heap MB (subscribed)",
+    "server rss/heap MB (subscribed)",
     "heap MB after window",
     "after disconnect rss/heap MB",
     "subscribe s",
@@ -245,10 +277,11 @@ try {
   const widths = header.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   for (const row of table) console.log(row.map((cell, column) => cell.padStart(widths[column]!)).join("  "));
   console.log("LAYRA cmds/s: its SSE reader polls HGETALL once per second per subscriber, whatever changes.");
+  for (const line of summary) console.log(line);
 } finally {
   // A child that died already (the failure being reported) cannot be sent to; the stack still stops.
   if (subscribers.connected) subscribers.send({ type: "exit" });
-  if (gateway.connected) gateway.send({ type: "stop" });
+  for (const server of [gateway, bare]) if (server.connected) server.send({ type: "stop" });
   await new Promise((resolve) => setTimeout(resolve, 500));
   writer.disconnect();
   stats.disconnect();
