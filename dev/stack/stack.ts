@@ -49,7 +49,9 @@ const kafkaClasspath = `${kafkaLib}/*`;
 async function prepareKafka(port: number, dataDir: string): Promise<void> {
   const properties = join(dataDir, "server.properties");
   if (existsSync(properties)) return; // a restart: same ports, same formatted log folder
-  const controllerPort = await freePort();
+  // A port the probe just released can be handed out again: the broker's own, for one.
+  let controllerPort = await freePort();
+  while (controllerPort === port) controllerPort = await freePort();
   await writeFile(
     properties,
     [
@@ -149,12 +151,15 @@ const specs: Record<StoreServer, ServerSpec> = {
       "-Xms64m",
       "-XX:+UseSerialGC",
       "-XX:TieredStopAtLevel=1",
+      `-Dlog4j.configuration=file:${join(projectRoot, "dev/stack/kafka/log4j.properties")}`,
       "-cp",
       kafkaClasspath,
       "kafka.Kafka",
       join(dataDir, "server.properties"),
     ],
     prepare: prepareKafka,
+    // Printed by dev/stack/kafka/log4j.properties once the broker serves (node.id is 1, prepareKafka).
+    readyLine: "[KafkaRaftServer nodeId=1] Kafka Server started",
   },
 };
 
@@ -248,7 +253,9 @@ export class LocalStack {
   /**
    * Starts one server. A first start whose process exits before it is ready (most often: another
    * process took the port between the free-port probe and the bind) is retried on a new port, up
-   * to three times; a restart keeps its port, since clients and data refer to it.
+   * to three times, from an empty data folder: a server's preparation may have written its ports
+   * there (Kafka's properties), and a start that failed left no data. A restart keeps its port,
+   * since clients and data refer to it.
    */
   async startServer(server: StoreServer): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -258,6 +265,7 @@ export class LocalStack {
         return;
       } catch (error) {
         if (!(error instanceof ExitedBeforeReady) || this.startedOnce.has(server) || attempt >= 3) throw error;
+        await rm(join(this.root, server), { recursive: true, force: true });
         this.ports[server] = await freePort();
       }
     }
