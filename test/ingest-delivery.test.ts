@@ -163,7 +163,7 @@ test("two workers in one group on four partitions ingest twenty files, each exac
     // Each member had messages of its own partitions. Some may have reached it as a skip: a fetch
     // the first member sent before the second joined (a long poll over all four partitions) can
     // answer after the rebalance with messages now the second's, so both see those; whichever
-    // comes second finds the file done (docs/ingestion.md, "Delivery").
+    // comes second finds the file done (docs/ingestion.md, "Delivery: at least once, processed once").
     assert.ok(
       perWorker.every((worker) => worker.ingested + worker.skipped > 0),
       `both workers handled files: ${JSON.stringify(perWorker)}`,
