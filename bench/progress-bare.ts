@@ -8,8 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 import { WebSocketServer, type WebSocket } from "ws";
-import { cpuMs } from "./stats.js";
-import { startWindowProfile, stopWindowProfile } from "./window-profile.js";
+import { serveProgressBench } from "./progress-child.js";
 
 const DB = 1; // LAYRA's task hashes (docs/architecture.md)
 const redisUrl = process.env.REDIS_URL!;
@@ -65,33 +64,19 @@ sockets.on("connection", (socket) => {
 });
 await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 
-function stats() {
-  global.gc?.();
-  const memory = process.memoryUsage();
-  let listeners = 0;
-  for (const task of subscribers.values()) for (const ids of task.values()) listeners += ids.size;
-  return {
-    rssMb: memory.rss / 2 ** 20,
-    heapUsedMb: memory.heapUsed / 2 ** 20,
-    counts: { keys: subscribers.size, listeners, mode: "notifications" },
-    cpuMs: cpuMs(),
-  };
-}
-
-process.on("message", async (message: { type: string; dir?: string; name?: string }) => {
-  if (message.type === "stats") process.send!({ type: "stats", ...stats() });
-  if (message.type === "cpu") process.send!({ type: "cpu", cpuMs: cpuMs() });
-  if (message.type === "profile-start") await startWindowProfile();
-  if (message.type === "profile-stop") {
-    await stopWindowProfile(message.dir!, `bare-${message.name}`);
-    process.send!({ type: "profiled" });
-  }
-  if (message.type === "stop") {
+serveProgressBench({
+  name: "bare",
+  url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  token: "",
+  counts: () => {
+    let listeners = 0;
+    for (const task of subscribers.values()) for (const ids of task.values()) listeners += ids.size;
+    return { keys: subscribers.size, listeners, mode: "notifications" };
+  },
+  stop: async () => {
     sockets.clients.forEach((socket) => socket.terminate());
     server.close();
     reader.disconnect();
     notifications.disconnect();
-    process.exit(0);
-  }
+  },
 });
-process.send!({ type: "ready", url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: "" });
