@@ -38,7 +38,7 @@ notifications.on("pmessage", async (_pattern, channel: string) => {
 const server = createServer();
 const sockets = new WebSocketServer({ server, path: "/graphql", perMessageDeflate: false });
 sockets.on("connection", (socket) => {
-  const subscribed: [taskId: string, id: string][] = [];
+  const tasks = new Set<string>(); // what this connection subscribed to, to leave on close
   socket.on("message", async (data) => {
     const message = JSON.parse(String(data)) as {
       type: string;
@@ -51,12 +51,12 @@ sockets.on("connection", (socket) => {
       const task = subscribers.get(taskId) ?? new Map<WebSocket, Set<string>>();
       subscribers.set(taskId, task);
       task.set(socket, (task.get(socket) ?? new Set()).add(message.id!));
-      subscribed.push([taskId, message.id!]);
+      tasks.add(taskId);
       socket.send(next(message.id!, progress(await reader.hgetall(`task:${taskId}`))));
     }
   });
   socket.on("close", () => {
-    for (const [taskId] of subscribed) {
+    for (const taskId of tasks) {
       subscribers.get(taskId)?.delete(socket);
       if (subscribers.get(taskId)?.size === 0) subscribers.delete(taskId);
     }
