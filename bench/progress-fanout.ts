@@ -222,12 +222,13 @@ async function measure(server: Server, count: number): Promise<{ latency: Latenc
 }
 
 try {
-  const servers: Server[] = [];
-  for (const [name, process] of [
-    ["gateway", gateway],
-    ["bare", bare],
-  ] as const)
-    servers.push({ name, process, ...(await request<{ url: string; token: string }>(process, null, "ready")) });
+  const ready = async (name: string, process: ChildProcess): Promise<Server> => ({
+    name,
+    process,
+    ...(await request<{ url: string; token: string }>(process, null, "ready")),
+  });
+  const gatewayServer = await ready("gateway", gateway);
+  const bareServer = await ready("bare", bare);
   await request(subscribers, null, "ready");
   for (const id of tasks)
     await writer.hset(`task:${id}`, {
@@ -243,7 +244,8 @@ try {
   const rows: string[][] = [];
   const summary: string[] = [];
   for (const count of levels) {
-    const [measured, floor] = [await measure(servers[0]!, count), await measure(servers[1]!, count)];
+    const measured = await measure(gatewayServer, count);
+    const floor = await measure(bareServer, count);
     rows.push(measured.row, floor.row);
     summary.push(
       `p99 ms at ${count}, gateway: ${fmt(measured.latency.p99)}`,
