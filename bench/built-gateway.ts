@@ -27,7 +27,7 @@ async function builtModule<T>(path: string): Promise<T> {
 export async function startBuiltGateway() {
   const { buildApp } = await builtModule<typeof import("../src/app.js")>("app.js");
   const { loadConfig } = await builtModule<typeof import("../src/config.js")>("config.js");
-  const { mintToken } = await builtModule<typeof import("../src/domain/auth.js")>("domain/auth.js");
+  const { mintToken } = await builtModule<typeof import("../src/resolvers/auth.js")>("resolvers/auth.js");
   const config = loadConfig(process.env);
   const app = buildApp(config);
   const url = await app.start();

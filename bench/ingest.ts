@@ -5,9 +5,9 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { ObjectId } from "mongodb";
-import { originalObjectKey, pageObjectKey } from "../src/lib/ingestion.js";
+import { originalObjectKey, pageObjectKey } from "../src/lib/ingestion-contract.js";
 import type { PageImageDoc } from "../src/stores/documents.js";
-import { createRenderer } from "../src/stores/renderer.js";
+import { createRenderer } from "../src/resolvers/ingestion/page-renderer.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "../test/helpers.js";
 import {
   createTopic,

@@ -8,7 +8,7 @@
 import { performance } from "node:perf_hooks";
 import type { SearchResultData } from "@zilliz/milvus2-sdk-node";
 import type { Context } from "../src/context.js";
-import { searchKnowledgeBases } from "../src/domain/search.js";
+import { searchKnowledgeBases } from "../src/resolvers/search.js";
 import { createLoaders } from "../src/loaders/index.js";
 import { MaxSimScores, toMatrix } from "../src/lib/maxsim.js";
 import { collectionName } from "../src/stores/milvus.js";
@@ -77,7 +77,7 @@ async function benchEngine(engine: string): Promise<void> {
       return result.data!.searchKnowledgeBase;
     }
 
-    /** The same search without GraphQL, HTTP and auth: the domain function, then the page URLs. */
+    /** The same search without GraphQL, HTTP and auth: the resolver function, then the page URLs. */
     async function direct(vectors: number[][]): Promise<void> {
       const viewer = { username: "alice", token };
       const context: Context = {

@@ -3,7 +3,7 @@
 // index's memory per pending upload, then a backlog of UPLOADS uploads with FILES objects each swept
 // batch after batch (UPLOAD_SWEEP_BATCH). Prints `name: value` lines.
 import { randomUUID } from "node:crypto";
-import { sweepExpiredUploads } from "../src/domain/ingestion/upload-sweep.js";
+import { sweepExpiredUploads } from "../src/resolvers/ingestion/upload-sweep.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 import { pendingUploads } from "../src/stores/pending-uploads.js";
 import { LocalStack } from "../dev/stack/stack.js";

@@ -2,7 +2,7 @@
 // Usage: npm run dev:token -- <username> [ttl-seconds]. Refuses to run in production mode.
 import "./load-env.js";
 import { loadConfig } from "../src/config.js";
-import { mintToken } from "../src/domain/auth.js";
+import { mintToken } from "../src/resolvers/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 
 const [username, ttl = "86400"] = process.argv.slice(2);

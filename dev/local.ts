@@ -3,7 +3,7 @@
 // bearer token for it.
 import { execFileSync } from "node:child_process";
 import type { Config } from "../src/config.js";
-import { mintToken } from "../src/domain/auth.js";
+import { mintToken } from "../src/resolvers/auth.js";
 import type { Stores } from "../src/stores/index.js";
 import { buildWorker, type Worker } from "../src/worker-app.js";
 import { LocalStack } from "./stack/stack.js";

@@ -16,13 +16,13 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
-import { subscriptionStream } from "./plugins/shared-events.js";
-import { socketStream } from "./lib/socket-stream.js";
+import { subscriptionStream } from "./live/shared-events.js";
+import { socketStream } from "./live/socket-stream.js";
 import { corsOptions } from "./plugins/cors.js";
-import { graphiqlOptions, graphiqlRenderer, type GraphiQLSettings } from "./graphiql.js";
-import { checkRegistered, verifyBearer } from "./domain/auth.js";
-import { healthReport, publicHealth, type HealthReport } from "./domain/health.js";
-import { scheduleUploadSweeps } from "./domain/ingestion/upload-sweep.js";
+import { graphiqlOptions, graphiqlRenderer, type GraphiQLSettings } from "./server/graphiql.js";
+import { checkRegistered, verifyBearer } from "./resolvers/auth.js";
+import { healthReport, publicHealth, type HealthReport } from "./resolvers/health.js";
+import { scheduleUploadSweeps } from "./resolvers/ingestion/upload-sweep.js";
 import { schema } from "./schema/index.js";
 import { closeStores, createStores, type Stores } from "./stores/index.js";
 
@@ -89,14 +89,14 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing),
   };
   // Limits, rate limit, CSRF, error policy, persisted operations, logs, metrics: src/plugins/.
-  const hardening = createPlugins(config, { stores, logger, observation });
+  const gatewayPlugins = createPlugins(config, { stores, logger, observation });
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphiql: graphiqlOptions(config, schema, options.graphiql),
     renderGraphiQL: graphiqlRenderer(),
     landingPage: false,
     cors: corsOptions(config.cors),
-    plugins: hardening.plugins,
+    plugins: gatewayPlugins.plugins,
     batching: false,
     // The error policy (src/plugins/errors.ts) masks everything Yoga's masking would, once.
     maskedErrors: false,
@@ -106,7 +106,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     context: async (initial) => {
       const claims = await verifyBearer(config, authorizationOf(initial));
       // The rate-limit count and the token check go to Redis together: one round trip per operation.
-      const rateLimit = hardening.rateLimiter.start(claims.username, initial.req);
+      const rateLimit = gatewayPlugins.rateLimiter.start(claims.username, initial.req);
       const auth = await checkRegistered(stores, claims);
       return {
         rateLimit,
@@ -209,7 +209,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     metrics.wsConnections.inc();
     socket.once("close", () => metrics.wsConnections.dec());
   });
-  /** A subscription's results go straight to its connection (src/lib/socket-stream.ts); a refusal stays a result. */
+  /** A subscription's results go straight to its connection (src/live/socket-stream.ts); a refusal stays a result. */
   const subscribeOnSocket =
     (subscribe: (args: ExecutionArgs) => unknown, socket: WebSocket, id: string) => async (args: ExecutionArgs) => {
       const result = await subscribe(args);
@@ -248,12 +248,12 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
           socket: ctx.extra.socket,
           params,
         });
-        const flooded = await hardening.refuseFlood(ctx.extra.request);
+        const flooded = await gatewayPlugins.refuseFlood(ctx.extra.request);
         if (flooded) return [flooded];
         let document;
         try {
           // With persisted operations on, the query comes from the manifest (by hash) or must be listed.
-          document = parse(hardening.persisted ? hardening.persisted.resolve(params) : params.query);
+          document = parse(gatewayPlugins.persisted ? gatewayPlugins.persisted.resolve(params) : params.query);
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           throw error;

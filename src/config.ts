@@ -344,7 +344,7 @@ export interface Config {
     sessionTimeoutMs: number;
   };
   upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
-  /** Removing the objects of presigned uploads never committed (src/domain/ingestion/upload-sweep.ts). */
+  /** Removing the objects of presigned uploads never committed (src/resolvers/ingestion/upload-sweep.ts). */
   uploadSweep: { commitGraceSeconds: number; intervalMs: number; batchSize: number; claimMs: number };
   ingest: {
     dpi: number;

@@ -3,13 +3,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
-import { runWorker } from "./domain/ingestion/worker.js";
+import { runWorker } from "./resolvers/ingestion/worker.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing } from "./observability/tracing.js";
 import { closeStores, createStores } from "./stores/index.js";
-import { createRenderer } from "./stores/renderer.js";
+import { createRenderer } from "./resolvers/ingestion/page-renderer.js";
 
 export interface Worker {
   /** Joins the consumer group and serves /health and /metrics; answers the metrics URL. */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Request } from "playwright-core";
-import { mintToken } from "../src/domain/auth.js";
+import { mintToken } from "../src/resolvers/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
 import { taskId, uploadSteps } from "./fixtures/layra-task-writer.js";

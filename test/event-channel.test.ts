@@ -1,9 +1,9 @@
-// The subscription streams' channel (src/lib/event-channel.ts) and its `map`, which every layer over
+// The subscription streams' channel (src/live/event-channel.ts) and its `map`, which every layer over
 // a stream uses (the token check, the shared execution, masking, the response limit). Pure: no store
 // is needed, and async steps are promises the test settles itself.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EventChannel, SKIP } from "../src/lib/event-channel.js";
+import { EventChannel, SKIP } from "../src/live/event-channel.js";
 
 /** A value the test settles by hand. */
 function held<T>() {

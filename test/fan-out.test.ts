@@ -1,8 +1,8 @@
-// The progress watcher's fan-out (src/lib/fan-out.ts): listeners are called a slice at a time with a
+// The progress watcher's fan-out (src/live/fan-out.ts): listeners are called a slice at a time with a
 // macrotask between slices, in the order changes were added. Pure: no store is needed.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { SlicedFanOut } from "../src/lib/fan-out.js";
+import { SlicedFanOut } from "../src/live/fan-out.js";
 
 const macrotask = () => new Promise((resolve) => setImmediate(resolve));
 

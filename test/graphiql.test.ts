@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
-import { STARTER_OPERATIONS } from "../src/graphiql.js";
+import { STARTER_OPERATIONS } from "../src/server/graphiql.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let development: TestGateway;

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
 import { buildApp, type App, type AppOptions } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
-import { mintToken } from "../src/domain/auth.js";
+import { mintToken } from "../src/resolvers/auth.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 

@@ -16,7 +16,7 @@ import { runObserved } from "../src/observability/scope.js";
 import { createPlugins } from "../src/plugins/index.js";
 import { noTracing, type SpanAttributes, type TracingHooks } from "../src/observability/tracing.js";
 import { closeStores, createStores } from "../src/stores/index.js";
-import { EventChannel } from "../src/lib/event-channel.js";
+import { EventChannel } from "../src/live/event-channel.js";
 import {
   sharedStackEnv,
   startGateway,
@@ -520,14 +520,14 @@ describe("errors outside execution", () => {
     const { logger, lines } = captureLogger();
     const config = testConfig(env);
     const stores = createStores(config);
-    const hardening = createPlugins(config, {
+    const gatewayPlugins = createPlugins(config, {
       stores,
       logger,
       observation: { metrics: new Metrics(), tracing: noTracing },
     });
     const yoga = createYoga({
       schema: createSchema({ typeDefs: "type Query { ok: Boolean }", resolvers: { Query: { ok: () => true } } }),
-      plugins: [...hardening.plugins, ...(options.plugins ?? [])] as never,
+      plugins: [...gatewayPlugins.plugins, ...(options.plugins ?? [])] as never,
       maskedErrors: false,
       context: options.context,
     });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Client } from "minio";
-import { createPresigner } from "../src/stores/presign.js";
+import { createPresigner } from "../src/lib/sigv4-presign.js";
 import { gatewayForFile } from "./helpers.js";
 
 const file = gatewayForFile();

@@ -18,8 +18,8 @@ import {
   type TaskState,
   type WriteStep,
 } from "./fixtures/layra-task-writer.js";
-import { percentOf } from "../src/domain/progress.js";
-import { missingNotificationFlags } from "../src/stores/progress-watcher.js";
+import { percentOf } from "../src/resolvers/progress.js";
+import { missingNotificationFlags } from "../src/live/progress-watcher.js";
 import { sseSubscribe, wsClient, wsSubscribe, type Collected } from "./fixtures/subscribers.js";
 
 const TASK = `subscription ($taskId: String!) {

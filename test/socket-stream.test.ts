@@ -1,4 +1,4 @@
-// The direct path of subscription events to a WebSocket (src/lib/socket-stream.ts): frames are
+// The direct path of subscription events to a WebSocket (src/live/socket-stream.ts): frames are
 // decoded by ws's own frame parser, and the iterator graphql-ws sees is driven as graphql-ws drives
 // it. The same path under real clients is covered by the progress, transports and limits tests.
 import assert from "node:assert/strict";
@@ -7,8 +7,8 @@ import { createRequire } from "node:module";
 import type { Writable } from "node:stream";
 import type { ExecutionResult } from "graphql";
 import { GraphQLError } from "graphql";
-import { EventChannel } from "../src/lib/event-channel.js";
-import { socketStream, textFrame } from "../src/lib/socket-stream.js";
+import { EventChannel } from "../src/live/event-channel.js";
+import { socketStream, textFrame } from "../src/live/socket-stream.js";
 
 // ws's frame parser, as its client uses it (its type declarations leave it out).
 const Receiver = createRequire(import.meta.url)("ws").Receiver as new (options: {

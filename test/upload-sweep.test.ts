@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import type { LocalStack } from "../dev/stack/stack.js";
 import { createLogger } from "../src/observability/logger.js";
-import { sweepExpiredUploads, type SweepResult } from "../src/domain/ingestion/upload-sweep.js";
+import { sweepExpiredUploads, type SweepResult } from "../src/resolvers/ingestion/upload-sweep.js";
 import { closeStores, createStores, type Stores } from "../src/stores/index.js";
 import { eventually, privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import { createTopic, ingestOverrides } from "./ingest-helpers.js";

@@ -3,8 +3,8 @@
 // gateway's configuration. Prints one JSON line; exits 1 on failure (the next run finishes the job).
 //   npm run maintenance
 import { loadConfig } from "../config.js";
-import { drainExpiredUploads } from "../domain/ingestion/upload-sweep.js";
-import { cleanupOrphanedTempKnowledgeBases } from "../domain/knowledge-bases.js";
+import { drainExpiredUploads } from "../resolvers/ingestion/upload-sweep.js";
+import { cleanupOrphanedTempKnowledgeBases } from "../resolvers/knowledge-bases.js";
 import { closeStores, createStores } from "../stores/index.js";
 
 const config = loadConfig();

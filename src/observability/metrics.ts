@@ -92,7 +92,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // The sweep of presigned uploads never committed (src/domain/ingestion/upload-sweep.ts).
+  // The sweep of presigned uploads never committed (src/resolvers/ingestion/upload-sweep.ts).
   readonly uploadSweepObjectsRemoved = new Counter({
     name: "upload_sweep_objects_removed_total",
     help: "Objects of presigned uploads never committed that a sweep removed from the bucket",

@@ -14,7 +14,7 @@ import type { Context } from "../context.js";
 import { typedError, UpstreamUnavailable } from "../errors.js";
 import { redactText } from "../lib/redact.js";
 import type { Logger } from "../observability/logger.js";
-import { mapSubscriptionResults } from "./shared-events.js";
+import { mapSubscriptionResults } from "../live/shared-events.js";
 
 export function isExpectedError(error: GraphQLError): boolean {
   const original = error.originalError;

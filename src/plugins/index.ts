@@ -1,4 +1,4 @@
-// The gateway's hardening as one list of Yoga/Envelop plugins, wired by buildApp. Envelop hooks
+// The gateway's request pipeline as one list of Yoga/Envelop plugins, wired by buildApp. Envelop hooks
 // (parse, validate, execute, subscribe) run for HTTP and for graphql-ws, because app.ts runs
 // WebSocket operations through yoga.getEnveloped; Yoga-only hooks (request parsing: CSRF, body
 // size, persisted-operation lookup) have their graphql-ws counterpart noted where it lives.
@@ -17,18 +17,18 @@ import { useLimits } from "./limits.js";
 import { useObservability } from "./observability.js";
 import { PersistedOperations, usePersisted } from "./persisted.js";
 import { RateLimiter, refuseFlood, useRateLimit } from "./rate-limit.js";
-import { useSharedEventResults } from "./shared-events.js";
+import { useSharedEventResults } from "../live/shared-events.js";
 
 /** The header a browser cannot send cross-site without a CORS preflight (see useCSRFPrevention). */
 export const CSRF_HEADER = "x-graphql-csrf";
 
-export interface HardeningDeps {
+export interface PluginDeps {
   stores: Stores;
   logger: Logger;
   observation: Observation;
 }
 
-export interface Hardening {
+export interface GatewayPlugins {
   plugins: Plugin<Context>[];
   /** Set when PERSISTED_OPERATIONS_FILE is: graphql-ws operations resolve their query through it. */
   persisted: PersistedOperations | null;
@@ -38,7 +38,7 @@ export interface Hardening {
   rateLimiter: RateLimiter;
 }
 
-export function createPlugins(config: Config, deps: HardeningDeps): Hardening {
+export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins {
   const { logger, observation } = deps;
   const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");

@@ -55,7 +55,7 @@ import { handleStreamOrSingleExecutionResult, type Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { LimitExceeded } from "../errors.js";
 import { jsonByteLength } from "../lib/json-size.js";
-import { mapSubscriptionResults } from "./shared-events.js";
+import { mapSubscriptionResults } from "../live/shared-events.js";
 
 export type Limits = Config["limits"];
 
@@ -316,7 +316,7 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
   // The ceiling on what one result (an HTTP response, a graphql-ws message, one subscription event)
   // may weigh: past it the whole result is replaced by the error, never sent in part.
   // A subscription event's result is one object shared by every subscriber who asked the same thing
-  // (src/plugins/shared-events.ts): measured once.
+  // (src/live/shared-events.ts): measured once.
   const measured = new WeakMap<ExecutionResult, number>();
   /** The error result to send instead of one over MAX_RESPONSE_BYTES, or null. */
   const oversized = (result: ExecutionResult): ExecutionResult | null => {

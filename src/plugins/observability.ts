@@ -11,7 +11,7 @@ import { rootFieldNames } from "../lib/root-fields.js";
 import type { Logger } from "../observability/logger.js";
 import type { Outcome } from "../observability/metrics.js";
 import { runObserved, type Observation } from "../observability/scope.js";
-import { subscriptionStream } from "./shared-events.js";
+import { subscriptionStream } from "../live/shared-events.js";
 
 const REJECTION_CODES = new Set([
   "LIMIT_EXCEEDED",

@@ -1,4 +1,4 @@
-import { revokeToken } from "../domain/auth.js";
+import { revokeToken } from "../resolvers/auth.js";
 import { builder } from "./builder.js";
 
 builder.mutationType({});

@@ -8,7 +8,7 @@ import {
   renameChatflow,
   renameConversation,
   updateConversationModelSettings,
-} from "../domain/conversations.js";
+} from "../resolvers/conversations.js";
 import { builder } from "./builder.js";
 import { Chatflow, Conversation } from "./conversation.js";
 import { ModelSettingsInput } from "./model-config-mutations.js";

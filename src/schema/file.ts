@@ -1,5 +1,5 @@
 import type { FileDoc, PageImageDoc } from "../stores/documents.js";
-import { loadPageImage, presignOwnKey } from "../domain/user-graph.js";
+import { loadPageImage, presignOwnKey } from "../resolvers/owned-reads.js";
 import { builder } from "./builder.js";
 import { sliceArgs } from "./lists.js";
 import { sliceList } from "../lib/pagination.js";

@@ -4,7 +4,7 @@
 // that is not a node (`User:`, `__proto__:`), and null for another user's or a missing document.
 import type { Context } from "../context.js";
 import { BadUserInput } from "../errors.js";
-import { loadPageImage } from "../domain/user-graph.js";
+import { loadPageImage } from "../resolvers/owned-reads.js";
 import { MAX_ID_LENGTH } from "../lib/layra-ids.js";
 
 export function encodeGlobalId(typename: string, id: string | number | bigint): string {

@@ -3,7 +3,7 @@ import { listSize } from "./lists.js";
 
 /** The stores storesHealth probes (src/stores/index.ts). */
 const STORE_COUNT = 6;
-import { healthReport, type HealthReport } from "../domain/health.js";
+import { healthReport, type HealthReport } from "../resolvers/health.js";
 import type { StoreHealth } from "../stores/health.js";
 
 const StoreStatus = builder.objectRef<StoreHealth>("StoreStatus").implement({

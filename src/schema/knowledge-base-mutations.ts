@@ -1,11 +1,11 @@
-import { requireOperator } from "../domain/auth.js";
+import { requireOperator } from "../resolvers/auth.js";
 import {
   cleanupOrphanedTempKnowledgeBases,
   createKnowledgeBase,
   deleteFiles,
   deleteKnowledgeBase,
   renameKnowledgeBase,
-} from "../domain/knowledge-bases.js";
+} from "../resolvers/knowledge-bases.js";
 import { builder } from "./builder.js";
 import { KnowledgeBase } from "./knowledge-base.js";
 

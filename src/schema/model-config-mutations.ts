@@ -1,4 +1,4 @@
-import { addModel, deleteModel, selectModel, updateModel } from "../domain/model-config.js";
+import { addModel, deleteModel, selectModel, updateModel } from "../resolvers/model-config.js";
 import { builder } from "./builder.js";
 import { Model, ModelConfig } from "./model-config.js";
 

@@ -8,9 +8,9 @@ import {
   type TaskProgressEvent,
   type WorkflowRunEvent,
   type WorkflowStreamEvent,
-} from "../domain/progress.js";
+} from "../resolvers/progress.js";
 import { builder } from "./builder.js";
-import { whileTokenValid } from "../domain/auth.js";
+import { whileTokenValid } from "../resolvers/auth.js";
 
 builder.subscriptionType({});
 
@@ -130,7 +130,7 @@ builder.subscriptionFields((fields) => {
       description:
         "LAYRA's ingestion progress for one upload: the current state at once, then every change to what was selected, until a terminal status or the key goes away.",
       // Successive states of one task: each subscriber is sent only changes to what it selected
-      // (useSharedEventResults, src/plugins/shared-events.ts).
+      // (useSharedEventResults, src/live/shared-events.ts).
       extensions: { distinctResults: true },
       args: {
         taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),

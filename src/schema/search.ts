@@ -1,4 +1,4 @@
-import { searchKnowledgeBases, type SearchHit } from "../domain/search.js";
+import { searchKnowledgeBases, type SearchHit } from "../resolvers/search.js";
 import { builder } from "./builder.js";
 import type { ArgBuilder } from "./lists.js";
 import { File, PageImage } from "./file.js";

@@ -1,4 +1,4 @@
-import { requireOperator } from "../domain/auth.js";
+import { requireOperator } from "../resolvers/auth.js";
 import {
   storeStats,
   type CollectionStats,

@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import type { FileUsed, TurnDoc, UserContentPart } from "../stores/documents.js";
-import { presignOwnKey, presignOwnStoredUrl } from "../domain/user-graph.js";
+import { presignOwnKey, presignOwnStoredUrl } from "../resolvers/owned-reads.js";
 import { builder } from "./builder.js";
 import { sliceArgs } from "./lists.js";
 import { sliceList } from "../lib/pagination.js";

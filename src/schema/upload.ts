@@ -9,7 +9,7 @@ import {
   type UploadTask as UploadTaskShape,
   type UploadTaskFile,
   type UploadUrls as UploadUrlsShape,
-} from "../domain/ingestion/upload.js";
+} from "../resolvers/ingestion/upload.js";
 import { builder } from "./builder.js";
 import { listSize } from "./lists.js";
 

@@ -7,7 +7,7 @@ import {
   listWorkflows,
   modelConfigOf,
   ownDocument,
-} from "../domain/user-graph.js";
+} from "../resolvers/owned-reads.js";
 import { builder } from "./builder.js";
 import { listSize } from "./lists.js";
 import { capList, listConnection } from "../lib/pagination.js";

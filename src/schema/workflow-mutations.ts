@@ -1,4 +1,4 @@
-import { deleteCustomNode, deleteWorkflow, renameWorkflow, saveCustomNode, saveWorkflow } from "../domain/workflows.js";
+import { deleteCustomNode, deleteWorkflow, renameWorkflow, saveCustomNode, saveWorkflow } from "../resolvers/workflows.js";
 import { builder } from "./builder.js";
 import { CustomNode } from "./viewer.js";
 import { Workflow } from "./workflow.js";

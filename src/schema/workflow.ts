@@ -1,6 +1,6 @@
 import type { WorkflowDoc } from "../stores/documents.js";
 import { listConnection } from "../lib/pagination.js";
-import { chatflowsOfWorkflow } from "../domain/user-graph.js";
+import { chatflowsOfWorkflow } from "../resolvers/owned-reads.js";
 import { builder } from "./builder.js";
 import { hasKeys } from "./global-id.js";
 import { Chatflow } from "./conversation.js";

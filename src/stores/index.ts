@@ -4,10 +4,10 @@ import { createKafkaStore, type KafkaStore } from "./kafka.js";
 import { createMilvusStore, type MilvusStore } from "./milvus.js";
 import { createModelStore, type ModelStore } from "./model.js";
 import { createMongoStore, type MongoStore } from "./mongo.js";
-import { ProgressWatcher } from "./progress-watcher.js";
+import { ProgressWatcher } from "../live/progress-watcher.js";
 import { createRedisStore, type RedisStore } from "./redis.js";
 import { createS3Store, type S3Store } from "./s3.js";
-import { RevocationChecks } from "../lib/until-revoked.js";
+import { RevocationChecks } from "../live/revocation.js";
 
 export interface Stores {
   mongo: MongoStore;

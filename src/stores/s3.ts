@@ -3,7 +3,7 @@ import type { Config } from "../config.js";
 import { UpstreamUnavailable } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
-import { createPresigner } from "./presign.js";
+import { createPresigner } from "../lib/sigv4-presign.js";
 import { withTimeout } from "./timeout.js";
 
 export interface S3Store {

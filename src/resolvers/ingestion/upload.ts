@@ -12,10 +12,10 @@ import {
   originalObjectKey,
   TASK_INITIAL_MESSAGE,
   TASK_TTL_SECONDS,
-} from "../../lib/ingestion.js";
+} from "../../lib/ingestion-contract.js";
 import { isOwnUserId } from "../../lib/layra-ids.js";
 import { insertKnowledgeBase } from "../knowledge-bases.js";
-import { deleteTask, initTask } from "../../stores/ingestion.js";
+import { deleteTask, initTask } from "../../stores/task-hashes.js";
 import { pendingUploads, type PendingUpload } from "../../stores/pending-uploads.js";
 
 export interface UploadTaskFile {

@@ -1,5 +1,5 @@
 // One execution per subscription event for every subscriber who asked the same thing. A progress
-// update reaches every subscriber of its task as the same event object (src/domain/progress.ts), and
+// update reaches every subscriber of its task as the same event object (src/resolvers/progress.ts), and
 // Yoga's executor would run the selection over it once per subscriber: at 10,000 subscribers of 100
 // tasks that is 100 identical executions per update, and their garbage. Here the result is computed
 // once per event object, operation (document, operation name, variables) and user, and handed to all
@@ -22,8 +22,8 @@ import {
 } from "graphql";
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
-import { EventChannel, SKIP } from "../lib/event-channel.js";
-import { resultPayload } from "../lib/result-payload.js";
+import { EventChannel, SKIP } from "./event-channel.js";
+import { resultPayload } from "./result-payload.js";
 import { rootFieldNames } from "../lib/root-fields.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 
@@ -76,7 +76,7 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
     if (!isAsyncIterable(source)) return source;
     if (!(source instanceof EventChannel)) {
       void source[Symbol.asyncIterator]().return?.();
-      throw new Error("a subscription field must return an EventChannel (src/lib/event-channel.ts)");
+      throw new Error("a subscription field must return an EventChannel (src/live/event-channel.ts)");
     }
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
@@ -110,7 +110,7 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
 
 /**
  * For a plugin's `onSubscribeResult`: `replace` on a refused subscription's single result, and on
- * each event of a stream as a map of its channel (src/lib/event-channel.ts), where Envelop's
+ * each event of a stream as a map of its channel (src/live/event-channel.ts), where Envelop's
  * handleStreamOrSingleExecutionResult would add one more async-iterator layer per subscriber.
  * `replace` returns the result to send instead, or null to keep it; `onError`, if given, replaces a
  * failure of the stream.

@@ -3,8 +3,8 @@
 // private network with no CDN. Development and test only (config.introspection).
 import { parse, validate, type GraphQLSchema } from "graphql";
 import type { GraphiQLOptions } from "graphql-yoga";
-import type { Config } from "./config.js";
-import { CSRF_HEADER } from "./plugins/index.js";
+import type { Config } from "../config.js";
+import { CSRF_HEADER } from "../plugins/index.js";
 
 export interface GraphiQLSettings {
   /** Headers the IDE opens with (development: the demo user's `Authorization`). Never used in production. */

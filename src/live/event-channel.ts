@@ -5,7 +5,7 @@
 // Layers over a stream (the token check, the shared execution, masking, the response limit) are
 // `map`s: each event goes through all of them when it is pushed, and the subscriber waits on one
 // promise, the last channel's, or on none per event when `deliverTo` hands the events to its
-// transport (src/lib/socket-stream.ts). An async-iterator wrapper per layer would instead hold a pending
+// transport (src/live/socket-stream.ts). An async-iterator wrapper per layer would instead hold a pending
 // promise per layer per subscriber, rebuilt on every event: at 10,000 subscribers that garbage, and
 // the microtask hops between layers, were most of a progress update's cost.
 

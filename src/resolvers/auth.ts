@@ -6,8 +6,8 @@ import type { Config } from "../config.js";
 import type { AuthenticatedContext, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
-import type { EventChannel } from "../lib/event-channel.js";
-import { untilRevoked } from "../lib/until-revoked.js";
+import type { EventChannel } from "../live/event-channel.js";
+import { untilRevoked } from "../live/revocation.js";
 
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
 

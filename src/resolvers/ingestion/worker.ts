@@ -15,14 +15,14 @@ import {
   processingMessage,
   type LayraEmbeddingMessage,
   type LayraFileMeta,
-} from "../../lib/ingestion.js";
+} from "../../lib/ingestion-contract.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
-import { beginAttempt, endAttempt, finishTaskFile, updateTask } from "../../stores/ingestion.js";
+import { beginAttempt, endAttempt, finishTaskFile, updateTask } from "../../stores/task-hashes.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey, withWaitingLock } from "../../stores/lock.js";
-import { ConversionError, type Renderer } from "../../stores/renderer.js";
+import { ConversionError, type Renderer } from "./page-renderer.js";
 
 export interface WorkerDeps {
   config: Config;

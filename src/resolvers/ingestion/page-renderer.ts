@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
-import type { Config } from "../config.js";
-import { extensionOf, sourceKind } from "../lib/ingestion.js";
+import type { Config } from "../../config.js";
+import { extensionOf, sourceKind } from "../../lib/ingestion-contract.js";
 
 const run = promisify(execFile);
 

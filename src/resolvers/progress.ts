@@ -5,8 +5,8 @@
 // `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
 import type { Viewer } from "../context.js";
 import { BadUserInput } from "../errors.js";
-import type { HashState, ProgressWatcher, StreamEntry } from "../stores/progress-watcher.js";
-import { EventChannel } from "../lib/event-channel.js";
+import type { HashState, ProgressWatcher, StreamEntry } from "../live/progress-watcher.js";
+import { EventChannel } from "../live/event-channel.js";
 import { isOwnId } from "../lib/layra-ids.js";
 
 export type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";

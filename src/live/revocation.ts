@@ -126,7 +126,7 @@ export class RevocationChecks {
 /**
  * `channel` until `key` is revoked: then the stream fails with `revokedError()`, at once when this
  * process learns it (the watch fails the channel), else before the next event once the shared check
- * says so. A map of the channel (src/lib/event-channel.ts): no iterator layer of its own.
+ * says so. A map of the channel (src/live/event-channel.ts): no iterator layer of its own.
  */
 export function untilRevoked<T>(
   channel: EventChannel<T>,

@@ -6,9 +6,9 @@
 // snapshots are dropped.
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
-import type { RedisStore } from "./redis.js";
-import { SlicedFanOut } from "../lib/fan-out.js";
-import { observeStoreCall } from "./observe.js";
+import type { RedisStore } from "../stores/redis.js";
+import { SlicedFanOut } from "./fan-out.js";
+import { observeStoreCall } from "../stores/observe.js";
 
 export type WatchMode = "notifications" | "poll";
 
@@ -66,7 +66,7 @@ type Watch = HashWatch | StreamWatch;
 const IGNORED_EVENTS = new Set(["expire", "persist"]);
 const RETRY_MS = 250;
 /**
- * Listener calls per macrotask when a change fans out (src/lib/fan-out.ts): a few milliseconds of
+ * Listener calls per macrotask when a change fans out (src/live/fan-out.ts): a few milliseconds of
  * deliveries. Smaller slices let other work in sooner but send a change's last messages later
  * (bench:progress at 10,000 subscribers, 100 per task, measured before events went straight to the
  * socket: p99 16 to 17 ms with slices of 4 or 16, 14 to 15 ms unsliced).

@@ -8,7 +8,7 @@ import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";
 import { MaxSimScores, toMatrix } from "../lib/maxsim.js";
 import type { PageVectorCache } from "../lib/page-vector-cache.js";
-import { ownDocument } from "./user-graph.js";
+import { ownDocument } from "./owned-reads.js";
 
 export interface SearchArgs {
   knowledgeBaseIds: readonly string[];

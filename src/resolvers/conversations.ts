@@ -9,7 +9,7 @@ import { runCascade } from "../lib/cascade.js";
 import { tempKnowledgeBaseSteps } from "./knowledge-bases.js";
 import { requireListLength, requireName, requireOwnLayraId } from "../lib/input.js";
 import { isOwnObjectKey, objectKeyOfStoredUrl, parseTempKnowledgeBaseId } from "../lib/layra-ids.js";
-import { ownDocument } from "./user-graph.js";
+import { ownDocument } from "./owned-reads.js";
 import {
   DEFAULT_SETTINGS,
   readModelConfig,

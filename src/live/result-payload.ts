@@ -1,6 +1,6 @@
 // A subscription result object is shared by every subscriber of the same operation
 // (useSharedEventResults) and by the layers that leave it unchanged, so its JSON is made once per
-// object: the socket writes it (src/lib/socket-stream.ts) and the repeat filter compares it.
+// object: the socket writes it (src/live/socket-stream.ts) and the repeat filter compares it.
 import type { ExecutionResult } from "graphql";
 
 const payloads = new WeakMap<ExecutionResult, Buffer>();
