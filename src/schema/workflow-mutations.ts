@@ -1,4 +1,10 @@
-import { deleteCustomNode, deleteWorkflow, renameWorkflow, saveCustomNode, saveWorkflow } from "../resolvers/workflows.js";
+import {
+  deleteCustomNode,
+  deleteWorkflow,
+  renameWorkflow,
+  saveCustomNode,
+  saveWorkflow,
+} from "../resolvers/workflows.js";
 import { builder } from "./builder.js";
 import { CustomNode } from "./viewer.js";
 import { Workflow } from "./workflow.js";
