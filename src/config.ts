@@ -222,7 +222,7 @@ const envSchema = z
         message: "must not exceed MAX_INPUT_LIST_LENGTH",
       });
     }
-    const origins = corsOrigins(env.CORS_ORIGINS);
+    const origins = commaList(env.CORS_ORIGINS);
     for (const origin of origins) {
       if (origin !== "*" && !isOrigin(origin)) {
         ctx.addIssue({
@@ -253,10 +253,11 @@ const envSchema = z
 
 type Env = z.output<typeof envSchema>;
 
-function corsOrigins(value: string): string[] {
+/** The non-empty entries of a comma-separated variable, trimmed. */
+function commaList(value: string): string[] {
   return value
     .split(",")
-    .map((origin) => origin.trim())
+    .map((entry) => entry.trim())
     .filter(Boolean);
 }
 
@@ -353,17 +354,13 @@ const configSchema = envSchema.transform((env) => {
     /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
     introspection: env.NODE_ENV !== "production",
     persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE,
-    cors: { origins: corsOrigins(env.CORS_ORIGINS), credentials: env.CORS_CREDENTIALS },
+    cors: { origins: commaList(env.CORS_ORIGINS), credentials: env.CORS_CREDENTIALS },
     graphiql: { subscriptionsProtocol: env.GRAPHIQL_SUBSCRIPTIONS_PROTOCOL },
     logLevel,
     tracing: { enabled: env.TRACING_ENABLED },
     metricsToken: env.METRICS_TOKEN,
     lockTtlMs: env.LOCK_TTL_MS,
-    operatorUsernames: new Set(
-      env.OPERATOR_USERNAMES.split(",")
-        .map((name) => name.trim())
-        .filter(Boolean),
-    ) as ReadonlySet<string>,
+    operatorUsernames: new Set(commaList(env.OPERATOR_USERNAMES)) as ReadonlySet<string>,
     readinessCacheMs: env.READINESS_CACHE_MS,
     tokenRecheckMs: env.TOKEN_RECHECK_MS,
     search: {
