@@ -128,10 +128,13 @@ const envSchema = z
     OPERATOR_USERNAMES: z.string().default(""),
     // Two-stage MaxSim search (docs/architecture.md, "Exact two-stage search"). Milvus caps a search's
     // limit and a query's offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
+    /** Rows per query vector in stage 1 (Milvus search `limit`). */
     SEARCH_CANDIDATE_LIMIT: int(1, 16384).default(50),
+    /** HNSW `ef` of stage 1; raised to SEARCH_CANDIDATE_LIMIT when below it. */
     SEARCH_EF: int(1, 32768).default(64),
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
     SEARCH_MAX_QUERY_VECTORS: int(1, 16384).default(1024),
+    /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
     SEARCH_QUERY_WINDOW: int(1, 16384).default(16384),
 
     // Browsers (src/plugins/cors.ts, docs/frontend.md): the origins allowed to call the API from another
@@ -169,7 +172,8 @@ const envSchema = z
     UPLOAD_URL_EXPIRY_SECONDS: int(10, 7 * 24 * 3600).default(900),
     // Presigned uploads that are never committed (docs/ingestion.md): an upload can be committed until
     // UPLOAD_URL_EXPIRY_SECONDS + UPLOAD_COMMIT_GRACE_SECONDS after createUploadUrls; then a sweep
-    // removes its objects. Every gateway replica sweeps; claims are exact, so they never collide.
+    // (src/resolvers/ingestion/upload-sweep.ts) removes its objects. Every gateway replica sweeps; claims
+    // are exact, so they never collide.
     /** How long after its URLs expire an upload may still be committed (a PUT that started just in time). */
     UPLOAD_COMMIT_GRACE_SECONDS: int(0, 24 * 3600).default(300),
     /** How often each gateway process sweeps (0: never; then run `npm run maintenance` from cron). */
@@ -218,7 +222,7 @@ const envSchema = z
         message: "must not exceed MAX_INPUT_LIST_LENGTH",
       });
     }
-    const origins = corsOrigins(env.CORS_ORIGINS);
+    const origins = commaList(env.CORS_ORIGINS);
     for (const origin of origins) {
       if (origin !== "*" && !isOrigin(origin)) {
         ctx.addIssue({
@@ -247,12 +251,13 @@ const envSchema = z
     }
   });
 
-export type Env = z.infer<typeof envSchema>;
+type Env = z.output<typeof envSchema>;
 
-function corsOrigins(value: string): string[] {
+/** The non-empty entries of a comma-separated variable, trimmed. */
+function commaList(value: string): string[] {
   return value
     .split(",")
-    .map((origin) => origin.trim())
+    .map((entry) => entry.trim())
     .filter(Boolean);
 }
 
@@ -262,114 +267,6 @@ function isOrigin(value: string): boolean {
     return new URL(value).origin === value;
   } catch {
     return false;
-  }
-}
-
-export interface Config {
-  env: Env["NODE_ENV"];
-  host: string;
-  port: number;
-  mongo: { url: string; database: string; maxPoolSize: number; minPoolSize: number };
-  milvus: {
-    address: string;
-    token?: string;
-    dim: number;
-    hnswM: number;
-    efConstruction: number;
-    metricType: Env["MILVUS_METRIC_TYPE"];
-  };
-  redis: { url: string; password?: string; db: { token: number; task: number; lock: number; cache: number } };
-  s3: {
-    endpoint: URL;
-    publicEndpoint: URL;
-    accessKey: string;
-    secretKey: string;
-    bucket: string;
-    region: string;
-    presignExpirySeconds: number;
-  };
-  model: { url: string; timeoutMs: number };
-  auth: { secretKey: string; algorithm: "HS256" };
-  storeTimeoutMs: number;
-  progress: { mode: Env["PROGRESS_MODE"]; pollIntervalMs: number; missingKeyWaitMs: number };
-  limits: {
-    maxDepth: number;
-    maxAliases: number;
-    maxCost: number;
-    maxTokens: number;
-    maxDocumentBytes: number;
-    maxRequestBodyBytes: number;
-    /** The body limit of a multipart (file upload) request. */
-    maxUploadRequestBytes: number;
-    defaultPageSize: number;
-    defaultTopK: number;
-    defaultListSize: number;
-    maxInputListLength: number;
-    maxResponseBytes: number;
-    maxSocketBufferBytes: number;
-  };
-  rateLimit: { points: number; anonymousPoints: number; windowMs: number; namespace: string; trustProxy: boolean };
-  /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
-  introspection: boolean;
-  persistedOperationsFile?: string;
-  /** Cross-origin browser access: `origins` empty = same-origin only; ["*"] = any origin, never with credentials. */
-  cors: { origins: string[]; credentials: boolean };
-  graphiql: { subscriptionsProtocol: Env["GRAPHIQL_SUBSCRIPTIONS_PROTOCOL"] };
-  logLevel: (typeof LOG_LEVELS)[number];
-  tracing: { enabled: boolean };
-  metricsToken?: string;
-  lockTtlMs: number;
-  operatorUsernames: ReadonlySet<string>;
-  readinessCacheMs: number;
-  tokenRecheckMs: number;
-  search: {
-    /** Rows per query vector in stage 1 (Milvus search `limit`). */
-    candidateLimit: number;
-    /** HNSW `ef` of stage 1; never below candidateLimit. */
-    ef: number;
-    maxTopK: number;
-    maxQueryVectors: number;
-    maxQueryChars: number;
-    /** Rows per stage-2 Milvus query; pages are read in windows so none is cut short. */
-    queryWindow: number;
-    /** Byte budget of the in-process page-vector cache (0: off). */
-    cacheBytes: number;
-  };
-  kafka: {
-    brokers: string[];
-    topic: string;
-    groupId: string;
-    unhandledTopic: string;
-    clientId: string;
-    sessionTimeoutMs: number;
-  };
-  upload: { maxFiles: number; maxFileBytes: number; maxRequestBytes: number; urlExpirySeconds: number };
-  /** Removing the objects of presigned uploads never committed (src/resolvers/ingestion/upload-sweep.ts). */
-  uploadSweep: { commitGraceSeconds: number; intervalMs: number; batchSize: number; claimMs: number };
-  ingest: {
-    dpi: number;
-    batchPages: number;
-    pdftoppmPath: string;
-    sofficePath: string;
-    maxAttempts: number;
-    workerPort: number;
-  };
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-  }
-}
-
-/** For the process entries: the config, or one line per problem on stderr and exit code 1. */
-export function loadConfigOrExit(source: NodeJS.ProcessEnv = process.env): Config {
-  try {
-    return loadConfig(source);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(1);
   }
 }
 
@@ -387,17 +284,11 @@ function redisUrl(env: Env): string {
   return /^rediss?:\/\//.test(env.REDIS_URL) ? env.REDIS_URL : `redis://${env.REDIS_URL}`;
 }
 
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  // An empty variable means "not set", as in a .env file with `KEY=`.
-  const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ""));
-  const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`),
-    );
-  }
-  const env = parsed.data;
+/** The checked variables placed in the nested shape the code reads; `Config` is its output type. */
+const configSchema = envSchema.transform((env) => {
   const endpoint = new URL(env.MINIO_URL);
+  // Typed, or the literal defaults would widen `Config['logLevel']` to string.
+  const logLevel: (typeof LOG_LEVELS)[number] = env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info");
   return {
     env: env.NODE_ENV,
     host: env.HOST,
@@ -460,19 +351,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       namespace: env.RATE_LIMIT_NAMESPACE,
       trustProxy: env.TRUST_PROXY,
     },
+    /** Introspection, GraphiQL and field suggestions: on in development and test, off in production. */
     introspection: env.NODE_ENV !== "production",
     persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE,
-    cors: { origins: corsOrigins(env.CORS_ORIGINS), credentials: env.CORS_CREDENTIALS },
+    cors: { origins: commaList(env.CORS_ORIGINS), credentials: env.CORS_CREDENTIALS },
     graphiql: { subscriptionsProtocol: env.GRAPHIQL_SUBSCRIPTIONS_PROTOCOL },
-    logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info"),
+    logLevel,
     tracing: { enabled: env.TRACING_ENABLED },
     metricsToken: env.METRICS_TOKEN,
     lockTtlMs: env.LOCK_TTL_MS,
-    operatorUsernames: new Set(
-      env.OPERATOR_USERNAMES.split(",")
-        .map((name) => name.trim())
-        .filter(Boolean),
-    ),
+    operatorUsernames: new Set(commaList(env.OPERATOR_USERNAMES)) as ReadonlySet<string>,
     readinessCacheMs: env.READINESS_CACHE_MS,
     tokenRecheckMs: env.TOKEN_RECHECK_MS,
     search: {
@@ -515,4 +403,35 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       workerPort: env.WORKER_PORT,
     },
   };
+});
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+/** For the process entries: the config, or one line per problem on stderr and exit code 1. */
+export function loadConfigOrExit(source: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in a .env file with `KEY=`.
+  const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
 }
