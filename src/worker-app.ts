@@ -1,7 +1,6 @@
 // buildWorker(config): the ingestion worker as an object that starts and stops, with its own
 // /health and /metrics on WORKER_PORT; src/worker.ts runs it, and the local dev start runs one too.
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
 import { runWorker } from "./resolvers/ingestion/worker.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -10,6 +9,8 @@ import { runObserved } from "./observability/scope.js";
 import { noTracing } from "./observability/tracing.js";
 import { closeStores, createStores } from "./stores/index.js";
 import { createRenderer } from "./resolvers/ingestion/page-renderer.js";
+import { listen } from "./server/http.js";
+import { operationalRoutes } from "./server/operational-routes.js";
 
 export interface Worker {
   /** Joins the consumer group and serves /health and /metrics; answers the metrics URL. */
@@ -23,21 +24,18 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
   const stores = createStores(config);
   const metrics = new Metrics();
   const deps = { config, stores, renderer: createRenderer(config), logger, metrics };
+  const routes = operationalRoutes({ metrics, metricsToken: config.metricsToken, logger });
   const abort = new AbortController();
   let running: Promise<void> | null = null;
   let server: Server | null = null;
   return {
     start: async () => {
       server = createServer((req, res) => {
-        if (req.url === "/metrics") {
-          void metrics.registry
-            .metrics()
-            .then((text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text));
-        } else if (req.url === "/health") {
-          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
-        } else res.writeHead(404).end();
+        void routes(req, res).then((handled) => {
+          if (!handled) res.writeHead(404).end();
+        });
       });
-      await new Promise<void>((resolve) => server!.listen(config.ingest.workerPort, config.host, resolve));
+      const { port } = await listen(server, config.ingest.workerPort, config.host);
       // The forward target for messages the worker does not handle must exist before the first one.
       await stores.kafka.ensureTopic(config.kafka.unhandledTopic, 1);
       // Joined the group before start() answers, so work sent afterwards finds a member.
@@ -45,7 +43,6 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
       running = runObserved({ metrics, tracing: noTracing }, () => runWorker(deps, consumer, abort.signal)).catch(
         (error) => logger.fatal({ err: error }, "the ingestion worker stopped"),
       );
-      const { port } = server.address() as AddressInfo;
       logger.info({ topic: config.kafka.topic, group: config.kafka.groupId, port }, "ingestion worker started");
       return `http://${config.host}:${port}/metrics`;
     },
