@@ -3,9 +3,16 @@
 // one public field (`health`) can sit exactly on them.
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { buildSchema, parse, getOperationAST } from "graphql";
+import SchemaBuilder from "@pothos/core";
+import ComplexityPlugin from "@pothos/plugin-complexity";
+import RelayPlugin from "@pothos/plugin-relay";
+import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import { parse } from "graphql";
 import { loadConfig } from "../src/config.js";
-import { measureOperation } from "../src/plugins/limits.js";
+import type { Context } from "../src/context.js";
+import { measureComplexity } from "../src/plugins/limits.js";
+import { connectionEdgesCost, fieldCost } from "../src/schema/cost.js";
+import { listSize } from "../src/schema/lists.js";
 import { gatewaysForFile, type GraphQLResponse, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
@@ -100,62 +107,88 @@ describe("aliases and cost", () => {
 });
 
 describe("the cost model", () => {
-  const schema = buildSchema(`
-    type Query {
-      files(first: Int, last: Int, after: String): FileConnection
-      search(query: String, topK: Int): [Hit!]!
-      searchWithDefault(topK: Int = 4): [Hit!]!
-      tags: [String!]!
-      kb: KnowledgeBase
-    }
-    type FileConnection { edges: [FileEdge!]! nodes: [File!]! pageInfo: PageInfo! }
-    type FileEdge { cursor: String! node: File! }
-    type File { id: ID! name: String! pages: [Page!]! }
-    type Page { number: Int! }
-    type PageInfo { hasNextPage: Boolean! }
-    type Hit { score: Float! file: File! }
-    type KnowledgeBase { files(first: Int): FileConnection }
-  `);
-  const limits = { defaultPageSize: 20, defaultTopK: 10, defaultListSize: 20 };
-  const cost = (query: string, variables: Record<string, unknown> = {}) => {
-    const document = parse(query);
-    return measureOperation(schema, document, getOperationAST(document)!, variables, limits).cost;
-  };
+  // The shapes the real schema has, built with its cost options (src/schema/cost.ts), plus the
+  // fallbacks it never needs: a `topK` without a default and a list without a declared size.
+  const builder = new SchemaBuilder<{ Context: Context; DefaultFieldNullability: false }>({
+    plugins: [ScopeAuthPlugin, RelayPlugin, ComplexityPlugin],
+    defaultFieldNullability: false,
+    scopeAuth: { authScopes: () => ({}) },
+    complexity: { fieldComplexity: fieldCost, disabled: true },
+    relay: { edgesFieldOptions: connectionEdgesCost },
+  });
+  const none = () => null as never;
+  const Page = builder.objectRef<object>("Page").implement({ fields: (t) => ({ number: t.int({ resolve: none }) }) });
+  const File = builder.objectRef<object>("File").implement({
+    fields: (t) => ({
+      id: t.id({ resolve: none }),
+      name: t.string({ resolve: none }),
+      pages: t.field({ type: [Page], resolve: none }),
+    }),
+  });
+  const Hit = builder.objectRef<object>("Hit").implement({
+    fields: (t) => ({ score: t.float({ resolve: none }), file: t.field({ type: File, resolve: none }) }),
+  });
+  const KnowledgeBase = builder.objectRef<object>("KnowledgeBase").implement({
+    fields: (t) => ({ files: t.connection({ type: File, resolve: none }) }),
+  });
+  builder.queryType({
+    fields: (t) => ({
+      files: t.connection({ type: File, resolve: none }),
+      search: t.field({ type: [Hit], args: { query: t.arg.string(), topK: t.arg.int() }, resolve: none }),
+      searchWithDefault: t.field({ type: [Hit], args: { topK: t.arg.int({ defaultValue: 4 }) }, resolve: none }),
+      tags: t.stringList({ resolve: none }),
+      kb: t.field({ type: KnowledgeBase, resolve: none }),
+      stores: t.field({ type: [Page], ...listSize(6), resolve: none }),
+      nodes: t.field({
+        type: [File],
+        nullable: { list: false, items: true },
+        args: { ids: t.arg.idList({ required: true }) },
+        resolve: none,
+      }),
+      byIds: t.field({
+        type: [File],
+        args: { ids: t.arg.idList({ required: true }), first: t.arg.int() },
+        resolve: none,
+      }),
+    }),
+  });
+  const schema = builder.toSchema();
+  const context = { config: { limits: { defaultPageSize: 20, defaultTopK: 10, defaultListSize: 20 } } };
+  const cost = (query: string, variables: Record<string, unknown> = {}) =>
+    measureComplexity(schema, parse(query), { variables, context })!.complexity;
 
   test("first/last multiply their sub-selection; a connection's edges are not multiplied again", () => {
     assert.equal(cost("{ files(first: 50) { edges { node { id name } } } }"), 1 + 50 * (1 + (1 + 2)));
-    assert.equal(cost("{ files(last: 5) { nodes { id } pageInfo { hasNextPage } } }"), 1 + 5 * (1 + 1 + (1 + 1)));
-    assert.equal(cost("query($n: Int) { files(first: $n) { nodes { id } } }", { n: 7 }), 1 + 7 * 2);
+    assert.equal(
+      cost("{ files(last: 5) { edges { node { id } } pageInfo { hasNextPage } } }"),
+      1 + 5 * (1 + (1 + 1) + (1 + 1)),
+    );
+    assert.equal(cost("query($n: Int) { files(first: $n) { edges { cursor } } }", { n: 7 }), 1 + 7 * 2);
   });
 
   test("without first the default page size applies; topK multiplies, with its default when absent", () => {
-    assert.equal(cost("{ files { nodes { id } } }"), 1 + 20 * 2);
+    assert.equal(cost("{ files { edges { cursor } } }"), 1 + 20 * 2);
     assert.equal(cost("{ search(topK: 3) { score } }"), 1 + 3 * 1);
     assert.equal(cost("{ search { score } }"), 1 + 10 * 1);
     assert.equal(cost("{ searchWithDefault { score } }"), 1 + 4 * 1);
   });
 
-  test("nested lists multiply: a list without arguments counts as 20", () => {
+  test("nested lists multiply: a list without arguments counts as 20, one that declares listSize as that", () => {
     // search(topK: 2) { file { pages { number } } } = 1 + 2 * (1 + (1 + 20 * 1))
     assert.equal(cost("{ search(topK: 2) { file { pages { number } } } }"), 1 + 2 * (1 + (1 + 20)));
-    assert.equal(cost("{ kb { files(first: 3) { nodes { pages { number } } } } }"), 1 + (1 + 3 * (1 + (1 + 20))));
+    assert.equal(
+      cost("{ kb { files(first: 3) { edges { node { pages { number } } } } } }"),
+      1 + (1 + 3 * (1 + (1 + (1 + 20)))),
+    );
     assert.equal(cost("{ tags }"), 1);
+    assert.equal(cost("{ stores { number } }"), 1 + 6 * 1);
   });
 
   test("list arguments count by their length: nodes(ids:) multiplies by the ids, every item costs 1", () => {
-    const withNodes = buildSchema(`
-      type Query { nodes(ids: [ID!]!): [File]! byIds(ids: [ID!]!, first: Int): [File!]! }
-      type File { id: ID! name: String! }
-    `);
-    const measure = (query: string, variables: Record<string, unknown> = {}) => {
-      const document = parse(query);
-      return measureOperation(withNodes, document, getOperationAST(document)!, variables, limits);
-    };
     const ids = Array.from({ length: 500 }, (_, i) => `id${i}`);
-    assert.equal(measure("query($ids: [ID!]!) { nodes(ids: $ids) { id name } }", { ids }).cost, 1 + 500 + 500 * 2);
-    assert.equal(measure('{ nodes(ids: ["a", "b", "c"]) { id } }').cost, 1 + 3 + 3 * 1);
-    assert.equal(measure('{ byIds(ids: ["a", "b"], first: 5) { id } }').cost, 1 + 2 + 5 * 1);
-    assert.equal(measure("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", { ids }).longestInputList, 500);
+    assert.equal(cost("query($ids: [ID!]!) { nodes(ids: $ids) { id name } }", { ids }), 1 + 500 + 500 * 2);
+    assert.equal(cost('{ nodes(ids: ["a", "b", "c"]) { id } }'), 1 + 3 + 3 * 1);
+    assert.equal(cost('{ byIds(ids: ["a", "b"], first: 5) { id } }'), 1 + 2 + 5 * 1);
   });
 
   test("every list field of the real schema is sliced by an argument, sized by a list argument, or declares listSize", async () => {
@@ -169,10 +202,10 @@ describe("the cost model", () => {
         if (!isListType(getNullableType(field.type))) continue;
         const sliced = field.args.some((arg) => ["first", "last", "topK"].includes(arg.name));
         const sized = field.args.some((arg) => isListType(getNullableType(arg.type)));
-        const declared = typeof field.extensions.listSize === "number";
-        const connectionList = /Connection$/.test(type.name) && field.name === "edges";
+        // listSize, and a connection's edges (as many as the connection's first/last).
+        const declared = typeof field.extensions.complexity === "object";
         const scalars = isLeafType(getNamedType(field.type));
-        if (!(sliced || sized || declared || connectionList || type.name === "Mutation" || scalars))
+        if (!(sliced || sized || declared || type.name === "Mutation" || scalars))
           unbounded.push(`${type.name}.${field.name}`);
       }
     }
@@ -180,11 +213,13 @@ describe("the cost model", () => {
   });
 
   test("fragments count where they are spread, and a fragment bomb stays linear", () => {
-    const spreads = Array.from({ length: 8 }, (_, i) => `fragment F${i} on File { ...F${i + 1} ...F${i + 1} }`).join(
-      "\n",
-    );
-    const query = `{ files(first: 1) { nodes { ...F0 } } }\n${spreads}\nfragment F8 on File { id }`;
-    assert.equal(cost(query), 1 + 1 * (1 + 2 ** 8));
+    const levels = 30;
+    const spreads = Array.from(
+      { length: levels },
+      (_, i) => `fragment F${i} on File { ...F${i + 1} ...F${i + 1} }`,
+    ).join("\n");
+    const query = `{ files(first: 1) { edges { node { ...F0 } } } }\n${spreads}\nfragment F${levels} on File { id }`;
+    assert.equal(cost(query), 1 + 1 * (1 + (1 + 2 ** levels)));
   });
 });
 
@@ -291,6 +326,13 @@ test("the default limits let the screens a LAYRA frontend renders through in one
     const result = await gw.query(query, { token });
     assert.equal(result.errors, undefined, `${screen}: ${JSON.stringify(result.errors)}`);
   }
+});
+
+test("in production, a document that repeats one field 500 times is refused at the default limits", async () => {
+  const gw = await gateway({ NODE_ENV: "production" });
+  const token = await gw.token("repeats");
+  const repeated = `{ me { ${"username ".repeat(500)}} }`;
+  assertLimit(await gw.query(repeated, { token }), "fields 501 exceeds the limit of 200", "fields");
 });
 
 describe("input lists and the response ceiling", () => {

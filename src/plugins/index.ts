@@ -13,7 +13,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Observation } from "../observability/scope.js";
 import type { Stores } from "../stores/index.js";
 import { useErrorPolicy } from "./errors.js";
-import { useLimits } from "./limits.js";
+import { armorLimits, useLimits } from "./limits.js";
 import { useObservability } from "./observability.js";
 import { PersistedOperations, usePersisted } from "./persisted.js";
 import { RateLimiter, refuseFlood, useRateLimit } from "./rate-limit.js";
@@ -43,6 +43,7 @@ export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins 
   const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
   const rateLimiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
+  const countRejection = (limit: string) => observation.metrics.rejections.inc({ reason: limit });
   const plugins: Plugin<Context>[] = [
     // Before observability: it replaces the executor's subscribe, which observability then wraps.
     useSharedEventResults(observation),
@@ -50,23 +51,18 @@ export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins 
     useObservability(observation, logger, transportOf),
     useErrorPolicy(logger),
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
+    // Before every plugin that wraps the parser: armor's token count replaces the parse function.
+    EnvelopArmorPlugin({
+      ...armorLimits(config.limits, countRejection),
+      // "Did you mean ...?" hints leak the schema just as introspection does.
+      blockFieldSuggestion: { enabled: !config.introspection, mask: "" },
+    }) as Plugin<Context>,
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
-    useLimits(config.limits, (limit) => observation.metrics.rejections.inc({ reason: limit })) as Plugin<Context>,
+    useLimits(config.limits, countRejection) as Plugin<Context>,
     useRateLimit(rateLimiter, config.rateLimit, logger, observation.metrics),
   ];
   if (!config.introspection) {
-    // Introspection off, and "Did you mean ...?" hints (which leak the schema just the same) hidden.
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
-    plugins.push(
-      EnvelopArmorPlugin({
-        blockFieldSuggestion: { enabled: true, mask: "" },
-        costLimit: { enabled: false },
-        maxAliases: { enabled: false },
-        maxDepth: { enabled: false },
-        maxDirectives: { enabled: false },
-        maxTokens: { enabled: false },
-      }) as Plugin<Context>,
-    );
   }
   return {
     plugins,

@@ -1,9 +1,11 @@
 import SchemaBuilder from "@pothos/core";
+import ComplexityPlugin from "@pothos/plugin-complexity";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import type { AuthenticatedContext, Context } from "../context.js";
 import { Unauthenticated } from "../errors.js";
 import { requireListLength } from "../lib/input.js";
+import { connectionEdgesCost, fieldCost } from "./cost.js";
 
 /** The most ids one `nodes` call loads. */
 const MAX_NODES = 100;
@@ -23,8 +25,14 @@ export const builder = new SchemaBuilder<{
   // A count the page did not tell is a thunk, run only when `totalCount` is selected (src/lib/pagination.ts).
   Connection: { totalCount: number | (() => Promise<number>) };
 }>({
-  plugins: [ScopeAuthPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  complexity: {
+    fieldComplexity: fieldCost,
+    // The limit is checked once per operation before it runs (src/plugins/limits.ts), not by the
+    // plugin inside root resolvers, so that a refused operation has no `data` like every other limit.
+    disabled: true,
+  },
   scopeAuth: {
     // Check a subscription's scopes when it is created, before any event (not only per event).
     authorizeOnSubscribe: true,
@@ -34,6 +42,7 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: "omit",
     cursorType: "String",
+    edgesFieldOptions: connectionEdgesCost,
     encodeGlobalID: encodeGlobalId,
     decodeGlobalID: decodeGlobalId,
     // Loaded here rather than by the plugin, so that an id naming no node type is BAD_USER_INPUT and
