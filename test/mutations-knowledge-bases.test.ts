@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { collectionName } from "../src/stores/milvus.js";
-import { acquireLock, extendLock, lockKey, releaseLock } from "../src/stores/lock.js";
+import { lockKey } from "../src/stores/lock.js";
 import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import {
   existingObjects,
@@ -298,19 +298,19 @@ test("deleteFiles with one unknown or foreign id answers NOT_FOUND and deletes n
 });
 
 test("Redis DB 2 locks: set-if-absent with expiry, extended and released only with the owner's token", async () => {
-  const redis = gw.app.stores.redis.lock;
+  const { locks, lock: lockDb } = gw.app.stores.redis;
   const key = lockKey("knowledge_base", `alice_${Date.now()}`);
-  const token = await acquireLock(redis, key, 10_000);
+  const token = await locks.acquire(key, 10_000);
   assert.ok(token);
-  assert.equal(await acquireLock(redis, key, 10_000), null, "a held lock is not taken again");
-  const ttl = await redis.pttl(key);
+  assert.equal(await locks.acquire(key, 10_000), null, "a held lock is not taken again");
+  const ttl = await lockDb.pttl(key);
   assert.ok(ttl > 0 && ttl <= 10_000);
-  assert.equal(await extendLock(redis, key, "not-the-owner", 60_000), false);
-  assert.ok((await redis.pttl(key)) <= 10_000, "a stranger does not extend it");
-  assert.equal(await extendLock(redis, key, token, 60_000), true);
-  assert.ok((await redis.pttl(key)) > 10_000);
-  assert.equal(await releaseLock(redis, key, "not-the-owner"), false);
-  assert.equal(await redis.get(key), token, "a stranger does not release it");
-  assert.equal(await releaseLock(redis, key, token), true);
-  assert.equal(await redis.exists(key), 0);
+  assert.equal(await locks.extend(key, "not-the-owner", 60_000), false);
+  assert.ok((await lockDb.pttl(key)) <= 10_000, "a stranger does not extend it");
+  assert.equal(await locks.extend(key, token, 60_000), true);
+  assert.ok((await lockDb.pttl(key)) > 10_000);
+  assert.equal(await locks.release(key, "not-the-owner"), false);
+  assert.equal(await lockDb.get(key), token, "a stranger does not release it");
+  assert.equal(await locks.release(key, token), true);
+  assert.equal(await lockDb.exists(key), 0);
 });

@@ -1,7 +1,11 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
+import { redisLocks, type RedisLocks } from "./lock.js";
 import { observeStoreCall } from "./observe.js";
+import { pendingUploads, type PendingUploads } from "./pending-uploads.js";
+import { rateLimitCounters, type RateLimitCounters } from "./rate-limits.js";
+import { ingestAttempts, taskHashes, type IngestAttempts, type TaskHashes } from "./task-hashes.js";
 import { tokenRegistry, type TokenRegistry } from "./tokens.js";
 import { withTimeout } from "./timeout.js";
 
@@ -15,6 +19,16 @@ export interface RedisStore {
   cache: Redis;
   /** Bearer tokens as LAYRA registers them (DB 0). */
   tokens: TokenRegistry;
+  /** LAYRA's task hashes `task:{id}` (task database). */
+  tasks: TaskHashes;
+  /** The ingestion workers' marks of a file being written (lock database). */
+  ingestAttempts: IngestAttempts;
+  /** Owner-token locks `lock:{kind}:{id}` (lock database). */
+  locks: RedisLocks;
+  /** Presigned uploads of the gateway's bucket waiting for their commit, and their sweep index (task database). */
+  pendingUploads: PendingUploads;
+  /** The rate limit's per-subject counters (cache database). */
+  rateLimits: RateLimitCounters;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -54,6 +68,11 @@ export function createRedisStore(config: Config): RedisStore {
   return {
     ...store,
     tokens: tokenRegistry(store.token),
+    tasks: taskHashes(store.task),
+    ingestAttempts: ingestAttempts(store.lock),
+    locks: redisLocks(store.lock, config.lockTtlMs),
+    pendingUploads: pendingUploads(store.task, config.s3.bucket),
+    rateLimits: rateLimitCounters(store.cache),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];
