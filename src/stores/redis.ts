@@ -13,10 +13,7 @@ export type RedisPurpose = "token" | "task" | "lock" | "cache";
 
 /** LAYRA's four logical Redis databases: tokens, task progress, locks, cache. */
 export interface RedisStore {
-  token: Redis;
   task: Redis;
-  lock: Redis;
-  cache: Redis;
   /** Bearer tokens as LAYRA registers them (DB 0). */
   tokens: TokenRegistry;
   /** LAYRA's task hashes `task:{id}` (task database). */
@@ -66,7 +63,7 @@ export function createRedisStore(config: Config): RedisStore {
   const { token, task, lock, cache } = config.redis.db;
   const store = { token: shared(token), task: shared(task), lock: shared(lock), cache: shared(cache) };
   return {
-    ...store,
+    task: store.task,
     tokens: tokenRegistry(store.token),
     tasks: taskHashes(store.task),
     ingestAttempts: ingestAttempts(store.lock),
