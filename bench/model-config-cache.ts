@@ -4,6 +4,7 @@
 // plus JSON.parse that a versioned cache entry needs), what a miss costs (both GETs, the findOne and
 // the SET that refills the entry), and, for scale, a whole `me { modelConfig }` request over HTTP.
 // Prints `name: value` lines.
+import { Redis } from "ioredis";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { defaultSettings, layraId } from "../dev/layra-writer.js";
 import { startGateway } from "../test/helpers.js";
@@ -17,7 +18,8 @@ const USER = "cachebench";
 const stack = await LocalStack.start({ only: ["mongo", "redis"] });
 const gateway = await startGateway(stack.env);
 const { modelConfig } = mongoCollections(gateway.app.stores.mongo.db);
-const redis = gateway.app.stores.redis.cache;
+// Auto-pipelined like the gateway's own connections, on the cache database such a cache would use.
+const redis = new Redis(gateway.config.redis.url, { db: gateway.config.redis.db.cache, enableAutoPipelining: true });
 const valueKey = `bench:model_config:${USER}:v1`;
 const versionKey = `bench:model_config:${USER}:version`;
 const missKey = `bench:model_config:${USER}:filled`;
@@ -85,6 +87,7 @@ try {
   console.log(`http_me_modelconfig_p50_us: ${us(percentile(samples.http!, 50))}`);
 } finally {
   await redis.del(valueKey, versionKey, missKey);
+  redis.disconnect();
   await gateway.close();
   await stack.close();
 }

@@ -5,7 +5,6 @@
 import { randomUUID } from "node:crypto";
 import { sweepExpiredUploads } from "../src/resolvers/ingestion/upload-sweep.js";
 import { closeStores, createStores } from "../src/stores/index.js";
-import { pendingUploads } from "../src/stores/pending-uploads.js";
 import { LocalStack } from "../dev/stack/stack.js";
 import { testConfig } from "../test/helpers.js";
 import { percentile, timeRuns } from "./stats.js";
@@ -20,7 +19,7 @@ const stores = createStores(config);
 const access = { config, stores };
 try {
   await stores.s3.ensureBucket();
-  const uploads = pendingUploads(stores.redis.task, stores.s3.bucket);
+  const uploads = stores.redis.pendingUploads;
   const idle = await timeRuns(300, () => sweepExpiredUploads(access));
   console.log(`idle sweep p50 ms: ${percentile(idle, 50).toFixed(2)}`);
 

@@ -4,10 +4,21 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { test } from "node:test";
+import { Redis } from "ioredis";
 import { SignJWT } from "jose";
 import { gatewayForFile, TEST_SECRET } from "./helpers.js";
 
 const file = gatewayForFile();
+
+/** DB 0 on a connection of the test's own, written the way LAYRA's login writes it. */
+async function withTokenDb<T>(use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(file.gateway.config.redis.url, { db: file.gateway.config.redis.db.token });
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 const sign = (claims: Record<string, unknown>, secret = TEST_SECRET) =>
   new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret));
@@ -38,7 +49,7 @@ test("no token, a malformed header, a bad signature, an expired token, or a toke
   const exp = Math.floor(Date.now() / 1000) + 3600;
   const forged = await sign({ sub: "alice", exp }, "another-secret");
   const expired = await sign({ sub: "alice", exp: Math.floor(Date.now() / 1000) - 10 });
-  await file.gateway.app.stores.redis.token.set(`token:${expired}`, "alice", "EX", 60);
+  await withTokenDb((redis) => redis.set(`token:${expired}`, "alice", "EX", 60));
   const unregistered = await sign({ sub: "alice", exp });
   const cases: [string, string | undefined, RegExp][] = [
     ["no token", undefined, /authentication required/],
@@ -66,14 +77,14 @@ test("logout revokes the token at once; other tokens of the user keep working", 
   const second = await file.gateway.token("carol", 7200);
   const logout = await file.gateway.query<{ logout: boolean }>("mutation { logout }", { token: first });
   assert.equal(logout.data?.logout, true);
-  assert.equal(await file.gateway.app.stores.redis.token.get(`token:${first}`), null);
+  assert.equal(await withTokenDb((redis) => redis.get(`token:${first}`)), null);
   assert.equal((await codeFor(`Bearer ${first}`)).code, "UNAUTHENTICATED");
   assert.equal((await codeFor(`Bearer ${second}`)).username, "carol");
 });
 
 test("a token LAYRA's own login wrote (token:{jwt} -> username, no gateway involved) is accepted", async () => {
   const jwt = await sign({ sub: "dave", exp: Math.floor(Date.now() / 1000) + 600 });
-  await file.gateway.app.stores.redis.token.set(`token:${jwt}`, "dave", "EX", 600);
+  await withTokenDb((redis) => redis.set(`token:${jwt}`, "dave", "EX", 600));
   assert.equal((await codeFor(`Bearer ${jwt}`)).username, "dave");
 });
 

@@ -103,7 +103,7 @@ test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke 
     assert.ok(window.length - 1 <= spanMs / RECHECK_MS + 2, `${window.length - 1} checks in ${spanMs} ms`);
 
     // Revoked by another replica (the key deleted directly): every stream ends with UNAUTHENTICATED.
-    await gw.app.stores.redis.token.del(`token:${token}`);
+    await gw.app.stores.redis.tokens.revoke(token);
     await Promise.all(streams.map((stream) => stream.whenEnded()));
     for (const stream of streams) {
       const codes = [

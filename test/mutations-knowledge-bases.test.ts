@@ -1,8 +1,9 @@
 // Knowledge-base and file mutations, checked in every store they touch.
 import assert from "node:assert/strict";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
+import { Redis } from "ioredis";
 import { collectionName } from "../src/stores/milvus.js";
-import { acquireLock, extendLock, lockKey, releaseLock } from "../src/stores/lock.js";
+import { lockKey } from "../src/stores/lock.js";
 import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import {
   existingObjects,
@@ -20,12 +21,16 @@ let gw: TestGateway;
 let writer: LayraWriter;
 let alice: string;
 let bob: string;
+/** The test's own connection to the lock database, to arrange and read locks beside the gateway. */
+let lockDb: Redis;
 
 before(async () => {
   gw = await file.ready;
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   [alice, bob] = await Promise.all([gw.token("alice"), gw.token("bob")]);
+  lockDb = new Redis(gw.config.redis.url, { db: gw.config.redis.db.lock });
 });
+after(() => lockDb?.disconnect());
 
 const CREATE = `mutation($name: String!) { createKnowledgeBase(name: $name) { knowledgeBaseId name isTemporary fileCount } }`;
 const RENAME = `mutation($id: String!, $name: String!) { renameKnowledgeBase(knowledgeBaseId: $id, name: $name) { knowledgeBaseId name } }`;
@@ -223,23 +228,19 @@ test("two concurrent deletes of one knowledge base: one does the work, the other
   const other = responses.find((r) => r !== succeeded[0])!;
   assert.ok(["CONFLICT", "NOT_FOUND"].includes(String(codeOf(other))), JSON.stringify(other));
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), NOTHING_LEFT);
-  assert.equal(
-    await gw.app.stores.redis.lock.exists(lockKey("knowledge_base", kb.knowledge_base_id)),
-    0,
-    "the lock is released",
-  );
+  assert.equal(await lockDb.exists(lockKey("knowledge_base", kb.knowledge_base_id)), 0, "the lock is released");
 });
 
 test("while another owner holds the knowledge base's Redis DB 2 lock, deleteKnowledgeBase answers CONFLICT, changes nothing and keeps that lock", async () => {
   const { kb, files } = await populatedKnowledgeBase("alice");
   const key = lockKey("knowledge_base", kb.knowledge_base_id);
-  await gw.app.stores.redis.lock.set(key, "someone-else", "PX", 60_000);
+  await lockDb.set(key, "someone-else", "PX", 60_000);
   const response = await gw.query(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } });
   assert.equal(codeOf(response), "CONFLICT");
-  assert.equal(await gw.app.stores.redis.lock.get(key), "someone-else");
+  assert.equal(await lockDb.get(key), "someone-else");
   assert.equal((await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files)).filesDocuments, 2);
   assert.ok(await hasCollection(gw.app.stores, kb.knowledge_base_id));
-  await gw.app.stores.redis.lock.del(key);
+  await lockDb.del(key);
   const retried = await gw.query(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } });
   assert.equal(retried.errors, undefined);
   assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, kb.knowledge_base_id, files), NOTHING_LEFT);
@@ -298,19 +299,19 @@ test("deleteFiles with one unknown or foreign id answers NOT_FOUND and deletes n
 });
 
 test("Redis DB 2 locks: set-if-absent with expiry, extended and released only with the owner's token", async () => {
-  const redis = gw.app.stores.redis.lock;
+  const { locks } = gw.app.stores.redis;
   const key = lockKey("knowledge_base", `alice_${Date.now()}`);
-  const token = await acquireLock(redis, key, 10_000);
+  const token = await locks.acquire(key, 10_000);
   assert.ok(token);
-  assert.equal(await acquireLock(redis, key, 10_000), null, "a held lock is not taken again");
-  const ttl = await redis.pttl(key);
+  assert.equal(await locks.acquire(key, 10_000), null, "a held lock is not taken again");
+  const ttl = await lockDb.pttl(key);
   assert.ok(ttl > 0 && ttl <= 10_000);
-  assert.equal(await extendLock(redis, key, "not-the-owner", 60_000), false);
-  assert.ok((await redis.pttl(key)) <= 10_000, "a stranger does not extend it");
-  assert.equal(await extendLock(redis, key, token, 60_000), true);
-  assert.ok((await redis.pttl(key)) > 10_000);
-  assert.equal(await releaseLock(redis, key, "not-the-owner"), false);
-  assert.equal(await redis.get(key), token, "a stranger does not release it");
-  assert.equal(await releaseLock(redis, key, token), true);
-  assert.equal(await redis.exists(key), 0);
+  assert.equal(await locks.extend(key, "not-the-owner", 60_000), false);
+  assert.ok((await lockDb.pttl(key)) <= 10_000, "a stranger does not extend it");
+  assert.equal(await locks.extend(key, token, 60_000), true);
+  assert.ok((await lockDb.pttl(key)) > 10_000);
+  assert.equal(await locks.release(key, "not-the-owner"), false);
+  assert.equal(await lockDb.get(key), token, "a stranger does not release it");
+  assert.equal(await locks.release(key, token), true);
+  assert.equal(await lockDb.exists(key), 0);
 });

@@ -417,7 +417,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const id = taskId("alice");
     await writeAll(uploadSteps(redis, id, THREE_FILES).slice(0, 1));
     const revoked = await gateway.token("alice");
-    await gateway.app.stores.redis.token.del(`token:${revoked}`);
+    await gateway.app.stores.redis.tokens.revoke(revoked);
     const before = gateway.app.stores.progress.counts();
     const clients = [wsClient(gateway.url, null), wsClient(gateway.url, "not-a-jwt"), wsClient(gateway.url, revoked)];
     const subs = [

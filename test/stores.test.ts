@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
+import type { Config } from "../src/config.js";
 import type { FileDoc } from "../src/stores/documents.js";
 import { createStores, closeStores, type Stores } from "../src/stores/index.js";
 import { layraId, storedUrl } from "../dev/layra-writer.js";
@@ -9,11 +10,13 @@ import { sharedStackEnv, testConfig } from "./helpers.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
+let config: Config;
 let stores: Stores;
 
 before(async () => {
   stack = await sharedStackEnv();
-  stores = createStores(testConfig(stack.env));
+  config = testConfig(stack.env);
+  stores = createStores(config);
   await stores.s3.ensureBucket();
 });
 after(async () => {
@@ -118,11 +121,34 @@ test("model server: /embed_text answers LAYRA's shape with unit 128-d vectors, d
   );
 });
 
-test("redis: the four logical databases are separate", async () => {
-  const key = `probe:${layraId("x")}`;
-  await stores.redis.cache.set(key, "cache");
-  assert.equal(await stores.redis.token.get(key), null);
-  assert.equal(await stores.redis.cache.get(key), "cache");
-  await stores.redis.cache.del(key);
+test("redis: each repository writes to its own logical database", async () => {
+  const databases = Object.entries(config.redis.db).map(
+    ([purpose, db]) => [purpose, new Redis(config.redis.url, { db })] as const,
+  );
+  /** The databases that hold `key`. */
+  const holding = async (key: string) => {
+    const found: string[] = [];
+    for (const [purpose, redis] of databases) if ((await redis.exists(key)) === 1) found.push(purpose);
+    return found;
+  };
+  try {
+    const jwt = layraId("probe");
+    await stores.redis.tokens.register(jwt, "probe", 60);
+    assert.deepEqual(await holding(`token:${jwt}`), ["token"]);
+    await stores.redis.tokens.revoke(jwt);
+    const taskId = layraId("probe");
+    await stores.redis.tasks.init(taskId, 1, "probe", 60);
+    assert.deepEqual(await holding(`task:${taskId}`), ["task"]);
+    await stores.redis.tasks.delete(taskId);
+    const lock = `lock:probe:${layraId("x")}`;
+    const owner = await stores.redis.locks.acquire(lock, 60_000);
+    assert.deepEqual(await holding(lock), ["lock"]);
+    await stores.redis.locks.release(lock, owner!);
+    const counter = `ratelimit:${layraId("probe")}`;
+    await stores.redis.rateLimits.hit(counter, 60_000);
+    assert.deepEqual(await holding(counter), ["cache"]);
+  } finally {
+    for (const [, redis] of databases) redis.disconnect();
+  }
   assert.ok(stores.redis.task instanceof Redis);
 });

@@ -42,7 +42,7 @@ export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins 
   const { logger, observation } = deps;
   const persisted = config.persistedOperationsFile ? PersistedOperations.load(config.persistedOperationsFile) : null;
   const transportOf = (context: { request?: unknown }) => (context.request ? "http" : "ws");
-  const rateLimiter = new RateLimiter(deps.stores.redis.cache, config.rateLimit);
+  const rateLimiter = new RateLimiter(deps.stores.redis.rateLimits, config.rateLimit);
   const countRejection = (limit: string) => observation.metrics.rejections.inc({ reason: limit });
   const plugins: Plugin<Context>[] = [
     // Before observability: it replaces the executor's subscribe, which observability then wraps.

@@ -6,28 +6,16 @@
 // Signed-in callers are counted by username, anonymous ones by client address. The count is sent
 // by the context factory beside the token check (`startRateLimit`), so that one Redis round trip
 // serves both; a token with a good signature counts for its subject even if it turns out revoked.
-// The script is sent once and then called by its hash (ioredis defineCommand). If Redis cannot be
-// reached the operation runs (fail open) and a warning is logged: the limit protects capacity,
-// it is not an access control.
+// If Redis cannot be reached the operation runs (fail open) and a warning is logged: the limit
+// protects capacity, it is not an access control.
 import type { IncomingMessage } from "node:http";
-import type { Redis } from "ioredis";
-import { observeStoreCall } from "../stores/observe.js";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
 import type { Context } from "../context.js";
 import { RateLimited } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-
-const SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-`;
+import type { RateLimitCounters } from "../stores/rate-limits.js";
 
 /** `invalid`: documents that failed validation, per address, counted apart from operations. */
 type Subject = "user" | "ip" | "invalid";
@@ -40,10 +28,6 @@ export interface RateLimitDecision {
   subject: Subject;
 }
 
-type ScriptedRedis = Redis & {
-  rateLimitHit(key: string, windowMs: number): Promise<[number, number]>;
-};
-
 /** The count started for one operation, awaited by the plugin before it executes. */
 export interface RateLimitCount {
   subject: "user" | "ip";
@@ -52,15 +36,10 @@ export interface RateLimitCount {
 }
 
 export class RateLimiter {
-  private readonly redis: ScriptedRedis;
-
   constructor(
-    redis: Redis,
+    private readonly counters: RateLimitCounters,
     private readonly options: Config["rateLimit"],
-  ) {
-    redis.defineCommand("rateLimitHit", { numberOfKeys: 1, lua: SCRIPT });
-    this.redis = redis as ScriptedRedis;
-  }
+  ) {}
 
   /** Starts counting one operation of a signed-in user (by name) or an anonymous caller (by address). */
   start(username: string | null, req: IncomingMessage | undefined): RateLimitCount {
@@ -86,11 +65,7 @@ export class RateLimiter {
   async hit(subject: Subject, id: string): Promise<RateLimitDecision | null> {
     const limit = this.limitOf(subject);
     if (limit === 0) return null;
-    const [count, ttl] = await observeStoreCall(
-      "redis",
-      () => this.redis.rateLimitHit(this.key(subject, id), this.options.windowMs),
-      "rate_limit.hit",
-    );
+    const [count, ttl] = await this.counters.hit(this.key(subject, id), this.options.windowMs);
     return { allowed: count <= limit, count, limit, retryAfterMs: Math.max(0, ttl), subject };
   }
 
@@ -98,10 +73,8 @@ export class RateLimiter {
   async over(subject: Subject, id: string): Promise<RateLimitDecision | null> {
     const limit = this.limitOf(subject);
     if (limit === 0) return null;
-    const key = this.key(subject, id);
-    const [count, ttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
-    const value = Number(count ?? 0);
-    return value > limit ? { allowed: false, count: value, limit, retryAfterMs: Math.max(0, ttl), subject } : null;
+    const [count, ttl] = await this.counters.read(this.key(subject, id));
+    return count > limit ? { allowed: false, count, limit, retryAfterMs: Math.max(0, ttl), subject } : null;
   }
 }
 

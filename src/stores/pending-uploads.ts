@@ -1,14 +1,5 @@
-// Presigned uploads waiting for commitUploads, and the index that finds their objects again when
-// they are never committed (docs/ingestion.md, "Uploads that are never committed"). All in the
-// Redis task database, the index per bucket (the objects are in that bucket):
-//   upload:{id}                      what was declared (JSON); expires at the commit deadline
-//   upload_sweep:{bucket}:due        sorted set, upload id -> its commit deadline (ms, Redis clock)
-//   upload_sweep:{bucket}:sweeping   sorted set, upload id -> when a sweeper's claim on it lapses (ms)
-//   upload_sweep:{bucket}:objects    hash, upload id -> JSON array of its object keys
-//   upload_expired:{id}              set when an upload was swept, so a late commit hears why
-// The index has no expiry: an entry leaves it only when a commit or a sweep claims it. Each claim is
-// one Lua script reading Redis's own clock, so a commit and any number of sweepers (every gateway
-// replica, the maintenance command) agree on a single owner whatever their own clocks say.
+// Presigned uploads waiting for commitUploads, and the per-bucket index a sweep finds the objects of
+// uncommitted ones by: docs/ingestion.md, "Uploads that are never committed".
 import type { Redis } from "ioredis";
 import { observeStoreCall } from "./observe.js";
 

@@ -1,7 +1,11 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
+import { redisLocks, type RedisLocks } from "./lock.js";
 import { observeStoreCall } from "./observe.js";
+import { pendingUploads, type PendingUploads } from "./pending-uploads.js";
+import { rateLimitCounters, type RateLimitCounters } from "./rate-limits.js";
+import { ingestAttempts, taskHashes, type IngestAttempts, type TaskHashes } from "./task-hashes.js";
 import { tokenRegistry, type TokenRegistry } from "./tokens.js";
 import { withTimeout } from "./timeout.js";
 
@@ -9,12 +13,19 @@ export type RedisPurpose = "token" | "task" | "lock" | "cache";
 
 /** LAYRA's four logical Redis databases: tokens, task progress, locks, cache. */
 export interface RedisStore {
-  token: Redis;
   task: Redis;
-  lock: Redis;
-  cache: Redis;
   /** Bearer tokens as LAYRA registers them (DB 0). */
   tokens: TokenRegistry;
+  /** LAYRA's task hashes `task:{id}` (task database). */
+  tasks: TaskHashes;
+  /** The ingestion workers' marks of a file being written (lock database). */
+  ingestAttempts: IngestAttempts;
+  /** Owner-token locks `lock:{kind}:{id}` (lock database). */
+  locks: RedisLocks;
+  /** Presigned uploads of the gateway's bucket waiting for their commit, and their sweep index (task database). */
+  pendingUploads: PendingUploads;
+  /** The rate limit's per-subject counters (cache database). */
+  rateLimits: RateLimitCounters;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -52,8 +63,13 @@ export function createRedisStore(config: Config): RedisStore {
   const { token, task, lock, cache } = config.redis.db;
   const store = { token: shared(token), task: shared(task), lock: shared(lock), cache: shared(cache) };
   return {
-    ...store,
+    task: store.task,
     tokens: tokenRegistry(store.token),
+    tasks: taskHashes(store.task),
+    ingestAttempts: ingestAttempts(store.lock),
+    locks: redisLocks(store.lock, config.lockTtlMs),
+    pendingUploads: pendingUploads(store.task, config.s3.bucket),
+    rateLimits: rateLimitCounters(store.cache),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];

@@ -1,41 +1,12 @@
-// The Redis side of ingestion: LAYRA's task hash `task:{id}` (Redis task database); pending presigned
-// uploads are in ./pending-uploads.ts. The Mongo writes that publish an ingested file are repository methods
-// (src/stores/mongo/).
+// The Redis side of ingestion: LAYRA's task hash `task:{id}` (task database) and the workers' attempt
+// marks (lock database); pending presigned uploads are in ./pending-uploads.ts.
 import type { Redis } from "ioredis";
 import { observeStoreCall } from "./observe.js";
 
 const taskKey = (taskId: string) => `task:${taskId}`;
 
-/** LAYRA's four fields, then EXPIRE: what its upload endpoints write before producing the messages. */
-export function initTask(redis: Redis, taskId: string, total: number, message: string, ttlSeconds: number) {
-  return observeStoreCall(
-    "redis",
-    async () => {
-      await redis
-        .multi()
-        .hset(taskKey(taskId), { status: "processing", total: String(total), processed: "0", message })
-        .expire(taskKey(taskId), ttlSeconds)
-        .exec();
-    },
-    "task.init",
-  );
-}
-
-export function deleteTask(redis: Redis, taskId: string) {
-  return observeStoreCall("redis", () => redis.del(taskKey(taskId)), "task.delete");
-}
-
 // Writes only into a hash that exists: an expired or foreign task is not recreated without its total.
 const HSET_IF_EXISTS = `if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], unpack(ARGV)) return 1 end return 0`;
-
-/** Sets fields of an existing task hash (LAYRA's `update_task_progress` and the page-level fields). */
-export function updateTask(redis: Redis, taskId: string, fields: Record<string, string | number>) {
-  return observeStoreCall(
-    "redis",
-    () => redis.eval(HSET_IF_EXISTS, 1, taskKey(taskId), ...Object.entries(fields).flat().map(String)),
-    "task.update",
-  );
-}
 
 /**
  * Records one file's outcome once (a redelivered file counts once: field `file:{file_id}`), then,
@@ -74,43 +45,72 @@ end
 if redis.call("TTL", key) == -1 then redis.call("EXPIRE", key, ARGV[7]) end
 return 1`;
 
-export function finishTaskFile(
-  redis: Redis,
-  taskId: string,
-  outcome: { fileId: string; filename: string; error: string | null },
-  texts: { failedPrefix: string; completed: string; ttlSeconds: number },
-) {
-  return observeStoreCall(
-    "redis",
-    () =>
-      redis.eval(
-        FINISH_FILE,
-        1,
-        taskKey(taskId),
-        outcome.fileId,
-        outcome.error === null ? "ok" : "failed",
-        outcome.error === null ? "" : `${outcome.filename}: ${outcome.error}`,
-        outcome.filename,
-        texts.failedPrefix,
-        texts.completed,
-        texts.ttlSeconds,
+/** LAYRA's task hashes, in the task database. */
+export function taskHashes(redis: Redis) {
+  return {
+    /** LAYRA's four fields, then EXPIRE: what its upload endpoints write before producing the messages. */
+    init: (taskId: string, total: number, message: string, ttlSeconds: number) =>
+      observeStoreCall(
+        "redis",
+        async () => {
+          await redis
+            .multi()
+            .hset(taskKey(taskId), { status: "processing", total: String(total), processed: "0", message })
+            .expire(taskKey(taskId), ttlSeconds)
+            .exec();
+        },
+        "task.init",
       ),
-    "task.finishFile",
-  );
+    delete: (taskId: string) => observeStoreCall("redis", () => redis.del(taskKey(taskId)), "task.delete"),
+    /** Sets fields of an existing task hash (LAYRA's `update_task_progress` and the page-level fields). */
+    update: (taskId: string, fields: Record<string, string | number>) =>
+      observeStoreCall(
+        "redis",
+        () => redis.eval(HSET_IF_EXISTS, 1, taskKey(taskId), ...Object.entries(fields).flat().map(String)),
+        "task.update",
+      ),
+    /** Records one file's outcome once and ends the task when every file has one (FINISH_FILE). */
+    finishFile: (
+      taskId: string,
+      outcome: { fileId: string; filename: string; error: string | null },
+      texts: { failedPrefix: string; completed: string; ttlSeconds: number },
+    ) =>
+      observeStoreCall(
+        "redis",
+        () =>
+          redis.eval(
+            FINISH_FILE,
+            1,
+            taskKey(taskId),
+            outcome.fileId,
+            outcome.error === null ? "ok" : "failed",
+            outcome.error === null ? "" : `${outcome.filename}: ${outcome.error}`,
+            outcome.filename,
+            texts.failedPrefix,
+            texts.completed,
+            texts.ttlSeconds,
+          ),
+        "task.finishFile",
+      ),
+  };
 }
 
-/**
- * Marks that a worker starts writing a file (`ingest_attempt:{file_id}`, lock database) and answers
- * whether an earlier attempt was interrupted before it finished: only then are leftovers removed first.
- */
-export async function beginAttempt(redis: Redis, fileId: string, ttlSeconds: number): Promise<boolean> {
-  const previous = await observeStoreCall(
-    "redis",
-    () => redis.set(`ingest_attempt:${fileId}`, "1", "EX", ttlSeconds, "GET"),
-    "attempt.begin",
-  );
-  return previous !== null;
+export type TaskHashes = ReturnType<typeof taskHashes>;
+
+/** The marks `ingest_attempt:{file_id}` a worker sets while it writes a file, in the lock database. */
+export function ingestAttempts(redis: Redis) {
+  return {
+    /** Marks the start of an attempt; true when an earlier one was interrupted, so its leftovers go first. */
+    begin: async (fileId: string, ttlSeconds: number): Promise<boolean> => {
+      const previous = await observeStoreCall(
+        "redis",
+        () => redis.set(`ingest_attempt:${fileId}`, "1", "EX", ttlSeconds, "GET"),
+        "attempt.begin",
+      );
+      return previous !== null;
+    },
+    end: (fileId: string) => observeStoreCall("redis", () => redis.del(`ingest_attempt:${fileId}`), "attempt.end"),
+  };
 }
 
-export const endAttempt = (redis: Redis, fileId: string) =>
-  observeStoreCall("redis", () => redis.del(`ingest_attempt:${fileId}`), "attempt.end");
+export type IngestAttempts = ReturnType<typeof ingestAttempts>;

@@ -7,7 +7,6 @@
 import type { StoreAccess } from "../../context.js";
 import type { Logger } from "../../observability/logger.js";
 import { runObserved, type Observation } from "../../observability/scope.js";
-import { pendingUploads } from "../../stores/pending-uploads.js";
 
 /** How long after its sweep a late commitUploads is still told UPLOAD_EXPIRED (later: NOT_FOUND). */
 export const EXPIRED_NOTICE_SECONDS = 24 * 3600;
@@ -35,7 +34,7 @@ function errorCode(error: unknown): string {
 /** One bounded sweep; never throws (a store that fails is reported in `failure`). */
 export async function sweepExpiredUploads(access: StoreAccess): Promise<SweepResult> {
   const { config, stores } = access;
-  const index = pendingUploads(stores.redis.task, stores.s3.bucket);
+  const index = stores.redis.pendingUploads;
   const result: SweepResult = { claimed: 0, uploads: 0, objects: 0, postponed: 0, failure: null };
   let claimed;
   try {

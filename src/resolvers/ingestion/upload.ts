@@ -15,8 +15,7 @@ import {
 } from "../../lib/ingestion-contract.js";
 import { isOwnUserId } from "../../lib/layra-ids.js";
 import { insertKnowledgeBase } from "../knowledge-bases.js";
-import { deleteTask, initTask } from "../../stores/task-hashes.js";
-import { pendingUploads, type PendingUpload } from "../../stores/pending-uploads.js";
+import type { PendingUpload } from "../../stores/pending-uploads.js";
 
 export interface UploadTaskFile {
   id: string;
@@ -96,7 +95,7 @@ async function enqueue(
   const taskId = `${username}_${randomUUID()}`;
   const answer = files.map((file) => ({ ...file, url: s3.presignGet(file.objectKey) }));
   try {
-    await initTask(redis.task, taskId, files.length, TASK_INITIAL_MESSAGE, TASK_TTL_SECONDS);
+    await redis.tasks.init(taskId, files.length, TASK_INITIAL_MESSAGE, TASK_TTL_SECONDS);
     await kafka.produce(
       answer.map((file) =>
         encodeEmbeddingMessage({
@@ -113,7 +112,7 @@ async function enqueue(
       ),
     );
   } catch (error) {
-    await Promise.allSettled([deleteTask(redis.task, taskId), undo()]);
+    await Promise.allSettled([redis.tasks.delete(taskId), undo()]);
     throw error;
   }
   return {
@@ -244,7 +243,7 @@ export async function createUploadUrls(
   };
   const { redis, s3 } = context.stores;
   const started = Date.now();
-  await pendingUploads(redis.task, s3.bucket).save(uploadId, pending, commitSeconds * 1000);
+  await redis.pendingUploads.save(uploadId, pending, commitSeconds * 1000);
   return {
     uploadId,
     expiresAt: new Date(started + urlExpirySeconds * 1000),
@@ -263,7 +262,7 @@ export async function createUploadUrls(
  */
 export async function commitUploads(context: Context, username: string, uploadId: string): Promise<UploadTask> {
   const { redis, s3 } = context.stores;
-  const uploads = pendingUploads(redis.task, s3.bucket);
+  const uploads = redis.pendingUploads;
   const pending = await uploads.read(uploadId);
   if (!pending) {
     // The record ends at the deadline; the index says whether this was an upload that expired.

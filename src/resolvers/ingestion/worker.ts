@@ -19,9 +19,8 @@ import {
 import type { Metrics } from "../../observability/metrics.js";
 import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
-import { beginAttempt, endAttempt, finishTaskFile, updateTask } from "../../stores/task-hashes.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
-import { lockKey, withWaitingLock } from "../../stores/lock.js";
+import { lockKey } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "./page-renderer.js";
 
 export interface WorkerDeps {
@@ -48,8 +47,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
   // After a rebalance the previous owner may still be finishing this file: wait for it, then re-check.
   // A dead member loses its partitions after the session timeout; its file lock goes after the same time.
-  return withWaitingLock(
-    deps.stores.redis.lock,
+  return deps.stores.redis.locks.holdWhenFree(
     lockKey("ingest_file", fileId),
     deps.config.kafka.sessionTimeoutMs,
     work,
@@ -62,7 +60,7 @@ function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T
  * write of the whole document, so two workers' concurrent pushes into one base could lose one.
  */
 function addFileRefLocked(deps: WorkerDeps, knowledgeBaseId: string, ref: FileRef): Promise<boolean> {
-  return withWaitingLock(deps.stores.redis.lock, lockKey("ingest_kb_files", knowledgeBaseId), 30_000, () =>
+  return deps.stores.redis.locks.holdWhenFree(lockKey("ingest_kb_files", knowledgeBaseId), 30_000, () =>
     deps.stores.mongo.knowledgeBases.pushFileRef(knowledgeBaseId, ref),
   );
 }
@@ -112,7 +110,7 @@ async function ingestOnce(
     attempt.pageKeys = Array.from({ length: pageCount }, (_, index) =>
       pageObjectKey(username, meta.original_filename, meta.file_id, index, timestampMs),
     );
-    await updateTask(stores.redis.task, taskId, {
+    await stores.redis.tasks.update(taskId, {
       current_file: meta.original_filename,
       file_pages_done: 0,
       file_pages_total: pageCount,
@@ -154,7 +152,7 @@ async function ingestOnce(
           page_number: index + 1, // 1-based in Mongo, as LAYRA
         }),
       );
-      await updateTask(stores.redis.task, taskId, { file_pages_done: start + indexes.length });
+      await stores.redis.tasks.update(taskId, { file_pages_done: start + indexes.length });
     }
     const now = new Date();
     await timed("mongo", async () => {
@@ -196,8 +194,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
   const log = logger.child({ taskId, fileId: meta.file_id });
   await withFileLock(deps, meta.file_id, async () => {
     const finish = (error: string | null) =>
-      finishTaskFile(
-        stores.redis.task,
+      stores.redis.tasks.finishFile(
         taskId,
         { fileId: meta.file_id, filename: meta.original_filename, error },
         COMPLETED_TEXTS,
@@ -210,7 +207,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       log.info("file already ingested: skipped");
       return;
     }
-    await updateTask(stores.redis.task, taskId, {
+    await stores.redis.tasks.update(taskId, {
       status: "processing",
       message: processingMessage(meta.original_filename),
     });
@@ -219,12 +216,13 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
       !knowledgeBase || knowledgeBase.username !== message.username
         ? `knowledge base ${message.knowledge_db_id} not found`
         : null;
-    const interrupted = failure === null && (await beginAttempt(stores.redis.lock, meta.file_id, ATTEMPT_MARK_SECONDS));
+    const interrupted =
+      failure === null && (await stores.redis.ingestAttempts.begin(meta.file_id, ATTEMPT_MARK_SECONDS));
     for (let tryNumber = 1; failure === null; tryNumber++) {
       const attempt: Attempt = { pageKeys: [], documentInserted: false };
       try {
         const pages = await ingestOnce(deps, message, timestampMs, attempt, interrupted && tryNumber === 1);
-        await endAttempt(stores.redis.lock, meta.file_id);
+        await stores.redis.ingestAttempts.end(meta.file_id);
         await finish(null);
         deps.metrics.ingestFiles.inc({ outcome: "ingested" });
         deps.metrics.ingestPages.inc(pages);
@@ -240,7 +238,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
     }
     // Nothing of a failed file stays in any store: its original goes too (LAYRA kept it, unlisted).
     await stores.s3.removeObjects([meta.minio_filename]);
-    await endAttempt(stores.redis.lock, meta.file_id);
+    await stores.redis.ingestAttempts.end(meta.file_id);
     await finish(failure);
     deps.metrics.ingestFiles.inc({ outcome: "failed" });
     log.warn({ reason: failure }, failedMessage(meta.original_filename));
