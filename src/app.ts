@@ -16,6 +16,7 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
+import { createLive, type Live } from "./live/index.js";
 import { subscriptionStream } from "./live/shared-events.js";
 import { socketStream } from "./live/socket-stream.js";
 import { corsOptions } from "./plugins/cors.js";
@@ -38,6 +39,7 @@ function headerIn(headers: unknown, name: string): unknown {
 export interface App {
   config: Config;
   stores: Stores;
+  live: Live;
   yoga: YogaServerInstance<ServerContext, Context>;
   server: Server;
   logger: Logger;
@@ -82,6 +84,7 @@ function sameSecret(given: string, expected: string): boolean {
 
 export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
   const logger = options.logger ?? createLogger(config);
+  const live = createLive(config, stores);
   const metrics = new Metrics();
   metrics.observePageVectorCache(stores.milvus.pageVectorCache);
   const observation = {
@@ -112,6 +115,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
         rateLimit,
         config,
         stores,
+        live,
         viewer: auth.viewer,
         authError: auth.error,
         loaders: createLoaders(stores, auth.viewer),
@@ -276,6 +280,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   return {
     config,
     stores,
+    live,
     yoga,
     server,
     logger,
@@ -306,6 +311,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await live.close();
       await closeStores(stores);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },

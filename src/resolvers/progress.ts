@@ -5,7 +5,8 @@
 // `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
 import type { Viewer } from "../context.js";
 import { BadUserInput } from "../errors.js";
-import type { HashState, ProgressWatcher, StreamEntry } from "../live/progress-watcher.js";
+import type { HashState, ProgressWatcher } from "../live/progress-watcher.js";
+import type { StreamEntry } from "../stores/progress-keys.js";
 import { EventChannel } from "../live/event-channel.js";
 import { isOwnId } from "../lib/layra-ids.js";
 

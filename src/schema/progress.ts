@@ -110,7 +110,7 @@ const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement
 
 function progressDeps(context: AuthenticatedContext): ProgressDeps {
   return {
-    watcher: context.stores.progress,
+    watcher: context.live.progress,
     viewer: context.viewer,
     missingKeyWaitMs: context.config.progress.missingKeyWaitMs,
   };
@@ -136,7 +136,7 @@ builder.subscriptionFields((fields) => {
         taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
       },
       subscribe: (_root, args, context) =>
-        whileTokenValid(context.stores, context.viewer, taskProgress(progressDeps(context), args.taskId)),
+        whileTokenValid(context.live.tokenChecks, context.viewer, taskProgress(progressDeps(context), args.taskId)),
       resolve: (event, _args, context) => freshLoaders(event, context),
     }),
     workflowRun: t.field({
@@ -145,7 +145,7 @@ builder.subscriptionFields((fields) => {
         "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
       args: { taskId: t.arg.string({ required: true }) },
       subscribe: (_root, args, context) =>
-        whileTokenValid(context.stores, context.viewer, workflowRun(progressDeps(context), args.taskId)),
+        whileTokenValid(context.live.tokenChecks, context.viewer, workflowRun(progressDeps(context), args.taskId)),
       resolve: (event, _args, context) => freshLoaders(event, context),
     }),
   };

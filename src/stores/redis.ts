@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
+import { progressKeys, type ProgressKeys } from "./progress-keys.js";
 import { tokenRegistry, type TokenRegistry } from "./tokens.js";
 import { withTimeout } from "./timeout.js";
 
@@ -15,6 +16,8 @@ export interface RedisStore {
   cache: Redis;
   /** Bearer tokens as LAYRA registers them (DB 0). */
   tokens: TokenRegistry;
+  /** LAYRA's progress hashes and streams (DB 1) and their keyspace notifications. */
+  progressKeys: ProgressKeys;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -54,6 +57,7 @@ export function createRedisStore(config: Config): RedisStore {
   return {
     ...store,
     tokens: tokenRegistry(store.token),
+    progressKeys: progressKeys(store.task, () => connect(task), task),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];
