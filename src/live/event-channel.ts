@@ -36,6 +36,28 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   private readonly cleanups: ((error?: unknown) => void)[] = [];
   private forward: Forward<T> | null = null;
 
+  /**
+   * `source` as a channel: itself when it is one (the fast path: nothing added per event), else a
+   * channel its events are pumped into. Ending the channel ends it at once and returns the source's
+   * iterator, which an async generator honours only once its pending step settles.
+   */
+  static from<T>(source: AsyncIterable<T>): EventChannel<T> {
+    if (source instanceof EventChannel) return source as EventChannel<T>;
+    const channel = new EventChannel<T>();
+    const iterator = source[Symbol.asyncIterator]();
+    channel.onEnd(() => void iterator.return?.().catch(() => undefined));
+    void (async () => {
+      try {
+        for (let step = await iterator.next(); !step.done && !channel.ended; step = await iterator.next())
+          channel.push(step.value);
+        channel.end();
+      } catch (error) {
+        channel.fail(error);
+      }
+    })();
+    return channel;
+  }
+
   /** Queues an event; ignored once the channel has ended. */
   push(value: T): void {
     if (this.ended) return;

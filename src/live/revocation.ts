@@ -6,7 +6,7 @@
 // so a revoke on any replica ends every stream within about `everyMs`; `revoked(key)` ends this
 // process's streams of a credential at once (its own logout). A check that fails (the store is down)
 // keeps the streams open: they were valid, and the store's own outage is reported elsewhere.
-import type { EventChannel } from "./event-channel.js";
+import { EventChannel } from "./event-channel.js";
 
 interface Credential {
   key: string;
@@ -124,16 +124,17 @@ export class RevocationChecks {
 }
 
 /**
- * `channel` until `key` is revoked: then the stream fails with `revokedError()`, at once when this
- * process learns it (the watch fails the channel), else before the next event once the shared check
- * says so. A map of the channel (src/live/event-channel.ts): no iterator layer of its own.
+ * `stream` until `key` is revoked: then it fails with `revokedError()`, at once when this process
+ * learns it (the watch fails the channel), else before the next event once the shared check says so.
+ * A map of the stream's channel (src/live/event-channel.ts): no iterator layer of its own.
  */
 export function untilRevoked<T>(
-  channel: EventChannel<T>,
+  stream: AsyncIterable<T>,
   checks: RevocationChecks,
   key: string,
   revokedError: () => Error,
 ): EventChannel<T> {
+  const channel = EventChannel.from(stream);
   const watch = checks.watch(key, () => channel.fail(revokedError()));
   channel.onEnd(() => watch.close());
   const revoked = (): never => {

@@ -74,14 +74,12 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
   const subscribe = async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
-    if (!(source instanceof EventChannel)) {
-      void source[Symbol.asyncIterator]().return?.();
-      throw new Error("a subscription field must return an EventChannel (src/live/event-channel.ts)");
-    }
+    // A field's `subscribe` returns any AsyncIterable; the layers after this one are maps of its channel.
+    const channel = EventChannel.from(source);
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
     const changes = sendsChangesOnly(args, operation) ? new RepeatFilter() : null;
-    return source.map(
+    return channel.map(
       (event: unknown) => {
         let result: Shared | undefined;
         if (typeof event !== "object" || event === null) result = executeOn(args, event);

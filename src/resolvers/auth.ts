@@ -6,7 +6,6 @@ import type { Config } from "../config.js";
 import type { AuthenticatedContext, Context, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
-import type { EventChannel } from "../live/event-channel.js";
 import { untilRevoked, type RevocationChecks } from "../live/revocation.js";
 
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
@@ -105,8 +104,8 @@ export async function revokeToken(
 export function whileTokenValid<T>(
   tokenChecks: RevocationChecks,
   viewer: Viewer,
-  stream: EventChannel<T>,
-): EventChannel<T> {
+  stream: AsyncIterable<T>,
+): AsyncIterable<T> {
   return untilRevoked(
     stream,
     tokenChecks,
