@@ -1,13 +1,7 @@
-// A push-based async iterator for subscriptions. A plain `async function*` cannot be stopped while it
-// awaits its next event (return() waits behind the pending await), so a client that disconnects from a
-// quiet task would keep its listener until the next change. Here return() runs the cleanup at once.
-//
-// Layers over a stream (the token check, the shared execution, masking, the response limit) are
-// `map`s: each event goes through all of them when it is pushed, and the subscriber waits on one
-// promise, the last channel's, or on none per event when `deliverTo` hands the events to its
-// transport (src/live/socket-stream.ts). An async-iterator wrapper per layer would instead hold a pending
-// promise per layer per subscriber, rebuilt on every event: at 10,000 subscribers that garbage, and
-// the microtask hops between layers, were most of a progress update's cost.
+// A push-based async iterator for subscriptions whose return() ends it at once (a plain async
+// generator's waits behind its pending await, so a quiet stream would keep its listener). Layers over a
+// stream are `map`s and `deliverTo` hands events to the transport: why, measured, in
+// docs/performance.md, "One promise per waiting subscriber".
 
 type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unknown): void };
 
