@@ -4,4 +4,4 @@ import { serveProgressBench } from "./progress-child.js";
 
 // Compiled, as production runs it (bench/built-gateway.ts).
 const { app, url, token } = await startBuiltGateway();
-serveProgressBench({ name: "gateway", url, token, counts: () => app.stores.progress.counts(), stop: () => app.stop() });
+serveProgressBench({ name: "gateway", url, token, counts: () => app.live.progress.counts(), stop: () => app.stop() });

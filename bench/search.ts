@@ -83,6 +83,7 @@ async function benchEngine(engine: string): Promise<void> {
       const context: Context = {
         config,
         stores,
+        live: gateway.app.live,
         viewer,
         authError: null,
         loaders: createLoaders(stores, viewer),

@@ -2,6 +2,7 @@
 // part lives in src/server/. main.ts only starts it; tests boot it on a random port.
 import type { Server } from "node:http";
 import type { Config } from "./config.js";
+import { createLive, type Live } from "./live/index.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
@@ -20,6 +21,7 @@ import { closeStores, createStores, type Stores } from "./stores/index.js";
 export interface App {
   config: Config;
   stores: Stores;
+  live: Live;
   yoga: GatewayYoga;
   server: Server;
   logger: Logger;
@@ -42,6 +44,7 @@ export interface AppOptions {
 
 export function buildApp(config: Config, stores: Stores = createStores(config), options: AppOptions = {}): App {
   const logger = options.logger ?? createLogger(config);
+  const live = createLive(config, stores);
   const metrics = new Metrics();
   metrics.observePageVectorCache(stores.milvus.pageVectorCache);
   const observation = {
@@ -50,7 +53,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   };
   // Limits, rate limit, CSRF, error policy, persisted operations, logs, metrics: src/plugins/.
   const gatewayPlugins = createPlugins(config, { stores, logger, observation });
-  const context = createContextFactory({ config, stores, rateLimiter: gatewayPlugins.rateLimiter });
+  const context = createContextFactory({ config, stores, live, rateLimiter: gatewayPlugins.rateLimiter });
   const yoga = createGatewayYoga({
     config,
     plugins: gatewayPlugins.plugins,
@@ -73,6 +76,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   return {
     config,
     stores,
+    live,
     yoga,
     server,
     logger,
@@ -91,6 +95,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await live.close();
       await closeStores(stores);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },

@@ -1,5 +1,6 @@
 import type { Config } from "./config.js";
 import type { GraphQLError } from "graphql";
+import type { Live } from "./live/index.js";
 import type { Loaders } from "./loaders/index.js";
 import type { RateLimitCount } from "./plugins/rate-limit.js";
 import type { Stores } from "./stores/index.js";
@@ -13,6 +14,8 @@ export interface Viewer {
 export interface Context {
   config: Config;
   stores: Stores;
+  /** What open subscriptions share: the progress watcher and the token checks (src/live/index.ts). */
+  live: Live;
   /** Null when no valid token came with the request; `authError` then says why. */
   viewer: Viewer | null;
   authError: GraphQLError | null;

@@ -198,3 +198,46 @@ test("deliverTo after a map keeps the map's order, and return() on the consumer 
   assert.ok(sourceEnded, "ending the consumer's channel ends the source");
   assert.throws(() => mapped.deliverTo(() => undefined), /one consumer/);
 });
+
+test("from: a channel is taken as it is; any other AsyncIterable is pumped into a new one", async () => {
+  const channel = new EventChannel<number>();
+  assert.equal(EventChannel.from(channel), channel, "the fast path adds nothing");
+
+  async function* numbers() {
+    yield 1;
+    yield 2;
+  }
+  const wrapped = EventChannel.from(numbers());
+  assert.ok(wrapped instanceof EventChannel);
+  assert.deepEqual(await drain(wrapped.map((n) => n * 10)), [10, 20]);
+
+  async function* failing() {
+    yield "a";
+    throw new Error("the source failed");
+  }
+  const failed = EventChannel.from(failing());
+  assert.deepEqual(await failed.next(), { value: "a", done: false });
+  await assert.rejects(failed.next(), /the source failed/);
+});
+
+test("from: ending the channel ends it at once and returns the source once its pending step settles", async () => {
+  const gate = held<void>();
+  let finished = false;
+  async function* quiet() {
+    try {
+      yield "first";
+      await gate.promise;
+      yield "second";
+    } finally {
+      finished = true;
+    }
+  }
+  const channel = EventChannel.from(quiet());
+  assert.deepEqual(await channel.next(), { value: "first", done: false });
+  await channel.return();
+  assert.deepEqual(await channel.next(), { value: undefined, done: true }, "ended without waiting on the source");
+  gate.settle();
+  await gate.promise;
+  for (let i = 0; i < 5 && !finished; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(finished, "the generator's finally ran");
+});

@@ -89,9 +89,9 @@ test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke 
     clients.push(otherClient);
     const closing = wsSubscribe(otherClient, PROGRESS, { taskId });
     await closing.waitFor(1);
-    assert.equal(gw.app.stores.tokenChecks.size, 2);
+    assert.equal(gw.app.live.tokenChecks.size, 2);
     closing.close();
-    await eventually(() => gw.app.stores.tokenChecks.size === 1, "the closed stream's token entry to go");
+    await eventually(() => gw.app.live.tokenChecks.size === 1, "the closed stream's token entry to go");
 
     // Checks start at least RECHECK_MS apart whatever the number of streams; without sharing, each of
     // the STREAMS streams would check on its own. +2: network jitter between the gateway and Redis.
@@ -112,7 +112,7 @@ test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke 
       ].map((e) => e.extensions?.code);
       assert.ok(codes.includes("UNAUTHENTICATED"), JSON.stringify([stream.results, stream.error]));
     }
-    assert.equal(gw.app.stores.tokenChecks.size, 0);
+    assert.equal(gw.app.live.tokenChecks.size, 0);
   } finally {
     await Promise.all(clients.map((client) => client.dispose()));
     monitor?.disconnect();

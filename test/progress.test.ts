@@ -19,7 +19,7 @@ import {
   type WriteStep,
 } from "./fixtures/layra-task-writer.js";
 import { percentOf } from "../src/resolvers/progress.js";
-import { missingNotificationFlags } from "../src/live/progress-watcher.js";
+import { missingNotificationFlags } from "../src/stores/progress-keys.js";
 import { sseSubscribe, wsClient, wsSubscribe, type Collected } from "./fixtures/subscribers.js";
 
 const TASK = `subscription ($taskId: String!) {
@@ -418,7 +418,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     await writeAll(uploadSteps(redis, id, THREE_FILES).slice(0, 1));
     const revoked = await gateway.token("alice");
     await gateway.app.stores.redis.tokens.revoke(revoked);
-    const before = gateway.app.stores.progress.counts();
+    const before = gateway.app.live.progress.counts();
     const clients = [wsClient(gateway.url, null), wsClient(gateway.url, "not-a-jwt"), wsClient(gateway.url, revoked)];
     const subs = [
       ...clients.map((client) => wsSubscribe(client, TASK, { taskId: id })),
@@ -434,7 +434,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       assert.ok(!result!.data, "no data");
       assert.equal(result!.errors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(result));
     }
-    assert.deepEqual(gateway.app.stores.progress.counts(), before, "nothing was watched");
+    assert.deepEqual(gateway.app.live.progress.counts(), before, "nothing was watched");
     await Promise.all(clients.map((client) => client.dispose()));
   });
 
@@ -506,7 +506,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       const event = Object.values(sub.results[0]!.data as Record<string, { end: string; status: string | null }>)[0]!;
       assert.deepEqual([event.status, event.end], [null, "NOT_FOUND"]);
     }
-    await eventually(() => gateway.app.stores.progress.counts().keys === 0, "both keys unwatched");
+    await eventually(() => gateway.app.live.progress.counts().keys === 0, "both keys unwatched");
   });
 
   test("bad input: an empty id, or one that would name a neighbouring key, is BAD_USER_INPUT", async () => {
@@ -524,7 +524,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
   });
 
   test("after 3,000 graphql-ws and 200 SSE subscribe/disconnect cycles the listener counts are back to baseline", async () => {
-    const watcher = gateway.app.stores.progress;
+    const watcher = gateway.app.live.progress;
     const baseline = watcher.counts();
     assert.equal(baseline.mode, "notifications");
     const tasks = Array.from({ length: 20 }, () => taskId("alice"));
@@ -674,7 +674,7 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
         sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
       ] as TaskSub[];
       await drive(steps, subs);
-      const watcher = gateway.app.stores.progress;
+      const watcher = gateway.app.live.progress;
       for (const sub of subs) {
         await sub.whenEnded();
         assert.deepEqual(

@@ -86,6 +86,55 @@ test("redis: an HSET on DB 1 task:* reaches a keyspace-notification subscriber",
   await stores.redis.task.del(`task:${taskId}`);
 });
 
+test("redis: progress keys are read in one batch, a key of another type reads as missing, and keyspace events name the key", async () => {
+  const { progressKeys, task } = stores.redis;
+  const id = layraId("alice");
+  const hash = `task:${id}`;
+  const stream = `workflow:events:${id}`;
+  const otherType = `workflow:${id}:state`;
+  await task.hset(hash, { status: "processing", processed: "0" });
+  await task.pexpire(hash, 60_000);
+  const first = (await task.xadd(stream, "*", "type", "node"))!;
+  const second = (await task.xadd(stream, "*", "type", "workflow", "status", "completed"))!;
+  await task.set(otherType, "a string");
+  const states = await progressKeys.readBatch([
+    { kind: "hash", key: hash, withTtl: true },
+    { kind: "hash", key: `task:${layraId("alice")}`, withTtl: false },
+    { kind: "hash", key: otherType, withTtl: false },
+    { kind: "stream", key: stream, afterId: first },
+    { kind: "stream", key: otherType, afterId: null },
+  ]);
+  const [read, ...rest] = states;
+  assert.ok(read?.kind === "hash" && read.ttlMs > 0 && read.ttlMs <= 60_000, JSON.stringify(read));
+  assert.deepEqual(read.fields, { status: "processing", processed: "0" });
+  assert.deepEqual(rest, [
+    { kind: "hash", fields: null, ttlMs: -1 },
+    { kind: "hash", fields: null, ttlMs: -1 },
+    { kind: "stream", entries: [{ id: second, fields: { type: "workflow", status: "completed" } }] },
+    { kind: "stream", entries: [] },
+  ]);
+  assert.deepEqual(
+    (await progressKeys.readStream(stream)).map((entry) => entry.id),
+    [first, second],
+  );
+  assert.deepEqual(await progressKeys.readStream(otherType), []);
+
+  assert.equal(await progressKeys.ensureKeyspaceNotifications(), "enabled");
+  const events: string[] = [];
+  const subscription = progressKeys.subscribeKeyspace(["task:*"], {
+    onEvent: (key, event) => events.push(`${key} ${event}`),
+    onReady: () => undefined,
+    onClose: () => undefined,
+  });
+  await subscription.subscribe();
+  await task.hset(hash, { status: "completed" });
+  const deadline = Date.now() + 2000;
+  while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(events, [`${hash} hset`]);
+  await subscription.close();
+  await task.del(hash, stream, otherType);
+});
+
 test("s3: a presigned GET returns the object over plain HTTP and a tampered signature is refused", async () => {
   const key = "alice_page_0123456789abcdef01234567.png";
   await stores.s3.client.putObject(stores.s3.bucket, key, Buffer.from("png bytes"), 9, { "Content-Type": "image/png" });

@@ -1,13 +1,7 @@
-// A push-based async iterator for subscriptions. A plain `async function*` cannot be stopped while it
-// awaits its next event (return() waits behind the pending await), so a client that disconnects from a
-// quiet task would keep its listener until the next change. Here return() runs the cleanup at once.
-//
-// Layers over a stream (the token check, the shared execution, masking, the response limit) are
-// `map`s: each event goes through all of them when it is pushed, and the subscriber waits on one
-// promise, the last channel's, or on none per event when `deliverTo` hands the events to its
-// transport (src/live/socket-stream.ts). An async-iterator wrapper per layer would instead hold a pending
-// promise per layer per subscriber, rebuilt on every event: at 10,000 subscribers that garbage, and
-// the microtask hops between layers, were most of a progress update's cost.
+// A push-based async iterator for subscriptions whose return() ends it at once (a plain async
+// generator's waits behind its pending await, so a quiet stream would keep its listener). Layers over a
+// stream are `map`s and `deliverTo` hands events to the transport: why, measured, in
+// docs/performance.md, "One promise per waiting subscriber".
 
 type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unknown): void };
 
@@ -35,6 +29,28 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   private failure: { error: unknown } | null = null;
   private readonly cleanups: ((error?: unknown) => void)[] = [];
   private forward: Forward<T> | null = null;
+
+  /**
+   * `source` as a channel: itself when it is one (the fast path: nothing added per event), else a
+   * channel its events are pumped into. Ending the channel ends it at once and returns the source's
+   * iterator, which an async generator honours only once its pending step settles.
+   */
+  static from<T>(source: AsyncIterable<T>): EventChannel<T> {
+    if (source instanceof EventChannel) return source as EventChannel<T>;
+    const channel = new EventChannel<T>();
+    const iterator = source[Symbol.asyncIterator]();
+    channel.onEnd(() => void iterator.return?.().catch(() => undefined));
+    void (async () => {
+      try {
+        for (let step = await iterator.next(); !step.done && !channel.ended; step = await iterator.next())
+          channel.push(step.value);
+        channel.end();
+      } catch (error) {
+        channel.fail(error);
+      }
+    })();
+    return channel;
+  }
 
   /** Queues an event; ignored once the channel has ended. */
   push(value: T): void {

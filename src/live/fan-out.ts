@@ -1,8 +1,6 @@
-// Hands one change to many listeners a slice at a time, with a macrotask between slices. A progress
-// listener's call carries its subscriber's whole delivery (the stream's layers, the frame, the socket
-// write: src/live/socket-stream.ts), about 50 µs. Calling every listener of a change in one go would
-// hold every other request and socket for the whole fan-out: a task with 10,000 subscribers would
-// stop the process for half a second. In slices, the event loop serves the rest between them.
+// Hands one change to many listeners a slice at a time, a macrotask between slices, so a task with
+// thousands of subscribers does not hold every other request and socket for its whole fan-out
+// (docs/performance.md, "One promise per waiting subscriber").
 
 interface Pending {
   /** The listeners when the change came, in order. */

@@ -1,14 +1,9 @@
-// Watches LAYRA's progress keys in the task database (docs/architecture.md, "Live progress"). LAYRA's writers only HSET
-// and XADD and publish nothing, so one Redis connection per process listens to keyspace notifications
-// for `task:*` and `workflow:*`; where CONFIG is forbidden (managed Redis) one shared poller reads every
-// watched key instead. Either way a change costs one read per key, whatever the number of subscribers:
-// the result fans out to every listener of that key, bursts coalesce into one read, and unchanged
-// snapshots are dropped.
-import type { Redis } from "ioredis";
+// Watches LAYRA's progress keys (docs/architecture.md, "Live progress"): one keyspace subscription
+// per process, or one shared poller where CONFIG is forbidden; a change costs one read per key, fanned
+// out to every listener of that key. The Redis calls are the store's (src/stores/progress-keys.ts).
 import type { Config } from "../config.js";
-import type { RedisStore } from "../stores/redis.js";
+import type { KeyRead, KeyspaceSubscription, ProgressKeys, StreamEntry } from "../stores/progress-keys.js";
 import { SlicedFanOut } from "./fan-out.js";
-import { observeStoreCall } from "../stores/observe.js";
 
 export type WatchMode = "notifications" | "poll";
 
@@ -21,11 +16,6 @@ export interface HashState {
   /** Re-sent after Redis came back, even when unchanged, so the subscriber knows it is current again. */
   resumed: boolean;
   observedAt: Date;
-}
-
-export interface StreamEntry {
-  id: string;
-  fields: Record<string, string>;
 }
 
 export type HashListener = (state: HashState) => void;
@@ -73,24 +63,6 @@ const RETRY_MS = 250;
  */
 const FAN_OUT_SLICE = 64;
 
-/** The notify-keyspace-events flags we need: K (keyspace channel), h (hash), g (del...), x (expired), t (stream). */
-export function missingNotificationFlags(current: string): string {
-  const all = current.includes("A"); // A = g$lshzxetd
-  return ["K", "h", "g", "x", "t"].filter((flag) => !current.includes(flag) && !(all && flag !== "K")).join("");
-}
-
-/** Redis refused CONFIG: no permission (ACL), or the command was renamed away. */
-function configForbidden(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /NOPERM|unknown command|not allowed|no permissions/i.test(message);
-}
-
-function pairs(flat: string[]): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-  return fields;
-}
-
 export class ProgressWatcher {
   private readonly watches = new Map<string, Watch>();
   private readonly pending = new Set<Watch>();
@@ -100,23 +72,18 @@ export class ProgressWatcher {
   private retryTimer: NodeJS.Timeout | null = null;
   private mode: WatchMode | null = null;
   private starting: Promise<void> | null = null;
-  private subscriber: Redis | null = null;
+  private subscription: KeyspaceSubscription | null = null;
   private poller: NodeJS.Timeout | null = null;
   private pollFailed = false;
   /** Set when the listener connection drops: the next successful resume re-sends every snapshot. */
   private listenerLost = false;
   private resuming = false;
   private closed = false;
-  private readonly channelPrefix: string;
-  private readonly patterns: string[];
 
   constructor(
     private readonly config: Config,
-    private readonly redis: RedisStore,
-  ) {
-    this.channelPrefix = `__keyspace@${config.redis.db.task}__:`;
-    this.patterns = [`${this.channelPrefix}task:*`, `${this.channelPrefix}workflow:*`];
-  }
+    private readonly keys: ProgressKeys,
+  ) {}
 
   /** Calls `listener` with the hash's current state (cached if already watched), then on every change. */
   watchHash(key: string, listener: HashListener): () => void {
@@ -137,14 +104,8 @@ export class ProgressWatcher {
   }
 
   /** The whole stream, for a subscriber's history; entries it also gets from `watchStream` share ids. */
-  async readStream(key: string): Promise<StreamEntry[]> {
-    try {
-      const entries = await observeStoreCall("redis", () => this.redis.task.xrange(key, "-", "+"), "task.xrange");
-      return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
-    } catch (error) {
-      if (error instanceof Error && /WRONGTYPE/.test(error.message)) return [];
-      throw error;
-    }
+  readStream(key: string): Promise<StreamEntry[]> {
+    return this.keys.readStream(key);
   }
 
   counts(): WatcherCounts {
@@ -160,7 +121,7 @@ export class ProgressWatcher {
     this.watches.clear();
     this.pending.clear();
     this.fanOut.clear();
-    if (this.subscriber) await this.subscriber.quit().catch(() => this.subscriber?.disconnect());
+    await this.subscription?.close();
   }
 
   private watch(key: string, kind: Watch["kind"]): Watch {
@@ -209,53 +170,40 @@ export class ProgressWatcher {
       this.startPoller();
       return;
     }
-    try {
-      await this.enableNotifications();
-    } catch (error) {
-      if (wanted === "auto" && configForbidden(error)) {
-        this.mode = "poll";
-        this.startPoller();
-        this.flushAllSoon();
-        return;
-      }
-      // Redis unreachable (retried on reconnect) or notifications forced on by configuration.
+    // An unreachable Redis is retried when the subscriber connects (resume).
+    const notifications = await this.keys.ensureKeyspaceNotifications().catch(() => "unreachable" as const);
+    if (notifications === "forbidden" && wanted === "auto") {
+      this.mode = "poll";
+      this.startPoller();
+      this.flushAllSoon();
+      return;
     }
+    // Listen otherwise, also where the configuration forces notifications on and CONFIG is forbidden.
     // Reads wait (mode still null) until the pattern subscription is active, so no change falls between.
     await this.listen();
     this.mode = "notifications";
   }
 
-  /** CONFIG SET is lost when Redis restarts, so this runs again on every reconnection. */
-  private async enableNotifications(): Promise<void> {
-    const reply = (await this.redis.task.call("CONFIG", "GET", "notify-keyspace-events")) as string[];
-    const current = reply[1] ?? "";
-    const missing = missingNotificationFlags(current);
-    if (missing) await this.redis.task.call("CONFIG", "SET", "notify-keyspace-events", current + missing);
-  }
-
   private async listen(): Promise<void> {
-    const subscriber = this.redis.connect(this.config.redis.db.task);
-    this.subscriber = subscriber;
-    subscriber.on("pmessage", (_pattern: string, channel: string, event: string) =>
-      this.onKeyspaceEvent(channel, event),
-    );
-    // Every (re)connection: Redis may have restarted and lost both the subscription and the CONFIG SET.
-    subscriber.on("ready", () => void this.resume());
-    subscriber.on("close", () => (this.listenerLost = true));
-    await subscriber.psubscribe(...this.patterns).catch(() => undefined);
+    const subscription = this.keys.subscribeKeyspace(["task:*", "workflow:*"], {
+      onEvent: (key, event) => this.onKeyspaceEvent(key, event),
+      // Every (re)connection: Redis may have restarted and lost both the subscription and the CONFIG SET.
+      onReady: () => void this.resume(),
+      onClose: () => (this.listenerLost = true),
+    });
+    this.subscription = subscription;
+    await subscription.subscribe().catch(() => undefined);
     // Anything written before the subscription was active is picked up by this first read.
     this.flushAllSoon();
   }
 
   /** After Redis came back: listen again, re-enable notifications, then re-read and re-send every key. */
   private async resume(): Promise<void> {
-    if (this.closed || !this.subscriber || this.resuming) return;
+    if (this.closed || !this.subscription || this.resuming) return;
     this.resuming = true;
     try {
-      await this.subscriber.psubscribe(...this.patterns);
-      await this.enableNotifications().catch((error) => {
-        if (!configForbidden(error)) throw error;
-      });
+      await this.subscription.subscribe();
+      await this.keys.ensureKeyspaceNotifications(); // "forbidden" is no outage: listen all the same
     } catch {
       if (!this.closed) setTimeout(() => void this.resume(), RETRY_MS).unref();
       return;
@@ -269,8 +217,8 @@ export class ProgressWatcher {
     this.flushAllSoon();
   }
 
-  private onKeyspaceEvent(channel: string, event: string): void {
-    const watch = this.watches.get(channel.slice(this.channelPrefix.length));
+  private onKeyspaceEvent(key: string, event: string): void {
+    const watch = this.watches.get(key);
     if (!watch || IGNORED_EVENTS.has(event)) return;
     if (watch.kind === "hash") watch.lastEvent = event;
     this.schedule(watch);
@@ -313,24 +261,14 @@ export class ProgressWatcher {
       this.reading.add(watch);
     }
     const polling = this.mode === "poll";
-    const pipeline = this.redis.task.pipeline();
-    for (const watch of batch) {
-      if (watch.kind === "hash") {
-        pipeline.hgetall(watch.key);
-        if (polling) pipeline.pttl(watch.key);
-      } else if (watch.lastId === null) pipeline.xrange(watch.key, "-", "+");
-      else pipeline.xrange(watch.key, `(${watch.lastId}`, "+");
-    }
-    let results: [Error | null, unknown][] | null;
-    try {
-      results = await observeStoreCall("redis", () => pipeline.exec(), "task.read");
-    } catch {
-      results = null;
-    }
+    const reads = batch.map((watch): KeyRead =>
+      watch.kind === "hash"
+        ? { kind: "hash", key: watch.key, withTtl: polling }
+        : { kind: "stream", key: watch.key, afterId: watch.lastId },
+    );
+    const states = await this.keys.readBatch(reads).catch(() => null);
     for (const watch of batch) this.reading.delete(watch);
-    // A key of another type (e.g. an id that names `workflow:{id}:state`) reads as missing, not as an outage.
-    const wrongType = (error: Error | null) => error !== null && /WRONGTYPE/.test(error.message);
-    if (!results || results.some(([error]) => error && !wrongType(error))) {
+    if (!states) {
       // Redis is unreachable: keep the keys pending; in poll mode the next good read re-sends them all.
       if (polling) this.pollFailed = true;
       for (const watch of batch) if (this.watches.get(watch.key) === watch) this.pending.add(watch);
@@ -340,27 +278,12 @@ export class ProgressWatcher {
     const resumed = polling && this.pollFailed;
     this.pollFailed = false;
     const observedAt = new Date();
-    let i = 0;
-    for (const watch of batch) {
-      if (watch.kind === "hash") {
-        const [error, reply] = results[i++]!;
-        const fields = wrongType(error) ? {} : (reply as Record<string, string>);
-        const ttl = polling ? (results[i++]![1] as number) : -1;
-        this.applyHash(
-          watch,
-          Object.keys(fields).length > 0 ? fields : null,
-          ttl,
-          observedAt,
-          resumed || watch.forceEmit,
-        );
-      } else {
-        const [error, reply] = results[i++]!;
-        const entries = wrongType(error)
-          ? []
-          : (reply as [string, string[]][]).map(([id, flat]) => ({ id, fields: pairs(flat) }));
-        this.applyStream(watch, entries);
-      }
-    }
+    batch.forEach((watch, i) => {
+      const state = states[i]!;
+      if (watch.kind === "hash" && state.kind === "hash")
+        this.applyHash(watch, state.fields, state.ttlMs, observedAt, resumed || watch.forceEmit);
+      else if (watch.kind === "stream" && state.kind === "stream") this.applyStream(watch, state.entries);
+    });
     if (this.pending.size > 0) this.schedule(this.pending.values().next().value!);
   }
 

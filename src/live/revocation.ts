@@ -1,12 +1,6 @@
-// Ends live streams when their credential stops being valid. A subscription authenticates once,
-// when it starts; without this a stream opened before `logout` would keep delivering until it
-// finished. Streams of one credential share one check: a process holding 10,000 streams of one token
-// asks the store once per `everyMs`, not 10,000 times. The check runs every `everyMs` while the
-// credential has a stream, and before an event is delivered when the last check is older than that,
-// so a revoke on any replica ends every stream within about `everyMs`; `revoked(key)` ends this
-// process's streams of a credential at once (its own logout). A check that fails (the store is down)
-// keeps the streams open: they were valid, and the store's own outage is reported elsewhere.
-import type { EventChannel } from "./event-channel.js";
+// Ends live streams when their credential stops being valid: a subscription authenticates once, when
+// it starts. Streams of one credential share one check (docs/performance.md, "Live progress").
+import { EventChannel } from "./event-channel.js";
 
 interface Credential {
   key: string;
@@ -27,8 +21,10 @@ export interface RevocationWatch {
 }
 
 /**
- * One validity check per credential per interval, shared by all the process's streams of it. An entry
- * lives while the credential has a stream, so memory is bounded by the open streams.
+ * One validity check per credential per `everyMs`, shared by all the process's streams of it: on a
+ * timer, and before an event when the last check is older, so a revoke on any replica ends every
+ * stream within about `everyMs`. A check that fails (the store is down) keeps the streams open: they
+ * were valid. An entry lives while the credential has a stream, so memory is bounded by the open streams.
  */
 export class RevocationChecks {
   private readonly credentials = new Map<string, Credential>();
@@ -124,16 +120,17 @@ export class RevocationChecks {
 }
 
 /**
- * `channel` until `key` is revoked: then the stream fails with `revokedError()`, at once when this
- * process learns it (the watch fails the channel), else before the next event once the shared check
- * says so. A map of the channel (src/live/event-channel.ts): no iterator layer of its own.
+ * `stream` until `key` is revoked: then it fails with `revokedError()`, at once when this process
+ * learns it (the watch fails the channel), else before the next event once the shared check says so.
+ * A map of the stream's channel (src/live/event-channel.ts): no iterator layer of its own.
  */
 export function untilRevoked<T>(
-  channel: EventChannel<T>,
+  stream: AsyncIterable<T>,
   checks: RevocationChecks,
   key: string,
   revokedError: () => Error,
 ): EventChannel<T> {
+  const channel = EventChannel.from(stream);
   const watch = checks.watch(key, () => channel.fail(revokedError()));
   channel.onEnd(() => watch.close());
   const revoked = (): never => {

@@ -1,15 +1,7 @@
-// One execution per subscription event for every subscriber who asked the same thing. A progress
-// update reaches every subscriber of its task as the same event object (src/resolvers/progress.ts), and
-// Yoga's executor would run the selection over it once per subscriber: at 10,000 subscribers of 100
-// tasks that is 100 identical executions per update, and their garbage. Here the result is computed
-// once per event object, operation (document, operation name, variables) and user, and handed to all
-// of them; masking, limits and logging still run per subscriber on it (they build new results, never
-// change the shared one). A subscription's events must therefore depend only on the event, the
-// operation, its variables and the user, which holds for taskProgress and workflowRun: their fields
-// only expose the event, and their owner checks run when the stream starts.
-//
-// A field that declares `distinctResults` (taskProgress: successive states of one task) also drops,
-// per subscriber, a result equal to the last one that subscriber was sent.
+// One execution per subscription event object, operation and user, handed to every subscriber who
+// asked the same thing (docs/performance.md, "Live progress"); masking, limits and logging run per
+// subscriber and never change the shared result. So a subscription's events may depend only on the
+// event, the operation, its variables and the user. A `distinctResults` field also drops repeats.
 import {
   createSourceEventStream,
   execute,
@@ -74,14 +66,12 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
   const subscribe = async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
-    if (!(source instanceof EventChannel)) {
-      void source[Symbol.asyncIterator]().return?.();
-      throw new Error("a subscription field must return an EventChannel (src/live/event-channel.ts)");
-    }
+    // A field's `subscribe` returns any AsyncIterable; the layers after this one are maps of its channel.
+    const channel = EventChannel.from(source);
     const key = operationKey(args);
     const operation = getOperationAST(args.document, args.operationName);
     const changes = sendsChangesOnly(args, operation) ? new RepeatFilter() : null;
-    return source.map(
+    return channel.map(
       (event: unknown) => {
         let result: Shared | undefined;
         if (typeof event !== "object" || event === null) result = executeOn(args, event);

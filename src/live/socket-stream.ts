@@ -1,12 +1,6 @@
-// graphql-ws consumes a subscription with `for await` and sends each result through its own
-// promise-returning send. Per event and subscriber that is a pending promise alive until the next
-// event (seconds, for progress: long enough to be promoted out of the young generation), an async
-// resumption, a message object and its serialisation, and ws's framing: a header and the data
-// written as two buffers, corked, so one `writev` and its stream bookkeeping. At 10,000 progress
-// subscribers those were most of an update's cost. Here each result's `next` message is written to
-// the socket when the event is pushed (EventChannel.deliverTo) as one ready-made frame, its payload
-// serialised once for every subscriber it is shared with, and graphql-ws waits on one promise for
-// the stream's whole life: it still owns the protocol (init, subscribe, complete, errors and close).
+// Subscription results written straight to the subscriber's connection as ready-made frames, each
+// payload serialised once for all who share it; graphql-ws keeps the protocol and waits on one
+// promise per stream (docs/performance.md, "Events go straight to the socket").
 import type { ExecutionResult } from "graphql";
 import type { EventChannel } from "./event-channel.js";
 import { resultPayload } from "./result-payload.js";

@@ -3,11 +3,10 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { GraphQLError } from "graphql";
 import type { Config } from "../config.js";
-import type { AuthenticatedContext, Viewer } from "../context.js";
+import type { AuthenticatedContext, Context, Viewer } from "../context.js";
 import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
 import type { Stores } from "../stores/index.js";
-import type { EventChannel } from "../live/event-channel.js";
-import { untilRevoked } from "../live/revocation.js";
+import { untilRevoked, type RevocationChecks } from "../live/revocation.js";
 
 const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKey);
 
@@ -89,9 +88,12 @@ export async function mintToken(config: Config, stores: Stores, username: string
 }
 
 /** A real revoke, which LAYRA's logout lacks: the token stops working at once, its open streams here too. */
-export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boolean> {
+export async function revokeToken(
+  { stores, live }: Pick<Context, "stores" | "live">,
+  viewer: Viewer,
+): Promise<boolean> {
   const revoked = await stores.redis.tokens.revoke(viewer.token);
-  stores.tokenChecks.revoked(viewer.token);
+  live.tokenChecks.revoked(viewer.token);
   return revoked;
 }
 
@@ -99,10 +101,14 @@ export async function revokeToken(stores: Stores, viewer: Viewer): Promise<boole
  * A stream that ends with UNAUTHENTICATED once the caller's token is no longer registered (`logout`
  * on any replica, or its TTL): checked every TOKEN_RECHECK_MS, once per token for all its streams.
  */
-export function whileTokenValid<T>(stores: Stores, viewer: Viewer, stream: EventChannel<T>): EventChannel<T> {
+export function whileTokenValid<T>(
+  tokenChecks: RevocationChecks,
+  viewer: Viewer,
+  stream: AsyncIterable<T>,
+): AsyncIterable<T> {
   return untilRevoked(
     stream,
-    stores.tokenChecks,
+    tokenChecks,
     viewer.token,
     () => new Unauthenticated("the token has been revoked: the stream ended"),
   );

@@ -1,11 +1,13 @@
-// The live progress streams, free of any transport: each returns an async iterator of events that
-// graphql-ws and SSE both serve. Termination rules (docs/layra-contract.md, "Redis"):
+// The live progress streams, free of any transport: each returns a plain AsyncIterable of events that
+// graphql-ws and SSE both serve; built as an EventChannel, which the live layer then uses as is.
+// Termination rules (docs/layra-contract.md, "Redis"):
 // a snapshot at once, then every change; the stream completes after a terminal status or when the key
 // goes away, with a last event that says why; a key that never shows up ends the stream after
 // `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
 import type { Viewer } from "../context.js";
 import { BadUserInput } from "../errors.js";
-import type { HashState, ProgressWatcher, StreamEntry } from "../live/progress-watcher.js";
+import type { HashState, ProgressWatcher } from "../live/progress-watcher.js";
+import type { StreamEntry } from "../stores/progress-keys.js";
 import { EventChannel } from "../live/event-channel.js";
 import { isOwnId } from "../lib/layra-ids.js";
 
@@ -155,7 +157,7 @@ function taskEvent(taskId: string, fields: Record<string, string>, state: HashSt
 }
 
 /** `taskProgress(taskId)`: LAYRA's ingestion progress hash `task:{taskId}` (docs/layra-contract.md, "Redis"). */
-export function taskProgress(deps: ProgressDeps, taskId: string): EventChannel<TaskProgressEvent> {
+export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterable<TaskProgressEvent> {
   checkId(taskId);
   const channel = new EventChannel<TaskProgressEvent>();
   const notFound = missingKeyTimer(channel, deps.missingKeyWaitMs, () =>
@@ -231,7 +233,7 @@ function streamEvent(entry: StreamEntry): WorkflowStreamEvent {
  * `workflow:events:{taskId}` (docs/layra-contract.md, "Redis"), read with XRANGE only, never a consumer group, so
  * LAYRA's own `workflow_group` reader loses nothing. The run's stream events decide when it ends.
  */
-export function workflowRun(deps: ProgressDeps, taskId: string): EventChannel<WorkflowRunEvent> {
+export function workflowRun(deps: ProgressDeps, taskId: string): AsyncIterable<WorkflowRunEvent> {
   checkId(taskId);
   const channel = new EventChannel<WorkflowRunEvent>();
   let hash: Record<string, string> = {};

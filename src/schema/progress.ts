@@ -29,10 +29,29 @@ const ProgressEnd = builder.enumType("ProgressEnd", {
   } as const,
 });
 
-const TaskProgress = builder.objectRef<TaskProgressEvent>("TaskProgress").implement({
-  description: "One state of LAYRA's ingestion task hash `task:{taskId}`. Fields are null only on a NOT_FOUND event.",
+/** What both progress streams' events carry: whose, when read, and how the stream ended. */
+const ProgressUpdate = builder.interfaceRef<TaskProgressEvent | WorkflowRunEvent>("ProgressUpdate").implement({
+  description: "One event of a live progress stream (taskProgress, workflowRun).",
+  resolveType: (update) => ("event" in update ? "WorkflowRun" : "TaskProgress"),
   fields: (t) => ({
     taskId: t.exposeString("taskId"),
+    status: t.exposeString("status", { nullable: true, description: "The status LAYRA wrote for the task or run." }),
+    observedAt: t.expose("observedAt", {
+      type: "DateTime",
+      description: "When the gateway read this state from Redis.",
+    }),
+    resumed: t.exposeBoolean("resumed", {
+      description: "A snapshot sent again after Redis came back; changes follow as usual.",
+    }),
+    end: t.expose("end", { type: ProgressEnd, nullable: true, description: "Set on the last event only." }),
+    endReason: t.exposeString("endReason", { nullable: true }),
+  }),
+});
+
+const TaskProgress = builder.objectRef<TaskProgressEvent>("TaskProgress").implement({
+  description: "One state of LAYRA's ingestion task hash `task:{taskId}`. Fields are null only on a NOT_FOUND event.",
+  interfaces: [ProgressUpdate],
+  fields: (t) => ({
     status: t.exposeString("status", { nullable: true, description: "processing, completed or failed" }),
     processed: t.exposeInt("processed", { nullable: true, description: "Files processed successfully." }),
     total: t.exposeInt("total", { nullable: true, description: "Files in the upload." }),
@@ -50,15 +69,6 @@ const TaskProgress = builder.objectRef<TaskProgressEvent>("TaskProgress").implem
     failedFiles: t.exposeStringList("failedFiles", {
       description: "Names of the files that failed so far; the final message says why.",
     }),
-    observedAt: t.expose("observedAt", {
-      type: "DateTime",
-      description: "When the gateway read this state from Redis.",
-    }),
-    resumed: t.exposeBoolean("resumed", {
-      description: "A snapshot sent again after Redis came back; changes follow as usual.",
-    }),
-    end: t.expose("end", { type: ProgressEnd, nullable: true, description: "Set on the last event only." }),
-    endReason: t.exposeString("endReason", { nullable: true }),
   }),
 });
 
@@ -81,8 +91,8 @@ const WorkflowEvent = builder.objectRef<WorkflowStreamEvent>("WorkflowEvent").im
 const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement({
   description:
     "A workflow run update: a change of its status hash `workflow:{taskId}`, or one entry of its event stream.",
+  interfaces: [ProgressUpdate],
   fields: (t) => ({
-    taskId: t.exposeString("taskId"),
     status: t.exposeString("status", {
       nullable: true,
       description: "The hash status: pending, running, completed, failed or canceled.",
@@ -96,21 +106,12 @@ const WorkflowRun = builder.objectRef<WorkflowRunEvent>("WorkflowRun").implement
       nullable: true,
       description: "Null when this update is a change of the status hash.",
     }),
-    observedAt: t.expose("observedAt", {
-      type: "DateTime",
-      description: "When the gateway read this state from Redis.",
-    }),
-    resumed: t.exposeBoolean("resumed", {
-      description: "A snapshot sent again after Redis came back; changes follow as usual.",
-    }),
-    end: t.expose("end", { type: ProgressEnd, nullable: true, description: "Set on the last event only." }),
-    endReason: t.exposeString("endReason", { nullable: true }),
   }),
 });
 
 function progressDeps(context: AuthenticatedContext): ProgressDeps {
   return {
-    watcher: context.stores.progress,
+    watcher: context.live.progress,
     viewer: context.viewer,
     missingKeyWaitMs: context.config.progress.missingKeyWaitMs,
   };
@@ -136,7 +137,7 @@ builder.subscriptionFields((fields) => {
         taskId: t.arg.string({ required: true, description: "`{username}_{uuid4}`, as LAYRA's upload answered." }),
       },
       subscribe: (_root, args, context) =>
-        whileTokenValid(context.stores, context.viewer, taskProgress(progressDeps(context), args.taskId)),
+        whileTokenValid(context.live.tokenChecks, context.viewer, taskProgress(progressDeps(context), args.taskId)),
       resolve: (event, _args, context) => freshLoaders(event, context),
     }),
     workflowRun: t.field({
@@ -145,7 +146,7 @@ builder.subscriptionFields((fields) => {
         "A workflow run: its status hash at once and on every change, and every entry of its event stream from the start, until the stream says it ended.",
       args: { taskId: t.arg.string({ required: true }) },
       subscribe: (_root, args, context) =>
-        whileTokenValid(context.stores, context.viewer, workflowRun(progressDeps(context), args.taskId)),
+        whileTokenValid(context.live.tokenChecks, context.viewer, workflowRun(progressDeps(context), args.taskId)),
       resolve: (event, _args, context) => freshLoaders(event, context),
     }),
   };

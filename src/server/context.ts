@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Config } from "../config.js";
 import type { Context } from "../context.js";
+import type { Live } from "../live/index.js";
 import { createLoaders } from "../loaders/index.js";
 import type { RateLimiter } from "../plugins/rate-limit.js";
 import { checkRegistered, verifyBearer } from "../resolvers/auth.js";
@@ -23,6 +24,7 @@ type InitialContext = ServerContext & {
 export interface ContextDeps {
   config: Config;
   stores: Stores;
+  live: Live;
   rateLimiter: RateLimiter;
 }
 
@@ -48,7 +50,7 @@ function authorizationOf(initial: InitialContext): unknown {
 
 export type ContextFactory = (initial: InitialContext) => Promise<Context>;
 
-export function createContextFactory({ config, stores, rateLimiter }: ContextDeps): ContextFactory {
+export function createContextFactory({ config, stores, live, rateLimiter }: ContextDeps): ContextFactory {
   return async (initial) => {
     const claims = await verifyBearer(config, authorizationOf(initial));
     // The rate-limit count and the token check go to Redis together: one round trip per operation.
@@ -58,6 +60,7 @@ export function createContextFactory({ config, stores, rateLimiter }: ContextDep
       rateLimit,
       config,
       stores,
+      live,
       viewer: auth.viewer,
       authError: auth.error,
       loaders: createLoaders(stores, auth.viewer),

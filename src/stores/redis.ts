@@ -6,6 +6,7 @@ import { observeStoreCall } from "./observe.js";
 import { pendingUploads, type PendingUploads } from "./pending-uploads.js";
 import { rateLimitCounters, type RateLimitCounters } from "./rate-limits.js";
 import { ingestAttempts, taskHashes, type IngestAttempts, type TaskHashes } from "./task-hashes.js";
+import { progressKeys, type ProgressKeys } from "./progress-keys.js";
 import { tokenRegistry, type TokenRegistry } from "./tokens.js";
 import { withTimeout } from "./timeout.js";
 
@@ -26,6 +27,8 @@ export interface RedisStore {
   pendingUploads: PendingUploads;
   /** The rate limit's per-subject counters (cache database). */
   rateLimits: RateLimitCounters;
+  /** LAYRA's progress hashes and streams (DB 1) and their keyspace notifications. */
+  progressKeys: ProgressKeys;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -70,6 +73,7 @@ export function createRedisStore(config: Config): RedisStore {
     locks: redisLocks(store.lock, config.lockTtlMs),
     pendingUploads: pendingUploads(store.task, config.s3.bucket),
     rateLimits: rateLimitCounters(store.cache),
+    progressKeys: progressKeys(store.task, () => connect(task), task),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];
