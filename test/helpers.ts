@@ -83,6 +83,19 @@ export async function startGateway(
   overrides: Record<string, string> = {},
   options: AppOptions = {},
 ): Promise<TestGateway> {
+  const gateway = await startGatewayWithoutMongo(env, overrides, options);
+  // Tests write through the stores as soon as this returns; on a busy machine the first Mongo
+  // handshake can outlast the store timeout, and a write sent meanwhile meets a closed topology.
+  await gateway.app.indexesReady;
+  return gateway;
+}
+
+/** startGateway without waiting for Mongo: for tests of a gateway whose Mongo is down at start. */
+export async function startGatewayWithoutMongo(
+  env: Record<string, string>,
+  overrides: Record<string, string> = {},
+  options: AppOptions = {},
+): Promise<TestGateway> {
   const config = testConfig(env, overrides);
   const app = buildApp(config, undefined, options);
   await app.stores.s3.ensureBucket().catch(() => undefined);

@@ -16,7 +16,6 @@ let writer: LayraWriter;
 
 before(async () => {
   gw = await file.ready;
-  await gw.app.indexesReady; // Mongo is connected before the writer writes
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
 });
 

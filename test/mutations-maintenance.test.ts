@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import { mongoCollections, INDEX_PLAN } from "../src/stores/mongo.js";
 import { LayraWriter } from "../dev/layra-writer.js";
 import { knowledgeBaseTraces, NOTHING_LEFT, objectKeysOf } from "./fixtures/traces.js";
-import { privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { privateStack, sharedStackEnv, startGateway, startGatewayWithoutMongo, type TestGateway } from "./helpers.js";
 
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gw: TestGateway;
@@ -102,7 +102,6 @@ test("allUsers needs an operator username: others get FORBIDDEN and nothing chan
 });
 
 test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id fixes, idempotently", async () => {
-  await gw.app.indexesReady;
   const mongo = mongoCollections(gw.app.stores.mongo.db);
   for (const plan of INDEX_PLAN) {
     const indexes = await mongo[plan.collection].listIndexes().toArray();
@@ -150,7 +149,7 @@ test("start-up ensures LAYRA's indexes under LAYRA's names plus the workflow_id 
 test("start-up does not wait for Mongo: with Mongo down the gateway starts, and the indexes are created once Mongo is back", async () => {
   const mongoStack = await privateStack(["mongo"]);
   await mongoStack.stopServer("mongo");
-  const down = await startGateway({ ...stack.env, MONGODB_URL: mongoStack.env.MONGODB_URL });
+  const down = await startGatewayWithoutMongo({ ...stack.env, MONGODB_URL: mongoStack.env.MONGODB_URL });
   try {
     const health = await fetch(`${down.url}/health`);
     assert.equal(health.status, 200);

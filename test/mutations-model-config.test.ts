@@ -13,7 +13,6 @@ let bob: string;
 
 before(async () => {
   gw = await file.ready;
-  await gw.app.indexesReady; // Mongo is connected before the writer writes
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   bob = await gw.token("bob");
   await writer.registerUser("bob");

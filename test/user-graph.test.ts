@@ -606,7 +606,6 @@ test("the whole profile's Mongo commands, counted on the wire, are what the driv
   try {
     const token = await counted.token("alice");
     // Once untimed: connection handshakes and the background index build stay out of the count.
-    await counted.app.indexesReady;
     assert.equal((await counted.query(PROFILE, { token, variables: { first: 100 } })).errors, undefined);
     counter.reset();
     counted.app.stores.mongo.client.on("commandStarted", listener);
