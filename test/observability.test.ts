@@ -512,7 +512,7 @@ describe("every store call is observed", () => {
   });
 });
 
-// Yoga's own error masking is off (src/app.ts, `maskedErrors: false`): the error policy also masks
+// Yoga's own error masking is off (src/server/yoga.ts, `maskedErrors: false`): the error policy also masks
 // what happens outside execution. A Yoga built like the gateway's, with the gateway's plugin list,
 // and a fault where the gateway has none to inject: its context factory, and a hook of the pipeline.
 describe("errors outside execution", () => {

@@ -1,7 +1,7 @@
 // A push-based async iterator for subscriptions whose return() ends it at once (a plain async
 // generator's waits behind its pending await, so a quiet stream would keep its listener). Layers over a
 // stream are `map`s and `deliverTo` hands events to the transport: why, measured, in
-// docs/performance.md, "One promise per waiting subscriber".
+// docs/performance.md, "Live progress".
 
 type Waiter<T> = { resolve(result: IteratorResult<T>): void; reject(error: unknown): void };
 

@@ -1,6 +1,6 @@
 // Hands one change to many listeners a slice at a time, a macrotask between slices, so a task with
 // thousands of subscribers does not hold every other request and socket for its whole fan-out
-// (docs/performance.md, "One promise per waiting subscriber").
+// (docs/performance.md, "Live progress").
 
 interface Pending {
   /** The listeners when the change came, in order. */

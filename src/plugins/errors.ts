@@ -123,7 +123,7 @@ function maskUnexpected(result: ExecutionResult, logger: Logger): ExecutionResul
 
 /**
  * The gateway's only error masking: Yoga's own is turned off (createYoga's `maskedErrors: false` in
- * src/app.ts) because it wraps every subscription event of every subscriber in two more
+ * src/server/yoga.ts) because it wraps every subscription event of every subscriber in two more
  * async-iterator layers, about 3.5 KB of garbage per delivery, to mask what this policy has already
  * masked. Its other duties are here: errors of the context factory, and of the HTTP pipeline.
  */

@@ -1,6 +1,6 @@
 // The gateway's request pipeline as one list of Yoga/Envelop plugins, wired by buildApp. Envelop hooks
-// (parse, validate, execute, subscribe) run for HTTP and for graphql-ws, because app.ts runs
-// WebSocket operations through yoga.getEnveloped; Yoga-only hooks (request parsing: CSRF, body
+// (parse, validate, execute, subscribe) run for HTTP and for graphql-ws, because src/server/websocket.ts
+// runs WebSocket operations through yoga.getEnveloped; Yoga-only hooks (request parsing: CSRF, body
 // size, persisted-operation lookup) have their graphql-ws counterpart noted where it lives.
 import type { IncomingMessage } from "node:http";
 import { NoSchemaIntrospectionCustomRule, type GraphQLError } from "graphql";

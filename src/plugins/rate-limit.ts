@@ -122,7 +122,7 @@ export function useRateLimit(
   };
   // Documents that fail validation never reach execution, so they are counted here, per address,
   // and an address past its limit is refused before its next document is even parsed (over HTTP
-  // here, over graphql-ws by app.ts through `refuseFlood`).
+  // here, over graphql-ws by src/server/websocket.ts through `refuseFlood`).
   const countInvalid = (req: IncomingMessage | undefined) =>
     void limiter.hit("invalid", clientAddress(req, options.trustProxy)).catch(() => undefined);
   return {
