@@ -2,6 +2,24 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** Matches a call whose specifier is computed: neither a string nor a template without substitutions. */
+const computedSpecifier = (argument) =>
+  `:not([${argument}.type='Literal']):not([${argument}.type='TemplateLiteral'][${argument}.expressions.length=0])`;
+
+/** Type-checked findings in files being edited elsewhere in this step: their owners fix them, then the line goes. */
+const pendingFindings = {
+  "src/app.ts": ["no-floating-promises"],
+  "src/live/event-channel.ts": ["no-floating-promises"],
+  "src/loaders/index.ts": ["await-thenable"],
+  "src/plugins/index.ts": ["no-unnecessary-type-assertion"],
+  "src/plugins/observability.ts": ["no-unnecessary-type-assertion"],
+  "src/resolvers/ingestion/page-renderer.ts": ["restrict-template-expressions"],
+  "src/schema/builder.ts": ["no-unnecessary-type-assertion"],
+  "src/schema/scalars.ts": ["no-unnecessary-type-assertion"],
+  "src/stores/milvus.ts": ["no-unnecessary-type-assertion"],
+  "src/stores/mongo/custom-nodes.ts": ["no-unnecessary-type-assertion"],
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -15,13 +33,65 @@ export default tseslint.config(
     ],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
   {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       "@typescript-eslint/no-unused-vars": [
         "error",
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" },
       ],
+      // node:test's test() and describe() return promises that the runner itself awaits.
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["test", "describe", "it", "suite"] },
+          ],
+        },
+      ],
+      // An async iterator's throw() passes on whatever it was given.
+      "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingUnknown: true }],
+      // `any` comes from JSON bodies and envelop's hook arguments: checking each use would take a cast per read.
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+      // Its findings are thrown values and JSON fields (unknown, narrowed to {}) turned into text on purpose.
+      "@typescript-eslint/no-base-to-string": "off",
+      // Closures typed as methods (store handles, envelop payloads) look to it like methods that need `this`.
+      "@typescript-eslint/unbound-method": "off",
+      // `async` here gives a Promise-typed slot its type (DataLoader batches, default callbacks), not a missed await.
+      "@typescript-eslint/require-await": "off",
     },
+  },
+  {
+    // An async listener in a bench or a test may reject: node then fails the run, which is what it should do.
+    files: ["bench/**", "test/**"],
+    rules: { "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { arguments: false } }] },
+  },
+  ...Object.entries(pendingFindings).map(([file, rules]) => ({
+    files: [file],
+    rules: Object.fromEntries(rules.map((rule) => [`@typescript-eslint/${rule}`, "off"])),
+  })),
+  {
+    // dependency-cruiser (.dependency-cruiser.mjs) reads literal specifiers only, so src/ uses no other kind.
+    files: ["src/**"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        { selector: `ImportExpression${computedSpecifier("source")}`, message: "Import a literal specifier." },
+        {
+          selector: `CallExpression[callee.name='require']${computedSpecifier("arguments.0")}`,
+          message: "Require a literal specifier.",
+        },
+      ],
+    },
+  },
+  {
+    // The config files are plain JavaScript outside tsconfig.json; web/ takes its types from generated code.
+    files: ["**/*.{js,mjs,cjs}", "web/**"],
+    ...tseslint.configs.disableTypeChecked,
   },
 );

@@ -94,7 +94,7 @@ async function benchEngine(engine: string): Promise<void> {
         queryVectors: vectors,
         topK: TOP_K,
       });
-      await Promise.all(hits.map((hit) => stores.s3.presignGet(hit.image.minio_filename)));
+      for (const hit of hits) stores.s3.presignGet(hit.image.minio_filename);
     }
 
     /** LAYRA's search (docs/layra-contract.md): vectors in the stage-1 output, then one limit=1000 query per candidate page. */

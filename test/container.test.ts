@@ -87,7 +87,7 @@ test("Dockerfile: a build stage compiles with every dependency, a separate runti
   );
   assert.ok(!copies.some((args) => /(^|\s)src\b/.test(args)), "runtime carries no TypeScript sources");
   // What the build stage copies exists and is not excluded by .dockerignore.
-  for (const copy of only(build!, "COPY")) {
+  for (const copy of only(build, "COPY")) {
     const sources = copy.args.split(/\s+/).filter((word) => !word.startsWith("--"));
     for (const source of sources.slice(0, -1)) {
       assert.ok(existsSync(join(root, source)), `build copies ${source}, which exists`);
@@ -113,7 +113,10 @@ test("Dockerfile: runtime runs node dist/main.js as a non-root user under tini, 
   const cmd = only(runtime, "CMD").at(-1);
   assert.deepEqual(execForm(cmd?.args ?? ""), ["node", "dist/main.js"]);
   const entrypoint = execForm(only(runtime, "ENTRYPOINT").at(-1)?.args ?? "");
-  assert.ok(entrypoint && /(^|\/)tini$/.test(entrypoint[0]!) && entrypoint[1] === "--", `ENTRYPOINT ${entrypoint}`);
+  assert.ok(
+    entrypoint && /(^|\/)tini$/.test(entrypoint[0]!) && entrypoint[1] === "--",
+    `ENTRYPOINT ${entrypoint?.join(" ")}`,
+  );
   const install = runs(runtime).find((run) => run.includes("apt-get install"));
   assert.ok(install && /\btini\b/.test(install) && /\bpoppler-utils\b/.test(install), `installs: ${install}`);
   const users = only(runtime, "USER").map((i) => i.args.split(":")[0]);
@@ -229,7 +232,7 @@ test("docker-compose.yml: Redis checks health with any password and keeps tokens
   assert.match(commandOf(redis), /--notify-keyspace-events Khgxt/);
   const volumes = (redis.volumes as string[]).map(String);
   const named = volumes.find((volume) => volume.endsWith(":/data"))?.split(":")[0];
-  assert.ok(named && compose.volumes && named in compose.volumes, `a named volume on /data: ${volumes}`);
+  assert.ok(named && compose.volumes && named in compose.volumes, `a named volume on /data: ${volumes.join(", ")}`);
 });
 
 test("docker-compose.yml: a model-server profile for LAYRA's embedding server", () => {
@@ -254,7 +257,7 @@ test("docker-compose.layra.yml: the gateway joins LAYRA's network and uses its s
   const bundled = Object.entries(compose.services)
     .filter(([, service]) => service.image && !service.profiles)
     .map(([name]) => name);
-  assert.ok(bundled.length >= 5, `bundled servers: ${bundled}`);
+  assert.ok(bundled.length >= 5, `bundled servers: ${bundled.join(", ")}`);
   for (const name of bundled) assert.deepEqual(override.services[name]?.profiles, ["bundled-stores"], name);
   // Services built from this repo besides the gateway (the ingestion worker) start only on request:
   // beside LAYRA's own consumers they would split its consumer group.

@@ -29,7 +29,7 @@ function emittedCodes(): Map<string, string> {
 test("every code in src/ is in docs/errors.md", () => {
   const documented = documentedCodes();
   const emitted = emittedCodes();
-  assert.ok(emitted.size >= 10, `the scan found the gateway's codes: ${[...emitted.keys()]}`);
+  assert.ok(emitted.size >= 10, `the scan found the gateway's codes: ${[...emitted.keys()].join(", ")}`);
   const missing = [...emitted].filter(([code]) => !documented.has(code)).map(([code, where]) => `${code} (${where})`);
   assert.deepEqual(missing, [], "add these to the table in docs/errors.md");
 });

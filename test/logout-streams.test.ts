@@ -114,7 +114,7 @@ test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke 
     }
     assert.equal(gw.app.live.tokenChecks.size, 0);
   } finally {
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     monitor?.disconnect();
     monitorClient.disconnect();
     await gw.close();

@@ -110,7 +110,7 @@ describe("error policy and logs", () => {
     try {
       const response = await post(url, "query Ready { health { ready } }", { "x-request-id": "req-mask-1" });
       assert.equal(response.errors?.length, 1);
-      const error = response.errors![0]!;
+      const error = response.errors[0]!;
       assert.equal(error.message, "Unexpected error.");
       assert.deepEqual(error.extensions, { code: "INTERNAL_SERVER_ERROR", requestId: "req-mask-1" });
       assert.deepEqual(error.path, ["health"]);
@@ -399,7 +399,7 @@ describe("subscriptions", () => {
     });
     const yoga = createYoga({
       schema,
-      plugins: createPlugins(config, { stores, logger, observation: { metrics, tracing: noTracing } }).plugins as never,
+      plugins: createPlugins(config, { stores, logger, observation: { metrics, tracing: noTracing } }).plugins,
     });
     const server = createServer(yoga);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -58,8 +58,10 @@ interface RunEvent {
     fields: Record<string, string>;
   } | null;
 }
-type TaskSub = Collected<{ taskProgress: TaskEvent }>;
-type RunSub = Collected<{ workflowRun: RunEvent }>;
+type TaskData = { taskProgress: TaskEvent };
+type RunData = { workflowRun: RunEvent };
+type TaskSub = Collected<TaskData>;
+type RunSub = Collected<RunData>;
 
 function taskEvents(sub: TaskSub): TaskEvent[] {
   return sub.results.map((result) => {
@@ -179,7 +181,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       steps.map((s) => s.state.status),
       ["processing", "processing", "processing", "processing", "failed", "processing", "processing"],
     );
-    const early = wsSubscribe(aliceWs, TASK, { taskId: id }) as TaskSub;
+    const early = wsSubscribe<TaskData>(aliceWs, TASK, { taskId: id });
     await drive(steps.slice(0, 5), [early]);
     await early.whenEnded();
     assert.deepEqual(
@@ -193,7 +195,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     assert.equal(taskEvents(early).at(-1)!.message, "File processing failed: unsupported format");
 
     // Subscribing while the hash says failed: one snapshot, already terminal.
-    const afterFailure = sseSubscribe(gateway.url, alice, TASK, { taskId: id }) as TaskSub;
+    const afterFailure = sseSubscribe<TaskData>(gateway.url, alice, TASK, { taskId: id });
     await afterFailure.whenEnded();
     assert.deepEqual(
       taskEvents(afterFailure).map((e) => [e.status, e.end]),
@@ -201,7 +203,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     );
 
     await steps[5]!.write(); // c.pdf starts: status back to processing
-    const late = wsSubscribe(aliceWs2, TASK, { taskId: id }) as TaskSub;
+    const late = wsSubscribe<TaskData>(aliceWs2, TASK, { taskId: id });
     await late.waitFor(1);
     await drive(steps.slice(6), [late], 1); // processed 2 of 3: completed is never reached
     await redis.pexpire(key, 50); // the hour LAYRA's EXPIRE gives runs out
@@ -336,7 +338,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     try {
       const id = taskId("alice");
       await redis.hset(`task:${id}`, { status: "processing", total: "100000", processed: "0", message: "start" });
-      const readerSub = wsSubscribe(reader, TASK, { taskId: id }) as TaskSub;
+      const readerSub = wsSubscribe<TaskData>(reader, TASK, { taskId: id });
       await once(stalled, "open");
       stalled.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${alice}` } }));
       await eventually(() => stalledMessages.length === 1, "connection_ack");
@@ -380,16 +382,16 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const missing = taskId("alice");
     const bobsTask = taskId("bob");
     await writeAll(uploadSteps(redis, bobsTask, THREE_FILES).slice(0, 1));
-    const bobSees = wsSubscribe(wsClient(gateway.url, bob), TASK, { taskId: bobsTask }) as TaskSub;
+    const bobSees = wsSubscribe<TaskData>(wsClient(gateway.url, bob), TASK, { taskId: bobsTask });
     await bobSees.waitFor(1);
     assert.equal(taskEvents(bobSees)[0]!.status, "processing", "bob's task exists");
     bobSees.close();
 
     const subs = {
-      missingWs: wsSubscribe(aliceWs, TASK, { taskId: missing }) as TaskSub,
-      missingSse: sseSubscribe(gateway.url, alice, TASK, { taskId: missing }) as TaskSub,
-      foreignWs: wsSubscribe(aliceWs2, TASK, { taskId: bobsTask }) as TaskSub,
-      foreignSse: sseSubscribe(gateway.url, alice, TASK, { taskId: bobsTask }) as TaskSub,
+      missingWs: wsSubscribe<TaskData>(aliceWs, TASK, { taskId: missing }),
+      missingSse: sseSubscribe<TaskData>(gateway.url, alice, TASK, { taskId: missing }),
+      foreignWs: wsSubscribe<TaskData>(aliceWs2, TASK, { taskId: bobsTask }),
+      foreignSse: sseSubscribe<TaskData>(gateway.url, alice, TASK, { taskId: bobsTask }),
     };
     const normalized: Record<string, unknown> = {};
     for (const [name, sub] of Object.entries(subs)) {
@@ -435,7 +437,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       assert.equal(result!.errors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(result));
     }
     assert.deepEqual(gateway.app.live.progress.counts(), before, "nothing was watched");
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
   });
 
   test("workflowRun: the hash and every stream entry in order until the stream says completed; a late subscriber gets the history; no consumer group", async () => {
@@ -464,7 +466,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
         node_code: [{ result: "node_code output" }],
       });
     }
-    const late = sseSubscribe(gateway.url, alice, RUN, { taskId: id }) as RunSub;
+    const late = sseSubscribe<RunData>(gateway.url, alice, RUN, { taskId: id });
     await late.whenEnded();
     const replay = runEvents(late);
     const entries = steps.filter((step) => step.state.event).map((step) => step.state.event);
@@ -476,7 +478,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     assert.equal(replay.at(-1)!.end, "COMPLETED");
     assert.deepEqual(await redis.xinfo("GROUPS", `workflow:events:${id}`), [], "read without consumer groups");
 
-    const foreign = wsSubscribe(wsClient(gateway.url, bob), RUN, { taskId: id }) as RunSub;
+    const foreign = wsSubscribe<RunData>(wsClient(gateway.url, bob), RUN, { taskId: id });
     await foreign.whenEnded();
     assert.deepEqual(
       runEvents(foreign).map((e) => [e.status, e.username, e.event, e.end]),
@@ -493,7 +495,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     // Meanwhile a real task's changes still flow: the odd keys do not stall the shared reads.
     const id = taskId("alice");
     const steps = uploadSteps(redis, id, THREE_FILES);
-    const normal = wsSubscribe(aliceWs2, TASK, { taskId: id }) as TaskSub;
+    const normal = wsSubscribe<TaskData>(aliceWs2, TASK, { taskId: id });
     await drive(steps.slice(0, 3), [normal]);
     assert.ok(
       subs.every((sub) => !sub.ended),
@@ -594,7 +596,7 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       await Promise.all(subs.map((sub) => sub.waitFor(1)));
       const runId = crypto.randomUUID();
       const runSteps = workflowSteps(redis, runId, "alice", ["node_start", "node_code"]);
-      const run = wsSubscribe(client, RUN, { taskId: runId }) as RunSub;
+      const run = wsSubscribe<RunData>(client, RUN, { taskId: runId });
       await drive(runSteps.slice(0, 4), [run]);
       // One listener connection with two patterns, whatever the number of subscribers and keys.
       assert.equal(await redis.call("PUBSUB", "NUMPAT"), 2);
@@ -690,8 +692,8 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       const expiring = taskId("alice");
       await writeAll(uploadSteps(redis, deleted, THREE_FILES).slice(0, 1));
       await writeAll(uploadSteps(redis, expiring, THREE_FILES).slice(0, 1));
-      const del = wsSubscribe(client, TASK, { taskId: deleted }) as TaskSub;
-      const exp = wsSubscribe(client, TASK, { taskId: expiring }) as TaskSub;
+      const del = wsSubscribe<TaskData>(client, TASK, { taskId: deleted });
+      const exp = wsSubscribe<TaskData>(client, TASK, { taskId: expiring });
       await Promise.all([del.waitFor(1), exp.waitFor(1)]);
       assert.equal(watcher.counts().pollerActive, true);
       await redis.del(`task:${deleted}`);

@@ -83,7 +83,7 @@ test("signed-in users are limited per user, across both gateways and graphql-ws,
   const fourth = await second.query(q, { token: aliceToken });
   assert.equal(fourth.status, 429);
   assert.equal(fourth.errors?.[0]?.extensions?.code, "RATE_LIMITED");
-  assert.match(fourth.errors![0]!.message, /4 operations exceed the limit of 3 per 120 s for this user/);
+  assert.match(fourth.errors[0].message, /4 operations exceed the limit of 3 per 120 s for this user/);
   // Bob has his own count.
   assert.equal((await first.query(q, { token: bobToken })).errors, undefined);
 
@@ -112,7 +112,7 @@ test("when Redis cannot be reached the operation runs (fail open) and a warning 
   const lines: { level: number; msg: string }[] = [];
   const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   const gateway = await startGateway(
-    { ...sharedEnv, REDIS_URL: redisOnly.env.REDIS_URL! },
+    { ...sharedEnv, REDIS_URL: redisOnly.env.REDIS_URL },
     { RATE_LIMIT_ANONYMOUS_POINTS: "1" },
     { logger },
   );

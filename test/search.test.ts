@@ -471,11 +471,11 @@ test("bad input and other users' bases give a typed error and search nothing", a
     });
     assert.equal(result.errors?.length, 1, `${testCase.name}: ${JSON.stringify(result.errors)}`);
     assert.equal(
-      result.errors![0]!.extensions?.code,
+      result.errors[0]!.extensions?.code,
       testCase.code,
       `${testCase.name}: ${JSON.stringify(result.errors)}`,
     );
-    if (testCase.argument) assert.equal(result.errors![0]!.extensions?.argument, testCase.argument, testCase.name);
+    if (testCase.argument) assert.equal(result.errors[0]!.extensions?.argument, testCase.argument, testCase.name);
     assert.equal(Object.values(result.data ?? {})[0] ?? null, null, `${testCase.name}: no results`);
     assert.equal(
       callsTo(await storeCallCounts(gateway.app.metrics), "milvus"),

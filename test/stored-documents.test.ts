@@ -35,7 +35,7 @@ test("conversations with `{}`, partial and model_id-carrying snapshots all read,
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: JSON.stringify({ query: body }),
       });
-      return { text: await response.clone().text(), json: (await response.json()) as Json };
+      return { text: await response.clone().text(), json: await response.json() };
     };
     const settings = "modelSettings { modelName modelUrl apiKeyHint baseUsed { name baseId } temperature topK }";
     const profile = await query(`{ me { username conversations { edges { node { conversationId ${settings} } } } } }`);

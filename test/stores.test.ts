@@ -62,7 +62,7 @@ test("mongo: a LAYRA-shaped knowledge base and file round-trip, and a unique ind
   });
   const read = await files.findOne({ file_id: file.file_id }, { projection: { _id: 0 } });
   assert.deepEqual(read, file);
-  assert.ok(read!.created_at instanceof Date, "timestamps come back as BSON Dates");
+  assert.ok(read.created_at instanceof Date, "timestamps come back as BSON Dates");
   await assert.rejects(files.insertOne({ ...file }), (error: { code?: number }) => error.code === 11000);
 });
 
@@ -138,7 +138,7 @@ test("redis: progress keys are read in one batch, a key of another type reads as
 test("s3: a presigned GET returns the object over plain HTTP and a tampered signature is refused", async () => {
   const key = "alice_page_0123456789abcdef01234567.png";
   await stores.s3.client.putObject(stores.s3.bucket, key, Buffer.from("png bytes"), 9, { "Content-Type": "image/png" });
-  const url = await stores.s3.presignGet(key);
+  const url = stores.s3.presignGet(key);
   const ok = await fetch(url);
   assert.equal(ok.status, 200);
   assert.equal(await ok.text(), "png bytes");

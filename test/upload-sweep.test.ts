@@ -40,10 +40,10 @@ before(async () => {
   s3Stack = await privateStack(["s3"]);
   env = {
     ...shared.env,
-    MINIO_URL: s3Stack.env.MINIO_URL!,
-    MINIO_PUBLIC_URL: s3Stack.env.MINIO_PUBLIC_URL!,
-    MINIO_ACCESS_KEY: s3Stack.env.MINIO_ACCESS_KEY!,
-    MINIO_SECRET_KEY: s3Stack.env.MINIO_SECRET_KEY!,
+    MINIO_URL: s3Stack.env.MINIO_URL,
+    MINIO_PUBLIC_URL: s3Stack.env.MINIO_PUBLIC_URL,
+    MINIO_ACCESS_KEY: s3Stack.env.MINIO_ACCESS_KEY,
+    MINIO_SECRET_KEY: s3Stack.env.MINIO_SECRET_KEY,
   };
   overrides = ingestOverrides({
     UPLOAD_URL_EXPIRY_SECONDS: "10",
@@ -336,7 +336,7 @@ test("with Redis down the gateway's sweeps are postponed and logged, the process
   const redisStack = await privateStack(["redis"]);
   const lines: string[] = [];
   const logger = createLogger({ logLevel: "info" }, { write: (line: string) => void lines.push(line) });
-  const lonely = await startGateway({ ...env, REDIS_URL: redisStack.env.REDIS_URL! }, overrides, { logger });
+  const lonely = await startGateway({ ...env, REDIS_URL: redisStack.env.REDIS_URL }, overrides, { logger });
   const postponedByRedis = () =>
     lines.filter((line) => {
       const entry = JSON.parse(line) as { msg: string; store?: string };
@@ -349,7 +349,7 @@ test("with Redis down the gateway's sweeps are postponed and logged, the process
     await redisStack.startServer("redis");
     const sweep = await sweepExpiredUploads({ config: lonely.config, stores: lonely.app.stores });
     assert.equal(sweep.failure, null, "the next sweep runs again");
-    const redisAddress = new URL(redisStack.env.REDIS_URL!).host;
+    const redisAddress = new URL(redisStack.env.REDIS_URL).host;
     assert.ok(
       lines.every((line) => !line.includes(redisAddress)),
       "no store address in a log line",

@@ -57,8 +57,8 @@ after(async () => {
 const imagesLoaded = (selector: string, count: number) =>
   browser.page.waitForFunction(
     ([selector, count]) => {
-      const images = [...document.querySelectorAll<HTMLImageElement>(selector as string)];
-      return images.length >= (count as number) && images.every((image) => image.complete && image.naturalWidth > 0);
+      const images = [...document.querySelectorAll<HTMLImageElement>(selector)];
+      return images.length >= count && images.every((image) => image.complete && image.naturalWidth > 0);
     },
     [selector, count] as const,
     WAIT,

@@ -18,7 +18,7 @@ export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model", "kafka"
  * PyPI's `milvus` package, dev/stack/milvus-engine.py), a second Milvus beside milvus-lite, which
  * reimplements Milvus's protocol; it takes about 40 s to start.
  */
-export const OPTIONAL_SERVERS = ["milvusEngine"] as const;
+const OPTIONAL_SERVERS = ["milvusEngine"] as const;
 export type StoreServer = (typeof STORE_SERVERS)[number] | (typeof OPTIONAL_SERVERS)[number];
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");

@@ -19,7 +19,7 @@ export interface LayraEmbeddingMessage {
 }
 
 /** LAYRA sends every embedding message with the header `priority: "1"` and no key. */
-export const EMBEDDING_PRIORITY = "1";
+const EMBEDDING_PRIORITY = "1";
 
 export function encodeEmbeddingMessage(message: LayraEmbeddingMessage): {
   value: Buffer;
@@ -93,7 +93,7 @@ export function decodeTaskMessage(value: Buffer): DecodedTaskMessage {
 
 // LAYRA's task hash texts (`task:{task_id}`, Redis task database).
 export const TASK_INITIAL_MESSAGE = "Initializing file processing...";
-export const TASK_COMPLETED_MESSAGE = "All files processed successfully";
+const TASK_COMPLETED_MESSAGE = "All files processed successfully";
 export const processingMessage = (filename: string) => `Processing ${filename}...`;
 export const failedMessage = (detail: string) => `File processing failed: ${detail}`;
 /** LAYRA's task hash lives one hour from the upload. */
@@ -107,7 +107,7 @@ export const COMPLETED_TEXTS = {
 
 // What LAYRA's converter does with an extension (`convert_file_to_images`), and what its upload
 // dialog accepts (`SupportUploadFormat`): images directly, PDF rendered, the rest through LibreOffice.
-export const IMAGE_EXTENSIONS = new Set([
+const IMAGE_EXTENSIONS = new Set([
   "jpg",
   "jpeg",
   "png",
@@ -161,7 +161,7 @@ export function filenameProblem(filename: string): string | null {
 }
 
 /** `os.path.splitext`: the extension keeps its dot; a leading dot alone is not an extension. */
-export function splitExtension(filename: string): [string, string] {
+function splitExtension(filename: string): [string, string] {
   const dot = filename.lastIndexOf(".");
   if (dot <= 0) return [filename, ""];
   return [filename.slice(0, dot), filename.slice(dot)];

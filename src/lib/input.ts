@@ -3,7 +3,7 @@
 import { BadUserInput } from "../errors.js";
 import { isOwnUserId } from "./layra-ids.js";
 
-export const MAX_NAME_LENGTH = 200;
+const MAX_NAME_LENGTH = 200;
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -29,7 +29,7 @@ export function requireOwnLayraId(argument: string, value: string, username: str
  * `.` (a path), at any depth. MongoDB 7 stores dotted keys but FerretDB refuses them, and the
  * gateway writes only what both accept (docs/architecture.md, "Portable MongoDB subset").
  */
-export function requireStorableJson(argument: string, value: unknown, depth = 0): void {
+function requireStorableJson(argument: string, value: unknown, depth = 0): void {
   if (depth > 64) throw new BadUserInput(argument, "is nested too deeply");
   if (Array.isArray(value)) {
     for (const item of value) requireStorableJson(argument, item, depth + 1);

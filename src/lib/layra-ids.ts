@@ -51,7 +51,7 @@ export function parseTempKnowledgeBaseId(id: string): TempKnowledgeBaseId | null
 export const isOwnUserId = (id: string, username: string) => parseUserId(id)?.owner === username;
 
 /** The owner of an id of either shape, or null when it has neither. */
-export function ownerOfId(id: string): string | null {
+function ownerOfId(id: string): string | null {
   return parseUserId(id)?.owner ?? parseTempKnowledgeBaseId(id)?.owner ?? null;
 }
 

@@ -4,7 +4,7 @@ import { resolveOffsetConnection, type DefaultConnectionArguments } from "@potho
 import { BadUserInput } from "../errors.js";
 
 export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 100;
 const CURSOR_PREFIX = "OffsetConnection:";
 
 function checkCursor(name: "after" | "before", cursor: string | null | undefined): void {
@@ -18,7 +18,7 @@ function checkCursor(name: "after" | "before", cursor: string | null | undefined
     throw new BadUserInput(name, `${JSON.stringify(cursor)} is not a cursor of this connection`);
 }
 
-export function checkConnectionArgs(args: DefaultConnectionArguments): void {
+function checkConnectionArgs(args: DefaultConnectionArguments): void {
   for (const name of ["first", "last"] as const) {
     const value = args[name];
     if (value !== null && value !== undefined && (value < 0 || value > MAX_PAGE_SIZE)) {
@@ -76,7 +76,7 @@ export async function listConnection<N>(args: DefaultConnectionArguments, list: 
 }
 
 /** The longest offset a slice or cursor may name: far past any stored list, far below a float's integer range. */
-export const MAX_OFFSET = 1_000_000;
+const MAX_OFFSET = 1_000_000;
 
 /**
  * A window of a stored list that has no connection (a file's pages, a turn's retrieved pages):

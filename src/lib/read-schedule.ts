@@ -25,7 +25,7 @@ export class ReadSchedule {
     try {
       pending = read();
     } catch (error) {
-      pending = Promise.reject(error as Error);
+      pending = Promise.reject(error);
     }
     return pending.finally(() => {
       this.inFlight--;

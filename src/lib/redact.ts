@@ -6,9 +6,9 @@
 /** Field names whose values are secrets, wherever they occur (snake, camel or kebab case). */
 const SECRET_NAME = /api[_-]?key|token|passw(or)?d|secret|authori[sz]ation|cookie|credential|access[_-]?key/i;
 
-export const REDACTED = "[redacted]";
+const REDACTED = "[redacted]";
 
-export const isSecretName = (name: string) => SECRET_NAME.test(name);
+const isSecretName = (name: string) => SECRET_NAME.test(name);
 
 // `name: value`, `name=value`, `"name": "value"` (JSON and util.inspect output, query strings, headers).
 const NAMED_VALUE = new RegExp(

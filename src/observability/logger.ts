@@ -8,7 +8,7 @@ import { redactText, redactValue } from "../lib/redact.js";
 
 export type { Logger };
 
-export const redactingOptions: Pick<LoggerOptions, "formatters" | "hooks"> = {
+const redactingOptions: Pick<LoggerOptions, "formatters" | "hooks"> = {
   formatters: { log: (object) => redactValue(object) as Record<string, unknown> },
   hooks: {
     logMethod(args, method) {

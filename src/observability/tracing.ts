@@ -8,7 +8,7 @@ import { SpanStatusCode, trace } from "@opentelemetry/api";
 
 export type SpanAttributes = Record<string, string | number | boolean | string[]>;
 
-export interface SpanHandle {
+interface SpanHandle {
   end(error?: unknown): void;
 }
 
