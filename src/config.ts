@@ -360,7 +360,7 @@ const configSchema = envSchema.transform((env) => {
     tracing: { enabled: env.TRACING_ENABLED },
     metricsToken: env.METRICS_TOKEN,
     lockTtlMs: env.LOCK_TTL_MS,
-    operatorUsernames: new Set(commaList(env.OPERATOR_USERNAMES)) as ReadonlySet<string>,
+    operatorUsernames: new Set(commaList(env.OPERATOR_USERNAMES)),
     readinessCacheMs: env.READINESS_CACHE_MS,
     tokenRecheckMs: env.TOKEN_RECHECK_MS,
     search: {

@@ -119,6 +119,9 @@ export class RateLimited extends GraphQLError {
   }
 }
 
+/** The message of anything thrown: an Error's message, anything else as text. */
+export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /** gRPC status codes of a server that cannot be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED). */
 const GRPC_OUTAGE_CODES = new Set([4, 14]);
 

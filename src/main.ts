@@ -5,6 +5,7 @@
 import { buildApp, type App } from "./app.js";
 import { loadConfigOrExit } from "./config.js";
 import { redactText } from "./lib/redact.js";
+import { errorMessage } from "./errors.js";
 
 // A container runtime kills the process after its own grace period anyway; exiting first with a
 // non-zero code says in the log that the stop did not finish.
@@ -17,7 +18,7 @@ try {
   const url = await started.start();
   started.logger.info({ url: `${url}/graphql`, env: config.env }, "LAYRA GraphQL gateway listening");
 } catch (error) {
-  console.error(`start-up failed: ${redactText(error instanceof Error ? error.message : String(error))}`);
+  console.error(`start-up failed: ${redactText(errorMessage(error))}`);
   await started?.stop().catch(() => undefined);
   process.exit(1);
 }

@@ -6,6 +6,7 @@ import { loadConfig } from "../config.js";
 import { drainExpiredUploads } from "../resolvers/ingestion/upload-sweep.js";
 import { cleanupOrphanedTempKnowledgeBases } from "../resolvers/knowledge-bases.js";
 import { closeStores, createStores } from "../stores/index.js";
+import { errorMessage } from "../errors.js";
 
 const config = loadConfig();
 const stores = createStores(config);
@@ -25,7 +26,7 @@ try {
 } catch (error) {
   console.error(
     JSON.stringify({
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
       remaining: (error as { extensions?: { remaining?: unknown } }).extensions?.remaining,
     }),
   );

@@ -1,15 +1,13 @@
 // Complete, retryable cascades: a cascade is a list of idempotent steps run in order; the steps
 // delete dependent data before the document that names it, so when a store fails part-way the same
 // operation, run again, finds what is left and finishes (docs/architecture.md, "Cascades and locks").
-import { CascadeIncomplete, Conflict, NotFound } from "../errors.js";
+import { CascadeIncomplete, Conflict, NotFound, errorMessage } from "../errors.js";
 
 export interface CascadeStep {
   /** What the step deletes, as reported in `extensions.remaining` when it (or a later step) is left. */
   name: string;
   run(): Promise<unknown>;
 }
-
-const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** Runs the steps in order; a failure reports the failed step and every later one as left. */
 export async function runCascade(what: string, steps: CascadeStep[]): Promise<void> {
@@ -21,7 +19,7 @@ export async function runCascade(what: string, steps: CascadeStep[]): Promise<vo
       const later = steps.slice(index + 1).map((s) => s.name);
       // A nested cascade (a conversation's temp knowledge base) reports its own remaining steps.
       const left = error instanceof CascadeIncomplete ? error.remaining.map((r) => `${step.name}: ${r}`) : [step.name];
-      throw new CascadeIncomplete(what, [...left, ...later], reasonOf(error));
+      throw new CascadeIncomplete(what, [...left, ...later], errorMessage(error));
     }
   }
 }

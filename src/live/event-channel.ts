@@ -168,7 +168,7 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   }
 
   throw(error?: unknown): Promise<IteratorResult<T>> {
-    this.return();
+    void this.return();
     return Promise.reject(error);
   }
 

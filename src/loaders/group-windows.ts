@@ -87,13 +87,13 @@ export class GroupWindowLoader<D> extends DataLoader<GroupWindow, D[], string> {
         });
       }
       return Promise.all(
-        answers.map(
-          (answer, i) =>
-            answer ??
-            loaders.reads.track(() => {
-              const { group, offset, limit } = windows[i]!;
-              return reads.window(viewer.username, group, offset, limit);
-            }),
+        answers.map((answer, i) =>
+          answer
+            ? Promise.resolve(answer)
+            : loaders.reads.track(() => {
+                const { group, offset, limit } = windows[i]!;
+                return reads.window(viewer.username, group, offset, limit);
+              }),
         ),
       );
     });

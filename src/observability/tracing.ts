@@ -5,6 +5,7 @@
 // process (e.g. `node --import @opentelemetry/auto-instrumentations-node/register`), otherwise the
 // API is a no-op. Tests and embedders can pass their own hooks to buildApp.
 import { SpanStatusCode, trace } from "@opentelemetry/api";
+import { errorMessage } from "../errors.js";
 
 export type SpanAttributes = Record<string, string | number | boolean | string[]>;
 
@@ -30,7 +31,7 @@ export function openTelemetryHooks(): TracingHooks {
             span.recordException(error instanceof Error ? error : String(error));
             span.setStatus({
               code: SpanStatusCode.ERROR,
-              message: error instanceof Error ? error.message : String(error),
+              message: errorMessage(error),
             });
           }
           span.end();

@@ -16,7 +16,7 @@ import { redactText } from "../lib/redact.js";
 import type { Logger } from "../observability/logger.js";
 import { mapSubscriptionResults } from "../live/shared-events.js";
 
-export function isExpectedError(error: GraphQLError): boolean {
+function isExpectedError(error: GraphQLError): boolean {
   const original = error.originalError;
   return (
     original === undefined || original === null || original instanceof GraphQLError || original.name === "GraphQLError"

@@ -56,7 +56,7 @@ export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins 
       ...armorLimits(config.limits, countRejection),
       // "Did you mean ...?" hints leak the schema just as introspection does.
       blockFieldSuggestion: { enabled: !config.introspection, mask: "" },
-    }) as Plugin<Context>,
+    }),
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
     useLimits(config.limits, countRejection) as Plugin<Context>,
     useRateLimit(rateLimiter, config.rateLimit, logger, observation.metrics),

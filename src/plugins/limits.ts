@@ -27,7 +27,7 @@ type ArmorConfig = NonNullable<Parameters<typeof EnvelopArmorPlugin>[0]>;
 /** graphql-armor's default: no LAYRA screen uses a directive. */
 const MAX_DIRECTIVES = 50;
 /** Fields one operation selects, fragments counted where spread: about ten times LAYRA's largest screen. */
-export const MAX_FIELDS = 200;
+const MAX_FIELDS = 200;
 
 /** The length of the longest array in `value`, at any depth (walked iteratively: input may be deep). */
 function longestList(value: unknown): number {

@@ -12,6 +12,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Outcome } from "../observability/metrics.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 import { subscriptionStream } from "../live/shared-events.js";
+import { errorMessage } from "../errors.js";
 
 const REJECTION_CODES = new Set([
   "LIMIT_EXCEEDED",
@@ -22,7 +23,7 @@ const REJECTION_CODES = new Set([
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The client's X-Request-Id when it is a sane token, else a new UUID. */
-export function requestIdFrom(header: string | null | undefined): string {
+function requestIdFrom(header: string | null | undefined): string {
   return header && REQUEST_ID.test(header) ? header : randomUUID();
 }
 
@@ -46,8 +47,7 @@ export function useObservability(
     onParse({ context, extendContext }) {
       const initial = context as Initial;
       if (!started.has(context)) started.set(context, performance.now());
-      if (!initial.requestId)
-        extendContext({ requestId: requestIdFrom(initial.request?.headers.get("x-request-id")) } as Partial<Context>);
+      if (!initial.requestId) extendContext({ requestId: requestIdFrom(initial.request?.headers.get("x-request-id")) });
     },
     onValidate({ context }) {
       return ({ valid, result }) => {
@@ -112,7 +112,7 @@ export function useObservability(
       const name = args.operationName ?? operation?.name?.value ?? null;
       const base = {
         requestId: context.requestId,
-        transport: transportOf(context as Initial),
+        transport: transportOf(context),
         operation: name,
         user: context.viewer?.username ?? null,
       };
@@ -149,7 +149,7 @@ export function useObservability(
               {
                 ...base,
                 durationMs: Math.round(performance.now() - opened),
-                error: error === undefined ? undefined : error instanceof Error ? error.message : String(error),
+                error: error === undefined ? undefined : errorMessage(error),
               },
               "subscription ended",
             );

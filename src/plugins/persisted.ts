@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
+import { errorMessage } from "../errors.js";
 
 export class PersistedOperations {
   readonly byHash: ReadonlyMap<string, string>;
@@ -23,7 +24,7 @@ export class PersistedOperations {
     try {
       manifest = JSON.parse(readFileSync(file, "utf8"));
     } catch (error) {
-      throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new Error(`PERSISTED_OPERATIONS_FILE ${file}: ${errorMessage(error)}`, {
         cause: error,
       });
     }

@@ -79,7 +79,7 @@ export class RateLimiter {
 }
 
 /** The caller's address: the socket's, or behind a trusted proxy the last X-Forwarded-For entry. */
-export function clientAddress(req: IncomingMessage | undefined, trustProxy: boolean): string {
+function clientAddress(req: IncomingMessage | undefined, trustProxy: boolean): string {
   if (trustProxy) {
     const forwarded = req?.headers["x-forwarded-for"];
     const value = Array.isArray(forwarded) ? forwarded.join(",") : forwarded;

@@ -4,7 +4,7 @@ import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { GraphQLError } from "graphql";
 import type { Config } from "../config.js";
 import type { AuthenticatedContext, Context, Viewer } from "../context.js";
-import { Forbidden, Unauthenticated, UpstreamUnavailable } from "../errors.js";
+import { Forbidden, Unauthenticated, UpstreamUnavailable, errorMessage } from "../errors.js";
 import type { Stores } from "../stores/index.js";
 import { untilRevoked, type RevocationChecks } from "../live/revocation.js";
 
@@ -13,7 +13,7 @@ const secret = (config: Config) => new TextEncoder().encode(config.auth.secretKe
 export type Authentication = { viewer: Viewer; error: null } | { viewer: null; error: GraphQLError | null };
 
 /** Reads `Bearer <jwt>` from an Authorization value (HTTP header or graphql-ws connectionParams). */
-export function bearerToken(authorization: unknown): string | null {
+function bearerToken(authorization: unknown): string | null {
   if (typeof authorization !== "string") return null;
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   return match ? match[1]! : null;
@@ -65,16 +65,12 @@ export async function checkRegistered(stores: Stores, claims: Claims): Promise<A
   } catch (error) {
     return {
       viewer: null,
-      error: new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error)),
+      error: new UpstreamUnavailable("redis", errorMessage(error)),
     };
   }
   if (!registered)
     return { viewer: null, error: new Unauthenticated("the token is not registered or has been revoked") };
   return { viewer: { username: claims.username, token: claims.jwt }, error: null };
-}
-
-export async function authenticate(config: Config, stores: Stores, authorization: unknown): Promise<Authentication> {
-  return checkRegistered(stores, await verifyBearer(config, authorization));
 }
 
 /** Signs a token for `username` and registers it the way LAYRA's login does (`token:{jwt}`, `user:{username}`). */

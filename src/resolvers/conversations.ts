@@ -104,7 +104,7 @@ export interface TurnInput {
 
 const MAX_MESSAGE = 1_048_576;
 /** Page images and retrieved pages per turn: LAYRA's chat sends its top-K pages, a handful. */
-export const MAX_TURN_PAGES = 50;
+const MAX_TURN_PAGES = 50;
 
 /** LAYRA's add_turn: a turn `$push`ed with a server uuid4 message_id, and last_modify_at bumped. */
 export async function addTurn(

@@ -179,7 +179,7 @@ export function deleteKnowledgeBase(
  * them) or it is a temp base (`is_delete: true`) of `owner`. LAYRA's chat endpoint takes `temp_db`
  * from the client, so a turn may name a normal knowledge base or someone else's: those are left alone.
  */
-export async function tempKnowledgeBasesOf(
+async function tempKnowledgeBasesOf(
   context: StoreAccess,
   owner: string,
   parentId: string,

@@ -11,7 +11,7 @@ import type { StreamEntry } from "../stores/progress-keys.js";
 import { EventChannel } from "../live/event-channel.js";
 import { isOwnId } from "../lib/layra-ids.js";
 
-export type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";
+type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";
 
 export interface ProgressDeps {
   watcher: ProgressWatcher;

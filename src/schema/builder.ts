@@ -49,14 +49,14 @@ export const builder = new SchemaBuilder<{
     // one bad id in `nodes` fails its own item only (src/schema/global-id.ts).
     nodeQueryOptions: {
       authScopes: { loggedIn: true },
-      resolve: (_root, args, context) => loadNode(context, "id", args.id as unknown as DecodedGlobalId) as never,
+      resolve: (_root, args, context) => loadNode(context, "id", args.id as unknown as DecodedGlobalId),
     },
     nodesQueryOptions: {
       authScopes: { loggedIn: true },
       resolve: (_root, args, context) =>
         requireListLength("ids", args.ids as unknown as DecodedGlobalId[], MAX_NODES).map((id) =>
           loadNode(context, "ids", id),
-        ) as never,
+        ),
     },
   },
 });

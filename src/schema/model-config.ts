@@ -31,10 +31,9 @@ const BaseUsedRef = builder.objectRef<Partial<BaseUsed>>("BaseUsed").implement({
 });
 
 /** The last four characters, so a user can tell keys apart; the key itself is never returned. */
-export const apiKeyHint = (key: unknown) =>
-  typeof key !== "string" ? null : key.length > 8 ? `…${key.slice(-4)}` : "…";
+const apiKeyHint = (key: unknown) => (typeof key !== "string" ? null : key.length > 8 ? `…${key.slice(-4)}` : "…");
 
-export const ModelSettings = builder.interfaceRef<Partial<ModelSettingsDoc>>("ModelSettings").implement({
+const ModelSettings = builder.interfaceRef<Partial<ModelSettingsDoc>>("ModelSettings").implement({
   description:
     "LLM settings in LAYRA's snake_case shape; -1 means the provider's default. A field is null when the stored settings lack it (LAYRA stores a conversation's settings as the client sent them).",
   // Resolved by the field that returns it, never by which optional keys a document happens to carry.

@@ -12,7 +12,7 @@ function parseDateTime(value: unknown): Date {
 builder.scalarType("DateTime", {
   description: "An instant, as an ISO 8601 string in UTC (e.g. 2025-09-20T13:34:46.123Z).",
   serialize: (value) => {
-    const date = value instanceof Date ? value : new Date(value as string | number);
+    const date = value instanceof Date ? value : new Date(value);
     if (Number.isNaN(date.getTime())) throw new GraphQLError("DateTime cannot represent an invalid date");
     return date.toISOString();
   },

@@ -6,7 +6,7 @@ import {
   type RedisKeyPattern,
   type SlowOperation,
   type StoreStats,
-} from "../ops/store-stats.js";
+} from "../resolvers/store-stats.js";
 import { builder } from "./builder.js";
 import { listSize } from "./lists.js";
 import { capList } from "../lib/pagination.js";

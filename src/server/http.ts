@@ -12,7 +12,7 @@ export function createGatewayServer(yoga: GatewayYoga, operational: OperationalR
       res.writeHead(302, { location: yoga.graphqlEndpoint }).end();
       return;
     }
-    operational(req, res).then((handled) => {
+    void operational(req, res).then((handled) => {
       if (!handled) void yoga(req, res);
     });
   });

@@ -3,6 +3,7 @@
 // Not Yoga's healthCheckEndpoint or useReadinessCheck: they answer other bodies and the worker has no Yoga.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { publicHealth, type HealthReport } from "../resolvers/health.js";
@@ -41,8 +42,7 @@ export function operationalRoutes({
     logger.warn({ down }, "readiness: stores down");
   };
 
-  return async (req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+  const answer = async (req: IncomingMessage, res: ServerResponse, path: string | undefined): Promise<boolean> => {
     if (path === "/health") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
       return true;
@@ -64,5 +64,18 @@ export function operationalRoutes({
       return true;
     }
     return false;
+  };
+  // A route that fails (the metrics registry, a readiness probe) answers 500 instead of leaving the
+  // request hanging and the rejection unhandled.
+  return async (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    try {
+      return await answer(req, res, path);
+    } catch (error) {
+      logger.error({ path, error: errorMessage(error) }, "operational route failed");
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+      return true;
+    }
   };
 }

@@ -1,4 +1,5 @@
 import { observeStoreCall } from "./observe.js";
+import { errorMessage } from "../errors.js";
 
 export interface StoreHealth {
   store: string;
@@ -18,7 +19,7 @@ export async function probe(store: string, check: () => Promise<unknown>): Promi
       store,
       up: false,
       latencyMs: performance.now() - started,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     };
   }
 }

@@ -3,13 +3,13 @@
 // maintained, installed from the npm registry alone: no native library downloaded at install time).
 import { Admin, Consumer, Producer, type Message, type MessagesStream } from "@platformatic/kafka";
 import type { Config } from "../config.js";
-import { UpstreamUnavailable } from "../errors.js";
+import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
 
 /** One message as it travels: raw value bytes and string headers (LAYRA's `priority`). */
-export interface QueueMessage {
+interface QueueMessage {
   value: Buffer;
   headers: Record<string, string>;
 }
@@ -40,8 +40,6 @@ export interface KafkaStore {
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
-
-const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function headersOf(message: Message<Buffer, Buffer, Buffer, Buffer>): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -88,7 +86,7 @@ export function createKafkaStore(config: Config): KafkaStore {
               }),
             );
           } catch (error) {
-            throw new UpstreamUnavailable("kafka", reason(error));
+            throw new UpstreamUnavailable("kafka", errorMessage(error));
           }
         },
         "produce",
@@ -119,7 +117,7 @@ export function createKafkaStore(config: Config): KafkaStore {
         });
       } catch (error) {
         await closeConsumer();
-        throw new UpstreamUnavailable("kafka", reason(error));
+        throw new UpstreamUnavailable("kafka", errorMessage(error));
       }
       async function* messages(): AsyncGenerator<ReceivedMessage> {
         for await (const message of stream) {
@@ -155,7 +153,7 @@ export function createKafkaStore(config: Config): KafkaStore {
             await timeout(adminClient().createTopics({ topics: [name], partitions, replicas: 1 }));
           } catch (error) {
             // Another process created it first.
-            if (!/already exists/i.test(reason(error))) throw error;
+            if (!/already exists/i.test(errorMessage(error))) throw error;
           }
         },
         "ensureTopic",

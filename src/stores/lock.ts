@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { StoreAccess } from "../context.js";
-import { Conflict, UpstreamUnavailable } from "../errors.js";
+import { Conflict, UpstreamUnavailable, errorMessage } from "../errors.js";
 import { observeStoreCall } from "./observe.js";
 
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
@@ -52,7 +52,7 @@ export function redisLocks(redis: Redis, holdTtlMs: number) {
     try {
       token = await acquire(key, holdTtlMs);
     } catch (error) {
-      throw new UpstreamUnavailable("redis", error instanceof Error ? error.message : String(error));
+      throw new UpstreamUnavailable("redis", errorMessage(error));
     }
     if (!token)
       throw new Conflict(

@@ -7,7 +7,7 @@ import {
   type SearchResultData,
 } from "@zilliz/milvus2-sdk-node";
 import type { Config } from "../config.js";
-import { UpstreamUnavailable } from "../errors.js";
+import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { toMatrix } from "../lib/maxsim.js";
 import { PageVectorCache } from "../lib/page-vector-cache.js";
 import { probe, type StoreHealth } from "./health.js";
@@ -28,15 +28,18 @@ interface PageVectorRow {
 }
 
 /** Stage-2 vectors: whole pages (from the cache) or the rows of one query window (`imageIds[i]` owns row i). */
-export type PageVectorBatch =
+type PageVectorBatch =
   { pages: ReadonlyMap<string, Float32Array> } | { pages?: undefined; imageIds: string[]; vectors: Float32Array };
 
 type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
+/** The status of a call: some SDK calls answer it alone, others beside their data. */
+const statusOf = (result: { status: Status } | Status): Status => ("status" in result ? result.status : result);
+
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
 /** One row per token vector of a page, as LAYRA inserts them (0-based page_number; docs/layra-contract.md). */
-export interface VectorRow {
+interface VectorRow {
   vector: number[];
   image_id: string;
   page_number: number;
@@ -153,9 +156,9 @@ export function createMilvusStore(config: Config): MilvusStore {
       result = await observed(what, () => withTimeout("milvus", config.storeTimeoutMs, work()));
     } catch (error) {
       if (error instanceof UpstreamUnavailable) throw error;
-      throw new UpstreamUnavailable("milvus", `${what}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new UpstreamUnavailable("milvus", `${what}: ${errorMessage(error)}`);
     }
-    const status = "status" in result ? (result as { status: Status }).status : (result as Status);
+    const status = statusOf(result);
     if (!expected(status)) check(what, status);
     return result;
   }

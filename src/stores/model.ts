@@ -1,5 +1,5 @@
 import type { Config } from "../config.js";
-import { UpstreamUnavailable } from "../errors.js";
+import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 
 /** LAYRA's embedding server (docs/layra-contract.md, "Model server"): ColQwen token vectors for a text query. */
@@ -27,7 +27,7 @@ export function createModelStore(config: Config): ModelStore {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new UpstreamUnavailable("model", error instanceof Error ? error.message : String(error));
+      throw new UpstreamUnavailable("model", errorMessage(error));
     }
   }
 
@@ -60,7 +60,7 @@ export function createModelStore(config: Config): ModelStore {
           signal: AbortSignal.timeout(timeoutMs * Math.max(1, pages.length)),
         });
       } catch (error) {
-        throw new UpstreamUnavailable("model", error instanceof Error ? error.message : String(error));
+        throw new UpstreamUnavailable("model", errorMessage(error));
       }
       if (!response.ok) throw new UpstreamUnavailable("model", `/embed_image answered HTTP ${response.status}`);
       const payload = (await response.json()) as { embeddings?: unknown };

@@ -11,13 +11,13 @@ export interface PendingUpload {
 }
 
 /** An upload a sweeper now owns: its objects are to be removed. */
-export interface ClaimedUpload {
+interface ClaimedUpload {
   uploadId: string;
   objectKeys: string[];
 }
 
 /** What a commit's claim found: the upload is the caller's to start (until `deadline`), past its deadline, or not there. */
-export type CommitClaim = { state: "claimed"; deadline: number } | { state: "expired" } | { state: "gone" };
+type CommitClaim = { state: "claimed"; deadline: number } | { state: "expired" } | { state: "gone" };
 
 const NOW_MS = `local clock = redis.call("TIME")
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;

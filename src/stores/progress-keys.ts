@@ -3,6 +3,7 @@
 // one of them changed. What to read and when is the progress watcher's (src/live/progress-watcher.ts).
 import type { Redis } from "ioredis";
 import { observeStoreCall } from "./observe.js";
+import { errorMessage } from "../errors.js";
 
 export interface StreamEntry {
   id: string;
@@ -40,7 +41,7 @@ export function missingNotificationFlags(current: string): string {
 
 /** Redis refused CONFIG: no permission (ACL), or the command was renamed away. */
 function configForbidden(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return /NOPERM|unknown command|not allowed|no permissions/i.test(message);
 }
 
@@ -71,7 +72,7 @@ export function progressKeys(task: Redis, connect: () => Redis, taskDb: number) 
       }
       const results = (await observeStoreCall("redis", () => pipeline.exec(), "task.read"))!;
       const failed = results.find(([error]) => error && !wrongType(error));
-      if (failed) throw failed[0];
+      if (failed) throw failed[0] as Error;
       let i = 0;
       return reads.map((read): KeyState => {
         const [error, reply] = results[i++]!;

@@ -11,13 +11,14 @@ import { promisify } from "node:util";
 import sharp from "sharp";
 import type { Config } from "../../config.js";
 import { extensionOf, sourceKind } from "../../lib/ingestion-contract.js";
+import { errorMessage } from "../../errors.js";
 
 const run = promisify(execFile);
 
 /** The file itself cannot be converted: retrying will not help. */
 export class ConversionError extends Error {}
 
-export interface RenderedPages {
+interface RenderedPages {
   pageCount: number;
   /** The PNG of page `index` (0-based). */
   page(index: number): Promise<Buffer>;
@@ -104,7 +105,7 @@ export function createRenderer(config: Config): Renderer {
               .png()
               .toFile(png);
           } catch (error) {
-            throw new ConversionError(`Image processing failed: ${error instanceof Error ? error.message : error}`, {
+            throw new ConversionError(`Image processing failed: ${errorMessage(error)}`, {
               cause: error,
             });
           }

@@ -9,7 +9,7 @@ import type { Logger } from "../../observability/logger.js";
 import { runObserved, type Observation } from "../../observability/scope.js";
 
 /** How long after its sweep a late commitUploads is still told UPLOAD_EXPIRED (later: NOT_FOUND). */
-export const EXPIRED_NOTICE_SECONDS = 24 * 3600;
+const EXPIRED_NOTICE_SECONDS = 24 * 3600;
 
 /** The most batches one maintenance run sweeps (UPLOAD_SWEEP_BATCH uploads each). */
 const MAX_DRAIN_BATCHES = 100;

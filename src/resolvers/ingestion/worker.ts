@@ -22,6 +22,7 @@ import type { Stores } from "../../stores/index.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey } from "../../stores/lock.js";
 import { ConversionError, type Renderer } from "./page-renderer.js";
+import { errorMessage } from "../../errors.js";
 
 export interface WorkerDeps {
   config: Config;
@@ -40,7 +41,6 @@ const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]
 /** A failure that retrying the same file cannot fix (a broken file, a deleted knowledge base). */
 class PermanentFailure extends Error {}
 
-const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
@@ -188,7 +188,7 @@ async function removeAttempt(deps: WorkerDeps, message: LayraEmbeddingMessage, a
 }
 
 /** Ingests one file end to end and records its outcome in the task hash; throws only when a store cannot be cleaned up. */
-export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, timestampMs: number): Promise<void> {
+async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, timestampMs: number): Promise<void> {
   const { stores, config, logger } = deps;
   const { task_id: taskId, file_meta: meta } = message;
   const log = logger.child({ taskId, fileId: meta.file_id });
@@ -232,7 +232,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
         await removeAttempt(deps, message, attempt);
         const permanent = error instanceof PermanentFailure || error instanceof ConversionError;
         log.warn({ err: error, tryNumber, permanent }, "file attempt failed");
-        if (permanent || tryNumber >= config.ingest.maxAttempts) failure = errorText(error);
+        if (permanent || tryNumber >= config.ingest.maxAttempts) failure = errorMessage(error);
         else await sleep(1_000 * tryNumber);
       }
     }
@@ -250,7 +250,7 @@ export async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessag
  * carry a `type`, or a value that is not a task) is forwarded unchanged, headers included, to the
  * unhandled-messages topic before its offset is committed: never silently dropped.
  */
-export async function handleMessage(deps: WorkerDeps, received: ReceivedMessage): Promise<void> {
+async function handleMessage(deps: WorkerDeps, received: ReceivedMessage): Promise<void> {
   const decoded = decodeTaskMessage(received.value);
   if (decoded.kind === "embedding") {
     await ingestFile(deps, decoded.message, received.timestamp);

@@ -15,7 +15,7 @@ export function customNodeRepository(collection: Collection<CustomNodesDoc>) {
       call("save", () =>
         collection.updateOne(
           { username },
-          { $set: { [`custom_nodes.${name}`]: definition }, $setOnInsert: { username } } as Partial<CustomNodesDoc>,
+          { $set: { [`custom_nodes.${name}`]: definition }, $setOnInsert: { username } },
           { upsert: true },
         ),
       ).then(() => undefined),

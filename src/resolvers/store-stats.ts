@@ -58,7 +58,7 @@ async function collectionStats(stores: Stores): Promise<CollectionStats[]> {
  * A key's pattern: its first segment when that is a plain word (`token:*`, `task:*`, `lock:*`), else
  * `*`. Everything after the first `:` may be a secret (a JWT) or a user's id, so none of it is shown.
  */
-export function keyPattern(key: string): string {
+function keyPattern(key: string): string {
   const match = /^([A-Za-z][\w-]{0,31}):/.exec(key);
   return match ? `${match[1]}:*` : "*";
 }
