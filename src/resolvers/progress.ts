@@ -10,6 +10,7 @@ import type { HashState, ProgressWatcher } from "../live/progress-watcher.js";
 import type { StreamEntry } from "../stores/progress-keys.js";
 import { EventChannel } from "../live/event-channel.js";
 import { isOwnId } from "../lib/layra-ids.js";
+import { MAX_ID_LENGTH } from "../lib/layra-ids.js";
 
 type ProgressEnd = "COMPLETED" | "FAILED" | "CANCELED" | "PAUSED" | "DELETED" | "EXPIRED" | "NOT_FOUND";
 
@@ -63,7 +64,6 @@ export interface WorkflowRunEvent extends Ending {
   event: WorkflowStreamEvent | null;
 }
 
-const MAX_ID_LENGTH = 200;
 const TASK_TERMINAL: Record<string, ProgressEnd> = { completed: "COMPLETED", failed: "FAILED" };
 // LAYRA's own reader stops on these workflow statuses; a paused run's hash even says "completed".
 const RUN_TERMINAL: Record<string, ProgressEnd> = {

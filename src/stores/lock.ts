@@ -1,5 +1,6 @@
 // Redis DB 2 locks: `SET key token NX PX ttl`, released only by the holder of the token (a Lua
 // compare-and-delete), so a request whose lock expired never deletes someone else's.
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { StoreAccess } from "../context.js";
@@ -68,7 +69,7 @@ export function redisLocks(redis: Redis, holdTtlMs: number) {
   const holdWhenFree = async <T>(key: string, ttlMs: number, work: () => Promise<T>, pollMs = 200): Promise<T> => {
     let token = await acquire(key, ttlMs);
     while (!token) {
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await sleep(pollMs);
       token = await acquire(key, ttlMs);
     }
     return holding(key, token, ttlMs, work);

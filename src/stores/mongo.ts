@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { MongoClient, type Collection, type Db, type IndexSpecification } from "mongodb";
 import type { Config } from "../config.js";
 import type {
@@ -110,7 +111,7 @@ export function createMongoStore(config: Config): MongoStore {
         await client.connect();
         return;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await sleep(500);
       }
     }
   })();

@@ -4,6 +4,7 @@
 // `files` document complete with every page and push its ref into the knowledge base, so no reader
 // sees a half-filled file. Offsets are committed after the file is done (at least once); a file
 // whose document exists is skipped (idempotent); a failed or interrupted file leaves nothing behind.
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
@@ -40,8 +41,6 @@ const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]
 
 /** A failure that retrying the same file cannot fix (a broken file, a deleted knowledge base). */
 class PermanentFailure extends Error {}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
 function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
