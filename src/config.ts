@@ -96,6 +96,10 @@ const envSchema = z
     // Room for a real screen (20 knowledge bases x 20 files x their pages is about 24,000), not for a crawl.
     GRAPHQL_MAX_COST: int(1, 100_000_000).default(50_000),
     GRAPHQL_MAX_TOKENS: int(1, 1_000_000).default(2_000),
+    /** graphql-armor's default: no LAYRA screen uses a directive. */
+    GRAPHQL_MAX_DIRECTIVES: int(0, 10_000).default(50),
+    /** Fields one operation selects, fragments counted where spread: about ten times LAYRA's largest screen. */
+    GRAPHQL_MAX_FIELDS: int(1, 1_000_000).default(200),
     GRAPHQL_MAX_DOCUMENT_BYTES: int(1, 100 * 1024 * 1024).default(32 * 1024),
     MAX_REQUEST_BODY_BYTES: int(1, 1024 * 1024 * 1024).default(1024 * 1024),
     /** What the cost model assumes a list returns when `first`/`last` is not given (and the argument has no default). */
@@ -334,6 +338,8 @@ const configSchema = envSchema.transform((env) => {
       maxAliases: env.GRAPHQL_MAX_ALIASES,
       maxCost: env.GRAPHQL_MAX_COST,
       maxTokens: env.GRAPHQL_MAX_TOKENS,
+      maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
+      maxFields: env.GRAPHQL_MAX_FIELDS,
       maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
       maxRequestBodyBytes: env.MAX_REQUEST_BODY_BYTES,
       maxUploadRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,

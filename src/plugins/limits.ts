@@ -24,11 +24,6 @@ import { mapSubscriptionResults } from "../live/shared-events.js";
 export type Limits = Config["limits"];
 type ArmorConfig = NonNullable<Parameters<typeof EnvelopArmorPlugin>[0]>;
 
-/** graphql-armor's default: no LAYRA screen uses a directive. */
-const MAX_DIRECTIVES = 50;
-/** Fields one operation selects, fragments counted where spread: about ten times LAYRA's largest screen. */
-const MAX_FIELDS = 200;
-
 /** The length of the longest array in `value`, at any depth (walked iteratively: input may be deep). */
 function longestList(value: unknown): number {
   let longest = 0;
@@ -108,7 +103,7 @@ export function armorLimits(limits: Limits, onReject: (limit: string) => void): 
     costLimit: { enabled: false },
     maxDepth: { ...reported("depth", limits.maxDepth), flattenFragments: true },
     maxAliases: { ...reported("aliases", limits.maxAliases), allowList: [] },
-    maxDirectives: reported("directives", MAX_DIRECTIVES),
+    maxDirectives: reported("directives", limits.maxDirectives),
     maxTokens: {
       n: limits.maxTokens,
       // The parser stops at the first token past the limit, so the count it tells is max + 1.
@@ -179,7 +174,7 @@ export function useLimits(limits: Limits, onReject: (limit: string) => void): Pl
       context: args.contextValue as object,
     });
     if (!measured) return null;
-    if (measured.breadth > MAX_FIELDS) return new LimitExceeded("fields", measured.breadth, MAX_FIELDS);
+    if (measured.breadth > limits.maxFields) return new LimitExceeded("fields", measured.breadth, limits.maxFields);
     return measured.complexity > limits.maxCost ? new LimitExceeded("cost", measured.complexity, limits.maxCost) : null;
   };
   // The ceiling on what one result (an HTTP response, a graphql-ws message, one subscription event)
