@@ -1,13 +1,5 @@
-// Per-user rate limiting kept in Redis (the cache database), so every replica that shares that
-// Redis shares the count. A fixed window per subject: the first operation creates
-// `ratelimit:{namespace}:{user:NAME | ip:ADDRESS}` with the window as its expiry, each operation
-// increments it (one Lua script, atomic), and operations past the limit are refused with
-// RATE_LIMITED (HTTP 429 with Retry-After; over graphql-ws the error carries retryAfterSeconds).
-// Signed-in callers are counted by username, anonymous ones by client address. The count is sent
-// by the context factory beside the token check (`startRateLimit`), so that one Redis round trip
-// serves both; a token with a good signature counts for its subject even if it turns out revoked.
-// If Redis cannot be reached the operation runs (fail open) and a warning is logged: the limit
-// protects capacity, it is not an access control.
+// Per-caller rate limits: a fixed window per user or address in Redis, so replicas share each count,
+// failing open when Redis is down (docs/security.md, "Rate limits").
 import type { IncomingMessage } from "node:http";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../config.js";
