@@ -1,13 +1,5 @@
-// The error policy: an expected error is a GraphQLError (ours carry extensions.code, see
-// src/errors.ts; graphql-js's own validation and null errors are GraphQLErrors too) and reaches the
-// client as it is. A store driver's connection failure becomes UPSTREAM_UNAVAILABLE (errors.ts
-// typedError), so a store being down fails the fields that need it with a typed error, in queries,
-// mutations and subscriptions alike. Anything else that escapes a resolver is logged in full with the
-// request id and replaced by "Unexpected error." with { code: "INTERNAL_SERVER_ERROR", requestId }. This
-// is the only masking (Yoga's is off, see useErrorPolicy): errors outside execution, from the context
-// factory or the HTTP pipeline, go through the same policy here. Every message a client
-// receives is redacted by field name (src/lib/redact.ts), and an outage's driver message (which may
-// name a store's address) is logged, never sent.
+// The error policy, the gateway's only masking: GraphQLErrors pass redacted, store outages become
+// UPSTREAM_UNAVAILABLE, anything else is logged and masked (docs/architecture.md, "Typed errors").
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { handleStreamOrSingleExecutionResult, isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
@@ -122,10 +114,8 @@ function maskUnexpected(result: ExecutionResult, logger: Logger): ExecutionResul
 }
 
 /**
- * The gateway's only error masking: Yoga's own is turned off (createYoga's `maskedErrors: false` in
- * src/server/yoga.ts) because it wraps every subscription event of every subscriber in two more
- * async-iterator layers, about 3.5 KB of garbage per delivery, to mask what this policy has already
- * masked. Its other duties are here: errors of the context factory, and of the HTTP pipeline.
+ * Also covers the context factory and the HTTP pipeline, because Yoga's masking is off (`maskedErrors:
+ * false`, src/server/yoga.ts; why in docs/performance.md, "Live progress").
  */
 export function useErrorPolicy(logger: Logger): Plugin<Context> {
   return {
