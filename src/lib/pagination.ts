@@ -50,10 +50,8 @@ export interface PagedList<N> {
 }
 
 /**
- * A connection over a stored list, counted only when the page cannot tell the total: Pothos reads
- * one item past the window, so a page that comes back shorter than it asked for ends the list and
- * the total is its offset plus its length. Otherwise `totalCount` counts when it is selected. A
- * window placed from the end (`last`, `before`) needs the total first.
+ * A connection over a stored list, counted only when a short page cannot tell the total, or first for
+ * a window placed from the end (docs/performance.md, "The profile's reads").
  */
 export async function listConnection<N>(args: DefaultConnectionArguments, list: PagedList<N>) {
   checkConnectionArgs(args);

@@ -1,12 +1,5 @@
-// When one request's DataLoader batches go out. DataLoader's own schedule sends a batch on the next
-// tick, so keys that different levels of a query ask for (a knowledge base named by the model config,
-// and another named by a conversation's turn) go out as separate commands of the same collection.
-// Here a batch waits until none of the request's reads is in flight any more and the resolvers they
-// fed have run (a macrotask later): whatever those resolvers asked for joins the same batch.
-// Batches wait by stage too: a later stage (files) goes out only once no batch of an earlier stage
-// (knowledge bases, whose file refs name files) waits or runs, so its keys gather in one batch.
-//
-// A tracked read must be a store call that awaits no DataLoader, or it would wait for itself.
+// When a request's DataLoader batches go out: once none of its tracked reads is in flight, and by stage,
+// so keys asked for at different levels of a query share one command (docs/performance.md, "The profile's reads").
 
 interface WaitingBatch {
   stage: number;
@@ -18,7 +11,10 @@ export class ReadSchedule {
   private waiting: WaitingBatch[] = [];
   private flushQueued = false;
 
-  /** Runs `read`, counted as in flight (holding back the waiting batches) until it settles. */
+  /**
+   * Runs `read`, counted as in flight (holding back the waiting batches) until it settles. `read` must
+   * await no DataLoader, or it would wait for itself.
+   */
   track<T>(read: () => Promise<T>): Promise<T> {
     this.inFlight++;
     let pending: Promise<T>;

@@ -51,11 +51,9 @@ export function ownedCollection<D extends Document & { username: string }>(
             .toArray() as Promise<D[]>,
       ),
     /**
-     * Two reads of the caller's documents in one command: the first `limit` of a list (`list.filter`
-     * in `list.sort` order; `list.has` tells its documents) and those among `ids`. The first
-     * `limit + ids.length` of both, in list order, hold the whole page whatever the ids name. An id
-     * not among them is not the caller's when fewer came back (`complete`); otherwise it may name a
-     * document further down the list, which the caller reads by id.
+     * The first `limit` of a list (`list.has` tells its documents) and the caller's among `ids`, in one
+     * command of `limit + ids.length`; when not `complete`, an id it missed is read by id
+     * (docs/performance.md, "The profile's reads").
      */
     firstPageWithIds: async (
       username: string,

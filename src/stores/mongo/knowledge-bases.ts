@@ -15,13 +15,7 @@ export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>
     deleteOwned: owned.deleteOwned,
     /** The caller's knowledge bases, newest first, temp ones left out. */
     list: (username: string) => owned.list(username, LIST_ORDER),
-    /**
-     * Two reads of the caller's knowledge bases in one command: the first `limit` listed ones (what
-     * `list(username).page(0, limit)` reads) and those among `ids`, listed or temporary. The first
-     * `limit + ids.length` documents of both, in list order, hold the whole page whatever the ids
-     * name. An id not among them is not the caller's when fewer came back (`complete`); otherwise
-     * it may name an older listed base, which the caller reads by id.
-     */
+    /** The first page of `list(username)` and the caller's bases among `ids`, temp ones too, in one command. */
     firstPageWithIds: (username: string, limit: number, ids: readonly string[]) =>
       owned.firstPageWithIds(
         username,
