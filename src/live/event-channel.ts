@@ -89,11 +89,9 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
 
   /**
    * A channel of `transform(event)` for each event of this one, computed when the event is pushed and
-   * delivered in order (an async result holds the later events back until it settles); a transform
-   * that returns SKIP leaves that event out. This
-   * channel's failure reaches the new one through `onError`; a transform that throws fails the new
-   * channel with its error. Ending the new channel (its consumer's `return()`) ends this one. Events
-   * are no longer queued here: the new channel is this one's only consumer.
+   * delivered in order (an async result holds later events back until it settles); SKIP leaves the
+   * event out. This channel's failure reaches the new one through `onError`, a transform that throws
+   * fails it, and ending it (its consumer's `return()`) ends this one, whose only consumer it becomes.
    */
   map<U>(
     transform: (value: T) => Mapped<U> | Promise<Mapped<U>>,

@@ -56,10 +56,8 @@ type Watch = HashWatch | StreamWatch;
 const IGNORED_EVENTS = new Set(["expire", "persist"]);
 const RETRY_MS = 250;
 /**
- * Listener calls per macrotask when a change fans out (src/live/fan-out.ts): a few milliseconds of
- * deliveries. Smaller slices let other work in sooner but send a change's last messages later
- * (bench:progress at 10,000 subscribers, 100 per task, measured before events went straight to the
- * socket: p99 16 to 17 ms with slices of 4 or 16, 14 to 15 ms unsliced).
+ * Listener calls per macrotask when a change fans out: a few milliseconds of deliveries, a size
+ * measured in docs/performance.md, "Live progress".
  */
 const FAN_OUT_SLICE = 64;
 

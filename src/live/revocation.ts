@@ -21,10 +21,9 @@ export interface RevocationWatch {
 }
 
 /**
- * One validity check per credential per `everyMs`, shared by all the process's streams of it: on a
- * timer, and before an event when the last check is older, so a revoke on any replica ends every
- * stream within about `everyMs`. A check that fails (the store is down) keeps the streams open: they
- * were valid. An entry lives while the credential has a stream, so memory is bounded by the open streams.
+ * One validity check per credential per `everyMs`, shared by all the process's streams of it
+ * (docs/performance.md, "Live progress"). A check that fails (the store is down) keeps the streams open:
+ * they were valid.
  */
 export class RevocationChecks {
   private readonly credentials = new Map<string, Credential>();

@@ -1,9 +1,5 @@
-// The live progress streams, free of any transport: each returns a plain AsyncIterable of events that
-// graphql-ws and SSE both serve; built as an EventChannel, which the live layer then uses as is.
-// Termination rules (docs/layra-contract.md, "Redis"):
-// a snapshot at once, then every change; the stream completes after a terminal status or when the key
-// goes away, with a last event that says why; a key that never shows up ends the stream after
-// `missingKeyWaitMs` with NOT_FOUND, and so does someone else's key (same answer, same delay).
+// The live progress streams, free of any transport: plain EventChannels that graphql-ws and SSE both serve.
+// When a stream ends, with a last event saying why: docs/architecture.md, "Live progress".
 import type { Viewer } from "../context.js";
 import { BadUserInput } from "../errors.js";
 import type { HashState, ProgressWatcher } from "../live/progress-watcher.js";
