@@ -1,9 +1,5 @@
-// Tracing hooks, off by default (TRACING_ENABLED). The gateway only opens spans through this small
-// interface: one span per GraphQL operation (named after the operation, with its root fields as an
-// attribute) and one per observed store call. With TRACING_ENABLED=true the spans go to the
-// OpenTelemetry API; they are exported only if the operator registers an OpenTelemetry SDK in the
-// process (e.g. `node --import @opentelemetry/auto-instrumentations-node/register`), otherwise the
-// API is a no-op. Tests and embedders can pass their own hooks to buildApp.
+// Tracing hooks, off by default: spans go to the OpenTelemetry API, which exports only when the operator
+// registers an SDK in the process (docs/operations.md, "Metrics, logs and tracing").
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { errorMessage } from "../errors.js";
 

@@ -1,9 +1,5 @@
-// observeStoreCall(store, fn): the latency and errors of one store call, per store, in the current
-// app's metrics (/metrics: store_call_duration_seconds, store_call_errors_total), plus a tracing
-// span when tracing is on. Every store call made from a GraphQL operation runs inside the app's
-// observation scope; outside one (a script, a background job) the call runs unobserved.
-//
-//     const doc = await observeStoreCall("mongo", () => files.findOne({ file_id }), "files.findOne");
+// observeStoreCall: one store call's latency and errors in the current app's metrics, plus a tracing span;
+// outside an app's observation scope the call runs unobserved (docs/operations.md, "Metrics, logs and tracing").
 import { currentObservation } from "../observability/scope.js";
 
 export async function observeStoreCall<T>(store: string, fn: () => Promise<T>, operation = "call"): Promise<T> {
