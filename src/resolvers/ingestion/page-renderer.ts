@@ -1,8 +1,5 @@
-// Turns an uploaded original into page PNGs the way LAYRA's convert_file_to_images does: images
-// keep their first frame in RGB with the long side at most 11.69 x DPI (A4 at that DPI); PDFs are
-// rendered by poppler's pdftoppm (the renderer behind LAYRA's pdf2image) at the DPI; office files
-// become a PDF through LibreOffice first. Pages are written to a temporary folder and read back one
-// batch at a time, so a long document never sits in memory whole.
+// Turns an uploaded original into page PNGs as LAYRA's convert_file_to_images does, written to a temporary folder
+// and read back a batch at a time so a long document never sits in memory whole (docs/ingestion.md, "The worker").
 import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -39,6 +36,7 @@ const lastLine = (text: string) =>
 
 export function createRenderer(config: Config): Renderer {
   const { dpi, pdftoppmPath, sofficePath } = config.ingest;
+  // An A4 page's long side (11.69 inches) at the DPI, as LAYRA sizes images.
   const longSide = Math.floor(11.69 * dpi);
 
   async function renderPdf(pdf: string, folder: string): Promise<string[]> {

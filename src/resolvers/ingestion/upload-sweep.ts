@@ -1,9 +1,5 @@
-// Removing the objects of presigned uploads that were never committed (docs/ingestion.md, "Uploads
-// that are never committed"). A client can PUT to its URLs and never call commitUploads; nothing
-// else would ever name those objects again. Every upload is indexed at createUploadUrls until a
-// commit or a sweep claims it (src/stores/pending-uploads.ts); a sweep takes a bounded batch of the
-// uploads past their deadline, deletes their objects and ends their entries. A store that fails
-// only postpones: the uploads it left keep their entries and are taken again when the claim lapses.
+// Removes the objects of presigned uploads never committed, a bounded batch at a time; a failing store only
+// postpones them (docs/ingestion.md, "Uploads that are never committed").
 import type { StoreAccess } from "../../context.js";
 import type { Logger } from "../../observability/logger.js";
 import { runObserved, type Observation } from "../../observability/scope.js";

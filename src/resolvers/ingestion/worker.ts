@@ -1,9 +1,5 @@
-// The ingestion worker: a Kafka consumer-group member on LAYRA's task topic. Per file, in LAYRA's
-// order but made exact (docs/ingestion.md): download the original, render pages, embed them in
-// batches, insert the token vectors into Milvus, upload the page PNGs, and only then publish the
-// `files` document complete with every page and push its ref into the knowledge base, so no reader
-// sees a half-filled file. Offsets are committed after the file is done (at least once); a file
-// whose document exists is skipped (idempotent); a failed or interrupted file leaves nothing behind.
+// The ingestion worker, a Kafka consumer-group member on LAYRA's task topic: a file's document is published only
+// once every page is stored, and its offset committed only then (docs/ingestion.md, "The worker").
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
