@@ -1,8 +1,5 @@
-// CORS: which other origins' pages may call the API from a browser. Yoga's default echoes any
-// origin with credentials; here nothing is allowed cross-origin unless CORS_ORIGINS lists it, `*`
-// never comes with credentials (config.ts refuses the pair), and a request from an origin not on
-// the list gets no CORS headers at all, so the browser keeps the answer from the page.
-// Auth is a bearer header, not a cookie, so credentials are rarely needed.
+// CORS: only the origins CORS_ORIGINS lists get CORS headers, never `*` with credentials, where Yoga's default
+// would echo any origin with credentials (docs/frontend.md, "CORS").
 import type { CORSOptions } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { CSRF_HEADER } from "./index.js";

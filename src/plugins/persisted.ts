@@ -1,9 +1,5 @@
-// Persisted operations, optional: with PERSISTED_OPERATIONS_FILE set to a JSON manifest
-// {"<hash>": "<query>"} (GraphQL Code Generator's persisted-documents.json is one: keys are opaque,
-// e.g. "sha256:<hex>"), only the operations it lists run. A client names one by `documentId` beside
-// `variables` (what web/ sends) or by `extensions.persistedQuery.sha256Hash` (Apollo's format), over
-// HTTP, multipart uploads and graphql-ws alike; over graphql-ws the exact text of a listed operation
-// is accepted too. Any other document is refused with PERSISTED_QUERY_ONLY / PERSISTED_QUERY_NOT_FOUND.
+// Persisted operations (PERSISTED_OPERATIONS_FILE): only the manifest's operations run, named by hash over HTTP,
+// multipart and graphql-ws alike (docs/frontend.md, "Persisted documents").
 import { readFileSync } from "node:fs";
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
