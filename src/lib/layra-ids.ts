@@ -1,8 +1,5 @@
-// LAYRA's id and object-key shapes (docs/layra-contract.md), parsed whole. Ownership that can only be
-// read from an id or a key is decided here and nowhere else: a shape is matched from start to end,
-// the owner it yields is compared exactly, and anything that does not match (or could be read two
-// ways) owns nothing. A `{username}_` prefix test is never enough: it lets `ann` claim `ann_x`'s ids
-// and `alice_/../bob_...` pass as alice's key.
+// LAYRA's id and key shapes (docs/layra-contract.md, "Ids and keys"), parsed whole: the only place ownership is read
+// from an id or key, and never by a `{username}_` prefix test (docs/security.md, "Ownership").
 
 const UUID4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 const USER_ID = new RegExp(`^(.+)_(${UUID4})$`);

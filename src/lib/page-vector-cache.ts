@@ -1,9 +1,6 @@
-// An in-process cache of page vectors under a byte budget, least recently used first out.
-// A page's vectors never change once written (a changed page is a new image_id), so an entry is
-// never stale: a delete only makes it unreachable, because searches take their page list from
-// Mongo. Each replica keeps its own cache and no answer depends on what it holds.
-// Hand-written rather than a library: a Map already keeps insertion order (so an LRU is a few
-// lines), and eviction by knowledge base needs a per-base index that LRU packages do not keep.
+// An in-process cache of page vectors, least recently used first out under a byte budget, never stale since a
+// page's vectors never change (docs/performance.md, "Search: the page-vector cache"). Hand-written: a Map keeps
+// insertion order, so an LRU is a few lines, and eviction by knowledge base needs a per-base index LRU packages lack.
 
 const ENTRY_OVERHEAD_BYTES = 200;
 

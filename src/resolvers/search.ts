@@ -1,8 +1,5 @@
-// searchKnowledgeBase(s) (docs/architecture.md, "Exact two-stage search"; docs/performance.md): check
-// the input before any I/O, check ownership, embed the text, then per knowledge base exact MaxSim
-// here over either every page Mongo lists (when the base's vectors are in the page-vector cache) or
-// the candidate pages of one batched Milvus search; merge, threshold, topK, and the file metadata
-// from the same Mongo read.
+// searchKnowledgeBase(s): input and ownership checked before any I/O, then exact MaxSim per base over the cached
+// pages or one batched Milvus search's candidates (docs/performance.md, "Search: the page-vector cache").
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";

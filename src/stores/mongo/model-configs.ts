@@ -70,11 +70,9 @@ export function modelConfigRepository(collection: Collection<ModelConfigDoc>) {
         collection.updateOne({ username, "models.model_id": modelId }, { $set: { selected_model: modelId } }),
       ).then((result) => result.matchedCount === 1),
     /**
-     * Changes `models` and `selected_model` by a guarded read-modify-write, the portable form of
-     * LAYRA's `arrayFilters` and conditional `$pull` updates: the document is read raw, and written
-     * back only if `models` and `selected_model` are still exactly what was read (the filter repeats
-     * them); on a concurrent change it reads again. `change` answers the new state, or null for no
-     * change. NOT_FOUND when the user has no document, CONFLICT when it keeps changing.
+     * Changes `models` and `selected_model` by a guarded read-modify-write (docs/architecture.md, "Portable
+     * MongoDB subset"). `change` answers the new state, or null for no change. NOT_FOUND when the user
+     * has no document, CONFLICT when it keeps changing.
      */
     updateModels: async (
       username: string,
