@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { STORE_SERVERS, type LocalStack } from "../dev/stack/stack.js";
 import { SignJWT } from "jose";
-import { privateStack, startGateway, TEST_SECRET, type TestGateway } from "./helpers.js";
+import { privateStack, startGateway, startGatewayWithoutMongo, TEST_SECRET, type TestGateway } from "./helpers.js";
 
 let stack: LocalStack;
 let gateway: TestGateway;
@@ -84,7 +84,7 @@ for (const server of STORE_SERVERS) {
 
 test("the gateway starts with every store down, says so, and becomes ready when they come up", async () => {
   const cold = await privateStack([]);
-  const late = await startGateway(cold.env);
+  const late = await startGatewayWithoutMongo(cold.env);
   try {
     const readiness = await fetch(`${late.url}/readiness`);
     assert.equal(readiness.status, 503);

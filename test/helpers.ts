@@ -78,6 +78,9 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
+/** How long startGateway waits for the gateway's first Mongo connection. */
+const MONGO_START_PATIENCE_MS = 60_000;
+
 export async function startGateway(
   env: Record<string, string>,
   overrides: Record<string, string> = {},
@@ -86,7 +89,16 @@ export async function startGateway(
   const gateway = await startGatewayWithoutMongo(env, overrides, options);
   // Tests write through the stores as soon as this returns; on a busy machine the first Mongo
   // handshake can outlast the store timeout, and a write sent meanwhile meets a closed topology.
-  await gateway.app.indexesReady;
+  // Bounded, so a gateway whose Mongo never answers fails its test instead of hanging the file.
+  const mongoWait = AbortSignal.timeout(MONGO_START_PATIENCE_MS);
+  await Promise.race([
+    gateway.app.indexesReady,
+    new Promise((_, reject) =>
+      mongoWait.addEventListener("abort", () =>
+        reject(new Error(`Mongo did not answer within ${MONGO_START_PATIENCE_MS} ms of the gateway's start`)),
+      ),
+    ),
+  ]);
   return gateway;
 }
 
