@@ -8,7 +8,7 @@ import { ObjectId } from "mongodb";
 import { originalObjectKey, pageObjectKey } from "../src/lib/ingestion-contract.js";
 import type { PageImageDoc } from "../src/stores/documents.js";
 import { createRenderer } from "../src/resolvers/ingestion/page-renderer.js";
-import { sharedStackEnv, startGateway, type TestGateway } from "../test/helpers.js";
+import { redisClient, sharedStackEnv, startGateway, type TestGateway } from "../test/helpers.js";
 import {
   createTopic,
   ingestOverrides,
@@ -28,6 +28,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const stack = await sharedStackEnv();
 const overrides = ingestOverrides({ EMBEDDING_IMAGE_DPI: DPI, EMBEDDING_BATCH_PAGES: "8", STORE_TIMEOUT_MS: "120000" });
 const gateway: TestGateway = await startGateway(stack.env, overrides);
+const taskDb = redisClient(gateway.config, "task");
 const line = (name: string, value: string | number) => console.log(`${name}: ${value}`);
 try {
   const { stores, config } = gateway.app;
@@ -58,7 +59,7 @@ try {
       const { taskId } = uploaded.data!.uploadFiles;
       await waitFor(
         "the task to complete",
-        async () => (await stores.redis.task.hget(`task:${taskId}`, "status")) === "completed",
+        async () => (await taskDb.hget(`task:${taskId}`, "status")) === "completed",
         600_000,
       );
       return (performance.now() - started) / 1000;
@@ -170,6 +171,7 @@ try {
   for (const [stage, ms] of Object.entries(direct.stages))
     line(`floor_share_${stage}`, `${((100 * ms) / total).toFixed(1)}%`);
 } finally {
+  taskDb.disconnect();
   await gateway.close();
   await stack.close();
 }

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { sweepExpiredUploads } from "../src/resolvers/ingestion/upload-sweep.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 import { LocalStack } from "../dev/stack/stack.js";
-import { testConfig } from "../test/helpers.js";
+import { redisClient, testConfig } from "../test/helpers.js";
 import { percentile, timeRuns } from "./stats.js";
 
 const UPLOADS = Number(process.env.UPLOADS ?? 1000);
@@ -16,6 +16,7 @@ const BATCH = process.env.UPLOAD_SWEEP_BATCH ?? "100";
 const stack = await LocalStack.start({ only: ["redis", "s3"] });
 const config = testConfig(stack.env, { UPLOAD_SWEEP_BATCH: BATCH });
 const stores = createStores(config);
+const taskDb = redisClient(config, "task");
 const access = { config, stores };
 try {
   await stores.s3.ensureBucket();
@@ -38,7 +39,7 @@ try {
   }
   const indexBytes = await Promise.all(
     ["due", "objects"].map(async (part) =>
-      Number(await stores.redis.task.memory("USAGE", `upload_sweep:${stores.s3.bucket}:${part}`)),
+      Number(await taskDb.memory("USAGE", `upload_sweep:${stores.s3.bucket}:${part}`)),
     ),
   );
   console.log(`index bytes per upload (${FILES} objects): ${Math.round((indexBytes[0]! + indexBytes[1]!) / UPLOADS)}`);
@@ -62,6 +63,7 @@ try {
   console.log(`uploads swept per second: ${Math.round(swept / seconds)}`);
   console.log(`objects removed per second: ${Math.round(objects / seconds)}`);
 } finally {
+  taskDb.disconnect();
   await closeStores(stores);
   await stack.close();
 }

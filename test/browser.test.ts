@@ -5,12 +5,13 @@
 // Screenshots of every step go to test-output/screenshots.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import type { Redis } from "ioredis";
 import type { Request } from "playwright-core";
 import { mintToken } from "../src/resolvers/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
 import { taskId, uploadSteps } from "./fixtures/layra-task-writer.js";
-import { sharedStackEnv, startGateway, testConfig, type TestGateway } from "./helpers.js";
+import { redisClient, sharedStackEnv, startGateway, testConfig, type TestGateway } from "./helpers.js";
 
 const USER = "browseruser";
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -18,6 +19,8 @@ let gateway: TestGateway;
 /** The same gateway setup with GraphiQL subscribing over SSE instead of graphql-ws. */
 let sseGateway: TestGateway;
 let browser: BrowserSession;
+/** LAYRA's task database, where the writer fixture puts progress. */
+let taskDb: Redis;
 
 before(async () => {
   shared = await sharedStackEnv();
@@ -26,6 +29,7 @@ before(async () => {
   const stores = createStores(config);
   const token = await mintToken(config, stores, USER, 3600);
   await closeStores(stores);
+  taskDb = redisClient(config, "task");
   const graphiql = { headers: { Authorization: `Bearer ${token}` } };
   gateway = await startGateway(shared.env, {}, { graphiql });
   sseGateway = await startGateway(shared.env, { GRAPHIQL_SUBSCRIPTIONS_PROTOCOL: "SSE" }, { graphiql });
@@ -35,6 +39,7 @@ after(async () => {
   await browser?.close();
   await gateway?.close();
   await sseGateway?.close();
+  taskDb?.disconnect();
   await shared?.close();
 });
 
@@ -84,7 +89,7 @@ for (const protocol of ["graphql-ws", "SSE"] as const) {
     page.on("request", onRequest);
     page.on("websocket", onWebSocket);
     const id = taskId(USER);
-    const steps = uploadSteps(server.app.stores.redis.task, id, [{ name: "a.pdf" }, { name: "b.pdf" }]);
+    const steps = uploadSteps(taskDb, id, [{ name: "a.pdf" }, { name: "b.pdf" }]);
     await steps[0]!.write();
     await page.getByText("Progress", { exact: true }).first().click();
     // The variables editor: replace its text with this task's id.

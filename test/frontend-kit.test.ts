@@ -7,9 +7,10 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/pr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { Redis } from "ioredis";
 import { taskId, uploadSteps, writeAll } from "./fixtures/layra-task-writer.js";
 import { generateAndTypecheck, inWeb, MANIFEST, manifestHashes, WEB } from "./fixtures/web-app.js";
-import { sharedStackEnv, startGateway, type GraphQLResponse, type TestGateway } from "./helpers.js";
+import { redisClient, sharedStackEnv, startGateway, type GraphQLResponse, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -87,14 +88,17 @@ describe("the gateway in persisted mode with the generated manifest as is", () =
   let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
   let gateway: TestGateway;
   let token: string;
+  let taskDb: Redis;
   const USER = "kituser";
 
   before(async () => {
     shared = await sharedStackEnv();
     gateway = await startGateway(shared.env, { PERSISTED_OPERATIONS_FILE: MANIFEST });
     token = await gateway.token(USER);
+    taskDb = redisClient(gateway.config, "task");
   });
   after(async () => {
+    taskDb?.disconnect();
     await gateway?.close();
     await shared?.close();
   });
@@ -134,7 +138,7 @@ describe("the gateway in persisted mode with the generated manifest as is", () =
 
   test("over graphql-ws the TaskProgress subscription runs by documentId with an empty query", async () => {
     const id = taskId(USER);
-    await writeAll(uploadSteps(gateway.app.stores.redis.task, id, [{ name: "a.pdf" }]));
+    await writeAll(uploadSteps(taskDb, id, [{ name: "a.pdf" }]));
     const outcome = await wsOperation(
       gateway.url,
       { query: "", documentId: hash("TaskProgress"), variables: { taskId: id } } as never,

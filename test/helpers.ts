@@ -2,10 +2,12 @@
 // graphql-yoga's examples test themselves, and drives it over real HTTP.
 import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
+import { Redis } from "ioredis";
 import { buildApp, type App, type AppOptions } from "../src/app.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { mintToken } from "../src/resolvers/auth.js";
 import type { Metrics } from "../src/observability/metrics.js";
+import type { RedisPurpose } from "../src/stores/redis.js";
 import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 
 export const TEST_SECRET = "test-secret-key";
@@ -193,3 +195,10 @@ export async function storeCallCounts(metrics: Metrics): Promise<Map<string, num
 /** The calls made to one store, all operations and outcomes together. */
 export const callsTo = (counts: Map<string, number>, store: string) =>
   [...counts].filter(([key]) => key.startsWith(`${store} `)).reduce((sum, [, count]) => sum + count, 0);
+
+/**
+ * A raw client on the Redis database `config` gives `purpose`, for writing the way LAYRA does and reading
+ * what the gateway wrote (the store keeps its connections private). Disconnect it when the file or test ends.
+ */
+export const redisClient = (config: Config, purpose: RedisPurpose) =>
+  new Redis(config.redis.url, { db: config.redis.db[purpose], password: config.redis.password });

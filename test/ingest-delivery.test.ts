@@ -5,11 +5,12 @@
 // LAYRA's shape field for field, and a workflow message is forwarded, not dropped).
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import { Admin, Consumer, Producer } from "@platformatic/kafka";
+import type { Redis } from "ioredis";
 import { ObjectId } from "mongodb";
 import { collectionName } from "../src/stores/milvus.js";
-import { gatewayForFile } from "./helpers.js";
+import { gatewayForFile, redisClient } from "./helpers.js";
 import {
   createTopic,
   ingestOverrides,
@@ -28,9 +29,12 @@ const overrides = ingestOverrides({ EMBEDDING_BATCH_PAGES: "1", KAFKA_SESSION_TI
 const state = gatewayForFile(overrides);
 let token: string;
 let knowledgeBaseId: string;
+/** LAYRA's task database: the workers' progress is read there, and LAYRA's upload endpoint writes there. */
+let taskDb: Redis;
 
 before(async () => {
   const gateway = await state.ready;
+  taskDb = redisClient(gateway.config, "task");
   await createTopic(gateway.config, 4);
   token = await gateway.token("ann");
   const created = await gateway.query<{ createKnowledgeBase: { knowledgeBaseId: string } }>(
@@ -41,7 +45,9 @@ before(async () => {
   knowledgeBaseId = created.data!.createKnowledgeBase.knowledgeBaseId;
 });
 
-const taskHash = (taskId: string) => state.gateway.app.stores.redis.task.hgetall(`task:${taskId}`);
+after(() => taskDb.disconnect());
+
+const taskHash = (taskId: string) => taskDb.hgetall(`task:${taskId}`);
 
 async function upload(files: { name: string; type: string; bytes: Buffer }[]): Promise<UploadTaskResult> {
   const uploaded = await multipartRequest<{ uploadFiles: UploadTaskResult }>(
@@ -176,7 +182,7 @@ test("two workers in one group on four partitions ingest twenty files, each exac
 
 test("interop: a LAYRA-written message is ingested, ours match LAYRA's shape, a workflow message is forwarded", async () => {
   const { config } = state.gateway;
-  const { redis, s3 } = state.gateway.app.stores;
+  const { s3 } = state.gateway.app.stores;
   const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
   // What the gateway produced so far, read by a group of the test's own from the start of the topic.
   const inspector = new Consumer({
@@ -211,13 +217,13 @@ test("interop: a LAYRA-written message is ingested, ours match LAYRA's shape, a 
     const taskId = `ann_${crypto.randomUUID()}`;
     const fileId = `ann_${crypto.randomUUID()}`;
     const objectKey = `ann_from layra_${new ObjectId().toHexString()}.png`;
-    await redis.task.hset(`task:${taskId}`, {
+    await taskDb.hset(`task:${taskId}`, {
       status: "processing",
       total: "1",
       processed: "0",
       message: "Initializing file processing...",
     });
-    await redis.task.expire(`task:${taskId}`, 3600);
+    await taskDb.expire(`task:${taskId}`, 3600);
     await s3.putObject(objectKey, samplePng(), "image/png");
     const layraValue =
       `{"task_id": "${taskId}", "username": "ann", "knowledge_db_id": "${knowledgeBaseId}", ` +

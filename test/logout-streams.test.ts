@@ -3,21 +3,28 @@
 // per token for all of a process's streams of it.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import type { Client } from "graphql-ws";
 import { Redis } from "ioredis";
 import { sseSubscribe, wsClient, wsSubscribe } from "./fixtures/subscribers.js";
-import { eventually, gatewayForFile, privateStack, startGateway } from "./helpers.js";
+import { eventually, gatewayForFile, privateStack, redisClient, startGateway } from "./helpers.js";
 
 const file = gatewayForFile({ TOKEN_RECHECK_MS: "200" });
 const PROGRESS = `subscription($taskId: String!) { taskProgress(taskId: $taskId) { status processed end } }`;
 const RECHECK_MS = 200;
 const STREAMS = 50;
+/** The file gateway's task database, where LAYRA writes progress. */
+let taskDb: Redis;
+
+before(async () => {
+  taskDb = redisClient((await file.ready).config, "task");
+});
+after(() => taskDb.disconnect());
 
 test("logout ends open taskProgress streams of that token with UNAUTHENTICATED; other tokens' streams go on", async () => {
   const gw = await file.ready;
   const taskId = `dora_${randomUUID()}`;
-  await gw.app.stores.redis.task.hset(`task:${taskId}`, {
+  await taskDb.hset(`task:${taskId}`, {
     status: "processing",
     total: "3",
     processed: "0",
@@ -44,7 +51,7 @@ test("logout ends open taskProgress streams of that token with UNAUTHENTICATED; 
     }
     // The other token's stream is still open and still delivers.
     assert.equal(untouched.ended, false);
-    await gw.app.stores.redis.task.hset(`task:${taskId}`, { processed: "1" });
+    await taskDb.hset(`task:${taskId}`, { processed: "1" });
     await untouched.waitFor(2);
     assert.deepEqual(untouched.results[1], {
       data: { taskProgress: { status: "processing", processed: 1, end: null } },
@@ -64,11 +71,12 @@ test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke 
     REDIS_URL: redisStack.env.REDIS_URL,
   });
   const monitorClient = new Redis(redisStack.env.REDIS_URL);
+  const privateTaskDb = redisClient(gw.config, "task");
   let monitor: Redis | null = null;
   const clients: Client[] = [];
   try {
     const taskId = `erin_${randomUUID()}`;
-    await gw.app.stores.redis.task.hset(`task:${taskId}`, { status: "processing", total: "3", processed: "0" });
+    await privateTaskDb.hset(`task:${taskId}`, { status: "processing", total: "3", processed: "0" });
     const [token, other] = await Promise.all([gw.token("erin", 3600), gw.token("erin", 3500)]);
     // When the server ran each EXISTS of the token's key (MONITOR's own timestamps, in ms).
     const checks: number[] = [];
@@ -117,6 +125,7 @@ test("streams of one token share one token check per TOKEN_RECHECK_MS; a revoke 
     await Promise.all(clients.map(async (client) => client.dispose()));
     monitor?.disconnect();
     monitorClient.disconnect();
+    privateTaskDb.disconnect();
     await gw.close();
     await redisStack.close();
   }

@@ -3,15 +3,23 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import type { Redis } from "ioredis";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter, layraId } from "../dev/layra-writer.js";
-import { gatewayForFile } from "./helpers.js";
+import { gatewayForFile, redisClient } from "./helpers.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
 const file = gatewayForFile({ OPERATOR_USERNAMES: "ops" });
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** LAYRA's task database, where a large progress hash is planted for the stats to find. */
+let taskDb: Redis;
+
+before(async () => {
+  taskDb = redisClient((await file.ready).config, "task");
+});
+after(() => taskDb.disconnect());
 
 const STATS = `{ storeStats { collections { collection knowledgeBaseId rowCount indexType indexParams metricType loaded }
   redisUsedMemoryBytes redisDatabases { purpose db keys } largestRedisKeyPatterns { db pattern keys bytes largestBytes } mongoProfilingLevel mongoSlowOperations { op } } }`;
@@ -28,7 +36,7 @@ test("storeStats: Milvus rows and index per knowledge base, Redis memory and key
     ],
   });
   const big = `task:statsuser_${randomUUID()}`;
-  await gateway.app.stores.redis.task.hset(big, { status: "processing", message: "x".repeat(50_000) });
+  await taskDb.hset(big, { status: "processing", message: "x".repeat(50_000) });
 
   const denied = await gateway.query(STATS, { token: await gateway.token("statsuser") });
   assert.equal(denied.errors?.[0]?.extensions?.code, "FORBIDDEN");
@@ -66,7 +74,7 @@ test("storeStats: Milvus rows and index per knowledge base, Redis memory and key
   const body = JSON.stringify(result);
   assert.ok(!body.includes("eyJ") && !body.includes(big), "no key value (no JWT, no task id) in the response");
   assert.equal(stats.mongoProfilingLevel, null, "FerretDB does not report a profiling level");
-  await gateway.app.stores.redis.task.del(big);
+  await taskDb.del(big);
 });
 
 test("the cron command ensures the indexes and deletes orphaned temp knowledge bases of every user", async () => {

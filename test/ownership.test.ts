@@ -4,16 +4,19 @@
 // `ann_x`'s and a cleanup never deletes on a misread id.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
+import type { Redis } from "ioredis";
 import { LayraWriter, layraTurn, storedUrl } from "../dev/layra-writer.js";
 import type { FileDoc } from "../src/stores/documents.js";
-import { gatewayForFile, type TestGateway } from "./helpers.js";
+import { gatewayForFile, redisClient, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
 const file = gatewayForFile({ PROGRESS_MISSING_KEY_WAIT_MS: "300" });
 let gw: TestGateway;
 let writer: LayraWriter;
 let bobFile: FileDoc;
+/** LAYRA's task database, where its progress hashes are written. */
+let taskDb: Redis;
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const codeOf = (response: { errors?: { extensions?: Record<string, unknown> }[] }) =>
@@ -22,10 +25,12 @@ const ADD_TURN = `mutation($id: String!, $input: AddTurnInput!) { addTurn(conver
 
 before(async () => {
   gw = await file.ready;
+  taskDb = redisClient(gw.config, "task");
   writer = new LayraWriter(gw.app.stores, gw.config.model.url);
   const kb = await writer.createKnowledgeBase("bob", "Bob's");
   bobFile = await writer.ingestFile("bob", kb.knowledge_base_id, { filename: "secret.pdf", pages: [{ text: "x" }] });
 });
+after(() => taskDb.disconnect());
 
 test("addTurn refuses keys and URLs that only start with the caller's name, and more than 50 of them", async () => {
   const alice = await gw.token("alice");
@@ -102,7 +107,7 @@ test("turns render presigned URLs only for the caller's own keys, however the st
 
 test("taskProgress: `ann` gets NOT_FOUND for `ann_x`'s task, exactly like a missing one", async () => {
   const taskId = `ann_x_${randomUUID()}`;
-  await gw.app.stores.redis.task.hset(`task:${taskId}`, {
+  await taskDb.hset(`task:${taskId}`, {
     status: "processing",
     total: "2",
     processed: "1",
@@ -125,7 +130,7 @@ test("taskProgress: `ann` gets NOT_FOUND for `ann_x`'s task, exactly like a miss
     { Authorization: `Bearer ${await gw.token("ann_x")}` },
   );
   // Completing the task ends the owner's stream (whether she subscribed before or after this write).
-  await gw.app.stores.redis.task.hset(`task:${taskId}`, { status: "completed", processed: "2" });
+  await taskDb.hset(`task:${taskId}`, { status: "completed", processed: "2" });
   const own = await owner;
   assert.equal((own.results.at(-1)!.data as Json).taskProgress.end, "COMPLETED");
 });

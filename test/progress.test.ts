@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
 import type { Client } from "graphql-ws";
-import { eventually, privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { eventually, privateStack, redisClient, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
 import {
   taskId,
@@ -121,7 +121,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
   before(async () => {
     shared = await sharedStackEnv();
     gateway = await startGateway(shared.env, { PROGRESS_MISSING_KEY_WAIT_MS: "1500" });
-    redis = gateway.app.stores.redis.task;
+    redis = redisClient(gateway.config, "task");
     alice = await gateway.token("alice");
     bob = await gateway.token("bob");
     aliceWs = wsClient(gateway.url, alice);
@@ -130,6 +130,7 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
   after(async () => {
     await aliceWs.dispose();
     await aliceWs2.dispose();
+    redis.disconnect();
     await gateway.close();
     await shared.close();
   });
@@ -579,8 +580,8 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
 
   test("Redis restarted mid-stream: graphql-ws and SSE subscribers get the snapshot again, then the remaining changes", async () => {
     const gateway = await startGateway({ ...shared.env, REDIS_URL: stack.env.REDIS_URL });
+    const redis = redisClient(gateway.config, "task");
     try {
-      const redis = gateway.app.stores.redis.task;
       const alice = await gateway.token("alice");
       const client = wsClient(gateway.url, alice);
       const id = taskId("alice");
@@ -648,6 +649,7 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       subs.forEach((sub) => sub.close());
       await client.dispose();
     } finally {
+      redis.disconnect();
       await gateway.close();
     }
   });
@@ -664,8 +666,9 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       { ...shared.env, REDIS_URL: url.toString() },
       { PROGRESS_POLL_INTERVAL_MS: "100" },
     );
+    // The gateway's own user, to show it lacks CONFIG.
+    const redis = redisClient(gateway.config, "task");
     try {
-      const redis = gateway.app.stores.redis.task;
       await assert.rejects(redis.call("CONFIG", "GET", "notify-keyspace-events"), /NOPERM/);
       const alice = await gateway.token("alice");
       const client = wsClient(gateway.url, alice);
@@ -711,6 +714,7 @@ describe("on a private Redis: restart mid-stream, one listener connection, and t
       assert.equal(watcher.counts().pollerActive, false, "the poller stops when nothing is watched");
       await client.dispose();
     } finally {
+      redis.disconnect();
       await gateway.close();
     }
   });

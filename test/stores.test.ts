@@ -1,27 +1,32 @@
 // Each store client against its real local server.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Config } from "../src/config.js";
 import type { FileDoc } from "../src/stores/documents.js";
 import { createStores, closeStores, type Stores } from "../src/stores/index.js";
+import type { RedisPurpose } from "../src/stores/redis.js";
 import { layraId, storedUrl } from "../dev/layra-writer.js";
-import { sharedStackEnv, testConfig } from "./helpers.js";
+import { redisClient, sharedStackEnv, testConfig } from "./helpers.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
 let config: Config;
 let stores: Stores;
+/** The task database, written the way LAYRA writes it. */
+let task: Redis;
 
 before(async () => {
   stack = await sharedStackEnv();
   config = testConfig(stack.env);
   stores = createStores(config);
+  task = redisClient(config, "task");
   await stores.s3.ensureBucket();
 });
 after(async () => {
   await stores.mongo.db.dropDatabase();
   await closeStores(stores);
+  task.disconnect();
   await stack.close();
 });
 
@@ -67,13 +72,13 @@ test("mongo: a LAYRA-shaped knowledge base and file round-trip, and a unique ind
 });
 
 test("redis: an HSET on DB 1 task:* reaches a keyspace-notification subscriber", async () => {
-  const subscriber = stores.redis.connect(0);
+  const subscriber = redisClient(config, "task");
   const events: string[] = [];
-  const taskDb = 1;
+  const taskDb = config.redis.db.task;
   await subscriber.psubscribe(`__keyspace@${taskDb}__:task:*`);
   subscriber.on("pmessage", (_pattern, channel, event) => events.push(`${channel} ${event}`));
   const taskId = layraId("alice");
-  await stores.redis.task.hset(`task:${taskId}`, {
+  await task.hset(`task:${taskId}`, {
     status: "processing",
     total: "3",
     processed: "0",
@@ -83,11 +88,11 @@ test("redis: an HSET on DB 1 task:* reaches a keyspace-notification subscriber",
   while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(events, [`__keyspace@${taskDb}__:task:${taskId} hset`]);
   await subscriber.quit();
-  await stores.redis.task.del(`task:${taskId}`);
+  await task.del(`task:${taskId}`);
 });
 
 test("redis: progress keys are read in one batch, a key of another type reads as missing, and keyspace events name the key", async () => {
-  const { progressKeys, task } = stores.redis;
+  const { progressKeys } = stores.redis;
   const id = layraId("alice");
   const hash = `task:${id}`;
   const stream = `workflow:events:${id}`;
@@ -171,8 +176,8 @@ test("model server: /embed_text answers LAYRA's shape with unit 128-d vectors, d
 });
 
 test("redis: each repository writes to its own logical database", async () => {
-  const databases = Object.entries(config.redis.db).map(
-    ([purpose, db]) => [purpose, new Redis(config.redis.url, { db })] as const,
+  const databases = (Object.keys(config.redis.db) as RedisPurpose[]).map(
+    (purpose) => [purpose, redisClient(config, purpose)] as const,
   );
   /** The databases that hold `key`. */
   const holding = async (key: string) => {
@@ -199,5 +204,5 @@ test("redis: each repository writes to its own logical database", async () => {
   } finally {
     for (const [, redis] of databases) redis.disconnect();
   }
-  assert.ok(stores.redis.task instanceof Redis);
+  assert.equal((await stores.redis.health()).up, true, "the store's own connections answer");
 });

@@ -6,7 +6,7 @@ import { createClient, type FormattedExecutionResult } from "graphql-ws";
 
 type ExecutionResult = FormattedExecutionResult<Record<string, unknown>, unknown>;
 import WebSocket from "ws";
-import { gatewayForFile } from "./helpers.js";
+import { gatewayForFile, redisClient } from "./helpers.js";
 import { taskId, uploadSteps } from "./fixtures/layra-task-writer.js";
 import { Collected } from "./fixtures/subscribers.js";
 
@@ -83,7 +83,7 @@ test("graphql-ws takes the token from the operation's extensions.headers, as Gra
     webSocketImpl: WebSocket,
     retryAttempts: 0,
   });
-  const redis = file.gateway.app.stores.redis.task;
+  const redis = redisClient(file.gateway.config, "task");
   const id = taskId("ideuser");
   const subscribe = (headers: Record<string, string> | undefined) => {
     const collected = new Collected<{ taskProgress: { status: string | null; processed: number | null } }>();
@@ -126,5 +126,6 @@ test("graphql-ws takes the token from the operation's extensions.headers, as Gra
     assert.equal(forgedErrors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(forged));
   } finally {
     await client.dispose();
+    redis.disconnect();
   }
 });

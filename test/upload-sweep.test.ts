@@ -7,11 +7,12 @@ import { execFile } from "node:child_process";
 import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
+import type { Redis } from "ioredis";
 import type { LocalStack } from "../dev/stack/stack.js";
 import { createLogger } from "../src/observability/logger.js";
 import { sweepExpiredUploads, type SweepResult } from "../src/resolvers/ingestion/upload-sweep.js";
 import { closeStores, createStores, type Stores } from "../src/stores/index.js";
-import { eventually, privateStack, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { eventually, privateStack, redisClient, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import { createTopic, ingestOverrides } from "./ingest-helpers.js";
 
 const CREATE_KB = `mutation { createKnowledgeBase(name: "sweep") { knowledgeBaseId } }`;
@@ -28,6 +29,8 @@ let gw: TestGateway;
 const logLines: string[] = [];
 let token: string;
 let knowledgeBaseId: string;
+/** The task database every gateway here shares (all but one run on `env`): the sweep index and its marks. */
+let taskDb: Redis;
 
 interface Upload {
   uploadId: string;
@@ -53,11 +56,13 @@ before(async () => {
   });
   const logger = createLogger({ logLevel: "info" }, { write: (line: string) => void logLines.push(line) });
   gw = await startGateway(env, overrides, { logger });
+  taskDb = redisClient(gw.config, "task");
   await createTopic(gw.config, 1);
   token = await gw.token("ann");
   knowledgeBaseId = await newKnowledgeBase(gw);
 });
 after(async () => {
+  taskDb?.disconnect();
   await gw?.close();
   await s3Stack?.close();
   await shared?.close();
@@ -99,7 +104,7 @@ async function uploadWithoutCommit(files = 1, through = gw, kb = knowledgeBaseId
     const put = await fetch(file.url, { method: "PUT", body: new Uint8Array(BODY) });
     assert.equal(put.status, 200);
   }
-  const raw = await through.app.stores.redis.task.hget(index(through.config.s3.bucket).objects, urls.uploadId);
+  const raw = await taskDb.hget(index(through.config.s3.bucket).objects, urls.uploadId);
   assert.ok(raw, "the upload is indexed");
   return { uploadId: urls.uploadId, objectKeys: JSON.parse(raw) as string[], commitBy: urls.commitBy };
 }
@@ -112,20 +117,19 @@ async function existing(keys: string[], through = gw): Promise<string[]> {
 
 /** Where the upload is in the index: "due", "sweeping", or null once it left it. */
 async function indexState(uploadId: string): Promise<"due" | "sweeping" | null> {
-  const { redis } = gw.app.stores;
   const keys = index(gw.config.s3.bucket);
-  if ((await redis.task.zscore(keys.due, uploadId)) !== null) return "due";
-  if ((await redis.task.zscore(keys.sweeping, uploadId)) !== null) return "sweeping";
+  if ((await taskDb.zscore(keys.due, uploadId)) !== null) return "due";
+  if ((await taskDb.zscore(keys.sweeping, uploadId)) !== null) return "sweeping";
   return null;
 }
 
 async function deadlineOf(uploadId: string, through = gw): Promise<number> {
-  return Number(await through.app.stores.redis.task.zscore(index(through.config.s3.bucket).due, uploadId));
+  return Number(await taskDb.zscore(index(through.config.s3.bucket).due, uploadId));
 }
 
 /** Milliseconds on Redis's clock, the one every claim reads. */
 async function redisNow(): Promise<number> {
-  const [seconds, micros] = await gw.app.stores.redis.task.time();
+  const [seconds, micros] = await taskDb.time();
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
@@ -178,7 +182,7 @@ test("after the deadline the uncommitted upload's objects are removed and a late
   const sweep = await sweepExpiredUploads({ config: gw.config, stores: gw.app.stores });
   assert.equal(sweep.failure, null);
   assert.deepEqual(await existing(kept.objectKeys), kept.objectKeys, "a committed upload's objects stay");
-  assert.equal(await gw.app.stores.redis.task.exists(`upload_expired:${kept.uploadId}`), 0);
+  assert.equal(await taskDb.exists(`upload_expired:${kept.uploadId}`), 0);
 });
 
 test("commits racing three gateways' sweeps and two more sweepers around the deadline: exactly one winner per upload", async () => {
@@ -228,7 +232,7 @@ test("commits racing three gateways' sweeps and two more sweepers around the dea
     let uncommitted = 0;
     for (const [i, upload] of uploads.entries()) {
       const objects = await existing(upload.objectKeys);
-      const marked = await gw.app.stores.redis.task.exists(`upload_expired:${upload.uploadId}`);
+      const marked = await taskDb.exists(`upload_expired:${upload.uploadId}`);
       if (won[i]) {
         assert.deepEqual(objects, upload.objectKeys, `upload ${i} was committed: its object stays`);
         assert.equal(marked, 0, `upload ${i} was committed, not swept`);

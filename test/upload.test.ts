@@ -4,8 +4,9 @@
 // half-written leftovers). Bad input and other users' ids write nothing anywhere.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { Redis } from "ioredis";
 import { collectionName } from "../src/stores/milvus.js";
-import { gatewayForFile, startGateway } from "./helpers.js";
+import { gatewayForFile, redisClient, startGateway } from "./helpers.js";
 import {
   brokenPdf,
   createTopic,
@@ -28,6 +29,8 @@ let token: string;
 let otherToken: string;
 let knowledgeBaseId: string;
 let stopWorkers: () => Promise<unknown>;
+/** The task database, where the task hashes and the presigned uploads' keys are. */
+let taskDb: Redis;
 
 const CREATE_KB = `mutation($name: String!) { createKnowledgeBase(name: $name) { knowledgeBaseId } }`;
 const FILES = `query($id: String!) { knowledgeBase(knowledgeBaseId: $id) {
@@ -73,7 +76,7 @@ async function listFiles(id: string): Promise<FileNode[]> {
 
 /** Every store's view of what exists: documents, refs, objects, Milvus rows, task and upload keys. */
 async function storeSnapshot() {
-  const { s3, redis, milvus } = state.gateway.app.stores;
+  const { s3, milvus } = state.gateway.app.stores;
   const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
   const objects: string[] = [];
   for await (const item of s3.client.listObjectsV2(s3.bucket, "", true)) objects.push(String(item.name));
@@ -87,7 +90,7 @@ async function storeSnapshot() {
       .sort(),
     objects: objects.sort(),
     collections,
-    redisKeys: (await redis.task.keys("*")).filter((key) => /^(task|upload):/.test(key)).sort(),
+    redisKeys: (await taskDb.keys("*")).filter((key) => /^(task|upload):/.test(key)).sort(),
   };
 }
 
@@ -110,6 +113,7 @@ async function fetchesPng(url: string): Promise<boolean> {
 
 before(async () => {
   const gateway = await state.ready;
+  taskDb = redisClient(gateway.config, "task");
   await createTopic(gateway.config, 1);
   token = await gateway.token("ann");
   otherToken = await gateway.token("bob");
@@ -118,6 +122,7 @@ before(async () => {
 });
 after(async () => {
   await stopWorkers?.();
+  taskDb?.disconnect();
 });
 
 describe("uploadFiles over the multipart request", () => {
@@ -252,7 +257,7 @@ describe("office documents", () => {
     assert.equal(uploaded.errors, undefined, JSON.stringify(uploaded.errors));
     const { taskId } = uploaded.data!.uploadFiles;
     const hash = await waitFor("the task to end", async () => {
-      const fields = await state.gateway.app.stores.redis.task.hgetall(`task:${taskId}`);
+      const fields = await taskDb.hgetall(`task:${taskId}`);
       return fields.status === "failed" ? fields : undefined;
     });
     assert.match(

@@ -14,7 +14,6 @@ export type RedisPurpose = "token" | "task" | "lock" | "cache";
 
 /** LAYRA's four logical Redis databases: tokens, task progress, locks, cache. */
 export interface RedisStore {
-  task: Redis;
   /** Bearer tokens as LAYRA registers them (DB 0). */
   tokens: TokenRegistry;
   /** LAYRA's task hashes `task:{id}` (task database). */
@@ -33,8 +32,6 @@ export interface RedisStore {
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
   sampleKeySizes(purpose: RedisPurpose, limit: number): Promise<{ key: string; bytes: number }[]>;
-  /** A new connection to `db`, for blocking or subscribing clients that cannot share one. */
-  connect(db: number): Redis;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -66,7 +63,6 @@ export function createRedisStore(config: Config): RedisStore {
   const { token, task, lock, cache } = config.redis.db;
   const store = { token: shared(token), task: shared(task), lock: shared(lock), cache: shared(cache) };
   return {
-    task: store.task,
     tokens: tokenRegistry(store.token),
     tasks: taskHashes(store.task),
     ingestAttempts: ingestAttempts(store.lock),
@@ -89,7 +85,6 @@ export function createRedisStore(config: Config): RedisStore {
       } while (cursor !== "0" && sizes.length < limit);
       return sizes;
     },
-    connect,
     health: () =>
       probe("redis", () =>
         withTimeout("redis", config.storeTimeoutMs, Promise.all(Object.values(store).map((c) => c.ping()))),
