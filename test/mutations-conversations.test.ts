@@ -127,6 +127,12 @@ test("renameConversation and updateConversationModelSettings $set with last_modi
     variables: { id: conversation.conversation_id, name: " after " },
   });
   assert.equal(renamed.data?.renameConversation.name, "after");
+  // Backdated, so a settings update that leaves last_modify_at alone cannot pass for one that bumped it.
+  const backdated = new Date(Date.now() - 3_600_000);
+  await mongoCollections(gw.app.stores.mongo.db).conversations.updateOne(
+    { conversation_id: conversation.conversation_id },
+    { $set: { last_modify_at: backdated } },
+  );
   const updated = await gw.query<{
     updateConversationModelSettings: {
       modelSettings: { modelName: string; temperature: number; baseUsed: { baseId: string }[] };
@@ -151,7 +157,7 @@ test("renameConversation and updateConversationModelSettings $set with last_modi
     temperature: 0.5,
     base_used: [{ name: "kb", baseId: kb.knowledge_base_id }],
   });
-  assert.ok(stored!.last_modify_at.getTime() >= conversation.last_modify_at.getTime());
+  assert.ok(stored!.last_modify_at.getTime() > backdated.getTime() + 60_000, "last_modify_at was bumped to now");
   const foreignKb = await writer.createKnowledgeBase("bob", "bob's kb");
   const refused = await gw.query(settings, {
     token: alice,

@@ -129,6 +129,12 @@ test("createKnowledgeBase and renameKnowledgeBase refuse empty and over-long nam
 
 test("renameKnowledgeBase trims the name and bumps last_modify_at; another user's id is NOT_FOUND and unchanged", async () => {
   const kb = await writer.createKnowledgeBase("alice", "old name");
+  // Backdated, so a rename that leaves last_modify_at alone cannot pass for one that bumped it.
+  const backdated = new Date(Date.now() - 3_600_000);
+  await mongoCollections(gw.app.stores.mongo.db).knowledgeBases.updateOne(
+    { knowledge_base_id: kb.knowledge_base_id },
+    { $set: { last_modify_at: backdated } },
+  );
   const response = await gw.query<{ renameKnowledgeBase: { name: string } }>(RENAME, {
     token: alice,
     variables: { id: kb.knowledge_base_id, name: "  new name " },
@@ -138,7 +144,7 @@ test("renameKnowledgeBase trims the name and bumps last_modify_at; another user'
     knowledge_base_id: kb.knowledge_base_id,
   });
   assert.equal(doc!.knowledge_base_name, "new name");
-  assert.ok(doc!.last_modify_at.getTime() > kb.last_modify_at.getTime() - 1);
+  assert.ok(doc!.last_modify_at.getTime() > backdated.getTime() + 60_000, "last_modify_at was bumped to now");
 
   const foreign = await gw.query(RENAME, { token: bob, variables: { id: kb.knowledge_base_id, name: "stolen" } });
   assert.equal(codeOf(foreign), "NOT_FOUND");

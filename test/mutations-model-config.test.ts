@@ -170,3 +170,55 @@ test("model mutations on another user's model answer NOT_FOUND and change nothin
     1,
   );
 });
+
+test("a base_used entry naming another user's knowledge base is NOT_FOUND in addModel, updateModel and createConversation, and nothing is written", async () => {
+  const { config, token } = await freshUser("fay");
+  const foreignKb = await writer.createKnowledgeBase("bob", "bob's kb");
+  const ownKb = await writer.createKnowledgeBase("fay", "fay's kb");
+  const foreign = [{ name: "x", baseId: foreignKb.knowledge_base_id }];
+  const modelConfigs = mongoCollections(gw.app.stores.mongo.db).modelConfig;
+  const conversations = mongoCollections(gw.app.stores.mongo.db).conversations;
+
+  const added = await gw.query(`mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`, {
+    token,
+    variables: { input: { modelName: "m", modelUrl: "https://models.example/v1", baseUsed: foreign } },
+  });
+  assert.equal(codeOf(added), "NOT_FOUND");
+  assert.deepEqual(
+    (await modelConfigs.findOne({ username: "fay" }, { projection: { _id: 0 } }))!.models,
+    config.models,
+    "no model was added",
+  );
+
+  const modelId = config.models[0]!.model_id;
+  const updated = await gw.query(
+    `mutation($id: String!, $input: ModelSettingsInput!) { updateModel(modelId: $id, input: $input) { modelId } }`,
+    { token, variables: { id: modelId, input: { baseUsed: foreign } } },
+  );
+  assert.equal(codeOf(updated), "NOT_FOUND");
+  assert.deepEqual(
+    (await modelConfigs.findOne({ username: "fay" }))!.models[0]!.base_used,
+    config.models[0]!.base_used,
+    "the model's bases are unchanged",
+  );
+
+  const created = await gw.query(
+    `mutation($input: ModelSettingsInput) { createConversation(name: "c", modelSettings: $input) { conversationId } }`,
+    { token, variables: { input: { baseUsed: foreign } } },
+  );
+  assert.equal(codeOf(created), "NOT_FOUND");
+  assert.equal(await conversations.countDocuments({ username: "fay" }), 0, "no conversation was created");
+
+  // The same calls with the caller's own base go through, so the refusals above are about ownership.
+  const own = [{ name: "mine", baseId: ownKb.knowledge_base_id }];
+  const allowed = await gw.query(
+    `mutation($input: ModelSettingsInput) { createConversation(name: "c", modelSettings: $input) { conversationId } }`,
+    { token, variables: { input: { baseUsed: own } } },
+  );
+  assert.equal(allowed.errors, undefined, JSON.stringify(allowed.errors));
+  const ownModel = await gw.query(`mutation($input: ModelSettingsInput!) { addModel(input: $input) { modelId } }`, {
+    token,
+    variables: { input: { modelName: "m", modelUrl: "https://models.example/v1", baseUsed: own } },
+  });
+  assert.equal(ownModel.errors, undefined, JSON.stringify(ownModel.errors));
+});
