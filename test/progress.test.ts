@@ -236,8 +236,15 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
       sseSubscribe(gateway.url, alice, PICK, { taskId: id, withMessage: false }),
     ];
     await Promise.all(subs.map((sub) => sub.waitFor(1)));
+    const executions = async () => (await gateway.app.metrics.subscriptionExecutions.get()).values[0]?.value ?? 0;
+    const executedBefore = await executions();
     await redis.hset(`task:${id}`, { processed: "1", message: "m1" });
     await Promise.all(subs.map((sub) => sub.waitFor(2)));
+    assert.equal(
+      (await executions()) - executedBefore,
+      3,
+      "the update is executed once per distinct selection and variables (5 subscribers, 3 executions)",
+    );
     const seen = subs.map((sub) =>
       sub.results.slice(0, 2).map((result) => {
         assert.equal(result.errors, undefined, JSON.stringify(result.errors));

@@ -60,8 +60,10 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
     return JSON.stringify([documentId, args.operationName ?? null, username, args.variableValues ?? null]);
   };
   // Events are pushed from a store's callback: the execution reports to this app's metrics.
-  const executeOn = (args: ExecutionArgs, event: unknown) =>
-    runObserved(observation, () => execute({ ...args, rootValue: event }));
+  const executeOn = (args: ExecutionArgs, event: unknown) => {
+    observation.metrics.subscriptionExecutions.inc();
+    return runObserved(observation, () => execute({ ...args, rootValue: event }));
+  };
 
   const subscribe = async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);

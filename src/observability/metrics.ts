@@ -29,6 +29,11 @@ export class Metrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+  readonly subscriptionExecutions = new Counter({
+    name: "graphql_subscription_event_executions_total",
+    help: "Executions of a subscription's selection over one event, each shared by every subscriber who asked the same thing",
+    registers: [this.registry],
+  });
   readonly rejections = new Counter({
     name: "graphql_rejections_total",
     help: "Operations refused before execution, by reason (depth, aliases, cost, tokens, document size, body size, rate limit, persisted, validation, parse)",
