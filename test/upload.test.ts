@@ -443,6 +443,11 @@ describe("refusals write nothing anywhere", () => {
   });
 
   test("another user's knowledge base or session: NOT_FOUND, nothing written", async () => {
+    const created = await state.gateway.query<{ createConversation: { conversationId: string } }>(
+      `mutation { createConversation(name: "ann's chat") { conversationId } }`,
+      { token },
+    );
+    assert.equal(created.errors, undefined, JSON.stringify(created.errors));
     const before = await storeSnapshot();
     const intoAnns = await multipartRequest(state.gateway, otherToken, UPLOAD_FILES, { knowledgeBaseId }, [
       { name: "intruder.png", type: "image/png", bytes: samplePng() },
@@ -456,15 +461,17 @@ describe("refusals write nothing anywhere", () => {
       [{ name: "intruder.png", type: "image/png", bytes: samplePng() }],
     );
     assert.equal(missing.errors?.[0]?.message.replace("bob_nothing", knowledgeBaseId), intoAnns.errors?.[0]?.message);
-    const annsSession = `ann_${crypto.randomUUID()}`;
-    const intoSession = await multipartRequest(
-      state.gateway,
-      otherToken,
-      `mutation($sessionId: String!, $files: [Upload!]!) { uploadChatFiles(sessionId: $sessionId, files: $files) { taskId } }`,
-      { sessionId: annsSession },
-      [{ name: "intruder.png", type: "image/png", bytes: samplePng() }],
-    );
-    assert.equal(intoSession.errors?.[0]?.extensions?.code, "NOT_FOUND");
+    // Ann's real conversation, and a session id of ann's shape that names nothing: both NOT_FOUND for bob.
+    for (const annsSession of [created.data!.createConversation.conversationId, `ann_${crypto.randomUUID()}`]) {
+      const intoSession = await multipartRequest(
+        state.gateway,
+        otherToken,
+        `mutation($sessionId: String!, $files: [Upload!]!) { uploadChatFiles(sessionId: $sessionId, files: $files) { taskId } }`,
+        { sessionId: annsSession },
+        [{ name: "intruder.png", type: "image/png", bytes: samplePng() }],
+      );
+      assert.equal(intoSession.errors?.[0]?.extensions?.code, "NOT_FOUND", annsSession);
+    }
     const urls = await state.gateway.query(
       `mutation($id: String!) { createUploadUrls(knowledgeBaseId: $id, files: [{ filename: "a.pdf", contentType: "application/pdf", size: 5 }]) { uploadId } }`,
       { variables: { id: knowledgeBaseId }, token: otherToken },
