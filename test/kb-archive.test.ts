@@ -13,6 +13,7 @@ import { LayraWriter } from "../dev/layra-writer.js";
 import { privateStack, sharedStackEnv, startGateway, testConfig, uniqueName } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
 import { mongoCollections } from "../src/stores/mongo.js";
+import { knowledgeBaseTraces, NOTHING_LEFT } from "./fixtures/traces.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let target: LocalStack;
@@ -167,8 +168,8 @@ test("a truncated archive is refused and leaves no knowledge base behind", async
   const cut = join(folder, "cut.jsonl.gz");
   await writeFile(cut, gzipSync(lines.slice(0, -1).join("\n")));
   await assert.rejects(restoreKnowledgeBase(restored, createReadStream(cut)), /truncated/);
-  assert.equal(
-    await mongoCollections(restored.mongo.db).knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id }),
-    null,
-  );
+  const files = await mongoCollections(source.mongo.db).files.find({ knowledge_db_id: kb.knowledge_base_id }).toArray();
+  assert.equal(files.length, 1);
+  // Nothing in any store: no base or file documents, no Milvus collection, no objects.
+  assert.deepEqual(await knowledgeBaseTraces(restored, kb.knowledge_base_id, files), NOTHING_LEFT);
 });

@@ -113,60 +113,75 @@ export async function restoreKnowledgeBase(
   const files: FileDoc[] = [];
   let expected: ArchiveCounts | null = null;
   let header = false;
-
-  for await (const line of lines) {
-    if (line === "") continue;
-    const record = JSON.parse(line) as ArchiveRecord;
-    if (!header) {
-      if (record.kind !== "header" || record.format !== FORMAT || record.version !== VERSION)
-        throw new Error("not a LAYRA knowledge-base archive (version 1)");
-      header = true;
-      continue;
-    }
-    switch (record.kind) {
-      case "knowledge_base": {
-        kb = BSON.EJSON.parse(record.doc, { relaxed: false }) as KnowledgeBaseDoc;
-        if (await stores.mongo.knowledgeBases.findById(kb.knowledge_base_id)) {
-          throw new Error(
-            `knowledge base ${kb.knowledge_base_id} already exists: restore into a deployment without it`,
-          );
+  // What this restore wrote, so a refused archive leaves nothing behind (the Mongo documents come last).
+  let createdCollection: string | null = null;
+  const writtenObjects: string[] = [];
+  let insertedFiles = false;
+  try {
+    for await (const line of lines) {
+      if (line === "") continue;
+      const record = JSON.parse(line) as ArchiveRecord;
+      if (!header) {
+        if (record.kind !== "header" || record.format !== FORMAT || record.version !== VERSION)
+          throw new Error("not a LAYRA knowledge-base archive (version 1)");
+        header = true;
+        continue;
+      }
+      switch (record.kind) {
+        case "knowledge_base": {
+          kb = BSON.EJSON.parse(record.doc, { relaxed: false }) as KnowledgeBaseDoc;
+          if (await stores.mongo.knowledgeBases.findById(kb.knowledge_base_id)) {
+            throw new Error(
+              `knowledge base ${kb.knowledge_base_id} already exists: restore into a deployment without it`,
+            );
+          }
+          await stores.milvus.createCollection(kb.knowledge_base_id);
+          createdCollection = kb.knowledge_base_id;
+          await stores.s3.ensureBucket();
+          break;
         }
-        await stores.milvus.createCollection(kb.knowledge_base_id);
-        await stores.s3.ensureBucket();
-        break;
+        case "file":
+          files.push(BSON.EJSON.parse(record.doc, { relaxed: false }) as FileDoc);
+          break;
+        case "vectors":
+          if (!kb) throw new Error("archive is out of order: vectors before the knowledge base");
+          await stores.milvus.insertRows(
+            kb.knowledge_base_id,
+            record.rows.map((row) => ({ ...row, vector: decodeVector(row.vector) })),
+          );
+          counts.vectors += record.rows.length;
+          progress("vectors", counts.vectors, 0);
+          break;
+        case "object": {
+          const data = Buffer.from(record.data, "base64");
+          writtenObjects.push(record.key);
+          await stores.s3.putObject(record.key, data, record.contentType);
+          progress("objects", ++counts.objects, 0);
+          break;
+        }
+        case "end":
+          expected = record.counts;
+          break;
+        default:
+          throw new Error(`unknown archive record ${(record as { kind: string }).kind}`);
       }
-      case "file":
-        files.push(BSON.EJSON.parse(record.doc, { relaxed: false }) as FileDoc);
-        break;
-      case "vectors":
-        if (!kb) throw new Error("archive is out of order: vectors before the knowledge base");
-        await stores.milvus.insertRows(
-          kb.knowledge_base_id,
-          record.rows.map((row) => ({ ...row, vector: decodeVector(row.vector) })),
-        );
-        counts.vectors += record.rows.length;
-        progress("vectors", counts.vectors, 0);
-        break;
-      case "object": {
-        const data = Buffer.from(record.data, "base64");
-        await stores.s3.putObject(record.key, data, record.contentType);
-        progress("objects", ++counts.objects, 0);
-        break;
-      }
-      case "end":
-        expected = record.counts;
-        break;
-      default:
-        throw new Error(`unknown archive record ${(record as { kind: string }).kind}`);
     }
+    if (!kb || !expected) throw new Error("the archive is truncated: no end record");
+    if (files.length !== expected.files || counts.vectors !== expected.vectors || counts.objects !== expected.objects) {
+      throw new Error(`the archive is inconsistent: expected ${JSON.stringify(expected)}`);
+    }
+    if (files.length > 0) await stores.mongo.files.insertMany(files);
+    insertedFiles = files.length > 0;
+    counts.files = files.length;
+    progress("files", counts.files, files.length);
+    await stores.mongo.knowledgeBases.insert(kb);
+  } catch (error) {
+    await Promise.allSettled([
+      createdCollection && stores.milvus.dropCollection(createdCollection),
+      writtenObjects.length > 0 && stores.s3.removeObjects(writtenObjects),
+      insertedFiles && kb && stores.mongo.files.deleteByKnowledgeBase(kb.knowledge_base_id, kb.username),
+    ]);
+    throw error;
   }
-  if (!kb || !expected) throw new Error("the archive is truncated: no end record");
-  if (files.length !== expected.files || counts.vectors !== expected.vectors || counts.objects !== expected.objects) {
-    throw new Error(`the archive is inconsistent: expected ${JSON.stringify(expected)}`);
-  }
-  if (files.length > 0) await stores.mongo.files.insertMany(files);
-  counts.files = files.length;
-  progress("files", counts.files, files.length);
-  await stores.mongo.knowledgeBases.insert(kb);
   return counts;
 }
