@@ -1,5 +1,6 @@
 // Boots the gateway with buildApp() on a random port against real local servers, the way
 // graphql-yoga's examples test themselves, and drives it over real HTTP.
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
 import { Redis } from "ioredis";
@@ -33,7 +34,7 @@ export async function eventually(
   const deadline = Date.now() + guardMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }
 

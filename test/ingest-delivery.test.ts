@@ -195,11 +195,15 @@ test("interop: a LAYRA-written message is ingested, ours match LAYRA's shape, a 
   try {
     const stream = await inspector.consume({ topics: [config.kafka.topic], mode: "earliest", autocommit: false });
     const seen: { value: Buffer; key: Buffer | undefined; headers: Map<Buffer, Buffer> }[] = [];
+    // Guarded: a message that never comes ends the stream (and fails below) instead of the runner's timeout.
+    const guard = setTimeout(() => void stream.close(), 60_000);
     for await (const message of stream) {
       seen.push({ value: message.value, key: message.key, headers: message.headers });
       if (seen.length >= 2) break;
     }
+    clearTimeout(guard);
     await stream.close();
+    assert.equal(seen.length, 2, "both messages were produced within 60 s");
     for (const message of seen) {
       assert.equal(message.key?.length ?? 0, 0, "no key, as LAYRA");
       assert.deepEqual(

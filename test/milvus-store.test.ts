@@ -7,7 +7,7 @@ import { collectionName } from "../src/stores/milvus.js";
 import { closeStores, createStores, type Stores } from "../src/stores/index.js";
 import { layraId } from "../dev/layra-writer.js";
 import { seededRandom } from "./fixtures/search-corpus.js";
-import { sharedStackEnv, testConfig } from "./helpers.js";
+import { eventually, sharedStackEnv, testConfig } from "./helpers.js";
 
 const engine = process.env.LAYRA_TEST_MILVUS ?? "milvus-lite";
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -60,8 +60,11 @@ test(`${engine}: LAYRA's collection schema with an HNSW/IP index is created, loa
   assert.ok(await stores.milvus.readyForSearch(kbId));
   // The real engine searches at bounded staleness (LAYRA's default): new rows show within seconds.
   let candidates: string[] = [];
-  for (const deadline = Date.now() + 60_000; candidates.length === 0 && Date.now() < deadline;)
-    candidates = await stores.milvus.candidates(kbId, [unit(1)], 1);
+  await eventually(
+    async () => (candidates = await stores.milvus.candidates(kbId, [unit(1)], 1)).length > 0,
+    "the new rows are searchable",
+    60_000,
+  );
   assert.deepEqual(candidates, ["img1"]);
 });
 
