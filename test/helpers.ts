@@ -93,14 +93,11 @@ export async function startGateway(
   // Tests write through the stores as soon as this returns; on a busy machine the first Mongo
   // handshake can outlast the store timeout, and a write sent meanwhile meets a closed topology.
   // Bounded, so a gateway whose Mongo never answers fails its test instead of hanging the file.
-  const mongoWait = AbortSignal.timeout(MONGO_START_PATIENCE_MS);
   await Promise.race([
     gateway.app.indexesReady,
-    new Promise((_, reject) =>
-      mongoWait.addEventListener("abort", () =>
-        reject(new Error(`Mongo did not answer within ${MONGO_START_PATIENCE_MS} ms of the gateway's start`)),
-      ),
-    ),
+    sleep(MONGO_START_PATIENCE_MS, undefined, { ref: false }).then(() => {
+      throw new Error(`Mongo did not answer within ${MONGO_START_PATIENCE_MS} ms of the gateway's start`);
+    }),
   ]);
   return gateway;
 }
