@@ -19,24 +19,28 @@ let app: App | null = null;
 let local: Awaited<ReturnType<typeof startLocalStack>> | null = null;
 let stopping = false;
 
-async function stopEverything(code: number): Promise<never> {
+async function stopEverything(code: number, reason?: string): Promise<never> {
   if (!stopping) {
     stopping = true;
+    if (reason) console.log(`${reason}: stopping the gateway${local ? ", the worker and the local stack" : ""}`);
     removeLocalStackEnv();
     await app?.stop().catch(() => undefined);
     await local?.close().catch(() => undefined);
     await LocalStack.closeAll().catch(() => undefined);
+    if (reason) console.log("stopped");
     process.exit(code);
   }
   return new Promise<never>(() => undefined);
 }
 
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => void stopEverything(0));
-// npm runs this as its direct child (`node --import tsx`, no wrapper process that could swallow a
-// signal); should npm itself die without passing one on, the parent changes and everything stops.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+  process.once(signal, () => void stopEverything(0, signal));
+// The start script `exec`s node, so npm's direct child is this process and npm passes on the signal
+// it gets (a shell in between would swallow SIGINT sent to npm's PID alone). Should npm die without
+// passing one on, the parent changes and everything stops.
 const parent = process.ppid;
 setInterval(() => {
-  if (process.ppid !== parent) void stopEverything(0);
+  if (process.ppid !== parent) void stopEverything(0, "npm exited");
 }, 1_000).unref();
 
 try {

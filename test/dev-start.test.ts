@@ -1,9 +1,11 @@
 // `npm start` cleans up after itself: a start-up failure is one line and exit code 1 with every
-// store server stopped, and SIGTERM sent to npm stops the gateway and the whole local stack.
+// store server stopped, and SIGINT sent to npm's PID alone (as process managers and IDEs send it)
+// stops the gateway and the whole local stack, saying so. With no HOST set it listens on loopback only.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { networkInterfaces } from "node:os";
 import { test } from "node:test";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -55,15 +57,25 @@ test("a busy gateway port: one line on stderr, exit code 1, and the local stack 
   }
 });
 
-test("SIGTERM to npm stops the gateway and every store server", async () => {
-  const run = npmStart({ PORT: "0", HOST: "127.0.0.1" });
+test("SIGINT to npm's PID alone stops the gateway and every store server, and says so", async () => {
+  const run = npmStart({ PORT: "0" });
   const [, url] = await run.printed(/LAYRA GraphQL gateway on (http:\/\/\S+)\/graphql/);
   const folder = stackRoot(run.output().stdout)!;
   assert.ok(existsSync(folder));
-  run.child.kill("SIGTERM");
-  await run.exited;
+  const port = new URL(url!).port;
+  const outside = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address && address.family === "IPv4" && !address.internal)?.address;
+  if (outside) {
+    await assert.rejects(fetch(`http://${outside}:${port}/health`), `not reachable on ${outside}`);
+  }
+  const health = await fetch(`${url}/health`);
+  assert.equal(health.status, 200, "reachable on loopback");
+  process.kill(run.child.pid!, "SIGINT"); // npm's own PID, not its process group
+  assert.equal(await run.exited, 0);
   const deadline = Date.now() + 30_000;
   while (existsSync(folder) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
   assert.equal(existsSync(folder), false, "the stack was closed");
   await assert.rejects(fetch(`${url}/health`), "the gateway no longer listens");
+  assert.match(run.output().stdout, /SIGINT: stopping the gateway, the worker and the local stack\n[\s\S]*stopped\n/);
 });
