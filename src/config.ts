@@ -38,7 +38,8 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 const envSchema = z
   .object({
     NODE_ENV: z.enum(["production", "development", "test"]).default("development"),
-    HOST: z.string().min(1).default("0.0.0.0"),
+    /** Development binds loopback (GraphiQL there carries a token); production binds every interface. */
+    HOST: z.string().min(1).optional(),
     PORT: int(0, 65535).default(4000),
 
     MONGODB_URL: storeUrl(["mongodb:", "mongodb+srv:"], "mongodb:").default("mongodb://127.0.0.1:27017"),
@@ -295,7 +296,7 @@ const configSchema = envSchema.transform((env) => {
   const logLevel: (typeof LOG_LEVELS)[number] = env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "silent" : "info");
   return {
     env: env.NODE_ENV,
-    host: env.HOST,
+    host: env.HOST ?? (env.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
     port: env.PORT,
     mongo: {
       url: mongoUrl(env),

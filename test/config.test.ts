@@ -19,6 +19,13 @@ test("defaults are the seed's", () => {
   assert.equal(config.auth.algorithm, "HS256");
 });
 
+test("development binds loopback unless HOST says otherwise; production binds every interface", () => {
+  assert.equal(loadConfig(required).host, "127.0.0.1");
+  assert.equal(loadConfig({ ...required, NODE_ENV: "development" }).host, "127.0.0.1");
+  assert.equal(loadConfig({ ...required, NODE_ENV: "production" }).host, "0.0.0.0");
+  assert.equal(loadConfig({ ...required, NODE_ENV: "development", HOST: "0.0.0.0" }).host, "0.0.0.0");
+});
+
 test("a stock LAYRA .env is understood: host:port Mongo URL with root user, bare Redis host", () => {
   const config = loadConfig({
     ...required,
