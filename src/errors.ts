@@ -53,6 +53,24 @@ export class UploadExpired extends GraphQLError {
   }
 }
 
+/**
+ * runWorkflow: a graph LAYRA's engine refuses. The message is LAYRA's own `msg` (`工作流验证失败: ...`)
+ * where its engine's checks fail (`layraCode` -1), or says what is missing where LAYRA fails with a
+ * system error (`layraCode` -3).
+ */
+export class WorkflowInvalid extends GraphQLError {
+  constructor(message: string, layraCode: -1 | -3) {
+    super(message, { extensions: { code: "WORKFLOW_INVALID", layraCode } });
+  }
+}
+
+/** A resume of a run whose saved state expired: LAYRA's own message ("the task expired, run it again"). */
+export class WorkflowRunExpired extends GraphQLError {
+  constructor(taskId: string) {
+    super("任务过期，请重新执行！", { extensions: { code: "WORKFLOW_RUN_EXPIRED", taskId } });
+  }
+}
+
 /** A request-safety limit (depth, aliases, cost, tokens, document or body size) was exceeded. */
 export class LimitExceeded extends GraphQLError {
   constructor(

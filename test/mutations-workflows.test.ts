@@ -254,6 +254,40 @@ test("deleteWorkflow deletes its chatflows and their temp knowledge bases, then 
   );
 });
 
+test("deleteChatflowsOfWorkflow deletes every chatflow of the workflow with their temp knowledge bases; the workflow and other workflows' chatflows stay", async () => {
+  const workflow = await writer.createWorkflow("alice", "cleared");
+  const kept = await writer.createWorkflow("alice", "untouched");
+  const a = await chatflowWithUpload(workflow.workflow_id);
+  const b = await chatflowWithUpload(workflow.workflow_id);
+  const other = await writer.createChatflow("alice", kept.workflow_id, "other");
+  const clear = `mutation($id: String!) { deleteChatflowsOfWorkflow(workflowId: $id) }`;
+  const chatflows = mongoCollections(gw.app.stores.mongo.db).chatflows;
+  assert.equal(codeOf(await gw.query(clear, { token: bob, variables: { id: workflow.workflow_id } })), "NOT_FOUND");
+  assert.equal(await chatflows.countDocuments({ workflow_id: workflow.workflow_id }), 2, "bob deleted nothing");
+
+  const cleared = await gw.query<{ deleteChatflowsOfWorkflow: number }>(clear, {
+    token: alice,
+    variables: { id: workflow.workflow_id },
+  });
+  assert.equal(cleared.errors, undefined, JSON.stringify(cleared.errors));
+  assert.equal(cleared.data!.deleteChatflowsOfWorkflow, 2);
+  assert.equal(await chatflows.countDocuments({ workflow_id: workflow.workflow_id }), 0);
+  for (const { temp } of [a, b])
+    assert.deepEqual(await knowledgeBaseTraces(gw.app.stores, temp.id, temp.files), NOTHING_LEFT);
+  assert.equal(await chatflows.countDocuments({ chatflow_id: other.chatflow_id }), 1);
+  assert.equal(
+    await mongoCollections(gw.app.stores.mongo.db).workflows.countDocuments({ workflow_id: workflow.workflow_id }),
+    1,
+    "the workflow itself stays",
+  );
+  const again = await gw.query<{ deleteChatflowsOfWorkflow: number }>(clear, {
+    token: alice,
+    variables: { id: workflow.workflow_id },
+  });
+  assert.equal(again.errors, undefined);
+  assert.equal(again.data!.deleteChatflowsOfWorkflow, 0, "a workflow without chatflows clears nothing");
+});
+
 test("saveCustomNode and deleteCustomNode write custom_nodes.<name>; a name with '.' or a leading '$' is refused", async () => {
   const save = `mutation($name: String!, $definition: JSON!) { saveCustomNode(name: $name, definition: $definition) { name definition } }`;
   const remove = `mutation($name: String!) { deleteCustomNode(name: $name) }`;

@@ -68,6 +68,16 @@ if [ "$(cat "$cache/milvus-venv/.installed" 2>/dev/null)" != "$real_milvus_pins"
   "$cache/milvus-venv/bin/pip" install -q --disable-pip-version-check $real_milvus_pins
   echo "$real_milvus_pins" > "$cache/milvus-venv/.installed"
 fi
+# LAYRA's pydantic (its requirements' pin) in a virtualenv of its own, so the workflow tests can check
+# what the gateway queues with LAYRA's own `Workflow` model (test/workflow-run.test.ts).
+layra_model_pins="pydantic==2.10.6"
+if [ "$(cat "$cache/layra-venv/.installed" 2>/dev/null)" != "$layra_model_pins" ]; then
+  echo "stack: installing $layra_model_pins into a virtualenv"
+  python3 -m venv "$cache/layra-venv"
+  # shellcheck disable=SC2086
+  "$cache/layra-venv/bin/pip" install -q --disable-pip-version-check $layra_model_pins
+  echo "$layra_model_pins" > "$cache/layra-venv/.installed"
+fi
 echo "stack: servers installed in $cache"
 
 # Headless Chromium for the browser tests (test/browser.test.ts drives it with playwright-core;

@@ -55,6 +55,11 @@ function ownerOfId(id: string): string | null {
 /** True only when `id` parses whole and its owner is exactly `username`. */
 export const isOwnId = (id: string, username: string) => ownerOfId(id) === username;
 
+const RUN_ID = new RegExp(`^${UUID4}$`);
+
+/** A workflow run's task id: a bare uuid4, as LAYRA's execute endpoint makes it. */
+export const isWorkflowRunId = (id: string) => RUN_ID.test(id);
+
 export interface ObjectKey {
   owner: string;
   basename: string;

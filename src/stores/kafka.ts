@@ -3,6 +3,7 @@
 // maintained, installed from the npm registry alone: no native library downloaded at install time).
 import { Admin, Consumer, Producer, type Message, type MessagesStream } from "@platformatic/kafka";
 import type { Config } from "../config.js";
+import type { WorkflowTaskMessage } from "../lib/workflow-graph.js";
 import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
@@ -33,6 +34,8 @@ export interface KafkaStore {
   topic: string;
   /** Produces messages to `topic` (the task topic by default), without key: the partitioner spreads them. */
   produce(messages: QueueMessage[], topic?: string): Promise<void>;
+  /** LAYRA's `send_workflow_task`: the message as JSON with its `priority` header (`normal`), on the task topic. */
+  produceWorkflowTask(message: WorkflowTaskMessage): Promise<void>;
   /** Joins the configured consumer group on the task topic; offsets are committed by the caller only. */
   consume(): Promise<KafkaConsumerHandle>;
   /** Creates the topic with `partitions` when it does not exist (dev stack and tests). */
@@ -91,6 +94,9 @@ export function createKafkaStore(config: Config): KafkaStore {
         },
         "produce",
       ),
+    produceWorkflowTask(message) {
+      return this.produce([{ value: Buffer.from(JSON.stringify(message)), headers: { priority: "normal" } }]);
+    },
     consume: async () => {
       const consumer = new Consumer({
         groupId,

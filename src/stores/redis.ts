@@ -9,6 +9,7 @@ import { ingestAttempts, taskHashes, type IngestAttempts, type TaskHashes } from
 import { progressKeys, type ProgressKeys } from "./progress-keys.js";
 import { tokenRegistry, type TokenRegistry } from "./tokens.js";
 import { withTimeout } from "./timeout.js";
+import { workflowRuns, type WorkflowRuns } from "./workflow-runs.js";
 
 export type RedisPurpose = "token" | "task" | "lock" | "cache";
 
@@ -28,6 +29,8 @@ export interface RedisStore {
   rateLimits: RateLimitCounters;
   /** LAYRA's progress hashes and streams (DB 1) and their keyspace notifications. */
   progressKeys: ProgressKeys;
+  /** LAYRA's workflow run keys as its execute and cancel endpoints write them (task database). */
+  workflowRuns: WorkflowRuns;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -70,6 +73,7 @@ export function createRedisStore(config: Config): RedisStore {
     pendingUploads: pendingUploads(store.task, config.s3.bucket),
     rateLimits: rateLimitCounters(store.cache),
     progressKeys: progressKeys(store.task, () => connect(task), task),
+    workflowRuns: workflowRuns(store.task),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];
