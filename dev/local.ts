@@ -13,7 +13,7 @@ export const DEMO_USER = "demo";
 export const DEMO_TOKEN_TTL_SECONDS = 24 * 3600;
 
 export async function startLocalStack() {
-  execFileSync("bash", [new URL("./stack/install.sh", import.meta.url).pathname], { stdio: "inherit" });
+  execFileSync("bash", [new URL("./stack/install.sh", import.meta.url).pathname, "start"], { stdio: "inherit" });
   const stack = await LocalStack.start();
   console.log(`local stack up in ${stack.root}`);
   let worker: Worker | null = null;
