@@ -1,7 +1,7 @@
 // The renderer's child processes (pdfinfo, pdftoppm, LibreOffice) and their temporary folders: each
 // process leads its own process group, so a timeout, a cancel or the worker's stop kills everything it
-// started, and folders a killed worker left behind are removed by the next start (docs/ingestion.md,
-// "Rendering bounds").
+// started, and folders a killed worker left behind are removed by the next start.
+// See docs/ingestion.md, "Rendering bounds".
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
