@@ -191,6 +191,16 @@ const envSchema = z
     /** Pages per /embed_image request, so a long document never sits in memory whole. */
     EMBEDDING_BATCH_PAGES: int(1, 1000).default(8),
     PDFTOPPM_PATH: z.string().min(1).default("pdftoppm"),
+    /** Poppler's pdfinfo, which reads a PDF's page count and page sizes before anything is rendered. */
+    PDFINFO_PATH: z.string().min(1).default("pdfinfo"),
+    // Rendering bounds (docs/ingestion.md, "Rendering bounds"): a small file can describe huge or
+    // countless pages, so both are checked before rendering and every renderer run is time-limited.
+    /** A PDF with more pages fails before any page is rendered. */
+    RENDER_MAX_PAGES: int(1, 100_000).default(5_000),
+    /** The most pixels one page image may have; a larger page is rendered below EMBEDDING_IMAGE_DPI to fit (A3 at 200 DPI fits). */
+    RENDER_MAX_PAGE_PIXELS: int(10_000, 100_000_000).default(8_000_000),
+    /** How long one page may take to render (a run of n pages gets n times this; reading the page list, once this). */
+    RENDER_PAGE_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
     /** LibreOffice for office formats; when it cannot be run such files fail with a message naming it. */
     SOFFICE_PATH: z.string().min(1).default("soffice"),
     /** Attempts per file when a store or the model server fails (a broken file fails at once). */
@@ -405,6 +415,10 @@ const configSchema = envSchema.transform((env) => {
       dpi: env.EMBEDDING_IMAGE_DPI,
       batchPages: env.EMBEDDING_BATCH_PAGES,
       pdftoppmPath: env.PDFTOPPM_PATH,
+      pdfinfoPath: env.PDFINFO_PATH,
+      maxPages: env.RENDER_MAX_PAGES,
+      maxPagePixels: env.RENDER_MAX_PAGE_PIXELS,
+      pageTimeoutMs: env.RENDER_PAGE_TIMEOUT_MS,
       sofficePath: env.SOFFICE_PATH,
       maxAttempts: env.INGEST_MAX_ATTEMPTS,
       workerPort: env.WORKER_PORT,

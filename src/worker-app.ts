@@ -15,7 +15,7 @@ import { operationalRoutes } from "./server/operational-routes.js";
 export interface Worker {
   /** Joins the consumer group and serves /health and /metrics; answers the metrics URL. */
   start(): Promise<string>;
-  /** Stops after the message in hand (its offset is committed only if it finished). */
+  /** Stops after the message in hand (its offset is committed only if it finished; a render in progress is killed). */
   stop(): Promise<void>;
 }
 
@@ -23,7 +23,8 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
   const logger = (options.logger ?? createLogger(config)).child({ component: "ingest-worker" });
   const stores = createStores(config);
   const metrics = new Metrics();
-  const deps = { config, stores, renderer: createRenderer(config), logger, metrics };
+  const renderer = createRenderer(config);
+  const deps = { config, stores, renderer, logger, metrics };
   const routes = operationalRoutes({ metrics, metricsToken: config.metricsToken, logger });
   const abort = new AbortController();
   let running: Promise<void> | null = null;
@@ -36,6 +37,9 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
         });
       });
       const { port } = await listen(server, config.ingest.workerPort, config.host);
+      const staleFolders = await renderer.removeStale();
+      if (staleFolders > 0)
+        logger.warn({ folders: staleFolders }, "removed the render folders of a worker that was killed");
       // The forward target for messages the worker does not handle must exist before the first one.
       await stores.kafka.ensureTopic(config.kafka.unhandledTopic, 1);
       // Joined the group before start() answers, so work sent afterwards finds a member.
@@ -48,6 +52,8 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
     },
     stop: async () => {
       abort.abort();
+      // A file in the middle of rendering is left for redelivery, not waited for.
+      renderer.stop();
       await running;
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await closeStores(stores);

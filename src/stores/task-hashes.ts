@@ -8,6 +8,13 @@ const taskKey = (taskId: string) => `task:${taskId}`;
 // Writes only into a hash that exists: an expired or foreign task is not recreated without its total.
 const HSET_IF_EXISTS = `if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], unpack(ARGV)) return 1 end return 0`;
 
+// HSET_IF_EXISTS, then keeps the hash at least ARGV[1] seconds from now (never shortens it, never adds an expiry).
+const HSET_AND_EXTEND = `if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+redis.call("HSET", KEYS[1], unpack(ARGV, 2))
+local ttl = redis.call("TTL", KEYS[1])
+if ttl >= 0 and ttl < tonumber(ARGV[1]) then redis.call("EXPIRE", KEYS[1], ARGV[1]) end
+return 1`;
+
 /**
  * Records one file's outcome once (a redelivered file counts once: field `file:{file_id}`), then,
  * when every file has an outcome, ends the task: `completed` with LAYRA's text, or `failed` with a
@@ -68,6 +75,16 @@ export function taskHashes(redis: Redis) {
         "redis",
         () => redis.eval(HSET_IF_EXISTS, 1, taskKey(taskId), ...Object.entries(fields).flat().map(String)),
         "task.update",
+      ),
+    /**
+     * Like `update`, for a worker's page progress: the task then lives at least `ttlSeconds` more, so a
+     * long file is not EXPIRED while its pages are still coming (LAYRA's hour counts from the upload).
+     */
+    progress: (taskId: string, fields: Record<string, string | number>, ttlSeconds: number) =>
+      observeStoreCall(
+        "redis",
+        () => redis.eval(HSET_AND_EXTEND, 1, taskKey(taskId), ttlSeconds, ...Object.entries(fields).flat().map(String)),
+        "task.progress",
       ),
     /** Records one file's outcome once and ends the task when every file has one (FINISH_FILE). */
     finishFile: (

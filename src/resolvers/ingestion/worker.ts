@@ -10,6 +10,7 @@ import {
   failedMessage,
   pageObjectKey,
   processingMessage,
+  TASK_TTL_SECONDS,
   type LayraEmbeddingMessage,
   type LayraFileMeta,
 } from "../../lib/ingestion-contract.js";
@@ -18,7 +19,7 @@ import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey } from "../../stores/lock.js";
-import { ConversionError, type Renderer } from "./page-renderer.js";
+import { ConversionError, RendererStopped, type Renderer } from "./page-renderer.js";
 import { errorMessage } from "../../errors.js";
 
 export interface WorkerDeps {
@@ -105,11 +106,11 @@ async function ingestOnce(
     attempt.pageKeys = Array.from({ length: pageCount }, (_, index) =>
       pageObjectKey(username, meta.original_filename, meta.file_id, index, timestampMs),
     );
-    await stores.redis.tasks.update(taskId, {
-      current_file: meta.original_filename,
-      file_pages_done: 0,
-      file_pages_total: pageCount,
-    });
+    await stores.redis.tasks.progress(
+      taskId,
+      { current_file: meta.original_filename, file_pages_done: 0, file_pages_total: pageCount },
+      TASK_TTL_SECONDS,
+    );
     await timed("milvus", async () => {
       await stores.milvus.createCollection(knowledgeBaseId);
       // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
@@ -147,7 +148,7 @@ async function ingestOnce(
           page_number: index + 1, // 1-based in Mongo, as LAYRA
         }),
       );
-      await stores.redis.tasks.update(taskId, { file_pages_done: start + indexes.length });
+      await stores.redis.tasks.progress(taskId, { file_pages_done: start + indexes.length }, TASK_TTL_SECONDS);
     }
     const now = new Date();
     await timed("mongo", async () => {
@@ -225,6 +226,8 @@ async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, time
         return;
       } catch (error) {
         await removeAttempt(deps, message, attempt);
+        // Stopping is no outcome: the uncommitted message goes to another member.
+        if (error instanceof RendererStopped) throw error;
         const permanent = error instanceof PermanentFailure || error instanceof ConversionError;
         log.warn({ err: error, tryNumber, permanent }, "file attempt failed");
         if (permanent || tryNumber >= config.ingest.maxAttempts) failure = errorMessage(error);
