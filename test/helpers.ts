@@ -9,6 +9,7 @@ import { loadConfig, type Config } from "../src/config.js";
 import { mintToken } from "../src/resolvers/auth.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { RedisPurpose } from "../src/stores/redis.js";
+import { createStores, type Stores } from "../src/stores/index.js";
 import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 
 export const TEST_SECRET = "test-secret-key";
@@ -100,6 +101,16 @@ export async function startGateway(
     }),
   ]);
   return gateway;
+}
+
+/**
+ * Stores for a test that writes through them at once: like startGateway, waits (bounded) until Mongo
+ * has answered, since a write sent during a slow first handshake meets a closed topology.
+ */
+export async function connectedStores(config: Config): Promise<Stores> {
+  const stores = createStores(config);
+  await eventually(async () => (await stores.mongo.health()).up, "Mongo answers", MONGO_START_PATIENCE_MS);
+  return stores;
 }
 
 /** startGateway without waiting for Mongo: for tests of a gateway whose Mongo is down at start. */

@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { backupKnowledgeBase, restoreKnowledgeBase } from "../src/ops/kb-archive.js";
-import { closeStores, createStores, type Stores } from "../src/stores/index.js";
+import { closeStores, type Stores } from "../src/stores/index.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../dev/layra-writer.js";
-import { privateStack, sharedStackEnv, startGateway, testConfig, uniqueName } from "./helpers.js";
+import { connectedStores, privateStack, sharedStackEnv, startGateway, testConfig, uniqueName } from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { knowledgeBaseTraces, NOTHING_LEFT } from "./fixtures/traces.js";
@@ -36,8 +36,8 @@ before(async () => {
     MODEL_SERVER_URL: shared.env.MODEL_SERVER_URL!,
     ...names(),
   };
-  source = createStores(testConfig(sourceEnv));
-  restored = createStores(testConfig(restoredEnv));
+  source = await connectedStores(testConfig(sourceEnv));
+  restored = await connectedStores(testConfig(restoredEnv));
   await source.s3.ensureBucket();
   folder = await mkdtemp(join(tmpdir(), "kb-archive-"));
 });

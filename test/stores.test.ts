@@ -4,10 +4,10 @@ import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
 import type { Config } from "../src/config.js";
 import type { FileDoc } from "../src/stores/documents.js";
-import { createStores, closeStores, type Stores } from "../src/stores/index.js";
+import { closeStores, type Stores } from "../src/stores/index.js";
 import type { RedisPurpose } from "../src/stores/redis.js";
 import { layraId, storedUrl } from "../dev/layra-writer.js";
-import { redisClient, sharedStackEnv, testConfig } from "./helpers.js";
+import { connectedStores, eventually, redisClient, sharedStackEnv, testConfig } from "./helpers.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
 let stack: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -19,7 +19,7 @@ let task: Redis;
 before(async () => {
   stack = await sharedStackEnv();
   config = testConfig(stack.env);
-  stores = createStores(config);
+  stores = await connectedStores(config);
   task = redisClient(config, "task");
   await stores.s3.ensureBucket();
 });
@@ -84,8 +84,7 @@ test("redis: an HSET on DB 1 task:* reaches a keyspace-notification subscriber",
     processed: "0",
     message: "Initializing file processing...",
   });
-  const deadline = Date.now() + 2000;
-  while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await eventually(() => events.length > 0, "a keyspace notification for the HSET");
   assert.deepEqual(events, [`__keyspace@${taskDb}__:task:${taskId} hset`]);
   await subscriber.quit();
   await task.del(`task:${taskId}`);
