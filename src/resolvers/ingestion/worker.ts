@@ -60,6 +60,25 @@ function addFileRefLocked(deps: WorkerDeps, knowledgeBaseId: string, ref: FileRe
   );
 }
 
+/**
+ * Runs `work` holding `lock:knowledge_base:{id}`, the lock a delete of the base takes, once the base is
+ * found still there: a base deleted during ingestion is never written to again (no collection re-created,
+ * no rows, no document). A delete that comes meanwhile answers CONFLICT for that moment.
+ */
+function withLiveKnowledgeBase<T>(
+  deps: WorkerDeps,
+  message: LayraEmbeddingMessage,
+  work: () => Promise<T>,
+): Promise<T> {
+  const { knowledge_db_id: knowledgeBaseId, username } = message;
+  return deps.stores.redis.locks.holdWhenFree(lockKey("knowledge_base", knowledgeBaseId), 30_000, async () => {
+    const knowledgeBase = await deps.stores.mongo.knowledgeBases.findSummary(knowledgeBaseId);
+    if (!knowledgeBase || knowledgeBase.username !== username)
+      throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
+    return work();
+  });
+}
+
 /** LAYRA's `knowledge_bases.files[]` element for a file. */
 const fileRef = (meta: LayraFileMeta, createdAt: Date): FileRef => ({
   file_id: meta.file_id,
@@ -110,12 +129,14 @@ async function ingestOnce(
       file_pages_done: 0,
       file_pages_total: pageCount,
     });
-    await timed("milvus", async () => {
-      await stores.milvus.createCollection(knowledgeBaseId);
-      // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
-      // have the same keys as this attempt's and are overwritten.
-      if (interrupted) await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
-    });
+    await timed("milvus", () =>
+      withLiveKnowledgeBase(deps, message, async () => {
+        await stores.milvus.createCollection(knowledgeBaseId);
+        // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
+        // have the same keys as this attempt's and are overwritten.
+        if (interrupted) await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
+      }),
+    );
     const images: PageImageDoc[] = [];
     const { batchPages } = config.ingest;
     for (let start = 0; start < pageCount; start += batchPages) {
@@ -124,15 +145,17 @@ async function ingestOnce(
       const embeddings = await timed("model", () => stores.model.embedImages(pngs, meta.original_filename, start));
       const imageIds = indexes.map(() => `${username}_${randomUUID()}`);
       await timed("milvus", () =>
-        stores.milvus.insertRows(
-          knowledgeBaseId,
-          embeddings.flatMap((vectors, i) =>
-            vectors.map((vector) => ({
-              vector,
-              image_id: imageIds[i]!,
-              page_number: indexes[i]!, // 0-based in Milvus, as LAYRA
-              file_id: meta.file_id,
-            })),
+        withLiveKnowledgeBase(deps, message, () =>
+          stores.milvus.insertRows(
+            knowledgeBaseId,
+            embeddings.flatMap((vectors, i) =>
+              vectors.map((vector) => ({
+                vector,
+                image_id: imageIds[i]!,
+                page_number: indexes[i]!, // 0-based in Milvus, as LAYRA
+                file_id: meta.file_id,
+              })),
+            ),
           ),
         ),
       );
@@ -150,23 +173,27 @@ async function ingestOnce(
       await stores.redis.tasks.update(taskId, { file_pages_done: start + indexes.length });
     }
     const now = new Date();
-    await timed("mongo", async () => {
-      attempt.documentInserted = true;
-      await stores.mongo.files.insert({
-        file_id: meta.file_id,
-        filename: meta.original_filename,
-        username,
-        minio_filename: meta.minio_filename,
-        minio_url: meta.minio_url,
-        knowledge_db_id: knowledgeBaseId,
-        images,
-        created_at: now,
-        last_modify_at: now,
-        is_delete: false,
-      });
-      if (!(await addFileRefLocked(deps, knowledgeBaseId, fileRef(meta, now))))
-        throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
-    });
+    // Under the base's lock: a delete that has already removed the base's files documents cannot be
+    // followed by this one.
+    await timed("mongo", () =>
+      withLiveKnowledgeBase(deps, message, async () => {
+        attempt.documentInserted = true;
+        await stores.mongo.files.insert({
+          file_id: meta.file_id,
+          filename: meta.original_filename,
+          username,
+          minio_filename: meta.minio_filename,
+          minio_url: meta.minio_url,
+          knowledge_db_id: knowledgeBaseId,
+          images,
+          created_at: now,
+          last_modify_at: now,
+          is_delete: false,
+        });
+        if (!(await addFileRefLocked(deps, knowledgeBaseId, fileRef(meta, now))))
+          throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
+      }),
+    );
     return pageCount;
   } finally {
     await pages.dispose();
