@@ -170,6 +170,11 @@ const envSchema = z
     KAFKA_CLIENT_ID: z.string().min(1).default("layra-gateway"),
     /** How long the group waits for a silent worker before giving its partitions to the others. */
     KAFKA_SESSION_TIMEOUT_MS: int(6_000, 1_800_000).default(45_000),
+    /**
+     * How long the worker keeps trying to rejoin its group after losing Kafka (a broker restart), with
+     * backoff; past it the process exits non-zero so its supervisor restarts it.
+     */
+    KAFKA_RECONNECT_PATIENCE_MS: int(1_000, 24 * 3_600_000).default(300_000),
     UPLOAD_MAX_FILES: int(1, 1000).default(50),
     UPLOAD_MAX_FILE_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(200 * 1024 * 1024),
     /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
@@ -205,6 +210,11 @@ const envSchema = z
     SOFFICE_PATH: z.string().min(1).default("soffice"),
     /** Attempts per file when a store or the model server fails (a broken file fails at once). */
     INGEST_MAX_ATTEMPTS: int(1, 100).default(3),
+    /**
+     * How long one batch of pages keeps retrying an unreachable or failing model server (exponential
+     * backoff up to 10 s apart) before the attempt fails: long enough to ride out a model-server restart.
+     */
+    MODEL_RETRY_PATIENCE_MS: int(0, 3_600_000).default(60_000),
     /** The worker's /health and /metrics port (0: any free port). */
     WORKER_PORT: int(0, 65535).default(4001),
 
@@ -336,7 +346,11 @@ const configSchema = envSchema.transform((env) => {
       region: env.MINIO_REGION,
       presignExpirySeconds: env.PRESIGNED_URL_EXPIRY_SECONDS,
     },
-    model: { url: env.MODEL_SERVER_URL.replace(/\/+$/, ""), timeoutMs: env.MODEL_SERVER_TIMEOUT_MS },
+    model: {
+      url: env.MODEL_SERVER_URL.replace(/\/+$/, ""),
+      timeoutMs: env.MODEL_SERVER_TIMEOUT_MS,
+      retryPatienceMs: env.MODEL_RETRY_PATIENCE_MS,
+    },
     auth: { secretKey: env.SECRET_KEY, algorithm: env.ALGORITHM },
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
     progress: {
@@ -398,6 +412,7 @@ const configSchema = envSchema.transform((env) => {
       unhandledTopic: env.KAFKA_UNHANDLED_TOPIC,
       clientId: env.KAFKA_CLIENT_ID,
       sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT_MS,
+      reconnectPatienceMs: env.KAFKA_RECONNECT_PATIENCE_MS,
     },
     upload: {
       maxFiles: env.UPLOAD_MAX_FILES,

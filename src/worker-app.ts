@@ -1,8 +1,9 @@
 // buildWorker(config): the ingestion worker as an object that starts and stops, with its own
-// /health and /metrics on WORKER_PORT; src/worker.ts runs it, and the local dev start runs one too.
+// /health, /readiness and /metrics on WORKER_PORT; src/worker.ts runs it, and the local dev start runs one too.
 import { createServer, type Server } from "node:http";
 import type { Config } from "./config.js";
-import { runWorker } from "./resolvers/ingestion/worker.js";
+import { healthReport } from "./resolvers/health.js";
+import { runWorker, type ConsumerState } from "./resolvers/ingestion/worker.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
@@ -19,13 +20,31 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-export function buildWorker(config: Config, options: { logger?: Logger } = {}): Worker {
+export interface WorkerOptions {
+  logger?: Logger;
+  /** Called when the worker gives up for good (no Kafka consumer for KAFKA_RECONNECT_PATIENCE_MS). */
+  onFatal?: (error: unknown) => void;
+}
+
+export function buildWorker(config: Config, options: WorkerOptions = {}): Worker {
   const logger = (options.logger ?? createLogger(config)).child({ component: "ingest-worker" });
   const stores = createStores(config);
   const metrics = new Metrics();
   const renderer = createRenderer(config);
   const deps = { config, stores, renderer, logger, metrics };
-  const routes = operationalRoutes({ metrics, metricsToken: config.metricsToken, logger });
+  const consumer: ConsumerState = { consuming: false };
+  const routes = operationalRoutes({
+    metrics,
+    metricsToken: config.metricsToken,
+    logger,
+    // A worker without a consumer does nothing: not live, so a supervisor sees it (docs/operations.md, "The worker's health").
+    live: () => consumer.consuming,
+    readiness: async () => {
+      const report = await healthReport({ config, stores });
+      const member = { store: "kafka-consumer", up: consumer.consuming, latencyMs: 0 };
+      return { ready: report.ready && member.up, stores: [...report.stores, member] };
+    },
+  });
   const abort = new AbortController();
   let running: Promise<void> | null = null;
   let server: Server | null = null;
@@ -43,10 +62,13 @@ export function buildWorker(config: Config, options: { logger?: Logger } = {}): 
       // The forward target for messages the worker does not handle must exist before the first one.
       await stores.kafka.ensureTopic(config.kafka.unhandledTopic, 1);
       // Joined the group before start() answers, so work sent afterwards finds a member.
-      const consumer = await stores.kafka.consume();
-      running = runObserved({ metrics, tracing: noTracing }, () => runWorker(deps, consumer, abort.signal)).catch(
-        (error) => logger.fatal({ err: error }, "the ingestion worker stopped"),
-      );
+      const first = await stores.kafka.consume();
+      running = runObserved({ metrics, tracing: noTracing }, () =>
+        runWorker(deps, first, () => stores.kafka.consume(), abort.signal, consumer),
+      ).catch((error: unknown) => {
+        logger.fatal({ err: error }, "the ingestion worker stopped");
+        options.onFatal?.(error);
+      });
       logger.info({ topic: config.kafka.topic, group: config.kafka.groupId, port }, "ingestion worker started");
       return `http://${config.host}:${port}/metrics`;
     },

@@ -12,6 +12,8 @@ export interface OperationalRouteDeps {
   metrics: Metrics;
   /** When set, /metrics answers only `Authorization: Bearer <token>` (METRICS_TOKEN). */
   metricsToken?: string;
+  /** Whether the process can do its work at all (the worker: a member of its consumer group); /health is 503 while not. */
+  live?: () => boolean;
   /** The stores' health for /readiness; a process without stores serves no /readiness. */
   readiness?: () => Promise<HealthReport>;
   logger: Logger;
@@ -30,6 +32,7 @@ function sameSecret(given: string, expected: string): boolean {
 export function operationalRoutes({
   metrics,
   metricsToken,
+  live,
   readiness,
   logger,
 }: OperationalRouteDeps): OperationalRoutes {
@@ -44,7 +47,10 @@ export function operationalRoutes({
 
   const answer = async (req: IncomingMessage, res: ServerResponse, path: string | undefined): Promise<boolean> => {
     if (path === "/health") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
+      const ok = live?.() ?? true;
+      res
+        .writeHead(ok ? 200 : 503, { "content-type": "application/json" })
+        .end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
       return true;
     }
     if (path === "/metrics") {

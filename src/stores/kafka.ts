@@ -27,6 +27,12 @@ export interface ReceivedMessage extends QueueMessage {
 
 export interface KafkaConsumerHandle {
   messages: AsyncIterable<ReceivedMessage>;
+  /**
+   * Why this member can no longer consume (its stream failed, or a heartbeat did: the client then stops
+   * heartbeating and the group evicts it), null while it can. A lost member is replaced, not repaired.
+   */
+  readonly lost: string | null;
+  /** Leaves the group and closes the connections; rejects when the broker cannot be reached to leave. */
   close(): Promise<void>;
 }
 
@@ -111,7 +117,7 @@ export function createKafkaStore(config: Config): KafkaStore {
         maxWaitTime: 1_000,
       });
       // close(true) leaves the group at once; its overloads hide the promise from the type checker.
-      const closeConsumer = () => Promise.resolve(consumer.close(true) as unknown).catch(() => undefined);
+      const closeConsumer = () => Promise.resolve(consumer.close(true) as unknown);
       let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
       try {
         // `committed`, falling back to the earliest offset: a new group reads what was queued before it.
@@ -122,9 +128,17 @@ export function createKafkaStore(config: Config): KafkaStore {
           fallbackMode: "earliest",
         });
       } catch (error) {
-        await closeConsumer();
+        await closeConsumer().catch(() => undefined);
         throw new UpstreamUnavailable("kafka", errorMessage(error));
       }
+      let lost: string | null = null;
+      stream.on("error", (error: unknown) => (lost ??= `the message stream failed: ${errorMessage(error)}`));
+      consumer.on(
+        "consumer:heartbeat:error",
+        ({ error }: { error?: unknown }) => (lost ??= `a heartbeat failed: ${errorMessage(error)}`),
+      );
+      // Emitted when rejoining the group failed; unheard, an "error" event would end the process.
+      consumer.on("error", (error: unknown) => (lost ??= `rejoining the group failed: ${errorMessage(error)}`));
       async function* messages(): AsyncGenerator<ReceivedMessage> {
         for await (const message of stream) {
           yield {
@@ -140,10 +154,17 @@ export function createKafkaStore(config: Config): KafkaStore {
       }
       const handle: KafkaConsumerHandle = {
         messages: messages(),
+        get lost() {
+          return lost;
+        },
         close: async () => {
-          consumers.delete(handle);
           await stream.close().catch(() => undefined);
-          await closeConsumer();
+          try {
+            await closeConsumer();
+          } catch (error) {
+            throw new UpstreamUnavailable("kafka", errorMessage(error));
+          }
+          consumers.delete(handle);
         },
       };
       consumers.add(handle);

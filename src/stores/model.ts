@@ -1,6 +1,10 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config.js";
 import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { probe, type StoreHealth } from "./health.js";
+
+/** The longest pause between two tries of a model-server request that keeps failing. */
+const MAX_RETRY_DELAY_MS = 10_000;
 
 /** LAYRA's embedding server (docs/layra-contract.md, "Model server"): ColQwen token vectors for a text query. */
 export interface ModelStore {
@@ -16,7 +20,27 @@ export interface ModelStore {
 }
 
 export function createModelStore(config: Config): ModelStore {
-  const { url, timeoutMs } = config.model;
+  const { url, timeoutMs, retryPatienceMs } = config.model;
+
+  /**
+   * Tries `request` again while the server cannot be reached or answers 5xx (it is restarting), 0.5 s
+   * after the first try and twice as long each time, until `retryPatienceMs` has passed; then answers
+   * the last response or fails UPSTREAM_UNAVAILABLE.
+   */
+  async function withPatience(path: string, request: () => Promise<Response>): Promise<Response> {
+    const giveUpAt = Date.now() + retryPatienceMs;
+    for (let delayMs = 500; ; delayMs = Math.min(2 * delayMs, MAX_RETRY_DELAY_MS)) {
+      const lastTry = () => Date.now() + delayMs > giveUpAt;
+      try {
+        const response = await request();
+        if (response.status < 500 || lastTry()) return response;
+        await response.body?.cancel();
+      } catch (error) {
+        if (lastTry()) throw new UpstreamUnavailable("model", `${path}: ${errorMessage(error)}`);
+      }
+      await sleep(delayMs);
+    }
+  }
 
   async function post(path: string, body: unknown): Promise<Response> {
     try {
@@ -51,17 +75,14 @@ export function createModelStore(config: Config): ModelStore {
           `${filename}_${firstIndex + i}.png`,
         ),
       );
-      let response: Response;
-      try {
-        // LAYRA waits up to 1200 s for a batch; the configured timeout applies per page here.
-        response = await fetch(`${url}/embed_image`, {
+      // LAYRA waits up to 1200 s for a batch; the configured timeout applies per page here.
+      const response = await withPatience("/embed_image", () =>
+        fetch(`${url}/embed_image`, {
           method: "POST",
           body: form,
           signal: AbortSignal.timeout(timeoutMs * Math.max(1, pages.length)),
-        });
-      } catch (error) {
-        throw new UpstreamUnavailable("model", errorMessage(error));
-      }
+        }),
+      );
       if (!response.ok) throw new UpstreamUnavailable("model", `/embed_image answered HTTP ${response.status}`);
       const payload = (await response.json()) as { embeddings?: unknown };
       if (!Array.isArray(payload.embeddings) || payload.embeddings.length !== pages.length)

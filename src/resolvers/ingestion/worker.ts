@@ -61,6 +61,25 @@ function addFileRefLocked(deps: WorkerDeps, knowledgeBaseId: string, ref: FileRe
   );
 }
 
+/**
+ * Runs `work` holding `lock:knowledge_base:{id}`, the lock a delete of the base takes, once the base is
+ * found still there: a base deleted during ingestion is never written to again (no collection re-created,
+ * no rows, no document). A delete that comes meanwhile answers CONFLICT for that moment.
+ */
+function withLiveKnowledgeBase<T>(
+  deps: WorkerDeps,
+  message: LayraEmbeddingMessage,
+  work: () => Promise<T>,
+): Promise<T> {
+  const { knowledge_db_id: knowledgeBaseId, username } = message;
+  return deps.stores.redis.locks.holdWhenFree(lockKey("knowledge_base", knowledgeBaseId), 30_000, async () => {
+    const knowledgeBase = await deps.stores.mongo.knowledgeBases.findSummary(knowledgeBaseId);
+    if (!knowledgeBase || knowledgeBase.username !== username)
+      throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
+    return work();
+  });
+}
+
 /** LAYRA's `knowledge_bases.files[]` element for a file. */
 const fileRef = (meta: LayraFileMeta, createdAt: Date): FileRef => ({
   file_id: meta.file_id,
@@ -111,12 +130,14 @@ async function ingestOnce(
       { current_file: meta.original_filename, file_pages_done: 0, file_pages_total: pageCount },
       TASK_TTL_SECONDS,
     );
-    await timed("milvus", async () => {
-      await stores.milvus.createCollection(knowledgeBaseId);
-      // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
-      // have the same keys as this attempt's and are overwritten.
-      if (interrupted) await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
-    });
+    await timed("milvus", () =>
+      withLiveKnowledgeBase(deps, message, async () => {
+        await stores.milvus.createCollection(knowledgeBaseId);
+        // Rows of an attempt that was interrupted (a crash, a rebalance) go first; its page objects
+        // have the same keys as this attempt's and are overwritten.
+        if (interrupted) await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
+      }),
+    );
     const images: PageImageDoc[] = [];
     const { batchPages } = config.ingest;
     for (let start = 0; start < pageCount; start += batchPages) {
@@ -125,15 +146,17 @@ async function ingestOnce(
       const embeddings = await timed("model", () => stores.model.embedImages(pngs, meta.original_filename, start));
       const imageIds = indexes.map(() => `${username}_${randomUUID()}`);
       await timed("milvus", () =>
-        stores.milvus.insertRows(
-          knowledgeBaseId,
-          embeddings.flatMap((vectors, i) =>
-            vectors.map((vector) => ({
-              vector,
-              image_id: imageIds[i]!,
-              page_number: indexes[i]!, // 0-based in Milvus, as LAYRA
-              file_id: meta.file_id,
-            })),
+        withLiveKnowledgeBase(deps, message, () =>
+          stores.milvus.insertRows(
+            knowledgeBaseId,
+            embeddings.flatMap((vectors, i) =>
+              vectors.map((vector) => ({
+                vector,
+                image_id: imageIds[i]!,
+                page_number: indexes[i]!, // 0-based in Milvus, as LAYRA
+                file_id: meta.file_id,
+              })),
+            ),
           ),
         ),
       );
@@ -151,23 +174,27 @@ async function ingestOnce(
       await stores.redis.tasks.progress(taskId, { file_pages_done: start + indexes.length }, TASK_TTL_SECONDS);
     }
     const now = new Date();
-    await timed("mongo", async () => {
-      attempt.documentInserted = true;
-      await stores.mongo.files.insert({
-        file_id: meta.file_id,
-        filename: meta.original_filename,
-        username,
-        minio_filename: meta.minio_filename,
-        minio_url: meta.minio_url,
-        knowledge_db_id: knowledgeBaseId,
-        images,
-        created_at: now,
-        last_modify_at: now,
-        is_delete: false,
-      });
-      if (!(await addFileRefLocked(deps, knowledgeBaseId, fileRef(meta, now))))
-        throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
-    });
+    // Under the base's lock: a delete that has already removed the base's files documents cannot be
+    // followed by this one.
+    await timed("mongo", () =>
+      withLiveKnowledgeBase(deps, message, async () => {
+        attempt.documentInserted = true;
+        await stores.mongo.files.insert({
+          file_id: meta.file_id,
+          filename: meta.original_filename,
+          username,
+          minio_filename: meta.minio_filename,
+          minio_url: meta.minio_url,
+          knowledge_db_id: knowledgeBaseId,
+          images,
+          created_at: now,
+          last_modify_at: now,
+          is_delete: false,
+        });
+        if (!(await addFileRefLocked(deps, knowledgeBaseId, fileRef(meta, now))))
+          throw new PermanentFailure(`the knowledge base ${knowledgeBaseId} was deleted during ingestion`);
+      }),
+    );
     return pageCount;
   } finally {
     await pages.dispose();
@@ -246,7 +273,7 @@ async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, time
 /**
  * One message from the topic. Embedding tasks are ingested; anything else (LAYRA's workflow runs
  * carry a `type`, or a value that is not a task) is forwarded unchanged, headers included, to the
- * unhandled-messages topic before its offset is committed: never silently dropped.
+ * unhandled-messages topic (its offset is committed after): never silently dropped.
  */
 async function handleMessage(deps: WorkerDeps, received: ReceivedMessage): Promise<void> {
   const decoded = decodeTaskMessage(received.value);
@@ -276,26 +303,108 @@ async function handleMessage(deps: WorkerDeps, received: ReceivedMessage): Promi
       `message not handled by the ingestion worker (${kind}): forwarded to ${unhandledTopic}`,
     );
   }
-  await received.commit();
 }
 
-/** Consumes until `signal` aborts; a message whose handling throws (a store down) is retried, never skipped. */
-export async function runWorker(deps: WorkerDeps, consumer: KafkaConsumerHandle, signal: AbortSignal): Promise<void> {
-  signal.addEventListener("abort", () => void consumer.close(), { once: true });
+/** What the worker's /health and /readiness report of its consumer. */
+export interface ConsumerState {
+  /** A member of the group, fetching or handling a message; false while it rejoins after losing Kafka. */
+  consuming: boolean;
+}
+
+/** Handles `received` until it is done, retrying while a store is down (never skipping it), or until `signal` aborts. */
+async function handleUntilDone(deps: WorkerDeps, received: ReceivedMessage, signal: AbortSignal): Promise<boolean> {
+  for (let tryNumber = 1; !signal.aborted; tryNumber++) {
+    try {
+      await handleMessage(deps, received);
+      return true;
+    } catch (error) {
+      deps.logger.error({ err: error, tryNumber }, "message handling failed; retrying the same message");
+      await sleep(Math.min(30_000, 1_000 * tryNumber), undefined, { signal }).catch(() => undefined);
+    }
+  }
+  return false;
+}
+
+/**
+ * Consumes with one member until it is lost (answers why) or `signal` aborts (answers null). A message
+ * in hand when Kafka goes is still finished, since only Kafka is gone; if its offset cannot be committed
+ * it is delivered again later and found done (docs/ingestion.md, "Delivery: at least once, processed once").
+ */
+async function consumeUntilLost(
+  deps: WorkerDeps,
+  consumer: KafkaConsumerHandle,
+  signal: AbortSignal,
+): Promise<string | null> {
   try {
     for await (const received of consumer.messages) {
-      for (let tryNumber = 1; !signal.aborted; tryNumber++) {
+      const done = await handleUntilDone(deps, received, signal);
+      if (signal.aborted) return null;
+      if (done) {
         try {
-          await handleMessage(deps, received);
-          break;
+          await received.commit();
         } catch (error) {
-          deps.logger.error({ err: error, tryNumber }, "message handling failed; retrying the same message");
-          await sleep(Math.min(30_000, 1_000 * tryNumber));
+          return consumer.lost ?? `committing an offset failed: ${errorMessage(error)}`;
         }
       }
-      if (signal.aborted) break;
+      if (consumer.lost) return consumer.lost;
+    }
+  } catch (error) {
+    if (!signal.aborted) return consumer.lost ?? errorMessage(error);
+  }
+  return signal.aborted ? null : (consumer.lost ?? "the message stream ended");
+}
+
+/** The pause before the `tryNumber`th try to rejoin: 1 s, doubling, at most 30 s. */
+const rejoinDelayMs = (tryNumber: number) => Math.min(30_000, 1_000 * 2 ** Math.min(tryNumber - 1, 5));
+
+/**
+ * Consumes until `signal` aborts. When the member is lost (a broker restart) it is closed and a new one
+ * joins the group, with backoff; after KAFKA_RECONNECT_PATIENCE_MS without a member this throws, and the
+ * process exits so its supervisor can restart it. `state` tells /health whether a member is consuming.
+ */
+export async function runWorker(
+  deps: WorkerDeps,
+  first: KafkaConsumerHandle,
+  join: () => Promise<KafkaConsumerHandle>,
+  signal: AbortSignal,
+  state: ConsumerState,
+): Promise<void> {
+  const { logger } = deps;
+  const { reconnectPatienceMs } = deps.config.kafka;
+  let current: KafkaConsumerHandle | null = first;
+  // A lost member that could not leave the group yet (the broker was down): closed once it can be.
+  let stale: KafkaConsumerHandle | null = null;
+  const closeCurrent = () => void current?.close().catch(() => undefined);
+  signal.addEventListener("abort", closeCurrent, { once: true });
+  try {
+    while (current && !signal.aborted) {
+      state.consuming = true;
+      const lostBecause = await consumeUntilLost(deps, current, signal);
+      state.consuming = false;
+      if (lostBecause === null) return;
+      logger.warn({ reason: lostBecause }, "lost the Kafka consumer; rejoining the group");
+      stale = current;
+      current = null;
+      const lostAt = Date.now();
+      for (let tryNumber = 1; current === null && !signal.aborted; tryNumber++) {
+        try {
+          if (stale) await stale.close();
+          stale = null;
+          current = await join();
+          logger.info({ tryNumber }, "rejoined the consumer group");
+        } catch (error) {
+          if (Date.now() - lostAt >= reconnectPatienceMs)
+            throw new Error(`no Kafka consumer for ${reconnectPatienceMs} ms: ${errorMessage(error)}`, {
+              cause: error,
+            });
+          logger.warn({ err: error, tryNumber }, "rejoining the consumer group failed; trying again");
+          await sleep(rejoinDelayMs(tryNumber), undefined, { signal }).catch(() => undefined);
+        }
+      }
     }
   } finally {
-    await consumer.close();
+    signal.removeEventListener("abort", closeCurrent);
+    state.consuming = false;
+    await Promise.allSettled([current?.close(), stale?.close()]);
   }
 }
