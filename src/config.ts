@@ -179,7 +179,18 @@ const envSchema = z
     UPLOAD_MAX_FILE_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(200 * 1024 * 1024),
     /** A multipart upload body larger than this is refused before it is read; bigger files use createUploadUrls. */
     UPLOAD_MAX_REQUEST_BYTES: int(1, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    /**
+     * Multipart uploads read or run at once (each held in memory up to UPLOAD_MAX_REQUEST_BYTES), per
+     * process and per user in a process; past them an upload is refused before its body is read.
+     */
+    UPLOAD_MAX_CONCURRENT: int(1, 10_000).default(8),
+    UPLOAD_MAX_CONCURRENT_PER_USER: int(1, 10_000).default(2),
     UPLOAD_URL_EXPIRY_SECONDS: int(10, 7 * 24 * 3600).default(900),
+    /**
+     * Temp knowledge bases (one Milvus collection each) a user may have: every chat upload makes one,
+     * kept until its conversation is deleted or the orphan cleanup removes it.
+     */
+    CHAT_UPLOAD_MAX_TEMP_BASES: int(1, 1_000_000).default(500),
     // Presigned uploads that are never committed (docs/ingestion.md): an upload can be committed until
     // UPLOAD_URL_EXPIRY_SECONDS + UPLOAD_COMMIT_GRACE_SECONDS after createUploadUrls; then a sweep
     // (src/resolvers/ingestion/upload-sweep.ts) removes its objects. Every gateway replica sweeps; claims
@@ -225,6 +236,8 @@ const envSchema = z
     MAX_RESPONSE_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
     /** Subscription messages a WebSocket may have waiting for a client that does not read; past it the connection is dropped. */
     WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+    /** Operations one WebSocket may have running (subscriptions open included); past it a subscribe is refused. */
+    WS_MAX_OPERATIONS: int(1, 100_000).default(100),
     /** The longest list any argument (or a list nested in one) may carry. */
     MAX_INPUT_LIST_LENGTH: int(1, 1_000_000).default(1_024),
     /** The longest text `query` a search embeds; its token vectors are bounded by SEARCH_MAX_QUERY_VECTORS too. */
@@ -374,6 +387,7 @@ const configSchema = envSchema.transform((env) => {
       maxInputListLength: env.MAX_INPUT_LIST_LENGTH,
       maxResponseBytes: env.MAX_RESPONSE_BYTES,
       maxSocketBufferBytes: env.WS_MAX_BUFFERED_BYTES,
+      maxSocketOperations: env.WS_MAX_OPERATIONS,
     },
     rateLimit: {
       points: env.RATE_LIMIT_POINTS,
@@ -419,6 +433,9 @@ const configSchema = envSchema.transform((env) => {
       maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
       maxRequestBytes: env.UPLOAD_MAX_REQUEST_BYTES,
       urlExpirySeconds: env.UPLOAD_URL_EXPIRY_SECONDS,
+      maxTempBases: env.CHAT_UPLOAD_MAX_TEMP_BASES,
+      maxConcurrentUploads: env.UPLOAD_MAX_CONCURRENT,
+      maxConcurrentUploadsPerUser: env.UPLOAD_MAX_CONCURRENT_PER_USER,
     },
     uploadSweep: {
       commitGraceSeconds: env.UPLOAD_COMMIT_GRACE_SECONDS,

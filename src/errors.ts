@@ -94,20 +94,25 @@ export class Conflict extends GraphQLError {
 
 /**
  * A cascade stopped part-way because a store failed. Every step is idempotent and ordered so that
- * what is left stays findable: running the same mutation again finishes the job.
+ * what is left stays findable: running the same mutation again finishes the job. The client sees
+ * which store failed, never the driver's message (it may name an address); `reason` goes to the log.
+ * `cause` is the failure, or a sentence of the gateway's own.
  */
 export class CascadeIncomplete extends GraphQLError {
+  readonly reason: string;
+
   constructor(
     readonly what: string,
     readonly remaining: string[],
-    reason: string,
+    cause: unknown,
   ) {
     super(
-      `${what} is incomplete (${reason}); left: ${remaining.join(", ")}. Run the same mutation again to finish it.`,
+      `${what} is incomplete (${publicReason(cause)}); left: ${remaining.join(", ")}. Run the same mutation again to finish it.`,
       {
         extensions: { code: "CASCADE_INCOMPLETE", remaining, retryable: true },
       },
     );
+    this.reason = cause instanceof UpstreamUnavailable ? cause.reason : errorMessage(cause);
   }
 }
 
@@ -139,6 +144,16 @@ export class RateLimited extends GraphQLError {
 
 /** The message of anything thrown: an Error's message, anything else as text. */
 export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * What a client may read of a failure: a typed error's own message (written by the gateway), a store
+ * outage as "<store> is unavailable", anything else as a bare "a store failed" (the rest is logged).
+ */
+function publicReason(cause: unknown): string {
+  if (typeof cause === "string") return cause; // the gateway's own sentence
+  const typed = typedError(cause);
+  return typed instanceof GraphQLError ? typed.message : "a store failed";
+}
 
 /** gRPC status codes of a server that cannot be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED). */
 const GRPC_OUTAGE_CODES = new Set([4, 14]);

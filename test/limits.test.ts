@@ -2,6 +2,7 @@
 // and by how much, over HTTP and over graphql-ws. Each gateway gets small limits so that the
 // one public field (`health`) can sit exactly on them.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { before, describe, test } from "node:test";
 import SchemaBuilder from "@pothos/core";
 import ComplexityPlugin from "@pothos/plugin-complexity";
@@ -13,8 +14,8 @@ import type { Context } from "../src/context.js";
 import { measureComplexity } from "../src/plugins/limits.js";
 import { connectionEdgesCost, fieldCost } from "../src/schema/cost.js";
 import { listSize } from "../src/schema/lists.js";
-import { gatewaysForFile, type GraphQLResponse, type TestGateway } from "./helpers.js";
-import { wsOperation } from "./ws.js";
+import { eventually, gatewaysForFile, uniqueName, type GraphQLResponse, type TestGateway } from "./helpers.js";
+import { wsClient, wsOperation } from "./ws.js";
 
 const gateway = gatewaysForFile();
 
@@ -370,5 +371,61 @@ describe("input lists and the response ceiling", () => {
     assert.equal(overHttp.errors?.[0]?.extensions?.limit, "response size");
     const overWs = await wsOperation(gw.url, { query: heavy });
     assert.equal(overWs.results[0]?.errors?.[0]?.extensions?.limit, "response size");
+  });
+});
+
+describe("operations in flight per WebSocket", () => {
+  test("past WS_MAX_OPERATIONS a subscribe is refused with LIMIT_EXCEEDED on that operation; the socket and its streams go on", async () => {
+    const gw = await gateway({ WS_MAX_OPERATIONS: "3", PROGRESS_MISSING_KEY_WAIT_MS: "120000" });
+    const username = uniqueName("wsops");
+    const token = await gw.token(username);
+    const client = wsClient(gw.url, { Authorization: `Bearer ${token}` });
+    // Each waits for a task that never appears: it stays in flight until it is unsubscribed.
+    const open = (taskId: string) => {
+      const seen: { errors?: unknown; ended: boolean } = { ended: false };
+      const stop = client.subscribe(
+        { query: `subscription($id: String!) { taskProgress(taskId: $id) { end } }`, variables: { id: taskId } },
+        {
+          next: () => undefined,
+          error: (error) => {
+            seen.errors = error;
+            seen.ended = true;
+          },
+          complete: () => (seen.ended = true),
+        },
+      );
+      return { seen, stop };
+    };
+    try {
+      const streams = Array.from({ length: 3 }, () => open(`${username}_${randomUUID()}`));
+      // Twenty more on the same socket at once: each is refused, none is run.
+      const refused = Array.from({ length: 20 }, () => open(`${username}_${randomUUID()}`));
+      await eventually(() => refused.every((r) => r.seen.ended), "every subscribe past the limit answered", 20_000);
+      for (const { seen } of refused) {
+        const errors = seen.errors as { message: string; extensions?: Record<string, unknown> }[];
+        assert.ok(Array.isArray(errors), JSON.stringify(seen.errors));
+        assert.equal(errors[0]!.extensions?.code, "LIMIT_EXCEEDED");
+        assert.equal(errors[0]!.extensions?.limit, "operations in flight on this socket");
+        assert.equal(errors[0]!.extensions?.max, 3);
+      }
+      assert.ok(
+        streams.every((s) => !s.seen.ended),
+        "the three streams in flight are still open",
+      );
+      // One ends: its place is free for the next operation on the same socket.
+      streams[0]!.stop();
+      await eventually(async () => {
+        const result = await new Promise<{ data?: unknown; errors?: unknown }>((resolve) => {
+          let got: { data?: unknown; errors?: unknown } = {};
+          client.subscribe(
+            { query: "{ __typename }" },
+            { next: (r) => void (got = r), error: (e) => resolve({ errors: e }), complete: () => resolve(got) },
+          );
+        });
+        return JSON.stringify(result.data) === JSON.stringify({ __typename: "Query" });
+      }, "a query runs once a stream ended");
+    } finally {
+      await client.dispose();
+    }
   });
 });

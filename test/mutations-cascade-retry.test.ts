@@ -61,6 +61,9 @@ test("deleteKnowledgeBase with S3 down answers CASCADE_INCOMPLETE naming what is
   const failed = await gw.query(DELETE, { token: alice, variables: { id: kb.knowledge_base_id } });
   const error = failed.errors?.[0];
   assert.equal(error?.extensions?.code, "CASCADE_INCOMPLETE", JSON.stringify(failed));
+  // The message names the failure, never the store's address or the driver's words.
+  assert.match(error.message, /is incomplete \(\w+ is unavailable\); left: s3 objects, /);
+  assert.doesNotMatch(error.message, /ECONN|127\.0\.0\.1|localhost|:\d{2,5}\b/);
   assert.deepEqual(error?.extensions?.remaining, [
     "s3 objects",
     "files documents",

@@ -172,6 +172,36 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     assert.equal(steps.at(-1)!.state.status, "completed");
   });
 
+  test("LAYRA's process_file ends with two writes (status completed, then message): the last event carries the final message", async () => {
+    // Back to back as LAYRA writes them, and with the writer held up between the two (a busy machine).
+    for (const pauseMs of [0, 0, 0, 150]) {
+      const id = taskId("alice");
+      const key = `task:${id}`;
+      await redis.hset(key, { status: "processing", total: "1", processed: "0", message: "Processing a.pdf..." });
+      await redis.expire(key, 3600);
+      const subs = [
+        wsSubscribe(aliceWs, TASK, { taskId: id }),
+        sseSubscribe(gateway.url, alice, TASK, { taskId: id }),
+      ] as TaskSub[];
+      await Promise.all(subs.map((sub) => sub.waitFor(1)));
+      await redis.hincrby(key, "processed", 1);
+      await Promise.all(subs.map((sub) => sub.waitFor(2)));
+      await redis.hset(key, "status", "completed");
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      await redis.hset(key, "message", "All files processed successfully");
+      for (const sub of subs) {
+        await sub.whenEnded();
+        assert.equal(sub.error, null);
+        const final = taskEvents(sub).at(-1)!;
+        assert.deepEqual(
+          { status: final.status, message: final.message, end: final.end },
+          { status: "completed", message: "All files processed successfully", end: "COMPLETED" },
+          `pause ${pauseMs} ms`,
+        );
+      }
+    }
+  });
+
   test("LAYRA's failure quirk: FAILED ends the stream; a later file resets processing, which a new subscriber follows until the key expires", async () => {
     const id = taskId("alice");
     const key = `task:${id}`;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { privateStack, sharedStackEnv, startGateway, uniqueName, type TestGateway } from "./helpers.js";
+import { eventually, privateStack, sharedStackEnv, startGateway, uniqueName, type TestGateway } from "./helpers.js";
 import { wsOperation } from "./ws.js";
 
 let closeStack: () => Promise<void>;
@@ -135,4 +135,30 @@ test("when Redis cannot be reached the operation runs (fail open) and a warning 
     await gateway.close();
     await redisOnly.close();
   }
+});
+
+test("a logged-out token counts like no token: its owner's fresh token keeps the whole limit", async () => {
+  const dave = uniqueName("dave");
+  const revoked = await first.token(dave);
+  const loggedOut = await first.query<{ logout: boolean }>("mutation { logout }", { token: revoked });
+  assert.equal(loggedOut.errors, undefined, JSON.stringify(loggedOut.errors));
+  // More operations with the revoked token than the user limit (3), on both gateways and over graphql-ws.
+  for (const gateway of [first, second, first, second, first]) {
+    const refused = await gateway.query(q, { token: revoked });
+    assert.ok(
+      ["UNAUTHENTICATED", "RATE_LIMITED"].includes(refused.errors?.[0]?.extensions?.code as string),
+      JSON.stringify(refused),
+    );
+  }
+  const overWs = await wsOperation(second.url, { query: q }, { Authorization: `Bearer ${revoked}` });
+  assert.ok(overWs.results[0]?.errors?.length, JSON.stringify(overWs));
+  const key = `ratelimit:${namespace}:user:${dave}`;
+  // Only the logout counted for dave: an operation counted beside the token check is given back.
+  await eventually(async () => (await cache.get(key)) === "1", "the revoked token's counts given back", 10_000);
+  const fresh = await second.token(dave);
+  for (let i = 0; i < 2; i++) {
+    const result = await [first, second][i]!.query(q, { token: fresh });
+    assert.equal(result.errors, undefined, `operation ${i + 2} of 3: ${JSON.stringify(result.errors)}`);
+  }
+  assert.equal((await first.query(q, { token: fresh })).errors?.[0]?.extensions?.code, "RATE_LIMITED");
 });

@@ -147,6 +147,13 @@ describe("persisted operations", () => {
     assert.equal(unknown.errors![0]!.extensions?.code, "PERSISTED_QUERY_NOT_FOUND");
     // Even the text of a listed operation is refused over HTTP: clients send the hash.
     assert.equal((await post({ query: listed })).errors![0]!.extensions?.code, "PERSISTED_QUERY_ONLY");
+    // A hash with a query text is the code docs/errors.md lists for it, even when the text is the listed one.
+    for (const query of [listed, "{ __typename }"]) {
+      const both = await post({ query, extensions: persisted(sha(listed)) });
+      assert.equal(both.status, 400);
+      assert.equal(both.data, undefined);
+      assert.equal(both.errors![0]!.extensions?.code, "CANNOT_SEND_PQ_ID_AND_BODY", JSON.stringify(both));
+    }
   });
 
   test("over graphql-ws a listed operation runs by hash or by its exact text; anything else is refused", async () => {
@@ -159,5 +166,8 @@ describe("persisted operations", () => {
     assert.equal(arbitrary.errors![0]!.extensions?.code, "PERSISTED_QUERY_ONLY");
     const unknown = await wsOperation(gw.url, { query: "", extensions: persisted("0".repeat(64)) });
     assert.equal(unknown.errors![0]!.extensions?.code, "PERSISTED_QUERY_NOT_FOUND");
+    const both = await wsOperation(gw.url, { query: "{ __typename }", extensions: persisted(sha(listedWs)) });
+    assert.equal(both.results.length, 0);
+    assert.equal(both.errors![0]!.extensions?.code, "CANNOT_SEND_PQ_ID_AND_BODY");
   });
 });

@@ -3,7 +3,7 @@
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { handleStreamOrSingleExecutionResult, isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
-import { typedError, UpstreamUnavailable } from "../errors.js";
+import { CascadeIncomplete, typedError, UpstreamUnavailable } from "../errors.js";
 import { redactText } from "../lib/redact.js";
 import type { Logger } from "../observability/logger.js";
 import { mapSubscriptionResults } from "../live/shared-events.js";
@@ -24,6 +24,11 @@ function redacted(error: GraphQLError, message = error.message, extensions = err
 function logOutage(logger: Logger, error: unknown, requestId: string | undefined) {
   if (error instanceof UpstreamUnavailable)
     logger.warn({ requestId, store: error.store, reason: error.reason }, "store unavailable");
+  else if (error instanceof CascadeIncomplete)
+    logger.warn(
+      { requestId, what: error.what, remaining: error.remaining, reason: error.reason },
+      "cascade incomplete",
+    );
 }
 
 /** No data and only errors that no resolver raised: the operation never ran. */

@@ -17,6 +17,7 @@ import { armorLimits, useLimits } from "./limits.js";
 import { useObservability } from "./observability.js";
 import { PersistedOperations, usePersisted } from "./persisted.js";
 import { RateLimiter, refuseFlood, useRateLimit } from "./rate-limit.js";
+import { useUploadGate } from "./uploads.js";
 import { useSharedEventResults } from "../live/shared-events.js";
 
 /** The header a browser cannot send cross-site without a CORS preflight (see useCSRFPrevention). */
@@ -60,6 +61,8 @@ export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins 
     ...((persisted ? usePersisted(persisted) : []) as Plugin<Context>[]),
     useLimits(config.limits, countRejection) as Plugin<Context>,
     useRateLimit(rateLimiter, config.rateLimit, logger, observation.metrics),
+    // After the body-size check (limits), before Yoga reads a multipart body.
+    useUploadGate(config, deps.stores, observation.metrics) as Plugin<Context>,
   ];
   if (!config.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });

@@ -43,6 +43,7 @@ export class PersistedOperations {
   resolve(params: PersistedParams): string {
     const id = persistedId(params);
     if (id !== null) {
+      if (params.query) throw idAndBody();
       const query = this.byHash.get(id);
       if (query === undefined) throw notFound();
       return query;
@@ -69,6 +70,11 @@ const notFound = () =>
   new GraphQLError("PersistedQueryNotFound", {
     extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 404 } },
   });
+/** docs/errors.md's code for a hash sent with a query text (the library would answer PERSISTED_QUERY_ONLY). */
+const idAndBody = () =>
+  new GraphQLError("send either a persisted operation's hash or a query text, not both", {
+    extensions: { code: "CANNOT_SEND_PQ_ID_AND_BODY", http: { status: 400 } },
+  });
 const persistedOnly = () =>
   new GraphQLError("only persisted operations are allowed", {
     extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } },
@@ -76,6 +82,12 @@ const persistedOnly = () =>
 
 export function usePersisted(operations: PersistedOperations): Plugin[] {
   return [
+    {
+      // Before the library's own check, which answers PERSISTED_QUERY_ONLY for any query text.
+      onParams({ params }) {
+        if (params.query && persistedId(params) !== null) throw idAndBody();
+      },
+    },
     usePersistedOperations({
       getPersistedOperation: (key) => operations.byHash.get(key) ?? null,
       allowArbitraryOperations: false,

@@ -27,22 +27,45 @@ export interface RateLimitCount {
   decision: Promise<RateLimitDecision | null>;
 }
 
+/** Revoked tokens remembered per process, so each costs its user's count at most once (oldest go first). */
+const REVOKED_TOKENS_MAX = 10_000;
+
 export class RateLimiter {
+  private readonly revokedTokens = new Set<string>();
+
   constructor(
     private readonly counters: RateLimitCounters,
     private readonly options: Config["rateLimit"],
   ) {}
 
-  /** Starts counting one operation of a signed-in user (by name) or an anonymous caller (by address). */
-  start(username: string | null, req: IncomingMessage | undefined): RateLimitCount {
+  /**
+   * Starts counting one operation of a signed-in user (by name) or an anonymous caller (by address).
+   * A token already known to be revoked counts as anonymous: it must not spend its owner's operations.
+   */
+  start(username: string | null, req: IncomingMessage | undefined, jwt: string | null = null): RateLimitCount {
     const [subject, id] =
-      username !== null
+      username !== null && !(jwt !== null && this.revokedTokens.has(jwt))
         ? (["user", username] as const)
         : (["ip", clientAddress(req, this.options.trustProxy)] as const);
     const decision = this.hit(subject, id);
     // Awaited (and its failure handled) by the plugin; this only keeps an unawaited one quiet.
     decision.catch(() => undefined);
     return { subject, id, decision };
+  }
+
+  /**
+   * Redis said the token is not registered (logged out, revoked) after its count was started by user,
+   * beside the check: the user's count is given back and the operation counted by address instead.
+   */
+  recountRevoked(count: RateLimitCount, jwt: string, req: IncomingMessage | undefined): RateLimitCount {
+    if (this.revokedTokens.size >= REVOKED_TOKENS_MAX)
+      this.revokedTokens.delete(this.revokedTokens.values().next().value!);
+    this.revokedTokens.add(jwt);
+    if (count.subject === "user") {
+      const key = this.key("user", count.id);
+      void count.decision.then((counted) => counted && this.counters.giveBack(key)).catch(() => undefined);
+    }
+    return this.start(null, req);
   }
 
   key(subject: Subject, id: string): string {

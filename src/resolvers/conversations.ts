@@ -2,8 +2,9 @@
 // bases their turns name (`temp_db`), then remove the document itself, last, so a retry after a
 // failure still finds the turns that name what is left.
 import { randomUUID } from "node:crypto";
+import { GraphQLError } from "graphql";
 import type { Context } from "../context.js";
-import { BadUserInput, CascadeIncomplete, Conflict, NotFound } from "../errors.js";
+import { BadUserInput, CascadeIncomplete, Conflict, LimitExceeded, NotFound } from "../errors.js";
 import type { ChatflowDoc, ConversationDoc, FileUsed, TurnDoc } from "../stores/documents.js";
 import { runCascade } from "../lib/cascade.js";
 import { tempKnowledgeBaseSteps } from "./knowledge-bases.js";
@@ -176,6 +177,21 @@ export async function addTurn(
   if (!(await context.stores.mongo.conversations.pushTurn(username, conversationId, turn)))
     throw new NotFound("conversation", conversationId);
   return turn;
+}
+
+/**
+ * LIMIT_EXCEEDED when the caller already has CHAT_UPLOAD_MAX_TEMP_BASES temp knowledge bases: a chat
+ * upload names its session freely (a new one has no document yet), so only a count bounds them.
+ */
+export async function requireTempBaseRoom(context: Context, username: string): Promise<void> {
+  const max = context.config.upload.maxTempBases;
+  const count = await context.stores.mongo.knowledgeBases.countTemp(username, max);
+  if (count < max) return;
+  const error = new LimitExceeded("temporary knowledge bases", count + 1, max);
+  throw new GraphQLError(
+    `${error.message}; delete conversations (their chat uploads go with them) or run cleanupOrphanedTempKnowledgeBases`,
+    { extensions: error.extensions },
+  );
 }
 
 /** Deletes one conversation (or chatflow) document after its temp knowledge bases. */

@@ -70,6 +70,14 @@ const RUN_TERMINAL: Record<string, ProgressEnd> = {
   vlm_input: "PAUSED",
 };
 const STREAM_RETRY_MS = 250;
+/**
+ * LAYRA's process_file ends a task with two writes, `status` then `message`, one Redis round trip
+ * apart: a terminal status of its writer is sent with the write after it, or after this long.
+ */
+const LAYRA_FINAL_WRITE_WAIT_MS = 1_000;
+
+/** The gateway's worker ends a task in one script and marks every file (`file:{file_id}`); LAYRA's does neither. */
+const writtenAtOnce = (fields: Record<string, string>) => Object.keys(fields).some((name) => name.startsWith("file:"));
 
 // LAYRA's ids are uuid4s or `{username}_{uuid4}`: no ":" so an id cannot name a neighbouring key
 // (`workflow:{id}:state`, `workflow:events:{id}`).
@@ -178,25 +186,38 @@ export function taskProgress(deps: ProgressDeps, taskId: string): AsyncIterable<
   if (!isOwnId(taskId, deps.viewer.username)) return channel;
 
   let last: TaskProgressEvent | null = null;
+  /** A terminal event of LAYRA's writer, held until its last write (or the wait for it) is over. */
+  let held: { event: TaskProgressEvent; timer: NodeJS.Timeout } | null = null;
+  const finish = (event: TaskProgressEvent) => {
+    if (held) clearTimeout(held.timer);
+    held = null;
+    channel.push(event);
+    channel.end();
+  };
+  channel.onEnd(() => held && clearTimeout(held.timer));
   const unwatch = deps.watcher.watchHash(`task:${taskId}`, (state) => {
     if (channel.isEnded) return;
     if (!state.fields) {
+      if (held) return finish(held.event); // the end was already written; the key went after it
       if (!last) return; // still waiting for the key to appear
       const end = goneEnd(state);
-      channel.push({
+      finish({
         ...last,
         observedAt: state.observedAt,
         resumed: false,
         end,
         endReason: `task:${taskId} ${end === "EXPIRED" ? "expired" : "was deleted"}`,
       });
-      channel.end();
       return;
     }
     notFound.clear();
-    last = sharedTaskEvent(taskId, state.fields, state);
-    channel.push(last);
-    if (last.end) channel.end();
+    const event = sharedTaskEvent(taskId, state.fields, state);
+    // The write after the terminal one: the final state if it is still terminal, else the end that was written.
+    if (held) return finish(event.end ? event : held.event);
+    last = event;
+    if (!event.end) return channel.push(event);
+    if (writtenAtOnce(state.fields)) return finish(event);
+    held = { event, timer: setTimeout(() => held && finish(held.event), LAYRA_FINAL_WRITE_WAIT_MS) };
   });
   channel.onEnd(unwatch);
   return channel;

@@ -54,8 +54,11 @@ export function createContextFactory({ config, stores, live, rateLimiter }: Cont
   return async (initial) => {
     const claims = await verifyBearer(config, authorizationOf(initial));
     // The rate-limit count and the token check go to Redis together: one round trip per operation.
-    const rateLimit = rateLimiter.start(claims.username, initial.req);
+    let rateLimit = rateLimiter.start(claims.username, initial.req, claims.jwt);
     const auth = await checkRegistered(stores, claims);
+    // A logged-out token counts like no token, so it cannot spend its owner's limit.
+    if (claims.jwt !== null && auth.error?.extensions.code === "UNAUTHENTICATED")
+      rateLimit = rateLimiter.recountRevoked(rateLimit, claims.jwt, initial.req);
     return {
       rateLimit,
       config,

@@ -8,6 +8,7 @@ import type { Disposable } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Config } from "../config.js";
+import { LimitExceeded } from "../errors.js";
 import { subscriptionStream } from "../live/shared-events.js";
 import { socketStream } from "../live/socket-stream.js";
 import type { Logger } from "../observability/logger.js";
@@ -21,6 +22,17 @@ export interface WebSocketDeps {
   gatewayPlugins: GatewayPlugins;
   logger: Logger;
   metrics: Metrics;
+}
+
+/**
+ * LIMIT_EXCEEDED when a socket has more than `max` operations in flight, this one included
+ * (graphql-ws keeps one entry per operation until it ends); counts no further than the limit.
+ */
+function operationsOverLimit(inFlight: Record<string, unknown>, max: number): LimitExceeded | null {
+  let count = 0;
+  for (const _ in inFlight)
+    if (++count > max) return new LimitExceeded("operations in flight on this socket", count, max);
+  return null;
 }
 
 /** Serves graphql-ws on `server`'s upgrades to Yoga's endpoint; dispose() closes every socket. */
@@ -79,6 +91,12 @@ export function attachWebSockets(
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       onSubscribe: async (ctx, id, params) => {
+        // First, before any work: one socket sending thousands of subscribes must not hold the process.
+        const tooMany = operationsOverLimit(ctx.subscriptions, config.limits.maxSocketOperations);
+        if (tooMany) {
+          metrics.rejections.inc({ reason: tooMany.limit });
+          return [tooMany];
+        }
         // Envelop plugins (auth, limits, masking) apply to WebSocket operations as they do to HTTP.
         const {
           schema: envelopedSchema,

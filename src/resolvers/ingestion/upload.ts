@@ -14,6 +14,7 @@ import {
   TASK_TTL_SECONDS,
 } from "../../lib/ingestion-contract.js";
 import { isOwnUserId } from "../../lib/layra-ids.js";
+import { requireTempBaseRoom } from "../conversations.js";
 import { insertKnowledgeBase } from "../knowledge-bases.js";
 import type { PendingUpload } from "../../stores/pending-uploads.js";
 
@@ -184,6 +185,7 @@ export async function uploadChatFiles(
   checkFiles(context, "files", files);
   const owner = await sessionOwner(context, sessionId);
   if (owner !== null ? owner !== username : !isOwnUserId(sessionId, username)) throw new NotFound("session", sessionId);
+  await requireTempBaseRoom(context, username);
   const uuid = randomUUID();
   const knowledgeBase = await insertKnowledgeBase(context, {
     knowledge_base_id: `temp_${sessionId}_${uuid}`,

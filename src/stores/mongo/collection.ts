@@ -3,6 +3,7 @@
 // LAYRA's user-owned collections answer only the caller's documents.
 import type { Collection, Document, Filter, OptionalUnlessRequiredId, Sort } from "mongodb";
 import type { PagedList } from "../../lib/pagination.js";
+import { setTimeout as sleep } from "node:timers/promises";
 import { observeStoreCall } from "../observe.js";
 
 /** Runs one command of a collection, observed under `{collection}.{operation}`. */
@@ -11,7 +12,24 @@ export type Observed = <T>(operation: string, command: () => Promise<T>) => Prom
 export const observer =
   <D extends Document>(collection: Collection<D>): Observed =>
   (operation, command) =>
-    observeStoreCall("mongo", command, `${collection.collectionName}.${operation}`);
+    observeStoreCall("mongo", () => retryWhileLocked(command), `${collection.collectionName}.${operation}`);
+
+/** FerretDB's SQLite backend refusing a write that another writer's lock held up: nothing was written. */
+const LOCKED = /SQLITE_BUSY|database is locked/;
+const LOCKED_ATTEMPTS = 6;
+
+/** Runs `command` again while the store answers that it is locked, a bounded number of times with backoff. */
+async function retryWhileLocked<T>(command: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await command();
+    } catch (error) {
+      if (attempt >= LOCKED_ATTEMPTS || !(error instanceof Error) || !LOCKED.test(error.message)) throw error;
+      // 25, 50, 100, 200, 400 ms, jittered so the writers that collided do not collide again.
+      await sleep(25 * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    }
+  }
+}
 
 /** Documents leave the repositories without Mongo's `_id`, as the gateway never exposes it. */
 export const NO_ID = { _id: 0 } as const;

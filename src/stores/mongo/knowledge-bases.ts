@@ -88,6 +88,11 @@ export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>
           )
           .toArray(),
       ).then(ids),
+    /** How many temp knowledge bases (`temp_...`) `username` has, counting no further than `atMost`. */
+    countTemp: (username: string, atMost: number) =>
+      call("countTemp", () =>
+        collection.countDocuments({ username, knowledge_base_id: { $regex: "^temp_" } }, { limit: atMost }),
+      ),
     /** Every temp knowledge base (`temp_...`) of `username`, or of every user when it is null. */
     tempBases: (username: string | null) =>
       call("tempBases", () =>
