@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real store servers of the local stack into .stack/ (git-ignored), idempotently:
 # FerretDB 1.24.2 (SQLite), milvus-lite 3.2.2, versitygw 1.7.0, Debian's redis-server, Apache Kafka
-# 3.8.0 (jars from Maven Central), Debian's poppler-utils (pdftoppm, the worker's PDF renderer) and
-# the real Milvus 2.3 engine.
+# 3.8.0 (jars from Maven Central), Debian's poppler-utils (pdftoppm, the worker's PDF renderer),
+# Debian's tesseract-ocr (the local model server's page reader) and the real Milvus 2.3 engine.
 # A second run with the cache warm does nothing but check.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,6 +56,14 @@ if ! command -v pdftoppm >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq -o DPkg::Lock::Timeout=600 poppler-utils >/dev/null
+fi
+
+# tesseract reads the rendered pages for the local model server's /embed_image (dev/stack/model-server.ts).
+if ! command -v tesseract >/dev/null 2>&1; then
+  echo "stack: installing tesseract-ocr from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 tesseract-ocr >/dev/null
 fi
 
 # The real Milvus engine (2.3, embedded by PyPI's `milvus` package) as an optional second Milvus,
