@@ -7,7 +7,7 @@ import { mintToken } from "../src/resolvers/auth.js";
 import type { Stores } from "../src/stores/index.js";
 import { buildWorker, type Worker } from "../src/worker-app.js";
 import { LocalStack } from "./stack/stack.js";
-import { seedDemo } from "./seed-demo.js";
+import { DEMO_UPLOADS, seedDemo } from "./seed-demo.js";
 
 export const DEMO_USER = "demo";
 export const DEMO_TOKEN_TTL_SECONDS = 24 * 3600;
@@ -17,9 +17,17 @@ export async function startLocalStack() {
   const stack = await LocalStack.start();
   console.log(`local stack up in ${stack.root}`);
   let worker: Worker | null = null;
+  // A MODEL_SERVER_URL of your own (LAYRA's ColQwen server) replaces the stack's lexical stand-in.
+  const modelUrl = process.env.MODEL_SERVER_URL;
   return {
     root: stack.root,
-    env: { ...stack.env, SECRET_KEY: "local-stack-only-secret", NODE_ENV: "development" } as Record<string, string>,
+    standInModel: !modelUrl,
+    env: {
+      ...stack.env,
+      ...(modelUrl ? { MODEL_SERVER_URL: modelUrl } : {}),
+      SECRET_KEY: "local-stack-only-secret",
+      NODE_ENV: "development",
+    } as Record<string, string>,
     close: async () => {
       await worker?.stop();
       await stack.close();
@@ -30,7 +38,10 @@ export async function startLocalStack() {
       await stores.kafka.ensureTopic(config.kafka.topic, 4);
       worker = buildWorker({ ...config, ingest: { ...config.ingest, workerPort: 0 } });
       await worker.start();
-      await seedDemo(stores, stack.env.MODEL_SERVER_URL);
+      const started = Date.now();
+      console.log(`demo data: ingesting ${DEMO_UPLOADS} through the worker, as an upload would`);
+      await seedDemo(stores, config.model.url);
+      console.log(`demo data: ingested in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return mintToken(config, stores, DEMO_USER, DEMO_TOKEN_TTL_SECONDS);
     },
   };

@@ -47,7 +47,8 @@ try {
   loadEnvFiles([DOT_ENV]);
   // A file left by a start that was killed points at servers that are gone.
   removeLocalStackEnv();
-  const usesLocalStack = !STORE_VARIABLES.some((name) => process.env[name]);
+  // MODEL_SERVER_URL alone keeps the local stack: LAYRA's ColQwen server in place of the lexical stand-in.
+  const usesLocalStack = !STORE_VARIABLES.some((name) => name !== "MODEL_SERVER_URL" && process.env[name]);
   local = usesLocalStack ? await startLocalStack() : null;
   const config = loadConfig({ ...process.env, ...local?.env });
   const stores = createStores(config);
@@ -65,6 +66,12 @@ try {
       `  demo user    "${DEMO_USER}": two knowledge bases, files, a conversation, a workflow`,
       `  token        valid ${DEMO_TOKEN_TTL_SECONDS / 3600} h (until ${until} UTC), already in GraphiQL's headers:`,
       `               {"Authorization": "Bearer ${token}"}`,
+      ...(local.standInModel
+        ? [
+            `  search       by words only: the local model server is a lexical stand-in (it reads each page with OCR);`,
+            `               for semantic search put MODEL_SERVER_URL=http://<host>:8005 (LAYRA's ColQwen server) in .env`,
+          ]
+        : []),
       `  local stack  TEMPORARY data in ${local.root}, deleted when this process stops`,
       ...STORE_VARIABLES.map((name) => `    ${name.padEnd(16)} ${local!.env[name]}`),
       `  ${LOCAL_STACK_ENV.split("/").pop()} holds these settings while it runs, so from another shell:`,

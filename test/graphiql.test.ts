@@ -1,9 +1,11 @@
 // GraphiQL as the gateway serves it: one self-contained page (no CDN), the starter operations, the
 // development header, the CSRF header it sends, and nothing at all in production.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
-import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { eventually, redisClient, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 import { STARTER_OPERATIONS } from "../src/server/graphiql.js";
+import { wsClient } from "./ws.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let development: TestGateway;
@@ -99,5 +101,49 @@ test("GET / points to /graphql", async () => {
     const response = await fetch(`${gateway.url}/`, { redirect: "manual" });
     assert.equal(response.status, 302);
     assert.equal(response.headers.get("location"), "/graphql");
+  }
+});
+
+test("the Progress tab, run as given, shows a worker's page progress as it happens", async () => {
+  const progress = STARTER_OPERATIONS.find((operation) => operation.name === "Progress")!;
+  const token = await development.token("graphiqluser");
+  const taskId = `graphiqluser_${randomUUID()}`;
+  const taskDb = redisClient(development.config, "task");
+  const client = wsClient(development.url, { Authorization: `Bearer ${token}` });
+  const results: { data?: unknown; errors?: unknown }[] = [];
+  try {
+    await taskDb.hset(`task:${taskId}`, { status: "processing", total: "1", processed: "0", message: "start" });
+    await taskDb.expire(`task:${taskId}`, 600);
+    const done = new Promise<void>((resolve, reject) =>
+      client.subscribe(
+        { query: progress.query, variables: { taskId } },
+        { next: (result) => void results.push(result), error: reject, complete: resolve },
+      ),
+    );
+    await eventually(() => results.length === 1, "the first state");
+    // A gateway worker's page fields, as it writes them after each batch of a 32-page file.
+    await taskDb.hset(`task:${taskId}`, { current_file: "long.pdf", file_pages_done: "0", file_pages_total: "32" });
+    await eventually(() => results.length === 2, "the file's first state");
+    await taskDb.hset(`task:${taskId}`, { file_pages_done: "8" });
+    await eventually(() => results.length === 3, "8 of 32 pages");
+    await taskDb.hset(`task:${taskId}`, { status: "completed", processed: "1", message: "done" });
+    await done;
+    const states = results.map((result) => {
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      return (result.data as { taskProgress: Record<string, unknown> }).taskProgress;
+    });
+    assert.deepEqual(
+      states.map((state) => [state.pagesDone, state.pagesTotal, state.currentFile]),
+      [
+        [null, null, null],
+        [0, 32, "long.pdf"],
+        [8, 32, "long.pdf"],
+        [8, 32, "long.pdf"],
+      ],
+    );
+    assert.equal(states.at(-1)!.end, "COMPLETED");
+  } finally {
+    await client.dispose();
+    await taskDb.quit();
   }
 });

@@ -1,8 +1,9 @@
 // The example app in web/, built with `vite build` for persisted documents and served from its own
 // origin, in headless Chromium against a gateway in persisted mode (the generated manifest) with a
 // real ingestion worker on the local stack and Kafka: log in with a pasted token, create a knowledge
-// base, upload a PDF and watch the progress bar reach 100%, see the page thumbnails load, search and
-// see a hit. Screenshots of each step go to test-output/screenshots.
+// base, upload a PDF with one topic per page and watch the progress bar move page by page to 100%,
+// see the page thumbnails load, search each topic and see its page first. Screenshots of each step go
+// to test-output/screenshots.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +12,9 @@ import { after, before, test } from "node:test";
 import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
 import { buildWebApp, generateAndTypecheck, MANIFEST, serveStatic } from "./fixtures/web-app.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
-import { createTopic, ingestOverrides, samplePdf, startWorkers } from "./ingest-helpers.js";
+import { documentPdf } from "../dev/pdf.js";
+import { TOPIC_PAGES, TOPICS } from "./fixtures/topic-pages.js";
+import { createTopic, ingestOverrides, startWorkers } from "./ingest-helpers.js";
 
 const USER = "webappuser";
 const WAIT = { timeout: 300_000 };
@@ -31,7 +34,14 @@ before(async () => {
   await buildWebApp(build, { VITE_PERSISTED_DOCUMENTS: "true" });
   site = await serveStatic(build);
   shared = await sharedStackEnv();
-  const overrides = ingestOverrides({ PERSISTED_OPERATIONS_FILE: MANIFEST, CORS_ORIGINS: site.origin });
+  // Pages rendered as LAYRA does (200 DPI), so the local model server can read them; one page per
+  // batch, so the bar has a state for each page.
+  const overrides = ingestOverrides({
+    PERSISTED_OPERATIONS_FILE: MANIFEST,
+    CORS_ORIGINS: site.origin,
+    EMBEDDING_IMAGE_DPI: "200",
+    EMBEDDING_BATCH_PAGES: "1",
+  });
   gateway = await startGateway(shared.env, overrides);
   await createTopic(gateway.config, 1);
   stopWorkers = await startWorkers(gateway, shared.env, overrides);
@@ -91,7 +101,7 @@ test("log in by pasting a token; the session survives a reload", async () => {
   });
 });
 
-test("create a knowledge base, upload a PDF, watch the progress bar reach 100% and the thumbnails load", async () => {
+test("create a knowledge base, upload a PDF, watch the progress bar move page by page to 100% and the thumbnails load", async () => {
   const { page } = browser;
   await step("created", async () => {
     await page.getByLabel("New knowledge base").fill("manuals");
@@ -107,7 +117,7 @@ test("create a knowledge base, upload a PDF, watch the progress bar reach 100% a
     new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ["value"] });
   });
   await step("uploaded", async () => {
-    const pdf = await samplePdf(["pump maintenance", "valve inspection", "filter replacement"]);
+    const pdf = await documentPdf("manual.pdf", TOPIC_PAGES);
     await page.getByLabel("PDF").setInputFiles({ name: "manual.pdf", mimeType: "application/pdf", buffer: pdf });
     await page.getByRole("button", { name: "Upload" }).click();
     await page.waitForFunction(
@@ -119,32 +129,47 @@ test("create a knowledge base, upload a PDF, watch the progress bar reach 100% a
   });
   const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
   assert.equal(seen.at(-1), 100, seen.join(","));
+  // Pages done moved the bar before the file was: a bar counting files jumps from 0 to 100.
+  assert.ok(
+    seen.some((value) => value > 0 && value < 100),
+    seen.join(","),
+  );
+  assert.deepEqual(
+    seen,
+    [...seen].sort((a, b) => a - b),
+    "the bar never goes back",
+  );
   await step("thumbnails", async () => {
-    await page.locator("#library", { hasText: "manual.pdf (3 pages)" }).waitFor(WAIT);
-    await imagesLoaded("#library img", 3);
+    await page.locator("#library", { hasText: "manual.pdf (4 pages)" }).waitFor(WAIT);
+    await imagesLoaded("#library img", 4);
   });
   const alts = await page
     .locator("#library img")
     .evaluateAll((images) => images.map((image) => image.getAttribute("alt")));
-  assert.deepEqual(alts, ["manual.pdf page 1", "manual.pdf page 2", "manual.pdf page 3"]);
+  assert.deepEqual(alts, ["manual.pdf page 1", "manual.pdf page 2", "manual.pdf page 3", "manual.pdf page 4"]);
 });
 
-test("search the knowledge base and see a hit page with its image", async () => {
+test("search each topic and see its page first, with its image", async () => {
   const { page } = browser;
-  await step("search", async () => {
-    await page.getByLabel("Query").fill("valve inspection");
-    await page.getByRole("button", { name: "Search" }).click();
-    await page.locator("#hits li", { hasText: "manual.pdf, page" }).first().waitFor(WAIT);
-    await imagesLoaded("#hits img", 1);
-  });
-  const hits = await page.locator("#hits li").allInnerTexts();
-  assert.ok(hits.length >= 1 && hits.length <= 3, hits.join(" | "));
-  for (const hit of hits) assert.match(hit, /^manual\.pdf, page [1-3] \(score -?\d+\.\d\d\)/);
+  for (const [index, topic] of TOPICS.entries()) {
+    const first = `manual.pdf, page ${index + 1} (score`;
+    await step(`search-${index + 1}`, async () => {
+      await page.getByLabel("Query").fill(topic.query);
+      await page.getByRole("button", { name: "Search" }).click();
+      // The list is replaced when the answer comes: wait for this query's first hit.
+      await page.locator("#hits li").first().filter({ hasText: first }).waitFor(WAIT);
+      await imagesLoaded("#hits img", 1);
+    });
+    const hits = await page.locator("#hits li").allInnerTexts();
+    assert.ok(hits.length >= 2 && hits.length <= 4, hits.join(" | "));
+    assert.ok(hits[0]!.startsWith(first), `"${topic.query}": ${hits.join(" | ")}`);
+    for (const hit of hits) assert.match(hit, /^manual\.pdf, page [1-4] \(score -?\d+\.\d\d\)/);
+  }
   assert.deepEqual(browser.offending, [], "no failed request and nothing from outside 127.0.0.1");
 });
 
 test("the app sent every operation by its hash from the generated manifest, never as query text", () => {
-  // Profile (twice), Library (four times), CreateKnowledgeBase, UploadFiles, Search.
+  // Profile (twice), Library (four times), CreateKnowledgeBase, UploadFiles, Search (once per topic).
   assert.ok(sent.bodies.length >= 9, `${sent.bodies.length} requests`);
   for (const body of sent.bodies) {
     // A JSON body, or a multipart one whose `operations` field holds it.

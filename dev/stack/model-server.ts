@@ -1,15 +1,23 @@
-// A deterministic stand-in for LAYRA's ColQwen model server (docs/layra-contract.md, "Model server"), for tests and the
-// local demo. Same routes and shapes: POST /embed_text {queries} and POST /embed_image
+// A deterministic, lexical stand-in for LAYRA's ColQwen model server (docs/layra-contract.md, "Model server"), for
+// tests and the local demo. Same routes and shapes: POST /embed_text {queries} and POST /embed_image
 // (multipart field `images`) answer {embeddings: [[[128 floats] x tokens] x inputs]}.
 //
 // Every token vector is L2-normalised and derived from a hash, so the same input always gives the
-// same vectors. Text is one vector per lower-cased word. An image is embedded from its bytes; when
-// the image carries a PNG tEXt chunk `layra-text`, the words of that text become its first token
-// vectors (so a text query finds the pages that "show" its words), and a tEXt chunk `layra-tokens`
-// sets the number of token vectors (default: 100 + a hash-derived 0..27).
+// same vectors. Text is one vector per lower-cased word. A page image is read with tesseract (OCR)
+// and each distinct word it shows becomes one of its token vectors, the same vector /embed_text gives
+// that word, so a query's words find the pages that show them; hash-derived "patch" vectors fill the
+// rest (100 + a hash-derived 0..27 tokens at least). Test pages drawn by dev/png.ts skip the OCR:
+// their tEXt chunk `layra-text` holds the words they stand for, and `layra-tokens` sets the number
+// of token vectors.
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import sharp from "sharp";
 
 export const EMBEDDING_DIM = 128;
 
@@ -32,8 +40,10 @@ export function seededUnitVector(seed: string): number[] {
   return vector.map((v) => v / norm);
 }
 
+const wordsOf = (text: string) => text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+
 export function embedText(text: string): number[][] {
-  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const words = wordsOf(text);
   return (words.length > 0 ? words : [""]).map((word) => seededUnitVector(`word:${word}`));
 }
 
@@ -56,16 +66,78 @@ export function pngTextChunks(png: Buffer): Map<string, string> {
   return chunks;
 }
 
-export function embedImage(image: Buffer): number[][] {
-  const text = pngTextChunks(image);
+/** At most this many token vectors per page (ColQwen gives a page about a thousand). */
+const MAX_PAGE_TOKENS = 1024;
+/**
+ * Pages are read at most this many pixels on their long side (about 120 DPI for A4): tesseract
+ * reads body text as well there and costs about half what it does on a 200-DPI render.
+ */
+const OCR_LONG_SIDE = 1400;
+const run = promisify(execFile);
+
+/** The image could not be decoded: the caller sent something that is not a page image. */
+class UnreadableImage extends Error {}
+
+/**
+ * The text on each page, in order, from one tesseract run over the batch (its start-up, loading the
+ * English model, costs about as much as reading a page). One thread: the stack shares a few cores.
+ */
+export async function readPages(images: Buffer[]): Promise<string[]> {
+  if (images.length === 0) return [];
+  const folder = await mkdtemp(join(tmpdir(), "layra-ocr-"));
+  try {
+    const paths = await Promise.all(
+      images.map(async (image, i) => {
+        const path = join(folder, `page-${i}.png`);
+        await sharp(image)
+          .greyscale()
+          .resize({ width: OCR_LONG_SIDE, height: OCR_LONG_SIDE, fit: "inside", withoutEnlargement: true })
+          .png()
+          .toFile(path)
+          .catch((error: unknown) => {
+            throw new UnreadableImage(`image ${i} is not an image: ${String(error)}`);
+          });
+        return path;
+      }),
+    );
+    await writeFile(join(folder, "pages.txt"), paths.join("\n") + "\n");
+    const { stdout } = await run("tesseract", [join(folder, "pages.txt"), "stdout"], {
+      env: { ...process.env, OMP_THREAD_LIMIT: "1" },
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") throw new Error("tesseract is not installed: run bash dev/stack/install.sh");
+      throw error;
+    });
+    // tesseract puts a form feed between pages.
+    const pages = stdout.split("\f");
+    if (pages.length !== images.length) throw new Error(`tesseract read ${pages.length} pages of ${images.length}`);
+    return pages;
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** A page's token vectors: one per distinct word it shows, then patch vectors up to its token count. */
+function pageVectors(image: Buffer, text: string, requestedTokens: number | undefined): number[][] {
   const digest = createHash("sha256").update(image).digest("hex");
-  const requested = Number(text.get("layra-tokens"));
-  const tokens =
-    Number.isInteger(requested) && requested > 0 ? requested : 100 + (parseInt(digest.slice(0, 8), 16) % 28);
-  const words = text.has("layra-text") ? embedText(text.get("layra-text") ?? "") : [];
-  const vectors = words.slice(0, tokens);
+  const words = [...new Set(wordsOf(text))].slice(0, MAX_PAGE_TOKENS);
+  const tokens = requestedTokens ?? Math.max(100 + (parseInt(digest.slice(0, 8), 16) % 28), words.length);
+  const vectors = words.slice(0, tokens).map((word) => seededUnitVector(`word:${word}`));
   for (let i = vectors.length; i < tokens; i++) vectors.push(seededUnitVector(`patch:${digest}:${i}`));
   return vectors;
+}
+
+/** The token vectors of each image: test pages by their `layra-text` chunk, every other page by OCR. */
+export async function embedImages(images: Buffer[]): Promise<number[][][]> {
+  const chunks = images.map(pngTextChunks);
+  const toRead = images.filter((_, i) => !chunks[i]!.has("layra-text"));
+  const read = await readPages(toRead);
+  let nextRead = 0;
+  return images.map((image, i) => {
+    const text = chunks[i]!.get("layra-text") ?? read[nextRead++]!;
+    const requested = Number(chunks[i]!.get("layra-tokens"));
+    return pageVectors(image, text, Number.isInteger(requested) && requested > 0 ? requested : undefined);
+  });
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -114,7 +186,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (req.method === "POST" && req.url === "/embed_image") {
     const images = multipartFiles(await readBody(req), req.headers["content-type"] ?? "", "images");
     if (images.length === 0) return sendJson(res, 422, { detail: "no images" });
-    return sendJson(res, 200, { embeddings: images.map(embedImage) });
+    try {
+      return sendJson(res, 200, { embeddings: await embedImages(images) });
+    } catch (error) {
+      if (error instanceof UnreadableImage) return sendJson(res, 422, { detail: error.message });
+      throw error;
+    }
   }
   sendJson(res, 404, { detail: "Not Found" });
 }

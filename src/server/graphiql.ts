@@ -65,13 +65,18 @@ mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
   },
   {
     name: "Progress",
-    query: `# Live ingestion progress of an upload: the state at once, then every change.
+    // Only changes to selected fields are sent: without the page fields a long file shows nothing until it ends.
+    query: `# Live ingestion progress of an upload: the state at once, then every change (page by page).
 subscription Progress($taskId: String!) {
   taskProgress(taskId: $taskId) {
     status
     processed
     total
     percent
+    currentFile
+    pagesDone
+    pagesTotal
+    failedFiles
     message
     end
   }

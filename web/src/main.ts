@@ -10,6 +10,7 @@ import {
   TaskProgressDocument,
   UploadFilesDocument,
   type LibraryQuery,
+  type TaskProgressSubscription,
 } from "./gql/graphql";
 import "./style.css";
 
@@ -144,6 +145,20 @@ function selectedKnowledgeBase(): string {
   return ui.knowledgeBase.value;
 }
 
+/**
+ * The task's percent counted in pages: finished files plus the current file's share of pages done.
+ * A file whose pages are all done counts only once it is finished (the worker may not have moved
+ * on yet); the caller keeps the bar from going back.
+ */
+function pagePercent(state: TaskProgressSubscription["taskProgress"]): number {
+  const total = state.total ?? 0;
+  if (!total) return state.percent ?? 0;
+  const finished = (state.processed ?? 0) + state.failedFiles.length;
+  const { pagesDone, pagesTotal } = state;
+  const current = pagesTotal && typeof pagesDone === "number" && pagesDone < pagesTotal ? pagesDone / pagesTotal : 0;
+  return Math.max(state.percent ?? 0, Math.min(100, ((finished + current) / total) * 100));
+}
+
 async function upload(): Promise<void> {
   const file = ui.file.files?.[0];
   if (!file) throw new Error("choose a PDF");
@@ -156,7 +171,7 @@ async function upload(): Promise<void> {
   for await (const { taskProgress: state } of signedIn().subscribe(TaskProgressDocument, {
     taskId: uploadFiles.taskId,
   })) {
-    ui.progress.value = state.percent ?? 0;
+    ui.progress.value = Math.max(ui.progress.value, pagePercent(state));
     const page = state.pagesTotal ? `, page ${state.pagesDone ?? 0}/${state.pagesTotal}` : "";
     ui.progressText.textContent = `${state.status ?? "waiting"}: ${state.processed ?? 0}/${state.total ?? 0} files${page}`;
     if (state.failedFiles.length) ui.progressText.textContent += ` (failed: ${state.failedFiles.join(", ")})`;

@@ -1,0 +1,63 @@
+// The demo data `npm start` seeds (dev/seed-demo.ts): real PDFs ingested by a worker from the task
+// topic, as an upload is, so the demo's page images are rendered pages and search finds them.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import sharp from "sharp";
+import { seedDemo } from "../dev/seed-demo.js";
+import { gatewayForFile } from "./helpers.js";
+import { createTopic, ingestOverrides, startWorkers } from "./ingest-helpers.js";
+
+// npm start's worker renders at LAYRA's default 200 DPI.
+const overrides = ingestOverrides({ EMBEDDING_IMAGE_DPI: "200" });
+const state = gatewayForFile(overrides);
+
+interface Base {
+  knowledgeBaseId: string;
+  name: string;
+  files: { edges: { node: { filename: string; pageCount: number; pages: { url: string | null }[] } }[] };
+}
+const PROFILE = `{ me { knowledgeBases(first: 10) { edges { node { knowledgeBaseId name
+  files(first: 10) { edges { node { filename pageCount pages { url } } } } } } } } }`;
+const SEARCH = `query($id: String!, $query: String!) { searchKnowledgeBase(knowledgeBaseId: $id, query: $query, topK: 3) {
+  page { pageNumber } file { filename } } }`;
+
+test("the demo's files are real PDFs a worker ingested: page images are rendered pages, and search finds them", async () => {
+  const { gateway } = state;
+  await createTopic(gateway.config, 1);
+  const stopWorkers = await startWorkers(gateway, state.env, overrides);
+  try {
+    await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!);
+  } finally {
+    await stopWorkers();
+  }
+  const token = await gateway.token("demo");
+  const profile = await gateway.query<{ me: { knowledgeBases: { edges: { node: Base }[] } } }>(PROFILE, { token });
+  assert.equal(profile.errors, undefined, JSON.stringify(profile.errors));
+  const bases = new Map(profile.data!.me.knowledgeBases.edges.map(({ node }) => [node.name, node]));
+  const files = (name: string) =>
+    bases
+      .get(name)
+      ?.files.edges.map(({ node }) => `${node.filename}:${node.pageCount}`)
+      .sort();
+  assert.deepEqual(files("Product manuals"), ["printer.pdf:2", "router-setup.pdf:3"]);
+  assert.deepEqual(files("Research papers"), ["colpali.pdf:2"]);
+
+  // A rendered A4 page at 200 DPI, not a placeholder square.
+  const url = bases.get("Product manuals")!.files.edges[0]!.node.pages[0]!.url!;
+  const image = Buffer.from(await (await fetch(url)).arrayBuffer());
+  const { width, height } = await sharp(image).metadata();
+  assert.ok((width ?? 0) > 1000 && (height ?? 0) > 1500, `${width}x${height}`);
+
+  for (const [base, query, expected] of [
+    ["Product manuals", "factory reset", "router-setup.pdf page 3"],
+    ["Product manuals", "ink cartridge", "printer.pdf page 2"],
+    ["Research papers", "maxsim late interaction", "colpali.pdf page 1"],
+  ] as const) {
+    const result = await gateway.query<{
+      searchKnowledgeBase: { page: { pageNumber: number }; file: { filename: string } }[];
+    }>(SEARCH, { variables: { id: bases.get(base)!.knowledgeBaseId, query }, token });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    const hits = result.data!.searchKnowledgeBase.map((hit) => `${hit.file.filename} page ${hit.page.pageNumber}`);
+    assert.equal(hits[0], expected, `"${query}": ${hits.join(", ")}`);
+  }
+});
