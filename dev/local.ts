@@ -32,7 +32,7 @@ export async function startLocalStack() {
       await worker?.stop();
       await stack.close();
     },
-    /** Starts the worker, seeds the demo user's data and returns a token for it, valid DEMO_TOKEN_TTL_SECONDS. */
+    /** Starts the worker, seeds the demo user's data; answers a token for it (valid DEMO_TOKEN_TTL_SECONDS) and what GraphiQL's tabs run against. */
     seed: async (config: Config, stores: Stores) => {
       // One ingestion worker beside the gateway, so uploads from GraphiQL or web/ are ingested at once.
       await stores.kafka.ensureTopic(config.kafka.topic, 4);
@@ -40,9 +40,9 @@ export async function startLocalStack() {
       await worker.start();
       const started = Date.now();
       console.log(`demo data: ingesting ${DEMO_UPLOADS} through the worker, as an upload would`);
-      await seedDemo(stores, config.model.url);
+      const starterVariables = await seedDemo(stores, config.model.url);
       console.log(`demo data: ingested in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      return mintToken(config, stores, DEMO_USER, DEMO_TOKEN_TTL_SECONDS);
+      return { token: await mintToken(config, stores, DEMO_USER, DEMO_TOKEN_TTL_SECONDS), starterVariables };
     },
   };
 }

@@ -63,7 +63,7 @@ const INGEST_TIMEOUT_MS = 180_000;
  * (pages in S3, vectors in Milvus), a model config, a conversation whose first turn retrieved a
  * page, a workflow with a chatflow, and a custom node.
  */
-export async function seedDemo(stores: Stores, modelUrl: string): Promise<void> {
+export async function seedDemo(stores: Stores, modelUrl: string): Promise<{ knowledgeBaseId: string; taskId: string }> {
   await stores.s3.ensureBucket();
   const writer = new LayraWriter(stores, modelUrl);
   const bases = {
@@ -109,4 +109,6 @@ export async function seedDemo(stores: Stores, modelUrl: string): Promise<void> 
   const workflow = await writer.createWorkflow("demo", "Summarise a manual");
   await writer.createChatflow("demo", workflow.workflow_id, "First run", [layraTurn("Summarise the printer manual")]);
   await writer.saveCustomNode("demo", "summarise", { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } });
+  // What GraphiQL's starter tabs run against.
+  return { knowledgeBaseId: bases.manuals.knowledge_base_id, taskId: uploads[0]!.taskId };
 }

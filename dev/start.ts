@@ -52,8 +52,15 @@ try {
   local = usesLocalStack ? await startLocalStack() : null;
   const config = loadConfig({ ...process.env, ...local?.env });
   const stores = createStores(config);
-  const token = local ? await local.seed(config, stores) : null;
-  app = buildApp(config, stores, token ? { graphiql: { headers: { Authorization: `Bearer ${token}` } } } : {});
+  const demo = local ? await local.seed(config, stores) : null;
+  const token = demo?.token;
+  app = buildApp(
+    config,
+    stores,
+    demo
+      ? { graphiql: { headers: { Authorization: `Bearer ${demo.token}` }, starterVariables: demo.starterVariables } }
+      : {},
+  );
   const url = await app.start();
   if (local) writeLocalStackEnv(local.env);
 

@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import sharp from "sharp";
 import { seedDemo } from "../dev/seed-demo.js";
+import { STARTER_OPERATIONS } from "../src/server/graphiql.js";
 import { gatewayForFile } from "./helpers.js";
+import { wsOperation } from "./ws.js";
 import { createTopic, ingestOverrides, startWorkers } from "./ingest-helpers.js";
 
 // npm start's worker renders at LAYRA's default 200 DPI.
@@ -25,8 +27,9 @@ test("the demo's files are real PDFs a worker ingested: page images are rendered
   const { gateway } = state;
   await createTopic(gateway.config, 1);
   const stopWorkers = await startWorkers(gateway, state.env, overrides);
+  let starterVariables: { knowledgeBaseId: string; taskId: string };
   try {
-    await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!);
+    starterVariables = await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!);
   } finally {
     await stopWorkers();
   }
@@ -60,4 +63,23 @@ test("the demo's files are real PDFs a worker ingested: page images are rendered
     const hits = result.data!.searchKnowledgeBase.map((hit) => `${hit.file.filename} page ${hit.page.pageNumber}`);
     assert.equal(hits[0], expected, `"${query}": ${hits.join(", ")}`);
   }
+
+  // GraphiQL's Search and Progress tabs, run as npm start fills them in, answer without an error.
+  const tab = (name: string) => STARTER_OPERATIONS.find((operation) => operation.name === name)!;
+  const search = await gateway.query<{ searchKnowledgeBase: { file: { filename: string } }[] }>(tab("Search").query, {
+    variables: { ...tab("Search").variables, knowledgeBaseId: starterVariables.knowledgeBaseId },
+    token,
+  });
+  assert.equal(search.errors, undefined, JSON.stringify(search.errors));
+  assert.equal(search.data!.searchKnowledgeBase[0]?.file.filename, "router-setup.pdf");
+  const progress = await wsOperation(
+    gateway.url,
+    { query: tab("Progress").query, variables: { taskId: starterVariables.taskId } },
+    { Authorization: `Bearer ${token}` },
+  );
+  assert.equal(progress.errors ?? progress.closed, undefined, JSON.stringify(progress));
+  const states = progress.results.map(
+    (result) => result.data as { taskProgress: { status: string; end: string | null } },
+  );
+  assert.deepEqual([states.at(-1)?.taskProgress.status, states.at(-1)?.taskProgress.end], ["completed", "COMPLETED"]);
 });

@@ -11,10 +11,16 @@ let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let development: TestGateway;
 let production: TestGateway;
 const DEMO_HEADER = "Bearer header-given-by-npm-start";
+/** What npm start hands over from its demo data (dev/seed-demo.ts). */
+const STARTER_VARIABLES = { knowledgeBaseId: `demo_${randomUUID()}`, taskId: `demo_${randomUUID()}` };
 
 before(async () => {
   shared = await sharedStackEnv();
-  development = await startGateway(shared.env, {}, { graphiql: { headers: { Authorization: DEMO_HEADER } } });
+  development = await startGateway(
+    shared.env,
+    {},
+    { graphiql: { headers: { Authorization: DEMO_HEADER }, starterVariables: STARTER_VARIABLES } },
+  );
   production = await startGateway(
     shared.env,
     { NODE_ENV: "production" },
@@ -53,13 +59,22 @@ test("in development it opens with the given header, the CSRF header and the sta
   assert.deepEqual(options.additionalHeaders, { "x-graphql-csrf": "1" });
   assert.equal(options.shouldPersistHeaders, false, "the token is not kept in the browser's storage");
   assert.equal(options.subscriptionsProtocol, "WS");
-  const tabs = options.defaultTabs as { query: string; headers: string }[];
+  const tabs = options.defaultTabs as { query: string; headers: string; variables: string | null }[];
   const names = tabs.map((tab) => /^(query|mutation|subscription) (\w+)/m.exec(tab.query)?.[2]);
   assert.ok(names.includes("Profile") && names.includes("Search") && names.includes("Progress"), String(names));
   const hasUpload = development.app.yoga.getEnveloped().schema.getMutationType()?.getFields().uploadFiles;
   assert.equal(names.includes("Upload"), Boolean(hasUpload), "the upload tab appears once the schema has uploadFiles");
   assert.ok(tabs.length <= STARTER_OPERATIONS.length);
   for (const tab of tabs) assert.equal(tab.headers, options.headers);
+  // The tabs run as given: their variables carry the demo's knowledge base and finished task.
+  const variables = (name: string) =>
+    JSON.parse(
+      (tabs as { query: string; variables: string }[]).find(
+        (tab) => tab.query.includes(`query ${name}`) || tab.query.includes(`subscription ${name}`),
+      )!.variables,
+    ) as Record<string, unknown>;
+  assert.equal(variables("Search").knowledgeBaseId, STARTER_VARIABLES.knowledgeBaseId);
+  assert.equal(variables("Progress").taskId, STARTER_VARIABLES.taskId);
 
   // The profile tab runs as it is with the header the page carries.
   const token = await development.token("graphiqluser");

@@ -9,6 +9,8 @@ import { CSRF_HEADER } from "../plugins/index.js";
 export interface GraphiQLSettings {
   /** Headers the IDE opens with (development: the demo user's `Authorization`). Never used in production. */
   headers?: Record<string, string>;
+  /** Values for the starter tabs' variables (development: a demo knowledge base and its finished upload task). */
+  starterVariables?: { knowledgeBaseId?: string; taskId?: string };
 }
 
 /** The operations a newcomer finds in GraphiQL's tabs; those the schema cannot run yet are left out. */
@@ -37,7 +39,7 @@ query Profile {
   },
   {
     name: "Search",
-    query: `# Put one of your knowledgeBaseIds (from the Profile tab) into the variables below.
+    query: `# Pages whose words match the query, best first. Any knowledgeBaseId from the Profile tab works.
 query Search($knowledgeBaseId: String!, $query: String!) {
   searchKnowledgeBase(knowledgeBaseId: $knowledgeBaseId, query: $query, topK: 5) {
     score
@@ -51,8 +53,8 @@ query Search($knowledgeBaseId: String!, $query: String!) {
   {
     name: "Upload",
     query: `# Files travel as a multipart request (GraphQL multipart request spec), which GraphiQL cannot
-# send: use the example app in web/, or curl -F operations=... -F map=... -F 0=@file.pdf
-# with the Authorization and x-graphql-csrf headers. Then watch the task in the Progress tab.
+# send: run this with the curl command in the README (or the example app in web/), then
+# put its taskId into the Progress tab.
 mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
   uploadFiles(knowledgeBaseId: $knowledgeBaseId, files: $files) {
     taskId
@@ -67,6 +69,7 @@ mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
     name: "Progress",
     // Only changes to selected fields are sent: without the page fields a long file shows nothing until it ends.
     query: `# Live ingestion progress of an upload: the state at once, then every change (page by page).
+# The taskId below is the demo's finished upload; put the taskId of your own upload there.
 subscription Progress($taskId: String!) {
   taskProgress(taskId: $taskId) {
     status
@@ -85,6 +88,14 @@ subscription Progress($taskId: String!) {
     variables: { taskId: "" },
   },
 ];
+
+/** A tab's variables with the values the settings know filled in (the rest stay as written). */
+function starterVariables(variables: Record<string, unknown>, settings: GraphiQLSettings): Record<string, unknown> {
+  const known = settings.starterVariables ?? {};
+  return Object.fromEntries(
+    Object.entries(variables).map(([name, value]) => [name, known[name as keyof typeof known] ?? value]),
+  );
+}
 
 /** GraphiQL's options, or false when it is off (production). */
 export function graphiqlOptions(
@@ -106,7 +117,9 @@ export function graphiqlOptions(
     defaultTabs: STARTER_OPERATIONS.filter((operation) => validate(schema, parse(operation.query)).length === 0).map(
       (operation) => ({
         query: operation.query,
-        variables: operation.variables ? JSON.stringify(operation.variables, null, 2) : null,
+        variables: operation.variables
+          ? JSON.stringify(starterVariables(operation.variables, settings), null, 2)
+          : null,
         headers,
       }),
     ),
