@@ -32,8 +32,9 @@ try {
       contentType: "application/pdf",
       size: body.length,
       objectKey: `bench_original-${f}_${randomUUID().replaceAll("-", "").slice(0, 24)}.pdf`,
+      stagingKey: `upload-staging_bench_${randomUUID()}_${f}`,
     }));
-    await Promise.all(files.map((file) => stores.s3.putObject(file.objectKey, body, file.contentType)));
+    await Promise.all(files.map((file) => stores.s3.putObject(file.stagingKey, body, file.contentType)));
     // A deadline already past: every upload is due at once.
     await uploads.save(`bench_${randomUUID()}`, { username: "bench", knowledgeBaseId: "bench_kb", files }, 1);
   }

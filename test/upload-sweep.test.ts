@@ -34,7 +34,10 @@ let taskDb: Redis;
 
 interface Upload {
   uploadId: string;
+  /** Where the PUTs wrote (what the sweep removes). */
   objectKeys: string[];
+  /** Where a commit copies them. */
+  originalKeys: string[];
   commitBy: string;
 }
 
@@ -101,17 +104,28 @@ async function uploadWithoutCommit(files = 1, through = gw, kb = knowledgeBaseId
   assert.equal(created.errors, undefined, JSON.stringify(created.errors));
   const urls = created.data!.createUploadUrls;
   for (const file of urls.files) {
-    const put = await fetch(file.url, { method: "PUT", body: new Uint8Array(BODY) });
+    const put = await fetch(file.url, {
+      method: "PUT",
+      headers: { "content-type": "application/pdf" },
+      body: new Uint8Array(BODY),
+    });
     assert.equal(put.status, 200);
   }
   const raw = await taskDb.hget(index(through.config.s3.bucket).objects, urls.uploadId);
   assert.ok(raw, "the upload is indexed");
-  return { uploadId: urls.uploadId, objectKeys: JSON.parse(raw) as string[], commitBy: urls.commitBy };
+  // The index holds the keys the PUTs wrote; a commit copies them to the originals' keys.
+  const record = JSON.parse((await taskDb.get(`upload:${urls.uploadId}`))!) as { files: { objectKey: string }[] };
+  return {
+    uploadId: urls.uploadId,
+    objectKeys: JSON.parse(raw) as string[],
+    originalKeys: record.files.map((file) => file.objectKey),
+    commitBy: urls.commitBy,
+  };
 }
 
 async function existing(keys: string[], through = gw): Promise<string[]> {
   const found: string[] = [];
-  for (const key of keys) if ((await through.app.stores.s3.objectSize(key)) !== null) found.push(key);
+  for (const key of keys) if ((await through.app.stores.s3.objectInfo(key)) !== null) found.push(key);
   return found;
 }
 
@@ -181,7 +195,7 @@ test("after the deadline the uncommitted upload's objects are removed and a late
   await eventually(async () => (await redisNow()) > keptDeadline, "the committed upload's deadline passes");
   const sweep = await sweepExpiredUploads({ config: gw.config, stores: gw.app.stores });
   assert.equal(sweep.failure, null);
-  assert.deepEqual(await existing(kept.objectKeys), kept.objectKeys, "a committed upload's objects stay");
+  assert.deepEqual(await existing(kept.originalKeys), kept.originalKeys, "a committed upload's originals stay");
   assert.equal(await taskDb.exists(`upload_expired:${kept.uploadId}`), 0);
 });
 
@@ -234,7 +248,11 @@ test("commits racing three gateways' sweeps and two more sweepers around the dea
       const objects = await existing(upload.objectKeys);
       const marked = await taskDb.exists(`upload_expired:${upload.uploadId}`);
       if (won[i]) {
-        assert.deepEqual(objects, upload.objectKeys, `upload ${i} was committed: its object stays`);
+        assert.deepEqual(
+          await existing(upload.originalKeys),
+          upload.originalKeys,
+          `upload ${i} was committed: its original stays`,
+        );
         assert.equal(marked, 0, `upload ${i} was committed, not swept`);
       } else {
         uncommitted += 1;

@@ -283,7 +283,11 @@ describe("the presigned path", () => {
   test("PUT the original with its URL, commit, and it ends ingested like a multipart upload", async () => {
     const pdf = await samplePdf(["large one", "large two"]);
     const urls = await presign([{ filename: "large.pdf", contentType: "application/pdf", size: pdf.length }]);
-    const put = await fetch(urls.files[0]!.url, { method: "PUT", body: new Uint8Array(pdf) });
+    const put = await fetch(urls.files[0]!.url, {
+      method: "PUT",
+      headers: { "content-type": "application/pdf" },
+      body: new Uint8Array(pdf),
+    });
     assert.equal(put.status, 200);
     const committed = await state.gateway.query<{ commitUploads: UploadTaskResult }>(COMMIT, {
       variables: { uploadId: urls.uploadId },
@@ -309,8 +313,21 @@ describe("the presigned path", () => {
     assert.equal(refusedMissing.errors?.[0]?.extensions?.code, "BAD_USER_INPUT");
     assert.match(refusedMissing.errors[0].message, /never\.pdf/);
 
+    // The URL signs the declared length, so the store itself refuses a shorter body; a client using an
+    // unsigned URL of the same key (here, the gateway's own S3 client) is what the commit's check catches.
     const wrong = await presign([{ filename: "short.pdf", contentType: "application/pdf", size: 1000 }]);
-    await fetch(wrong.files[0]!.url, { method: "PUT", body: new Uint8Array(Buffer.from("%PDF-1.4 tiny")) });
+    const shortPut = await fetch(wrong.files[0]!.url, {
+      method: "PUT",
+      headers: { "content-type": "application/pdf" },
+      body: new Uint8Array(Buffer.from("%PDF-1.4 tiny")),
+    });
+    assert.equal(shortPut.status, 403);
+    await shortPut.arrayBuffer();
+    const { s3 } = state.gateway.app.stores;
+    const stagingKey = (
+      JSON.parse((await taskDb.get(`upload:${wrong.uploadId}`))!) as { files: { stagingKey: string }[] }
+    ).files[0]!.stagingKey;
+    await s3.client.putObject(s3.bucket, stagingKey, Buffer.from("%PDF-1.4 tiny"));
     const refusedSize = await state.gateway.query(COMMIT, { variables: { uploadId: wrong.uploadId }, token });
     assert.equal(refusedSize.errors?.[0]?.extensions?.code, "BAD_USER_INPUT");
     assert.match(refusedSize.errors[0].message, /"short\.pdf" has 13 bytes where 1000 were declared/);

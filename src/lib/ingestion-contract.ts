@@ -146,17 +146,38 @@ export function sourceKind(filename: string): SourceKind | null {
   return null;
 }
 
-const MAX_FILENAME_BYTES = 255;
+/**
+ * The longest object key, in bytes, that LAYRA's MinIO (and the local stack's versitygw) stores: a
+ * key without "/" is one file name on the server's disk.
+ */
+const MAX_OBJECT_KEY_BYTES = 255;
+/** A sample ObjectId, for measuring keys (every ObjectId is 24 hex digits). */
+const SAMPLE_OBJECT_ID = "0".repeat(24);
+/** Bidirectional formatting marks: a name shown with them can read as another name (`exe.pdf` for `fdp.exe`). */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
-/** Why an upload name is refused, or null when it is fine. */
-export function filenameProblem(filename: string): string | null {
+/** Why `username`'s upload name is refused, or null when it is fine. */
+export function filenameProblem(filename: string, username: string): string | null {
   if (filename.trim() === "") return "has an empty name";
-  if (Buffer.byteLength(filename) > MAX_FILENAME_BYTES) return `has a name longer than ${MAX_FILENAME_BYTES} bytes`;
   if (/[/\\]/.test(filename)) return "has a path separator in its name";
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(filename)) return "has a control character in its name";
+  if (BIDI_CONTROLS.test(filename)) return "has a bidirectional formatting character in its name";
+  if (/\p{Cs}/u.test(filename)) return "has an unpaired surrogate in its name";
+  // The object key's URL is percent-decoded once: `%41` or `..` in a key would not read back as the key.
+  if (/%[0-9a-f]{2}/i.test(filename)) return "has a percent escape (%XX) in its name";
+  if (filename.includes("..")) return 'has ".." in its name';
   if (sourceKind(filename) === null)
     return `has an unsupported type ${JSON.stringify(extensionOf(filename))} (LAYRA converts images, PDF and office documents)`;
+  // The original's key, and its page images' keys (`.png` for the extension), must fit the store.
+  const keyBytes = Math.max(
+    Buffer.byteLength(originalObjectKey(username, filename, SAMPLE_OBJECT_ID)),
+    Buffer.byteLength(pageKey(username, filename, SAMPLE_OBJECT_ID)),
+  );
+  if (keyBytes > MAX_OBJECT_KEY_BYTES) {
+    const nameBytes = Buffer.byteLength(filename);
+    return `has a name of ${nameBytes} bytes: at most ${nameBytes - (keyBytes - MAX_OBJECT_KEY_BYTES)} fit the store's object keys`;
+  }
   return null;
 }
 
@@ -189,5 +210,9 @@ export function pageObjectKey(
   const objectId =
     seconds.toString(16).padStart(8, "0") +
     createHash("sha256").update(`${fileId}\u0000${pageIndex}`).digest("hex").slice(0, 16);
+  return pageKey(username, filename, objectId);
+}
+
+function pageKey(username: string, filename: string, objectId: string): string {
   return `${username}_${splitExtension(filename)[0]}_${objectId}.png`;
 }

@@ -74,10 +74,14 @@ const UploadUrls = builder.objectRef<UploadUrlsShape>("UploadUrls").implement({
 const UploadFileInput = builder.inputType("UploadFileInput", {
   fields: (t) => ({
     filename: t.string({ required: true }),
-    contentType: t.string({ required: true }),
+    contentType: t.string({
+      required: true,
+      description:
+        "The PUT's Content-Type, exactly (the URL's signature covers it). The stored type is decided from the file's bytes.",
+    }),
     size: t.float({
       required: true,
-      description: "Bytes; the commit checks the uploaded object has exactly this size.",
+      description: "Bytes: the PUT must send exactly this many (the URL's signature covers its Content-Length).",
     }),
   }),
 });

@@ -3,11 +3,20 @@
 import type { Redis } from "ioredis";
 import { observeStoreCall } from "./observe.js";
 
-/** A presigned upload waiting for commitUploads: what was declared, where each original goes. */
+/** A presigned upload waiting for commitUploads: what was declared, where each PUT and original go. */
 export interface PendingUpload {
   username: string;
   knowledgeBaseId: string;
-  files: { fileId: string; filename: string; contentType: string; size: number; objectKey: string }[];
+  files: {
+    fileId: string;
+    filename: string;
+    contentType: string;
+    size: number;
+    /** Where the commit copies the original to (LAYRA's key shape). */
+    objectKey: string;
+    /** Where the presigned PUT writes. */
+    stagingKey: string;
+  }[];
 }
 
 /** An upload a sweeper now owns: its objects are to be removed. */
@@ -81,8 +90,8 @@ redis.call("SET", KEYS[3], "1", "EX", ARGV[2])
 return 1`;
 
 const recordKey = (uploadId: string) => `upload:${uploadId}`;
-/** What an index entry holds: the object keys, nothing else. */
-const objectKeysOf = (upload: PendingUpload) => JSON.stringify(upload.files.map((file) => file.objectKey));
+/** What an index entry holds: the keys the PUTs write, nothing else (an uncommitted upload has no originals). */
+const objectKeysOf = (upload: PendingUpload) => JSON.stringify(upload.files.map((file) => file.stagingKey));
 const expiredKey = (uploadId: string) => `upload_expired:${uploadId}`;
 
 export interface PendingUploads {

@@ -15,6 +15,7 @@ import {
 } from "../../lib/ingestion-contract.js";
 import { isOwnUserId } from "../../lib/layra-ids.js";
 import { requireTempBaseRoom } from "../conversations.js";
+import { storedContentType } from "../../lib/object-types.js";
 import { insertKnowledgeBase } from "../knowledge-bases.js";
 import type { PendingUpload } from "../../stores/pending-uploads.js";
 
@@ -52,13 +53,18 @@ interface PlannedFile {
 }
 
 /** Zero files, empty, badly named, unsupported or too large: the whole call is refused, naming the file. */
-function checkFiles(context: Context, argument: string, files: readonly { name: string; size: number }[]): void {
+function checkFiles(
+  context: Context,
+  username: string,
+  argument: string,
+  files: readonly { name: string; size: number }[],
+): void {
   const { maxFiles, maxFileBytes } = context.config.upload;
   if (files.length === 0) throw new BadUserInput(argument, "must contain at least one file");
   if (files.length > maxFiles) throw new BadUserInput(argument, `must contain at most ${maxFiles} files`);
   files.forEach((file, index) => {
     const name = JSON.stringify(file.name);
-    const problem = filenameProblem(file.name);
+    const problem = filenameProblem(file.name, username);
     if (problem) throw new BadUserInput(`${argument}[${index}]`, `${name} ${problem}`);
     if (!Number.isSafeInteger(file.size) || file.size <= 0)
       throw new BadUserInput(`${argument}[${index}]`, `${name} is empty`);
@@ -66,6 +72,20 @@ function checkFiles(context: Context, argument: string, files: readonly { name: 
       const error = new LimitExceeded("file size", file.size, maxFileBytes, " bytes");
       throw new BadUserInput(`${argument}[${index}]`, `${name}: ${error.message}`);
     }
+  });
+}
+
+/**
+ * One multipart part is one file: the multipart request's map may send the same part to several
+ * variables, which would store and ingest it once per variable.
+ */
+function checkDistinctParts(argument: string, files: readonly UploadedFile[]): void {
+  const first = new Map<UploadedFile, number>();
+  files.forEach((file, index) => {
+    const earlier = first.get(file);
+    if (earlier !== undefined)
+      throw new BadUserInput(`${argument}[${index}]`, `is the same multipart part as ${argument}[${earlier}]`);
+    first.set(file, index);
   });
 }
 
@@ -123,7 +143,7 @@ async function enqueue(
   };
 }
 
-/** Stores the originals (LAYRA's key shape, the upload's content type) and enqueues them. */
+/** Stores the originals (LAYRA's key shape, the content type their bytes prove) and enqueues them. */
 async function storeAndEnqueue(
   context: Context,
   username: string,
@@ -140,7 +160,7 @@ async function storeAndEnqueue(
   try {
     for (const [index, file] of files.entries()) {
       const body = Buffer.from(await file.arrayBuffer());
-      await s3.putObject(planned[index]!.objectKey, body, file.type || "application/octet-stream");
+      await s3.putObject(planned[index]!.objectKey, body, await storedContentType(body));
     }
   } catch (error) {
     await undo();
@@ -155,7 +175,8 @@ export async function uploadFiles(
   knowledgeBaseId: string,
   files: readonly UploadedFile[],
 ): Promise<UploadTask> {
-  checkFiles(context, "files", files);
+  checkFiles(context, username, "files", files);
+  checkDistinctParts("files", files);
   await requireOwnKnowledgeBase(context, username, knowledgeBaseId);
   return storeAndEnqueue(context, username, knowledgeBaseId, files);
 }
@@ -182,7 +203,8 @@ export async function uploadChatFiles(
   sessionId: string,
   files: readonly UploadedFile[],
 ): Promise<UploadTask> {
-  checkFiles(context, "files", files);
+  checkFiles(context, username, "files", files);
+  checkDistinctParts("files", files);
   const owner = await sessionOwner(context, sessionId);
   if (owner !== null ? owner !== username : !isOwnUserId(sessionId, username)) throw new NotFound("session", sessionId);
   await requireTempBaseRoom(context, username);
@@ -210,9 +232,20 @@ export interface UploadUrls {
 }
 
 /**
- * The presigned path for large files: short-lived PUT URLs for the originals (under LAYRA's key
- * shape) and an upload id that commitUploads turns into a task. Nothing is written to S3 here; the
- * upload is indexed until a commit or, after its deadline, the sweep (./upload-sweep.ts) claims it.
+ * Where a presigned upload's PUT goes: a key of no LAYRA shape, never served, that the commit copies
+ * from. The original is then at a key the PUT URL cannot reach, so nothing the uploader does after
+ * the commit changes what was committed.
+ */
+const stagingKey = (uploadId: string, index: number) => `upload-staging_${uploadId}_${index}`;
+
+/** A media type as a Content-Type header carries it (`type/subtype`, parameters allowed). */
+const CONTENT_TYPE = /^[\w!#$&^.+-]{1,127}\/[\w!#$&^.+-]{1,127}(;[\x20-\x7e]{0,200})?$/;
+
+/**
+ * The presigned path for large files: short-lived PUT URLs, and an upload id that commitUploads
+ * turns into a task. Each URL's signature covers the declared Content-Type and size, so the PUT
+ * must send exactly those. Nothing is written to S3 here; the upload is indexed until a commit or,
+ * after its deadline, the sweep (./upload-sweep.ts) claims it.
  */
 export async function createUploadUrls(
   context: Context,
@@ -222,9 +255,14 @@ export async function createUploadUrls(
 ): Promise<UploadUrls> {
   checkFiles(
     context,
+    username,
     "files",
     declared.map((file) => ({ name: file.filename, size: file.size })),
   );
+  declared.forEach((file, index) => {
+    if (!CONTENT_TYPE.test(file.contentType))
+      throw new BadUserInput(`files[${index}].contentType`, `${JSON.stringify(file.contentType)} is not a media type`);
+  });
   await requireOwnKnowledgeBase(context, username, knowledgeBaseId);
   const { urlExpirySeconds } = context.config.upload;
   // The deadline outlives the URLs a little, so a PUT that started just before expiry can still be committed.
@@ -239,6 +277,7 @@ export async function createUploadUrls(
     knowledgeBaseId,
     files: planned.map((file, index) => ({
       ...file,
+      stagingKey: stagingKey(uploadId, index),
       contentType: declared[index]!.contentType,
       size: declared[index]!.size,
     })),
@@ -250,17 +289,34 @@ export async function createUploadUrls(
     uploadId,
     expiresAt: new Date(started + urlExpirySeconds * 1000),
     commitBy: new Date(started + commitSeconds * 1000),
-    files: planned.map((file) => ({
+    files: pending.files.map((file) => ({
       filename: file.filename,
       objectKey: file.objectKey,
-      url: s3.presignPut(file.objectKey, urlExpirySeconds),
+      url: s3.presignPut(file.stagingKey, urlExpirySeconds, file),
     })),
   };
 }
 
 /**
- * Checks every declared object exists with its declared size, then starts the task (once). After the
- * commit deadline the upload belongs to the sweep: UPLOAD_EXPIRED, and its objects go.
+ * Copies each PUT object to its original's key, with the content type its bytes prove and no other
+ * metadata (a header the PUT added is not carried over), if it is still the object whose size was
+ * checked. False when one changed or went meanwhile.
+ */
+async function copyToOriginals(context: Context, pending: PendingUpload, etags: string[]): Promise<boolean> {
+  const { s3 } = context.stores;
+  for (const [index, file] of pending.files.entries()) {
+    const head = await s3.readHead(file.stagingKey);
+    if (head === null) return false;
+    if (!(await s3.copyObject(file.stagingKey, file.objectKey, etags[index]!, await storedContentType(head))))
+      return false;
+  }
+  return true;
+}
+
+/**
+ * Checks every declared object exists with its declared size, copies it to its original's key and
+ * starts the task (once). After the commit deadline the upload belongs to the sweep: UPLOAD_EXPIRED,
+ * and its objects go.
  */
 export async function commitUploads(context: Context, username: string, uploadId: string): Promise<UploadTask> {
   const { redis, s3 } = context.stores;
@@ -272,15 +328,17 @@ export async function commitUploads(context: Context, username: string, uploadId
     throw new NotFound("upload", uploadId);
   }
   if (pending.username !== username) throw new NotFound("upload", uploadId);
+  const etags: string[] = [];
   for (const [index, file] of pending.files.entries()) {
-    const size = await s3.objectSize(file.objectKey);
-    if (size === null)
+    const info = await s3.objectInfo(file.stagingKey);
+    if (info === null)
       throw new BadUserInput(`files[${index}]`, `${JSON.stringify(file.filename)} was not uploaded to its URL`);
-    if (size !== file.size)
+    if (info.size !== file.size)
       throw new BadUserInput(
         `files[${index}]`,
-        `${JSON.stringify(file.filename)} has ${size} bytes where ${file.size} were declared`,
+        `${JSON.stringify(file.filename)} has ${info.size} bytes where ${file.size} were declared`,
       );
+    etags.push(info.etag);
   }
   await requireOwnKnowledgeBase(context, username, pending.knowledgeBaseId);
   // Exactly one of this commit, a concurrent commit and the sweep gets the upload.
@@ -288,11 +346,30 @@ export async function commitUploads(context: Context, username: string, uploadId
   if (claim.state === "expired") throw new UploadExpired(uploadId);
   if (claim.state === "gone") throw new NotFound("upload", uploadId);
   const { deadline } = claim;
-  // When the task cannot be queued the upload goes back as it was, objects included: the same commit
-  // can be retried until the deadline, and the sweep still removes them if it never succeeds.
-  return enqueue(context, username, pending.knowledgeBaseId, pending.files, () =>
-    uploads
-      .restore(uploadId, pending, deadline)
-      .catch(() => s3.removeObjects(pending.files.map((file) => file.objectKey))),
-  );
+  // When the task cannot be started the upload goes back as it was, its PUT objects included: the
+  // same commit can be retried until the deadline, and the sweep still removes them if it never succeeds.
+  const originals = pending.files.map((file) => file.objectKey);
+  const undo = () =>
+    Promise.allSettled([
+      s3.removeObjects(originals),
+      uploads
+        .restore(uploadId, pending, deadline)
+        .catch(() => s3.removeObjects(pending.files.map((file) => file.stagingKey))),
+    ]);
+  let copied: boolean;
+  try {
+    copied = await copyToOriginals(context, pending, etags);
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+  if (!copied) {
+    await undo();
+    throw new BadUserInput("uploadId", "a file was uploaded again during the commit: commit once every PUT is done");
+  }
+  const task = await enqueue(context, username, pending.knowledgeBaseId, pending.files, undo);
+  // The task owns the copies now. A PUT object that cannot be removed stays (at most its declared
+  // size, written before the URL expired): the commit succeeded, so it is not failed for it.
+  await s3.removeObjects(pending.files.map((file) => file.stagingKey)).catch(() => undefined);
+  return task;
 }

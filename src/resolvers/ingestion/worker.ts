@@ -19,6 +19,7 @@ import type { FileRef, PageImageDoc } from "../../stores/documents.js";
 import type { Stores } from "../../stores/index.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey } from "../../stores/lock.js";
+import { ObjectTooLarge } from "../../stores/s3.js";
 import { ConversionError, RendererStopped, type Renderer } from "./page-renderer.js";
 import { errorMessage } from "../../errors.js";
 
@@ -115,7 +116,10 @@ async function ingestOnce(
   };
 
   const original = await timed("s3", async () => {
-    const bytes = await stores.s3.getObject(meta.minio_filename);
+    // Sized before it is read: no original larger than an upload may be is loaded.
+    const bytes = await stores.s3.getObject(meta.minio_filename, config.upload.maxFileBytes).catch((error) => {
+      throw error instanceof ObjectTooLarge ? new PermanentFailure(`the original ${error.message}`) : error;
+    });
     if (bytes === null) throw new PermanentFailure(`the original ${meta.minio_filename} is not in the bucket`);
     return bytes;
   });
