@@ -10,6 +10,7 @@ import type { Config } from "../config.js";
 import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { toMatrix } from "../lib/maxsim.js";
 import { PageVectorCache } from "../lib/page-vector-cache.js";
+import type { ListedRow } from "../lib/threshold.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
@@ -71,8 +72,11 @@ export interface MilvusStore {
   deleteFileRows(knowledgeBaseId: string, fileIds: string[], imageIds?: readonly string[]): Promise<void>;
   /** Loads the collection if it is not loaded; false when it does not exist (nothing ingested yet). */
   readyForSearch(knowledgeBaseId: string): Promise<boolean>;
-  /** Stage 1: the distinct pages among the `limit` nearest token rows of every query vector, in one batched search. */
-  candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
+  /**
+   * Stage 1: the `limit` nearest token rows of every query vector, in one batched search, as one
+   * list per query vector (page id and similarity, best first; shorter when the collection is).
+   */
+  candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<ListedRow[][]>;
   /**
    * Stage 2: every token vector of the given pages. Cached pages come first, in one batch; the rest
    * is read one query window at a time, so no page is cut short. With `fill` the read is strong
@@ -306,7 +310,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       );
       // The SDK unwraps the per-vector lists when there is a single query vector.
       const perVector = (queryVectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
-      return [...new Set(perVector.flatMap((hits) => hits.map((hit) => String(hit.image_id))))];
+      return perVector.map((hits) => hits.map((hit) => ({ imageId: String(hit.image_id), score: Number(hit.score) })));
     },
     pageVectors,
     warm: (knowledgeBaseId, imageIds) => {
