@@ -114,7 +114,7 @@ async function scorePages(
   const cold = !cache.enabled || !cache.holdsAny(id);
   const early = cold ? stageOne(context.config.search.candidateLimit) : null;
   early?.catch(() => undefined);
-  const rows = cold && cache.enabled ? milvus.rowCount(id).catch(() => null) : null;
+  const rows = cold && cache.enabled ? milvus.searchableRows(id).catch(() => null) : null;
   // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
   // whatever the cache or Milvus still holds of those is never scored.
   const listed = await listedPages(context, id);

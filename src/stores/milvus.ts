@@ -98,6 +98,11 @@ export interface MilvusStore {
   rows(knowledgeBaseId: string, batchSize: number): AsyncIterable<VectorRow[]>;
   /** The row count of a knowledge base's collection; null when it does not exist. */
   rowCount(knowledgeBaseId: string): Promise<number | null>;
+  /**
+   * The rows a search sees now (`count(*)`), for the search planner: the real engine's statistics
+   * leave out rows not yet flushed. Null when the collection does not exist.
+   */
+  searchableRows(knowledgeBaseId: string): Promise<number | null>;
   /** Every LAYRA collection (`colqwen...`), by name, with its rows, index and load state, for operators. */
   collectionStats(): Promise<MilvusCollectionStats[]>;
   health(): Promise<StoreHealth>;
@@ -357,6 +362,15 @@ export function createMilvusStore(config: Config): MilvusStore {
         milvus().getCollectionStatistics({ collection_name }),
       );
       return Number(stats.data.row_count);
+    },
+    searchableRows: async (knowledgeBaseId) => {
+      const counted = await searchCall(
+        "query",
+        () => milvus().query({ collection_name: collectionName(knowledgeBaseId), output_fields: ["count(*)"] }),
+        collectionNotFound,
+      );
+      if (collectionNotFound(counted.status)) return null;
+      return Number(counted.data[0]?.["count(*)"] ?? 0);
     },
     collectionStats: async () => {
       const listed = await observed("listCollections", () => milvus().listCollections());
