@@ -5,6 +5,9 @@
 // (direct), and LAYRA's way (one Milvus query per candidate page). recall@10 and the largest score
 // difference are against exhaustive MaxSim over every stored vector. Prints `name: value` lines;
 // nothing here asserts on time. BENCH_ENGINES=milvus-lite (or milvus) runs one engine only.
+// Scale mode, BENCH_PAGES=2000 (or 10000): one base of that many pages, built BENCH_BUILD_CONCURRENCY
+// files at a time, and the scale figures (certified share, bytes per vector, the scan floor: one pass
+// over the cached vectors with no GraphQL); LAYRA's way is left out there.
 import { performance } from "node:perf_hooks";
 import type { SearchResultData } from "@zilliz/milvus2-sdk-node";
 import type { Context } from "../src/context.js";
@@ -18,9 +21,13 @@ import { allPageVectors, buildSearchCorpus, corpusQueries, exhaustiveRanking } f
 import { startGateway, type TestGateway } from "../test/helpers.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
-const QUERIES = Number(process.env.BENCH_QUERIES ?? 15);
+const PAGES = Number(process.env.BENCH_PAGES ?? 0);
+const SCALE = PAGES > 0;
+const QUERIES = Number(process.env.BENCH_QUERIES ?? (SCALE ? 9 : 15));
 // LAYRA's way costs one Milvus query per candidate page (~100 here), so it runs on fewer queries.
-const LAYRA_QUERIES = Number(process.env.BENCH_LAYRA_QUERIES ?? 5);
+const LAYRA_QUERIES = SCALE ? 0 : Number(process.env.BENCH_LAYRA_QUERIES ?? 5);
+const PAGES_PER_FILE = 25;
+const BUILD_CONCURRENCY = Number(process.env.BENCH_BUILD_CONCURRENCY ?? 4);
 const TOP_K = 10;
 const ENGINES = (process.env.BENCH_ENGINES ?? "milvus-lite,milvus").split(",");
 
@@ -56,7 +63,18 @@ async function benchEngine(engine: string): Promise<void> {
     const { milvus } = stores;
     const { dim } = config.milvus;
     const buildStart = performance.now();
-    const corpus = await buildSearchCorpus(new LayraWriter(stores, config.model.url), "alice");
+    const corpus = await buildSearchCorpus(
+      new LayraWriter(stores, config.model.url),
+      "alice",
+      SCALE
+        ? {
+            knowledgeBases: 1,
+            filesPerBase: Math.ceil(PAGES / PAGES_PER_FILE),
+            pagesPerFile: PAGES_PER_FILE,
+            concurrency: BUILD_CONCURRENCY,
+          }
+        : {},
+    );
     const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
     console.log(
       `corpus: ${corpus.pages} pages in ${corpus.files.length} files over ${corpus.knowledgeBases.length} bases, built in ${((performance.now() - buildStart) / 1000).toFixed(1)} s; searching base 0 (${corpus.pages / corpus.knowledgeBases.length} pages)`,
@@ -68,13 +86,25 @@ async function benchEngine(engine: string): Promise<void> {
     const httpQuery = `query ($id: String!, $vectors: [[Float!]!], $topK: Int!) {
       searchKnowledgeBase(knowledgeBaseId: $id, queryVectors: $vectors, topK: $topK) { score page { imageId pageNumber url } file { filename } }
     }`;
+    let certified = 0;
+    let searches = 0;
     async function overHttp(client: TestGateway, vectors: number[][]): Promise<Hit[]> {
       const result = await client.query<{ searchKnowledgeBase: Hit[] }>(httpQuery, {
         variables: { id: kbId, vectors, topK: TOP_K },
         token,
       });
       if (result.errors) throw new Error(JSON.stringify(result.errors));
+      searches++;
+      if ((result.extensions?.search as { certified?: boolean } | undefined)?.certified) certified++;
       return result.data!.searchKnowledgeBase;
+    }
+
+    /** The physical floor of a warm search: one pass over the cached page vectors, no GraphQL, no Mongo. */
+    async function scanFloor(vectors: number[][]): Promise<void> {
+      const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
+      const { found } = milvus.pageVectorCache.lookup(kbId, [...stored.keys()]);
+      await scores.addPages(found);
+      [...scores.scores()].sort((a, b) => b[1] - a[1]);
     }
 
     /** The same search without GraphQL, HTTP and auth: the resolver function, then the page URLs. */
@@ -136,7 +166,11 @@ async function benchEngine(engine: string): Promise<void> {
     await overHttp(gateway, queries[0]!.vectors);
     await milvus.warmUpsDone();
 
-    const timings = { cold: [], warm: [], uncached: [], stage1: [], direct: [], layra: [] } as Record<string, number[]>;
+    certified = searches = 0;
+    const timings = { cold: [], warm: [], uncached: [], stage1: [], direct: [], layra: [], scan: [] } as Record<
+      string,
+      number[]
+    >;
     const time = async (name: string, work: () => Promise<unknown>) => {
       const start = performance.now();
       await work();
@@ -169,6 +203,7 @@ async function benchEngine(engine: string): Promise<void> {
         answers++;
         await time("direct", () => direct(query.vectors));
         await time("stage1", () => milvus.candidates(kbId, query.vectors, config.search.candidateLimit));
+        await time("scan", () => scanFloor(query.vectors));
         if (round === 0 && i < LAYRA_QUERIES) await time("layra", () => layraWay(query.vectors));
       }
     }
@@ -187,7 +222,14 @@ async function benchEngine(engine: string): Promise<void> {
     console.log(`${label("recall@10 uncached")}: ${(recall.uncached / answers).toFixed(4)}`);
     console.log(`${label("max score difference")}: ${scoreDifference.toExponential(2)}`);
     console.log(`${label("cache bytes")}: ${cache.bytes} (${cache.pages} pages, budget ${cache.budgetBytes})`);
-    console.log(`${label("LAYRA's way p50 ms")}: ${p50(timings.layra!)} (${timings.layra!.length} searches)`);
+    const cachedVectors = [...stored]
+      .filter(([imageId]) => milvus.pageVectorCache.holding(kbId, [imageId]).missing.length === 0)
+      .reduce((sum, [, rows]) => sum + rows.length, 0);
+    console.log(`${label("bytes per vector")}: ${cachedVectors > 0 ? (cache.bytes / cachedVectors).toFixed(1) : "-"}`);
+    console.log(`${label("certified share")}: ${(certified / searches).toFixed(4)} of ${searches} searches`);
+    console.log(`${label("scan floor p50 ms")}: ${p50(timings.scan!)}`);
+    if (!SCALE)
+      console.log(`${label("LAYRA's way p50 ms")}: ${p50(timings.layra!)} (${timings.layra!.length} searches)`);
   } finally {
     const { client } = gateway.app.stores.milvus;
     const collections = await client.listCollections().catch(() => ({ data: [] as { name: string }[] }));

@@ -135,6 +135,13 @@ const envSchema = z
     // limit and a query's offset+limit at 16384, and LAYRA's stage 1 takes 50 rows per query vector.
     /** Rows per query vector in stage 1 (Milvus search `limit`). */
     SEARCH_CANDIDATE_LIMIT: int(1, 16384).default(50),
+    /**
+     * The widest stage 1 may grow to while it cannot yet prove its answer exact (docs/architecture.md,
+     * "Exact two-stage search"): the limit is multiplied by 4 per try up to this. Not below the limit.
+     */
+    SEARCH_CERTIFY_MAX_LIMIT: int(1, 16384).default(4096),
+    /** The most pages one search reads and scores exactly per knowledge base on the two-stage path. */
+    SEARCH_CERTIFY_MAX_PAGES: int(1, 1_000_000).default(4000),
     /** HNSW `ef` of stage 1; raised to SEARCH_CANDIDATE_LIMIT when below it. */
     SEARCH_EF: int(1, 32768).default(64),
     SEARCH_MAX_TOP_K: int(1, 1000).default(100),
@@ -410,6 +417,8 @@ const configSchema = envSchema.transform((env) => {
     tokenRecheckMs: env.TOKEN_RECHECK_MS,
     search: {
       candidateLimit: env.SEARCH_CANDIDATE_LIMIT,
+      certifyMaxLimit: Math.max(env.SEARCH_CERTIFY_MAX_LIMIT, env.SEARCH_CANDIDATE_LIMIT),
+      certifyMaxPages: env.SEARCH_CERTIFY_MAX_PAGES,
       ef: Math.max(env.SEARCH_EF, env.SEARCH_CANDIDATE_LIMIT),
       maxTopK: env.SEARCH_MAX_TOP_K,
       maxQueryVectors: env.SEARCH_MAX_QUERY_VECTORS,

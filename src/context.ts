@@ -21,6 +21,8 @@ export interface Context {
   authError: GraphQLError | null;
   loaders: Loaders;
   requestId: string;
+  /** What resolvers add to the response's `extensions`, e.g. the search certificate (src/plugins/result-extensions.ts). */
+  resultExtensions?: Record<string, unknown>;
   /** This operation's rate-limit count, sent beside the token check (src/plugins/rate-limit.ts). */
   rateLimit?: RateLimitCount;
 }

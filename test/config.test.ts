@@ -82,6 +82,8 @@ test("progress settings: defaults, and bad values are refused", () => {
 test("search settings: LAYRA's stage-1 limit of 50 by default, ef never below the limit, Milvus's caps enforced", () => {
   assert.deepEqual(loadConfig(required).search, {
     candidateLimit: 50,
+    certifyMaxLimit: 4096,
+    certifyMaxPages: 4000,
     ef: 64,
     maxTopK: 100,
     maxQueryVectors: 1024,

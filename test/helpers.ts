@@ -80,6 +80,7 @@ export interface GraphQLResponse<T> {
   status: number;
   data?: T | null;
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  extensions?: Record<string, unknown>;
 }
 
 /** How long startGateway waits for the gateway's first Mongo connection. */

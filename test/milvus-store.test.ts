@@ -61,7 +61,8 @@ test(`${engine}: LAYRA's collection schema with an HNSW/IP index is created, loa
   // The real engine searches at bounded staleness (LAYRA's default): new rows show within seconds.
   let candidates: string[] = [];
   await eventually(
-    async () => (candidates = await stores.milvus.candidates(kbId, [unit(1)], 1)).length > 0,
+    async () =>
+      (candidates = (await stores.milvus.candidates(kbId, [unit(1)], 1))[0]!.map((hit) => hit.imageId)).length > 0,
     "the new rows are searchable",
     60_000,
   );

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
+import { MaxSimScores } from "../src/lib/maxsim.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
@@ -17,7 +18,16 @@ import {
   seededRandom,
   type SearchCorpus,
 } from "./fixtures/search-corpus.js";
-import { callsTo, privateStack, sharedStackEnv, startGateway, storeCallCounts, type TestGateway } from "./helpers.js";
+import { embedText } from "../dev/stack/model-server.js";
+import {
+  callsTo,
+  eventually,
+  privateStack,
+  sharedStackEnv,
+  startGateway,
+  storeCallCounts,
+  type TestGateway,
+} from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gateway: TestGateway;
@@ -148,7 +158,13 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
   const stored = await storedVectors();
   const queries = corpusQueries(corpus, 24);
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
-  const narrow = await gatewayWith({ SEARCH_CANDIDATE_LIMIT: "10", SEARCH_CACHE_BYTES: "0" });
+  // Stage 1 at a fixed limit (not widened): the recall reported below is that limit's.
+  const narrow = await gatewayWith({
+    SEARCH_CANDIDATE_LIMIT: "10",
+    SEARCH_CERTIFY_MAX_LIMIT: "10",
+    SEARCH_CACHE_BYTES: "0",
+  });
+  const fixed = await gatewayWith({ SEARCH_CERTIFY_MAX_LIMIT: "50", SEARCH_CACHE_BYTES: "0" });
   await warmUp(gateway, ids);
   try {
     const recall = { default: 0 };
@@ -182,7 +198,7 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
       );
       const variables = { ids, topK: 10, vectors };
       for (const [side, gw] of [
-        ["default", uncachedGateway],
+        ["default", fixed],
         ["narrow", narrow],
       ] as const) {
         const result = await gw.query<SearchData>(multiSearch, { variables, token: aliceToken });
@@ -196,6 +212,66 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
     );
   } finally {
     await narrow.close();
+    await fixed.close();
+  }
+});
+
+test("many pages sharing the query's patches: the two-stage answer is the exhaustive one, proven, or says it is not", async () => {
+  // The 5,000-page failure in small: each query word shows on 70 pages, more than stage 1's 50 rows
+  // per query vector, so those rows are all ties at similarity 1 and the pages showing several query
+  // words (ingested last) need not be among them.
+  const kb = await writer.createKnowledgeBase("alice", "near-identical patches", { id: layraId("search") });
+  const words = ["tiealpha", "tiebeta", "tiegamma"];
+  let filler = 0;
+  const page = (text: string) => ({ text: `${text} filler${filler++}`, tokens: 16 });
+  for (const word of words)
+    await writer.ingestFile("alice", kb.knowledge_base_id, {
+      filename: `${word}.pdf`,
+      pages: Array.from({ length: 70 }, () => page(word)),
+    });
+  await writer.ingestFile("alice", kb.knowledge_base_id, {
+    filename: "targets.pdf",
+    pages: [
+      ...Array.from({ length: 6 }, () => page(words.join(" "))),
+      ...Array.from({ length: 6 }, (_, i) => page(words.filter((_, w) => w !== i % 3).join(" "))),
+    ],
+  });
+  const vectors = embedText(words.join(" "));
+  let stored = new Map<string, number[][]>();
+  await eventually(
+    async () => (stored = await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id)).size === 222,
+    "every page visible in Milvus",
+    120_000,
+  );
+  const truth = exhaustiveRanking(vectors, stored).slice(0, 10);
+  assert.ok(truth[9]!.score > 2, "the top 10 are the pages showing several query words");
+  const variables = { id: kb.knowledge_base_id, vectors, topK: 10 };
+  const capped = await gatewayWith({ SEARCH_CACHE_BYTES: "0", SEARCH_CERTIFY_MAX_LIMIT: "50" });
+  try {
+    // uncachedGateway: the two-stage path alone, widening stage 1 until the answer is proven.
+    const result = await uncachedGateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    const hits = result.data!.searchKnowledgeBase!;
+    // The same pages (the six showing every word tie at 3, so their order is the sums' last bits).
+    assert.deepEqual(hits.map((hit) => hit.page.imageId).sort(), truth.map((hit) => hit.imageId).sort());
+    hits.forEach((hit, i) =>
+      assert.ok(Math.abs(hit.score - truth[i]!.score) < 1e-5, `${hit.score} vs ${truth[i]!.score}`),
+    );
+    assert.deepEqual(result.extensions?.search, { certified: true, uncertifiedKnowledgeBaseIds: [] });
+
+    // Not allowed to widen, the same search answers what it found and says that it is unproven.
+    const unproven = await capped.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
+    assert.equal(unproven.errors, undefined, JSON.stringify(unproven.errors));
+    assert.equal(unproven.data!.searchKnowledgeBase!.length, 10);
+    assert.deepEqual(unproven.extensions?.search, {
+      certified: false,
+      uncertifiedKnowledgeBaseIds: [kb.knowledge_base_id],
+    });
+    const metrics = await (await fetch(`${capped.url}/metrics`)).text();
+    assert.match(metrics, /^search_answers_total\{path="two-stage",certified="false"\} 1$/m);
+  } finally {
+    await capped.close();
+    await gateway.app.stores.milvus.dropCollection(kb.knowledge_base_id).catch(() => undefined);
   }
 });
 
@@ -236,6 +312,68 @@ test("answers from the page-vector cache are exact, and equal those without it, 
     assert.match(metrics, /^page_vector_cache_bytes [1-9]/m);
   } finally {
     await tiny.close();
+  }
+});
+
+test("a long in-memory search gives the event loop back: a `{ __typename }` sent as scoring starts answers before it ends", async () => {
+  const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
+  await warmUp(gateway, ids);
+  // 256 query vectors over the 250 cached pages: about a billion products, far more than one slice.
+  const random = seededRandom(5);
+  const vectors = Array.from({ length: 256 }, () => Array.from({ length: 128 }, () => random() - 0.5));
+  const addPage = MaxSimScores.prototype.addPage;
+  let scored = 0;
+  let scoredWhenAnswered: number | null = null;
+  const sent: { typename?: Promise<void> } = {};
+  MaxSimScores.prototype.addPage = function (this: MaxSimScores, pageId: string, pageVectors: Float32Array) {
+    sent.typename ??= gateway.query<{ __typename: string }>("{ __typename }").then((result) => {
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      assert.equal(result.data!.__typename, "Query");
+      scoredWhenAnswered = scored;
+    });
+    scored++;
+    addPage.call(this, pageId, pageVectors);
+  };
+  try {
+    const result = await gateway.query<SearchData>(multiSearch, {
+      variables: { ids, vectors, topK: 3 },
+      token: aliceToken,
+    });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    assert.equal(result.data!.searchKnowledgeBases!.length, 3);
+    await sent.typename;
+  } finally {
+    MaxSimScores.prototype.addPage = addPage;
+  }
+  assert.ok(scored >= corpus.pages, `${scored} pages scored from memory`);
+  assert.ok(
+    scoredWhenAnswered !== null && scoredWhenAnswered < scored,
+    `{ __typename } answered after ${scoredWhenAnswered} of ${scored} pages were scored`,
+  );
+});
+
+test("the planner sizes a base it holds nothing of by its stored rows: one search in a fresh process warms the whole base", async () => {
+  // 20 MB: half of it holds a base of 125 pages of ~114 vectors (7 MB), not 125 pages of 1,024.
+  const fresh = await gatewayWith({ SEARCH_CACHE_BYTES: "20000000" });
+  try {
+    const kb = corpus.knowledgeBases[0]!;
+    const pages = corpus.files
+      .filter((file) => file.knowledge_db_id === kb.knowledge_base_id)
+      .flatMap((file) => file.images.map((image) => image.images_id));
+    await warmUp(fresh, [kb.knowledge_base_id]);
+    const cache = fresh.app.stores.milvus.pageVectorCache;
+    assert.deepEqual(cache.holding(kb.knowledge_base_id, pages).missing, [], "every page of the base is cached");
+    const before = callsTo(await storeCallCounts(fresh.app.metrics), "milvus");
+    const [query] = corpusQueries(corpus, 1, 31);
+    const result = await fresh.query<SingleSearchData>(singleSearch, {
+      variables: { id: kb.knowledge_base_id, vectors: query!.vectors, topK: 10 },
+      token: aliceToken,
+    });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    assert.equal(result.data!.searchKnowledgeBase!.length, 10);
+    assert.equal(callsTo(await storeCallCounts(fresh.app.metrics), "milvus"), before, "searched from memory");
+  } finally {
+    await fresh.close();
   }
 });
 

@@ -3,6 +3,11 @@
 // Page vectors are fed window by window, so a search never holds every candidate's vectors at once
 // (a Jina-v4 page has thousands). Matrices are row-major Float32Arrays; sums are kept in doubles.
 
+import { setImmediate as setImmediatePromise } from "node:timers/promises";
+
+/** The longest a scoring run holds the event loop (a page is well under 1 ms, so slices end close to it). */
+const SLICE_MS = 10;
+
 export function toMatrix(vectors: readonly (readonly number[])[], dim: number): Float32Array {
   const matrix = new Float32Array(vectors.length * dim);
   vectors.forEach((vector, i) => matrix.set(vector, i * dim));
@@ -34,6 +39,20 @@ export class MaxSimScores {
     const best = this.bestOf(pageId);
     const rows = vectors.length / this.dim;
     for (let row = 0; row < rows; row++) this.keepBest(best, vectors, row);
+  }
+
+  /**
+   * Feeds whole pages, giving the event loop back every SLICE_MS: a base held in memory is millions
+   * of products, and other requests must not wait for all of them.
+   */
+  async addPages(pages: Iterable<[string, Float32Array]>): Promise<void> {
+    let sliceStart = performance.now();
+    for (const [pageId, vectors] of pages) {
+      this.addPage(pageId, vectors);
+      if (performance.now() - sliceStart < SLICE_MS) continue;
+      await setImmediatePromise();
+      sliceStart = performance.now();
+    }
   }
 
   private bestOf(pageId: string): Float64Array {

@@ -131,3 +131,7 @@ export class PageVectorCache {
 
 /** Per entry beyond its vectors: the entry object, two Map/Set slots and the typed-array header. */
 const entryBytes = (vectors: Float32Array) => vectors.byteLength + ENTRY_OVERHEAD_BYTES;
+
+/** What a page of `vectorCount` float32 vectors takes in the cache, for planning before it is read. */
+export const pageVectorBytes = (vectorCount: number, dim: number) =>
+  vectorCount * dim * Float32Array.BYTES_PER_ELEMENT + ENTRY_OVERHEAD_BYTES;

@@ -71,6 +71,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly searchAnswers = new Counter({
+    name: "search_answers_total",
+    help: "Knowledge bases searched, by path (memory: every page scored; two-stage) and whether the top k is proven exact",
+    labelNames: ["path", "certified"],
+    registers: [this.registry],
+  });
+
   // The ingestion worker's own (src/worker.ts serves them on WORKER_PORT).
   readonly ingestFiles = new Counter({
     name: "ingest_files_total",

@@ -15,6 +15,7 @@ import type { Stores } from "../stores/index.js";
 import { useErrorPolicy } from "./errors.js";
 import { armorLimits, useLimits } from "./limits.js";
 import { useObservability } from "./observability.js";
+import { useResultExtensions } from "./result-extensions.js";
 import { PersistedOperations, usePersisted } from "./persisted.js";
 import { RateLimiter, refuseFlood, useRateLimit } from "./rate-limit.js";
 import { useUploadGate } from "./uploads.js";
@@ -51,6 +52,7 @@ export function createPlugins(config: Config, deps: PluginDeps): GatewayPlugins 
     // First of the rest, so that its end-of-operation hooks see every outcome (including rejections below).
     useObservability(observation, logger, transportOf),
     useErrorPolicy(logger),
+    useResultExtensions(),
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }) as Plugin<Context>,
     // Before every plugin that wraps the parser: armor's token count replaces the parse function.
     EnvelopArmorPlugin({

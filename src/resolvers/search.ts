@@ -1,10 +1,13 @@
 // searchKnowledgeBase(s): input and ownership checked before any I/O, then exact MaxSim per base over the cached
-// pages or one batched Milvus search's candidates (docs/performance.md, "Search: the page-vector cache").
+// pages (docs/performance.md, "Search: the page-vector cache") or over stage 1's candidates until their top k is
+// proven (docs/architecture.md, "Exact two-stage search").
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";
 import { MaxSimScores, toMatrix } from "../lib/maxsim.js";
-import type { PageVectorCache } from "../lib/page-vector-cache.js";
+import { pageVectorBytes, type PageVectorCache } from "../lib/page-vector-cache.js";
+import { entryFloor, stageOneBounds, type ListedRow } from "../lib/threshold.js";
+import { currentObservation } from "../observability/scope.js";
 import { ownDocument } from "./owned-reads.js";
 
 export interface SearchArgs {
@@ -39,9 +42,16 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
     args.query != null ? await embedQuery(context, args.query) : args.queryVectors!.map((vector) => [...vector]);
   const query = toMatrix(queryVectors, context.config.milvus.dim);
 
-  const scored = (await Promise.all(knowledgeBases.map((kb) => scorePages(context, kb, queryVectors, query)))).flat();
   const threshold = args.scoreThreshold ?? -Infinity;
-  const ranked = scored
+  const answers = await Promise.all(
+    knowledgeBases.map((kb) => scorePages(context, kb, queryVectors, query, { topK: args.topK, threshold })),
+  );
+  reportCertificate(
+    context,
+    knowledgeBases.filter((_, i) => !answers[i]!.certified).map((kb) => kb.knowledge_base_id),
+  );
+  const ranked = answers
+    .flatMap((answer) => answer.pages)
     .filter((page) => page.score >= threshold)
     // Ties are broken by page id, then base id, so equal scores always come back in one order.
     .sort(
@@ -73,63 +83,139 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
 const IN_MEMORY_SHARE = 0.5;
 /** At most this many uncached pages are read on the spot; past it the base is warmed in the background. */
 const IN_MEMORY_MAX_MISSING = 16;
-/** Vectors per page assumed before any page is cached (ColQwen2.5 caps a page at 768 image tokens). */
-const ASSUMED_VECTORS_PER_PAGE = 1024;
+/** Pages per stage-2 read on the two-stage path: between reads the entry floor rises and prunes the rest. */
+const STAGE_TWO_BATCH_PAGES = 64;
+/** Stage 1's limit grows by this factor per try while the answer is not proven. */
+const WIDEN_FACTOR = 4;
+
+/** One base's scored pages, and whether no page left unscored can enter its top k. */
+interface BaseAnswer {
+  pages: ScoredPage[];
+  certified: boolean;
+}
 
 async function scorePages(
   context: Context,
   knowledgeBase: KnowledgeBaseDoc,
   queryVectors: number[][],
   query: Float32Array,
-): Promise<ScoredPage[]> {
+  want: Want,
+): Promise<BaseAnswer> {
   const { milvus } = context.stores;
   const { dim } = context.config.milvus;
   const id = knowledgeBase.knowledge_base_id;
   const cache = milvus.pageVectorCache;
+  const none: BaseAnswer = { pages: [], certified: true };
   // Stage 1; null when nothing was ingested into the base yet (no collection: no hits, not an error).
-  const stageOne = async () =>
-    (await milvus.readyForSearch(id))
-      ? milvus.candidates(id, queryVectors, context.config.search.candidateLimit)
-      : null;
-  let pages: string[];
-  let plan: SearchPlan = { inMemory: false, fits: false, missing: [] };
-  if (!cache.enabled) {
-    const candidates = await stageOne();
-    if (candidates === null) return [];
-    pages = candidates;
-  } else {
-    // A base the cache holds nothing of takes the two-stage path unless it is tiny, so its stage 1
-    // runs beside the Mongo read below rather than after it.
-    const early = cache.holdsAny(id) ? null : stageOne();
-    early?.catch(() => undefined);
-    // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
-    // whatever the cache still holds of those is never scored.
-    const listed = await listedPages(context, id);
-    if (listed.length === 0) return [];
-    plan = planSearch(cache, id, listed, dim);
-    if (plan.inMemory) {
-      // Exhaustive over the base: exact by construction, and no stage-1 search.
-      if (plan.missing.length > 0 && !(await milvus.readyForSearch(id))) return [];
-      pages = listed;
-    } else {
-      const candidates = await (early ?? stageOne());
-      if (candidates === null) return [];
-      const known = new Set(listed);
-      pages = candidates.filter((page) => known.has(page));
-    }
-  }
-  const scores = new MaxSimScores(query, dim);
-  // A base that fits is filled by the warm-up below, so this read need not be a strong one; a base
+  const stageOne = async (limit: number) =>
+    (await milvus.readyForSearch(id)) ? milvus.candidates(id, queryVectors, limit) : null;
+  // A base the cache holds nothing of takes the two-stage path unless it is small, so its first
+  // stage-1 search and its row count run beside the Mongo read below rather than after it.
+  const cold = !cache.enabled || !cache.holdsAny(id);
+  const early = cold ? stageOne(context.config.search.candidateLimit) : null;
+  early?.catch(() => undefined);
+  const rows = cold && cache.enabled ? milvus.searchableRows(id).catch(() => null) : null;
+  // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
+  // whatever the cache or Milvus still holds of those is never scored.
+  const listed = await listedPages(context, id);
+  if (listed.length === 0) return none;
+  const plan = cache.enabled ? planSearch(cache, id, listed, dim, await rows) : UNCACHED;
+  // A base that fits is filled by the warm-up below, so its reads need not be strong ones; a base
   // that does not fit reads its candidates through the cache.
   const fill = plan.inMemory || !plan.fits;
-  for await (const batch of milvus.pageVectors(id, pages, { fill })) {
-    if (batch.pages) for (const [imageId, vectors] of batch.pages) scores.addPage(imageId, vectors);
-    else scores.add(batch.imageIds, batch.vectors);
+  let answer: BaseAnswer;
+  if (plan.inMemory) {
+    // Exhaustive over the base: exact by construction, and no stage-1 search.
+    if (plan.missing.length > 0 && !(await milvus.readyForSearch(id))) return none;
+    const scores = new MaxSimScores(query, dim);
+    await readInto(scores, context, id, listed, fill);
+    answer = { pages: scoredPages(knowledgeBase, scores.scores()), certified: true };
+  } else {
+    const first = await (early ?? stageOne(context.config.search.candidateLimit));
+    if (first === null) return none;
+    answer = await certifiedTwoStage(context, knowledgeBase, queryVectors, query, new Set(listed), want, first, fill);
   }
   // Started only now, so that it never competes with this search's own reads.
   if (!plan.inMemory && plan.missing.length > 0) milvus.warm(id, plan.missing);
-  return [...scores.scores()].map(([imageId, score]) => ({ knowledgeBase, imageId, score }));
+  currentObservation()?.metrics.searchAnswers.inc({
+    path: plan.inMemory ? "memory" : "two-stage",
+    certified: String(answer.certified),
+  });
+  return answer;
 }
+
+/** What the caller asks of each base: its top k at or above the threshold. */
+interface Want {
+  topK: number;
+  threshold: number;
+}
+
+/**
+ * The two-stage search with its threshold-algorithm certificate (src/lib/threshold.ts): candidates are
+ * scored exactly in order of their upper bound until none left can enter the top k; the answer is
+ * proven when the entry floor beats what any page outside the lists can score. Otherwise stage 1 is
+ * widened and searched again, keeping every exact score, up to SEARCH_CERTIFY_MAX_LIMIT rows per
+ * query vector and SEARCH_CERTIFY_MAX_PAGES scored pages; past those the answer says it is unproven.
+ */
+async function certifiedTwoStage(
+  context: Context,
+  knowledgeBase: KnowledgeBaseDoc,
+  queryVectors: number[][],
+  query: Float32Array,
+  listed: ReadonlySet<string>,
+  want: Want,
+  first: ListedRow[][],
+  fill: boolean,
+): Promise<BaseAnswer> {
+  const { candidateLimit, certifyMaxLimit, certifyMaxPages } = context.config.search;
+  const id = knowledgeBase.knowledge_base_id;
+  const scores = new MaxSimScores(query, context.config.milvus.dim);
+  let exact = new Map<string, number>();
+  let limit = candidateLimit;
+  let lists = first;
+  for (;;) {
+    const { outside, upper } = stageOneBounds(lists, limit, (page) => listed.has(page));
+    const unscored = [...upper].filter(([page]) => !exact.has(page)).sort((a, b) => b[1] - a[1]);
+    let next = 0;
+    let overBudget: boolean;
+    for (;;) {
+      const floor = entryFloor(exact.values(), want.topK, want.threshold);
+      const batch: string[] = [];
+      const room = Math.min(STAGE_TWO_BATCH_PAGES, certifyMaxPages - exact.size);
+      while (next < unscored.length && batch.length < room && unscored[next]![1] >= floor)
+        batch.push(unscored[next++]![0]);
+      if (batch.length === 0) {
+        overBudget = next < unscored.length && unscored[next]![1] >= floor;
+        break;
+      }
+      await readInto(scores, context, id, batch, fill);
+      exact = scores.scores();
+    }
+    const floor = entryFloor(exact.values(), want.topK, want.threshold);
+    const certified = !overBudget && (outside === -Infinity || outside < floor);
+    if (certified || overBudget || limit >= certifyMaxLimit)
+      return { pages: scoredPages(knowledgeBase, exact), certified };
+    limit = Math.min(limit * WIDEN_FACTOR, certifyMaxLimit);
+    lists = await context.stores.milvus.candidates(id, queryVectors, limit);
+  }
+}
+
+/** Reads these pages' vectors (through the cache) into `scores`. */
+async function readInto(
+  scores: MaxSimScores,
+  context: Context,
+  knowledgeBaseId: string,
+  pages: readonly string[],
+  fill: boolean,
+): Promise<void> {
+  for await (const batch of context.stores.milvus.pageVectors(knowledgeBaseId, pages, { fill })) {
+    if (batch.pages) await scores.addPages(batch.pages);
+    else scores.add(batch.imageIds, batch.vectors);
+  }
+}
+
+const scoredPages = (knowledgeBase: KnowledgeBaseDoc, scores: ReadonlyMap<string, number>): ScoredPage[] =>
+  [...scores].map(([imageId, score]) => ({ knowledgeBase, imageId, score }));
 
 interface SearchPlan {
   /** Every listed page is scored from memory, after reading the few that are missing. */
@@ -140,20 +226,31 @@ interface SearchPlan {
   missing: string[];
 }
 
+/** The plan when the cache is off: the two-stage search, nothing to warm. */
+const UNCACHED: SearchPlan = { inMemory: false, fits: false, missing: [] };
+
 /**
  * In memory when the base's pages fit in its share of the budget and the cache lacks only a few of
  * them; otherwise the two-stage search, and the missing pages of a base that fits are read in the
  * background so that the next search runs in memory. Bases larger than that share keep stage 1.
+ * A page's size is what the cache holds of this base, else the base's Milvus rows over its listed
+ * pages (`storedRows`, asked only while the cache holds none of it), else the cache's average page.
  */
 function planSearch(
   cache: PageVectorCache,
   knowledgeBaseId: string,
   listed: readonly string[],
   dim: number,
+  storedRows: number | null,
 ): SearchPlan {
   const { bytes, missing } = cache.holding(knowledgeBaseId, listed);
   const held = listed.length - missing.length;
-  const perPage = held > 0 ? bytes / held : (cache.averagePageBytes() ?? ASSUMED_VECTORS_PER_PAGE * dim * 4);
+  const perPage =
+    held > 0
+      ? bytes / held
+      : storedRows
+        ? pageVectorBytes(storedRows / listed.length, dim)
+        : (cache.averagePageBytes() ?? pageVectorBytes(MAX_VECTORS_PER_PAGE, dim));
   if (bytes + missing.length * perPage > cache.budgetBytes * IN_MEMORY_SHARE)
     return { inMemory: false, fits: false, missing: [] };
   return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, fits: true, missing };
@@ -224,5 +321,23 @@ const isVector = (vector: unknown, dim: number): vector is number[] =>
   Array.isArray(vector) &&
   vector.length === dim &&
   vector.every((value) => typeof value === "number" && Math.abs(value) <= MAX_COMPONENT);
+
+/** ColQwen2.5 caps a page at 768 image tokens; assumed only while nothing is known of any base. */
+const MAX_VECTORS_PER_PAGE = 1024;
+
+/** `extensions.search` of a response with search fields: whether every base's top k is proven exact. */
+interface SearchCertificate {
+  certified: boolean;
+  /** The bases whose answer is the best stage 1 found within SEARCH_CERTIFY_MAX_LIMIT/_PAGES, unproven. */
+  uncertifiedKnowledgeBaseIds: string[];
+}
+
+function reportCertificate(context: Context, uncertified: readonly string[]): void {
+  const extensions = (context.resultExtensions ??= {});
+  const report = (extensions.search ??= { certified: true, uncertifiedKnowledgeBaseIds: [] }) as SearchCertificate;
+  for (const id of uncertified)
+    if (!report.uncertifiedKnowledgeBaseIds.includes(id)) report.uncertifiedKnowledgeBaseIds.push(id);
+  report.certified = report.uncertifiedKnowledgeBaseIds.length === 0;
+}
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -10,6 +10,7 @@ import type { Config } from "../config.js";
 import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { toMatrix } from "../lib/maxsim.js";
 import { PageVectorCache } from "../lib/page-vector-cache.js";
+import type { ListedRow } from "../lib/threshold.js";
 import { probe, type StoreHealth } from "./health.js";
 import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
@@ -71,8 +72,11 @@ export interface MilvusStore {
   deleteFileRows(knowledgeBaseId: string, fileIds: string[], imageIds?: readonly string[]): Promise<void>;
   /** Loads the collection if it is not loaded; false when it does not exist (nothing ingested yet). */
   readyForSearch(knowledgeBaseId: string): Promise<boolean>;
-  /** Stage 1: the distinct pages among the `limit` nearest token rows of every query vector, in one batched search. */
-  candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<string[]>;
+  /**
+   * Stage 1: the `limit` nearest token rows of every query vector, in one batched search, as one
+   * list per query vector (page id and similarity, best first; shorter when the collection is).
+   */
+  candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<ListedRow[][]>;
   /**
    * Stage 2: every token vector of the given pages. Cached pages come first, in one batch; the rest
    * is read one query window at a time, so no page is cut short. With `fill` the read is strong
@@ -94,6 +98,11 @@ export interface MilvusStore {
   rows(knowledgeBaseId: string, batchSize: number): AsyncIterable<VectorRow[]>;
   /** The row count of a knowledge base's collection; null when it does not exist. */
   rowCount(knowledgeBaseId: string): Promise<number | null>;
+  /**
+   * The rows a search sees now (`count(*)`), for the search planner: the real engine's statistics
+   * leave out rows not yet flushed. Null when the collection does not exist.
+   */
+  searchableRows(knowledgeBaseId: string): Promise<number | null>;
   /** Every LAYRA collection (`colqwen...`), by name, with its rows, index and load state, for operators. */
   collectionStats(): Promise<MilvusCollectionStats[]>;
   health(): Promise<StoreHealth>;
@@ -306,7 +315,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       );
       // The SDK unwraps the per-vector lists when there is a single query vector.
       const perVector = (queryVectors.length === 1 ? [found.results] : found.results) as SearchResultData[][];
-      return [...new Set(perVector.flatMap((hits) => hits.map((hit) => String(hit.image_id))))];
+      return perVector.map((hits) => hits.map((hit) => ({ imageId: String(hit.image_id), score: Number(hit.score) })));
     },
     pageVectors,
     warm: (knowledgeBaseId, imageIds) => {
@@ -353,6 +362,15 @@ export function createMilvusStore(config: Config): MilvusStore {
         milvus().getCollectionStatistics({ collection_name }),
       );
       return Number(stats.data.row_count);
+    },
+    searchableRows: async (knowledgeBaseId) => {
+      const counted = await searchCall(
+        "query",
+        () => milvus().query({ collection_name: collectionName(knowledgeBaseId), output_fields: ["count(*)"] }),
+        collectionNotFound,
+      );
+      if (collectionNotFound(counted.status)) return null;
+      return Number(counted.data[0]?.["count(*)"] ?? 0);
     },
     collectionStats: async () => {
       const listed = await observed("listCollections", () => milvus().listCollections());
