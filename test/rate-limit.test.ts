@@ -162,3 +162,22 @@ test("a logged-out token counts like no token: its owner's fresh token keeps the
   }
   assert.equal((await first.query(q, { token: fresh })).errors?.[0]?.extensions?.code, "RATE_LIMITED");
 });
+
+test("a logged-out token registered again (a sign-in within the same second mints the same JWT) counts by its user again", async () => {
+  const erin = uniqueName("erin");
+  const token = await first.token(erin);
+  const loggedOut = await first.query<{ logout: boolean }>("mutation { logout }", { token });
+  assert.equal(loggedOut.errors, undefined, JSON.stringify(loggedOut.errors));
+  const refused = await first.query(q, { token });
+  // Counted by address now (where earlier tests may have spent the limit): either way it is remembered as revoked.
+  assert.ok(
+    ["UNAUTHENTICATED", "RATE_LIMITED"].includes(refused.errors?.[0]?.extensions?.code as string),
+    JSON.stringify(refused),
+  );
+  await first.app.stores.redis.tokens.register(token, erin, 600);
+  const key = `ratelimit:${namespace}:user:${erin}`;
+  const before = Number(await cache.get(key));
+  const again = await first.query(q, { token });
+  assert.equal(again.errors, undefined, JSON.stringify(again.errors));
+  await eventually(async () => Number(await cache.get(key)) === before + 1, "the operation counted by user");
+});

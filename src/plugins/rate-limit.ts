@@ -54,18 +54,28 @@ export class RateLimiter {
   }
 
   /**
-   * Redis said the token is not registered (logged out, revoked) after its count was started by user,
-   * beside the check: the user's count is given back and the operation counted by address instead.
+   * The token check's verdict on a count started beside it. A token Redis does not hold (logged out,
+   * revoked) counts by address: a count started by user is given back, and the token is remembered so
+   * its next operations start by address. A remembered token that is registered again (LAYRA mints
+   * the same JWT for a sign-in within the same second) is forgotten and counts by user again.
    */
-  recountRevoked(count: RateLimitCount, jwt: string, req: IncomingMessage | undefined): RateLimitCount {
+  settle(count: RateLimitCount, jwt: string, registered: boolean, username: string, req: IncomingMessage | undefined) {
+    if (registered) {
+      if (!this.revokedTokens.delete(jwt) || count.subject === "user") return count;
+      this.giveBack(count);
+      return this.start(username, req, jwt);
+    }
     if (this.revokedTokens.size >= REVOKED_TOKENS_MAX)
       this.revokedTokens.delete(this.revokedTokens.values().next().value!);
     this.revokedTokens.add(jwt);
-    if (count.subject === "user") {
-      const key = this.key("user", count.id);
-      void count.decision.then((counted) => counted && this.counters.giveBack(key)).catch(() => undefined);
-    }
+    if (count.subject === "ip") return count;
+    this.giveBack(count);
     return this.start(null, req);
+  }
+
+  private giveBack(count: RateLimitCount): void {
+    const key = this.key(count.subject, count.id);
+    void count.decision.then((counted) => counted && this.counters.giveBack(key)).catch(() => undefined);
   }
 
   key(subject: Subject, id: string): string {

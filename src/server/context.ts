@@ -57,8 +57,14 @@ export function createContextFactory({ config, stores, live, rateLimiter }: Cont
     let rateLimit = rateLimiter.start(claims.username, initial.req, claims.jwt);
     const auth = await checkRegistered(stores, claims);
     // A logged-out token counts like no token, so it cannot spend its owner's limit.
-    if (claims.jwt !== null && auth.error?.extensions.code === "UNAUTHENTICATED")
-      rateLimit = rateLimiter.recountRevoked(rateLimit, claims.jwt, initial.req);
+    if (claims.jwt !== null && claims.username !== null)
+      rateLimit = rateLimiter.settle(
+        rateLimit,
+        claims.jwt,
+        auth.error?.extensions.code !== "UNAUTHENTICATED",
+        claims.username,
+        initial.req,
+      );
     return {
       rateLimit,
       config,
