@@ -590,7 +590,7 @@ test("the profile query issues the same number of Mongo commands for 1 and for 5
   assert.ok(small.commands.length <= 7, `a fixed, small number of commands: ${small.commands.join(", ")}`);
 });
 
-test("the whole profile's Mongo commands, counted on the wire, are what the driver reports: the README's 7, at most one per collection", async () => {
+test("the whole profile's Mongo commands, counted on the wire, are what the driver reports: docs/api.md's 7, at most one per collection", async () => {
   const counter = await MongoWireCounter.start(shared.env.MONGODB_URL!);
   // A second gateway on the same database, whose Mongo traffic goes through the counting proxy.
   const counted = await startGateway(
