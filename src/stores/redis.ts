@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
+import { answerStreams, type AnswerStreams } from "./answer-streams.js";
 import { redisLocks, type RedisLocks } from "./lock.js";
 import { observeStoreCall } from "./observe.js";
 import { pendingUploads, type PendingUploads } from "./pending-uploads.js";
@@ -28,6 +29,8 @@ export interface RedisStore {
   rateLimits: RateLimitCounters;
   /** LAYRA's progress hashes and streams (DB 1) and their keyspace notifications. */
   progressKeys: ProgressKeys;
+  /** Answers' event streams, stop flags and per-user counts (docs/ask.md). */
+  answers: AnswerStreams;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -70,6 +73,8 @@ export function createRedisStore(config: Config): RedisStore {
     pendingUploads: pendingUploads(store.task, config.s3.bucket),
     rateLimits: rateLimitCounters(store.cache),
     progressKeys: progressKeys(store.task, () => connect(task), task),
+    // Followers' blocking connections are their own to close (when their subscription ends), so not in `opened`.
+    answers: answerStreams(store.task, store.cache, () => store.task.duplicate({ enableAutoPipelining: false })),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];
