@@ -2,8 +2,10 @@
 // create_chat_stream would send for the same stored conversation, the turn as LAYRA's add_turn saves it,
 // stop and resume across gateways, model failures, the outbound (SSRF) policy, ownership and limits.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { createClient } from "graphql-ws";
+import sharp from "sharp";
 import WebSocket from "ws";
 import { defaultSettings, layraId, LayraWriter, layraTurn } from "../dev/layra-writer.js";
 import { answerFor, reasoningFor, REFUSED_API_KEY, type RecordedRequest } from "../dev/stack/chat-model-server.js";
@@ -309,6 +311,17 @@ test("a reasoning model's deltas come first and are saved in <think>…</think> 
   assert.deepEqual(stored.user_message.content, [{ type: "text", text: question }]);
 });
 
+test("a model quiet for longer than the store timeout keeps its followers (their reads block longer on purpose)", async () => {
+  // STORE_TIMEOUT_MS is 2 s in tests; this model says nothing for 2.5 s.
+  const conversation = await writer.createConversation("ann", "late", [], settings({ model_name: "stand-in late" }));
+  const asked = await askAndWait(gateway, await gateway.token("ann"), {
+    conversationId: conversation.conversation_id,
+    question: "late",
+  });
+  assert.equal(asked.errors, undefined, JSON.stringify(asked.errors));
+  assert.equal(asked.events.at(-1).turn.status, "completed");
+});
+
 test("a stop from a second gateway ends the answer as aborted, saved once with LAYRA's marker", async () => {
   const conversation = await writer.createConversation("ann", "stop", [], settings({ model_name: "stand-in slow" }));
   const token = await gateway.token("ann");
@@ -607,5 +620,54 @@ test("bounds: question length, running answers per user, total time; a conversat
     assert.equal(await rawConversation(deleted.conversation_id), null);
   } finally {
     await bounded.app.stop();
+  }
+});
+
+test("page images over the bounds are scaled down to the per-image and per-prompt budgets before they are sent", async () => {
+  const budget = await startGateway(shared.env, {
+    ASK_IMAGE_MAX_PIXELS: "600000",
+    ASK_PROMPT_MAX_IMAGE_BYTES: "1000000",
+    MONGODB_DB: gateway.config.mongo.database,
+    MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+  });
+  try {
+    const kb = await writer.createKnowledgeBase("dee", "scans");
+    const file = await writer.ingestFile("dee", kb.knowledge_base_id, {
+      filename: "scan.pdf",
+      pages: [{ text: "noisy scan one" }, { text: "noisy scan two" }],
+    });
+    // Noise does not compress: each page is a ~3.6 MB PNG of 1.2 M pixels.
+    for (const image of file.images) {
+      const noise = await sharp(randomBytes(1200 * 1000 * 3), { raw: { width: 1200, height: 1000, channels: 3 } })
+        .png()
+        .toBuffer();
+      await gateway.app.stores.s3.putObject(image.minio_filename, noise, "image/png");
+    }
+    const conversation = await writer.createConversation(
+      "dee",
+      "bounded",
+      [],
+      settings({ base_used: [{ name: "scans", baseId: kb.knowledge_base_id }], top_K: 2, score_threshold: 0 }),
+    );
+    const question = `noisy scan ${layraId("q")}`;
+    const asked = await askAndWait(budget, await budget.token("dee"), {
+      conversationId: conversation.conversation_id,
+      question,
+    });
+    assert.equal(asked.errors, undefined, JSON.stringify(asked.errors));
+    assert.equal(asked.events.at(-1).turn.status, "completed");
+    const images = ((await requestWith(question)).body.messages.at(-1)!.content as Json[]).filter(
+      (part) => part.type === "image_url",
+    );
+    assert.equal(images.length, 2, "both pages sent, scaled down");
+    for (const part of images) {
+      const bytes = Buffer.from(part.image_url.url.replace(/^data:image\/png;base64,/, ""), "base64");
+      const { width, height, format } = await sharp(bytes).metadata();
+      assert.equal(format, "png");
+      assert.ok(width * height <= 600_000, `${width}x${height} within the pixel bound`);
+      assert.ok(bytes.length <= 500_000, `${bytes.length} bytes within half the prompt's budget`);
+    }
+  } finally {
+    await budget.app.stop();
   }
 });

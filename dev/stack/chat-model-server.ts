@@ -6,7 +6,8 @@
 //
 // Test controls, as words in the model name (combinable): "slow" waits 150 ms between chunks, "cut" drops the
 // connection after three answer chunks, "error" sends an error event after three answer chunks, "endless" never
-// ends (a chunk every 50 ms until the client leaves). The API key "sk-refused" is answered 401.
+// ends (a chunk every 50 ms until the client leaves), "late" waits 2.5 s before its first chunk. The API key
+// "sk-refused" is answered 401.
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,6 +16,7 @@ import { pngTextChunks } from "./model-server.js";
 
 export const REFUSED_API_KEY = "sk-refused";
 const SLOW_CHUNK_MS = 150;
+const LATE_FIRST_CHUNK_MS = 2_500;
 const ENDLESS_CHUNK_MS = 50;
 const FAIL_AFTER_CHUNKS = 3;
 /** Recorded requests kept; older ones are dropped. */
@@ -120,6 +122,7 @@ async function streamAnswer(req: IncomingMessage, res: ServerResponse, body: Cha
       choices: [{ index: 0, delta, finish_reason: finish }],
     });
 
+  if (words.has("late")) await sleep(LATE_FIRST_CHUNK_MS);
   await chunk({ role: "assistant", content: "" });
   const reasoning = words.has("reasoning") ? pieces(reasoningFor(body)) : [];
   for (const piece of reasoning) await chunk({ reasoning_content: piece });

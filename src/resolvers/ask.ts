@@ -74,8 +74,6 @@ const runningOf = (context: Context) => {
 
 /** Tries at saving a turn while a cascade holds its temp knowledge base's lock, 250 ms apart. */
 const SAVE_ATTEMPTS = 40;
-/** How long a follower waits for an event before checking the answer still exists. */
-const FOLLOW_BLOCK_MS = 5_000;
 
 /**
  * Starts an answer to `args.question` in one of the caller's conversations and follows it. Refused before
@@ -191,7 +189,7 @@ function follow(context: Context, messageId: string, onLeave: () => void): Async
     let after = "0";
     let idleSince = Date.now();
     while (!channel.isEnded) {
-      const entries = await reader.read(messageId, after, FOLLOW_BLOCK_MS);
+      const entries = await reader.read(messageId, after);
       for (const entry of entries) {
         after = entry.id;
         const event = reviveEvent(entry.event);

@@ -11,10 +11,13 @@ export interface AnswerEntry {
   event: string;
 }
 
+/** How long a follower's read waits for an event; its connection's command timeout is longer by this much. */
+export const ANSWER_READ_BLOCK_MS = 5_000;
+
 /** A connection of its own, for blocking reads of answer streams. */
 export interface AnswerStreamReader {
-  /** Entries after `afterId` ("0": from the start), waiting up to `blockMs` for one; [] when none came. */
-  read(messageId: string, afterId: string, blockMs: number): Promise<AnswerEntry[]>;
+  /** Entries after `afterId` ("0": from the start), waiting up to ANSWER_READ_BLOCK_MS for one; [] when none came. */
+  read(messageId: string, afterId: string): Promise<AnswerEntry[]>;
   close(): void;
 }
 
@@ -87,10 +90,10 @@ export function answerStreams(task: Redis, cache: Redis, connect: () => Redis) {
         // Surfaces through the failing read.
       });
       return {
-        read: async (messageId, afterId, blockMs) => {
+        read: async (messageId, afterId) => {
           const reply = await observeStoreCall<[string, [string, string[]][]][] | null>(
             "redis",
-            () => redis.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", eventsKey(messageId), afterId),
+            () => redis.xread("COUNT", 500, "BLOCK", ANSWER_READ_BLOCK_MS, "STREAMS", eventsKey(messageId), afterId),
             "answers.read",
           );
           return entriesOf(reply?.[0]?.[1]);

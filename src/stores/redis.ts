@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
-import { answerStreams, type AnswerStreams } from "./answer-streams.js";
+import { ANSWER_READ_BLOCK_MS, answerStreams, type AnswerStreams } from "./answer-streams.js";
 import { redisLocks, type RedisLocks } from "./lock.js";
 import { observeStoreCall } from "./observe.js";
 import { pendingUploads, type PendingUploads } from "./pending-uploads.js";
@@ -73,8 +73,14 @@ export function createRedisStore(config: Config): RedisStore {
     pendingUploads: pendingUploads(store.task, config.s3.bucket),
     rateLimits: rateLimitCounters(store.cache),
     progressKeys: progressKeys(store.task, () => connect(task), task),
-    // Followers' blocking connections are their own to close (when their subscription ends), so not in `opened`.
-    answers: answerStreams(store.task, store.cache, () => store.task.duplicate({ enableAutoPipelining: false })),
+    // Followers' blocking connections are their own to close (when their subscription ends), so not in `opened`;
+    // a blocking read may take its whole block before the store timeout starts to count.
+    answers: answerStreams(store.task, store.cache, () =>
+      store.task.duplicate({
+        enableAutoPipelining: false,
+        commandTimeout: config.storeTimeoutMs + ANSWER_READ_BLOCK_MS,
+      }),
+    ),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];
