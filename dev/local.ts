@@ -30,7 +30,7 @@ export async function startLocalStack() {
       await stores.kafka.ensureTopic(config.kafka.topic, 4);
       worker = buildWorker({ ...config, ingest: { ...config.ingest, workerPort: 0 } });
       await worker.start();
-      await seedDemo(stores, stack.env.MODEL_SERVER_URL);
+      await seedDemo(stores, stack.env.MODEL_SERVER_URL, stack.env.CHAT_MODEL_URL);
       return mintToken(config, stores, DEMO_USER, DEMO_TOKEN_TTL_SECONDS);
     },
   };
