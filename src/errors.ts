@@ -119,7 +119,7 @@ export class RateLimited extends GraphQLError {
   }
 }
 
-/** How a call to a conversation's chat model failed (docs/ask.md, "Errors"). */
+/** How a call to a conversation's chat model failed (docs/errors.md, "Answers"). */
 export type ChatModelFailure = "MODEL_UNAVAILABLE" | "MODEL_REFUSED" | "MODEL_TIMEOUT" | "MODEL_URL_REFUSED";
 
 /**
