@@ -29,7 +29,7 @@ test("the demo's files are real PDFs a worker ingested: page images are rendered
   const stopWorkers = await startWorkers(gateway, state.env, overrides);
   let starterVariables: { knowledgeBaseId: string; taskId: string };
   try {
-    starterVariables = await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!);
+    starterVariables = await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!, state.env.CHAT_MODEL_URL!);
   } finally {
     await stopWorkers();
   }
