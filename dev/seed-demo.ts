@@ -67,7 +67,7 @@ export async function seedDemo(
   stores: Stores,
   modelUrl: string,
   chatModelUrl: string,
-): Promise<{ knowledgeBaseId: string; taskId: string }> {
+): Promise<{ knowledgeBaseId: string; taskId: string; conversationId: string }> {
   await stores.s3.ensureBucket();
   const writer = new LayraWriter(stores, modelUrl);
   const bases = {
@@ -113,7 +113,7 @@ export async function seedDemo(
       },
     ],
   });
-  await writer.createConversation(
+  const conversation = await writer.createConversation(
     "demo",
     "Router questions",
     [question, layraTurn("And the wifi password?", { parent: question.message_id })],
@@ -123,5 +123,9 @@ export async function seedDemo(
   await writer.createChatflow("demo", workflow.workflow_id, "First run", [layraTurn("Summarise the printer manual")]);
   await writer.saveCustomNode("demo", "summarise", { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } });
   // What GraphiQL's starter tabs run against.
-  return { knowledgeBaseId: bases.manuals.knowledge_base_id, taskId: uploads[0]!.taskId };
+  return {
+    knowledgeBaseId: bases.manuals.knowledge_base_id,
+    taskId: uploads[0]!.taskId,
+    conversationId: conversation.conversation_id,
+  };
 }
