@@ -1,5 +1,5 @@
 import type { Stores } from "../src/stores/index.js";
-import { LayraWriter, layraTurn } from "./layra-writer.js";
+import { defaultSettings, LayraWriter, layraTurn } from "./layra-writer.js";
 import { documentPdf, type DocumentPage } from "./pdf.js";
 
 /** The demo's documents: real PDFs, one subject per page, so a search for a page's words finds it. */
@@ -60,19 +60,30 @@ const INGEST_TIMEOUT_MS = 180_000;
 
 /**
  * For user `demo`: two knowledge bases whose files are real PDFs ingested by the running worker
- * (pages in S3, vectors in Milvus), a model config, a conversation whose first turn retrieved a
- * page, a workflow with a chatflow, and a custom node.
+ * (pages in S3, vectors in Milvus), a model config whose model is the local chat stand-in, a
+ * conversation whose first turn retrieved a page, a workflow with a chatflow, and a custom node.
  */
-export async function seedDemo(stores: Stores, modelUrl: string): Promise<{ knowledgeBaseId: string; taskId: string }> {
+export async function seedDemo(
+  stores: Stores,
+  modelUrl: string,
+  chatModelUrl: string,
+): Promise<{ knowledgeBaseId: string; taskId: string; conversationId: string }> {
   await stores.s3.ensureBucket();
   const writer = new LayraWriter(stores, modelUrl);
   const bases = {
     manuals: await writer.createKnowledgeBase("demo", "Product manuals"),
     papers: await writer.createKnowledgeBase("demo", "Research papers"),
   };
-  await writer.registerUser("demo", {
+  // The model is the local chat stand-in, so `ask` answers offline.
+  const chatModel = defaultSettings({
+    model_name: "stand-in reasoning",
+    model_url: chatModelUrl,
+    api_key: "sk-local-stand-in",
     base_used: [{ name: bases.manuals.knowledge_base_name, baseId: bases.manuals.knowledge_base_id }],
+    // The stand-in's page vectors score a few points per matching word, below LAYRA's default threshold of 10.
+    score_threshold: 0,
   });
+  await writer.registerUser("demo", chatModel);
   // One upload per knowledge base, as a user would send them; the worker ingests both at once.
   const uploads = await Promise.all(
     (["manuals", "papers"] as const).map(async (base) => {
@@ -102,13 +113,19 @@ export async function seedDemo(stores: Stores, modelUrl: string): Promise<{ know
       },
     ],
   });
-  await writer.createConversation("demo", "Router questions", [
-    question,
-    layraTurn("And the wifi password?", { parent: question.message_id }),
-  ]);
+  const conversation = await writer.createConversation(
+    "demo",
+    "Router questions",
+    [question, layraTurn("And the wifi password?", { parent: question.message_id })],
+    chatModel,
+  );
   const workflow = await writer.createWorkflow("demo", "Summarise a manual");
   await writer.createChatflow("demo", workflow.workflow_id, "First run", [layraTurn("Summarise the printer manual")]);
   await writer.saveCustomNode("demo", "summarise", { data: { nodeType: "vlm", prompt: "Summarise {{text}}" } });
   // What GraphiQL's starter tabs run against.
-  return { knowledgeBaseId: bases.manuals.knowledge_base_id, taskId: uploads[0]!.taskId };
+  return {
+    knowledgeBaseId: bases.manuals.knowledge_base_id,
+    taskId: uploads[0]!.taskId,
+    conversationId: conversation.conversation_id,
+  };
 }

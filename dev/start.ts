@@ -81,6 +81,7 @@ try {
         : []),
       `  local stack  TEMPORARY data in ${local.root}, deleted when this process stops`,
       ...STORE_VARIABLES.map((name) => `    ${name.padEnd(16)} ${local!.env[name]}`),
+      `  chat model   ${local.env.CHAT_MODEL_URL} (the demo user's model: \`ask\` answers offline)`,
       `  ${LOCAL_STACK_ENV.split("/").pop()} holds these settings while it runs, so from another shell:`,
       `    npm run dev:token -- alice       a token for another user`,
       `    npm run maintenance              the operator commands (kb:backup, kb:restore too)`,

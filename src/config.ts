@@ -1,6 +1,7 @@
 // Environment -> typed, validated config. Defaults are the seed's (database `layra`, bucket
 // `layra-bucket`, HNSW M=32); every value can be overridden so the gateway can point at a stock
 // LAYRA `.env` (see .env.layra.example). Variable names follow LAYRA's settings where they exist.
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -251,6 +252,40 @@ const envSchema = z
     SEARCH_MAX_QUERY_CHARS: int(1, 1_000_000).default(2_000),
     /** How often an open subscription re-checks that its token still exists (logout ends it). */
     TOKEN_RECHECK_MS: int(100, 3_600_000).default(5_000),
+
+    // Answers (`ask`, docs/ask.md): the chat model named by a conversation's model settings, called with the
+    // openai SDK through src/stores/outbound-fetch.ts.
+    /**
+     * Comma-separated CIDRs, IP addresses or host names the chat model may be reached at although they are
+     * private, loopback, link-local or otherwise internal (refused by default: `model_url` comes from users).
+     */
+    CHAT_MODEL_ALLOWED_HOSTS: z.string().default(""),
+    /** How long the chat model may take to answer a request's headers (the SDK's timeout; streaming is bounded by ASK_MAX_DURATION_MS). */
+    CHAT_MODEL_TIMEOUT_MS: int(100, 600_000).default(60_000),
+    /** Redirects followed per model request, each checked like the first URL. */
+    CHAT_MODEL_MAX_REDIRECTS: int(0, 20).default(3),
+    /** The longest question `ask` takes; retrieval embeds it, so it may not exceed SEARCH_MAX_QUERY_CHARS. */
+    ASK_MAX_QUESTION_CHARS: int(1, 1_000_000).default(2_000),
+    /** Answers one user may have running at once, across replicas (counted in the cache database). */
+    ASK_MAX_ANSWERS_PER_USER: int(1, 10_000).default(3),
+    /** Answers one gateway process runs at once. */
+    ASK_MAX_ANSWERS_PER_REPLICA: int(1, 100_000).default(64),
+    /** The longest an answer may run, retrieval and model included; then it is saved as cut by the gateway. */
+    ASK_MAX_DURATION_MS: int(1_000, 3_600_000).default(300_000),
+    /** LAYRA's MAX_PARENT_DEPTH: history messages (two per turn) walked up the parent chain; 5 reaches 3 turns. */
+    ASK_HISTORY_DEPTH: int(0, 1_000).default(5),
+    /** A page image larger than this many pixels is scaled down before it is sent (a 200 DPI A4 page is 3.9 M). */
+    ASK_IMAGE_MAX_PIXELS: int(4_096, 100_000_000).default(4_000_000),
+    /** The largest page image (PNG bytes) sent; larger ones are scaled down until they fit. */
+    ASK_IMAGE_MAX_BYTES: int(1_024, 100 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** The page-image bytes one prompt may carry in all, history included; shared equally by its images. */
+    ASK_PROMPT_MAX_IMAGE_BYTES: int(1_024, 1024 * 1024 * 1024).default(24 * 1024 * 1024),
+    /** Events an answer's Redis stream keeps for followers (deltas written while a write is pending are merged). */
+    ASK_STREAM_MAX_EVENTS: int(16, 1_000_000).default(10_000),
+    /** How long an answer's events stay readable after its last one (resume by message id). */
+    ASK_STREAM_TTL_SECONDS: int(10, 7 * 24 * 3600).default(3_600),
+    /** How often a running answer checks for a stop asked on another replica. */
+    ASK_STOP_POLL_MS: int(20, 60_000).default(250),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -287,6 +322,21 @@ const envSchema = z
     if (env.KAFKA_UNHANDLED_TOPIC === env.KAFKA_TOPIC) {
       ctx.addIssue({ code: "custom", path: ["KAFKA_UNHANDLED_TOPIC"], message: "must differ from KAFKA_TOPIC" });
     }
+    if (env.ASK_MAX_QUESTION_CHARS > env.SEARCH_MAX_QUERY_CHARS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ASK_MAX_QUESTION_CHARS"],
+        message: "must not exceed SEARCH_MAX_QUERY_CHARS (the question is embedded for retrieval)",
+      });
+    }
+    for (const entry of commaList(env.CHAT_MODEL_ALLOWED_HOSTS)) {
+      if (!isHostOrNetwork(entry))
+        ctx.addIssue({
+          code: "custom",
+          path: ["CHAT_MODEL_ALLOWED_HOSTS"],
+          message: `${JSON.stringify(entry)} is not a CIDR, an IP address or a host name`,
+        });
+    }
     if (env.GRAPHQL_MAX_DOCUMENT_BYTES > env.MAX_REQUEST_BODY_BYTES) {
       ctx.addIssue({
         code: "custom",
@@ -304,6 +354,15 @@ function commaList(value: string): string[] {
     .split(",")
     .map((entry) => entry.trim())
     .filter(Boolean);
+}
+
+/** A CIDR (`10.0.0.0/8`), an IP address or a host name (letters, digits, dots and dashes). */
+function isHostOrNetwork(value: string): boolean {
+  const [address, prefix, ...rest] = value.split("/");
+  if (rest.length > 0 || !address) return false;
+  const family = isIP(address);
+  if (prefix !== undefined) return family !== 0 && /^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  return family !== 0 || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(address);
 }
 
 /** `scheme://host[:port]` exactly as a browser sends it in the Origin header. */
@@ -451,6 +510,24 @@ const configSchema = envSchema.transform((env) => {
       intervalMs: env.UPLOAD_SWEEP_INTERVAL_SECONDS * 1000,
       batchSize: env.UPLOAD_SWEEP_BATCH,
       claimMs: env.UPLOAD_SWEEP_RETRY_SECONDS * 1000,
+    },
+    chatModel: {
+      allowedHosts: commaList(env.CHAT_MODEL_ALLOWED_HOSTS),
+      timeoutMs: env.CHAT_MODEL_TIMEOUT_MS,
+      maxRedirects: env.CHAT_MODEL_MAX_REDIRECTS,
+    },
+    ask: {
+      maxQuestionChars: env.ASK_MAX_QUESTION_CHARS,
+      maxAnswersPerUser: env.ASK_MAX_ANSWERS_PER_USER,
+      maxAnswersPerReplica: env.ASK_MAX_ANSWERS_PER_REPLICA,
+      maxDurationMs: env.ASK_MAX_DURATION_MS,
+      historyDepth: env.ASK_HISTORY_DEPTH,
+      imageMaxPixels: env.ASK_IMAGE_MAX_PIXELS,
+      imageMaxBytes: env.ASK_IMAGE_MAX_BYTES,
+      promptMaxImageBytes: env.ASK_PROMPT_MAX_IMAGE_BYTES,
+      streamMaxEvents: env.ASK_STREAM_MAX_EVENTS,
+      streamTtlSeconds: env.ASK_STREAM_TTL_SECONDS,
+      stopPollMs: env.ASK_STOP_POLL_MS,
     },
     ingest: {
       dpi: env.EMBEDDING_IMAGE_DPI,

@@ -142,6 +142,22 @@ export class RateLimited extends GraphQLError {
   }
 }
 
+/** How a call to a conversation's chat model failed (docs/errors.md, "Answers"). */
+export type ChatModelFailure = "MODEL_UNAVAILABLE" | "MODEL_REFUSED" | "MODEL_TIMEOUT" | "MODEL_URL_REFUSED";
+
+/**
+ * The chat model named by a conversation's settings could not answer. The message is the gateway's own: never
+ * the API key, the URL, an address it resolved to, or the provider's text (which may quote the key).
+ */
+export class ChatModelFailed extends GraphQLError {
+  constructor(
+    readonly failure: ChatModelFailure,
+    message: string,
+  ) {
+    super(message, { extensions: { code: failure } });
+  }
+}
+
 /** The message of anything thrown: an Error's message, anything else as text. */
 export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 

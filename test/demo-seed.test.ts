@@ -27,9 +27,9 @@ test("the demo's files are real PDFs a worker ingested: page images are rendered
   const { gateway } = state;
   await createTopic(gateway.config, 1);
   const stopWorkers = await startWorkers(gateway, state.env, overrides);
-  let starterVariables: { knowledgeBaseId: string; taskId: string };
+  let starterVariables: Awaited<ReturnType<typeof seedDemo>>;
   try {
-    starterVariables = await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!);
+    starterVariables = await seedDemo(gateway.app.stores, state.env.MODEL_SERVER_URL!, state.env.CHAT_MODEL_URL!);
   } finally {
     await stopWorkers();
   }
@@ -82,4 +82,46 @@ test("the demo's files are real PDFs a worker ingested: page images are rendered
     (result) => result.data as { taskProgress: { status: string; end: string | null } },
   );
   assert.deepEqual([states.at(-1)?.taskProgress.status, states.at(-1)?.taskProgress.end], ["completed", "COMPLETED"]);
+
+  // The Ask tab, run as given on the demo conversation: the demo model (the chat stand-in) answers from the
+  // router manual's reset page, streamed, and the answer ends with the turn as saved.
+  const ask = tab("Ask");
+  const asked = await wsOperation(
+    gateway.url,
+    { query: ask.query, variables: { ...ask.variables, conversationId: starterVariables.conversationId } },
+    { Authorization: `Bearer ${token}` },
+  );
+  assert.equal(asked.errors ?? asked.closed, undefined, JSON.stringify(asked));
+  const events = asked.results.map((result) => {
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    return (result.data as { ask: AskEvent }).ask;
+  });
+  const types = events.map((event) => event.type);
+  assert.equal(types[0], "STARTED", types.join(","));
+  assert.equal(types.at(-1), "TURN", types.join(","));
+  assert.ok(types.includes("TEXT"), types.join(","));
+  const pages = events.find((event) => event.type === "PAGES")?.pages ?? [];
+  assert.equal(pages[0]?.fileName, "router-setup.pdf", JSON.stringify(pages));
+  const text = events
+    .filter((event) => event.type === "TEXT")
+    .map((event) => event.delta)
+    .join("");
+  assert.ok(text.startsWith(`You asked: ${String(ask.variables!.question)}`), text);
+  const turn = events.at(-1)!.turn!;
+  assert.deepEqual([turn.messageId, turn.status], [events[0]!.messageId, "completed"]);
+  assert.ok(turn.aiMessage.endsWith(text), turn.aiMessage);
+  const saved = await gateway.query<{ conversation: { turns: { edges: { node: { messageId: string } }[] } } }>(
+    `query($id: String!) { conversation(conversationId: $id) { turns(last: 1) { edges { node { messageId } } } } }`,
+    { variables: { id: starterVariables.conversationId }, token },
+  );
+  assert.equal(saved.errors, undefined, JSON.stringify(saved.errors));
+  assert.equal(saved.data!.conversation.turns.edges[0]?.node.messageId, turn.messageId);
 });
+
+interface AskEvent {
+  type: string;
+  messageId: string;
+  delta: string | null;
+  pages: { fileName: string }[] | null;
+  turn: { messageId: string; status: string; aiMessage: string } | null;
+}

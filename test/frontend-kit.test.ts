@@ -14,7 +14,17 @@ import { redisClient, sharedStackEnv, startGateway, type GraphQLResponse, type T
 import { wsOperation } from "./ws.js";
 
 const root = new URL("..", import.meta.url).pathname;
-const OPERATIONS = ["Profile", "Library", "CreateKnowledgeBase", "UploadFiles", "TaskProgress", "Search"];
+const OPERATIONS = [
+  "Profile",
+  "Library",
+  "CreateKnowledgeBase",
+  "UploadFiles",
+  "TaskProgress",
+  "Search",
+  "Conversations",
+  "Ask",
+  "StopAnswer",
+];
 
 before(async () => {
   await generateAndTypecheck();

@@ -12,7 +12,11 @@ let development: TestGateway;
 let production: TestGateway;
 const DEMO_HEADER = "Bearer header-given-by-npm-start";
 /** What npm start hands over from its demo data (dev/seed-demo.ts). */
-const STARTER_VARIABLES = { knowledgeBaseId: `demo_${randomUUID()}`, taskId: `demo_${randomUUID()}` };
+const STARTER_VARIABLES = {
+  knowledgeBaseId: `demo_${randomUUID()}`,
+  taskId: `demo_${randomUUID()}`,
+  conversationId: `demo_${randomUUID()}`,
+};
 
 before(async () => {
   shared = await sharedStackEnv();
@@ -61,7 +65,7 @@ test("in development it opens with the given header, the CSRF header and the sta
   assert.equal(options.subscriptionsProtocol, "WS");
   const tabs = options.defaultTabs as { query: string; headers: string; variables: string | null }[];
   const names = tabs.map((tab) => /^(query|mutation|subscription) (\w+)/m.exec(tab.query)?.[2]);
-  assert.ok(names.includes("Profile") && names.includes("Search") && names.includes("Progress"), String(names));
+  for (const name of ["Profile", "Search", "Progress", "Ask"]) assert.ok(names.includes(name), String(names));
   const hasUpload = development.app.yoga.getEnveloped().schema.getMutationType()?.getFields().uploadFiles;
   assert.equal(names.includes("Upload"), Boolean(hasUpload), "the upload tab appears once the schema has uploadFiles");
   assert.ok(tabs.length <= STARTER_OPERATIONS.length);
@@ -75,6 +79,8 @@ test("in development it opens with the given header, the CSRF header and the sta
     ) as Record<string, unknown>;
   assert.equal(variables("Search").knowledgeBaseId, STARTER_VARIABLES.knowledgeBaseId);
   assert.equal(variables("Progress").taskId, STARTER_VARIABLES.taskId);
+  assert.equal(variables("Ask").conversationId, STARTER_VARIABLES.conversationId);
+  assert.ok(String(variables("Ask").question).length > 0, "the Ask tab comes with a question");
 
   // The profile tab runs as it is with the header the page carries.
   const token = await development.token("graphiqluser");

@@ -2,8 +2,9 @@
 // origin, in headless Chromium against a gateway in persisted mode (the generated manifest) with a
 // real ingestion worker on the local stack and Kafka: log in with a pasted token, create a knowledge
 // base, upload a PDF with one topic per page and watch the progress bar move page by page to 100%,
-// see the page thumbnails load, search each topic and see its page first. Screenshots of each step go
-// to test-output/screenshots.
+// see the page thumbnails load, search each topic and see its page first, ask a conversation about a
+// page and watch the answer stream in beside that page's thumbnail, stop a second answer. Screenshots of
+// each step go to test-output/screenshots.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { after, before, test } from "node:test";
 import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
 import { buildWebApp, generateAndTypecheck, MANIFEST, serveStatic } from "./fixtures/web-app.js";
 import { sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
+import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import { documentPdf } from "../dev/pdf.js";
 import { TOPIC_PAGES, TOPICS } from "./fixtures/topic-pages.js";
 import { createTopic, ingestOverrides, startWorkers } from "./ingest-helpers.js";
@@ -27,6 +29,8 @@ let browser: BrowserSession;
 let token: string;
 /** What the page sent the gateway: HTTP request bodies and graphql-ws frames. */
 const sent = { bodies: [] as string[], frames: [] as string[] };
+/** The page's console errors and uncaught exceptions: there must be none. */
+const consoleErrors: string[] = [];
 
 before(async () => {
   await generateAndTypecheck();
@@ -53,6 +57,10 @@ before(async () => {
     }
   });
   browser.page.on("websocket", (socket) => socket.on("framesent", (frame) => sent.frames.push(String(frame.payload))));
+  browser.page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
+  browser.page.on("pageerror", (error) => consoleErrors.push(error.message));
 });
 after(async () => {
   await browser?.close();
@@ -166,6 +174,86 @@ test("search each topic and see its page first, with its image", async () => {
     for (const hit of hits) assert.match(hit, /^manual\.pdf, page [1-4] \(score -?\d+\.\d\d\)/);
   }
   assert.deepEqual(browser.offending, [], "no failed request and nothing from outside 127.0.0.1");
+});
+
+test("ask a conversation about a page: the answer streams in beside that page's thumbnail; stop a slow one", async () => {
+  const { page } = browser;
+  // Conversations as LAYRA creates them, their models the local chat stand-in (dev/stack/chat-model-server.ts):
+  // "slow" streams a word every 150 ms, "endless" never ends by itself.
+  const writer = new LayraWriter(gateway.app.stores, gateway.config.model.url);
+  const manuals = await page.locator("#knowledge-base option", { hasText: "manuals" }).getAttribute("value");
+  const settings = (model: string) =>
+    defaultSettings({
+      model_name: model,
+      model_url: shared.env.CHAT_MODEL_URL!,
+      api_key: "sk-web-app-test",
+      base_used: [{ name: "manuals", baseId: manuals! }],
+      // The stand-in's page vectors score a few points per matching word, below LAYRA's default threshold.
+      score_threshold: 0,
+    });
+  await writer.createConversation(USER, "Field notes", [], settings("stand-in slow"));
+  const endless = await writer.createConversation(USER, "Endless notes", [], settings("stand-in slow endless"));
+  await page.reload();
+  await page.locator("#conversation option", { hasText: "Endless notes" }).waitFor({ state: "attached", ...WAIT });
+
+  // The answer's text as the page shows it, at each change.
+  await page.evaluate(() => {
+    const answer = document.querySelector("#answer")!;
+    const seen: string[] = [];
+    (window as unknown as { answerSeen: string[] }).answerSeen = seen;
+    new MutationObserver(() => seen.push(answer.textContent ?? "")).observe(answer, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  });
+  const question = `What rises through the crust? (${TOPICS[2]!.query})`;
+  await step("answered", async () => {
+    await page.getByLabel("Conversation").selectOption({ label: "Field notes" });
+    await page.getByLabel("Question").fill(question);
+    await page.getByRole("button", { name: "Ask" }).click();
+    await page.locator("#answer-status", { hasText: "saved: completed" }).waitFor(WAIT);
+    await imagesLoaded("#answer-pages img", 1);
+  });
+  const answer = (await page.locator("#answer").textContent()) ?? "";
+  assert.ok(answer.startsWith(`You asked: ${question}`), answer);
+  const seen = await page.evaluate(() => (window as unknown as { answerSeen: string[] }).answerSeen);
+  assert.ok(
+    seen.some((text) => text.length > 0 && text.length < answer.length),
+    `the answer came in pieces: ${seen.length} changes`,
+  );
+  // The first retrieved page is the magma page: the same S3 object as the library's page 3 thumbnail.
+  const objectPath = (url: string | null) => new URL(url!).pathname;
+  const retrieved = await page.locator("#answer-pages img").first().getAttribute("src");
+  const page3 = await page.locator('#library img[alt="manual.pdf page 3"]').getAttribute("src");
+  assert.equal(objectPath(retrieved), objectPath(page3));
+  assert.match(
+    (await page.locator("#answer-pages img").first().getAttribute("alt")) ?? "",
+    /^retrieved 1: manual\.pdf/,
+  );
+
+  await step("stopped", async () => {
+    await page.getByLabel("Conversation").selectOption({ label: "Endless notes" });
+    await page.getByLabel("Question").fill("Tell me everything about sourdough");
+    await page.getByRole("button", { name: "Ask" }).click();
+    await page.locator("#answer", { hasText: "You asked:" }).waitFor(WAIT);
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.locator("#answer-status", { hasText: "saved: aborted" }).waitFor(WAIT);
+  });
+  assert.equal(await page.getByRole("button", { name: "Stop" }).isDisabled(), true);
+  assert.equal(await page.locator("#error").isVisible(), false);
+  const stored = (await gateway.app.stores.mongo.db
+    .collection("conversations")
+    .findOne({ conversation_id: endless.conversation_id })) as unknown as {
+    turns: { status: string; ai_message: { content: string } }[];
+  };
+  assert.deepEqual(
+    stored.turns.map((turn) => turn.status),
+    ["aborted"],
+  );
+  assert.ok(stored.turns[0]!.ai_message.content.endsWith(" ⚠️ Abort By User"), stored.turns[0]!.ai_message.content);
+  assert.deepEqual(browser.offending, [], "no failed request and nothing from outside 127.0.0.1");
+  assert.deepEqual(consoleErrors, [], "the page's console stays free of errors");
 });
 
 test("the app sent every operation by its hash from the generated manifest, never as query text", () => {

@@ -14,12 +14,19 @@ import { fileURLToPath } from "node:url";
 
 export const STORE_SERVERS = ["mongo", "milvus", "redis", "s3", "model", "kafka"] as const;
 /**
+ * Servers started by default that are not stores of the gateway: `chatModel` is the OpenAI-compatible chat
+ * stand-in (dev/stack/chat-model-server.ts), called at the URL a user's model settings name.
+ */
+const MODEL_SERVERS = ["chatModel"] as const;
+const DEFAULT_SERVERS = [...STORE_SERVERS, ...MODEL_SERVERS];
+/**
  * Servers started only when asked for: `milvusEngine` is the real Milvus engine (2.3, embedded by
  * PyPI's `milvus` package, dev/stack/milvus-engine.py), a second Milvus beside milvus-lite, which
  * reimplements Milvus's protocol; it takes about 40 s to start.
  */
 const OPTIONAL_SERVERS = ["milvusEngine"] as const;
-export type StoreServer = (typeof STORE_SERVERS)[number] | (typeof OPTIONAL_SERVERS)[number];
+export type StoreServer =
+  (typeof STORE_SERVERS)[number] | (typeof MODEL_SERVERS)[number] | (typeof OPTIONAL_SERVERS)[number];
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const cacheDir = process.env.LAYRA_STACK_CACHE ?? join(projectRoot, ".stack");
@@ -143,6 +150,11 @@ const specs: Record<StoreServer, ServerSpec> = {
     command: process.execPath,
     args: () => ["--import", "tsx", join(projectRoot, "dev/stack/model-server.ts")],
   },
+  // The OpenAI-compatible chat stand-in that answers `ask` (dev/stack/chat-model-server.ts).
+  chatModel: {
+    command: process.execPath,
+    args: () => ["--import", "tsx", join(projectRoot, "dev/stack/chat-model-server.ts")],
+  },
   kafka: {
     command: "java",
     // A small heap, the serial collector and C1 only: a test broker starts faster and stays small.
@@ -213,7 +225,7 @@ export class LocalStack {
 
   /** Starts every server (or `only` those) with fresh data under a temporary folder. */
   static async start(options: { only?: readonly StoreServer[] } = {}): Promise<LocalStack> {
-    for (const server of options.only ?? STORE_SERVERS) {
+    for (const server of options.only ?? DEFAULT_SERVERS) {
       if (specs[server].command.startsWith(cacheDir) && !existsSync(specs[server].command)) {
         throw new Error(`${specs[server].command} is missing: run dev/stack/install.sh first`);
       }
@@ -221,11 +233,11 @@ export class LocalStack {
     if (!existsSync(kafkaLib)) throw new Error(`${kafkaLib} is missing: run dev/stack/install.sh first`);
     const root = await mkdtemp(join(tmpdir(), "layra-stack-"));
     const ports = {} as Record<StoreServer, number>;
-    for (const server of [...STORE_SERVERS, ...OPTIONAL_SERVERS]) ports[server] = await freePort();
+    for (const server of [...DEFAULT_SERVERS, ...OPTIONAL_SERVERS]) ports[server] = await freePort();
     const stack = new LocalStack(root, ports);
     LocalStack.live.add(stack);
     try {
-      await Promise.all((options.only ?? STORE_SERVERS).map((server) => stack.startServer(server)));
+      await Promise.all((options.only ?? DEFAULT_SERVERS).map((server) => stack.startServer(server)));
     } catch (error) {
       await stack.close();
       throw error;
@@ -246,6 +258,10 @@ export class LocalStack {
       MINIO_ACCESS_KEY: S3_ACCESS_KEY,
       MINIO_SECRET_KEY: S3_SECRET_KEY,
       MODEL_SERVER_URL: `http://127.0.0.1:${this.ports.model}`,
+      /** Where the demo user's chat model answers (dev/seed-demo.ts); the gateway itself reads no such setting. */
+      CHAT_MODEL_URL: `http://127.0.0.1:${this.ports.chatModel}/v1`,
+      // The chat stand-in listens on loopback, which the gateway refuses to call unless allowed.
+      CHAT_MODEL_ALLOWED_HOSTS: "127.0.0.1/32",
       KAFKA_BROKER_URL: `127.0.0.1:${this.ports.kafka}`,
     };
   }

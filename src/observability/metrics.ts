@@ -117,6 +117,43 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Answers (`ask`, docs/ask.md); no user, conversation, model or URL label.
+  readonly answers = new Counter({
+    name: "ask_answers_total",
+    help: "Answers finished, by outcome (completed, aborted, failed)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly answerErrors = new Counter({
+    name: "ask_errors_total",
+    help: "Answers that failed, by error class (MODEL_UNAVAILABLE, MODEL_REFUSED, MODEL_TIMEOUT, MODEL_URL_REFUSED, TIME_LIMIT, RETRIEVAL, SAVE)",
+    labelNames: ["class"],
+    registers: [this.registry],
+  });
+  readonly answerTokens = new Counter({
+    name: "ask_tokens_total",
+    help: "Tokens the chat models reported, by kind (prompt, completion)",
+    labelNames: ["kind"],
+    registers: [this.registry],
+  });
+  readonly answerFirstToken = new Histogram({
+    name: "ask_time_to_first_token_seconds",
+    help: "From the ask to the model's first reasoning or answer delta",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly answersRunning = new Gauge({
+    name: "ask_answers_running",
+    help: "Answers this process is running",
+    registers: [this.registry],
+  });
+  readonly answerRefusals = new Counter({
+    name: "ask_refusals_total",
+    help: "Asks refused before they started, by limit (user, replica, question)",
+    labelNames: ["limit"],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

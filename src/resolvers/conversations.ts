@@ -3,7 +3,8 @@
 // failure still finds the turns that name what is left.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
-import type { Context } from "../context.js";
+import type { Context, StoreAccess } from "../context.js";
+import { withKnowledgeBaseLocks } from "../stores/lock.js";
 import { BadUserInput, CascadeIncomplete, Conflict, LimitExceeded, NotFound } from "../errors.js";
 import type { ChatflowDoc, ConversationDoc, FileUsed, TurnDoc } from "../stores/documents.js";
 import { runCascade } from "../lib/cascade.js";
@@ -115,16 +116,7 @@ export async function addTurn(
   input: TurnInput,
 ): Promise<TurnDoc> {
   const conversation = await ownDocument(context, "conversation", "conversation", conversationId);
-  const parent = input.parentMessageId ?? "";
-  if (parent !== "" && !conversation.turns.some((turn) => turn.message_id === parent))
-    throw new BadUserInput("parentMessageId", 'must be "" or a message of this conversation');
-  const tempDb = input.tempDb ?? "";
-  // LAYRA names a conversation's temp bases `temp_{conversationId}_{uuid4}`; the delete cascade relies on it.
-  if (tempDb !== "" && parseTempKnowledgeBaseId(tempDb)?.parentId !== conversationId)
-    throw new BadUserInput(
-      "tempDb",
-      `must be "" or a temp knowledge base of this conversation (temp_${conversationId}_...)`,
-    );
+  const { parent, tempDb } = turnPlace(conversation, input.parentMessageId, input.tempDb);
   if (input.userMessage.length > MAX_MESSAGE || input.aiMessage.length > MAX_MESSAGE)
     throw new BadUserInput("input", `messages must be at most ${MAX_MESSAGE} characters`);
   const imageKeys = requireListLength("imageKeys", input.imageKeys ?? [], MAX_TURN_PAGES);
@@ -174,8 +166,7 @@ export async function addTurn(
     completion_tokens: counts[1]!,
     prompt_tokens: counts[2]!,
   };
-  if (!(await context.stores.mongo.conversations.pushTurn(username, conversationId, turn)))
-    throw new NotFound("conversation", conversationId);
+  if (!(await saveTurn(context, username, conversationId, turn))) throw new NotFound("conversation", conversationId);
   return turn;
 }
 
@@ -193,6 +184,35 @@ export async function requireTempBaseRoom(context: Context, username: string): P
     { extensions: error.extensions },
   );
 }
+
+/** Where a new turn of `conversation` goes: its parent ("" for a root) and temp knowledge base ("" for none), checked. */
+export function turnPlace(
+  conversation: ConversationDoc,
+  parentMessageId: string | null | undefined,
+  tempDb: string | null | undefined,
+): { parent: string; tempDb: string } {
+  const parent = parentMessageId ?? "";
+  if (parent !== "" && !conversation.turns.some((turn) => turn.message_id === parent))
+    throw new BadUserInput("parentMessageId", 'must be "" or a message of this conversation');
+  const temp = tempDb ?? "";
+  // LAYRA names a conversation's temp bases `temp_{conversationId}_{uuid4}`; the delete cascade relies on it.
+  if (temp !== "" && parseTempKnowledgeBaseId(temp)?.parentId !== conversation.conversation_id)
+    throw new BadUserInput(
+      "tempDb",
+      `must be "" or a temp knowledge base of this conversation (temp_${conversation.conversation_id}_...)`,
+    );
+  return { parent, tempDb: temp };
+}
+
+/**
+ * LAYRA's add_turn, holding the lock of the temp knowledge base the turn names (CONFLICT while a cascade
+ * deletes it), as every write that adds a reference to a knowledge base does. False when the conversation
+ * is gone (deleted meanwhile): no turn is written.
+ */
+export const saveTurn = (access: StoreAccess, username: string, conversationId: string, turn: TurnDoc) =>
+  withKnowledgeBaseLocks(access, turn.temp_db ? [turn.temp_db] : [], () =>
+    access.stores.mongo.conversations.pushTurn(username, conversationId, turn),
+  );
 
 /** Deletes one conversation (or chatflow) document after its temp knowledge bases. */
 async function deleteWithTempBases(

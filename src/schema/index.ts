@@ -18,5 +18,6 @@ import "./workflow-mutations.js";
 import "./store-stats.js";
 import "./search.js";
 import "./upload.js";
+import "./ask.js";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -118,7 +118,7 @@ function progressDeps(context: AuthenticatedContext): ProgressDeps {
 }
 
 /** A subscription's context is shared by all its events: give each event fresh DataLoaders (pothos#1421). */
-function freshLoaders<T>(event: T, context: Context): T {
+export function freshLoaders<T>(event: T, context: Context): T {
   context.loaders = createLoaders(context.stores, context.viewer);
   return event;
 }

@@ -20,7 +20,7 @@ const MessagePart = builder.objectRef<UserContentPart>("MessagePart").implement(
   }),
 });
 
-const RetrievedPage = builder.objectRef<FileUsed>("RetrievedPage").implement({
+export const RetrievedPage = builder.objectRef<FileUsed>("RetrievedPage").implement({
   description: "A page retrieved for a turn (`file_used`), with its MaxSim score.",
   fields: (t) => ({
     score: t.exposeFloat("score"),

@@ -9,8 +9,8 @@ import { CSRF_HEADER } from "../plugins/index.js";
 export interface GraphiQLSettings {
   /** Headers the IDE opens with (development: the demo user's `Authorization`). Never used in production. */
   headers?: Record<string, string>;
-  /** Values for the starter tabs' variables (development: a demo knowledge base and its finished upload task). */
-  starterVariables?: { knowledgeBaseId?: string; taskId?: string };
+  /** Values for the starter tabs' variables (development: a demo knowledge base, its finished upload task, a conversation). */
+  starterVariables?: { knowledgeBaseId?: string; taskId?: string; conversationId?: string };
 }
 
 /** The operations a newcomer finds in GraphiQL's tabs; those the schema cannot run yet are left out. */
@@ -86,6 +86,25 @@ subscription Progress($taskId: String!) {
 }
 `,
     variables: { taskId: "" },
+  },
+  {
+    name: "Ask",
+    query: `# A question answered from the conversation's knowledge bases by its own chat model, streamed:
+# STARTED (the message id stopAnswer takes), PAGES, REASONING and TEXT pieces, USAGE, then the saved TURN.
+# The conversationId below is the demo's; Profile's knowledge bases hold the pages it retrieves.
+subscription Ask($conversationId: String!, $question: String!) {
+  ask(conversationId: $conversationId, question: $question) {
+    type
+    messageId
+    delta
+    pages { score fileName imageUrl }
+    usage { totalTokens }
+    error { code message }
+    turn { messageId status aiMessage }
+  }
+}
+`,
+    variables: { conversationId: "", question: "How do I do a factory reset of the router?" },
   },
 ];
 

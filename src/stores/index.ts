@@ -1,5 +1,6 @@
 import type { Config } from "../config.js";
 import type { StoreHealth } from "./health.js";
+import { createChatModelStore, type ChatModelStore } from "./chat-model.js";
 import { createKafkaStore, type KafkaStore } from "./kafka.js";
 import { createMilvusStore, type MilvusStore } from "./milvus.js";
 import { createModelStore, type ModelStore } from "./model.js";
@@ -13,6 +14,8 @@ export interface Stores {
   redis: RedisStore;
   s3: S3Store;
   model: ModelStore;
+  /** The chat models conversations name (no health: each conversation names its own). */
+  chatModel: ChatModelStore;
   /** LAYRA's task queue; connected on first use. */
   kafka: KafkaStore;
 }
@@ -24,6 +27,7 @@ export function createStores(config: Config): Stores {
     redis: createRedisStore(config),
     s3: createS3Store(config),
     model: createModelStore(config),
+    chatModel: createChatModelStore(config),
     kafka: createKafkaStore(config),
   };
 }

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { probe, type StoreHealth } from "./health.js";
+import { ANSWER_READ_BLOCK_MS, answerStreams, type AnswerStreams } from "./answer-streams.js";
 import { redisLocks, type RedisLocks } from "./lock.js";
 import { observeStoreCall } from "./observe.js";
 import { pendingUploads, type PendingUploads } from "./pending-uploads.js";
@@ -31,6 +32,8 @@ export interface RedisStore {
   progressKeys: ProgressKeys;
   /** LAYRA's workflow run keys as its execute and cancel endpoints write them (task database). */
   workflowRuns: WorkflowRuns;
+  /** Answers' event streams, stop flags and per-user counts (docs/ask.md). */
+  answers: AnswerStreams;
   /** The server's INFO text (memory and keyspace), for operators. */
   info(): Promise<string>;
   /** Up to `limit` keys of one database with their memory usage in bytes, for operators. */
@@ -74,6 +77,14 @@ export function createRedisStore(config: Config): RedisStore {
     rateLimits: rateLimitCounters(store.cache),
     progressKeys: progressKeys(store.task, () => connect(task), task),
     workflowRuns: workflowRuns(store.task),
+    // Followers' blocking connections are their own to close (when their subscription ends), so not in `opened`;
+    // a blocking read may take its whole block before the store timeout starts to count.
+    answers: answerStreams(store.task, store.cache, () =>
+      store.task.duplicate({
+        enableAutoPipelining: false,
+        commandTimeout: config.storeTimeoutMs + ANSWER_READ_BLOCK_MS,
+      }),
+    ),
     info: () => observeStoreCall("redis", () => store.cache.info(), "info"),
     sampleKeySizes: async (purpose, limit) => {
       const redis = store[purpose];

@@ -122,7 +122,8 @@ export function createS3Store(config: Config): S3Store {
     try {
       response = await fetch(url, {
         method: "PUT",
-        headers,
+        // content-length is signed but left to fetch, which sends the body's own: Node 20's undici refuses a set one.
+        headers: { "content-type": headers["content-type"], "content-md5": headers["content-md5"] },
         // A Buffer's memory is an ArrayBuffer, never a shared one.
         body: body as Uint8Array<ArrayBuffer>,
         signal: AbortSignal.timeout(config.storeTimeoutMs),

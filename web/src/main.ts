@@ -1,12 +1,15 @@
 // The example app: paste a token, browse knowledge bases and their files' pages, upload a PDF and
-// watch it being ingested, search. Every operation is a typed document generated from
+// watch it being ingested, search, ask a conversation a question and watch the answer stream in. Every operation is a typed document generated from
 // src/operations.graphql; page data is only ever set as text or attributes, never as HTML.
 import { Gateway, type Session } from "./api";
 import {
+  AskDocument,
+  ConversationsDocument,
   CreateKnowledgeBaseDocument,
   LibraryDocument,
   ProfileDocument,
   SearchDocument,
+  StopAnswerDocument,
   TaskProgressDocument,
   UploadFilesDocument,
   type LibraryQuery,
@@ -37,9 +40,21 @@ const ui = {
   search: byId<HTMLFormElement>("search"),
   query: byId<HTMLInputElement>("query"),
   hits: byId<HTMLOListElement>("hits"),
+  ask: byId<HTMLFormElement>("ask"),
+  conversation: byId<HTMLSelectElement>("conversation"),
+  question: byId<HTMLInputElement>("question"),
+  stop: byId<HTMLButtonElement>("stop"),
+  answerPages: byId<HTMLDivElement>("answer-pages"),
+  reasoning: byId<HTMLParagraphElement>("reasoning"),
+  answer: byId<HTMLParagraphElement>("answer"),
+  answerStatus: byId<HTMLParagraphElement>("answer-status"),
 };
 
 let gateway: Gateway | null = null;
+/** Each conversation's last turn, so the next question continues its branch (LAYRA's parent_message_id). */
+const lastTurns = new Map<string, string>();
+/** The answer streaming now, for the stop button. */
+let answering: string | null = null;
 
 function element<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -93,7 +108,7 @@ async function logIn(session: Session): Promise<void> {
   ui.username.textContent = me.username;
   ui.login.hidden = true;
   ui.signedIn.hidden = false;
-  await refreshLibrary();
+  await Promise.all([refreshLibrary(), refreshConversations()]);
 }
 
 function logOut(): void {
@@ -203,6 +218,63 @@ async function search(): Promise<void> {
   if (!hits?.length) ui.hits.replaceChildren(element("li", {}, "No matching pages."));
 }
 
+async function refreshConversations(): Promise<void> {
+  const { me } = await signedIn().execute(ConversationsDocument, {});
+  const conversations = me?.conversations?.edges.map((edge) => edge.node) ?? [];
+  lastTurns.clear();
+  for (const conversation of conversations) {
+    const last = conversation.turns.edges.at(-1)?.node.messageId;
+    if (last) lastTurns.set(conversation.conversationId, last);
+  }
+  ui.conversation.replaceChildren(
+    ...conversations.map((conversation) =>
+      element("option", { value: conversation.conversationId }, conversation.name),
+    ),
+  );
+}
+
+async function ask(): Promise<void> {
+  const conversationId = ui.conversation.value;
+  if (!conversationId) throw new Error("this user has no conversation yet (createConversation in GraphiQL)");
+  ui.answerPages.replaceChildren();
+  ui.reasoning.textContent = "";
+  ui.answer.textContent = "";
+  ui.answerStatus.textContent = "asking";
+  try {
+    for await (const { ask: event } of signedIn().subscribe(AskDocument, {
+      conversationId,
+      question: ui.question.value,
+      parentMessageId: lastTurns.get(conversationId) ?? null,
+    })) {
+      if (event.type === "STARTED") {
+        answering = event.messageId;
+        ui.stop.disabled = false;
+      } else if (event.type === "PAGES") {
+        ui.answerPages.replaceChildren(
+          ...(event.pages ?? []).map((page, rank) =>
+            thumbnail(page.imageUrl, `retrieved ${rank + 1}: ${page.fileName} (score ${page.score.toFixed(2)})`),
+          ),
+        );
+      } else if (event.type === "REASONING") ui.reasoning.append(event.delta ?? "");
+      else if (event.type === "TEXT") ui.answer.append(event.delta ?? "");
+      else if (event.type === "ERROR" && event.error) showError(`${event.error.code}: ${event.error.message}`);
+      else if (event.type === "TURN" && event.turn) {
+        lastTurns.set(conversationId, event.turn.messageId);
+        ui.answerStatus.textContent = `saved: ${event.turn.status}`;
+      }
+    }
+  } finally {
+    answering = null;
+    ui.stop.disabled = true;
+  }
+}
+
+async function stop(): Promise<void> {
+  if (!answering) return;
+  ui.stop.disabled = true;
+  await signedIn().execute(StopAnswerDocument, { messageId: answering });
+}
+
 onSubmit(ui.login, () => logIn({ endpoint: ui.endpoint.value.trim(), token: ui.token.value.trim() }));
 onSubmit(ui.create, async () => {
   const { createKnowledgeBase } = await signedIn().execute(CreateKnowledgeBaseDocument, { name: ui.newName.value });
@@ -211,6 +283,8 @@ onSubmit(ui.create, async () => {
 });
 onSubmit(ui.upload, upload);
 onSubmit(ui.search, search);
+onSubmit(ui.ask, ask);
+ui.stop.addEventListener("click", () => void stop().catch(showError));
 ui.logout.addEventListener("click", logOut);
 
 ui.endpoint.value = import.meta.env.VITE_GRAPHQL_ENDPOINT ?? "/graphql";

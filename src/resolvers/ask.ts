@@ -1,0 +1,450 @@
+// `ask`: LAYRA's chat (ChatService.create_chat_stream) as a subscription (docs/ask.md). An answer runs on the
+// replica that took the ask, apart from any subscriber: its events go to a Redis stream that the asker and
+// anyone resuming by message id follow from its start, on any replica, and it ends with exactly one turn
+// saved as LAYRA's add_turn saves it. A stop (the mutation, or the asker unsubscribing while still
+// connected) reaches it through Redis; the asker's connection dropping does not stop it.
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { AuthenticatedContext, Context, Viewer } from "../context.js";
+import {
+  BadUserInput,
+  ChatModelFailed,
+  Conflict,
+  errorMessage,
+  LimitExceeded,
+  NotFound,
+  UpstreamUnavailable,
+} from "../errors.js";
+import { EventChannel } from "../live/event-channel.js";
+import { createLoaders } from "../loaders/index.js";
+import { currentObservation } from "../observability/scope.js";
+import type { FileUsed, TurnDoc, UserContentPart } from "../stores/documents.js";
+import {
+  ABORT_MARK,
+  AnswerText,
+  chatSettings,
+  errorAnswer,
+  historyMessages,
+  modelOptions,
+  withImages,
+  type ChatSettings,
+} from "./ask-prompt.js";
+import { saveTurn, turnPlace } from "./conversations.js";
+import { ownDocument } from "./owned-reads.js";
+import { searchKnowledgeBases } from "./search.js";
+
+export interface AskArgs {
+  conversationId: string;
+  question: string;
+  parentMessageId?: string | null;
+  tempDb?: string | null;
+}
+
+type AnswerEventType = "STARTED" | "PAGES" | "REASONING" | "TEXT" | "USAGE" | "ERROR" | "TURN";
+
+/** One event of an answer, as stored in its Redis stream (JSON) and handed to the schema. */
+export interface AnswerEvent {
+  type: AnswerEventType;
+  messageId: string;
+  conversationId: string;
+  /** True on the answer's last event. */
+  last: boolean;
+  pages?: FileUsed[];
+  skippedKnowledgeBaseIds?: string[];
+  delta?: string;
+  usage?: { totalTokens: number; completionTokens: number; promptTokens: number };
+  error?: { code: string; message: string };
+  turn?: TurnDoc;
+}
+
+/** Why an answer was stopped before its end. */
+type StopReason = "user" | "time";
+
+interface RunningAnswer {
+  stop(reason: StopReason): void;
+}
+
+/** Each app's running answers (keyed by its Live, which every request context carries), for the replica bound and local stops. */
+const runningByApp = new WeakMap<object, Map<string, RunningAnswer>>();
+const runningOf = (context: Context) => {
+  let running = runningByApp.get(context.live);
+  if (!running) runningByApp.set(context.live, (running = new Map()));
+  return running;
+};
+
+/** Tries at saving a turn while a cascade holds its temp knowledge base's lock, 250 ms apart. */
+const SAVE_ATTEMPTS = 40;
+
+/**
+ * Starts an answer to `args.question` in one of the caller's conversations and follows it. Refused before
+ * anything runs: another user's or a missing conversation (NOT_FOUND), a bad question, parent or temp base
+ * (BAD_USER_INPUT), settings without a model URL, and the running-answer limits (LIMIT_EXCEEDED).
+ * `connectionOpen` tells, when the subscriber leaves, whether it unsubscribed (stop) or lost its connection.
+ */
+export async function ask(
+  context: AuthenticatedContext,
+  args: AskArgs,
+  connectionOpen: () => boolean,
+): Promise<AsyncIterable<AnswerEvent>> {
+  const { username } = context.viewer;
+  const limits = context.config.ask;
+  const metrics = currentObservation()?.metrics;
+  if (args.question.trim() === "") throw new BadUserInput("question", "must not be empty");
+  if (args.question.length > limits.maxQuestionChars) {
+    metrics?.answerRefusals.inc({ limit: "question" });
+    throw new BadUserInput(
+      "question",
+      `must be at most ${limits.maxQuestionChars} characters, got ${args.question.length}`,
+    );
+  }
+  const conversation = await ownDocument(context, "conversation", "conversation", args.conversationId);
+  const { parent, tempDb } = turnPlace(conversation, args.parentMessageId, args.tempDb);
+  const settings = chatSettings(conversation.model_config ?? {});
+  if (!/^https?:\/\/\S+$/.test(settings.modelUrl) || settings.modelName === "")
+    throw new BadUserInput(
+      "conversationId",
+      "the conversation's model settings name no model (model_name and an http(s) model_url are needed)",
+    );
+  const running = runningOf(context);
+  if (running.size >= limits.maxAnswersPerReplica) {
+    metrics?.answerRefusals.inc({ limit: "replica" });
+    throw new LimitExceeded("answers running on this gateway", running.size + 1, limits.maxAnswersPerReplica);
+  }
+  const { answers } = context.stores.redis;
+  const slotTtlMs = limits.maxDurationMs + 60_000;
+  const claimed = await answers.claimUserSlot(username, limits.maxAnswersPerUser, slotTtlMs).catch((error: unknown) => {
+    throw redisDown(error);
+  });
+  if (!claimed) {
+    metrics?.answerRefusals.inc({ limit: "user" });
+    throw new LimitExceeded("answers running for this user", limits.maxAnswersPerUser + 1, limits.maxAnswersPerUser);
+  }
+  const messageId = randomUUID();
+  const base = { messageId, conversationId: conversation.conversation_id };
+  try {
+    await answers.append(
+      messageId,
+      [JSON.stringify({ ...base, type: "STARTED", last: false } satisfies AnswerEvent)],
+      limits.streamMaxEvents,
+      limits.streamTtlSeconds,
+      username,
+    );
+  } catch (error) {
+    await answers.releaseUserSlot(username).catch(() => undefined);
+    throw redisDown(error);
+  }
+  const answer = new Answer(context, base, running);
+  void answer
+    .run({ question: args.question, parent, tempDb, settings, turns: conversation.turns })
+    .finally(() => answers.releaseUserSlot(username).catch(() => undefined));
+  return follow(context, messageId, () => {
+    if (connectionOpen()) answer.stop("user");
+  });
+}
+
+/** A follower of one of the caller's answers, from its first event; NOT_FOUND for another user's or an expired one. */
+export async function followAnswer(
+  context: AuthenticatedContext,
+  messageId: string,
+): Promise<AsyncIterable<AnswerEvent>> {
+  await requireOwnAnswer(context, messageId);
+  return follow(context, messageId, () => undefined);
+}
+
+/**
+ * Asks the answer to stop, from any replica: it is saved as aborted, as LAYRA saves an answer whose client
+ * went away. True when the stop was sent (an answer already ended is not changed).
+ */
+export async function stopAnswer(context: AuthenticatedContext, messageId: string): Promise<boolean> {
+  await requireOwnAnswer(context, messageId);
+  runningOf(context).get(messageId)?.stop("user");
+  const ttlSeconds = Math.ceil(context.config.ask.maxDurationMs / 1000) + 60;
+  await context.stores.redis.answers.requestStop(messageId, ttlSeconds).catch((error: unknown) => {
+    throw redisDown(error);
+  });
+  return true;
+}
+
+async function requireOwnAnswer(context: AuthenticatedContext, messageId: string): Promise<void> {
+  const owner = await context.stores.redis.answers.owner(messageId).catch((error: unknown) => {
+    throw redisDown(error);
+  });
+  if (owner !== context.viewer.username) throw new NotFound("answer", messageId);
+}
+
+const redisDown = (error: unknown) =>
+  error instanceof UpstreamUnavailable ? error : new UpstreamUnavailable("redis", errorMessage(error));
+
+/** The answer's events from its start until its last one, read from its Redis stream on a connection of its own. */
+function follow(context: Context, messageId: string, onLeave: () => void): AsyncIterable<AnswerEvent> {
+  const channel = new EventChannel<AnswerEvent>();
+  const reader = context.stores.redis.answers.reader();
+  const idleLimitMs = context.config.ask.maxDurationMs;
+  let finished = false;
+  channel.onEnd(() => {
+    reader.close();
+    if (!finished) onLeave();
+  });
+  void (async () => {
+    let after = "0";
+    let idleSince = Date.now();
+    while (!channel.isEnded) {
+      const entries = await reader.read(messageId, after);
+      for (const entry of entries) {
+        after = entry.id;
+        const event = reviveEvent(entry.event);
+        if (event.last) finished = true;
+        channel.push(event);
+        if (finished) return channel.end();
+      }
+      if (entries.length > 0) idleSince = Date.now();
+      // An answer whose replica stopped never writes its last event: its followers end after the answer's own bound.
+      else if (Date.now() - idleSince > idleLimitMs) {
+        finished = true;
+        return channel.fail(new UpstreamUnavailable("answer", "the answer stopped without its last event"));
+      }
+    }
+  })().catch((error: unknown) => {
+    if (channel.isEnded) return;
+    finished = true;
+    channel.fail(redisDown(error));
+  });
+  return channel;
+}
+
+function reviveEvent(json: string): AnswerEvent {
+  const event = JSON.parse(json) as AnswerEvent;
+  if (event.turn) event.turn.timestamp = new Date(event.turn.timestamp);
+  return event;
+}
+
+interface AnswerPlan {
+  question: string;
+  parent: string;
+  tempDb: string;
+  settings: ChatSettings;
+  turns: TurnDoc[];
+}
+
+/** Deltas that arrive while a write to the stream is pending are merged into one event. */
+const MERGEABLE = new Set<AnswerEventType>(["REASONING", "TEXT"]);
+
+/** One running answer: retrieval, the model call, and its turn; its events written to Redis in order. */
+class Answer implements RunningAnswer {
+  private readonly abort = new AbortController();
+  private readonly pending: AnswerEvent[] = [];
+  private writing: Promise<void> | null = null;
+  private readonly access: Context;
+  private readonly viewer: Viewer;
+
+  constructor(
+    context: AuthenticatedContext,
+    private readonly base: { messageId: string; conversationId: string },
+    private readonly running: Map<string, RunningAnswer>,
+  ) {
+    this.viewer = context.viewer;
+    // Its own loaders: the answer outlives the request that started it.
+    this.access = { ...context, loaders: createLoaders(context.stores, context.viewer) };
+    running.set(base.messageId, this);
+  }
+
+  stop(reason: StopReason): void {
+    if (!this.abort.signal.aborted) this.abort.abort(reason);
+  }
+
+  private get stopReason(): StopReason | null {
+    return this.abort.signal.aborted ? (this.abort.signal.reason as StopReason) : null;
+  }
+
+  private emit(event: Omit<AnswerEvent, "messageId" | "conversationId" | "last">, last = false): void {
+    const full: AnswerEvent = { ...this.base, ...event, last };
+    const previous = this.pending.at(-1);
+    if (previous && previous.type === full.type && MERGEABLE.has(full.type)) previous.delta += full.delta ?? "";
+    else this.pending.push(full);
+    this.writing ??= this.flush();
+  }
+
+  /** Writes what is pending, one write at a time, until nothing is. */
+  private async flush(): Promise<void> {
+    const { answers } = this.access.stores.redis;
+    const { streamMaxEvents, streamTtlSeconds } = this.access.config.ask;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0).map((event) => JSON.stringify(event));
+      // A failed write loses these events for followers only: the answer goes on and its turn is saved.
+      await answers.append(this.base.messageId, batch, streamMaxEvents, streamTtlSeconds).catch(() => undefined);
+    }
+    this.writing = null;
+  }
+
+  async run(plan: AnswerPlan): Promise<void> {
+    const { config, stores } = this.access;
+    const metrics = currentObservation()?.metrics;
+    metrics?.answersRunning.inc();
+    const started = performance.now();
+    const timer = setTimeout(() => this.stop("time"), config.ask.maxDurationMs);
+    const stopPoll = setInterval(() => {
+      void stores.redis.answers
+        .stopRequested(this.base.messageId)
+        .then((stop) => stop && this.stop("user"))
+        .catch(() => undefined);
+    }, config.ask.stopPollMs);
+    const text = new AnswerText();
+    const tokens = { totalTokens: 0, completionTokens: 0, promptTokens: 0 };
+    let fileUsed: FileUsed[] = [];
+    const userContent: UserContentPart[] = [];
+    let failure: { code: string; message: string } | null = null;
+    try {
+      const pages = await this.retrieve(plan);
+      fileUsed = pages.fileUsed;
+      userContent.push(...pages.imageKeys.map((key) => ({ type: "image_url" as const, image_url: key })));
+      this.emit({ type: "PAGES", pages: fileUsed, skippedKnowledgeBaseIds: pages.skipped });
+      const messages = await withImages(
+        this.access,
+        this.viewer.username,
+        [
+          ...(plan.settings.systemPrompt
+            ? [{ role: "system", content: [{ type: "text" as const, text: plan.settings.systemPrompt }] }]
+            : []),
+          ...historyMessages(plan.turns, plan.parent, config.ask.historyDepth),
+          { role: "user", content: [...userContent, { type: "text", text: plan.question }] },
+        ],
+        {
+          maxPixels: config.ask.imageMaxPixels,
+          maxBytes: config.ask.imageMaxBytes,
+          promptMaxBytes: config.ask.promptMaxImageBytes,
+        },
+      );
+      this.throwIfStopped();
+      let first = true;
+      for await (const delta of stores.chatModel.stream({
+        baseUrl: plan.settings.modelUrl,
+        apiKey: plan.settings.apiKey,
+        model: plan.settings.modelName,
+        messages,
+        options: modelOptions(plan.settings),
+        signal: this.abort.signal,
+      })) {
+        if (delta.kind === "usage") {
+          const { kind: _kind, ...usage } = delta;
+          Object.assign(tokens, usage);
+          this.emit({ type: "USAGE", usage });
+          continue;
+        }
+        if (first) metrics?.answerFirstToken.observe((performance.now() - started) / 1000);
+        first = false;
+        if (delta.kind === "reasoning") text.reasoning(delta.text);
+        else text.text(delta.text);
+        this.emit({ type: delta.kind === "reasoning" ? "REASONING" : "TEXT", delta: delta.text });
+      }
+      this.throwIfStopped();
+    } catch (error) {
+      const reason = this.stopReason;
+      if (reason === "user") text.cut(ABORT_MARK);
+      else {
+        failure =
+          reason === "time"
+            ? { code: "TIME_LIMIT", message: `the answer took longer than ${config.ask.maxDurationMs} ms` }
+            : error instanceof ChatModelFailed
+              ? { code: error.failure, message: error.message }
+              : error instanceof BadUserInput || error instanceof UpstreamUnavailable
+                ? { code: "RETRIEVAL", message: error.message }
+                : { code: "INTERNAL", message: "the answer failed" };
+        text.cut(errorAnswer(failure.message));
+        this.emit({ type: "ERROR", error: failure });
+      }
+    } finally {
+      clearTimeout(timer);
+      clearInterval(stopPoll);
+    }
+    const turn: TurnDoc = {
+      message_id: this.base.messageId,
+      parent_message_id: plan.parent,
+      user_message: { role: "user", content: [...userContent, { type: "text", text: plan.question }] },
+      temp_db: plan.tempDb,
+      ai_message: { role: "assistant", content: text.content() },
+      file_used: fileUsed,
+      status: this.stopReason === "user" ? "aborted" : "completed",
+      timestamp: new Date(),
+      total_token: tokens.totalTokens,
+      completion_tokens: tokens.completionTokens,
+      prompt_tokens: tokens.promptTokens,
+    };
+    await this.save(turn);
+    metrics?.answers.inc({ outcome: failure ? "failed" : turn.status });
+    if (failure) metrics?.answerErrors.inc({ class: failure.code });
+    metrics?.answerTokens.inc({ kind: "prompt" }, tokens.promptTokens);
+    metrics?.answerTokens.inc({ kind: "completion" }, tokens.completionTokens);
+    metrics?.answersRunning.dec();
+    this.running.delete(this.base.messageId);
+    await this.writing;
+  }
+
+  private throwIfStopped(): void {
+    if (this.abort.signal.aborted) throw new Error("stopped");
+  }
+
+  /**
+   * The question's pages: one exact MaxSim ranking over the turn's temp base and the settings' `base_used`,
+   * top_K at or above the threshold. Bases the caller does not own or that are gone are skipped and named.
+   */
+  private async retrieve(plan: AnswerPlan) {
+    const ids = [...new Set([...(plan.tempDb ? [plan.tempDb] : []), ...plan.settings.baseIds])];
+    const found = await this.access.loaders.knowledgeBase.loadMany(ids);
+    const owned = ids.filter((_id, i) => found[i] && !(found[i] instanceof Error));
+    const skipped = ids.filter((id) => !owned.includes(id));
+    const hits =
+      owned.length === 0
+        ? []
+        : await searchKnowledgeBases(this.access, {
+            knowledgeBaseIds: owned,
+            query: plan.question,
+            topK: plan.settings.topK,
+            scoreThreshold: plan.settings.scoreThreshold,
+          });
+    return {
+      skipped,
+      fileUsed: hits.map((hit): FileUsed => ({
+        score: hit.score,
+        knowledge_db_id: hit.file.knowledge_db_id,
+        file_name: hit.file.filename,
+        image_url: hit.image.minio_url,
+        file_url: hit.file.minio_url,
+      })),
+      imageKeys: hits.map((hit) => hit.image.minio_filename),
+    };
+  }
+
+  /** Saves the turn once; a conversation deleted meanwhile gets none, and the followers are told either way. */
+  private async save(turn: TurnDoc): Promise<void> {
+    const { conversationId } = this.base;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (await saveTurn(this.access, this.viewer.username, conversationId, turn))
+          this.emit({ type: "TURN", turn }, true);
+        else
+          this.emit(
+            { type: "ERROR", error: { code: "NOT_FOUND", message: "the conversation was deleted: no turn was saved" } },
+            true,
+          );
+        return;
+      } catch (error) {
+        if (error instanceof Conflict && attempt < SAVE_ATTEMPTS) {
+          await sleep(250);
+          continue;
+        }
+        currentObservation()?.metrics.answerErrors.inc({ class: "SAVE" });
+        this.emit(
+          {
+            type: "ERROR",
+            error: {
+              code: error instanceof Conflict ? "CONFLICT" : "UPSTREAM_UNAVAILABLE",
+              message: "the turn could not be saved",
+            },
+          },
+          true,
+        );
+        return;
+      }
+    }
+  }
+}
