@@ -40,7 +40,7 @@ export async function startLocalStack() {
       await worker.start();
       const started = Date.now();
       console.log(`demo data: ingesting ${DEMO_UPLOADS} through the worker, as an upload would`);
-      const starterVariables = await seedDemo(stores, config.model.url, stack.env.CHAT_MODEL_URL!);
+      const starterVariables = await seedDemo(stores, config.model.url, stack.env.CHAT_MODEL_URL);
       console.log(`demo data: ingested in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return { token: await mintToken(config, stores, DEMO_USER, DEMO_TOKEN_TTL_SECONDS), starterVariables };
     },

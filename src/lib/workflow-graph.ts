@@ -4,7 +4,7 @@
 // `Workflow` request model, and its editor's conversion of saved React-Flow nodes into that request.
 
 /** LAYRA's ValueError: the message is LAYRA's own text. */
-export class WorkflowGraphError extends Error {}
+class WorkflowGraphError extends Error {}
 
 /**
  * What LAYRA's construction fails on with another exception (a missing key, a wrong type): its

@@ -4,7 +4,7 @@ import type { Redis } from "ioredis";
 import { observeStoreCall } from "./observe.js";
 
 /** LAYRA's expiry of every run key, renewed by its consumer as the run goes. */
-export const WORKFLOW_RUN_TTL_SECONDS = 3600;
+const WORKFLOW_RUN_TTL_SECONDS = 3600;
 
 const runKey = (taskId: string) => `workflow:${taskId}`;
 const nodesKey = (taskId: string) => `workflow:${taskId}:nodes`;

@@ -43,7 +43,7 @@ export interface Renderer {
 }
 
 /** How one page is rendered: its resolution and the PNG's size, as pdftoppm makes it. */
-export interface PagePlan {
+interface PagePlan {
   dpi: number;
   width: number;
   height: number;
@@ -61,7 +61,7 @@ const MIN_CHUNK_PAGES = 16;
  * The resolution for a page of `width` x `height` points rotated by `rotation` degrees: the configured
  * DPI, lowered until the PNG (pdftoppm rounds each side up) fits the pixel and side caps.
  */
-export function planPage(
+function planPage(
   box: { width: number; height: number; rotation: number },
   limits: { dpi: number; maxPixels: number },
 ): PagePlan {
@@ -83,7 +83,7 @@ export function planPage(
  * Reads `pdfinfo -box` output: the page count, then each page's MediaBox (what pdftoppm renders) and
  * rotation. Only lines after the last `Pages:` count, so a title holding such lines changes nothing.
  */
-export function parsePdfInfo(output: string): {
+function parsePdfInfo(output: string): {
   pageCount: number;
   pages: Map<number, { width: number; height: number; rotation: number }>;
 } {
