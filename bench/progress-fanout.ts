@@ -197,6 +197,7 @@ async function measure(server: Server, count: number): Promise<{ latency: Latenc
     await new Promise((resolve) => setTimeout(resolve, 100));
     drained = await request<Stats>(server.process, { type: "stats" }, "stats");
   }
+  const cpuPerDeliveryUs = (serverCpu * 1000) / latency.count;
   const row = [
     server.name,
     String(count),
@@ -206,7 +207,7 @@ async function measure(server: Server, count: number): Promise<{ latency: Latenc
     fmt(latency.p99),
     fmt(latency.max),
     `${fmt(latency.firstP50)} / ${fmt(latency.lastP50)} / ${fmt(latency.lastP99)}`,
-    fmt((serverCpu * 1000) / latency.count, 0),
+    fmt(cpuPerDeliveryUs, 0),
     fmt((latency.cpuMs * 1000) / latency.count, 0),
     fmt(delta("hgetall") / updates, 2),
     fmt(serverCommands / updates, 2),
@@ -218,7 +219,7 @@ async function measure(server: Server, count: number): Promise<{ latency: Latenc
     fmt(subscribed.ms / 1000),
     `${fmt((100 * (ticksAfter.steal - ticksBefore.steal)) / (ticksAfter.total - ticksBefore.total))} / ${fmt(percentile(wakeLate, 99))} / ${fmt(Math.max(...wakeLate))}`,
   ];
-  return { latency, row };
+  return { latency, row, cpuPerDeliveryUs };
 }
 
 try {
@@ -251,6 +252,8 @@ try {
       `p99 ms at ${count}, gateway: ${fmt(measured.latency.p99)}`,
       `p99 ms at ${count}, bare: ${fmt(floor.latency.p99)}`,
       `p99 over bare at ${count}: ${fmt(measured.latency.p99 - floor.latency.p99)} ms`,
+      // The gateway's own cost: its server CPU per delivery against the bare server's (goal: at most 1.3).
+      `cpu per delivery ratio at ${count}: ${fmt(measured.cpuPerDeliveryUs / floor.cpuPerDeliveryUs, 2)}`,
     );
   }
   const header = [
