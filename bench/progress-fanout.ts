@@ -135,7 +135,10 @@ let mode = "?";
 let client = "?";
 
 /** One measured window: `count` subscriptions to `server`, the writer's updates, then unsubscribed. */
-async function measure(server: Server, count: number): Promise<{ latency: Latency; row: string[] }> {
+async function measure(
+  server: Server,
+  count: number,
+): Promise<{ latency: Latency; row: string[]; cpuPerDeliveryUs: number }> {
   const subscribed = await request<{ ms: number; connections: number; client: string }>(
     subscribers,
     { type: "subscribe", url: server.url, token: server.token, tasks, count, perConnection },
