@@ -264,8 +264,8 @@ const envSchema = z
     CHAT_MODEL_TIMEOUT_MS: int(100, 600_000).default(60_000),
     /** Redirects followed per model request, each checked like the first URL. */
     CHAT_MODEL_MAX_REDIRECTS: int(0, 20).default(3),
-    /** The longest question `ask` takes; retrieval embeds it, so it may not exceed SEARCH_MAX_QUERY_CHARS. */
-    ASK_MAX_QUESTION_CHARS: int(1, 1_000_000).default(2_000),
+    /** The longest question `ask` takes (default: SEARCH_MAX_QUERY_CHARS); retrieval embeds it, so it may not exceed that. */
+    ASK_MAX_QUESTION_CHARS: int(1, 1_000_000).optional(),
     /** Answers one user may have running at once, across replicas (counted in the cache database). */
     ASK_MAX_ANSWERS_PER_USER: int(1, 10_000).default(3),
     /** Answers one gateway process runs at once. */
@@ -322,7 +322,7 @@ const envSchema = z
     if (env.KAFKA_UNHANDLED_TOPIC === env.KAFKA_TOPIC) {
       ctx.addIssue({ code: "custom", path: ["KAFKA_UNHANDLED_TOPIC"], message: "must differ from KAFKA_TOPIC" });
     }
-    if (env.ASK_MAX_QUESTION_CHARS > env.SEARCH_MAX_QUERY_CHARS) {
+    if (env.ASK_MAX_QUESTION_CHARS !== undefined && env.ASK_MAX_QUESTION_CHARS > env.SEARCH_MAX_QUERY_CHARS) {
       ctx.addIssue({
         code: "custom",
         path: ["ASK_MAX_QUESTION_CHARS"],
@@ -517,7 +517,7 @@ const configSchema = envSchema.transform((env) => {
       maxRedirects: env.CHAT_MODEL_MAX_REDIRECTS,
     },
     ask: {
-      maxQuestionChars: env.ASK_MAX_QUESTION_CHARS,
+      maxQuestionChars: env.ASK_MAX_QUESTION_CHARS ?? env.SEARCH_MAX_QUERY_CHARS,
       maxAnswersPerUser: env.ASK_MAX_ANSWERS_PER_USER,
       maxAnswersPerReplica: env.ASK_MAX_ANSWERS_PER_REPLICA,
       maxDurationMs: env.ASK_MAX_DURATION_MS,

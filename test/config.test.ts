@@ -26,6 +26,15 @@ test("development binds loopback unless HOST says otherwise; production binds ev
   assert.equal(loadConfig({ ...required, NODE_ENV: "development", HOST: "0.0.0.0" }).host, "0.0.0.0");
 });
 
+test("ask's question bound follows the search query bound unless set, and may not exceed it", () => {
+  assert.equal(loadConfig({ ...required, SEARCH_MAX_QUERY_CHARS: "200" }).ask.maxQuestionChars, 200);
+  assert.equal(loadConfig({ ...required, ASK_MAX_QUESTION_CHARS: "100" }).ask.maxQuestionChars, 100);
+  assert.throws(
+    () => loadConfig({ ...required, SEARCH_MAX_QUERY_CHARS: "200", ASK_MAX_QUESTION_CHARS: "300" }),
+    /ASK_MAX_QUESTION_CHARS: must not exceed SEARCH_MAX_QUERY_CHARS/,
+  );
+});
+
 test("a stock LAYRA .env is understood: host:port Mongo URL with root user, bare Redis host", () => {
   const config = loadConfig({
     ...required,
