@@ -7,6 +7,9 @@ import type { ModelSettings, TurnDoc, UserContentPart } from "../stores/document
 import { isOwnObjectKey } from "../lib/layra-ids.js";
 
 /** The settings an answer uses: LAYRA's clamps applied, -1 kept where the provider's default applies. */
+/** LAYRA's ceiling on the pages one answer retrieves (top_K). */
+export const MAX_TOP_K = 30;
+
 export interface ChatSettings {
   modelName: string;
   modelUrl: string;
@@ -42,7 +45,7 @@ export function chatSettings(stored: Partial<ModelSettings>): ChatSettings {
     temperature: clamp(numberOr(stored.temperature), 0, 1),
     maxLength: clamp(numberOr(stored.max_length), 1024, 1_048_576),
     topP: clamp(numberOr(stored.top_P), 0, 1),
-    topK: topK === -1 ? 3 : Math.round(clamp(topK, 1, 30)),
+    topK: topK === -1 ? 3 : Math.round(clamp(topK, 1, MAX_TOP_K)),
     scoreThreshold: scoreThreshold === -1 ? 10 : clamp(scoreThreshold, 0, 20),
   };
 }

@@ -5,6 +5,8 @@ import { whileTokenValid } from "../resolvers/auth.js";
 import type { Context } from "../context.js";
 import { builder } from "./builder.js";
 import { freshLoaders } from "./progress.js";
+import { listSize } from "./lists.js";
+import { MAX_TOP_K } from "../resolvers/ask-prompt.js";
 import { RetrievedPage, Turn } from "./turn.js";
 
 const AnswerEventType = builder.enumType("AnswerEventType", {
@@ -46,6 +48,7 @@ const AnswerEventRef = builder.objectRef<AnswerEvent>("AnswerEvent").implement({
     pages: t.field({
       type: [RetrievedPage],
       nullable: true,
+      ...listSize(MAX_TOP_K),
       description: "PAGES: the retrieved pages, best first, with fresh short-lived URLs.",
       resolve: (event) => event.pages ?? null,
     }),
