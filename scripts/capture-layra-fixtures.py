@@ -231,7 +231,16 @@ async def main():
             conversation_id=conversation_id,
             username=USERNAME,
             conversation_name="About the reports",
-            chat_model_config={k: v for k, v in selected.items() if k != "model_id"},
+            # The selected model as the browser sends it back: parsed by JavaScript, so 1.0 travels as 1.
+            chat_model_config=json.loads(
+                json.dumps(
+                    {
+                        k: int(v) if isinstance(v, float) and v.is_integer() else v
+                        for k, v in selected.items()
+                        if k != "model_id"
+                    }
+                )
+            ),
         ),
         db=mongodb,
         current_user=user,
