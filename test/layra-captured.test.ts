@@ -4,12 +4,15 @@
 // through the gateway's GraphQL; the gateway's worker consumes the captured message; and what the gateway
 // writes is compared with what LAYRA wrote, field by field, BSON types included.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EJSON, type Document } from "bson";
+import { encodeEmbeddingMessage } from "../src/lib/ingestion-contract.js";
 import { createKafkaStore } from "../src/stores/kafka.js";
 import { createTopic, ingestOverrides, multipartRequest, startWorkers, UPLOAD_FILES } from "./ingest-helpers.js";
+import { wsClient, wsSubscribe } from "./fixtures/subscribers.js";
 import { eventually, redisClient, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
 const dir = join(import.meta.dirname, "fixtures/layra-captured");
@@ -175,6 +178,53 @@ describe("reads of what LAYRA wrote", () => {
       }),
     );
     assert.deepEqual(storedUrls(text), [], "no stored presigned URL is handed out");
+  });
+
+  test("the task hash LAYRA's upload wrote, followed over taskProgress until its consumer's final write", async () => {
+    const { afterUpload, afterIngestion } = upload.task;
+    assert.equal(afterIngestion.key, afterUpload.key, "one key for the whole upload");
+    const taskId = afterUpload.key.replace(/^task:/, "");
+    const taskDb = redisClient(gw.config, "task");
+    const client = wsClient(gw.url, token);
+    const sub = wsSubscribe<{ taskProgress: Record<string, unknown> }>(
+      client,
+      `subscription ($taskId: String!) { taskProgress(taskId: $taskId) {
+        taskId status total processed percent message currentFile end } }`,
+      { taskId },
+    );
+    try {
+      await taskDb.hset(afterUpload.key, afterUpload.hash);
+      await taskDb.expire(afterUpload.key, afterUpload.ttl);
+      await eventually(
+        () => sub.results.some((result) => result.data?.taskProgress.status === "processing"),
+        "the upload's state is read",
+      );
+      await taskDb.hset(afterIngestion.key, afterIngestion.hash);
+      await sub.whenEnded(60_000);
+      assert.equal(sub.error, null);
+      const events = sub.results.map((result) => {
+        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+        return result.data!.taskProgress;
+      });
+      const event = (hash: Record<string, string>, end: string | null) => ({
+        taskId,
+        status: hash.status,
+        total: Number(hash.total),
+        processed: Number(hash.processed),
+        percent: (Number(hash.processed) / Number(hash.total)) * 100,
+        message: hash.message,
+        currentFile: null,
+        end,
+      });
+      assert.deepEqual(
+        events.filter((read) => read.status !== null),
+        [event(afterUpload.hash, null), event(afterIngestion.hash, "COMPLETED")],
+      );
+    } finally {
+      sub.close();
+      await client.dispose();
+      taskDb.disconnect();
+    }
   });
 
   test("a conversation with a cited page, a chat upload's temporary base and an aborted answer", async () => {
@@ -636,4 +686,34 @@ describe("what the gateway writes, next to what LAYRA wrote", () => {
       taskDb.disconnect();
     }
   });
+});
+
+test("a message of names outside ASCII is the bytes Python's json.dumps, LAYRA's producer call, makes", () => {
+  // The captured upload's names are ASCII; this one has every kind of character json.dumps escapes.
+  const message = {
+    task_id: "layrauser_0b605aab-0b0c-4192-b39e-04b5c75d0e1d",
+    username: "layrauser",
+    knowledge_db_id: "layrauser_5858507d-47d7-476d-b938-70e270e64b59",
+    file_meta: {
+      file_id: "layrauser_e1945436-06b1-418f-b198-9afc7f2b3800",
+      minio_filename: 'layrauser_Bericht Ü "Q3" \\ \u007f\t\u0001 📈_6b165a5afcdabbb661ad858d.pdf',
+      original_filename: 'Bericht Ü "Q3" \\ \u007f\t\u0001 📈.pdf',
+      minio_url: "http://localhost/minio-file/layrauser_Bericht%20%C3%9C.pdf?X-Amz-Signature=ab",
+    },
+  };
+  const python = join(
+    process.env.LAYRA_STACK_CACHE ?? resolve(import.meta.dirname, "../.stack"),
+    "layra-venv/bin/python",
+  );
+  const dumped = spawnSync(
+    python,
+    ["-c", "import json, sys; sys.stdout.write(json.dumps(json.loads(sys.stdin.read())))"],
+    {
+      input: JSON.stringify(message),
+      encoding: "utf8",
+    },
+  );
+  assert.equal(dumped.stderr, "");
+  assert.match(dumped.stdout, /\\u00dc.*\\ud83d\\udcc8/, "Python escaped the name");
+  assert.equal(encodeEmbeddingMessage(message).value.toString(), dumped.stdout);
 });
