@@ -223,6 +223,7 @@ describe("reads of what LAYRA wrote", () => {
     } finally {
       sub.close();
       await client.dispose();
+      await taskDb.del(afterUpload.key);
       taskDb.disconnect();
     }
   });
@@ -422,6 +423,8 @@ describe("LAYRA's Kafka message, consumed by the gateway's worker", () => {
     try {
       await createTopic(ingest.config, 1);
       await collection(ingest, "knowledge_bases").insertOne({ ...knowledgeBase.created });
+      // The reads above followed the same key to its completed state.
+      await taskDb.del(afterUpload.key);
       await taskDb.hset(afterUpload.key, afterUpload.hash);
       await taskDb.expire(afterUpload.key, afterUpload.ttl);
       await ingest.app.stores.s3.putObject(sent.file_meta.minio_filename, pdf, "application/pdf");
@@ -490,6 +493,12 @@ describe("LAYRA's Kafka message, consumed by the gateway's worker", () => {
         assert.deepEqual(reference![field], layraReference![field], `knowledge_bases.files.${field}`);
     } finally {
       await stopWorkers?.();
+      // What the worker wrote besides Mongo, which closing the gateway drops.
+      const file = await collection(ingest, "files").findOne({ file_id: sent.file_meta.file_id });
+      const pageKeys = ((file?.images ?? []) as Document[]).map((page) => String(page.minio_filename));
+      await ingest.app.stores.s3.removeObjects([sent.file_meta.minio_filename, ...pageKeys]);
+      await ingest.app.stores.milvus.dropCollection(String(knowledgeBase.created.knowledge_base_id));
+      await taskDb.del(afterUpload.key);
       await kafka.close();
       taskDb.disconnect();
       await ingest.close();
@@ -637,6 +646,7 @@ describe("what the gateway writes, next to what LAYRA wrote", () => {
     const kafka = createKafkaStore(gw.config);
     const consumer = await kafka.consume();
     const taskDb = redisClient(gw.config, "task");
+    const written: { taskKey?: string; original?: string } = {};
     try {
       const result = await multipartRequest<{ uploadFiles: { taskId: string; files: { id: string }[] } }>(
         gw,
@@ -648,6 +658,7 @@ describe("what the gateway writes, next to what LAYRA wrote", () => {
       assert.equal(result.errors, undefined, JSON.stringify(result.errors));
       const task = result.data!.uploadFiles;
       const key = `task:${task.taskId}`;
+      written.taskKey = key;
       assert.deepEqual(await taskDb.hgetall(key), upload.task.afterUpload.hash);
       const ttl = await taskDb.ttl(key);
       assert.ok(ttl > 0 && ttl <= upload.task.afterUpload.ttl + 1, `LAYRA's one-hour expiry (${ttl})`);
@@ -665,6 +676,7 @@ describe("what the gateway writes, next to what LAYRA wrote", () => {
       const gatewayMessage = JSON.parse(received.value.toString()) as Record<string, unknown> & {
         file_meta: Record<string, string>;
       };
+      written.original = gatewayMessage.file_meta.minio_filename;
       const layraValue = Buffer.from(upload.message.value, "base64").toString();
       const layraMessage = JSON.parse(layraValue) as typeof gatewayMessage;
       assert.deepEqual(bsonTypes(gatewayMessage), bsonTypes(layraMessage), "the same fields, all strings");
@@ -683,6 +695,8 @@ describe("what the gateway writes, next to what LAYRA wrote", () => {
     } finally {
       await consumer.close();
       await kafka.close();
+      if (written.taskKey) await taskDb.del(written.taskKey);
+      if (written.original) await gw.app.stores.s3.removeObjects([written.original]);
       taskDb.disconnect();
     }
   });
