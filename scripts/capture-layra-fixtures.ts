@@ -12,7 +12,7 @@ import { pagePng } from "../dev/png.js";
 import { LocalStack } from "../dev/stack/stack.js";
 
 /** LAYRA's commit the fixtures come from: its September 2025 tree (the backend last changed on 2025-08-13). */
-export const LAYRA_COMMIT = "38988867a31cbfa4de23bf4ba86263a1269ff834";
+const LAYRA_COMMIT = "38988867a31cbfa4de23bf4ba86263a1269ff834";
 
 const layraRepo = process.argv[2];
 if (!layraRepo) throw new Error("usage: capture-layra-fixtures.ts <path to a clone of LAYRA's repository>");
@@ -66,6 +66,8 @@ try {
   });
   const packages = execFileSync(python, ["-m", "pip", "freeze"], { encoding: "utf8" }).trim().split("\n");
   writeFileSync(join(out, "source.json"), `${JSON.stringify({ layraCommit: LAYRA_COMMIT, packages }, null, 2)}\n`);
+  // Python's indentation of short arrays differs from the repository's formatting, which `npm run lint` checks.
+  execFileSync(join(root, "node_modules/.bin/prettier"), ["--write", out], { stdio: "inherit" });
 } finally {
   await stack.close();
   rmSync(source, { recursive: true, force: true });

@@ -8,13 +8,14 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { EJSON, type Document } from "bson";
+import { BSON, type Document } from "mongodb";
 import { encodeEmbeddingMessage } from "../src/lib/ingestion-contract.js";
 import { createKafkaStore } from "../src/stores/kafka.js";
 import { createTopic, ingestOverrides, multipartRequest, startWorkers, UPLOAD_FILES } from "./ingest-helpers.js";
 import { wsClient, wsSubscribe } from "./fixtures/subscribers.js";
 import { eventually, redisClient, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
+const { EJSON } = BSON;
 const dir = join(import.meta.dirname, "fixtures/layra-captured");
 /** A captured file as BSON values: Int32, Double, Long, ObjectId and Date keep their types. */
 const captured = <T = Document>(name: string): T =>
@@ -700,6 +701,13 @@ describe("what the gateway writes, next to what LAYRA wrote", () => {
       taskDb.disconnect();
     }
   });
+});
+
+test("the fixtures come from the LAYRA commit docs/layra-contract.md names", () => {
+  const { layraCommit } = JSON.parse(readFileSync(join(dir, "source.json"), "utf8")) as { layraCommit: string };
+  const contract = readFileSync(resolve(import.meta.dirname, "../docs/layra-contract.md"), "utf8");
+  assert.match(layraCommit, /^[0-9a-f]{40}$/);
+  assert.ok(contract.includes(`\`${layraCommit}\``), `docs/layra-contract.md names ${layraCommit}`);
 });
 
 test("a message of names outside ASCII is the bytes Python's json.dumps, LAYRA's producer call, makes", () => {
