@@ -7,6 +7,7 @@
 #   install.sh start   what `npm start` needs
 #   install.sh         all of it: also what only the tests use (the real Milvus 2.3 engine, LAYRA's
 #                      pydantic models, Chromium)
+#   install.sh capture also LAYRA's own backend packages, for scripts/capture-layra-fixtures.ts
 #
 # The steps that are missing run side by side (a fresh machine spends most of its time in two Go
 # builds), each logging to .stack/install-logs/; a line every 20 s says what is still running.
@@ -27,6 +28,11 @@ real_milvus_pins="milvus==2.3.5 setuptools<81"
 # LAYRA's pydantic (its requirements' pin), so the workflow tests check what the gateway queues with
 # LAYRA's own `Workflow` model.
 layra_model_pins="pydantic==2.10.6"
+# The packages LAYRA's backend modules import on the paths scripts/capture-layra-fixtures.py runs, at the
+# versions its requirements pin (httpx and python-multipart, which it takes unpinned through fastapi[all], at versions of that time).
+layra_capture_pins="pydantic==2.10.6 pydantic_settings==2.8.1 motor==3.7.0 redis==6.2.0 aiokafka==0.12.0 \
+fastapi==0.115.11 aioboto3==13.3.0 python-jose[cryptography]==3.4.0 passlib==1.7.4 sqlalchemy[asyncio]==2.0.39 \
+pdf2image==1.17.0 pillow==11.1.0 httpx==0.28.1 python-multipart==0.0.20"
 
 apt_packages=()
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
@@ -96,6 +102,10 @@ if [ "$purpose" != start ] && [ "$(cat "$cache/milvus-venv/.installed" 2>/dev/nu
 fi
 if [ "$purpose" != start ] && [ "$(cat "$cache/layra-venv/.installed" 2>/dev/null)" != "$layra_model_pins" ]; then
   step layra-model "pip: $layra_model_pins (tests only)" "20 s" venv_install layra-venv "$layra_model_pins"
+fi
+
+if [ "$purpose" = capture ] && [ "$(cat "$cache/layra-capture-venv/.installed" 2>/dev/null)" != "$layra_capture_pins" ]; then
+  step layra-capture "pip: LAYRA's backend packages (fixture capture only)" "1 min" venv_install layra-capture-venv "$layra_capture_pins"
 fi
 
 started=$SECONDS

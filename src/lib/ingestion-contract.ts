@@ -30,7 +30,7 @@ export function encodeEmbeddingMessage(message: LayraEmbeddingMessage): {
   return {
     // Key order as LAYRA builds the dict.
     value: Buffer.from(
-      JSON.stringify({
+      pythonJsonDumps({
         task_id,
         username,
         knowledge_db_id,
@@ -39,6 +39,23 @@ export function encodeEmbeddingMessage(message: LayraEmbeddingMessage): {
     ),
     headers: { priority: EMBEDDING_PRIORITY },
   };
+}
+
+type StringTree = { [key: string]: string | StringTree };
+
+/**
+ * Python's `json.dumps` with its defaults, which LAYRA's producer uses: ", " and ": " between items and
+ * every character outside printable ASCII as a lower-case \u escape (astral ones as two surrogates, like
+ * JavaScript strings hold them), so the gateway queues byte for byte the message LAYRA would.
+ */
+function pythonJsonDumps(value: string | StringTree): string {
+  if (typeof value === "string")
+    return JSON.stringify(value).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  const items = Object.entries(value).map(([key, item]) => `${pythonJsonDumps(key)}: ${pythonJsonDumps(item)}`);
+  return `{${items.join(", ")}}`;
 }
 
 export type DecodedTaskMessage =
