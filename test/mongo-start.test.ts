@@ -38,6 +38,9 @@ test("a store whose first connect fails answers every call with the typed unavai
       );
     }
     assert.ok(failures.length >= 2, `${failures.length} calls`);
+    const health = await mongo.health();
+    assert.equal(health.up, false);
+    assert.doesNotMatch(health.error ?? "", /Topology is closed/);
     for (const failure of failures) {
       assert.ok(failure instanceof Error, String(failure));
       assert.notEqual(failure.name, "MongoTopologyClosedError", failure.message);

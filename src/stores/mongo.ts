@@ -122,7 +122,8 @@ export function createMongoStore(config: Config): MongoStore {
       }
     }
   })();
-  // Until then repository commands wait for it, as long as they would wait for any answer.
+  // Until then repository commands, index creation and the health probe wait for it, as long as they
+  // would wait for any answer.
   const untilConnected: UntilConnected = () =>
     connected ? Promise.resolve() : withTimeout("mongo", config.storeTimeoutMs, firstConnect);
   const collections = mongoCollections(db);
@@ -156,6 +157,7 @@ export function createMongoStore(config: Config): MongoStore {
       return { level, slow: entries.map((e) => ({ op: e.op, namespace: e.ns, millis: e.millis, at: e.ts ?? null })) };
     },
     ensureIndexes: async () => {
+      await untilConnected();
       for (const plan of INDEX_PLAN) {
         const collection = collections[plan.collection];
         await observeStoreCall(
@@ -165,7 +167,14 @@ export function createMongoStore(config: Config): MongoStore {
         );
       }
     },
-    health: () => probe("mongo", () => withTimeout("mongo", config.storeTimeoutMs, db.command({ ping: 1 }))),
+    health: () =>
+      probe("mongo", () =>
+        withTimeout(
+          "mongo",
+          config.storeTimeoutMs,
+          untilConnected().then(() => db.command({ ping: 1 })),
+        ),
+      ),
     close: () => {
       closing = true;
       return client.close();
