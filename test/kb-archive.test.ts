@@ -10,7 +10,17 @@ import { backupKnowledgeBase, restoreKnowledgeBase } from "../src/ops/kb-archive
 import { closeStores, type Stores } from "../src/stores/index.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../dev/layra-writer.js";
-import { connectedStores, privateStack, sharedStackEnv, startGateway, testConfig, uniqueName } from "./helpers.js";
+import type { Config } from "../src/config.js";
+import type { RedisPurpose } from "../src/stores/redis.js";
+import {
+  connectedStores,
+  privateStack,
+  redisClient,
+  sharedStackEnv,
+  startGateway,
+  testConfig,
+  uniqueName,
+} from "./helpers.js";
 import type { LocalStack } from "../dev/stack/stack.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { knowledgeBaseTraces, NOTHING_LEFT } from "./fixtures/traces.js";
@@ -49,6 +59,25 @@ after(async () => {
   await shared.close();
   await rm(folder, { recursive: true, force: true });
 });
+
+/** Keys naming `kbId` in each Redis database of `config` (a restore writes none today; one that did must clean up). */
+async function redisKeysNaming(config: Config, kbId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const purpose of Object.keys(config.redis.db) as RedisPurpose[]) {
+    const redis = redisClient(config, purpose);
+    try {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `*${kbId}*`, "COUNT", 500);
+        found.push(...keys.map((key) => `${purpose} ${key}`));
+        cursor = next;
+      } while (cursor !== "0");
+    } finally {
+      redis.disconnect();
+    }
+  }
+  return found;
+}
 
 async function milvusRows(stores: Stores, kbId: string) {
   const iterator = await stores.milvus.client.queryIterator({
@@ -170,6 +199,7 @@ test("a truncated archive is refused and leaves no knowledge base behind", async
   await assert.rejects(restoreKnowledgeBase(restored, createReadStream(cut)), /truncated/);
   const files = await mongoCollections(source.mongo.db).files.find({ knowledge_db_id: kb.knowledge_base_id }).toArray();
   assert.equal(files.length, 1);
-  // Nothing in any store: no base or file documents, no Milvus collection, no objects.
+  // Nothing in any store: no base or file documents, no Milvus collection, no objects, no Redis keys.
   assert.deepEqual(await knowledgeBaseTraces(restored, kb.knowledge_base_id, files), NOTHING_LEFT);
+  assert.deepEqual(await redisKeysNaming(testConfig(restoredEnv), kb.knowledge_base_id), []);
 });

@@ -76,7 +76,7 @@ test("40 files ingested at once into one base, by four writers each: every write
 
 test("a store that stays locked fails after a bounded number of tries; other errors are not retried", async () => {
   let calls = 0;
-  const call = observer({ collectionName: "fake" } as Collection);
+  const call = observer({ collectionName: "fake" } as Collection, async () => {});
   const locked = () => {
     calls++;
     return Promise.reject(new Error("database is locked (5) (SQLITE_BUSY)"));

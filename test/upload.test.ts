@@ -478,7 +478,9 @@ describe("refusals write nothing anywhere", () => {
       [{ name: "intruder.png", type: "image/png", bytes: samplePng() }],
     );
     assert.equal(missing.errors?.[0]?.message.replace("bob_nothing", knowledgeBaseId), intoAnns.errors?.[0]?.message);
-    // Ann's real conversation, and a session id of ann's shape that names nothing: both NOT_FOUND for bob.
+    // Ann's real conversation, and a session id of ann's shape that names nothing: bob is answered
+    // NOT_FOUND for both, in the same words but for the id.
+    const sessionAnswers = [];
     for (const annsSession of [created.data!.createConversation.conversationId, `ann_${crypto.randomUUID()}`]) {
       const intoSession = await multipartRequest(
         state.gateway,
@@ -488,7 +490,9 @@ describe("refusals write nothing anywhere", () => {
         [{ name: "intruder.png", type: "image/png", bytes: samplePng() }],
       );
       assert.equal(intoSession.errors?.[0]?.extensions?.code, "NOT_FOUND", annsSession);
+      sessionAnswers.push(JSON.parse(JSON.stringify(intoSession).replaceAll(annsSession, "<id>")) as unknown);
     }
+    assert.deepEqual(sessionAnswers[0], sessionAnswers[1], "ann's real session is answered like a missing one");
     const urls = await state.gateway.query(
       `mutation($id: String!) { createUploadUrls(knowledgeBaseId: $id, files: [{ filename: "a.pdf", contentType: "application/pdf", size: 5 }]) { uploadId } }`,
       { variables: { id: knowledgeBaseId }, token: otherToken },

@@ -18,6 +18,7 @@ import { fileRepository, type FileRepository } from "./mongo/files.js";
 import { knowledgeBaseRepository, type KnowledgeBaseRepository } from "./mongo/knowledge-bases.js";
 import { modelConfigRepository, type ModelConfigRepository } from "./mongo/model-configs.js";
 import { workflowRepository, type WorkflowRepository } from "./mongo/workflows.js";
+import type { UntilConnected } from "./mongo/collection.js";
 import { observeStoreCall } from "./observe.js";
 import { withTimeout } from "./timeout.js";
 
@@ -102,30 +103,40 @@ export function createMongoStore(config: Config): MongoStore {
     monitorCommands: true,
   });
   const db = client.db(config.mongo.database);
-  // Once connected the driver rides out outages by itself, but a failed first connect leaves the
-  // client closed for good ("Topology is closed"), so keep connecting until it succeeds.
+  // Once connected the driver rides out outages by itself, but a failed connect attempt closes its
+  // topology, and every command waiting on it or sent before the next attempt fails with "Topology is
+  // closed". So connect in the background until it succeeds (each attempt on a fresh topology).
   let closing = false;
+  let connected = false;
+  let markConnected = () => {};
+  const firstConnect = new Promise<void>((resolve) => (markConnected = resolve));
   void (async () => {
     while (!closing) {
       try {
         await client.connect();
+        connected = true;
+        markConnected();
         return;
       } catch {
         await sleep(500);
       }
     }
   })();
+  // Until then repository commands, index creation and the health probe wait for it, as long as they
+  // would wait for any answer.
+  const untilConnected: UntilConnected = () =>
+    connected ? Promise.resolve() : withTimeout("mongo", config.storeTimeoutMs, firstConnect);
   const collections = mongoCollections(db);
   return {
     client,
     db,
-    knowledgeBases: knowledgeBaseRepository(collections.knowledgeBases),
-    files: fileRepository(collections.files),
-    conversations: conversationRepository(collections.conversations),
-    chatflows: chatflowRepository(collections.chatflows),
-    workflows: workflowRepository(collections.workflows),
-    modelConfigs: modelConfigRepository(collections.modelConfig),
-    customNodes: customNodeRepository(collections.nodes),
+    knowledgeBases: knowledgeBaseRepository(collections.knowledgeBases, untilConnected),
+    files: fileRepository(collections.files, untilConnected),
+    conversations: conversationRepository(collections.conversations, untilConnected),
+    chatflows: chatflowRepository(collections.chatflows, untilConnected),
+    workflows: workflowRepository(collections.workflows, untilConnected),
+    modelConfigs: modelConfigRepository(collections.modelConfig, untilConnected),
+    customNodes: customNodeRepository(collections.nodes, untilConnected),
     slowOperations: async (thresholdMs, limit) => {
       let level: number;
       try {
@@ -146,6 +157,7 @@ export function createMongoStore(config: Config): MongoStore {
       return { level, slow: entries.map((e) => ({ op: e.op, namespace: e.ns, millis: e.millis, at: e.ts ?? null })) };
     },
     ensureIndexes: async () => {
+      await untilConnected();
       for (const plan of INDEX_PLAN) {
         const collection = collections[plan.collection];
         await observeStoreCall(
@@ -155,7 +167,14 @@ export function createMongoStore(config: Config): MongoStore {
         );
       }
     },
-    health: () => probe("mongo", () => withTimeout("mongo", config.storeTimeoutMs, db.command({ ping: 1 }))),
+    health: () =>
+      probe("mongo", () =>
+        withTimeout(
+          "mongo",
+          config.storeTimeoutMs,
+          untilConnected().then(() => db.command({ ping: 1 })),
+        ),
+      ),
     close: () => {
       closing = true;
       return client.close();

@@ -1,14 +1,14 @@
 // `chatflows`: chats run through a workflow, with their turns.
 import type { Collection } from "mongodb";
 import type { ChatflowDoc } from "../documents.js";
-import { NO_ID, insertUnique, ownedCollection } from "./collection.js";
+import { NO_ID, insertUnique, ownedCollection, type UntilConnected } from "./collection.js";
 
 /** The list's order: most recently changed first, ties by id (a total order, so pages never overlap). */
 const LIST_ORDER = { last_modify_at: -1, chatflow_id: 1 } as const;
 
-export function chatflowRepository(collection: Collection<ChatflowDoc>) {
+export function chatflowRepository(collection: Collection<ChatflowDoc>, untilConnected: UntilConnected) {
   const live = { is_delete: false } as const;
-  const owned = ownedCollection(collection, "chatflow_id", live);
+  const owned = ownedCollection(collection, "chatflow_id", live, untilConnected);
   const { call } = owned;
   return {
     findByIds: owned.findByIds,

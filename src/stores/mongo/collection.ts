@@ -9,10 +9,20 @@ import { observeStoreCall } from "../observe.js";
 /** Runs one command of a collection, observed under `{collection}.{operation}`. */
 export type Observed = <T>(operation: string, command: () => Promise<T>) => Promise<T>;
 
+/** Resolves once the store's client has connected; rejects with UpstreamUnavailable when that takes too long. */
+export type UntilConnected = () => Promise<void>;
+
 export const observer =
-  <D extends Document>(collection: Collection<D>): Observed =>
+  <D extends Document>(collection: Collection<D>, untilConnected: UntilConnected): Observed =>
   (operation, command) =>
-    observeStoreCall("mongo", () => retryWhileLocked(command), `${collection.collectionName}.${operation}`);
+    observeStoreCall(
+      "mongo",
+      async () => {
+        await untilConnected();
+        return retryWhileLocked(command);
+      },
+      `${collection.collectionName}.${operation}`,
+    );
 
 /** FerretDB's SQLite backend refusing a write that another writer's lock held up: nothing was written. */
 const LOCKED = /SQLITE_BUSY|database is locked/;
@@ -52,8 +62,9 @@ export function ownedCollection<D extends Document & { username: string }>(
   collection: Collection<D>,
   idKey: keyof D & string,
   live: Document,
+  untilConnected: UntilConnected,
 ) {
-  const call = observer(collection);
+  const call = observer(collection, untilConnected);
   return {
     call,
     /** The caller's documents among `ids`, in one command (one batch past the most that can match, so never a getMore). */

@@ -1,10 +1,10 @@
 // `conversations`: chats with their turns and the model-settings snapshot taken at creation.
 import type { Collection } from "mongodb";
 import type { BaseUsed, ConversationDoc, TurnDoc } from "../documents.js";
-import { insertUnique, ownedCollection, pullExact } from "./collection.js";
+import { insertUnique, ownedCollection, pullExact, type UntilConnected } from "./collection.js";
 
-export function conversationRepository(collection: Collection<ConversationDoc>) {
-  const owned = ownedCollection(collection, "conversation_id", { is_delete: false });
+export function conversationRepository(collection: Collection<ConversationDoc>, untilConnected: UntilConnected) {
+  const owned = ownedCollection(collection, "conversation_id", { is_delete: false }, untilConnected);
   const { call } = owned;
   return {
     findByIds: owned.findByIds,

@@ -1,10 +1,10 @@
 // `nodes`: one document per user holding their saved workflow nodes under `custom_nodes.{name}`.
 import type { Collection } from "mongodb";
 import type { CustomNodesDoc } from "../documents.js";
-import { NO_ID, observer } from "./collection.js";
+import { NO_ID, observer, type UntilConnected } from "./collection.js";
 
-export function customNodeRepository(collection: Collection<CustomNodesDoc>) {
-  const call = observer(collection);
+export function customNodeRepository(collection: Collection<CustomNodesDoc>, untilConnected: UntilConnected) {
+  const call = observer(collection, untilConnected);
   return {
     find: (username: string) =>
       call("find", () => collection.findOne({ username }, { projection: NO_ID })).then(

@@ -1,7 +1,7 @@
 // `files`: one document per uploaded file, with its page images (`images[]`).
 import type { Collection } from "mongodb";
 import type { FileDoc } from "../documents.js";
-import { NO_ID, ownedCollection } from "./collection.js";
+import { NO_ID, ownedCollection, type UntilConnected } from "./collection.js";
 
 /** A client's text as a regex that matches it literally (LAYRA passes the keyword raw). */
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -9,8 +9,8 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /** The list's order: newest first, ties by id (a total order, so pages never overlap). */
 const LIST_ORDER = { created_at: -1, file_id: 1 } as const;
 
-export function fileRepository(collection: Collection<FileDoc>) {
-  const owned = ownedCollection(collection, "file_id", {});
+export function fileRepository(collection: Collection<FileDoc>, untilConnected: UntilConnected) {
+  const owned = ownedCollection(collection, "file_id", {}, untilConnected);
   const { call } = owned;
   return {
     findByIds: owned.findByIds,

@@ -1,13 +1,13 @@
 // `knowledge_bases`: LAYRA's knowledge-base documents, temp (chat-upload) ones included (`is_delete: true`).
 import type { Collection } from "mongodb";
 import type { FileRef, KnowledgeBaseDoc } from "../documents.js";
-import { NO_ID, ownedCollection, pullExact } from "./collection.js";
+import { NO_ID, ownedCollection, pullExact, type UntilConnected } from "./collection.js";
 
 /** The list's order: newest first, ties by id (a total order, so pages never overlap). */
 const LIST_ORDER = { created_at: -1, knowledge_base_id: 1 } as const;
 
-export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>) {
-  const owned = ownedCollection(collection, "knowledge_base_id", {});
+export function knowledgeBaseRepository(collection: Collection<KnowledgeBaseDoc>, untilConnected: UntilConnected) {
+  const owned = ownedCollection(collection, "knowledge_base_id", {}, untilConnected);
   const { call } = owned;
   const ids = (docs: Pick<KnowledgeBaseDoc, "knowledge_base_id">[]) => docs.map((kb) => kb.knowledge_base_id);
   return {

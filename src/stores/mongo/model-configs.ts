@@ -5,7 +5,7 @@ import { BSON, Double, type Collection, type Document } from "mongodb";
 import { isDeepStrictEqual } from "node:util";
 import { Conflict, NotFound } from "../../errors.js";
 import type { ModelConfigDoc, ModelDoc } from "../documents.js";
-import { NO_ID, observer } from "./collection.js";
+import { NO_ID, observer, type UntilConnected } from "./collection.js";
 
 export type ModelsState = Pick<ModelConfigDoc, "models" | "selected_model">;
 
@@ -43,8 +43,8 @@ function storedModels(next: ModelDoc[], seen: ModelDoc[], seenRaw: Document[]): 
 
 const GUARDED_ATTEMPTS = 5;
 
-export function modelConfigRepository(collection: Collection<ModelConfigDoc>) {
-  const call = observer(collection);
+export function modelConfigRepository(collection: Collection<ModelConfigDoc>, untilConnected: UntilConnected) {
+  const call = observer(collection, untilConnected);
   return {
     find: (username: string) => call("find", () => collection.findOne({ username }, { projection: NO_ID })),
     /** Appends a model (creating the document, with it selected, when there is none), then selects it if none is. */

@@ -1,12 +1,12 @@
 // `workflows`: the workflow editor's saved state.
 import type { Collection } from "mongodb";
 import type { WorkflowDoc } from "../documents.js";
-import { ownedCollection } from "./collection.js";
+import { ownedCollection, type UntilConnected } from "./collection.js";
 
 export type WorkflowState = Omit<WorkflowDoc, "_id" | "workflow_id" | "username" | "created_at">;
 
-export function workflowRepository(collection: Collection<WorkflowDoc>) {
-  const owned = ownedCollection(collection, "workflow_id", { is_delete: false });
+export function workflowRepository(collection: Collection<WorkflowDoc>, untilConnected: UntilConnected) {
+  const owned = ownedCollection(collection, "workflow_id", { is_delete: false }, untilConnected);
   const { call } = owned;
   return {
     findByIds: owned.findByIds,
