@@ -33,7 +33,12 @@ const tracing: TracingHooks = {
 };
 
 const stack = await LocalStack.start({ only: ["mongo", "milvus", "redis", "s3", "model", "chatModel"] });
-const gateway = await startGateway(stack.env, { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent" }, { tracing });
+// A fresh collection's index is built on its first search, which can take seconds.
+const gateway = await startGateway(
+  stack.env,
+  { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", STORE_TIMEOUT_MS: "120000" },
+  { tracing },
+);
 try {
   const chatUrl = stack.env.CHAT_MODEL_URL;
   const writer = new LayraWriter(gateway.app.stores, gateway.config.model.url);
