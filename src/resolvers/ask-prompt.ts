@@ -160,21 +160,18 @@ async function boundedImage(bytes: Buffer, maxPixels: number, maxBytes: number):
 /** Images read at once while a prompt is built. */
 const IMAGE_READS = 8;
 
-/** What the cache holds for an image that was sent as it is: nothing to re-encode, only the check to skip. */
-const UNCHANGED = Buffer.alloc(0);
-
 /**
- * Each app's page images as bounded (keyed by its stores): a page object never changes once written, so its
- * key and the bounds name one result, and an answer does not decode or re-encode what another one sent.
+ * Each app's page images as bounded data: URLs (keyed by its stores): a page object never changes once
+ * written, so its key and the bounds name one URL, and an answer neither reads, decodes nor re-encodes what
+ * another one sent.
  */
-const boundedByApp = new WeakMap<object, LRUCache<string, Buffer>>();
-function boundedCache(access: StoreAccess): LRUCache<string, Buffer> | null {
+const boundedByApp = new WeakMap<object, LRUCache<string, string>>();
+function boundedCache(access: StoreAccess): LRUCache<string, string> | null {
   const maxSize = access.config.ask.imageCacheBytes;
   if (maxSize === 0) return null;
   let cache = boundedByApp.get(access.stores);
   if (!cache) {
-    // An unchanged image's entry costs its key only.
-    cache = new LRUCache<string, Buffer>({ maxSize, sizeCalculation: (image, key) => image.length + key.length });
+    cache = new LRUCache<string, string>({ maxSize, sizeCalculation: (url, key) => url.length + key.length });
     boundedByApp.set(access.stores, cache);
   }
   return cache;
@@ -194,7 +191,7 @@ const imageKeysOf = (messages: StoredMessage[]) =>
 export class PromptImages {
   private readonly reads = new Map<string, Promise<Buffer | null>>();
   private readonly limit = pLimit(IMAGE_READS);
-  private readonly cache: LRUCache<string, Buffer> | null;
+  private readonly cache: LRUCache<string, string> | null;
 
   constructor(
     private readonly access: StoreAccess,
@@ -203,7 +200,7 @@ export class PromptImages {
     this.cache = boundedCache(access);
   }
 
-  /** Starts reading the messages' images. */
+  /** Starts reading the messages' images (the history's, off the answer's path while retrieval runs). */
   prefetch(messages: StoredMessage[]): void {
     for (const key of imageKeysOf(messages)) void this.read(key);
   }
@@ -219,14 +216,25 @@ export class PromptImages {
     return read;
   }
 
-  /** `boundedImage`, remembered by key and bounds; the object is still read, so a deleted page is left out. */
-  private async bounded(key: string, bytes: Buffer, maxPixels: number, maxBytes: number): Promise<Buffer | null> {
+  /**
+   * The image's data: URL within the bounds, or null. A page retrieval has just found in Mongo comes from the
+   * cache without a read; a prefetched (history) image is read again, so one deleted since is left out.
+   */
+  private async url(key: string, maxPixels: number, maxBytes: number): Promise<string | null> {
+    // Before the cache, which every user's answers share.
+    if (!isOwnObjectKey(key, this.username)) return null;
     const cacheKey = `${maxPixels}:${maxBytes}:${key}`;
+    const unread = !this.reads.has(key) && this.cache?.get(cacheKey);
+    if (unread) return unread;
+    const bytes = await this.read(key);
+    if (!bytes) return null;
     const cached = this.cache?.get(cacheKey);
-    if (cached) return cached === UNCHANGED ? bytes : cached;
+    if (cached) return cached;
     const image = await boundedImage(bytes, maxPixels, maxBytes);
-    if (image) this.cache?.set(cacheKey, image === bytes ? UNCHANGED : image);
-    return image;
+    if (!image) return null;
+    const url = `data:image/png;base64,${image.toString("base64")}`;
+    this.cache?.set(cacheKey, url);
+    return url;
   }
 
   /**
@@ -240,11 +248,7 @@ export class PromptImages {
     const share = Math.min(bounds.maxBytes, Math.floor(bounds.promptMaxBytes / Math.max(1, keys.length)));
     const urls = new Map<string, string | null>();
     await Promise.all(
-      [...new Set(keys)].map(async (key) => {
-        const bytes = await this.read(key);
-        const image = bytes && (await this.bounded(key, bytes, bounds.maxPixels, share));
-        urls.set(key, image ? `data:image/png;base64,${image.toString("base64")}` : null);
-      }),
+      [...new Set(keys)].map(async (key) => urls.set(key, await this.url(key, bounds.maxPixels, share))),
     );
     return messages.map((message) =>
       typeof message.content === "string"

@@ -1,8 +1,8 @@
 // `ask`: LAYRA's chat (ChatService.create_chat_stream) as a subscription (docs/ask.md). An answer runs on the
 // replica that took the ask, apart from any subscriber: the asker gets its events from memory as they come, and
 // they go to a Redis stream that anyone resuming by message id follows from its start, on any replica; it ends
-// with exactly one turn saved as LAYRA's add_turn saves it. A stop (the mutation, or the asker unsubscribing while still
-// connected) reaches it through Redis; the asker's connection dropping does not stop it.
+// with exactly one turn saved as LAYRA's add_turn saves it. A stop comes from the mutation (through Redis from
+// any replica) or from the asker unsubscribing while still connected; its connection dropping stops nothing.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AuthenticatedContext, Context, Viewer } from "../context.js";
@@ -137,6 +137,10 @@ export async function ask(
     );
   }
   const startSpan = phaseSpan("start");
+  // The question is embedded while the conversation is read: retrieval needs both, neither needs the other.
+  // A failure is the answer's retrieval error; an ask refused below has spent one embedding call.
+  const questionVectors = context.stores.model.embedText(args.question);
+  questionVectors.catch(() => undefined);
   const conversation = await ownDocument(context, "conversation", "conversation", args.conversationId);
   const { parent, tempDb } = turnPlace(conversation, args.parentMessageId, args.tempDb);
   const settings = chatSettings(conversation.model_config ?? {});
@@ -177,7 +181,7 @@ export async function ask(
     if (!answer.ended && connectionOpen()) answer.stop("user");
   });
   void answer
-    .run({ question: args.question, parent, tempDb, settings, turns: conversation.turns })
+    .run({ question: args.question, questionVectors, parent, tempDb, settings, turns: conversation.turns })
     .finally(() => store.releaseUserSlot(username).catch(() => undefined));
   return channel;
 }
@@ -251,19 +255,30 @@ function reviveEvent(json: string): AnswerEvent {
 
 interface AnswerPlan {
   question: string;
+  /** The question's embedding, asked for when the ask came in. */
+  questionVectors: Promise<number[][]>;
   parent: string;
   tempDb: string;
   settings: ChatSettings;
   turns: TurnDoc[];
 }
 
-/** Deltas that arrive while a write to the stream is pending are merged into one event. */
+/** Deltas queued together (behind a pending write, or within one turn of the event loop) merge into one event. */
 const MERGEABLE = new Set<AnswerEventType>(["REASONING", "TEXT"]);
+
+/** Queues a copy of `event`, merged into the last queued one when both are deltas of one kind. */
+function queueMerged(queue: AnswerEvent[], event: AnswerEvent): void {
+  const previous = queue.at(-1);
+  if (previous && previous.type === event.type && MERGEABLE.has(event.type)) previous.delta += event.delta ?? "";
+  else queue.push({ ...event });
+}
 
 /** One running answer: retrieval, the model call, and its turn; its events handed to the asker and written to Redis in order. */
 class Answer implements RunningAnswer {
   private readonly abort = new AbortController();
   private readonly pending: AnswerEvent[] = [];
+  /** The asker's events after the first of this turn of the event loop; null when none was sent in it. */
+  private askerQueue: AnswerEvent[] | null = null;
   private writing: Promise<void> | null = null;
   private readonly access: Context;
   private readonly viewer: Viewer;
@@ -296,16 +311,35 @@ class Answer implements RunningAnswer {
     return this.abort.signal.aborted ? (this.abort.signal.reason as StopReason) : null;
   }
 
-  /** Hands the event to the asker at once and queues it for the Redis stream (a copy: queued deltas get merged). */
+  /** Hands the event to the asker and queues it for the Redis stream. */
   private emit(event: Omit<AnswerEvent, "messageId" | "conversationId" | "last">, last = false): void {
     const full: AnswerEvent = { ...this.base, ...event, last };
     this.lastEmitted ||= last;
-    this.asker.push(full);
-    if (last) this.asker.end();
-    const previous = this.pending.at(-1);
-    if (previous && previous.type === full.type && MERGEABLE.has(full.type)) previous.delta += full.delta ?? "";
-    else this.pending.push({ ...full });
+    this.toAsker(full);
+    queueMerged(this.pending, full);
     this.writing ??= this.flush();
+  }
+
+  /**
+   * The first event of a turn of the event loop goes to the asker at once (the first token waits for
+   * nothing); the rest of that turn's (a model read carries many deltas) follow merged, once it is over.
+   */
+  private toAsker(event: AnswerEvent): void {
+    if (this.askerQueue) return queueMerged(this.askerQueue, event);
+    this.deliver(event);
+    this.askerQueue = [];
+    setImmediate(() => this.flushAsker());
+  }
+
+  private flushAsker(): void {
+    const queued = this.askerQueue ?? [];
+    this.askerQueue = null;
+    for (const event of queued) this.deliver(event);
+  }
+
+  private deliver(event: AnswerEvent): void {
+    this.asker.push(event);
+    if (event.last) this.asker.end();
   }
 
   /** Writes what is pending, one write at a time, until nothing is. */
@@ -328,6 +362,7 @@ class Answer implements RunningAnswer {
       // Unreachable by design (every failure is saved as the turn's error); the asker is told rather than left waiting.
       if (!this.lastEmitted) this.asker.fail(error);
     } finally {
+      this.flushAsker();
       this.running.delete(this.base.messageId);
       this.settle();
     }
@@ -463,15 +498,7 @@ class Answer implements RunningAnswer {
     const found = await this.access.loaders.knowledgeBase.loadMany(ids);
     const owned = ids.filter((_id, i) => found[i] && !(found[i] instanceof Error));
     const skipped = ids.filter((id) => !owned.includes(id));
-    const hits =
-      owned.length === 0
-        ? []
-        : await searchKnowledgeBases(this.access, {
-            knowledgeBaseIds: owned,
-            query: plan.question,
-            topK: plan.settings.topK,
-            scoreThreshold: plan.settings.scoreThreshold,
-          });
+    const hits = owned.length === 0 ? [] : await this.search(plan, owned);
     return {
       skipped,
       fileUsed: hits.map((hit): FileUsed => ({
@@ -483,6 +510,24 @@ class Answer implements RunningAnswer {
       })),
       imageKeys: hits.map((hit) => hit.image.minio_filename),
     };
+  }
+
+  /** The question's top pages in `knowledgeBaseIds`, searched with its embedding. */
+  private async search(plan: AnswerPlan, knowledgeBaseIds: string[]) {
+    const queryVectors = await plan.questionVectors;
+    const { maxQueryVectors } = this.access.config.search;
+    // As a text query's search says it: the search's own check would name `queryVectors`, which no one gave.
+    if (queryVectors.length > maxQueryVectors)
+      throw new BadUserInput(
+        "question",
+        `embeds to ${queryVectors.length} token vectors; at most ${maxQueryVectors} are searched`,
+      );
+    return searchKnowledgeBases(this.access, {
+      knowledgeBaseIds,
+      queryVectors,
+      topK: plan.settings.topK,
+      scoreThreshold: plan.settings.scoreThreshold,
+    });
   }
 
   /** Saves the turn once; a conversation deleted meanwhile gets none, and the followers are told either way. */
