@@ -760,3 +760,64 @@ test("shutdown: new asks are refused, a running answer finishes and is saved; on
   assert.equal(turns[0].status, "aborted");
   assert.ok(turns[0].ai_message.content.endsWith(" ⚠️ Abort By User"), turns[0].ai_message.content);
 });
+
+test("a page image is sent from the cache by key and bound when retrieval finds it again; a history image is read again", async () => {
+  const cached = await startGateway(shared.env, {
+    MONGODB_DB: gateway.config.mongo.database,
+    MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+  });
+  try {
+    const reads: string[] = [];
+    const s3 = cached.app.stores.s3;
+    const getObject = s3.getObject.bind(s3);
+    s3.getObject = (key, maxBytes) => {
+      reads.push(key);
+      return getObject(key, maxBytes);
+    };
+    const kb = await writer.createKnowledgeBase("gus", "cached");
+    const file = await writer.ingestFile("gus", kb.knowledge_base_id, {
+      filename: "cached.pdf",
+      pages: [{ text: "cached page" }],
+    });
+    const page = file.images[0]!.minio_filename;
+    const conversation = await writer.createConversation(
+      "gus",
+      "cached",
+      [],
+      settings({ base_used: [{ name: "cached", baseId: kb.knowledge_base_id }], top_K: 1, score_threshold: 0 }),
+    );
+    const token = await cached.token("gus");
+    const imagesSent = async (question: string) =>
+      (await requestWith(question)).body.messages
+        .flatMap((message): Json[] => (typeof message.content === "string" ? [] : message.content))
+        .filter((part) => part.type === "image_url")
+        .map((part) => part.image_url.url as string);
+
+    const first = `cached page ${layraId("q")}`;
+    const asked = await askAndWait(cached, token, { conversationId: conversation.conversation_id, question: first });
+    assert.equal(asked.errors, undefined, JSON.stringify(asked.errors));
+    assert.deepEqual(reads, [page]);
+    assert.deepEqual(await imagesSent(first), [await dataUrl(page)]);
+
+    // Found again by a new root turn: sent as before, not read.
+    const again = `cached page ${layraId("q")}`;
+    const second = await askAndWait(cached, token, { conversationId: conversation.conversation_id, question: again });
+    assert.equal(second.errors, undefined, JSON.stringify(second.errors));
+    assert.deepEqual(reads, [page]);
+    assert.deepEqual(await imagesSent(again), await imagesSent(first));
+
+    // In the history (and found again), the object is read: deleted meanwhile, it is left out.
+    await cached.app.stores.s3.removeObjects([page]);
+    const followUp = `cached page ${layraId("q")}`;
+    const third = await askAndWait(cached, token, {
+      conversationId: conversation.conversation_id,
+      question: followUp,
+      parentMessageId: asked.events.at(-1).turn.messageId,
+    });
+    assert.equal(third.errors, undefined, JSON.stringify(third.errors));
+    assert.deepEqual(reads, [page, page]);
+    assert.deepEqual(await imagesSent(followUp), []);
+  } finally {
+    await cached.app.stop();
+  }
+});
