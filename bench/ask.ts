@@ -1,5 +1,5 @@
 // `npm run bench:ask`: time to the first answer token through `ask` (graphql-ws, retrieval over a warm base,
-// page images from S3, the openai SDK through the checked fetch, the Redis event stream) against the chat
+// page images from S3 or their cache, the openai SDK through the checked fetch) against the chat
 // stand-in's own time to first token called directly, and a warm text search of the same base over HTTP (the
 // goal: overhead at most warm search + 20 ms), in the same run and interleaved. The `ask <phase>` lines are the
 // answer's own phase spans (docs/ask.md, "Phases"), caught with a tracing hook: `subscribe` is the client's
