@@ -8,6 +8,7 @@ import { Metrics } from "./observability/metrics.js";
 import { runObserved } from "./observability/scope.js";
 import { noTracing, openTelemetryHooks, type TracingHooks } from "./observability/tracing.js";
 import { createPlugins } from "./plugins/index.js";
+import { drainAnswers } from "./resolvers/ask.js";
 import { healthReport } from "./resolvers/health.js";
 import { backgroundJobs } from "./server/background-jobs.js";
 import { createContextFactory } from "./server/context.js";
@@ -89,6 +90,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
     },
     indexesReady: jobs.indexesReady,
     stop: async () => {
+      // Running answers finish (or are saved as aborted) while their askers are still connected to see it.
+      await drainAnswers(live, config.ask.drainMs);
       await jobs.stop();
       await webSockets.dispose();
       await new Promise<void>((resolve) => {

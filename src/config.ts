@@ -286,6 +286,10 @@ const envSchema = z
     ASK_STREAM_TTL_SECONDS: int(10, 7 * 24 * 3600).default(3_600),
     /** How often a running answer checks for a stop asked on another replica. */
     ASK_STOP_POLL_MS: int(20, 60_000).default(250),
+    /** Scaled-down page images kept in memory by object key and bound, so an answer reuses another's work; 0: none. */
+    ASK_IMAGE_CACHE_BYTES: int(0, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    /** On shutdown, how long running answers may go on before they are stopped and saved as aborted. */
+    ASK_DRAIN_MS: int(0, 600_000).default(10_000),
   })
   .superRefine((env, ctx) => {
     if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_POOL_SIZE) {
@@ -528,6 +532,8 @@ const configSchema = envSchema.transform((env) => {
       streamMaxEvents: env.ASK_STREAM_MAX_EVENTS,
       streamTtlSeconds: env.ASK_STREAM_TTL_SECONDS,
       stopPollMs: env.ASK_STOP_POLL_MS,
+      imageCacheBytes: env.ASK_IMAGE_CACHE_BYTES,
+      drainMs: env.ASK_DRAIN_MS,
     },
     ingest: {
       dpi: env.EMBEDDING_IMAGE_DPI,

@@ -8,7 +8,7 @@ import { redactText } from "./lib/redact.js";
 import { errorMessage } from "./errors.js";
 
 // A container runtime kills the process after its own grace period anyway; exiting first with a
-// non-zero code says in the log that the stop did not finish.
+// non-zero code says in the log that the stop did not finish. Running answers get ASK_DRAIN_MS on top.
 const STOP_DEADLINE_MS = 20_000;
 
 const config = loadConfigOrExit();
@@ -27,9 +27,9 @@ const app = started;
 const shutdown = async (signal: NodeJS.Signals) => {
   app.logger.info({ signal }, "stopping");
   setTimeout(() => {
-    app.logger.error({ signal, deadlineMs: STOP_DEADLINE_MS }, "stop did not finish in time");
+    app.logger.error({ signal, deadlineMs: config.ask.drainMs + STOP_DEADLINE_MS }, "stop did not finish in time");
     process.exit(1);
-  }, STOP_DEADLINE_MS).unref();
+  }, config.ask.drainMs + STOP_DEADLINE_MS).unref();
   try {
     await app.stop();
   } catch (error) {

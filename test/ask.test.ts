@@ -671,3 +671,153 @@ test("page images over the bounds are scaled down to the per-image and per-promp
     await budget.app.stop();
   }
 });
+
+test("each answer reports its phases as tracing spans, the model's until its first delta", async () => {
+  const phases: { name: string; ended: boolean }[] = [];
+  const traced = await startGateway(
+    shared.env,
+    { MONGODB_DB: gateway.config.mongo.database, MINIO_BUCKET_NAME: gateway.config.s3.bucket },
+    {
+      tracing: {
+        startSpan: (name) => {
+          const span = { name, ended: false };
+          if (name.startsWith("ask ")) phases.push(span);
+          return { end: () => void (span.ended = true) };
+        },
+      },
+    },
+  );
+  try {
+    const conversation = await writer.createConversation("eve", "phases", [], settings());
+    const asked = await askAndWait(traced, await traced.token("eve"), {
+      conversationId: conversation.conversation_id,
+      question: "which phases",
+    });
+    assert.equal(asked.errors, undefined, JSON.stringify(asked.errors));
+    assert.equal(asked.events.at(-1).turn.status, "completed");
+    assert.deepEqual(
+      phases.map((span) => [span.name, span.ended]),
+      [
+        ["ask start", true],
+        ["ask retrieval", true],
+        ["ask images", true],
+        ["ask model", true],
+      ],
+    );
+  } finally {
+    await traced.app.stop();
+  }
+});
+
+test("shutdown: new asks are refused, a running answer finishes and is saved; one past ASK_DRAIN_MS is saved aborted", async () => {
+  const onStores = { MONGODB_DB: gateway.config.mongo.database, MINIO_BUCKET_NAME: gateway.config.s3.bucket };
+  // A slow answer (seconds) within a generous drain: the stop waits for it.
+  const draining = await startGateway(shared.env, { ...onStores, ASK_DRAIN_MS: "60000" });
+  const token = await draining.token("fay");
+  const finishing = await writer.createConversation("fay", "finish", [], settings({ model_name: "stand-in slow" }));
+  let stopped: Promise<void> | null = null;
+  let refused: Subscription | null = null;
+  const asked = subscribe(
+    draining,
+    token,
+    ASK,
+    { conversationId: finishing.conversation_id, question: "finish me" },
+    (event) => {
+      if (event.type !== "TEXT" || stopped) return;
+      stopped = draining.app.stop();
+      refused = subscribe(draining, token, ASK, { conversationId: finishing.conversation_id, question: "too late" });
+    },
+  );
+  await asked.done;
+  await stopped!;
+  await refused!.done;
+  assert.equal(refused!.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(refused!.errors));
+  assert.equal(asked.errors, undefined, JSON.stringify(asked.errors));
+  assert.equal(asked.events.at(-1).type, "TURN");
+  const saved = (await rawConversation(finishing.conversation_id)).turns;
+  assert.deepEqual(
+    saved.map((turn: TurnDoc) => [turn.status, turn.ai_message.content]),
+    [["completed", answerFor({ model: "", messages: [{ role: "user", content: "finish me" }] })]],
+  );
+
+  // An endless answer past a short drain: stopped and saved as LAYRA saves an aborted turn.
+  const short = await startGateway(shared.env, { ...onStores, ASK_DRAIN_MS: "300" });
+  const endless = await writer.createConversation("fay", "endless", [], settings({ model_name: "stand-in endless" }));
+  let shortStop: Promise<void> | null = null;
+  const cut = subscribe(
+    short,
+    await short.token("fay"),
+    ASK,
+    { conversationId: endless.conversation_id, question: "never ends" },
+    (event) => {
+      if (event.type === "TEXT" && !shortStop) shortStop = short.app.stop();
+    },
+  );
+  await cut.done;
+  await shortStop!;
+  const turns = (await rawConversation(endless.conversation_id)).turns;
+  assert.equal(turns.length, 1);
+  assert.equal(turns[0].status, "aborted");
+  assert.ok(turns[0].ai_message.content.endsWith(" ⚠️ Abort By User"), turns[0].ai_message.content);
+});
+
+test("a page image is sent from the cache by key and bound when retrieval finds it again; a history image is read again", async () => {
+  const cached = await startGateway(shared.env, {
+    MONGODB_DB: gateway.config.mongo.database,
+    MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+  });
+  try {
+    const reads: string[] = [];
+    const s3 = cached.app.stores.s3;
+    const getObject = s3.getObject.bind(s3);
+    s3.getObject = (key, maxBytes) => {
+      reads.push(key);
+      return getObject(key, maxBytes);
+    };
+    const kb = await writer.createKnowledgeBase("gus", "cached");
+    const file = await writer.ingestFile("gus", kb.knowledge_base_id, {
+      filename: "cached.pdf",
+      pages: [{ text: "cached page" }],
+    });
+    const page = file.images[0]!.minio_filename;
+    const conversation = await writer.createConversation(
+      "gus",
+      "cached",
+      [],
+      settings({ base_used: [{ name: "cached", baseId: kb.knowledge_base_id }], top_K: 1, score_threshold: 0 }),
+    );
+    const token = await cached.token("gus");
+    const imagesSent = async (question: string) =>
+      (await requestWith(question)).body.messages
+        .flatMap((message): Json[] => (typeof message.content === "string" ? [] : message.content))
+        .filter((part) => part.type === "image_url")
+        .map((part) => part.image_url.url as string);
+
+    const first = `cached page ${layraId("q")}`;
+    const asked = await askAndWait(cached, token, { conversationId: conversation.conversation_id, question: first });
+    assert.equal(asked.errors, undefined, JSON.stringify(asked.errors));
+    assert.deepEqual(reads, [page]);
+    assert.deepEqual(await imagesSent(first), [await dataUrl(page)]);
+
+    // Found again by a new root turn: sent as before, not read.
+    const again = `cached page ${layraId("q")}`;
+    const second = await askAndWait(cached, token, { conversationId: conversation.conversation_id, question: again });
+    assert.equal(second.errors, undefined, JSON.stringify(second.errors));
+    assert.deepEqual(reads, [page]);
+    assert.deepEqual(await imagesSent(again), await imagesSent(first));
+
+    // In the history (and found again), the object is read: deleted meanwhile, it is left out.
+    await cached.app.stores.s3.removeObjects([page]);
+    const followUp = `cached page ${layraId("q")}`;
+    const third = await askAndWait(cached, token, {
+      conversationId: conversation.conversation_id,
+      question: followUp,
+      parentMessageId: asked.events.at(-1).turn.messageId,
+    });
+    assert.equal(third.errors, undefined, JSON.stringify(third.errors));
+    assert.deepEqual(reads, [page, page]);
+    assert.deepEqual(await imagesSent(followUp), []);
+  } finally {
+    await cached.app.stop();
+  }
+});

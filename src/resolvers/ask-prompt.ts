@@ -1,6 +1,8 @@
 // What an answer sends the chat model, built as LAYRA's ChatService.create_chat_stream builds it (docs/ask.md,
 // "The prompt"): the conversation's settings clamped, the parent chain as history, the question with its
 // retrieved pages, and every page image read from S3 as a data: URL, bounded in pixels and bytes.
+import { LRUCache } from "lru-cache";
+import pLimit from "p-limit";
 import sharp from "sharp";
 import type { StoreAccess } from "../context.js";
 import type { ModelSettings, TurnDoc, UserContentPart } from "../stores/documents.js";
@@ -159,44 +161,106 @@ async function boundedImage(bytes: Buffer, maxPixels: number, maxBytes: number):
 const IMAGE_READS = 8;
 
 /**
- * LAYRA's replace_image_content: every image part's object key replaced by a data: URL of the image (always
- * labelled image/png, as LAYRA does). A key that is not the caller's, an object that is missing or unreadable,
- * and an image that cannot be made to fit are left out, as LAYRA leaves out an image it could not download.
- * The prompt's byte budget is shared equally by its images.
+ * Each app's page images as bounded data: URLs (keyed by its stores): a page object never changes once
+ * written, so its key and the bounds name one URL, and an answer neither reads, decodes nor re-encodes what
+ * another one sent.
  */
-export async function withImages(
-  access: StoreAccess,
-  username: string,
-  messages: StoredMessage[],
-  bounds: ImageBounds,
-): Promise<OutgoingMessage[]> {
-  const keys = messages.flatMap((message) =>
+const boundedByApp = new WeakMap<object, LRUCache<string, string>>();
+function boundedCache(access: StoreAccess): LRUCache<string, string> | null {
+  const maxSize = access.config.ask.imageCacheBytes;
+  if (maxSize === 0) return null;
+  let cache = boundedByApp.get(access.stores);
+  if (!cache) {
+    cache = new LRUCache<string, string>({ maxSize, sizeCalculation: (url, key) => url.length + key.length });
+    boundedByApp.set(access.stores, cache);
+  }
+  return cache;
+}
+
+const imageKeysOf = (messages: StoredMessage[]) =>
+  messages.flatMap((message) =>
     typeof message.content === "string"
       ? []
       : message.content.flatMap((part) => (part.type === "image_url" ? [part.image_url] : [])),
   );
-  const share = Math.min(bounds.maxBytes, Math.floor(bounds.promptMaxBytes / Math.max(1, keys.length)));
-  const urls = new Map<string, string | null>();
-  const unique = [...new Set(keys)];
-  for (let start = 0; start < unique.length; start += IMAGE_READS) {
+
+/**
+ * The page images of one prompt, read from S3 as soon as their keys are known (the history's while
+ * retrieval runs), each once, IMAGE_READS at a time; only the caller's own objects are read.
+ */
+export class PromptImages {
+  private readonly reads = new Map<string, Promise<Buffer | null>>();
+  private readonly limit = pLimit(IMAGE_READS);
+  private readonly cache: LRUCache<string, string> | null;
+
+  constructor(
+    private readonly access: StoreAccess,
+    private readonly username: string,
+  ) {
+    this.cache = boundedCache(access);
+  }
+
+  /** Starts reading the messages' images (the history's, off the answer's path while retrieval runs). */
+  prefetch(messages: StoredMessage[]): void {
+    for (const key of imageKeysOf(messages)) void this.read(key);
+  }
+
+  private read(key: string): Promise<Buffer | null> {
+    let read = this.reads.get(key);
+    if (!read) {
+      read = isOwnObjectKey(key, this.username)
+        ? this.limit(() => this.access.stores.s3.getObject(key)).catch(() => null)
+        : Promise.resolve(null);
+      this.reads.set(key, read);
+    }
+    return read;
+  }
+
+  /**
+   * The image's data: URL within the bounds, or null. A page retrieval has just found in Mongo comes from the
+   * cache without a read; a prefetched (history) image is read again, so one deleted since is left out.
+   */
+  private async url(key: string, maxPixels: number, maxBytes: number): Promise<string | null> {
+    // Before the cache, which every user's answers share.
+    if (!isOwnObjectKey(key, this.username)) return null;
+    const cacheKey = `${maxPixels}:${maxBytes}:${key}`;
+    const unread = !this.reads.has(key) && this.cache?.get(cacheKey);
+    if (unread) return unread;
+    const bytes = await this.read(key);
+    if (!bytes) return null;
+    const cached = this.cache?.get(cacheKey);
+    if (cached) return cached;
+    const image = await boundedImage(bytes, maxPixels, maxBytes);
+    if (!image) return null;
+    const url = `data:image/png;base64,${image.toString("base64")}`;
+    this.cache?.set(cacheKey, url);
+    return url;
+  }
+
+  /**
+   * LAYRA's replace_image_content: every image part's object key replaced by a data: URL of the image (always
+   * labelled image/png, as LAYRA does). A key that is not the caller's, an object that is missing or
+   * unreadable, and an image that cannot be made to fit are left out, as LAYRA leaves out an image it could
+   * not download. The prompt's byte budget is shared equally by its images.
+   */
+  async messages(messages: StoredMessage[], bounds: ImageBounds): Promise<OutgoingMessage[]> {
+    const keys = imageKeysOf(messages);
+    const share = Math.min(bounds.maxBytes, Math.floor(bounds.promptMaxBytes / Math.max(1, keys.length)));
+    const urls = new Map<string, string | null>();
     await Promise.all(
-      unique.slice(start, start + IMAGE_READS).map(async (key) => {
-        const bytes = isOwnObjectKey(key, username) ? await access.stores.s3.getObject(key).catch(() => null) : null;
-        const image = bytes && (await boundedImage(bytes, bounds.maxPixels, share));
-        urls.set(key, image ? `data:image/png;base64,${image.toString("base64")}` : null);
-      }),
+      [...new Set(keys)].map(async (key) => urls.set(key, await this.url(key, bounds.maxPixels, share))),
+    );
+    return messages.map((message) =>
+      typeof message.content === "string"
+        ? { role: message.role, content: message.content }
+        : {
+            role: message.role,
+            content: message.content.flatMap((part): OutgoingPart[] => {
+              if (part.type !== "image_url") return [part];
+              const url = urls.get(part.image_url);
+              return url ? [{ type: "image_url", image_url: { url } }] : [];
+            }),
+          },
     );
   }
-  return messages.map((message) =>
-    typeof message.content === "string"
-      ? { role: message.role, content: message.content }
-      : {
-          role: message.role,
-          content: message.content.flatMap((part): OutgoingPart[] => {
-            if (part.type !== "image_url") return [part];
-            const url = urls.get(part.image_url);
-            return url ? [{ type: "image_url", image_url: { url } }] : [];
-          }),
-        },
-  );
 }

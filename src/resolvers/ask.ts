@@ -1,8 +1,8 @@
 // `ask`: LAYRA's chat (ChatService.create_chat_stream) as a subscription (docs/ask.md). An answer runs on the
-// replica that took the ask, apart from any subscriber: its events go to a Redis stream that the asker and
-// anyone resuming by message id follow from its start, on any replica, and it ends with exactly one turn
-// saved as LAYRA's add_turn saves it. A stop (the mutation, or the asker unsubscribing while still
-// connected) reaches it through Redis; the asker's connection dropping does not stop it.
+// replica that took the ask, apart from any subscriber: the asker gets its events from memory as they come, and
+// they go to a Redis stream that anyone resuming by message id follows from its start, on any replica; it ends
+// with exactly one turn saved as LAYRA's add_turn saves it. A stop comes from the mutation (through Redis from
+// any replica) or from the asker unsubscribing while still connected; its connection dropping stops nothing.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AuthenticatedContext, Context, Viewer } from "../context.js";
@@ -26,7 +26,7 @@ import {
   errorAnswer,
   historyMessages,
   modelOptions,
-  withImages,
+  PromptImages,
   type ChatSettings,
 } from "./ask-prompt.js";
 import { saveTurn, turnPlace } from "./conversations.js";
@@ -57,20 +57,57 @@ export interface AnswerEvent {
   turn?: TurnDoc;
 }
 
-/** Why an answer was stopped before its end. */
-type StopReason = "user" | "time";
+/** Why an answer was stopped before its end: a user's stop, its time limit, or the gateway's shutdown past ASK_DRAIN_MS. */
+type StopReason = "user" | "time" | "shutdown";
 
 interface RunningAnswer {
   stop(reason: StopReason): void;
+  /** Settles once the answer's turn is saved and its last event written. */
+  readonly done: Promise<void>;
 }
 
-/** Each app's running answers (keyed by its Live, which every request context carries), for the replica bound and local stops. */
-const runningByApp = new WeakMap<object, Map<string, RunningAnswer>>();
-const runningOf = (context: Context) => {
-  let running = runningByApp.get(context.live);
-  if (!running) runningByApp.set(context.live, (running = new Map()));
-  return running;
+/** One app's running answers, for the replica bound, local stops and the drain on shutdown. */
+interface AppAnswers {
+  running: Map<string, RunningAnswer>;
+  draining: boolean;
+}
+
+/** Each app's answers, keyed by its Live (which every request context carries). */
+const answersByApp = new WeakMap<object, AppAnswers>();
+const answersOf = (live: object) => {
+  let answers = answersByApp.get(live);
+  if (!answers) answersByApp.set(live, (answers = { running: new Map(), draining: false }));
+  return answers;
 };
+const runningOf = (context: Context) => answersOf(context.live).running;
+
+/**
+ * The gateway's shutdown (docs/ask.md, "Shutdown"): new asks are refused at once, running answers get
+ * `drainMs` to finish, then the rest are stopped and saved as aborted. Resolves once every turn is saved.
+ */
+export async function drainAnswers(live: object, drainMs: number): Promise<void> {
+  const answers = answersOf(live);
+  answers.draining = true;
+  const all = () => Promise.all([...answers.running.values()].map((answer) => answer.done));
+  const drained = new AbortController();
+  await Promise.race([all(), sleep(drainMs, undefined, { signal: drained.signal }).catch(() => undefined)]);
+  drained.abort();
+  for (const answer of answers.running.values()) answer.stop("shutdown");
+  await all();
+}
+
+/** Times one phase of an answer as the tracing span `ask <phase>` (docs/ask.md, "Phases"). */
+const phaseSpan = (phase: string) =>
+  currentObservation()?.tracing.startSpan(`ask ${phase}`, { "layra.ask.phase": phase });
+
+async function inPhase<T>(phase: string, work: () => Promise<T>): Promise<T> {
+  const span = phaseSpan(phase);
+  try {
+    return await work();
+  } finally {
+    span?.end();
+  }
+}
 
 /** Tries at saving a turn while a cascade holds its temp knowledge base's lock, 250 ms apart. */
 const SAVE_ATTEMPTS = 40;
@@ -89,6 +126,8 @@ export async function ask(
   const { username } = context.viewer;
   const limits = context.config.ask;
   const metrics = currentObservation()?.metrics;
+  const answers = answersOf(context.live);
+  if (answers.draining) throw new UpstreamUnavailable("gateway", "the gateway is shutting down");
   if (args.question.trim() === "") throw new BadUserInput("question", "must not be empty");
   if (args.question.length > limits.maxQuestionChars) {
     metrics?.answerRefusals.inc({ limit: "question" });
@@ -97,6 +136,11 @@ export async function ask(
       `must be at most ${limits.maxQuestionChars} characters, got ${args.question.length}`,
     );
   }
+  const startSpan = phaseSpan("start");
+  // The question is embedded while the conversation is read: retrieval needs both, neither needs the other.
+  // A failure is the answer's retrieval error; an ask refused below has spent one embedding call.
+  const questionVectors = context.stores.model.embedText(args.question);
+  questionVectors.catch(() => undefined);
   const conversation = await ownDocument(context, "conversation", "conversation", args.conversationId);
   const { parent, tempDb } = turnPlace(conversation, args.parentMessageId, args.tempDb);
   const settings = chatSettings(conversation.model_config ?? {});
@@ -105,14 +149,14 @@ export async function ask(
       "conversationId",
       "the conversation's model settings name no model (model_name and an http(s) model_url are needed)",
     );
-  const running = runningOf(context);
+  const { running } = answers;
   if (running.size >= limits.maxAnswersPerReplica) {
     metrics?.answerRefusals.inc({ limit: "replica" });
     throw new LimitExceeded("answers running on this gateway", running.size + 1, limits.maxAnswersPerReplica);
   }
-  const { answers } = context.stores.redis;
+  const store = context.stores.redis.answers;
   const slotTtlMs = limits.maxDurationMs + 60_000;
-  const claimed = await answers.claimUserSlot(username, limits.maxAnswersPerUser, slotTtlMs).catch((error: unknown) => {
+  const claimed = await store.claimUserSlot(username, limits.maxAnswersPerUser, slotTtlMs).catch((error: unknown) => {
     throw redisDown(error);
   });
   if (!claimed) {
@@ -121,25 +165,25 @@ export async function ask(
   }
   const messageId = randomUUID();
   const base = { messageId, conversationId: conversation.conversation_id };
+  const started: AnswerEvent = { ...base, type: "STARTED", last: false };
   try {
-    await answers.append(
-      messageId,
-      [JSON.stringify({ ...base, type: "STARTED", last: false } satisfies AnswerEvent)],
-      limits.streamMaxEvents,
-      limits.streamTtlSeconds,
-      username,
-    );
+    await store.append(messageId, [JSON.stringify(started)], limits.streamMaxEvents, limits.streamTtlSeconds, username);
   } catch (error) {
-    await answers.releaseUserSlot(username).catch(() => undefined);
+    await store.releaseUserSlot(username).catch(() => undefined);
     throw redisDown(error);
   }
-  const answer = new Answer(context, base, running);
-  void answer
-    .run({ question: args.question, parent, tempDb, settings, turns: conversation.turns })
-    .finally(() => answers.releaseUserSlot(username).catch(() => undefined));
-  return follow(context, messageId, () => {
-    if (connectionOpen()) answer.stop("user");
+  startSpan?.end();
+  // The asker's events come from the answer itself, in memory: no Redis round trip before they are sent.
+  const channel = new EventChannel<AnswerEvent>();
+  channel.push(started);
+  const answer = new Answer(context, base, running, channel);
+  channel.onEnd(() => {
+    if (!answer.ended && connectionOpen()) answer.stop("user");
   });
+  void answer
+    .run({ question: args.question, questionVectors, parent, tempDb, settings, turns: conversation.turns })
+    .finally(() => store.releaseUserSlot(username).catch(() => undefined));
+  return channel;
 }
 
 /** A follower of one of the caller's answers, from its first event; NOT_FOUND for another user's or an expired one. */
@@ -148,7 +192,7 @@ export async function followAnswer(
   messageId: string,
 ): Promise<AsyncIterable<AnswerEvent>> {
   await requireOwnAnswer(context, messageId);
-  return follow(context, messageId, () => undefined);
+  return follow(context, messageId);
 }
 
 /**
@@ -176,15 +220,11 @@ const redisDown = (error: unknown) =>
   error instanceof UpstreamUnavailable ? error : new UpstreamUnavailable("redis", errorMessage(error));
 
 /** The answer's events from its start until its last one, read from its Redis stream on a connection of its own. */
-function follow(context: Context, messageId: string, onLeave: () => void): AsyncIterable<AnswerEvent> {
+function follow(context: Context, messageId: string): AsyncIterable<AnswerEvent> {
   const channel = new EventChannel<AnswerEvent>();
   const reader = context.stores.redis.answers.reader();
   const idleLimitMs = context.config.ask.maxDurationMs;
-  let finished = false;
-  channel.onEnd(() => {
-    reader.close();
-    if (!finished) onLeave();
-  });
+  channel.onEnd(() => reader.close());
   void (async () => {
     let after = "0";
     let idleSince = Date.now();
@@ -193,21 +233,16 @@ function follow(context: Context, messageId: string, onLeave: () => void): Async
       for (const entry of entries) {
         after = entry.id;
         const event = reviveEvent(entry.event);
-        if (event.last) finished = true;
         channel.push(event);
-        if (finished) return channel.end();
+        if (event.last) return channel.end();
       }
       if (entries.length > 0) idleSince = Date.now();
       // An answer whose replica stopped never writes its last event: its followers end after the answer's own bound.
-      else if (Date.now() - idleSince > idleLimitMs) {
-        finished = true;
+      else if (Date.now() - idleSince > idleLimitMs)
         return channel.fail(new UpstreamUnavailable("answer", "the answer stopped without its last event"));
-      }
     }
   })().catch((error: unknown) => {
-    if (channel.isEnded) return;
-    finished = true;
-    channel.fail(redisDown(error));
+    if (!channel.isEnded) channel.fail(redisDown(error));
   });
   return channel;
 }
@@ -220,32 +255,52 @@ function reviveEvent(json: string): AnswerEvent {
 
 interface AnswerPlan {
   question: string;
+  /** The question's embedding, asked for when the ask came in. */
+  questionVectors: Promise<number[][]>;
   parent: string;
   tempDb: string;
   settings: ChatSettings;
   turns: TurnDoc[];
 }
 
-/** Deltas that arrive while a write to the stream is pending are merged into one event. */
+/** Deltas queued together (behind a pending write, or within one turn of the event loop) merge into one event. */
 const MERGEABLE = new Set<AnswerEventType>(["REASONING", "TEXT"]);
 
-/** One running answer: retrieval, the model call, and its turn; its events written to Redis in order. */
+/** Queues a copy of `event`, merged into the last queued one when both are deltas of one kind. */
+function queueMerged(queue: AnswerEvent[], event: AnswerEvent): void {
+  const previous = queue.at(-1);
+  if (previous && previous.type === event.type && MERGEABLE.has(event.type)) previous.delta += event.delta ?? "";
+  else queue.push({ ...event });
+}
+
+/** One running answer: retrieval, the model call, and its turn; its events handed to the asker and written to Redis in order. */
 class Answer implements RunningAnswer {
   private readonly abort = new AbortController();
   private readonly pending: AnswerEvent[] = [];
+  /** The asker's events after the first of this turn of the event loop; null when none was sent in it. */
+  private askerQueue: AnswerEvent[] | null = null;
   private writing: Promise<void> | null = null;
   private readonly access: Context;
   private readonly viewer: Viewer;
+  private lastEmitted = false;
+  private settle!: () => void;
+  readonly done = new Promise<void>((resolve) => (this.settle = resolve));
 
   constructor(
     context: AuthenticatedContext,
     private readonly base: { messageId: string; conversationId: string },
     private readonly running: Map<string, RunningAnswer>,
+    private readonly asker: EventChannel<AnswerEvent>,
   ) {
     this.viewer = context.viewer;
     // Its own loaders: the answer outlives the request that started it.
     this.access = { ...context, loaders: createLoaders(context.stores, context.viewer) };
     running.set(base.messageId, this);
+  }
+
+  /** True once the last event was emitted: a subscriber leaving after it stops nothing. */
+  get ended(): boolean {
+    return this.lastEmitted;
   }
 
   stop(reason: StopReason): void {
@@ -256,12 +311,35 @@ class Answer implements RunningAnswer {
     return this.abort.signal.aborted ? (this.abort.signal.reason as StopReason) : null;
   }
 
+  /** Hands the event to the asker and queues it for the Redis stream. */
   private emit(event: Omit<AnswerEvent, "messageId" | "conversationId" | "last">, last = false): void {
     const full: AnswerEvent = { ...this.base, ...event, last };
-    const previous = this.pending.at(-1);
-    if (previous && previous.type === full.type && MERGEABLE.has(full.type)) previous.delta += full.delta ?? "";
-    else this.pending.push(full);
+    this.lastEmitted ||= last;
+    this.toAsker(full);
+    queueMerged(this.pending, full);
     this.writing ??= this.flush();
+  }
+
+  /**
+   * The first event of a turn of the event loop goes to the asker at once (the first token waits for
+   * nothing); the rest of that turn's (a model read carries many deltas) follow merged, once it is over.
+   */
+  private toAsker(event: AnswerEvent): void {
+    if (this.askerQueue) return queueMerged(this.askerQueue, event);
+    this.deliver(event);
+    this.askerQueue = [];
+    setImmediate(() => this.flushAsker());
+  }
+
+  private flushAsker(): void {
+    const queued = this.askerQueue ?? [];
+    this.askerQueue = null;
+    for (const event of queued) this.deliver(event);
+  }
+
+  private deliver(event: AnswerEvent): void {
+    this.asker.push(event);
+    if (event.last) this.asker.end();
   }
 
   /** Writes what is pending, one write at a time, until nothing is. */
@@ -276,7 +354,21 @@ class Answer implements RunningAnswer {
     this.writing = null;
   }
 
+  /** Runs the answer to its saved turn; `done` settles after, however it went. */
   async run(plan: AnswerPlan): Promise<void> {
+    try {
+      await this.answer(plan);
+    } catch (error) {
+      // Unreachable by design (every failure is saved as the turn's error); the asker is told rather than left waiting.
+      if (!this.lastEmitted) this.asker.fail(error);
+    } finally {
+      this.flushAsker();
+      this.running.delete(this.base.messageId);
+      this.settle();
+    }
+  }
+
+  private async answer(plan: AnswerPlan): Promise<void> {
     const { config, stores } = this.access;
     const metrics = currentObservation()?.metrics;
     metrics?.answersRunning.inc();
@@ -293,28 +385,39 @@ class Answer implements RunningAnswer {
     let fileUsed: FileUsed[] = [];
     const userContent: UserContentPart[] = [];
     let failure: { code: string; message: string } | null = null;
+    // From the model request to its first reasoning or answer delta (or its end, when none came).
+    let modelSpan: ReturnType<typeof phaseSpan> | null = null;
+    const endModelSpan = () => {
+      modelSpan?.end();
+      modelSpan = null;
+    };
     try {
-      const pages = await this.retrieve(plan);
+      // The history's images are read while retrieval runs; the retrieved pages' once it has found them.
+      const images = new PromptImages(this.access, this.viewer.username);
+      const history = historyMessages(plan.turns, plan.parent, config.ask.historyDepth);
+      images.prefetch(history);
+      const pages = await inPhase("retrieval", () => this.retrieve(plan));
       fileUsed = pages.fileUsed;
       userContent.push(...pages.imageKeys.map((key) => ({ type: "image_url" as const, image_url: key })));
       this.emit({ type: "PAGES", pages: fileUsed, skippedKnowledgeBaseIds: pages.skipped });
-      const messages = await withImages(
-        this.access,
-        this.viewer.username,
-        [
-          ...(plan.settings.systemPrompt
-            ? [{ role: "system", content: [{ type: "text" as const, text: plan.settings.systemPrompt }] }]
-            : []),
-          ...historyMessages(plan.turns, plan.parent, config.ask.historyDepth),
-          { role: "user", content: [...userContent, { type: "text", text: plan.question }] },
-        ],
-        {
-          maxPixels: config.ask.imageMaxPixels,
-          maxBytes: config.ask.imageMaxBytes,
-          promptMaxBytes: config.ask.promptMaxImageBytes,
-        },
+      const messages = await inPhase("images", () =>
+        images.messages(
+          [
+            ...(plan.settings.systemPrompt
+              ? [{ role: "system", content: [{ type: "text" as const, text: plan.settings.systemPrompt }] }]
+              : []),
+            ...history,
+            { role: "user", content: [...userContent, { type: "text", text: plan.question }] },
+          ],
+          {
+            maxPixels: config.ask.imageMaxPixels,
+            maxBytes: config.ask.imageMaxBytes,
+            promptMaxBytes: config.ask.promptMaxImageBytes,
+          },
+        ),
       );
       this.throwIfStopped();
+      modelSpan = phaseSpan("model");
       let first = true;
       for await (const delta of stores.chatModel.stream({
         baseUrl: plan.settings.modelUrl,
@@ -330,8 +433,11 @@ class Answer implements RunningAnswer {
           this.emit({ type: "USAGE", usage });
           continue;
         }
-        if (first) metrics?.answerFirstToken.observe((performance.now() - started) / 1000);
-        first = false;
+        if (first) {
+          first = false;
+          endModelSpan();
+          metrics?.answerFirstToken.observe((performance.now() - started) / 1000);
+        }
         if (delta.kind === "reasoning") text.reasoning(delta.text);
         else text.text(delta.text);
         this.emit({ type: delta.kind === "reasoning" ? "REASONING" : "TEXT", delta: delta.text });
@@ -339,7 +445,7 @@ class Answer implements RunningAnswer {
       this.throwIfStopped();
     } catch (error) {
       const reason = this.stopReason;
-      if (reason === "user") text.cut(ABORT_MARK);
+      if (reason === "user" || reason === "shutdown") text.cut(ABORT_MARK);
       else {
         failure =
           reason === "time"
@@ -353,6 +459,7 @@ class Answer implements RunningAnswer {
         this.emit({ type: "ERROR", error: failure });
       }
     } finally {
+      endModelSpan();
       clearTimeout(timer);
       clearInterval(stopPoll);
     }
@@ -363,7 +470,7 @@ class Answer implements RunningAnswer {
       temp_db: plan.tempDb,
       ai_message: { role: "assistant", content: text.content() },
       file_used: fileUsed,
-      status: this.stopReason === "user" ? "aborted" : "completed",
+      status: this.stopReason === "user" || this.stopReason === "shutdown" ? "aborted" : "completed",
       timestamp: new Date(),
       total_token: tokens.totalTokens,
       completion_tokens: tokens.completionTokens,
@@ -375,7 +482,6 @@ class Answer implements RunningAnswer {
     metrics?.answerTokens.inc({ kind: "prompt" }, tokens.promptTokens);
     metrics?.answerTokens.inc({ kind: "completion" }, tokens.completionTokens);
     metrics?.answersRunning.dec();
-    this.running.delete(this.base.messageId);
     await this.writing;
   }
 
@@ -392,15 +498,7 @@ class Answer implements RunningAnswer {
     const found = await this.access.loaders.knowledgeBase.loadMany(ids);
     const owned = ids.filter((_id, i) => found[i] && !(found[i] instanceof Error));
     const skipped = ids.filter((id) => !owned.includes(id));
-    const hits =
-      owned.length === 0
-        ? []
-        : await searchKnowledgeBases(this.access, {
-            knowledgeBaseIds: owned,
-            query: plan.question,
-            topK: plan.settings.topK,
-            scoreThreshold: plan.settings.scoreThreshold,
-          });
+    const hits = owned.length === 0 ? [] : await this.search(plan, owned);
     return {
       skipped,
       fileUsed: hits.map((hit): FileUsed => ({
@@ -412,6 +510,24 @@ class Answer implements RunningAnswer {
       })),
       imageKeys: hits.map((hit) => hit.image.minio_filename),
     };
+  }
+
+  /** The question's top pages in `knowledgeBaseIds`, searched with its embedding. */
+  private async search(plan: AnswerPlan, knowledgeBaseIds: string[]) {
+    const queryVectors = await plan.questionVectors;
+    const { maxQueryVectors } = this.access.config.search;
+    // As a text query's search says it: the search's own check would name `queryVectors`, which no one gave.
+    if (queryVectors.length > maxQueryVectors)
+      throw new BadUserInput(
+        "question",
+        `embeds to ${queryVectors.length} token vectors; at most ${maxQueryVectors} are searched`,
+      );
+    return searchKnowledgeBases(this.access, {
+      knowledgeBaseIds,
+      queryVectors,
+      topK: plan.settings.topK,
+      scoreThreshold: plan.settings.scoreThreshold,
+    });
   }
 
   /** Saves the turn once; a conversation deleted meanwhile gets none, and the followers are told either way. */
