@@ -81,7 +81,7 @@ builder.subscriptionFields((fields) => {
     ask: t.field({
       type: AnswerEventRef,
       description:
-        "Answers a question in one of the caller's conversations as LAYRA's chat does (docs/ask.md) and saves the turn. Unsubscribing stops the answer (saved as aborted); a dropped connection does not: follow it again with `answer`.",
+        "Answers a question in one of the caller's conversations as LAYRA's chat does (docs/ask.md) and saves the turn. Unsubscribing over WebSocket stops the answer (saved as aborted); a dropped connection does not, and over SSE neither does (stop it with `stopAnswer`): follow it again with `answer`.",
       args: {
         conversationId: t.arg.string({ required: true }),
         question: t.arg.string({ required: true }),
