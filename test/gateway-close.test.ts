@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { closeStores, createStores, type Stores } from "../src/stores/index.js";
 import { collectionName } from "../src/stores/milvus.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 import { redisClient, sharedStackEnv, startGateway, uniqueName } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -56,5 +57,42 @@ test("close() removes the database, every knowledge base's collection, the bucke
   } finally {
     tokens.disconnect();
     cache.disconnect();
+  }
+});
+
+test("a gateway on another's database and bucket: closing it leaves them to the other, and the last to stop removes them", async () => {
+  const first = await startGateway(shared.env);
+  const { config } = first;
+  const second = await startGateway(shared.env, {
+    MONGODB_DB: config.mongo.database,
+    MINIO_BUCKET_NAME: config.s3.bucket,
+  });
+  const token = await first.token(uniqueName("ann"));
+  const created = await first.query<{ createKnowledgeBase: { knowledgeBaseId: string } }>(
+    `mutation { createKnowledgeBase(name: "shared") { knowledgeBaseId } }`,
+    { token },
+  );
+  assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+  const id = created.data!.createKnowledgeBase.knowledgeBaseId;
+  const { stores } = first.app;
+  const stored = async () => ({
+    bucket: await stores.s3.client.bucketExists(config.s3.bucket),
+    knowledgeBases: await mongoCollections(stores.mongo.db).knowledgeBases.countDocuments({ knowledge_base_id: id }),
+    collection: Boolean((await stores.milvus.client.hasCollection({ collection_name: collectionName(id) })).value),
+  });
+  await second.close();
+  assert.deepEqual(await stored(), { bucket: true, knowledgeBases: 1, collection: true }, "still the first's");
+  const watcher = createStores(config);
+  try {
+    // Stopped without close(), the last gateway on them still removes them: the second was closed.
+    await first.app.stop();
+    assert.equal(await watcher.s3.client.bucketExists(config.s3.bucket), false, "the bucket is gone");
+    assert.equal(
+      (await watcher.milvus.client.hasCollection({ collection_name: collectionName(id) })).value,
+      false,
+      "the collection is gone",
+    );
+  } finally {
+    await closeStores(watcher);
   }
 });

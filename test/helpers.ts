@@ -125,14 +125,14 @@ export async function startGatewayWithoutMongo(
   const app = buildApp(config, undefined, options);
   await app.stores.s3.ensureBucket().catch(() => undefined);
   const url = await app.start();
-  const minted: string[] = [];
+  const shared = sharingStores(app);
   return {
     app,
     url,
     config,
     token: async (username, ttlSeconds = 3600) => {
       const jwt = await mintToken(config, app.stores, username, ttlSeconds);
-      minted.push(jwt);
+      shared.minted.push(jwt);
       return jwt;
     },
     query: async (query, options = {}) => {
@@ -147,16 +147,39 @@ export async function startGatewayWithoutMongo(
       return { status: response.status, ...((await response.json()) as object) };
     },
     close: async () => {
-      await removeWhatItWrote(app, minted);
+      shared.closeRequested = true;
       await app.stop();
     },
   };
 }
 
+/** The running test gateways on each database and bucket, the tokens they minted, and whether one was closed. */
+const onStores = new Map<string, { open: Set<App>; minted: string[]; closeRequested: boolean }>();
+
 /**
- * What a closing test gateway leaves on the shared servers: nothing of the database and bucket its settings
- * name (each gateway that closes owns them; one sharing another's stops with app.stop()). Each store is
- * cleaned on its own and a failure is ignored, since a test may have stopped the server.
+ * Registers a started gateway with the others on its database and bucket. When the last of them stops, and
+ * one was closed with close() (a gateway only stopped borrowed them), what they wrote is removed.
+ */
+function sharingStores(app: App) {
+  const key = `${app.config.mongo.database}/${app.config.s3.bucket}`;
+  const entry = onStores.get(key) ?? { open: new Set<App>(), minted: [], closeRequested: false };
+  onStores.set(key, entry);
+  entry.open.add(app);
+  // Wrapped, since tests stop a gateway that shares another's stores with app.stop() directly.
+  const stop = app.stop;
+  app.stop = async () => {
+    if (entry.open.delete(app) && entry.open.size === 0) {
+      onStores.delete(key);
+      if (entry.closeRequested) await removeWhatItWrote(app, entry.minted);
+    }
+    await stop();
+  };
+  return entry;
+}
+
+/**
+ * What the gateways on a database and bucket leave on the shared servers once the last stops: nothing of
+ * them. Each store is cleaned on its own and a failure is ignored, since a test may have stopped the server.
  */
 async function removeWhatItWrote(app: App, minted: readonly string[]): Promise<void> {
   const { mongo, milvus, s3, redis } = app.stores;
