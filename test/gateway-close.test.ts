@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import { closeStores, createStores, type Stores } from "../src/stores/index.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { mongoCollections } from "../src/stores/mongo.js";
-import { redisClient, sharedStackEnv, startGateway, uniqueName } from "./helpers.js";
+import { redisClient, sharedStackEnv, startGateway, uniqueName, type TestGateway } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let observer: Stores;
@@ -41,11 +41,13 @@ test("close() removes the database, every knowledge base's collection, the bucke
       .map((c) => c.name)
       .filter((name) => ids.map(collectionName).includes(name));
   const counters = () => cache.keys(`ratelimit:${config.rateLimit.namespace}:*`);
+  let open = true;
   try {
     assert.equal((await collections()).length, 2);
     assert.equal(await tokens.exists(`token:${token}`), 1);
     assert.ok((await counters()).length > 0, "the queries were counted");
 
+    open = false;
     await gateway.close();
 
     assert.deepEqual(await collections(), []);
@@ -55,6 +57,7 @@ test("close() removes the database, every knowledge base's collection, the bucke
     assert.equal(await tokens.exists(`token:${token}`), 0, "the token is revoked");
     assert.deepEqual(await counters(), []);
   } finally {
+    if (open) await gateway.close();
     tokens.disconnect();
     cache.disconnect();
   }
@@ -67,32 +70,33 @@ test("a gateway on another's database and bucket: closing it leaves them to the 
     MONGODB_DB: config.mongo.database,
     MINIO_BUCKET_NAME: config.s3.bucket,
   });
-  const token = await first.token(uniqueName("ann"));
-  const created = await first.query<{ createKnowledgeBase: { knowledgeBaseId: string } }>(
-    `mutation { createKnowledgeBase(name: "shared") { knowledgeBaseId } }`,
-    { token },
-  );
-  assert.equal(created.errors, undefined, JSON.stringify(created.errors));
-  const id = created.data!.createKnowledgeBase.knowledgeBaseId;
-  const { stores } = first.app;
-  const stored = async () => ({
-    bucket: await stores.s3.client.bucketExists(config.s3.bucket),
-    knowledgeBases: await mongoCollections(stores.mongo.db).knowledgeBases.countDocuments({ knowledge_base_id: id }),
-    collection: Boolean((await stores.milvus.client.hasCollection({ collection_name: collectionName(id) })).value),
-  });
-  await second.close();
-  assert.deepEqual(await stored(), { bucket: true, knowledgeBases: 1, collection: true }, "still the first's");
   const watcher = createStores(config);
+  let running = [first, second];
+  const end = async (gateway: TestGateway, how: "close" | "stop") => {
+    running = running.filter((other) => other !== gateway);
+    await (how === "close" ? gateway.close() : gateway.app.stop());
+  };
   try {
-    // Stopped without close(), the last gateway on them still removes them: the second was closed.
-    await first.app.stop();
-    assert.equal(await watcher.s3.client.bucketExists(config.s3.bucket), false, "the bucket is gone");
-    assert.equal(
-      (await watcher.milvus.client.hasCollection({ collection_name: collectionName(id) })).value,
-      false,
-      "the collection is gone",
+    const token = await first.token(uniqueName("ann"));
+    const created = await first.query<{ createKnowledgeBase: { knowledgeBaseId: string } }>(
+      `mutation { createKnowledgeBase(name: "shared") { knowledgeBaseId } }`,
+      { token },
     );
+    assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+    const id = created.data!.createKnowledgeBase.knowledgeBaseId;
+    const stored = async () => ({
+      bucket: await watcher.s3.client.bucketExists(config.s3.bucket),
+      knowledgeBases: await mongoCollections(watcher.mongo.db).knowledgeBases.countDocuments({ knowledge_base_id: id }),
+      collection: Boolean((await watcher.milvus.client.hasCollection({ collection_name: collectionName(id) })).value),
+    });
+    await end(second, "close");
+    assert.deepEqual(await stored(), { bucket: true, knowledgeBases: 1, collection: true }, "still the first's");
+    // Stopped without close(), the last gateway on them still removes them: the second was closed.
+    await end(first, "stop");
+    assert.deepEqual(await stored(), { bucket: false, knowledgeBases: 0, collection: false }, "all gone");
   } finally {
+    // A failed check leaves no gateway running: the file would never end.
+    await Promise.all(running.map((gateway) => gateway.close()));
     await closeStores(watcher);
   }
 });
