@@ -10,6 +10,7 @@ import { mintToken } from "../src/resolvers/auth.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { RedisPurpose } from "../src/stores/redis.js";
 import { createStores, type Stores } from "../src/stores/index.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
 
 export const TEST_SECRET = "test-secret-key";
@@ -124,11 +125,16 @@ export async function startGatewayWithoutMongo(
   const app = buildApp(config, undefined, options);
   await app.stores.s3.ensureBucket().catch(() => undefined);
   const url = await app.start();
+  const shared = sharingStores(app);
   return {
     app,
     url,
     config,
-    token: (username, ttlSeconds = 3600) => mintToken(config, app.stores, username, ttlSeconds),
+    token: async (username, ttlSeconds = 3600) => {
+      const jwt = await mintToken(config, app.stores, username, ttlSeconds);
+      shared.minted.push(jwt);
+      return jwt;
+    },
     query: async (query, options = {}) => {
       const response = await fetch(`${url}/graphql`, {
         method: "POST",
@@ -141,10 +147,86 @@ export async function startGatewayWithoutMongo(
       return { status: response.status, ...((await response.json()) as object) };
     },
     close: async () => {
-      await app.stores.mongo.db.dropDatabase().catch(() => undefined);
+      shared.closeRequested = true;
       await app.stop();
     },
   };
+}
+
+/** The running test gateways on each database and bucket, the tokens they minted, and whether one was closed. */
+const onStores = new Map<string, { open: Set<App>; minted: string[]; closeRequested: boolean }>();
+
+/**
+ * Registers a started gateway with the others on its database and bucket. When the last of them stops, and
+ * one was closed with close() (a gateway only stopped borrowed them), what they wrote is removed.
+ */
+function sharingStores(app: App) {
+  const key = `${app.config.mongo.database}/${app.config.s3.bucket}`;
+  const entry = onStores.get(key) ?? { open: new Set<App>(), minted: [], closeRequested: false };
+  onStores.set(key, entry);
+  entry.open.add(app);
+  // Wrapped, since tests stop a gateway that shares another's stores with app.stop() directly.
+  const stop = app.stop;
+  app.stop = async () => {
+    if (entry.open.delete(app) && entry.open.size === 0) {
+      onStores.delete(key);
+      if (entry.closeRequested) await removeWhatItWrote(app, entry.minted);
+    }
+    await stop();
+  };
+  return entry;
+}
+
+/**
+ * What the gateways on a database and bucket leave on the shared servers once the last stops: nothing of
+ * them. Each store is cleaned on its own and a failure is ignored, since a test may have stopped the server.
+ */
+async function removeWhatItWrote(app: App, minted: readonly string[]): Promise<void> {
+  const { mongo, milvus, s3, redis } = app.stores;
+  const ignore = () => undefined;
+  const knowledgeBaseIds = await mongoCollections(mongo.db)
+    .knowledgeBases.distinct("knowledge_base_id")
+    .catch((): string[] => []);
+  const objectKeys: string[] = [];
+  const listed = (async () => {
+    for await (const item of s3.client.listObjectsV2(s3.bucket, "", true)) objectKeys.push(String(item.name));
+  })();
+  // One try per command: a Redis the test stopped fails the cleanup at once instead of retrying for seconds.
+  const cleaner = (purpose: RedisPurpose) =>
+    new Redis(app.config.redis.url, {
+      db: app.config.redis.db[purpose],
+      password: app.config.redis.password,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+  const tasks = cleaner("task");
+  const cache = cleaner("cache");
+  try {
+    await Promise.all([
+      Promise.all(knowledgeBaseIds.map((id) => milvus.dropCollection(id))).catch(ignore),
+      listed
+        .then(() => s3.removeObjects(objectKeys))
+        .then(() => s3.client.removeBucket(s3.bucket))
+        .catch(ignore),
+      Promise.all(minted.map((jwt) => redis.tokens.revoke(jwt))).catch(ignore),
+      deleteMatching(cache, `ratelimit:${app.config.rateLimit.namespace}:*`).catch(ignore),
+      // The bucket's sweep index and the uploads it still lists (a committed upload's record is gone already).
+      (async () => {
+        const uploadIds = await tasks.hkeys(`upload_sweep:${s3.bucket}:objects`);
+        if (uploadIds.length > 0) await tasks.del(...uploadIds.map((id) => `upload:${id}`));
+        await deleteMatching(tasks, `upload_sweep:${s3.bucket}:*`);
+      })().catch(ignore),
+    ]);
+    await mongo.db.dropDatabase().catch(ignore);
+  } finally {
+    tasks.disconnect();
+    cache.disconnect();
+  }
+}
+
+async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  for await (const keys of redis.scanStream({ match: pattern, count: 1000 }) as AsyncIterable<string[]>)
+    if (keys.length > 0) await redis.del(...keys);
 }
 
 /**

@@ -132,8 +132,7 @@ test("redis: progress keys are read in one batch, a key of another type reads as
   });
   await subscription.subscribe();
   await task.hset(hash, { status: "completed" });
-  const deadline = Date.now() + 2000;
-  while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await eventually(() => events.length > 0, "a keyspace event for the HSET");
   assert.deepEqual(events, [`${hash} hset`]);
   await subscription.close();
   await task.del(hash, stream, otherType);

@@ -1,7 +1,8 @@
 // Presigned uploads that are never committed, on real servers (redis-server, versitygw checking
 // signatures, Kafka): after the commit deadline a sweep removes the objects a client PUT, a committed
 // upload is never touched, a commit racing several sweepers has exactly one winner, and a sweep
-// with S3 down keeps the upload for the next one. Deadlines are 10 s (the shortest URL expiry, no grace).
+// with S3 down keeps the upload for the next one. Deadlines are 20 s (no grace): twice the shortest URL
+// expiry, so a create, PUT and commit on a busy machine land well before the deadline they must beat.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createServer } from "node:net";
@@ -52,7 +53,7 @@ before(async () => {
     MINIO_SECRET_KEY: s3Stack.env.MINIO_SECRET_KEY,
   };
   overrides = ingestOverrides({
-    UPLOAD_URL_EXPIRY_SECONDS: "10",
+    UPLOAD_URL_EXPIRY_SECONDS: "20",
     UPLOAD_COMMIT_GRACE_SECONDS: "0",
     UPLOAD_SWEEP_INTERVAL_SECONDS: "1",
     UPLOAD_SWEEP_RETRY_SECONDS: "2",
@@ -168,7 +169,7 @@ test("after the deadline the uncommitted upload's objects are removed and a late
     "the gateway's sweep removes the abandoned objects",
     60_000,
   );
-  await eventually(async () => (await indexState(abandoned.uploadId)) === null, "the entry ends", 10_000);
+  await eventually(async () => (await indexState(abandoned.uploadId)) === null, "the entry ends", 60_000);
   assert.equal(await removedObjects(gw.app), removedBefore + 2, "upload_sweep_objects_removed_total counts both");
   assert.ok(
     logLines.some((line) => {
@@ -192,7 +193,7 @@ test("after the deadline the uncommitted upload's objects are removed and a late
   );
 
   // A sweep after the committed upload's deadline leaves its objects alone.
-  await eventually(async () => (await redisNow()) > keptDeadline, "the committed upload's deadline passes");
+  await eventually(async () => (await redisNow()) > keptDeadline, "the committed upload's deadline passes", 60_000);
   const sweep = await sweepExpiredUploads({ config: gw.config, stores: gw.app.stores });
   assert.equal(sweep.failure, null);
   assert.deepEqual(await existing(kept.originalKeys), kept.originalKeys, "a committed upload's originals stay");
@@ -289,7 +290,7 @@ test("a sweep with S3 down keeps the upload for the next one, which removes it o
   const deadline = await deadlineOf(upload.uploadId);
   await s3Stack.stopServer("s3");
   try {
-    await eventually(async () => (await redisNow()) > deadline, "the deadline passes");
+    await eventually(async () => (await redisNow()) > deadline, "the deadline passes", 60_000);
     const sweep = await sweepExpiredUploads({ config: gw.config, stores: gw.app.stores });
     // The gateway's own sweeps may have taken it first; either way it is still indexed.
     assert.ok(sweep.failure === null || sweep.failure.store === "s3", JSON.stringify(sweep));
@@ -323,7 +324,11 @@ test("with UPLOAD_SWEEP_INTERVAL_SECONDS=0 the gateway never sweeps; npm run mai
   try {
     const upload = await uploadWithoutCommit(1, quiet, await newKnowledgeBase(quiet));
     const deadline = await deadlineOf(upload.uploadId, quiet);
-    await eventually(async () => (await redisNow()) > deadline + 2_000, "the deadline and two sweep intervals pass");
+    await eventually(
+      async () => (await redisNow()) > deadline + 2_000,
+      "the deadline and two sweep intervals pass",
+      60_000,
+    );
     assert.deepEqual(await existing(upload.objectKeys, quiet), upload.objectKeys, "no sweep ran in the gateway");
 
     const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/maintenance.ts"], {

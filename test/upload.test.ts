@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Redis } from "ioredis";
 import { collectionName } from "../src/stores/milvus.js";
-import { gatewayForFile, redisClient, startGateway } from "./helpers.js";
+import { gatewayForFile, redisClient, startGateway, uniqueName } from "./helpers.js";
 import {
   brokenPdf,
   createTopic,
@@ -25,6 +25,10 @@ import { mongoCollections } from "../src/stores/mongo.js";
 // A converter path that cannot exist, so the office-document case is the same on every machine.
 const overrides = ingestOverrides({ SOFFICE_PATH: "/nonexistent/soffice" });
 const state = gatewayForFile(overrides);
+// Users of this file alone: every id the gateway mints starts with its user's name, so the store
+// snapshots below see this file's keys and collections only, not those other files leave to expire.
+const ann = uniqueName("ann");
+const bob = uniqueName("bob");
 let token: string;
 let otherToken: string;
 let knowledgeBaseId: string;
@@ -74,13 +78,17 @@ async function listFiles(id: string): Promise<FileNode[]> {
   return listed.data!.knowledgeBase.files.edges.map((edge) => edge.node);
 }
 
-/** Every store's view of what exists: documents, refs, objects, Milvus rows, task and upload keys. */
+/** What exists in every store: the file's own database and bucket, its users' Milvus collections, task and upload keys. */
 async function storeSnapshot() {
   const { s3, milvus } = state.gateway.app.stores;
   const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
   const objects: string[] = [];
   for await (const item of s3.client.listObjectsV2(s3.bucket, "", true)) objects.push(String(item.name));
-  const collections = (await milvus.client.listCollections()).data.map((c) => c.name).sort();
+  const ours = (name: string) => name.includes(`${ann}_`) || name.includes(`${bob}_`);
+  const collections = (await milvus.client.listCollections()).data
+    .map((c) => c.name)
+    .filter(ours)
+    .sort();
   return {
     files: await mongo.files.countDocuments({}),
     knowledgeBases: (
@@ -90,7 +98,11 @@ async function storeSnapshot() {
       .sort(),
     objects: objects.sort(),
     collections,
-    redisKeys: (await taskDb.keys("*")).filter((key) => /^(task|upload):/.test(key)).sort(),
+    redisKeys: (
+      await Promise.all([ann, bob].flatMap((user) => [taskDb.keys(`task:${user}_*`), taskDb.keys(`upload:${user}_*`)]))
+    )
+      .flat()
+      .sort(),
   };
 }
 
@@ -115,8 +127,8 @@ before(async () => {
   const gateway = await state.ready;
   taskDb = redisClient(gateway.config, "task");
   await createTopic(gateway.config, 1);
-  token = await gateway.token("ann");
-  otherToken = await gateway.token("bob");
+  token = await gateway.token(ann);
+  otherToken = await gateway.token(bob);
   knowledgeBaseId = await newKnowledgeBase(token);
   stopWorkers = await startWorkers(gateway, state.env, overrides);
 });
@@ -145,13 +157,13 @@ describe("uploadFiles over the multipart request", () => {
     );
     assert.equal(uploaded.errors, undefined, JSON.stringify(uploaded.errors));
     task = uploaded.data!.uploadFiles;
-    assert.match(task.taskId, /^ann_[0-9a-f-]{36}$/);
+    assert.match(task.taskId, new RegExp(`^${ann}_[0-9a-f-]{36}$`));
     assert.equal(task.knowledgeBaseId, knowledgeBaseId);
     assert.deepEqual(
       task.files.map((file) => file.filename),
       ["report.pdf", "photo.png", "broken.pdf"],
     );
-    for (const file of task.files) assert.match(file.id, /^ann_[0-9a-f-]{36}$/);
+    for (const file of task.files) assert.match(file.id, new RegExp(`^${ann}_[0-9a-f-]{36}$`));
 
     const outcome = await wsOperation(
       state.gateway.url,
@@ -223,7 +235,7 @@ describe("uploadFiles over the multipart request", () => {
     assert.equal((await milvusRows(knowledgeBaseId, `file_id == ${JSON.stringify(broken.id)}`)).length, 0);
     const snapshot = await storeSnapshot();
     assert.ok(
-      snapshot.objects.every((key) => !key.startsWith("ann_broken_")),
+      snapshot.objects.every((key) => !key.startsWith(`${ann}_broken_`)),
       `no object of broken.pdf: ${snapshot.objects.join(", ")}`,
     );
     assert.equal(snapshot.files, 2);
@@ -343,7 +355,7 @@ describe("the presigned path", () => {
 
 describe("chat attachments", () => {
   test("uploadChatFiles creates the temp knowledge base as LAYRA does, and a turn references it", async () => {
-    const conversationId = `ann_${crypto.randomUUID()}`;
+    const conversationId = `${ann}_${crypto.randomUUID()}`;
     const created = await state.gateway.query(
       `mutation($id: String!) { createConversation(conversationId: $id, name: "chat") { conversationId } }`,
       { variables: { id: conversationId }, token },
@@ -363,9 +375,9 @@ describe("chat attachments", () => {
     const { milvus } = state.gateway.app.stores;
     const mongo = mongoCollections(state.gateway.app.stores.mongo.db);
     const kb = await mongo.knowledgeBases.findOne({ knowledge_base_id: task.knowledgeBaseId });
-    assert.equal(kb?.knowledge_base_name, `temp_base_ann_${match[1]}`);
+    assert.equal(kb?.knowledge_base_name, `temp_base_${ann}_${match[1]}`);
     assert.equal(kb?.is_delete, true);
-    assert.equal(kb?.username, "ann");
+    assert.equal(kb?.username, ann);
     assert.ok((await milvus.client.hasCollection({ collection_name: collectionName(task.knowledgeBaseId) })).value);
 
     await waitFor(
@@ -440,7 +452,7 @@ describe("refusals write nothing anywhere", () => {
       UPLOAD_MAX_REQUEST_BYTES: "3000",
     });
     try {
-      const limitedToken = await limited.token("ann");
+      const limitedToken = await limited.token(ann);
       const before = await storeSnapshot();
       const big = await multipartRequest(limited, limitedToken, UPLOAD_FILES, { knowledgeBaseId }, [
         { name: "big.png", type: "image/png", bytes: Buffer.alloc(500, 1) },
@@ -474,14 +486,17 @@ describe("refusals write nothing anywhere", () => {
       state.gateway,
       otherToken,
       UPLOAD_FILES,
-      { knowledgeBaseId: "bob_nothing" },
+      { knowledgeBaseId: `${bob}_nothing` },
       [{ name: "intruder.png", type: "image/png", bytes: samplePng() }],
     );
-    assert.equal(missing.errors?.[0]?.message.replace("bob_nothing", knowledgeBaseId), intoAnns.errors?.[0]?.message);
+    assert.equal(
+      missing.errors?.[0]?.message.replace(`${bob}_nothing`, knowledgeBaseId),
+      intoAnns.errors?.[0]?.message,
+    );
     // Ann's real conversation, and a session id of ann's shape that names nothing: bob is answered
     // NOT_FOUND for both, in the same words but for the id.
     const sessionAnswers = [];
-    for (const annsSession of [created.data!.createConversation.conversationId, `ann_${crypto.randomUUID()}`]) {
+    for (const annsSession of [created.data!.createConversation.conversationId, `${ann}_${crypto.randomUUID()}`]) {
       const intoSession = await multipartRequest(
         state.gateway,
         otherToken,

@@ -1,0 +1,294 @@
+// Store outages in the middle of an upload and of a file's ingestion, on a Mongo, an S3 and a Milvus of
+// this file's own (Redis, Kafka and the model server are shared). A multipart request is held open on the
+// wire while a store stops: the upload fails with a typed error naming that store and nothing of it is
+// left anywhere; once the store is back the same upload goes through. Milvus stopping in the middle of a
+// file does not lose or duplicate it: the worker tries again once Milvus is back and ingests it once.
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { after, before, test } from "node:test";
+import type { Redis } from "ioredis";
+import type { LocalStack } from "../dev/stack/stack.js";
+import { createLogger } from "../src/observability/logger.js";
+import { collectionName } from "../src/stores/milvus.js";
+import { mongoCollections } from "../src/stores/mongo.js";
+import { buildWorker } from "../src/worker-app.js";
+import {
+  eventually,
+  privateStack,
+  redisClient,
+  sharedStackEnv,
+  startGateway,
+  testConfig,
+  uniqueName,
+  type TestGateway,
+} from "./helpers.js";
+import {
+  createTopic,
+  ingestOverrides,
+  multipartRequest,
+  samplePdf,
+  UPLOAD_FILES,
+  type UploadTaskResult,
+} from "./ingest-helpers.js";
+
+const overrides = ingestOverrides({ EMBEDDING_BATCH_PAGES: "1" });
+const ann = uniqueName("ann");
+let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
+let stack: LocalStack;
+let env: Record<string, string>;
+let gateway: TestGateway;
+let taskDb: Redis;
+let token: string;
+
+before(async () => {
+  shared = await sharedStackEnv();
+  stack = await privateStack(["mongo", "s3", "milvus"]);
+  const { MONGODB_URL, MILVUS_URI, MINIO_URL, MINIO_PUBLIC_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY } = stack.env;
+  env = { ...shared.env, MONGODB_URL, MILVUS_URI, MINIO_URL, MINIO_PUBLIC_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY };
+  gateway = await startGateway(env, overrides);
+  taskDb = redisClient(gateway.config, "task");
+  await createTopic(gateway.config, 1);
+  token = await gateway.token(ann);
+});
+after(async () => {
+  taskDb?.disconnect();
+  await gateway?.close();
+  await stack?.close();
+  await shared?.close();
+});
+
+async function createKnowledgeBase(name: string): Promise<string> {
+  const created = await gateway.query<{ createKnowledgeBase: { knowledgeBaseId: string } }>(
+    `mutation($name: String!) { createKnowledgeBase(name: $name) { knowledgeBaseId } }`,
+    { token, variables: { name } },
+  );
+  assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+  return created.data!.createKnowledgeBase.knowledgeBaseId;
+}
+
+interface UploadAnswer {
+  errors?: { message: string; extensions?: { code?: string; store?: string } }[];
+  data?: { uploadFiles: UploadTaskResult } | null;
+}
+
+/**
+ * An uploadFiles request whose body is sent in two halves: `between` runs after the first half is on
+ * the wire and before the rest, so the store it stops is down while the upload is in flight.
+ */
+async function uploadWith(
+  knowledgeBaseId: string,
+  name: string,
+  bytes: Buffer,
+  between: () => Promise<void>,
+): Promise<UploadAnswer> {
+  const form = new FormData();
+  form.append("operations", JSON.stringify({ query: UPLOAD_FILES, variables: { knowledgeBaseId, files: [null] } }));
+  form.append("map", JSON.stringify({ 0: ["variables.files.0"] }));
+  form.append("0", new Blob([new Uint8Array(bytes)], { type: "application/pdf" }), name);
+  // The encoded form, so its halves can be written apart.
+  const encoded = new Request("http://localhost/", { method: "POST", body: form });
+  const body = Buffer.from(await encoded.arrayBuffer());
+  const half = Math.floor(body.length / 2);
+  return new Promise<UploadAnswer>((resolve, reject) => {
+    const sent = request(
+      `${gateway.url}/graphql`,
+      {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "x-graphql-csrf": "1",
+          "content-type": encoded.headers.get("content-type")!,
+          "content-length": body.length,
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as UploadAnswer));
+        response.on("error", reject);
+      },
+    );
+    sent.on("error", reject);
+    sent.write(body.subarray(0, half), () => {
+      between().then(
+        () => sent.end(body.subarray(half)),
+        (error: unknown) => {
+          sent.destroy();
+          reject(error);
+        },
+      );
+    });
+  });
+}
+
+/** Everything of `<base>.pdf` an upload could have left: objects under its key prefix, task keys, refs and documents. */
+async function leftOf(knowledgeBaseId: string, base: string) {
+  const { s3 } = gateway.app.stores;
+  const objects: string[] = [];
+  for await (const item of s3.client.listObjectsV2(s3.bucket, `${ann}_${base}_`, true)) objects.push(String(item.name));
+  const mongo = mongoCollections(gateway.app.stores.mongo.db);
+  const kb = await mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId });
+  return {
+    objects,
+    taskKeys: await taskDb.keys(`task:${ann}_*`),
+    refs: kb?.files.length,
+    documents: await mongo.files.countDocuments({ filename: `${base}.pdf` }),
+  };
+}
+
+/** Another upload of the same file once the store is back: it goes through (the outage left no trace that blocks it). */
+async function uploadsAgain(knowledgeBaseId: string, base: string, bytes: Buffer) {
+  let answer: UploadAnswer = {};
+  await eventually(
+    async () => {
+      answer = await multipartRequest<{ uploadFiles: UploadTaskResult }>(
+        gateway,
+        token,
+        UPLOAD_FILES,
+        { knowledgeBaseId },
+        [{ name: `${base}.pdf`, type: "application/pdf", bytes }],
+      );
+      return answer.errors === undefined;
+    },
+    `an upload of ${base}.pdf goes through once the store is back`,
+    60_000,
+  ).catch((error: Error) => assert.fail(`${error.message}: ${JSON.stringify(answer.errors)}`));
+  // Under the prefix the checks above read. (The worker of the last test ingests it; close() removes it.)
+  assert.equal((await leftOf(knowledgeBaseId, base)).objects.length, 1, "its original is stored");
+}
+
+test("S3 stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming s3, nothing left", async () => {
+  const knowledgeBaseId = await createKnowledgeBase("s3 outage");
+  const pdf = await samplePdf(["s3 outage page"]);
+  const before = await leftOf(knowledgeBaseId, "s3down");
+  let answer: UploadAnswer;
+  try {
+    answer = await uploadWith(knowledgeBaseId, "s3down.pdf", pdf, () => stack.stopServer("s3"));
+  } finally {
+    await stack.startServer("s3");
+  }
+  assert.equal(answer.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(answer));
+  assert.equal(answer.errors[0].extensions.store, "s3");
+  assert.equal(answer.data?.uploadFiles ?? null, null);
+  assert.deepEqual(await leftOf(knowledgeBaseId, "s3down"), before, "nothing written");
+  await uploadsAgain(knowledgeBaseId, "s3down", pdf);
+});
+
+test("Mongo stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming mongo (not NOT_FOUND), nothing left", async () => {
+  const knowledgeBaseId = await createKnowledgeBase("mongo outage");
+  const pdf = await samplePdf(["mongo outage page"]);
+  const before = await leftOf(knowledgeBaseId, "mongodown");
+  let answer: UploadAnswer;
+  try {
+    answer = await uploadWith(knowledgeBaseId, "mongodown.pdf", pdf, () => stack.stopServer("mongo"));
+  } finally {
+    await stack.startServer("mongo");
+  }
+  assert.equal(answer.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(answer));
+  assert.equal(answer.errors[0].extensions.store, "mongo");
+  assert.equal(answer.data?.uploadFiles ?? null, null);
+  await eventually(
+    async () =>
+      (await mongoCollections(gateway.app.stores.mongo.db)
+        .knowledgeBases.countDocuments({})
+        .catch(() => -1)) >= 0,
+    "the gateway reads Mongo again",
+    60_000,
+  );
+  assert.deepEqual(await leftOf(knowledgeBaseId, "mongodown"), before, "nothing written");
+  await uploadsAgain(knowledgeBaseId, "mongodown", pdf);
+});
+
+test("Milvus stopped in the middle of a file: the worker tries again once it is back, and the file is ingested once", async () => {
+  // What the worker logs of failed writes: a failed attempt names its file; a failed cleanup (Milvus down)
+  // retries the whole message and names none.
+  const failures: { msg: string; fileId?: string }[] = [];
+  const logger = createLogger(
+    { logLevel: "info" },
+    {
+      write: (line: string) => {
+        const entry = JSON.parse(line) as { msg: string; fileId?: string };
+        if (/failed/.test(entry.msg)) failures.push(entry);
+      },
+    },
+  );
+  const worker = buildWorker(
+    testConfig(env, {
+      ...overrides,
+      MONGODB_DB: gateway.config.mongo.database,
+      MINIO_BUCKET_NAME: gateway.config.s3.bucket,
+    }),
+    { logger },
+  );
+  await worker.start();
+  try {
+    const knowledgeBaseId = await createKnowledgeBase("milvus outage");
+    const pdf = await samplePdf(Array.from({ length: 6 }, (_, i) => `milvus outage page ${i + 1}`));
+    const uploaded = await multipartRequest<{ uploadFiles: UploadTaskResult }>(
+      gateway,
+      token,
+      UPLOAD_FILES,
+      { knowledgeBaseId },
+      [{ name: "milvusdown.pdf", type: "application/pdf", bytes: pdf }],
+    );
+    assert.equal(uploaded.errors, undefined, JSON.stringify(uploaded.errors));
+    const task = uploaded.data!.uploadFiles;
+    const taskHash = () => taskDb.hgetall(`task:${task.taskId}`);
+    await eventually(
+      async () => Number((await taskHash()).file_pages_done ?? 0) >= 1,
+      "the first page is ingested",
+      120_000,
+    );
+    await stack.stopServer("milvus");
+    try {
+      // The outage reaches the file: a write to Milvus fails (an attempt, or the whole message, is retried).
+      await eventually(
+        () =>
+          failures.some(
+            (entry) => entry.fileId === task.files[0]!.id || entry.msg.startsWith("message handling failed"),
+          ),
+        "a Milvus write of the file fails",
+        120_000,
+      );
+    } finally {
+      await stack.startServer("milvus");
+    }
+    await eventually(async () => (await taskHash()).status !== "processing", "the task ends", 180_000);
+    const hash = await taskHash();
+    assert.equal(hash.status, "completed", JSON.stringify(hash));
+    assert.equal(hash.processed, "1");
+
+    const fileId = task.files[0]!.id;
+    const mongo = mongoCollections(gateway.app.stores.mongo.db);
+    const documents = await mongo.files.find({ file_id: fileId }).toArray();
+    assert.equal(documents.length, 1, "one files document");
+    const images = documents[0]!.images;
+    assert.equal(images.length, 6);
+    const kb = await mongo.knowledgeBases.findOne({ knowledge_base_id: knowledgeBaseId });
+    assert.equal(kb!.files.filter((ref) => ref.file_id === fileId).length, 1, "one ref in the knowledge base");
+    // A restarted milvus-lite has the collection unloaded (a query then reads nothing): load it as a search does.
+    assert.ok(await gateway.app.stores.milvus.readyForSearch(knowledgeBaseId));
+    // The rows the interrupted attempt wrote before the outage are gone: each page's rows are there once.
+    const rows = await gateway.app.stores.milvus.client.query({
+      collection_name: collectionName(knowledgeBaseId),
+      filter: `file_id == ${JSON.stringify(fileId)}`,
+      output_fields: ["image_id", "page_number"],
+      limit: 16384,
+    });
+    const pageOf = new Map<string, number>();
+    // Int64 fields come back as strings.
+    for (const row of rows.data as { image_id: string; page_number: string }[]) {
+      const page = Number(row.page_number);
+      assert.ok(!pageOf.has(row.image_id) || pageOf.get(row.image_id) === page, "an image id names one page");
+      pageOf.set(row.image_id, page);
+    }
+    assert.deepEqual(
+      new Set(pageOf.keys()),
+      new Set(images.map((image) => image.images_id)),
+      "the rows are the document's pages only",
+    );
+    assert.deepEqual([...pageOf.values()].sort(), [0, 1, 2, 3, 4, 5], "one image id per page");
+  } finally {
+    await worker.stop();
+  }
+});
