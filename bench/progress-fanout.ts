@@ -7,7 +7,8 @@
 // steadier than latency, and it shows the measuring client is not the limit), Redis commands per
 // update (INFO commandstats), the server's memory, what LAYRA's approach (one HGETALL per subscriber
 // per second) would cost, and how much the host itself interfered during the window (CPU time it
-// stole, how late the writer's timer woke); then each level's p99 as `name: value` lines.
+// stole, how late the writer's timer woke); then per level the p99s, `cpu per delivery ratio:` (the
+// gateway's server CPU per delivery over the bare server's) and the heap left after disconnect.
 // Usage: npm run bench:progress [-- 1000,5000,10000] ; BENCH_SECONDS (default 10), BENCH_PER_CONNECTION (default 10);
 // BENCH_CPU_PROF=dir writes a CPU profile of each measured window, server and subscribers apart;
 // BENCH_CLIENT=graphql-ws measures with graphql-ws's client instead of the plain one (progress-subscribers.ts).
@@ -138,7 +139,7 @@ let client = "?";
 async function measure(
   server: Server,
   count: number,
-): Promise<{ latency: Latency; row: string[]; cpuPerDeliveryUs: number }> {
+): Promise<{ latency: Latency; row: string[]; cpuPerDeliveryUs: number; drainedHeapMb: number }> {
   const subscribed = await request<{ ms: number; connections: number; client: string }>(
     subscribers,
     { type: "subscribe", url: server.url, token: server.token, tasks, count, perConnection },
@@ -222,7 +223,7 @@ async function measure(
     fmt(subscribed.ms / 1000),
     `${fmt((100 * (ticksAfter.steal - ticksBefore.steal)) / (ticksAfter.total - ticksBefore.total))} / ${fmt(percentile(wakeLate, 99))} / ${fmt(Math.max(...wakeLate))}`,
   ];
-  return { latency, row, cpuPerDeliveryUs };
+  return { latency, row, cpuPerDeliveryUs, drainedHeapMb: drained.heapUsedMb };
 }
 
 try {
@@ -256,7 +257,9 @@ try {
       `p99 ms at ${count}, bare: ${fmt(floor.latency.p99)}`,
       `p99 over bare at ${count}: ${fmt(measured.latency.p99 - floor.latency.p99)} ms`,
       // The gateway's own cost: its server CPU per delivery against the bare server's (goal: at most 1.3).
-      `cpu per delivery ratio at ${count}: ${fmt(measured.cpuPerDeliveryUs / floor.cpuPerDeliveryUs, 2)}`,
+      `cpu per delivery ratio: ${fmt(measured.cpuPerDeliveryUs / floor.cpuPerDeliveryUs, 2)} at ${count} (gateway ${fmt(measured.cpuPerDeliveryUs, 0)} us, bare ${fmt(floor.cpuPerDeliveryUs, 0)} us)`,
+      // Goal: back within 10 % of the baseline once every subscriber has left.
+      `heap after disconnect over baseline at ${count}: ${fmt((100 * (measured.drainedHeapMb - baseline.heapUsedMb)) / baseline.heapUsedMb)} %`,
     );
   }
   const header = [

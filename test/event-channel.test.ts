@@ -126,6 +126,73 @@ test("the consumer's return() on the last map ends every channel below it, with 
   assert.deepEqual(await last.next(), { value: undefined, done: true }, "nothing arrives after the end");
 });
 
+test("replaceEach layers run in order on every event, queued ones too, on the same channel", async () => {
+  const channel = new EventChannel<string>();
+  channel.push("a");
+  channel.replaceEach((s) => `${s}1`);
+  channel.push("b");
+  channel.replaceEach((s) => `${s}2`);
+  channel.push("c");
+  channel.end();
+  assert.deepEqual(await drain(channel), ["a12", "b12", "c12"], "each event through every layer, first added first");
+});
+
+test("replaceEach: a failure reaches the consumer through every onError in order; onEnd hears it unreplaced", async () => {
+  const channel = new EventChannel<number>();
+  const heard: unknown[] = [];
+  channel.onEnd((error) => heard.push(error));
+  channel.replaceEach(
+    (n) => n,
+    (error) => new Error(`masked(${(error as Error).message})`),
+  );
+  channel.replaceEach(
+    (n) => n,
+    (error) => new Error(`limited(${(error as Error).message})`),
+  );
+  const delivered = channel.deliverTo(() => undefined);
+  channel.fail(new Error("store down"));
+  await assert.rejects(delivered, /^Error: limited\(masked\(store down\)\)$/);
+  assert.equal((heard[0] as Error).message, "store down");
+});
+
+test("replaceEach: a layer that throws fails the channel through the later layers' onError only, and nothing follows", async () => {
+  const source = new EventChannel<number>();
+  let sourceEnded = false;
+  source.onEnd(() => (sourceEnded = true));
+  const channel = source.map((n) => n);
+  const onErrors: string[] = [];
+  channel.replaceEach(
+    (n) => {
+      if (n === 2) throw new Error("bug");
+      return n;
+    },
+    (error) => (onErrors.push("first"), error),
+  );
+  channel.replaceEach(
+    (n) => n * 10,
+    (error) => (onErrors.push("second"), new Error(`second(${(error as Error).message})`)),
+  );
+  const values: number[] = [];
+  const delivered = channel.deliverTo((n) => values.push(n));
+  source.push(1);
+  source.push(2);
+  source.push(3);
+  await assert.rejects(delivered, /second\(bug\)/);
+  assert.deepEqual(values, [10]);
+  assert.deepEqual(onErrors, ["second"], "the layer that threw does not replace its own error");
+  assert.equal(sourceEnded, true, "the failure ends the channel below too");
+});
+
+test("replaceEach added after a failure was stored replaces it before next() reports it", async () => {
+  const channel = new EventChannel<number>();
+  channel.fail(new Error("gone"));
+  channel.replaceEach(
+    (n) => n,
+    (error) => new Error(`masked(${(error as Error).message})`),
+  );
+  await assert.rejects(channel.next(), /masked\(gone\)/);
+});
+
 test("a channel has one consumer: it cannot be mapped twice", () => {
   const source = new EventChannel<number>();
   source.map((n) => n);

@@ -14,6 +14,12 @@ function pushUnlessSkipped<U>(channel: EventChannel<U>, output: Mapped<U>): void
   if (output !== SKIP) channel.push(output);
 }
 
+/** A same-type layer of `replaceEach`: its event replacement and its failure replacement. */
+interface Replacement<T> {
+  replace(value: T): T;
+  onError(error: unknown): unknown;
+}
+
 /** Where a consumed channel's events go: on to the channel `map` made, or to `deliverTo`'s handler. */
 interface Forward<T> {
   push(value: T): void;
@@ -29,6 +35,8 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   private failure: { error: unknown } | null = null;
   private readonly cleanups: ((error?: unknown) => void)[] = [];
   private forward: Forward<T> | null = null;
+  /** `replaceEach`'s layers, in the order they were added: applied to each event as it is pushed. */
+  private replacements: Replacement<T>[] | null = null;
 
   /**
    * `source` as a channel: itself when it is one (the fast path: nothing added per event), else a
@@ -55,6 +63,11 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   /** Queues an event; ignored once the channel has ended. */
   push(value: T): void {
     if (this.ended) return;
+    if (this.replacements) {
+      const replaced = this.replaced(value, 0);
+      if (replaced === SKIP) return;
+      value = replaced;
+    }
     if (this.forward) return this.forward.push(value);
     const next = this.waiting.shift();
     if (next) next.resolve({ value, done: false });
@@ -68,13 +81,55 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
 
   /** Ends the channel with an error: a pending `next()`, else the next one, rejects with it; queued events are dropped. */
   fail(error: unknown): void {
+    this.failAfter(0, error);
+  }
+
+  /**
+   * Fails the channel with `error` as the layers of `replaceEach` from `first` on replace it. Cleanups
+   * get it before any of them, as a channel under a `map` does; consumers get it after all of them.
+   */
+  private failAfter(first: number, error: unknown): void {
     if (this.ended) return;
+    let replaced = error;
+    for (const layer of this.replacements?.slice(first) ?? []) replaced = layer.onError(replaced);
     this.queue.length = 0;
     const waiting = this.waiting.splice(0);
-    if (!this.forward && waiting.length === 0) this.failure = { error };
+    if (!this.forward && waiting.length === 0) this.failure = { error: replaced };
     this.finish(error);
-    this.forward?.fail(error);
-    for (const next of waiting) next.reject(error);
+    this.forward?.fail(replaced);
+    for (const next of waiting) next.reject(replaced);
+  }
+
+  /**
+   * What `map((event) => replace(event), onError)` would give, on this same channel and without a
+   * channel per layer: each layer is objects a delivery walks through, per subscriber
+   * (docs/performance.md, "Live progress"). `replace` runs when an event is pushed, after the layers
+   * added before it (and on events already queued); one that throws fails the channel with its error,
+   * as a map's transform does. A failure of the channel reaches its consumer through `onError`.
+   */
+  replaceEach(replace: (value: T) => T, onError: (error: unknown) => unknown = (error) => error): void {
+    const layer: Replacement<T> = { replace, onError };
+    const index = (this.replacements ??= []).push(layer) - 1;
+    for (let i = 0; i < this.queue.length; i++) {
+      const replaced = this.replaced(this.queue[i]!, index);
+      if (replaced === SKIP) return;
+      this.queue[i] = replaced;
+    }
+    if (this.failure) this.failure = { error: onError(this.failure.error) };
+  }
+
+  /** `value` through the replacements from `first` on, or SKIP when one threw and failed the channel. */
+  private replaced(value: T, first: number): T | typeof SKIP {
+    const layers = this.replacements!;
+    for (let i = first; i < layers.length; i++) {
+      try {
+        value = layers[i]!.replace(value);
+      } catch (error) {
+        this.failAfter(i + 1, error);
+        return SKIP;
+      }
+    }
+    return value;
   }
 
   /** Runs when the channel ends, from either side; `error` is the one it failed with, if it did. */

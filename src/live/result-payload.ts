@@ -3,15 +3,19 @@
 // object: the socket writes it (src/live/socket-stream.ts) and the repeat filter compares it.
 import type { ExecutionResult } from "graphql";
 
-const payloads = new WeakMap<ExecutionResult, Buffer>();
+/** The payload's JSON followed by the `}` that closes graphql-ws's `next` message around it. */
+const messageTails = new WeakMap<ExecutionResult, Buffer>();
 
-/** The result as graphql-ws writes a `next` message's payload (its errors last), in UTF-8. */
-export function resultPayload(result: ExecutionResult): Buffer {
-  let payload = payloads.get(result);
-  if (payload === undefined) {
+/**
+ * The end of graphql-ws's `next` message for `result`: its payload (errors last, as graphql-ws
+ * writes it) and the closing `}`, in UTF-8. Kept whole so a frame is two copies, not three.
+ */
+export function messageTail(result: ExecutionResult): Buffer {
+  let tail = messageTails.get(result);
+  if (tail === undefined) {
     const { errors, ...rest } = result;
-    payload = Buffer.from(JSON.stringify(errors ? { ...rest, errors } : rest));
-    payloads.set(result, payload);
+    tail = Buffer.from(`${JSON.stringify(errors ? { ...rest, errors } : rest)}}`);
+    messageTails.set(result, tail);
   }
-  return payload;
+  return tail;
 }

@@ -15,7 +15,7 @@ import {
 import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "../context.js";
 import { EventChannel, SKIP } from "./event-channel.js";
-import { resultPayload } from "./result-payload.js";
+import { messageTail } from "./result-payload.js";
 import { rootFieldNames } from "../lib/root-fields.js";
 import { runObserved, type Observation } from "../observability/scope.js";
 
@@ -39,8 +39,8 @@ class RepeatFilter {
 
   pass(result: Shared): ExecutionResult | typeof SKIP | Promise<ExecutionResult | typeof SKIP> {
     if (result instanceof Promise) return result.then((settled) => this.pass(settled));
-    // A result with errors always goes, and the next one after it too.
-    const payload = result.errors ? null : resultPayload(result);
+    // A result with errors always goes, and the next one after it too. Equal tails, equal payloads.
+    const payload = result.errors ? null : messageTail(result);
     if (payload !== null && this.lastSent !== null && payload.equals(this.lastSent)) return SKIP;
     this.lastSent = payload;
     return result;
@@ -102,7 +102,7 @@ export function useSharedEventResults(observation: Observation): Plugin<Context>
 
 /**
  * For a plugin's `onSubscribeResult`: `replace` on a refused subscription's single result, and on
- * each event of a stream as a map of its channel (src/live/event-channel.ts), where Envelop's
+ * each event of a stream as a layer of its own channel (`EventChannel.replaceEach`), where Envelop's
  * handleStreamOrSingleExecutionResult would add one more async-iterator layer per subscriber.
  * `replace` returns the result to send instead, or null to keep it; `onError`, if given, replaces a
  * failure of the stream.
@@ -114,7 +114,7 @@ export function mapSubscriptionResults(
 ): void {
   const events = subscriptionStream(payload.result);
   if (events) {
-    payload.setResult(events.map((event) => replace(event) ?? event, onError));
+    events.replaceEach((event) => replace(event) ?? event, onError);
     return;
   }
   const replaced = replace(payload.result as ExecutionResult);

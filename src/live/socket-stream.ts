@@ -3,10 +3,9 @@
 // promise per stream (docs/performance.md, "Events go straight to the socket").
 import type { ExecutionResult } from "graphql";
 import type { EventChannel } from "./event-channel.js";
-import { resultPayload } from "./result-payload.js";
+import { messageTail } from "./result-payload.js";
 
 const DONE: IteratorResult<never> = { value: undefined, done: true };
-const MESSAGE_END = Buffer.from("}");
 
 /** One final, unmasked text frame (RFC 6455, 5.2) of `parts` in order: what a server sends. */
 export function textFrame(...parts: Buffer[]): Buffer {
@@ -25,7 +24,11 @@ export function textFrame(...parts: Buffer[]): Buffer {
     frame.writeUInt32BE(length >>> 0, 6);
   }
   let offset = header;
-  for (const part of parts) offset += part.copy(frame, offset);
+  // TypedArray set, not Buffer#copy: a native copy without copy's argument checks, per delivery.
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.length;
+  }
   return frame;
 }
 
@@ -41,7 +44,7 @@ export function socketStream(
   write: (frame: Buffer) => void,
 ): AsyncIterableIterator<never> {
   const messageStart = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
-  const deliver = (result: ExecutionResult) => write(textFrame(messageStart, resultPayload(result), MESSAGE_END));
+  const deliver = (result: ExecutionResult) => write(textFrame(messageStart, messageTail(result)));
   let delivering: Promise<IteratorResult<never>> | null = null;
   const iterator: AsyncIterableIterator<never> = {
     next: () => (delivering ??= stream.deliverTo(deliver).then(() => DONE)),
