@@ -3,6 +3,7 @@
 // bearer token for it.
 import { execFileSync } from "node:child_process";
 import type { Config } from "../src/config.js";
+import type { Logger } from "../src/observability/logger.js";
 import { mintToken } from "../src/resolvers/auth.js";
 import type { Stores } from "../src/stores/index.js";
 import { buildWorker, type Worker } from "../src/worker-app.js";
@@ -33,10 +34,10 @@ export async function startLocalStack() {
       await stack.close();
     },
     /** Starts the worker, seeds the demo user's data; answers a token for it (valid DEMO_TOKEN_TTL_SECONDS) and what GraphiQL's tabs run against. */
-    seed: async (config: Config, stores: Stores) => {
+    seed: async (config: Config, stores: Stores, logger?: Logger) => {
       // One ingestion worker beside the gateway, so uploads from GraphiQL or web/ are ingested at once.
       await stores.kafka.ensureTopic(config.kafka.topic, 4);
-      worker = buildWorker({ ...config, ingest: { ...config.ingest, workerPort: 0 } });
+      worker = buildWorker({ ...config, ingest: { ...config.ingest, workerPort: 0 } }, { logger });
       await worker.start();
       const started = Date.now();
       console.log(`demo data: ingesting ${DEMO_UPLOADS} through the worker, as an upload would`);

@@ -5,9 +5,12 @@
 // Whatever happens, nothing outlives this process: SIGINT, SIGTERM and SIGHUP are handled from the
 // first line and stop what has been started so far (servers of a stack that is still starting
 // included); a start-up failure prints one line, stops the same and exits 1.
+import { join } from "node:path";
+import { destination } from "pino";
 import { buildApp, type App } from "../src/app.js";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { redactText } from "../src/lib/redact.js";
+import { createLogger } from "../src/observability/logger.js";
 import { createStores } from "../src/stores/index.js";
 import { DOT_ENV, loadEnvFiles, LOCAL_STACK_ENV, removeLocalStackEnv, writeLocalStackEnv } from "./env-files.js";
 import { DEMO_TOKEN_TTL_SECONDS, DEMO_USER, startLocalStack } from "./local.js";
@@ -52,20 +55,24 @@ try {
   local = usesLocalStack ? await startLocalStack() : null;
   const config = loadConfig({ ...process.env, ...local?.env });
   const stores = createStores(config);
-  const demo = local ? await local.seed(config, stores) : null;
+  // On the local stack the terminal is for the banner below: the gateway's and worker's JSON logs go to a
+  // file, started afresh each time (git-ignored); against configured stores they stay on stdout as in production.
+  const logFile = local ? join(process.cwd(), "layra-dev.log") : null;
+  const logger = logFile ? createLogger(config, destination({ dest: logFile, append: false, sync: false })) : undefined;
+  const demo = local ? await local.seed(config, stores, logger) : null;
   const token = demo?.token;
-  app = buildApp(
-    config,
-    stores,
-    demo
+  app = buildApp(config, stores, {
+    logger,
+    ...(demo
       ? { graphiql: { headers: { Authorization: `Bearer ${demo.token}` }, starterVariables: demo.starterVariables } }
-      : {},
-  );
+      : {}),
+  });
   const url = await app.start();
   if (local) writeLocalStackEnv(local.env);
 
   const lines = [`LAYRA GraphQL gateway on ${url}/graphql (${config.env})`];
   if (config.introspection) lines.push(`  GraphiQL     ${url}/graphql`);
+  if (logFile) lines.push(`  logs         ${logFile} (JSON, one line a request: tail -f it)`);
   if (local && token) {
     const until = new Date(Date.now() + DEMO_TOKEN_TTL_SECONDS * 1000).toISOString().slice(0, 16);
     const redisPort = new URL(local.env.REDIS_URL!).port;

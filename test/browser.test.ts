@@ -1,17 +1,20 @@
 // In a real headless Chromium against a gateway on the local stack: GraphiQL renders with no failed
 // or outside request, runs the profile query with the header it opened with, and shows a
 // taskProgress subscription's live updates, over graphql-ws and over SSE (with the CSRF header),
-// while the test writes LAYRA's task hash step by step.
+// while the test writes LAYRA's task hash step by step; on the demo data `npm start` seeds, each
+// starter tab switches on its first click and runs as given.
 // Screenshots of every step go to test-output/screenshots.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
 import type { Request } from "playwright-core";
+import { seedDemo } from "../dev/seed-demo.js";
 import { mintToken } from "../src/resolvers/auth.js";
 import { closeStores, createStores } from "../src/stores/index.js";
 import { openBrowser, type BrowserSession } from "./fixtures/browser.js";
 import { taskId, uploadSteps } from "./fixtures/layra-task-writer.js";
 import { redisClient, sharedStackEnv, startGateway, testConfig, type TestGateway } from "./helpers.js";
+import { createTopic, ingestOverrides, startWorkers } from "./ingest-helpers.js";
 
 const USER = "browseruser";
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -43,8 +46,12 @@ after(async () => {
   await shared?.close();
 });
 
+/** Monaco draws spaces as no-break spaces: text as written, so patterns can hold plain spaces. */
+const editorText = (text: string) => text.replace(/\u00a0/g, " ");
+
 /** The text of GraphiQL's result pane. */
-const resultText = () => browser.page.locator(".graphiql-response").innerText({ timeout: 60_000 });
+const resultText = async () =>
+  editorText(await browser.page.locator(".graphiql-response").innerText({ timeout: 60_000 }));
 
 async function waitForResult(matches: (text: string) => boolean, what: string): Promise<string> {
   let text = "";
@@ -123,3 +130,68 @@ for (const protocol of ["graphql-ws", "SSE"] as const) {
     assert.deepEqual(browser.offending, []);
   });
 }
+
+test("each of GraphiQL's starter tabs switches on its first click and runs as given on the demo data", async () => {
+  // What `npm start` serves: the demo seeded through a worker, GraphiQL's tabs filled in from it.
+  const overrides = ingestOverrides({ EMBEDDING_IMAGE_DPI: "200" });
+  const seeding = await startGateway(shared.env, overrides);
+  let demo: TestGateway | undefined;
+  try {
+    await createTopic(seeding.config, 1);
+    const stopWorkers = await startWorkers(seeding, shared.env, overrides);
+    let starterVariables: Awaited<ReturnType<typeof seedDemo>>;
+    try {
+      starterVariables = await seedDemo(seeding.app.stores, shared.env.MODEL_SERVER_URL!, shared.env.CHAT_MODEL_URL!);
+    } finally {
+      await stopWorkers();
+    }
+    const token = await seeding.token("demo");
+    demo = await startGateway(
+      shared.env,
+      { ...overrides, MONGODB_DB: seeding.config.mongo.database, MINIO_BUCKET_NAME: seeding.config.s3.bucket },
+      { graphiql: { headers: { Authorization: `Bearer ${token}` }, starterVariables } },
+    );
+    const { page } = browser;
+    await page.goto(`${demo.url}/graphql`);
+    await page.locator(".graphiql-execute-button").waitFor({ timeout: 60_000 });
+    // Middle tabs first: a first click on any tab but the last used to leave Profile active.
+    const tabs: [name: string, answer: RegExp, ok: boolean][] = [
+      ["Search", /"filename":\s*"router-setup\.pdf"/, true],
+      ["Upload", /"files: must contain at least one file"/, false],
+      ["Progress", /"status":\s*"completed"[\s\S]*"end":\s*"COMPLETED"/, true],
+      // The pane wraps long strings: the answer's words may be split over lines.
+      [
+        "Ask",
+        /"type":\s*"TURN"[\s\S]*"aiMessage":\s*"[^"]*You\s+asked:\s+How\s+do\s+I\s+do\s+a\s+factory\s+reset/,
+        true,
+      ],
+      ["Profile", /"username":\s*"demo"/, true],
+    ];
+    for (const [name, answer, ok] of tabs) {
+      await page.locator(".graphiql-tab-button", { hasText: name }).click();
+      await page.locator(".graphiql-tab-active", { hasText: name }).waitFor({ timeout: 5_000 });
+      await page.locator(".graphiql-execute-button").click();
+      const text = await waitForResult((t) => answer.test(t), `the ${name} tab's answer`);
+      await browser.screenshot(`graphiql-tab-${name}`);
+      if (ok) assert.doesNotMatch(text, /"errors"/, `${name}: ${text}`);
+    }
+    // The Upload tab says what to do in its first line, shown whole at 1400 px.
+    await page.locator(".graphiql-tab-button", { hasText: "Upload" }).click();
+    await page.locator(".graphiql-tab-active", { hasText: "Upload" }).waitFor({ timeout: 5_000 });
+    const firstLine = page.locator(".graphiql-query-editor .view-line").first();
+    assert.match(
+      editorText(await firstLine.innerText()).trim(),
+      /^# Run the README's curl: GraphiQL cannot send files\.$/,
+    );
+    // The line's text ends before the toolbar, not hidden under it or past the editor's edge.
+    const [text, toolbar] = await Promise.all([
+      firstLine.locator("span").first().boundingBox(),
+      page.locator(".graphiql-execute-button").boundingBox(),
+    ]);
+    assert.ok(text!.x + text!.width <= toolbar!.x, JSON.stringify({ text, toolbar }));
+    assert.deepEqual(browser.offending, []);
+  } finally {
+    await demo?.close();
+    await seeding.close();
+  }
+});

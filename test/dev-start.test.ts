@@ -1,9 +1,10 @@
 // `npm start` cleans up after itself: a start-up failure is one line and exit code 1 with every
 // store server stopped, and SIGINT sent to npm's PID alone (as process managers and IDEs send it)
-// stops the gateway and the whole local stack, saying so. With no HOST set it listens on loopback only.
+// stops the gateway and the whole local stack, saying so. With no HOST set it listens on loopback only;
+// its JSON logs go to the file it names, not to the terminal.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { networkInterfaces } from "node:os";
 import { test } from "node:test";
@@ -71,6 +72,16 @@ test("SIGINT to npm's PID alone stops the gateway and every store server, and sa
   }
   const health = await fetch(`${url}/health`);
   assert.equal(health.status, 200, "reachable on loopback");
+  // An operation's JSON log line goes to the file the banner names; the terminal keeps human lines only.
+  // The banner is printed whole before its first line is seen: the path is in it already.
+  const logFile = /logs +(\S+) \(JSON/.exec(run.output().stdout)?.[1];
+  assert.ok(logFile, run.output().stdout);
+  const answered = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: "query LogProbe { __typename }" }),
+  });
+  assert.equal(answered.status, 200);
   process.kill(run.child.pid!, "SIGINT"); // npm's own PID, not its process group
   assert.equal(await run.exited, 0);
   const deadline = Date.now() + 30_000;
@@ -78,4 +89,14 @@ test("SIGINT to npm's PID alone stops the gateway and every store server, and sa
   assert.equal(existsSync(folder), false, "the stack was closed");
   await assert.rejects(fetch(`${url}/health`), "the gateway no longer listens");
   assert.match(run.output().stdout, /SIGINT: stopping the gateway, the worker and the local stack\n[\s\S]*stopped\n/);
+  const logged = readFileSync(logFile, "utf8").split("\n").filter(Boolean);
+  assert.ok(
+    logged.some((line) => (JSON.parse(line) as { operation?: string }).operation === "LogProbe"),
+    logged.slice(-5).join("\n"),
+  );
+  const jsonOnTerminal = run
+    .output()
+    .stdout.split("\n")
+    .filter((line) => line.startsWith("{"));
+  assert.deepEqual(jsonOnTerminal, []);
 });

@@ -22,8 +22,9 @@ import {
 import { wsOperation } from "./ws.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 
-// A converter path that cannot exist, so the office-document case is the same on every machine.
-const overrides = ingestOverrides({ SOFFICE_PATH: "/nonexistent/soffice" });
+// A converter path that cannot exist, so the office-document case is the same on every machine; pages
+// rendered large enough for the local model server's OCR to read their words (the sample pages are small).
+const overrides = ingestOverrides({ SOFFICE_PATH: "/nonexistent/soffice", EMBEDDING_IMAGE_DPI: "150" });
 const state = gatewayForFile(overrides);
 // Users of this file alone: every id the gateway mints starts with its user's name, so the store
 // snapshots below see this file's keys and collections only, not those other files leave to expire.
@@ -241,19 +242,19 @@ describe("uploadFiles over the multipart request", () => {
     assert.equal(snapshot.files, 2);
   });
 
-  test("searchKnowledgeBase with the model server's vectors of page 2 puts page 2 first", async () => {
-    const page2 = pdfFile.pages[1]!;
-    const png = Buffer.from(await (await fetch(page2.url)).arrayBuffer());
-    const [vectors] = await state.gateway.app.stores.model.embedImages([png], "query", 0);
+  test("searching the words of page 2 through the local model puts page 2 first", async () => {
+    // The model server read each rendered page with OCR; "second" is on page 2 alone, "page" on all three.
     const searched = await state.gateway.query<{
-      searchKnowledgeBase: { page: { imageId: string; pageNumber: number } }[];
+      searchKnowledgeBase: { page: { imageId: string; pageNumber: number }; file: { filename: string } }[];
     }>(
-      `query($id: String!, $vectors: [[Float!]!]) { searchKnowledgeBase(knowledgeBaseId: $id, queryVectors: $vectors, topK: 3) { page { imageId pageNumber } } }`,
-      { variables: { id: knowledgeBaseId, vectors: vectors!.slice(0, 64) }, token },
+      `query($id: String!, $query: String!) { searchKnowledgeBase(knowledgeBaseId: $id, query: $query, topK: 3) {
+        page { imageId pageNumber } file { filename } } }`,
+      { variables: { id: knowledgeBaseId, query: "second page" }, token },
     );
-    assert.equal(searched.errors, undefined);
-    assert.equal(searched.data!.searchKnowledgeBase[0]!.page.imageId, page2.imageId);
-    assert.equal(searched.data!.searchKnowledgeBase[0]!.page.pageNumber, 2);
+    assert.equal(searched.errors, undefined, JSON.stringify(searched.errors));
+    const hits = searched.data!.searchKnowledgeBase.map((hit) => `${hit.file.filename} page ${hit.page.pageNumber}`);
+    assert.equal(hits[0], "report.pdf page 2", hits.join(", "));
+    assert.equal(searched.data!.searchKnowledgeBase[0]!.page.imageId, pdfFile.pages[1]!.imageId);
   });
 });
 

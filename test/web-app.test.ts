@@ -149,7 +149,14 @@ test("create a knowledge base, upload a PDF, watch the progress bar move page by
   );
   await step("thumbnails", async () => {
     await page.locator("#library", { hasText: "manual.pdf (4 pages)" }).waitFor(WAIT);
+    await imagesLoaded("#library img", 3);
+  });
+  // The library shows a file's first pages and a button for the rest.
+  const more = page.getByRole("button", { name: "More pages (3 of 4 shown)" });
+  await more.click();
+  await step("more-pages", async () => {
     await imagesLoaded("#library img", 4);
+    await more.waitFor({ state: "detached", ...WAIT });
   });
   const alts = await page
     .locator("#library img")

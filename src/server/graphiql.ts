@@ -52,9 +52,10 @@ query Search($knowledgeBaseId: String!, $query: String!) {
   },
   {
     name: "Upload",
-    query: `# Files travel as a multipart request (GraphQL multipart request spec), which GraphiQL cannot
-# send: run this with the curl command in the README (or the example app in web/), then
-# put its taskId into the Progress tab.
+    // Comment lines short enough to show whole beside the toolbar in a 1400 px wide window.
+    query: `# Run the README's curl: GraphiQL cannot send files.
+# Or upload in the example app (web/). Put the taskId
+# it answers into the Progress tab to watch its pages.
 mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
   uploadFiles(knowledgeBaseId: $knowledgeBaseId, files: $files) {
     taskId
@@ -65,27 +66,6 @@ mutation Upload($knowledgeBaseId: String!, $files: [Upload!]!) {
 `,
     variables: { knowledgeBaseId: "", files: [] },
   },
-  {
-    name: "Ask",
-    query: `# A question answered from the conversation's knowledge bases by its own chat model, streamed:
-# STARTED (the message id stopAnswer takes), PAGES, REASONING and TEXT pieces, USAGE, then the saved TURN.
-# The conversationId below is the demo's; Profile's knowledge bases hold the pages it retrieves.
-subscription Ask($conversationId: String!, $question: String!) {
-  ask(conversationId: $conversationId, question: $question) {
-    type
-    messageId
-    delta
-    pages { score fileName imageUrl }
-    usage { totalTokens }
-    error { code message }
-    turn { messageId status aiMessage }
-  }
-}
-`,
-    variables: { conversationId: "", question: "How do I do a factory reset of the router?" },
-  },
-  // Progress stays last: GraphiQL ignores the first click on some tabs (reproduced in Chromium), never on
-  // the last one here, which the browser test clicks.
   {
     name: "Progress",
     // Only changes to selected fields are sent: without the page fields a long file shows nothing until it ends.
@@ -107,6 +87,25 @@ subscription Progress($taskId: String!) {
 }
 `,
     variables: { taskId: "" },
+  },
+  {
+    name: "Ask",
+    query: `# A question answered from the conversation's knowledge bases by its own chat model, streamed:
+# STARTED (the message id stopAnswer takes), PAGES, REASONING and TEXT pieces, USAGE, then the saved TURN.
+# The conversationId below is the demo's; Profile's knowledge bases hold the pages it retrieves.
+subscription Ask($conversationId: String!, $question: String!) {
+  ask(conversationId: $conversationId, question: $question) {
+    type
+    messageId
+    delta
+    pages { score fileName imageUrl }
+    usage { totalTokens }
+    error { code message }
+    turn { messageId status aiMessage }
+  }
+}
+`,
+    variables: { conversationId: "", question: "How do I do a factory reset of the router?" },
   },
 ];
 
@@ -147,10 +146,25 @@ export function graphiqlOptions(
   };
 }
 
+/**
+ * Keeps every starter tab where it is drawn when pressed. GraphiQL's tabs are framer-motion reorder items
+ * held inside the tab bar; re-measuring the bar after the first render leaves each tab but the last with a
+ * stale offset (translateX of a few hundred px) that GraphiQL's own CSS hides only while the tab is unfocused.
+ * Pressing a tab focuses it, so it jumps away from the pointer, the release lands elsewhere and no click
+ * happens: the first click on any tab but the last left the previous tab active. Dragging a tab still
+ * reorders it on release; it just no longer follows the pointer on the way.
+ */
+const TAB_FIX_STYLE = "<style>.graphiql-tab { transform: none !important; }</style>";
+
 /** Yoga's own renderer, loaded only when GraphiQL is on (it holds about 9 MB of inlined assets). */
 export function graphiqlRenderer(): (options: GraphiQLOptions) => Promise<string> {
   let page: Promise<string> | undefined;
   // The options are fixed for the app's lifetime: render the page once.
   return (options) =>
-    (page ??= import("@graphql-yoga/render-graphiql").then(({ renderGraphiQL }) => renderGraphiQL(options)));
+    (page ??= import("@graphql-yoga/render-graphiql").then(({ renderGraphiQL }) => {
+      const html = renderGraphiQL(options);
+      // After GraphiQL's own styles, so the rule wins over theirs; a page without a head would lose the fix silently.
+      if (!html.includes("</head>")) throw new Error("GraphiQL's page has no </head> to add the tab style to");
+      return html.replace("</head>", `${TAB_FIX_STYLE}</head>`);
+    }));
 }

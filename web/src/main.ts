@@ -6,6 +6,7 @@ import {
   AskDocument,
   ConversationsDocument,
   CreateKnowledgeBaseDocument,
+  FilePagesDocument,
   LibraryDocument,
   ProfileDocument,
   SearchDocument,
@@ -18,7 +19,9 @@ import {
 import "./style.css";
 
 const SESSION_KEY = "layra.session";
-const THUMBNAILS = 4;
+const THUMBNAILS = 3;
+/** Pages a "more pages" click adds: a 300-page file loads in steps, never all at once. */
+const MORE_PAGES = 24;
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -121,19 +124,41 @@ function logOut(): void {
 
 type KnowledgeBase = NonNullable<NonNullable<LibraryQuery["me"]>["knowledgeBases"]>["edges"][number]["node"];
 
+type LibraryFile = KnowledgeBase["files"]["edges"][number]["node"];
+
+/** A file's first thumbnails and, while it has pages not shown, a button adding the next MORE_PAGES of them. */
+function renderFile(file: LibraryFile): HTMLElement {
+  const pageThumbnail = (page: LibraryFile["pages"][number]) =>
+    thumbnail(page.url, `${file.filename} page ${page.pageNumber}`);
+  const thumbnails = element("div", { class: "thumbnails" }, ...file.pages.map(pageThumbnail));
+  const item = element("li", {}, `${file.filename} (${count(file.pageCount, "page")})`, thumbnails);
+  let shown = file.pages.length;
+  if (shown >= file.pageCount) return item;
+  const more = element("button", { type: "button" });
+  const label = () => (more.textContent = `More pages (${shown} of ${file.pageCount} shown)`);
+  label();
+  more.addEventListener("click", () => {
+    more.disabled = true;
+    ui.error.hidden = true;
+    signedIn()
+      .execute(FilePagesDocument, { fileId: file.fileId, first: MORE_PAGES, offset: shown })
+      .then(({ file: loaded }) => {
+        const pages = loaded?.pages ?? [];
+        thumbnails.append(...pages.map(pageThumbnail));
+        shown += pages.length;
+        // An empty batch means the file lost pages since the library was read: nothing more to show.
+        if (shown >= file.pageCount || pages.length === 0) more.remove();
+        else label();
+      })
+      .catch(showError)
+      .finally(() => (more.disabled = false));
+  });
+  item.append(more);
+  return item;
+}
+
 function renderKnowledgeBase(base: KnowledgeBase): HTMLElement {
-  const files = base.files.edges.map(({ node: file }) =>
-    element(
-      "li",
-      {},
-      `${file.filename} (${count(file.pageCount, "page")})`,
-      element(
-        "div",
-        { class: "thumbnails" },
-        ...file.pages.map((page) => thumbnail(page.url, `${file.filename} page ${page.pageNumber}`)),
-      ),
-    ),
-  );
+  const files = base.files.edges.map(({ node: file }) => renderFile(file));
   return element(
     "article",
     {},
