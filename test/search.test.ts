@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
-import { MaxSimScores } from "../src/lib/maxsim.js";
+import { CodeBounds, type PageCodes } from "../src/lib/page-codes.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
@@ -216,15 +216,18 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
   }
 });
 
-test("many pages sharing the query's patches: the two-stage answer is the exhaustive one, proven, or says it is not", async () => {
-  // The 5,000-page failure in small: each query word shows on 70 pages, more than stage 1's 50 rows
-  // per query vector, so those rows are all ties at similarity 1 and the pages showing several query
-  // words (ingested last) need not be among them.
+const TIED_WORDS = ["tiealpha", "tiebeta", "tiegamma"];
+
+/**
+ * The 5,000-page failure in small: each of three words shows on 70 pages, more than stage 1's 50
+ * rows per query vector, so those rows are all ties at similarity 1, and 12 pages (ingested last)
+ * show several of the words. Answers the base and its stored vectors once all 222 pages show.
+ */
+async function tiedPatchesBase(): Promise<{ kb: KnowledgeBaseDoc; stored: Map<string, number[][]> }> {
   const kb = await writer.createKnowledgeBase("alice", "near-identical patches", { id: layraId("search") });
-  const words = ["tiealpha", "tiebeta", "tiegamma"];
   let filler = 0;
   const page = (text: string) => ({ text: `${text} filler${filler++}`, tokens: 16 });
-  for (const word of words)
+  for (const word of TIED_WORDS)
     await writer.ingestFile("alice", kb.knowledge_base_id, {
       filename: `${word}.pdf`,
       pages: Array.from({ length: 70 }, () => page(word)),
@@ -232,17 +235,49 @@ test("many pages sharing the query's patches: the two-stage answer is the exhaus
   await writer.ingestFile("alice", kb.knowledge_base_id, {
     filename: "targets.pdf",
     pages: [
-      ...Array.from({ length: 6 }, () => page(words.join(" "))),
-      ...Array.from({ length: 6 }, (_, i) => page(words.filter((_, w) => w !== i % 3).join(" "))),
+      ...Array.from({ length: 6 }, () => page(TIED_WORDS.join(" "))),
+      ...Array.from({ length: 6 }, (_, i) => page(TIED_WORDS.filter((_, w) => w !== i % 3).join(" "))),
     ],
   });
-  const vectors = embedText(words.join(" "));
   let stored = new Map<string, number[][]>();
   await eventually(
     async () => (stored = await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id)).size === 222,
     "every page visible in Milvus",
     120_000,
   );
+  return { kb, stored };
+}
+
+/** The exhaustive top 10 of `vectors` over `stored`, with the hits compared against it (up to exact ties). */
+function assertExhaustiveTop10(hits: Hit[], vectors: number[][], stored: Map<string, number[][]>, label: string) {
+  const ranking = exhaustiveRanking(vectors, stored);
+  const exact = new Map(ranking.map((page) => [page.imageId, page.score]));
+  assert.equal(hits.length, 10, label);
+  hits.forEach((hit, i) => {
+    assert.ok(
+      Math.abs(hit.score - ranking[i]!.score) < 1e-5,
+      `${label}, rank ${i}: ${hit.score} vs ${ranking[i]!.score}`,
+    );
+    assert.ok(
+      Math.abs(hit.score - exact.get(hit.page.imageId)!) < 1e-5,
+      `${label}: ${hit.page.imageId} is scored exactly`,
+    );
+  });
+  // Without a tie at the 10th place, the very same pages.
+  if (ranking[9]!.score - (ranking[10]?.score ?? -Infinity) > 1e-5)
+    assert.deepEqual(
+      hits.map((hit) => hit.page.imageId).sort(),
+      ranking
+        .slice(0, 10)
+        .map((page) => page.imageId)
+        .sort(),
+      label,
+    );
+}
+
+test("many pages sharing the query's patches: the two-stage answer is the exhaustive one, proven, or says it is not", async () => {
+  const { kb, stored } = await tiedPatchesBase();
+  const vectors = embedText(TIED_WORDS.join(" "));
   const truth = exhaustiveRanking(vectors, stored).slice(0, 10);
   assert.ok(truth[9]!.score > 2, "the top 10 are the pages showing several query words");
   const variables = { id: kb.knowledge_base_id, vectors, topK: 10 };
@@ -275,11 +310,111 @@ test("many pages sharing the query's patches: the two-stage answer is the exhaus
   }
 });
 
+test("from the cached codes on many near-identical patches: the exhaustive top 10, with the bound ruling out most pages and the rest re-scored", async () => {
+  const { kb, stored } = await tiedPatchesBase();
+  const id = kb.knowledge_base_id;
+  const { pageCodeCache, pageVectorCache } = gateway.app.stores.milvus;
+  try {
+    await warmUp(gateway, [id]);
+    assert.deepEqual(pageCodeCache.holding(id, [...stored.keys()]).missing, [], "every page is coded");
+    assert.equal(pageVectorCache.holding(id, [...stored.keys()]).missing.length, 222, "no float page is cached yet");
+    // The three words together, each pair, and the same moved by noise (no exact ties left).
+    const random = seededRandom(17);
+    const texts = [TIED_WORDS.join(" "), ...TIED_WORDS.map((_, i) => TIED_WORDS.filter((_, w) => w !== i).join(" "))];
+    const queries = texts.flatMap((text) => {
+      const vectors = embedText(text);
+      const moved = vectors.map((vector) => {
+        const raw = vector.map((value) => value + (random() - 0.5) * 0.05);
+        const norm = Math.hypot(...raw);
+        return raw.map((value) => value / norm);
+      });
+      return [
+        { label: `"${text}"`, vectors },
+        { label: `near "${text}"`, vectors: moved },
+      ];
+    });
+    for (const query of queries) {
+      const result = await gateway.query<SingleSearchData>(singleSearch, {
+        variables: { id, vectors: query.vectors, topK: 10 },
+        token: aliceToken,
+      });
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      assert.deepEqual(result.extensions?.search, { certified: true, uncertifiedKnowledgeBaseIds: [] });
+      assertExhaustiveTop10(result.data!.searchKnowledgeBase!, query.vectors, stored, query.label);
+    }
+    // Re-scored: some pages' float vectors were read, far from all of them.
+    const rescored = 222 - pageVectorCache.holding(id, [...stored.keys()]).missing.length;
+    assert.ok(rescored > 0 && rescored < 111, `${rescored} of 222 pages re-scored`);
+  } finally {
+    await gateway.app.stores.milvus.dropCollection(id).catch(() => undefined);
+  }
+});
+
+test("pages added and a file deleted between two searches from the codes: new pages scored, deleted ones never returned, their codes gone", async () => {
+  const kb = await writer.createKnowledgeBase("alice", "codes change", { id: layraId("search") });
+  const id = kb.knowledge_base_id;
+  const base = await writer.ingestFile("alice", id, {
+    filename: "base.pdf",
+    pages: Array.from({ length: 20 }, (_, i) => ({ text: `codesbase${i} codescommon` })),
+  });
+  const { pageCodeCache } = gateway.app.stores.milvus;
+  const search = async (text: string) => {
+    const result = await gateway.query<SingleSearchData>(singleSearch, {
+      variables: { id, vectors: embedText(text), topK: 5 },
+      token: aliceToken,
+    });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    return result.data!.searchKnowledgeBase!.map((hit) => hit.page.imageId);
+  };
+  try {
+    await eventually(
+      async () => (await allPageVectors(gateway.app.stores.milvus.client, id)).size === 20,
+      "the base visible in Milvus",
+      120_000,
+    );
+    await warmUp(gateway, [id]);
+    const basePages = base.images.map((image) => image.images_id);
+    assert.deepEqual(pageCodeCache.holding(id, basePages).missing, [], "the base is coded");
+    assert.ok(basePages.includes((await search("codescommon codesbase3"))[0]!));
+
+    // Added after the codes: the next search reads them whole, scores them and codes them.
+    const added = await writer.ingestFile("alice", id, {
+      filename: "added.pdf",
+      pages: [{ text: "codesnew codescommon" }, { text: "codesnew" }],
+    });
+    const addedPages = added.images.map((image) => image.images_id);
+    await eventually(
+      async () => (await allPageVectors(gateway.app.stores.milvus.client, id)).size === 22,
+      "the added pages visible in Milvus",
+      120_000,
+    );
+    const withAdded = await search("codesnew codescommon");
+    assert.deepEqual(withAdded.slice(0, 2).sort(), [...addedPages].sort(), "the added pages come first");
+    assert.deepEqual(pageCodeCache.holding(id, addedPages).missing, [], "the added pages are coded");
+
+    // Deleted through the gateway: never returned again, and their codes leave the cache.
+    const deleted = await gateway.query<{ deleteFiles: string[] }>(
+      "mutation ($ids: [String!]!) { deleteFiles(fileIds: $ids) }",
+      { variables: { ids: [added.file_id] }, token: aliceToken },
+    );
+    assert.equal(deleted.errors, undefined, JSON.stringify(deleted.errors));
+    const afterDelete = await search("codesnew codescommon");
+    assert.equal(afterDelete.length, 5);
+    assert.ok(
+      afterDelete.every((page) => basePages.includes(page)),
+      JSON.stringify(afterDelete),
+    );
+    assert.deepEqual(pageCodeCache.holding(id, addedPages).missing.sort(), [...addedPages].sort(), "codes gone");
+  } finally {
+    await gateway.app.stores.milvus.dropCollection(id).catch(() => undefined);
+  }
+});
+
 test("answers from the page-vector cache are exact, and equal those without it, also under a tiny budget that evicts", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
-  // 8 MB: a base (7 MB) is more than half of it, so the two-stage search reads the candidate pages
-  // through the cache, and the two bases' candidates do not fit together: pages are evicted.
-  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "8000000" });
+  // 1 MB: a base's codes (2 MB) are more than half of it, so the two-stage search reads the candidate
+  // pages through the float cache (1/8 of it), and the candidates do not fit there: pages are evicted.
+  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "1000000" });
   await warmUp(gateway, ids);
   try {
     const cache = gateway.app.stores.milvus.pageVectorCache;
@@ -304,7 +439,9 @@ test("answers from the page-vector cache are exact, and equal those without it, 
       if ((process.env.LAYRA_TEST_MILVUS ?? "milvus-lite") === "milvus-lite")
         assert.deepEqual(cached, uncached, `cached vs uncached: ${query.label}`);
     }
-    assert.ok(cache.stats().hits > 0 && cache.stats().pages >= corpus.pages, JSON.stringify(cache.stats()));
+    const codes = gateway.app.stores.milvus.pageCodeCache.stats();
+    assert.ok(codes.hits > 0 && codes.pages >= corpus.pages, JSON.stringify(codes));
+    assert.ok(cache.stats().hits > 0, JSON.stringify(cache.stats()));
     const small = tiny.app.stores.milvus.pageVectorCache.stats();
     assert.ok(small.evictions > 0 && small.bytes <= small.budgetBytes, JSON.stringify(small));
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
@@ -315,24 +452,24 @@ test("answers from the page-vector cache are exact, and equal those without it, 
   }
 });
 
-test("a long in-memory search gives the event loop back: a `{ __typename }` sent as scoring starts answers before it ends", async () => {
+test("a long in-memory search gives the event loop back: a `{ __typename }` sent as the code scan starts answers before it ends", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
   await warmUp(gateway, ids);
-  // 256 query vectors over the 250 cached pages: about a billion products, far more than one slice.
+  // 256 query vectors over the 250 coded pages: about a billion products, far more than one slice.
   const random = seededRandom(5);
   const vectors = Array.from({ length: 256 }, () => Array.from({ length: 128 }, () => random() - 0.5));
-  const addPage = MaxSimScores.prototype.addPage;
+  const addPage = CodeBounds.prototype.addPage;
   let scored = 0;
   let scoredWhenAnswered: number | null = null;
   const sent: { typename?: Promise<void> } = {};
-  MaxSimScores.prototype.addPage = function (this: MaxSimScores, pageId: string, pageVectors: Float32Array) {
+  CodeBounds.prototype.addPage = function (this: CodeBounds, pageId: string, pageCodes: PageCodes) {
     sent.typename ??= gateway.query<{ __typename: string }>("{ __typename }").then((result) => {
       assert.equal(result.errors, undefined, JSON.stringify(result.errors));
       assert.equal(result.data!.__typename, "Query");
       scoredWhenAnswered = scored;
     });
     scored++;
-    addPage.call(this, pageId, pageVectors);
+    addPage.call(this, pageId, pageCodes);
   };
   try {
     const result = await gateway.query<SearchData>(multiSearch, {
@@ -343,35 +480,47 @@ test("a long in-memory search gives the event loop back: a `{ __typename }` sent
     assert.equal(result.data!.searchKnowledgeBases!.length, 3);
     await sent.typename;
   } finally {
-    MaxSimScores.prototype.addPage = addPage;
+    CodeBounds.prototype.addPage = addPage;
   }
-  assert.ok(scored >= corpus.pages, `${scored} pages scored from memory`);
+  assert.ok(scored >= corpus.pages, `${scored} pages bounded from their codes`);
   assert.ok(
     scoredWhenAnswered !== null && scoredWhenAnswered < scored,
     `{ __typename } answered after ${scoredWhenAnswered} of ${scored} pages were scored`,
   );
 });
 
-test("the planner sizes a base it holds nothing of by its stored rows: one search in a fresh process warms the whole base", async () => {
-  // 20 MB: half of it holds a base of 125 pages of ~114 vectors (7 MB), not 125 pages of 1,024.
-  const fresh = await gatewayWith({ SEARCH_CACHE_BYTES: "20000000" });
+test("the planner sizes a base it holds nothing of by its stored rows: one search in a fresh process codes the whole base", async () => {
+  // 16 MB: half the code cache's share (14 MB) holds a base of 125 pages of ~114 vectors as codes
+  // (2 MB), not 125 pages of 1,024 (17 MB); the float share (2 MB) holds the pages it re-scores.
+  const fresh = await gatewayWith({ SEARCH_CACHE_BYTES: "16000000" });
   try {
     const kb = corpus.knowledgeBases[0]!;
     const pages = corpus.files
       .filter((file) => file.knowledge_db_id === kb.knowledge_base_id)
       .flatMap((file) => file.images.map((image) => image.images_id));
     await warmUp(fresh, [kb.knowledge_base_id]);
-    const cache = fresh.app.stores.milvus.pageVectorCache;
-    assert.deepEqual(cache.holding(kb.knowledge_base_id, pages).missing, [], "every page of the base is cached");
-    const before = callsTo(await storeCallCounts(fresh.app.metrics), "milvus");
+    const codes = fresh.app.stores.milvus.pageCodeCache;
+    assert.deepEqual(codes.holding(kb.knowledge_base_id, pages).missing, [], "every page of the base is coded");
     const [query] = corpusQueries(corpus, 1, 31);
-    const result = await fresh.query<SingleSearchData>(singleSearch, {
-      variables: { id: kb.knowledge_base_id, vectors: query!.vectors, topK: 10 },
-      token: aliceToken,
-    });
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    assert.equal(result.data!.searchKnowledgeBase!.length, 10);
-    assert.equal(callsTo(await storeCallCounts(fresh.app.metrics), "milvus"), before, "searched from memory");
+    const search = async () => {
+      const result = await fresh.query<SingleSearchData>(singleSearch, {
+        variables: { id: kb.knowledge_base_id, vectors: query!.vectors, topK: 10 },
+        token: aliceToken,
+      });
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      assert.equal(result.data!.searchKnowledgeBase!.length, 10);
+    };
+    // The first search reads the float vectors of the pages the codes cannot rule out; no stage 1.
+    const before = await storeCallCounts(fresh.app.metrics);
+    await search();
+    const first = await storeCallCounts(fresh.app.metrics);
+    assert.equal(first.get("milvus search") ?? 0, before.get("milvus search") ?? 0, "no stage-1 search");
+    await search();
+    assert.equal(
+      callsTo(await storeCallCounts(fresh.app.metrics), "milvus"),
+      callsTo(first, "milvus"),
+      "searched from memory",
+    );
   } finally {
     await fresh.close();
   }
