@@ -154,6 +154,44 @@ test("the corpus is what the acceptance criteria ask for: 200+ pages of 100+ vec
   }
 });
 
+test("files ingested concurrently into one base are inserted into Milvus one at a time, so milvus-lite's auto ids never collide", async () => {
+  // milvus-lite allocates auto ids without a lock: concurrent inserts into one collection got the
+  // same primary keys, and a page's rows hid another's (a 2,000-page build stuck at 1,999 pages).
+  const kb = await writer.createKnowledgeBase("alice", "concurrent ingestion", { id: layraId("search") });
+  const { milvus } = gateway.app.stores;
+  const insertRows = milvus.insertRows;
+  let inFlight = 0;
+  let most = 0;
+  milvus.insertRows = async (...args) => {
+    most = Math.max(most, ++inFlight);
+    try {
+      return await insertRows(...args);
+    } finally {
+      inFlight--;
+    }
+  };
+  try {
+    const files = await Promise.all(
+      Array.from({ length: 6 }, (_, f) =>
+        writer.ingestFile("alice", kb.knowledge_base_id, {
+          filename: `concurrent-${f}.pdf`,
+          pages: Array.from({ length: 4 }, (_, p) => ({ text: `concurrent${f} page${p}` })),
+        }),
+      ),
+    );
+    assert.equal(most, 1, "inserts into one base in flight at once");
+    const pages = files.flatMap((file) => file.images.map((image) => image.images_id));
+    await eventually(
+      async () => (await allPageVectors(milvus.client, kb.knowledge_base_id)).size === pages.length,
+      "every page visible in Milvus",
+      120_000,
+    );
+  } finally {
+    milvus.insertRows = insertRows;
+    await milvus.dropCollection(kb.knowledge_base_id).catch(() => undefined);
+  }
+});
+
 test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.0, equal scores) once the bases are cached; stage-1 recall is reported", async () => {
   const stored = await storedVectors();
   const queries = corpusQueries(corpus, 24);
