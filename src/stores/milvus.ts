@@ -27,6 +27,9 @@ export function collectionName(knowledgeBaseId: string): string {
  */
 const FLOAT_CACHE_SHARE = 1 / 8;
 
+/** Pages per read of a warm-up: its rows wait for its last window, at most 65,536 of them at 1,024 per page. */
+const WARM_PAGES_PER_READ = 64;
+
 /** LAYRA's auto-id primary key field (docs/layra-contract.md, "Milvus"). */
 const PRIMARY_KEY = "pk";
 
@@ -341,8 +344,12 @@ export function createMilvusStore(config: Config): MilvusStore {
     warm: (knowledgeBaseId, imageIds) => {
       if (!codeCache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
       const run = (async () => {
-        // Failures only leave the cache cold: the next search reads what it needs itself.
-        for await (const _ of pageVectors(knowledgeBaseId, imageIds, { fill: "codes" }));
+        // Failures only leave the cache cold: the next search reads what it needs itself. A read
+        // holds its rows until its last window, so reads of a few pages keep that memory bounded.
+        for (let start = 0; start < imageIds.length; start += WARM_PAGES_PER_READ)
+          for await (const _ of pageVectors(knowledgeBaseId, imageIds.slice(start, start + WARM_PAGES_PER_READ), {
+            fill: "codes",
+          }));
       })()
         .catch(() => undefined)
         .finally(() => warmUps.delete(knowledgeBaseId));
