@@ -209,9 +209,10 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
 
 test("answers from the page-vector cache are exact, and equal those without it, also under a tiny budget that evicts", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
-  // 1 MB: a base's codes (2 MB) are more than half of it, so the two-stage search reads the candidate
-  // pages through the float cache (1/8 of it), and the candidates do not fit there: pages are evicted.
-  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "1000000" });
+  // 4.2 MB: a base's codes (2 MB) are more than half the code cache (7/8 of it), so the two-stage
+  // search reads its candidates, at most 64 pages (3.7 MB) per read, into the float cache (1/8 of
+  // it, about 9 pages): pages are evicted.
+  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "4200000" });
   await warmUp(gateway, ids);
   try {
     const cache = gateway.app.stores.milvus.pageVectorCache;
