@@ -7,13 +7,14 @@
 // nothing here asserts on time. BENCH_ENGINES=milvus-lite (or milvus) runs one engine only.
 // Scale mode, BENCH_PAGES=2000 (or 10000): one base of that many pages, built BENCH_BUILD_CONCURRENCY
 // files at a time, and the scale figures (certified share, bytes per vector, the scan floor: one pass
-// over the cached vectors with no GraphQL); LAYRA's way is left out there.
+// over the base's compact codes with no GraphQL); LAYRA's way is left out there.
 import { performance } from "node:perf_hooks";
 import type { SearchResultData } from "@zilliz/milvus2-sdk-node";
 import type { Context } from "../src/context.js";
 import { searchKnowledgeBases } from "../src/resolvers/search.js";
 import { createLoaders } from "../src/loaders/index.js";
 import { MaxSimScores, toMatrix } from "../src/lib/maxsim.js";
+import { CodeBounds, mayEnterTopK } from "../src/lib/page-codes.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter } from "../dev/layra-writer.js";
 import { LocalStack, type StoreServer } from "../dev/stack/stack.js";
@@ -76,8 +77,9 @@ async function benchEngine(engine: string): Promise<void> {
         : {},
     );
     const kbId = corpus.knowledgeBases[0]!.knowledge_base_id;
+    const buildSeconds = ((performance.now() - buildStart) / 1000).toFixed(1);
     console.log(
-      `corpus: ${corpus.pages} pages in ${corpus.files.length} files over ${corpus.knowledgeBases.length} bases, built in ${((performance.now() - buildStart) / 1000).toFixed(1)} s; searching base 0 (${corpus.pages / corpus.knowledgeBases.length} pages)`,
+      `corpus: ${corpus.pages} pages in ${corpus.files.length} files over ${corpus.knowledgeBases.length} bases, built in ${buildSeconds} s; searching base 0 (${corpus.pages / corpus.knowledgeBases.length} pages)`,
     );
     const stored = await allPageVectors(milvus.client, kbId);
     const vectorCount = [...stored.values()].reduce((sum, rows) => sum + rows.length, 0);
@@ -99,12 +101,12 @@ async function benchEngine(engine: string): Promise<void> {
       return result.data!.searchKnowledgeBase;
     }
 
-    /** The physical floor of a warm search: one pass over the cached page vectors, no GraphQL, no Mongo. */
+    /** The physical floor of a warm search: one pass over the base's compact codes, no GraphQL, no Mongo. */
     async function scanFloor(vectors: number[][]): Promise<void> {
-      const scores = new MaxSimScores(toMatrix(vectors, dim), dim);
-      const { found } = milvus.pageVectorCache.lookup(kbId, [...stored.keys()]);
-      await scores.addPages(found);
-      [...scores.scores()].sort((a, b) => b[1] - a[1]);
+      const bounds = new CodeBounds(toMatrix(vectors, dim), dim);
+      const { found } = milvus.pageCodeCache.lookup(kbId, [...stored.keys()]);
+      await bounds.addPages(found);
+      mayEnterTopK(bounds.bounds, TOP_K, -Infinity);
     }
 
     /** The same search without GraphQL, HTTP and auth: the resolver function, then the page URLs. */
@@ -195,6 +197,7 @@ async function benchEngine(engine: string): Promise<void> {
         await time("uncached", async () => (hits = await overHttp(uncached!, query.vectors)));
         check("uncached", hits, truth);
         milvus.pageVectorCache.clear();
+        milvus.pageCodeCache.clear();
         await time("cold", async () => (hits = await overHttp(gateway, query.vectors)));
         check("cold", hits, truth);
         await milvus.warmUpsDone();
@@ -207,7 +210,8 @@ async function benchEngine(engine: string): Promise<void> {
         if (round === 0 && i < LAYRA_QUERIES) await time("layra", () => layraWay(query.vectors));
       }
     }
-    const cache = milvus.pageVectorCache.stats();
+    const floats = milvus.pageVectorCache.stats();
+    const codes = milvus.pageCodeCache.stats();
     const label = (name: string) => `${name} (${engine})`;
     console.log(
       `${answers} searches each way (${queries.length} queries x ${ROUNDS} rounds, 3-4 query vectors each, topK ${TOP_K}, ${vectorCount} vectors in the base, stage-1 limit ${config.search.candidateLimit})`,
@@ -221,11 +225,16 @@ async function benchEngine(engine: string): Promise<void> {
     console.log(`${label("recall@10 cold")}: ${(recall.cold / answers).toFixed(4)}`);
     console.log(`${label("recall@10 uncached")}: ${(recall.uncached / answers).toFixed(4)}`);
     console.log(`${label("max score difference")}: ${scoreDifference.toExponential(2)}`);
-    console.log(`${label("cache bytes")}: ${cache.bytes} (${cache.pages} pages, budget ${cache.budgetBytes})`);
-    const cachedVectors = [...stored]
-      .filter(([imageId]) => milvus.pageVectorCache.holding(kbId, [imageId]).missing.length === 0)
+    console.log(
+      `${label("cache bytes")}: ${codes.bytes + floats.bytes} (codes ${codes.bytes} for ${codes.pages} pages, budget ${codes.budgetBytes}; float32 ${floats.bytes} for the ${floats.pages} pages re-scored, budget ${floats.budgetBytes})`,
+    );
+    const codedVectors = [...stored]
+      .filter(([imageId]) => milvus.pageCodeCache.holding(kbId, [imageId]).missing.length === 0)
       .reduce((sum, [, rows]) => sum + rows.length, 0);
-    console.log(`${label("bytes per vector")}: ${cachedVectors > 0 ? (cache.bytes / cachedVectors).toFixed(1) : "-"}`);
+    console.log(
+      `${label("bytes per vector")}: ${codedVectors > 0 ? (codes.bytes / codedVectors).toFixed(1) : "-"} (codes)`,
+    );
+    console.log(`${label("build s")}: ${buildSeconds}`);
     console.log(`${label("certified share")}: ${(certified / searches).toFixed(4)} of ${searches} searches`);
     console.log(`${label("scan floor p50 ms")}: ${p50(timings.scan!)}`);
     if (!SCALE)

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, normalize } from "node:path";
 import { LocalStack } from "../dev/stack/stack.js";
 
-const ENGINE_TESTS = ["test/milvus-store.test.ts", "test/search.test.ts"];
+const ENGINE_TESTS = ["test/milvus-store.test.ts", "test/search.test.ts", "test/search-codes.test.ts"];
 
 const root = new URL("..", import.meta.url).pathname;
 execFileSync("bash", [join(root, "dev/stack/install.sh")], { stdio: "inherit" });

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MaxSimScores, toMatrix } from "../src/lib/maxsim.js";
+import { CodeBounds, encodePage, mayEnterTopK, pageCodeBytes } from "../src/lib/page-codes.js";
+import { readFileSync } from "node:fs";
+import { CODE_SCAN_WASM } from "../src/lib/code-scan-wasm.js";
+import { compileCodeScan } from "../scripts/code-scan-compiler.js";
 import { BOUND_SLACK_PER_TERM, entryFloor, stageOneBounds } from "../src/lib/threshold.js";
 
 test("MaxSim sums, over query vectors, the best inner product with any page vector, whatever the windows", () => {
@@ -108,4 +112,108 @@ test("the entry floor is the k-th best exact score, or the threshold when higher
   assert.equal(entryFloor([3, 1], 3, -Infinity), -Infinity);
   assert.equal(entryFloor([3, 1], 3, 0.5), 0.5);
   assert.equal(entryFloor([3, 1, 2], 1, 5), 5);
+});
+
+/** Unit vectors from a seeded generator, and near-copies of a few of them (as repeated patches are). */
+function unitVectors(count: number, dim: number, random: () => number): Float32Array {
+  const vectors = new Float32Array(count * dim);
+  for (let row = 0; row < count; row++) {
+    const raw = Array.from({ length: dim }, () => random() - 0.5);
+    const norm = Math.hypot(...raw);
+    raw.forEach((value, k) => (vectors[row * dim + k] = value / norm));
+  }
+  return vectors;
+}
+
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+test("a page's codes bound its exact MaxSim from both sides, tightly, on near-identical, zero and one-hot vectors", () => {
+  const dim = 128;
+  const random = seeded(3);
+  const shared = unitVectors(4, dim, random);
+  const pages = Array.from({ length: 60 }, (_, p) => {
+    const own = unitVectors(20, dim, random);
+    const page = new Float32Array((20 + 4) * dim);
+    page.set(own);
+    // Every page shows the same patches, moved in the last float bits only: near-ties everywhere.
+    for (let i = 0; i < shared.length; i++) page[20 * dim + i] = shared[i]! * (1 + (p % 3) * 1e-7);
+    if (p === 0) page.fill(0, 0, dim);
+    if (p === 1) page.fill(0, 0, dim).set([1], 0);
+    return page;
+  });
+  const pageBytes = pages[0]!.byteLength;
+  const code = encodePage(pages[0]!, dim);
+  assert.equal(code.byteLength + 200, pageCodeBytes(24, dim));
+  assert.ok(code.byteLength <= pageBytes * 0.28, `${code.byteLength} code bytes for ${pageBytes} float bytes`);
+  for (let queryCount = 1; queryCount <= 6; queryCount++) {
+    const query = unitVectors(queryCount, dim, random);
+    // Half the queries are the shared patches themselves: the bound is tested where ties are.
+    if (queryCount % 2 === 0) query.set(shared.subarray(0, dim));
+    const exact = new MaxSimScores(query, dim);
+    const bounds = new CodeBounds(query, dim);
+    pages.forEach((page, p) => {
+      exact.addPage(`p${p}`, page);
+      bounds.addPage(`p${p}`, encodePage(page, dim));
+    });
+    for (const [pageId, score] of exact.scores()) {
+      const { lower, upper } = bounds.bounds.get(pageId)!;
+      assert.ok(
+        lower <= score && score <= upper,
+        `${queryCount} query vectors, ${pageId}: ${lower} <= ${score} <= ${upper}`,
+      );
+      assert.ok(upper - lower < 0.03 * queryCount, `${pageId}: a gap of ${upper - lower}`);
+    }
+  }
+});
+
+test("the pages that may enter the top k hold the exact top k, and only pages whose upper bound reaches the k-th lower bound", () => {
+  const dim = 128;
+  const random = seeded(8);
+  const pages = Array.from({ length: 200 }, () => unitVectors(30, dim, random));
+  const query = unitVectors(4, dim, random);
+  const exact = new MaxSimScores(query, dim);
+  const bounds = new CodeBounds(query, dim);
+  pages.forEach((page, p) => {
+    exact.addPage(`p${p}`, page);
+    bounds.addPage(`p${p}`, encodePage(page, dim));
+  });
+  const ranked = [...exact.scores()].sort((a, b) => b[1] - a[1]);
+  for (const k of [1, 10, 50]) {
+    const candidates = new Set(mayEnterTopK(bounds.bounds, k, -Infinity));
+    for (const [pageId] of ranked.slice(0, k)) assert.ok(candidates.has(pageId), `k ${k}: ${pageId} ruled out`);
+    assert.ok(candidates.size < pages.length, `k ${k}: ${candidates.size} of ${pages.length} pages re-scored`);
+    const floor = [...bounds.bounds.values()].map((bound) => bound.lower).sort((a, b) => b - a)[k - 1]!;
+    for (const [pageId, bound] of bounds.bounds) assert.equal(candidates.has(pageId), bound.upper >= floor, pageId);
+  }
+  // A threshold above every upper bound leaves nothing to read.
+  assert.deepEqual(mayEnterTopK(bounds.bounds, 10, ranked[0]![1] + 1), []);
+});
+
+test("codes bound MaxSim at any dimension: rows padded to 16-byte steps, large dimensions without i32 overflow", () => {
+  for (const dim of [3, 20, 1000, 4096]) {
+    const random = seeded(dim);
+    // Components of one sign and the largest codes: the integer sums are as large as they get.
+    const pages = [unitVectors(5, dim, random).map(Math.abs), new Float32Array(dim).fill(1)];
+    const query = new Float32Array(2 * dim).fill(1);
+    query.set(unitVectors(1, dim, random));
+    const exact = new MaxSimScores(query, dim);
+    const bounds = new CodeBounds(query, dim);
+    pages.forEach((page, p) => {
+      exact.addPage(`p${p}`, page);
+      bounds.addPage(`p${p}`, encodePage(page, dim));
+    });
+    for (const [pageId, score] of exact.scores()) {
+      const { lower, upper } = bounds.bounds.get(pageId)!;
+      assert.ok(lower <= score && score <= upper, `dim ${dim}, ${pageId}: ${lower} <= ${score} <= ${upper}`);
+      assert.ok(upper - lower < 0.02 * Math.abs(score) + 0.05, `dim ${dim}, ${pageId}: a gap of ${upper - lower}`);
+    }
+  }
+});
+
+test("the committed code-scan kernel is src/lib/code-scan.wat compiled (npm run build:code-scan)", async () => {
+  const wat = readFileSync(new URL("../src/lib/code-scan.wat", import.meta.url), "utf8");
+  assert.equal(Buffer.from(await compileCodeScan(wat)).toString("base64"), CODE_SCAN_WASM);
 });

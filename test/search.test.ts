@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
-import { MaxSimScores } from "../src/lib/maxsim.js";
+import { CodeBounds, type PageCodes } from "../src/lib/page-codes.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
@@ -18,16 +18,7 @@ import {
   seededRandom,
   type SearchCorpus,
 } from "./fixtures/search-corpus.js";
-import { embedText } from "../dev/stack/model-server.js";
-import {
-  callsTo,
-  eventually,
-  privateStack,
-  sharedStackEnv,
-  startGateway,
-  storeCallCounts,
-  type TestGateway,
-} from "./helpers.js";
+import { callsTo, privateStack, sharedStackEnv, startGateway, storeCallCounts, type TestGateway } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
 let gateway: TestGateway;
@@ -216,70 +207,12 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
   }
 });
 
-test("many pages sharing the query's patches: the two-stage answer is the exhaustive one, proven, or says it is not", async () => {
-  // The 5,000-page failure in small: each query word shows on 70 pages, more than stage 1's 50 rows
-  // per query vector, so those rows are all ties at similarity 1 and the pages showing several query
-  // words (ingested last) need not be among them.
-  const kb = await writer.createKnowledgeBase("alice", "near-identical patches", { id: layraId("search") });
-  const words = ["tiealpha", "tiebeta", "tiegamma"];
-  let filler = 0;
-  const page = (text: string) => ({ text: `${text} filler${filler++}`, tokens: 16 });
-  for (const word of words)
-    await writer.ingestFile("alice", kb.knowledge_base_id, {
-      filename: `${word}.pdf`,
-      pages: Array.from({ length: 70 }, () => page(word)),
-    });
-  await writer.ingestFile("alice", kb.knowledge_base_id, {
-    filename: "targets.pdf",
-    pages: [
-      ...Array.from({ length: 6 }, () => page(words.join(" "))),
-      ...Array.from({ length: 6 }, (_, i) => page(words.filter((_, w) => w !== i % 3).join(" "))),
-    ],
-  });
-  const vectors = embedText(words.join(" "));
-  let stored = new Map<string, number[][]>();
-  await eventually(
-    async () => (stored = await allPageVectors(gateway.app.stores.milvus.client, kb.knowledge_base_id)).size === 222,
-    "every page visible in Milvus",
-    120_000,
-  );
-  const truth = exhaustiveRanking(vectors, stored).slice(0, 10);
-  assert.ok(truth[9]!.score > 2, "the top 10 are the pages showing several query words");
-  const variables = { id: kb.knowledge_base_id, vectors, topK: 10 };
-  const capped = await gatewayWith({ SEARCH_CACHE_BYTES: "0", SEARCH_CERTIFY_MAX_LIMIT: "50" });
-  try {
-    // uncachedGateway: the two-stage path alone, widening stage 1 until the answer is proven.
-    const result = await uncachedGateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    const hits = result.data!.searchKnowledgeBase!;
-    // The same pages (the six showing every word tie at 3, so their order is the sums' last bits).
-    assert.deepEqual(hits.map((hit) => hit.page.imageId).sort(), truth.map((hit) => hit.imageId).sort());
-    hits.forEach((hit, i) =>
-      assert.ok(Math.abs(hit.score - truth[i]!.score) < 1e-5, `${hit.score} vs ${truth[i]!.score}`),
-    );
-    assert.deepEqual(result.extensions?.search, { certified: true, uncertifiedKnowledgeBaseIds: [] });
-
-    // Not allowed to widen, the same search answers what it found and says that it is unproven.
-    const unproven = await capped.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
-    assert.equal(unproven.errors, undefined, JSON.stringify(unproven.errors));
-    assert.equal(unproven.data!.searchKnowledgeBase!.length, 10);
-    assert.deepEqual(unproven.extensions?.search, {
-      certified: false,
-      uncertifiedKnowledgeBaseIds: [kb.knowledge_base_id],
-    });
-    const metrics = await (await fetch(`${capped.url}/metrics`)).text();
-    assert.match(metrics, /^search_answers_total\{path="two-stage",certified="false"\} 1$/m);
-  } finally {
-    await capped.close();
-    await gateway.app.stores.milvus.dropCollection(kb.knowledge_base_id).catch(() => undefined);
-  }
-});
-
 test("answers from the page-vector cache are exact, and equal those without it, also under a tiny budget that evicts", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
-  // 8 MB: a base (7 MB) is more than half of it, so the two-stage search reads the candidate pages
-  // through the cache, and the two bases' candidates do not fit together: pages are evicted.
-  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "8000000" });
+  // 4.2 MB: a base's codes (2 MB) are more than half the code cache (7/8 of it), so the two-stage
+  // search reads its candidates, at most 64 pages (3.7 MB) per read, into the float cache (1/8 of
+  // it, about 9 pages): pages are evicted.
+  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "4200000" });
   await warmUp(gateway, ids);
   try {
     const cache = gateway.app.stores.milvus.pageVectorCache;
@@ -304,7 +237,9 @@ test("answers from the page-vector cache are exact, and equal those without it, 
       if ((process.env.LAYRA_TEST_MILVUS ?? "milvus-lite") === "milvus-lite")
         assert.deepEqual(cached, uncached, `cached vs uncached: ${query.label}`);
     }
-    assert.ok(cache.stats().hits > 0 && cache.stats().pages >= corpus.pages, JSON.stringify(cache.stats()));
+    const codes = gateway.app.stores.milvus.pageCodeCache.stats();
+    assert.ok(codes.hits > 0 && codes.pages >= corpus.pages, JSON.stringify(codes));
+    assert.ok(cache.stats().hits > 0, JSON.stringify(cache.stats()));
     const small = tiny.app.stores.milvus.pageVectorCache.stats();
     assert.ok(small.evictions > 0 && small.bytes <= small.budgetBytes, JSON.stringify(small));
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
@@ -315,24 +250,24 @@ test("answers from the page-vector cache are exact, and equal those without it, 
   }
 });
 
-test("a long in-memory search gives the event loop back: a `{ __typename }` sent as scoring starts answers before it ends", async () => {
+test("a long in-memory search gives the event loop back: a `{ __typename }` sent as the code scan starts answers before it ends", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
   await warmUp(gateway, ids);
-  // 256 query vectors over the 250 cached pages: about a billion products, far more than one slice.
+  // 256 query vectors over the 250 coded pages: about a billion products, far more than one slice.
   const random = seededRandom(5);
   const vectors = Array.from({ length: 256 }, () => Array.from({ length: 128 }, () => random() - 0.5));
-  const addPage = MaxSimScores.prototype.addPage;
+  const addPage = CodeBounds.prototype.addPage;
   let scored = 0;
   let scoredWhenAnswered: number | null = null;
   const sent: { typename?: Promise<void> } = {};
-  MaxSimScores.prototype.addPage = function (this: MaxSimScores, pageId: string, pageVectors: Float32Array) {
+  CodeBounds.prototype.addPage = function (this: CodeBounds, pageId: string, pageCodes: PageCodes) {
     sent.typename ??= gateway.query<{ __typename: string }>("{ __typename }").then((result) => {
       assert.equal(result.errors, undefined, JSON.stringify(result.errors));
       assert.equal(result.data!.__typename, "Query");
       scoredWhenAnswered = scored;
     });
     scored++;
-    addPage.call(this, pageId, pageVectors);
+    addPage.call(this, pageId, pageCodes);
   };
   try {
     const result = await gateway.query<SearchData>(multiSearch, {
@@ -343,35 +278,47 @@ test("a long in-memory search gives the event loop back: a `{ __typename }` sent
     assert.equal(result.data!.searchKnowledgeBases!.length, 3);
     await sent.typename;
   } finally {
-    MaxSimScores.prototype.addPage = addPage;
+    CodeBounds.prototype.addPage = addPage;
   }
-  assert.ok(scored >= corpus.pages, `${scored} pages scored from memory`);
+  assert.ok(scored >= corpus.pages, `${scored} pages bounded from their codes`);
   assert.ok(
     scoredWhenAnswered !== null && scoredWhenAnswered < scored,
     `{ __typename } answered after ${scoredWhenAnswered} of ${scored} pages were scored`,
   );
 });
 
-test("the planner sizes a base it holds nothing of by its stored rows: one search in a fresh process warms the whole base", async () => {
-  // 20 MB: half of it holds a base of 125 pages of ~114 vectors (7 MB), not 125 pages of 1,024.
-  const fresh = await gatewayWith({ SEARCH_CACHE_BYTES: "20000000" });
+test("the planner sizes a base it holds nothing of by its stored rows: one search in a fresh process codes the whole base", async () => {
+  // 16 MB: half the code cache's share (14 MB) holds a base of 125 pages of ~114 vectors as codes
+  // (2 MB), not 125 pages of 1,024 (17 MB); the float share (2 MB) holds the pages it re-scores.
+  const fresh = await gatewayWith({ SEARCH_CACHE_BYTES: "16000000" });
   try {
     const kb = corpus.knowledgeBases[0]!;
     const pages = corpus.files
       .filter((file) => file.knowledge_db_id === kb.knowledge_base_id)
       .flatMap((file) => file.images.map((image) => image.images_id));
     await warmUp(fresh, [kb.knowledge_base_id]);
-    const cache = fresh.app.stores.milvus.pageVectorCache;
-    assert.deepEqual(cache.holding(kb.knowledge_base_id, pages).missing, [], "every page of the base is cached");
-    const before = callsTo(await storeCallCounts(fresh.app.metrics), "milvus");
+    const codes = fresh.app.stores.milvus.pageCodeCache;
+    assert.deepEqual(codes.holding(kb.knowledge_base_id, pages).missing, [], "every page of the base is coded");
     const [query] = corpusQueries(corpus, 1, 31);
-    const result = await fresh.query<SingleSearchData>(singleSearch, {
-      variables: { id: kb.knowledge_base_id, vectors: query!.vectors, topK: 10 },
-      token: aliceToken,
-    });
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    assert.equal(result.data!.searchKnowledgeBase!.length, 10);
-    assert.equal(callsTo(await storeCallCounts(fresh.app.metrics), "milvus"), before, "searched from memory");
+    const search = async () => {
+      const result = await fresh.query<SingleSearchData>(singleSearch, {
+        variables: { id: kb.knowledge_base_id, vectors: query!.vectors, topK: 10 },
+        token: aliceToken,
+      });
+      assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+      assert.equal(result.data!.searchKnowledgeBase!.length, 10);
+    };
+    // The first search reads the float vectors of the pages the codes cannot rule out; no stage 1.
+    const before = await storeCallCounts(fresh.app.metrics);
+    await search();
+    const first = await storeCallCounts(fresh.app.metrics);
+    assert.equal(first.get("milvus search") ?? 0, before.get("milvus search") ?? 0, "no stage-1 search");
+    await search();
+    assert.equal(
+      callsTo(await storeCallCounts(fresh.app.metrics), "milvus"),
+      callsTo(first, "milvus"),
+      "searched from memory",
+    );
   } finally {
     await fresh.close();
   }

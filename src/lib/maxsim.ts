@@ -6,7 +6,7 @@
 import { setImmediate as setImmediatePromise } from "node:timers/promises";
 
 /** The longest a scoring run holds the event loop (a page is well under 1 ms, so slices end close to it). */
-const SLICE_MS = 10;
+export const SLICE_MS = 10;
 
 export function toMatrix(vectors: readonly (readonly number[])[], dim: number): Float32Array {
   const matrix = new Float32Array(vectors.length * dim);

@@ -1,8 +1,10 @@
-// An in-process cache of page vectors, least recently used first out under a byte budget, never stale since a
-// page's vectors never change (docs/performance.md, "Search: the page-vector cache"). Hand-written: a Map keeps
-// insertion order, so an LRU is a few lines, and eviction by knowledge base needs a per-base index LRU packages lack.
+// An in-process cache of pages (their float32 vectors, or their compact codes: src/lib/page-codes.ts), least
+// recently used first out under a byte budget, never stale since a page's vectors never change
+// (docs/performance.md, "Search: the page-vector cache"). Hand-written: a Map keeps insertion order, so an LRU
+// is a few lines, and eviction by knowledge base needs a per-base index LRU packages lack.
 
-const ENTRY_OVERHEAD_BYTES = 200;
+/** Per entry beyond its arrays: the entry object, two Map/Set slots and the typed-array headers. */
+export const ENTRY_OVERHEAD_BYTES = 200;
 
 export interface PageVectorCacheStats {
   hits: number;
@@ -13,17 +15,22 @@ export interface PageVectorCacheStats {
   budgetBytes: number;
 }
 
-interface Entry {
-  knowledgeBaseId: string;
-  imageId: string;
-  vectors: Float32Array;
+/** What the cache holds per page: anything that says its size. */
+interface Sized {
+  readonly byteLength: number;
 }
 
-export class PageVectorCache {
+interface Entry<T> {
+  knowledgeBaseId: string;
+  imageId: string;
+  vectors: T;
+}
+
+export class PageVectorCache<T extends Sized = Float32Array> {
   /** knowledge base id -> image id -> entry. */
-  private readonly bases = new Map<string, Map<string, Entry>>();
+  private readonly bases = new Map<string, Map<string, Entry<T>>>();
   /** Every entry, least recently used first (a Set keeps insertion order; re-adding moves to the end). */
-  private readonly order = new Set<Entry>();
+  private readonly order = new Set<Entry<T>>();
   private bytes = 0;
   private hits = 0;
   private misses = 0;
@@ -36,11 +43,8 @@ export class PageVectorCache {
   }
 
   /** The cached pages among `imageIds` (each counted as a hit and made most recent) and the rest. */
-  lookup(
-    knowledgeBaseId: string,
-    imageIds: readonly string[],
-  ): { found: Map<string, Float32Array>; missing: string[] } {
-    const found = new Map<string, Float32Array>();
+  lookup(knowledgeBaseId: string, imageIds: readonly string[]): { found: Map<string, T>; missing: string[] } {
+    const found = new Map<string, T>();
     const missing: string[] = [];
     const pages = this.bases.get(knowledgeBaseId);
     for (const imageId of imageIds) {
@@ -82,7 +86,7 @@ export class PageVectorCache {
   }
 
   /** Stores a complete page, evicting the least recently used pages past the budget. */
-  set(knowledgeBaseId: string, imageId: string, vectors: Float32Array): void {
+  set(knowledgeBaseId: string, imageId: string, vectors: T): void {
     if (entryBytes(vectors) > this.budgetBytes) return;
     let pages = this.bases.get(knowledgeBaseId);
     if (!pages) this.bases.set(knowledgeBaseId, (pages = new Map()));
@@ -120,7 +124,7 @@ export class PageVectorCache {
     return { hits, misses, evictions, bytes, pages: this.order.size, budgetBytes };
   }
 
-  private remove(entry: Entry): void {
+  private remove(entry: Entry<T>): void {
     if (!this.order.delete(entry)) return;
     this.bytes -= entryBytes(entry.vectors);
     const pages = this.bases.get(entry.knowledgeBaseId)!;
@@ -129,9 +133,4 @@ export class PageVectorCache {
   }
 }
 
-/** Per entry beyond its vectors: the entry object, two Map/Set slots and the typed-array header. */
-const entryBytes = (vectors: Float32Array) => vectors.byteLength + ENTRY_OVERHEAD_BYTES;
-
-/** What a page of `vectorCount` float32 vectors takes in the cache, for planning before it is read. */
-export const pageVectorBytes = (vectorCount: number, dim: number) =>
-  vectorCount * dim * Float32Array.BYTES_PER_ELEMENT + ENTRY_OVERHEAD_BYTES;
+const entryBytes = (vectors: Sized) => vectors.byteLength + ENTRY_OVERHEAD_BYTES;

@@ -1,11 +1,12 @@
-// searchKnowledgeBase(s): input and ownership checked before any I/O, then exact MaxSim per base over the cached
-// pages (docs/performance.md, "Search: the page-vector cache") or over stage 1's candidates until their top k is
-// proven (docs/architecture.md, "Exact two-stage search").
+// searchKnowledgeBase(s): input and ownership checked before any I/O, then exact MaxSim per base: over the pages
+// the cached codes cannot rule out (docs/performance.md, "Search: compact codes") or over stage 1's candidates
+// until their top k is proven (docs/architecture.md, "Exact two-stage search").
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";
 import { MaxSimScores, toMatrix } from "../lib/maxsim.js";
-import { pageVectorBytes, type PageVectorCache } from "../lib/page-vector-cache.js";
+import { CodeBounds, mayEnterTopK, pageCodeBytes, type PageCodes } from "../lib/page-codes.js";
+import type { PageVectorCache } from "../lib/page-vector-cache.js";
 import { entryFloor, stageOneBounds, type ListedRow } from "../lib/threshold.js";
 import { currentObservation } from "../observability/scope.js";
 import { ownDocument } from "./owned-reads.js";
@@ -79,7 +80,7 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
   return hits;
 }
 
-/** A base is searched in memory only when its pages fit in this share of the cache budget. */
+/** A base is searched in memory only when its pages' codes fit in this share of the code cache's budget. */
 const IN_MEMORY_SHARE = 0.5;
 /** At most this many uncached pages are read on the spot; past it the base is warmed in the background. */
 const IN_MEMORY_MAX_MISSING = 16;
@@ -104,7 +105,7 @@ async function scorePages(
   const { milvus } = context.stores;
   const { dim } = context.config.milvus;
   const id = knowledgeBase.knowledge_base_id;
-  const cache = milvus.pageVectorCache;
+  const cache = milvus.pageCodeCache;
   const none: BaseAnswer = { pages: [], certified: true };
   // Stage 1; null when nothing was ingested into the base yet (no collection: no hits, not an error).
   const stageOne = async (limit: number) =>
@@ -120,20 +121,30 @@ async function scorePages(
   const listed = await listedPages(context, id);
   if (listed.length === 0) return none;
   const plan = cache.enabled ? planSearch(cache, id, listed, dim, await rows) : UNCACHED;
-  // A base that fits is filled by the warm-up below, so its reads need not be strong ones; a base
-  // that does not fit reads its candidates through the cache.
-  const fill = plan.inMemory || !plan.fits;
   let answer: BaseAnswer;
   if (plan.inMemory) {
-    // Exhaustive over the base: exact by construction, and no stage-1 search.
+    // Every listed page bounded from its codes, then scored exactly if it may enter the top k:
+    // exact by construction, and no stage-1 search.
     if (plan.missing.length > 0 && !(await milvus.readyForSearch(id))) return none;
-    const scores = new MaxSimScores(query, dim);
-    await readInto(scores, context, id, listed, fill);
-    answer = { pages: scoredPages(knowledgeBase, scores.scores()), certified: true };
+    answer = {
+      pages: scoredPages(knowledgeBase, await compactSearch(context, id, listed, query, want)),
+      certified: true,
+    };
   } else {
     const first = await (early ?? stageOne(context.config.search.candidateLimit));
     if (first === null) return none;
-    answer = await certifiedTwoStage(context, knowledgeBase, queryVectors, query, new Set(listed), want, first, fill);
+    // A base that fits is filled by the warm-up below, so its reads need not be strong ones; a base
+    // that does not fit reads its candidates through the float cache.
+    answer = await certifiedTwoStage(
+      context,
+      knowledgeBase,
+      queryVectors,
+      query,
+      new Set(listed),
+      want,
+      first,
+      !plan.fits,
+    );
   }
   // Started only now, so that it never competes with this search's own reads.
   if (!plan.inMemory && plan.missing.length > 0) milvus.warm(id, plan.missing);
@@ -200,13 +211,38 @@ async function certifiedTwoStage(
   }
 }
 
-/** Reads these pages' vectors (through the cache) into `scores`. */
+/**
+ * The exact scores of every listed page that may enter the top k: one pass over the cached codes
+ * bounds each page, and only those whose upper bound reaches the k-th best lower bound are read as
+ * float32 vectors (through the float cache) and re-scored. The few pages not coded yet are read
+ * whole, scored exactly and coded for the next search.
+ */
+async function compactSearch(
+  context: Context,
+  knowledgeBaseId: string,
+  listed: readonly string[],
+  query: Float32Array,
+  want: Want,
+): Promise<Map<string, number>> {
+  const { dim } = context.config.milvus;
+  const { found, missing } = context.stores.milvus.pageCodeCache.lookup(knowledgeBaseId, listed);
+  const exact = new MaxSimScores(query, dim);
+  if (missing.length > 0) await readInto(exact, context, knowledgeBaseId, missing, "codes");
+  const bounds = new CodeBounds(query, dim);
+  await bounds.addPages(found);
+  for (const [pageId, score] of exact.scores()) bounds.bounds.set(pageId, { lower: score, upper: score });
+  const rescore = mayEnterTopK(bounds.bounds, want.topK, want.threshold).filter((pageId) => found.has(pageId));
+  await readInto(exact, context, knowledgeBaseId, rescore, true);
+  return exact.scores();
+}
+
+/** Reads these pages' vectors (through the float cache) into `scores`. */
 async function readInto(
   scores: MaxSimScores,
   context: Context,
   knowledgeBaseId: string,
   pages: readonly string[],
-  fill: boolean,
+  fill: boolean | "codes",
 ): Promise<void> {
   for await (const batch of context.stores.milvus.pageVectors(knowledgeBaseId, pages, { fill })) {
     if (batch.pages) await scores.addPages(batch.pages);
@@ -237,7 +273,7 @@ const UNCACHED: SearchPlan = { inMemory: false, fits: false, missing: [] };
  * pages (`storedRows`, asked only while the cache holds none of it), else the cache's average page.
  */
 function planSearch(
-  cache: PageVectorCache,
+  cache: PageVectorCache<PageCodes>,
   knowledgeBaseId: string,
   listed: readonly string[],
   dim: number,
@@ -249,8 +285,8 @@ function planSearch(
     held > 0
       ? bytes / held
       : storedRows
-        ? pageVectorBytes(storedRows / listed.length, dim)
-        : (cache.averagePageBytes() ?? pageVectorBytes(MAX_VECTORS_PER_PAGE, dim));
+        ? pageCodeBytes(storedRows / listed.length, dim)
+        : (cache.averagePageBytes() ?? pageCodeBytes(MAX_VECTORS_PER_PAGE, dim));
   if (bytes + missing.length * perPage > cache.budgetBytes * IN_MEMORY_SHARE)
     return { inMemory: false, fits: false, missing: [] };
   return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, fits: true, missing };

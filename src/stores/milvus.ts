@@ -9,6 +9,7 @@ import {
 import type { Config } from "../config.js";
 import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { toMatrix } from "../lib/maxsim.js";
+import { encodePage, type PageCodes } from "../lib/page-codes.js";
 import { PageVectorCache } from "../lib/page-vector-cache.js";
 import type { ListedRow } from "../lib/threshold.js";
 import { probe, type StoreHealth } from "./health.js";
@@ -19,6 +20,15 @@ import { withTimeout } from "./timeout.js";
 export function collectionName(knowledgeBaseId: string): string {
   return `colqwen${knowledgeBaseId.replaceAll("-", "_")}`;
 }
+
+/**
+ * The share of SEARCH_CACHE_BYTES kept for float32 pages (those searches re-score, and a large base's
+ * candidates); the rest holds compact codes of whole bases.
+ */
+const FLOAT_CACHE_SHARE = 1 / 8;
+
+/** Pages per read of a warm-up: its rows wait for its last window, at most 65,536 of them at 1,024 per page. */
+const WARM_PAGES_PER_READ = 64;
 
 /** LAYRA's auto-id primary key field (docs/layra-contract.md, "Milvus"). */
 const PRIMARY_KEY = "pk";
@@ -78,22 +88,25 @@ export interface MilvusStore {
    */
   candidates(knowledgeBaseId: string, queryVectors: number[][], limit: number): Promise<ListedRow[][]>;
   /**
-   * Stage 2: every token vector of the given pages. Cached pages come first, in one batch; the rest
-   * is read one query window at a time, so no page is cut short. With `fill` the read is strong
-   * and fills the cache; without it, it reads at the collection's consistency like LAYRA, faster on
-   * the Milvus engine (a strong read waits for the next time tick).
+   * Stage 2: every token vector of the given pages. Pages in the float cache come first, in one
+   * batch; the rest is read one query window at a time, so no page is cut short. With `fill` the
+   * read is strong and fills the float cache (`true`) or the code cache (`"codes"`); without it, it
+   * reads at the collection's consistency like LAYRA, faster on the Milvus engine (a strong read
+   * waits for the next time tick).
    */
   pageVectors(
     knowledgeBaseId: string,
     imageIds: readonly string[],
-    options: { fill: boolean },
+    options: { fill: boolean | "codes" },
   ): AsyncIterable<PageVectorBatch>;
-  /** Reads these pages into the cache in the background (one warm-up per base at a time). */
+  /** Reads these pages' codes into the code cache in the background (one warm-up per base at a time). */
   warm(knowledgeBaseId: string, imageIds: readonly string[]): void;
   /** Resolves when no warm-up is running (benchmarks and tests wait on it). */
   warmUpsDone(): Promise<void>;
-  /** Page vectors kept in process under SEARCH_CACHE_BYTES (docs/performance.md). */
+  /** Float32 page vectors kept in process: the pages searches re-score, under a share of SEARCH_CACHE_BYTES (docs/performance.md). */
   pageVectorCache: PageVectorCache;
+  /** Compact codes of whole bases, under the rest of SEARCH_CACHE_BYTES (docs/performance.md, "Search: compact codes"). */
+  pageCodeCache: PageVectorCache<PageCodes>;
   /** The rows of a knowledge base's collection in pk-paged batches (none when it does not exist), for backups. */
   rows(knowledgeBaseId: string, batchSize: number): AsyncIterable<VectorRow[]>;
   /** The row count of a knowledge base's collection; null when it does not exist. */
@@ -144,7 +157,8 @@ export function createMilvusStore(config: Config): MilvusStore {
   };
   const { metricType, dim } = config.milvus;
   const { ef, queryWindow } = config.search;
-  const cache = new PageVectorCache(config.search.cacheBytes);
+  const cache = new PageVectorCache(Math.floor(config.search.cacheBytes * FLOAT_CACHE_SHARE));
+  const codeCache = new PageVectorCache<PageCodes>(config.search.cacheBytes - cache.budgetBytes);
   const warmUps = new Map<string, Promise<void>>();
 
   /** One Milvus call, observed as `operation` in store_call_duration_seconds. */
@@ -174,18 +188,21 @@ export function createMilvusStore(config: Config): MilvusStore {
   async function* pageVectors(
     knowledgeBaseId: string,
     imageIds: readonly string[],
-    options: { fill: boolean },
+    options: { fill: boolean | "codes" },
   ): AsyncIterable<PageVectorBatch> {
     let wanted = imageIds;
+    const target = options.fill === "codes" ? codeCache : cache;
     if (cache.enabled) {
       const { found, missing } = cache.lookup(knowledgeBaseId, imageIds);
+      if (options.fill === "codes")
+        for (const [imageId, vectors] of found) codeCache.set(knowledgeBaseId, imageId, encodePage(vectors, dim));
       if (found.size > 0) yield { pages: found };
       wanted = missing;
     }
     if (wanted.length === 0) return;
     const inPages = `image_id in [${wanted.map((id) => JSON.stringify(id)).join(",")}]`;
     // Rows kept for the cache, per page, while they fit the budget (the scoring never waits on them).
-    let fill: Map<string, number[][]> | null = cache.enabled && options.fill ? new Map() : null;
+    let fill: Map<string, number[][]> | null = target.enabled && options.fill ? new Map() : null;
     let fillBytes = 0;
     // Walk the matching rows in primary-key order, one window at a time (Milvus caps a query's
     // offset+limit at 16384, and LAYRA's single limit=1000 query cut long pages short).
@@ -214,7 +231,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       };
       if (fill) {
         fillBytes += rows.length * dim * 4;
-        if (fillBytes > cache.budgetBytes) fill = null;
+        if (fillBytes > cache.budgetBytes + codeCache.budgetBytes) fill = null;
         else
           rows.forEach((row, i) => {
             const page = fill!.get(ids[i]!);
@@ -226,7 +243,11 @@ export function createMilvusStore(config: Config): MilvusStore {
       after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
     }
     // Only now is every page complete: the last window has been read.
-    for (const [imageId, vectors] of fill ?? []) cache.set(knowledgeBaseId, imageId, toMatrix(vectors, dim));
+    for (const [imageId, vectors] of fill ?? []) {
+      const matrix = toMatrix(vectors, dim);
+      if (options.fill === "codes") codeCache.set(knowledgeBaseId, imageId, encodePage(matrix, dim));
+      else cache.set(knowledgeBaseId, imageId, matrix);
+    }
   }
 
   return {
@@ -276,12 +297,14 @@ export function createMilvusStore(config: Config): MilvusStore {
     dropCollection: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
       cache.evict(knowledgeBaseId);
+      codeCache.evict(knowledgeBaseId);
       if (!(await exists(collection_name))) return;
       check("dropCollection", await observed("dropCollection", () => milvus().dropCollection({ collection_name })));
     },
     deleteFileRows: async (knowledgeBaseId, fileIds, imageIds = []) => {
       const collection_name = collectionName(knowledgeBaseId);
       cache.evict(knowledgeBaseId, imageIds);
+      codeCache.evict(knowledgeBaseId, imageIds);
       if (fileIds.length === 0 || !(await exists(collection_name))) return;
       // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
       const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
@@ -319,10 +342,14 @@ export function createMilvusStore(config: Config): MilvusStore {
     },
     pageVectors,
     warm: (knowledgeBaseId, imageIds) => {
-      if (!cache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
+      if (!codeCache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
       const run = (async () => {
-        // Failures only leave the cache cold: the next search reads what it needs itself.
-        for await (const _ of pageVectors(knowledgeBaseId, imageIds, { fill: true }));
+        // Failures only leave the cache cold: the next search reads what it needs itself. A read
+        // holds its rows until its last window, so reads of a few pages keep that memory bounded.
+        for (let start = 0; start < imageIds.length; start += WARM_PAGES_PER_READ)
+          for await (const _ of pageVectors(knowledgeBaseId, imageIds.slice(start, start + WARM_PAGES_PER_READ), {
+            fill: "codes",
+          }));
       })()
         .catch(() => undefined)
         .finally(() => warmUps.delete(knowledgeBaseId));
@@ -332,6 +359,7 @@ export function createMilvusStore(config: Config): MilvusStore {
       while (warmUps.size > 0) await Promise.all(warmUps.values());
     },
     pageVectorCache: cache,
+    pageCodeCache: codeCache,
     rows: async function* (knowledgeBaseId, batchSize) {
       const collection_name = collectionName(knowledgeBaseId);
       if (!(await exists(collection_name))) return;
