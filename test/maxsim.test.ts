@@ -115,6 +115,17 @@ test("the entry floor is the k-th best exact score, or the threshold when higher
 });
 
 /** Unit vectors from a seeded generator, and near-copies of a few of them (as repeated patches are). */
+/** The pages (named p0, p1, ...) scored exactly and bounded from their codes. */
+function scoredBothWays(query: Float32Array, dim: number, pages: Float32Array[]) {
+  const exact = new MaxSimScores(query, dim);
+  const bounds = new CodeBounds(query, dim);
+  pages.forEach((page, p) => {
+    exact.addPage(`p${p}`, page);
+    bounds.addPage(`p${p}`, encodePage(page, dim));
+  });
+  return { exact, bounds };
+}
+
 function unitVectors(count: number, dim: number, random: () => number): Float32Array {
   const vectors = new Float32Array(count * dim);
   for (let row = 0; row < count; row++) {
@@ -152,12 +163,7 @@ test("a page's codes bound its exact MaxSim from both sides, tightly, on near-id
     const query = unitVectors(queryCount, dim, random);
     // Half the queries are the shared patches themselves: the bound is tested where ties are.
     if (queryCount % 2 === 0) query.set(shared.subarray(0, dim));
-    const exact = new MaxSimScores(query, dim);
-    const bounds = new CodeBounds(query, dim);
-    pages.forEach((page, p) => {
-      exact.addPage(`p${p}`, page);
-      bounds.addPage(`p${p}`, encodePage(page, dim));
-    });
+    const { exact, bounds } = scoredBothWays(query, dim, pages);
     for (const [pageId, score] of exact.scores()) {
       const { lower, upper } = bounds.bounds.get(pageId)!;
       assert.ok(
@@ -174,12 +180,7 @@ test("the pages that may enter the top k hold the exact top k, and only pages wh
   const random = seeded(8);
   const pages = Array.from({ length: 200 }, () => unitVectors(30, dim, random));
   const query = unitVectors(4, dim, random);
-  const exact = new MaxSimScores(query, dim);
-  const bounds = new CodeBounds(query, dim);
-  pages.forEach((page, p) => {
-    exact.addPage(`p${p}`, page);
-    bounds.addPage(`p${p}`, encodePage(page, dim));
-  });
+  const { exact, bounds } = scoredBothWays(query, dim, pages);
   const ranked = [...exact.scores()].sort((a, b) => b[1] - a[1]);
   for (const k of [1, 10, 50]) {
     const candidates = new Set(mayEnterTopK(bounds.bounds, k, -Infinity));
@@ -199,12 +200,7 @@ test("codes bound MaxSim at any dimension: rows padded to 16-byte steps, large d
     const pages = [unitVectors(5, dim, random).map(Math.abs), new Float32Array(dim).fill(1)];
     const query = new Float32Array(2 * dim).fill(1);
     query.set(unitVectors(1, dim, random));
-    const exact = new MaxSimScores(query, dim);
-    const bounds = new CodeBounds(query, dim);
-    pages.forEach((page, p) => {
-      exact.addPage(`p${p}`, page);
-      bounds.addPage(`p${p}`, encodePage(page, dim));
-    });
+    const { exact, bounds } = scoredBothWays(query, dim, pages);
     for (const [pageId, score] of exact.scores()) {
       const { lower, upper } = bounds.bounds.get(pageId)!;
       assert.ok(lower <= score && score <= upper, `dim ${dim}, ${pageId}: ${lower} <= ${score} <= ${upper}`);
