@@ -17,6 +17,7 @@ const root = new URL("..", import.meta.url).pathname;
 const OPERATIONS = [
   "Profile",
   "Library",
+  "FilePages",
   "CreateKnowledgeBase",
   "UploadFiles",
   "TaskProgress",
