@@ -47,7 +47,8 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   const logger = options.logger ?? createLogger(config);
   const live = createLive(config, stores);
   const metrics = new Metrics();
-  metrics.observePageVectorCache(stores.milvus.pageVectorCache);
+  metrics.observePageCache("page_vector_cache", stores.milvus.pageVectorCache);
+  metrics.observePageCache("page_code_cache", stores.milvus.pageCodeCache);
   const observation = {
     metrics,
     tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing),

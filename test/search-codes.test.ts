@@ -220,6 +220,10 @@ test("from the cached codes on many near-identical patches: the exhaustive top 1
   await warmUp(gateway, id);
   assert.deepEqual(pageCodeCache.holding(id, [...stored.keys()]).missing, [], "every page is coded");
   assert.equal(pageVectorCache.holding(id, [...stored.keys()]).missing.length, 222, "no float page is cached yet");
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  const codedPages = Number(/^page_code_cache_pages (\d+)$/m.exec(metrics)?.[1]);
+  assert.ok(codedPages >= stored.size, `page_code_cache_pages ${codedPages} for ${stored.size} coded pages`);
+  assert.match(metrics, /^page_code_cache_bytes [1-9]/m);
   // The three words together, each pair, and the same moved by noise (no exact ties left).
   const random = seededRandom(17);
   const texts = [TIED_WORDS.join(" "), ...TIED_WORDS.map((_, i) => TIED_WORDS.filter((_, w) => w !== i).join(" "))];

@@ -158,8 +158,15 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Page-vector cache figures, read from the cache when /metrics is scraped (nothing per search). */
-  observePageVectorCache(cache: PageVectorCache): void {
+  /**
+   * One of search's two page caches (the float32 vectors, `page_vector_cache_*`; the compact codes,
+   * `page_code_cache_*`), read from the cache when /metrics is scraped (nothing per search).
+   */
+  observePageCache(
+    prefix: "page_vector_cache" | "page_code_cache",
+    cache: Pick<PageVectorCache, "stats" | "budgetBytes">,
+  ): void {
+    const held = prefix === "page_vector_cache" ? "vectors" : "compact codes";
     const counter = (name: string, help: string, read: () => number) =>
       new Counter({
         name,
@@ -179,20 +186,12 @@ export class Metrics {
           this.set(read());
         },
       });
-    counter(
-      "page_vector_cache_hits_total",
-      "Pages whose vectors a search found in the cache",
-      () => cache.stats().hits,
-    );
-    counter("page_vector_cache_misses_total", "Pages a search had to read from Milvus", () => cache.stats().misses);
-    counter(
-      "page_vector_cache_evictions_total",
-      "Pages evicted to stay within the byte budget",
-      () => cache.stats().evictions,
-    );
-    gauge("page_vector_cache_bytes", "Bytes of page vectors held (with per-entry overhead)", () => cache.stats().bytes);
-    gauge("page_vector_cache_pages", "Pages held", () => cache.stats().pages);
-    gauge("page_vector_cache_budget_bytes", "The byte budget (SEARCH_CACHE_BYTES)", () => cache.budgetBytes);
+    counter(`${prefix}_hits_total`, `Pages whose ${held} a search found in the cache`, () => cache.stats().hits);
+    counter(`${prefix}_misses_total`, `Pages whose ${held} a search had to read`, () => cache.stats().misses);
+    counter(`${prefix}_evictions_total`, "Pages evicted to stay within the byte budget", () => cache.stats().evictions);
+    gauge(`${prefix}_bytes`, `Bytes of page ${held} held (with per-entry overhead)`, () => cache.stats().bytes);
+    gauge(`${prefix}_pages`, "Pages held", () => cache.stats().pages);
+    gauge(`${prefix}_budget_bytes`, "Its share of SEARCH_CACHE_BYTES", () => cache.budgetBytes);
   }
 
   /**
