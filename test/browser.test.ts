@@ -170,6 +170,17 @@ test("each of GraphiQL's starter tabs switches on its first click and runs as gi
     for (const [name, answer, ok] of tabs) {
       await page.locator(".graphiql-tab-button", { hasText: name }).click();
       await page.locator(".graphiql-tab-active", { hasText: name }).waitFor({ timeout: 5_000 });
+      // GraphiQL reads the operation name from the editor 100 ms after its text changes (a debounce that
+      // also stores the text as `graphiql:query`); Run pressed sooner sends the previous tab's name with
+      // this tab's query ("Cannot infer operation Ask"). A person never clicks that fast; the test waits for it.
+      await page.waitForFunction(
+        (operation) =>
+          new RegExp(`\\b(query|mutation|subscription) ${operation}\\b`).test(
+            localStorage.getItem("graphiql:query") ?? "",
+          ),
+        name,
+        { timeout: 30_000 },
+      );
       await page.locator(".graphiql-execute-button").click();
       const text = await waitForResult((t) => answer.test(t), `the ${name} tab's answer`);
       await browser.screenshot(`graphiql-tab-${name}`);
