@@ -1,8 +1,9 @@
-// Store outages in the middle of an upload and of a file's ingestion, on a Mongo, an S3 and a Milvus of
-// this file's own (Redis, Kafka and the model server are shared). A multipart request is held open on the
-// wire while a store stops: the upload fails with a typed error naming that store and nothing of it is
-// left anywhere; once the store is back the same upload goes through. Milvus stopping in the middle of a
-// file does not lose or duplicate it: the worker tries again once Milvus is back and ingests it once.
+// Store outages in the middle of an upload and of a file's ingestion, on a Mongo, an S3, a Milvus and a
+// Redis of this file's own (Kafka and the model server are shared). A multipart request is held open on
+// the wire while a store stops: the upload fails with a typed error naming that store and nothing of it
+// is left anywhere; once the store is back the same upload goes through. Milvus or Mongo stopping in the
+// middle of a file does not lose or duplicate it: the worker spends none of the file's attempts on the
+// outage, handles the message again once the store is back, and ingests the file once.
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, test } from "node:test";
@@ -42,9 +43,19 @@ let token: string;
 
 before(async () => {
   shared = await sharedStackEnv();
-  stack = await privateStack(["mongo", "s3", "milvus"]);
-  const { MONGODB_URL, MILVUS_URI, MINIO_URL, MINIO_PUBLIC_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY } = stack.env;
-  env = { ...shared.env, MONGODB_URL, MILVUS_URI, MINIO_URL, MINIO_PUBLIC_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY };
+  stack = await privateStack(["mongo", "s3", "milvus", "redis"]);
+  const { MONGODB_URL, MILVUS_URI, MINIO_URL, MINIO_PUBLIC_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, REDIS_URL } =
+    stack.env;
+  env = {
+    ...shared.env,
+    MONGODB_URL,
+    MILVUS_URI,
+    MINIO_URL,
+    MINIO_PUBLIC_URL,
+    MINIO_ACCESS_KEY,
+    MINIO_SECRET_KEY,
+    REDIS_URL,
+  };
   gateway = await startGateway(env, overrides);
   taskDb = redisClient(gateway.config, "task");
   await createTopic(gateway.config, 1);
@@ -153,7 +164,7 @@ async function uploadsAgain(knowledgeBaseId: string, base: string, bytes: Buffer
     `an upload of ${base}.pdf goes through once the store is back`,
     60_000,
   ).catch((error: Error) => assert.fail(`${error.message}: ${JSON.stringify(answer.errors)}`));
-  // Under the prefix the checks above read. (The worker of the last test ingests it; close() removes it.)
+  // Under the prefix the checks above read. (The workers of the last tests ingest it; close() removes it.)
   assert.equal((await leftOf(knowledgeBaseId, base)).objects.length, 1, "its original is stored");
 }
 
@@ -199,7 +210,12 @@ test("Mongo stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABL
   await uploadsAgain(knowledgeBaseId, "mongodown", pdf);
 });
 
-test("Milvus stopped in the middle of a file: the worker tries again once it is back, and the file is ingested once", async () => {
+/**
+ * A 6-page file whose ingestion meets `server` stopped after its first page: a write to it fails, the
+ * worker handles the message again once the store is back (no attempt of the file spent: INGEST_MAX_ATTEMPTS
+ * is 1 here, so one spent attempt would fail the file), and the file is ingested once.
+ */
+async function ingestsOnceThroughOutage(server: "milvus" | "mongo", base: string): Promise<void> {
   // What the worker logs of failed writes: a failed attempt names its file; a failed cleanup (Milvus down)
   // retries the whole message and names none.
   const failures: { msg: string; fileId?: string }[] = [];
@@ -215,6 +231,7 @@ test("Milvus stopped in the middle of a file: the worker tries again once it is 
   const worker = buildWorker(
     testConfig(env, {
       ...overrides,
+      INGEST_MAX_ATTEMPTS: "1",
       MONGODB_DB: gateway.config.mongo.database,
       MINIO_BUCKET_NAME: gateway.config.s3.bucket,
     }),
@@ -222,14 +239,14 @@ test("Milvus stopped in the middle of a file: the worker tries again once it is 
   );
   await worker.start();
   try {
-    const knowledgeBaseId = await createKnowledgeBase("milvus outage");
-    const pdf = await samplePdf(Array.from({ length: 6 }, (_, i) => `milvus outage page ${i + 1}`));
+    const knowledgeBaseId = await createKnowledgeBase(`${server} outage mid-file`);
+    const pdf = await samplePdf(Array.from({ length: 6 }, (_, i) => `${server} outage page ${i + 1}`));
     const uploaded = await multipartRequest<{ uploadFiles: UploadTaskResult }>(
       gateway,
       token,
       UPLOAD_FILES,
       { knowledgeBaseId },
-      [{ name: "milvusdown.pdf", type: "application/pdf", bytes: pdf }],
+      [{ name: `${base}.pdf`, type: "application/pdf", bytes: pdf }],
     );
     assert.equal(uploaded.errors, undefined, JSON.stringify(uploaded.errors));
     const task = uploaded.data!.uploadFiles;
@@ -239,26 +256,27 @@ test("Milvus stopped in the middle of a file: the worker tries again once it is 
       "the first page is ingested",
       120_000,
     );
-    await stack.stopServer("milvus");
+    await stack.stopServer(server);
     try {
-      // The outage reaches the file: a write to Milvus fails (an attempt, or the whole message, is retried).
+      // The outage reaches the file: a write fails and the whole message is handled again.
       await eventually(
-        () =>
-          failures.some(
-            (entry) => entry.fileId === task.files[0]!.id || entry.msg.startsWith("message handling failed"),
-          ),
-        "a Milvus write of the file fails",
+        () => failures.some((entry) => entry.msg.startsWith("message handling failed")),
+        `a ${server} write of the file fails`,
         120_000,
       );
     } finally {
-      await stack.startServer("milvus");
+      await stack.startServer(server);
     }
     await eventually(async () => (await taskHash()).status !== "processing", "the task ends", 180_000);
     const hash = await taskHash();
     assert.equal(hash.status, "completed", JSON.stringify(hash));
     assert.equal(hash.processed, "1");
-
     const fileId = task.files[0]!.id;
+    assert.deepEqual(
+      failures.filter((entry) => entry.msg === "file attempt failed" && entry.fileId === fileId),
+      [],
+      "no attempt of the file was spent on the outage",
+    );
     const mongo = mongoCollections(gateway.app.stores.mongo.db);
     const documents = await mongo.files.find({ file_id: fileId }).toArray();
     assert.equal(documents.length, 1, "one files document");
@@ -291,4 +309,32 @@ test("Milvus stopped in the middle of a file: the worker tries again once it is 
   } finally {
     await worker.stop();
   }
+}
+
+test("Milvus stopped in the middle of a file: the worker handles it again once Milvus is back, and the file is ingested once", () =>
+  ingestsOnceThroughOutage("milvus", "milvusdown"));
+
+test("Mongo stopped in the middle of a file: the worker handles it again once Mongo is back, and the file is ingested once", () =>
+  ingestsOnceThroughOutage("mongo", "mongodown-midfile"));
+
+test("Redis stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming redis, no original or ref left", async () => {
+  const knowledgeBaseId = await createKnowledgeBase("redis outage");
+  const pdf = await samplePdf(["redis outage page"]);
+  const { taskKeys, ...before } = await leftOf(knowledgeBaseId, "redisdown");
+  let answer: UploadAnswer;
+  try {
+    answer = await uploadWith(knowledgeBaseId, "redisdown.pdf", pdf, () => stack.stopServer("redis"));
+  } finally {
+    await stack.startServer("redis");
+  }
+  assert.equal(answer.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(answer));
+  assert.equal(answer.errors[0].extensions.store, "redis");
+  assert.equal(answer.data?.uploadFiles ?? null, null);
+  await eventually(async () => (await taskDb.ping().catch(() => "")) === "PONG", "Redis answers again", 60_000);
+  // This Redis keeps nothing on disk: it restarts empty, without the earlier task keys and the caller's token.
+  const { taskKeys: taskKeysAfter, ...after } = await leftOf(knowledgeBaseId, "redisdown");
+  assert.deepEqual(after, before, "no original, ref or document written");
+  assert.ok(taskKeys.length > 0 && taskKeysAfter.length === 0, JSON.stringify({ taskKeys, taskKeysAfter }));
+  token = await gateway.token(ann);
+  await uploadsAgain(knowledgeBaseId, "redisdown", pdf);
 });

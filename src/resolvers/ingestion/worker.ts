@@ -21,7 +21,7 @@ import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js
 import { lockKey } from "../../stores/lock.js";
 import { ObjectTooLarge } from "../../stores/s3.js";
 import { ConversionError, RendererStopped, type Renderer } from "./page-renderer.js";
-import { errorMessage } from "../../errors.js";
+import { errorMessage, typedError, UpstreamUnavailable } from "../../errors.js";
 
 export interface WorkerDeps {
   config: Config;
@@ -259,6 +259,12 @@ async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, time
         await removeAttempt(deps, message, attempt);
         // Stopping is no outcome: the uncommitted message goes to another member.
         if (error instanceof RendererStopped) throw error;
+        // A store that is down is not the file's fault: spending its attempts on the outage would fail it
+        // and delete its original after a few seconds of Mongo or S3 downtime. The whole message is
+        // handled again once the store is back (handleUntilDone), as when this cleanup fails. The model
+        // server has its own patience (MODEL_RETRY_PATIENCE_MS) and then counts as an attempt.
+        const typed = typedError(error);
+        if (typed instanceof UpstreamUnavailable && typed.store !== "model") throw typed;
         const permanent = error instanceof PermanentFailure || error instanceof ConversionError;
         log.warn({ err: error, tryNumber, permanent }, "file attempt failed");
         if (permanent || tryNumber >= config.ingest.maxAttempts) failure = errorMessage(error);
