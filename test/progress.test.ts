@@ -373,13 +373,16 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
     const stalled = new WebSocket(`${bounded.url.replace(/^http/, "ws")}/graphql`, "graphql-transport-ws");
     const stalledMessages: { type: string; id?: string }[] = [];
     stalled.on("message", (data) => stalledMessages.push(JSON.parse(String(data))));
-    const stalledClosed = new Promise<number>((resolve) => stalled.once("close", resolve));
+    // Listened for before the first await: an open that happened during one would otherwise be waited for forever.
+    const stalledOpen = once(stalled, "open");
+    let stalledCloseCode: number | undefined;
+    stalled.once("close", (code) => (stalledCloseCode = code));
     const connections = async () => (await bounded.app.metrics.wsConnections.get()).values[0]?.value;
     try {
       const id = taskId("alice");
       await redis.hset(`task:${id}`, { status: "processing", total: "100000", processed: "0", message: "start" });
       const readerSub = wsSubscribe<TaskData>(reader, TASK, { taskId: id });
-      await once(stalled, "open");
+      await stalledOpen;
       stalled.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${alice}` } }));
       await eventually(() => stalledMessages.length === 1, "connection_ack");
       assert.deepEqual(stalledMessages, [{ type: "connection_ack" }]);
@@ -408,7 +411,8 @@ describe("taskProgress and workflowRun on the shared stack (keyspace notificatio
 
       // Reading again, the stalled client gets what the kernel held, then the end of a dropped connection.
       stalled.resume();
-      assert.equal(await stalledClosed, 1006);
+      await eventually(() => stalledCloseCode !== undefined, "the stalled client sees its connection end", 60_000);
+      assert.equal(stalledCloseCode, 1006);
       const received = stalledMessages.filter((message) => message.type === "next").length;
       assert.ok(received < written + 1, `states never sent to it were dropped with it (${received} of ${written + 1})`);
     } finally {
