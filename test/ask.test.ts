@@ -12,6 +12,7 @@ import { answerFor, reasoningFor, REFUSED_API_KEY, type RecordedRequest } from "
 import { createLogger } from "../src/observability/logger.js";
 import { outboundRules } from "../src/stores/outbound-fetch.js";
 import type { ModelSettings, TurnDoc } from "../src/stores/documents.js";
+import { sseSubscribe } from "./fixtures/subscribers.js";
 import { eventually, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -414,6 +415,40 @@ test("unsubscribing while connected stops the answer; a dropped connection does 
     variables: { id: messageId },
   });
   assert.equal(stop.errors?.[0]?.extensions?.code, "NOT_FOUND");
+});
+
+test("over SSE a closed request does not stop the answer: it runs to its end and is saved; stopAnswer still stops one", async () => {
+  const token = await gateway.token("ann");
+  type AskResult = { ask?: { type: string; messageId: string } };
+  /** An ask over SSE whose request is closed once its first TEXT event arrived; its message id. */
+  const closedAfterFirstText = async (conversationId: string, question: string) => {
+    const sse = sseSubscribe<AskResult>(gateway.url, token, ASK, { conversationId, question });
+    await eventually(() => sse.results.some((result) => result.data?.ask?.type === "TEXT"), "the first TEXT event");
+    sse.close();
+    assert.equal(sse.results[0]?.errors, undefined, JSON.stringify(sse.results[0]));
+    return sse.results[0]!.data!.ask!.messageId;
+  };
+  const savedTurn = async (conversationId: string) => {
+    await eventually(async () => (await rawConversation(conversationId)).turns.length === 1, "the turn saved", 60_000);
+    return (await rawConversation(conversationId)).turns[0];
+  };
+
+  const closing = await writer.createConversation("ann", "sse close", [], settings({ model_name: "stand-in slow" }));
+  await closedAfterFirstText(closing.conversation_id, "sse close");
+  const completed = await savedTurn(closing.conversation_id);
+  assert.equal(completed.status, "completed", "an unsubscribe over SSE cannot be told from a drop: the answer runs on");
+  assert.doesNotMatch(completed.ai_message.content, /Abort By User/);
+
+  const stopping = await writer.createConversation("ann", "sse stop", [], settings({ model_name: "stand-in slow" }));
+  const messageId = await closedAfterFirstText(stopping.conversation_id, "sse stop");
+  const stop = await second.query<{ stopAnswer: boolean }>(`mutation($id: String!) { stopAnswer(messageId: $id) }`, {
+    token,
+    variables: { id: messageId },
+  });
+  assert.equal(stop.errors, undefined, JSON.stringify(stop.errors));
+  const aborted = await savedTurn(stopping.conversation_id);
+  assert.equal(aborted.status, "aborted");
+  assert.match(aborted.ai_message.content, /Abort By User$/);
 });
 
 test("model down, key refused, stream cut, error event: the subscriber is told, the turn saved with LAYRA's error text", async () => {
