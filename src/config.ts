@@ -159,7 +159,7 @@ const envSchema = z
     GRAPHIQL_SUBSCRIPTIONS_PROTOCOL: z.enum(["WS", "SSE"]).default("WS"),
 
     // Page vectors kept in process (src/lib/page-vector-cache.ts); 0 turns the cache off. A base
-    // whose pages fit in three quarters of its code share is searched exactly in memory, without a stage-1 search.
+    // whose pages fit in half of it is searched exactly in memory, without a stage-1 search.
     SEARCH_CACHE_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
 
     // Upload and ingestion over LAYRA's Kafka queue (docs/ingestion.md). Names follow LAYRA's settings.

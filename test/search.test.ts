@@ -209,10 +209,10 @@ test("the top 10 equals exhaustive MaxSim over every stored vector (recall@10 1.
 
 test("answers from the page-vector cache are exact, and equal those without it, also under a tiny budget that evicts", async () => {
   const ids = corpus.knowledgeBases.map((kb) => kb.knowledge_base_id);
-  // 2.8 MB: a base's codes (2 MB) are more than three quarters of the code cache (7/8 of it), so the
-  // two-stage search reads its candidates, at most 64 pages (3.7 MB) per read, into the float cache
-  // (1/8 of it, about 6 pages): pages are evicted.
-  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "2800000" });
+  // 4.2 MB: a base's codes (2 MB) are more than half the code cache (7/8 of it), so the two-stage
+  // search reads its candidates, at most 64 pages (3.7 MB) per read, into the float cache (1/8 of
+  // it, about 9 pages): pages are evicted.
+  const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "4200000" });
   await warmUp(gateway, ids);
   try {
     const cache = gateway.app.stores.milvus.pageVectorCache;
@@ -288,7 +288,7 @@ test("a long in-memory search gives the event loop back: a `{ __typename }` sent
 });
 
 test("the planner sizes a base it holds nothing of by its stored rows: one search in a fresh process codes the whole base", async () => {
-  // 16 MB: three quarters of the code cache's share (14 MB) hold a base of 125 pages of ~114 vectors as codes
+  // 16 MB: half the code cache's share (14 MB) holds a base of 125 pages of ~114 vectors as codes
   // (2 MB), not 125 pages of 1,024 (17 MB); the float share (2 MB) holds the pages it re-scores.
   const fresh = await gatewayWith({ SEARCH_CACHE_BYTES: "16000000" });
   try {

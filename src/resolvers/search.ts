@@ -80,11 +80,8 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
   return hits;
 }
 
-/**
- * A base is searched in memory only when its pages' codes fit in this share of the code cache's budget:
- * most of it, since a caller usually searches one large base, with a quarter left for the others.
- */
-const IN_MEMORY_SHARE = 0.75;
+/** A base is searched in memory only when its pages' codes fit in this share of the code cache's budget. */
+const IN_MEMORY_SHARE = 0.5;
 /** At most this many uncached pages are read on the spot; past it the base is warmed in the background. */
 const IN_MEMORY_MAX_MISSING = 16;
 /** Pages per stage-2 read on the two-stage path: between reads the entry floor rises and prunes the rest. */
