@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
 import type { LocalStack } from "../dev/stack/stack.js";
 import { createLogger } from "../src/observability/logger.js";
+import { lockKey } from "../src/stores/lock.js";
 import { collectionName } from "../src/stores/milvus.js";
 import { mongoCollections } from "../src/stores/mongo.js";
 import { buildWorker } from "../src/worker-app.js";
@@ -39,6 +40,7 @@ let stack: LocalStack;
 let env: Record<string, string>;
 let gateway: TestGateway;
 let taskDb: Redis;
+let lockDb: Redis;
 let token: string;
 
 before(async () => {
@@ -58,11 +60,13 @@ before(async () => {
   };
   gateway = await startGateway(env, overrides);
   taskDb = redisClient(gateway.config, "task");
+  lockDb = redisClient(gateway.config, "lock");
   await createTopic(gateway.config, 1);
   token = await gateway.token(ann);
 });
 after(async () => {
   taskDb?.disconnect();
+  lockDb?.disconnect();
   await gateway?.close();
   await stack?.close();
   await shared?.close();
@@ -216,18 +220,21 @@ test("Mongo stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABL
  * is 1 here, so one spent attempt would fail the file), and the file is ingested once.
  */
 async function ingestsOnceThroughOutage(server: "milvus" | "mongo", base: string): Promise<void> {
-  // What the worker logs of failed writes: a failed attempt names its file; a failed cleanup (Milvus down)
-  // retries the whole message and names none.
+  // What the worker logs of failed writes: a failed attempt names its file; a message handled again names none.
   const failures: { msg: string; fileId?: string }[] = [];
+  // Every line, for the failure message of a test that fails.
+  const lines: string[] = [];
   const logger = createLogger(
     { logLevel: "info" },
     {
       write: (line: string) => {
+        lines.push(line.trim());
         const entry = JSON.parse(line) as { msg: string; fileId?: string };
         if (/failed/.test(entry.msg)) failures.push(entry);
       },
     },
   );
+  const workerLog = () => `\nthe worker's log:\n${lines.slice(-40).join("\n")}`;
   const worker = buildWorker(
     testConfig(env, {
       ...overrides,
@@ -256,13 +263,22 @@ async function ingestsOnceThroughOutage(server: "milvus" | "mongo", base: string
       "the first page is ingested",
       120_000,
     );
+    // The worker writes each batch holding the base's lock: holding it here (as a delete would) keeps the
+    // worker at its next batch until the store is down, however fast the rest of the file would go.
+    const baseLock = lockKey("knowledge_base", knowledgeBaseId);
+    await eventually(async () => (await lockDb.set(baseLock, "outage-test", "PX", 120_000, "NX")) === "OK", "the lock");
+    const held = await taskHash();
+    assert.ok(Number(held.file_pages_done) < 6, `the file was not done before the lock: ${JSON.stringify(held)}`);
     await stack.stopServer(server);
+    await lockDb.del(baseLock);
     try {
       // The outage reaches the file: a write fails and the whole message is handled again.
       await eventually(
         () => failures.some((entry) => entry.msg.startsWith("message handling failed")),
         `a ${server} write of the file fails`,
         120_000,
+      ).catch(async (error: Error) =>
+        assert.fail(`${error.message}; task ${JSON.stringify(await taskHash())}${workerLog()}`),
       );
     } finally {
       await stack.startServer(server);
