@@ -172,36 +172,35 @@ async function uploadsAgain(knowledgeBaseId: string, base: string, bytes: Buffer
   assert.equal((await leftOf(knowledgeBaseId, base)).objects.length, 1, "its original is stored");
 }
 
-test("S3 stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming s3, nothing left", async () => {
-  const knowledgeBaseId = await createKnowledgeBase("s3 outage");
-  const pdf = await samplePdf(["s3 outage page"]);
-  const before = await leftOf(knowledgeBaseId, "s3down");
+/**
+ * An upload of `<base>.pdf` while `server` stops halfway through its body: it answers UPSTREAM_UNAVAILABLE
+ * naming that store and no task. The base, the file and what was there before (`leftOf`) are returned
+ * for each test's own checks once the store is back.
+ */
+async function uploadWhileStopped(server: "s3" | "mongo" | "redis", base: string) {
+  const knowledgeBaseId = await createKnowledgeBase(`${server} outage`);
+  const pdf = await samplePdf([`${server} outage page`]);
+  const before = await leftOf(knowledgeBaseId, base);
   let answer: UploadAnswer;
   try {
-    answer = await uploadWith(knowledgeBaseId, "s3down.pdf", pdf, () => stack.stopServer("s3"));
+    answer = await uploadWith(knowledgeBaseId, `${base}.pdf`, pdf, () => stack.stopServer(server));
   } finally {
-    await stack.startServer("s3");
+    await stack.startServer(server);
   }
   assert.equal(answer.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(answer));
-  assert.equal(answer.errors[0].extensions.store, "s3");
+  assert.equal(answer.errors[0].extensions.store, server);
   assert.equal(answer.data?.uploadFiles ?? null, null);
+  return { knowledgeBaseId, pdf, before };
+}
+
+test("S3 stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming s3, nothing left", async () => {
+  const { knowledgeBaseId, pdf, before } = await uploadWhileStopped("s3", "s3down");
   assert.deepEqual(await leftOf(knowledgeBaseId, "s3down"), before, "nothing written");
   await uploadsAgain(knowledgeBaseId, "s3down", pdf);
 });
 
 test("Mongo stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming mongo (not NOT_FOUND), nothing left", async () => {
-  const knowledgeBaseId = await createKnowledgeBase("mongo outage");
-  const pdf = await samplePdf(["mongo outage page"]);
-  const before = await leftOf(knowledgeBaseId, "mongodown");
-  let answer: UploadAnswer;
-  try {
-    answer = await uploadWith(knowledgeBaseId, "mongodown.pdf", pdf, () => stack.stopServer("mongo"));
-  } finally {
-    await stack.startServer("mongo");
-  }
-  assert.equal(answer.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(answer));
-  assert.equal(answer.errors[0].extensions.store, "mongo");
-  assert.equal(answer.data?.uploadFiles ?? null, null);
+  const { knowledgeBaseId, pdf, before } = await uploadWhileStopped("mongo", "mongodown");
   await eventually(
     async () =>
       (await mongoCollections(gateway.app.stores.mongo.db)
@@ -334,18 +333,8 @@ test("Mongo stopped in the middle of a file: the worker handles it again once Mo
   ingestsOnceThroughOutage("mongo", "mongodown-midfile"));
 
 test("Redis stopped while a multipart upload is on the wire: UPSTREAM_UNAVAILABLE naming redis, no original or ref left", async () => {
-  const knowledgeBaseId = await createKnowledgeBase("redis outage");
-  const pdf = await samplePdf(["redis outage page"]);
-  const { taskKeys, ...before } = await leftOf(knowledgeBaseId, "redisdown");
-  let answer: UploadAnswer;
-  try {
-    answer = await uploadWith(knowledgeBaseId, "redisdown.pdf", pdf, () => stack.stopServer("redis"));
-  } finally {
-    await stack.startServer("redis");
-  }
-  assert.equal(answer.errors?.[0]?.extensions?.code, "UPSTREAM_UNAVAILABLE", JSON.stringify(answer));
-  assert.equal(answer.errors[0].extensions.store, "redis");
-  assert.equal(answer.data?.uploadFiles ?? null, null);
+  const { knowledgeBaseId, pdf, before: withTaskKeys } = await uploadWhileStopped("redis", "redisdown");
+  const { taskKeys, ...before } = withTaskKeys;
   await eventually(async () => (await taskDb.ping().catch(() => "")) === "PONG", "Redis answers again", 60_000);
   // This Redis keeps nothing on disk: it restarts empty, without the earlier task keys and the caller's token.
   const { taskKeys: taskKeysAfter, ...after } = await leftOf(knowledgeBaseId, "redisdown");
