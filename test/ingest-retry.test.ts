@@ -160,6 +160,9 @@ test("a file whose every attempt fails ends failed after exactly INGEST_MAX_ATTE
     const hash = await taskDb.hgetall(`task:${task.taskId}`);
     assert.equal(hash.status, "failed", JSON.stringify(hash));
     assert.deepEqual(JSON.parse(hash.failed_files ?? "[]"), ["hopeless.pdf"]);
+    // The user reads which part failed, in the worker's words: never the model server's address.
+    assert.match(hash.message ?? "", /hopeless\.pdf: model is unavailable$/, hash.message);
+    assert.doesNotMatch(hash.message ?? "", /\d+\.\d+\.\d+\.\d+|localhost|ECONN/, hash.message);
     assert.equal(
       worker.failedAttempts.filter((id) => id === fileId).length,
       2,

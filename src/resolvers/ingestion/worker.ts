@@ -1,6 +1,7 @@
 // The ingestion worker, a Kafka consumer-group member on LAYRA's task topic: a file's document is published only
 // once every page is stored, and its offset committed only then (docs/ingestion.md, "The worker").
 import { setTimeout as sleep } from "node:timers/promises";
+import { GraphQLError } from "graphql";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
@@ -39,6 +40,15 @@ const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]
 
 /** A failure that retrying the same file cannot fix (a broken file, a deleted knowledge base). */
 class PermanentFailure extends Error {}
+
+/**
+ * What a failed file's task says to its user: the worker's own words for the failures it names, never a
+ * library's raw text, which can hold a store's address or a path (the log has it, redacted).
+ */
+const failureText = (error: unknown): string =>
+  error instanceof PermanentFailure || error instanceof ConversionError || error instanceof GraphQLError
+    ? error.message
+    : "an internal error in the worker";
 
 /** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
 function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
@@ -267,7 +277,7 @@ async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, time
         if (typed instanceof UpstreamUnavailable && typed.store !== "model") throw typed;
         const permanent = error instanceof PermanentFailure || error instanceof ConversionError;
         log.warn({ err: error, tryNumber, permanent }, "file attempt failed");
-        if (permanent || tryNumber >= config.ingest.maxAttempts) failure = errorMessage(error);
+        if (permanent || tryNumber >= config.ingest.maxAttempts) failure = failureText(error);
         else await sleep(1_000 * tryNumber);
       }
     }
