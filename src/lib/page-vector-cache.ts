@@ -103,6 +103,15 @@ export class PageVectorCache<T extends Sized = Float32Array> {
     }
   }
 
+  /**
+   * Stores a complete page only if it fits in the room left, evicting nothing: for pages read for another
+   * purpose (a warm-up coding a whole base), which must not push out pages that searches have used.
+   */
+  setIfRoom(knowledgeBaseId: string, imageId: string, vectors: T): void {
+    if (this.bytes + entryBytes(vectors) <= this.budgetBytes && !this.bases.get(knowledgeBaseId)?.has(imageId))
+      this.set(knowledgeBaseId, imageId, vectors);
+  }
+
   /** Frees a knowledge base's pages (all of them, or the given ones), e.g. after we deleted them. */
   evict(knowledgeBaseId: string, imageIds?: readonly string[]): void {
     const pages = this.bases.get(knowledgeBaseId);

@@ -245,8 +245,13 @@ export function createMilvusStore(config: Config): MilvusStore {
     // Only now is every page complete: the last window has been read.
     for (const [imageId, vectors] of fill ?? []) {
       const matrix = toMatrix(vectors, dim);
-      if (options.fill === "codes") codeCache.set(knowledgeBaseId, imageId, encodePage(matrix, dim));
-      else cache.set(knowledgeBaseId, imageId, matrix);
+      if (options.fill === "codes") {
+        codeCache.set(knowledgeBaseId, imageId, encodePage(matrix, dim));
+        // The float32 rows are at hand: kept while the float share has room, a search re-scoring this
+        // page later need not read it from Milvus again (the answer's re-scored pages are few, but
+        // each one read is a Milvus round trip on the search's path).
+        cache.setIfRoom(knowledgeBaseId, imageId, matrix);
+      } else cache.set(knowledgeBaseId, imageId, matrix);
     }
   }
 
