@@ -137,8 +137,10 @@ try {
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
     const question = `how do I reset the router ${round}`;
     const viaDirect = await direct(question);
-    const searched = await search(question);
+    // Each goes first on every other round: whatever one leaves warm for the other is shared evenly.
+    let searched = round % 2 === 0 ? await search(question) : NaN;
     const via = await viaGateway(question);
+    if (round % 2 === 1) searched = await search(question);
     if (round < WARMUP) continue;
     directTtft.push(viaDirect);
     warmSearch.push(searched);
