@@ -61,9 +61,14 @@ async function slowPdf(): Promise<Buffer> {
 const renderFolders = async (root = tmpdir()) =>
   (await readdir(root)).filter((name) => name.startsWith("layra-render-")).map((name) => join(root, name));
 
-/** The folder a render of `bytes` made: the one holding them as its source. */
+/**
+ * The folder a render of `bytes` in this process made: the one holding them as its source. Folders are
+ * named after their process, and only this one's count: a second suite on the machine renders the same
+ * PDFs in the same directory at about the same time.
+ */
 async function folderOf(bytes: Buffer, before: string[]): Promise<string | undefined> {
-  for (const folder of (await renderFolders()).filter((name) => !before.includes(name))) {
+  const ours = join(tmpdir(), `layra-render-${process.pid}.`);
+  for (const folder of (await renderFolders()).filter((name) => name.startsWith(ours) && !before.includes(name))) {
     const source = await readFile(join(folder, "source.pdf")).catch(() => null);
     if (source?.equals(bytes)) return folder;
   }
