@@ -1,9 +1,9 @@
 // `npm run bench:ask`: time to the first answer token through `ask` (graphql-ws, retrieval over a warm base,
-// page images from S3 or their cache, the openai SDK through the checked fetch) against the chat
-// stand-in's own time to first token called directly, and a warm text search of the same base over HTTP (the
-// goal: overhead at most warm search + 20 ms), in the same run and interleaved. The `ask <phase>` lines are the
-// answer's own phase spans (docs/ask.md, "Phases"), caught with a tracing hook: `subscribe` is the client's
-// subscribe to the start phase, `delivery` the model's first delta to the client's first TEXT event.
+// page images from S3 or their cache, the openai SDK through the checked fetch) against the chat stand-in's
+// own time to first token called directly with the same prompt, and a warm text search of the same base over
+// HTTP (the goal: overhead at most warm search + 20 ms), in the same run and interleaved. The `ask <phase>`
+// lines are the answer's own phase spans (docs/ask.md, "Phases"), caught with a tracing hook: `subscribe` is
+// the client's subscribe to the start phase, `delivery` the model's first delta to the client's first TEXT event.
 // Prints `name: value` lines; nothing here asserts on time.
 import { performance } from "node:perf_hooks";
 import { createClient } from "graphql-ws";
@@ -11,6 +11,7 @@ import WebSocket from "ws";
 import { defaultSettings, LayraWriter } from "../dev/layra-writer.js";
 import { LocalStack } from "../dev/stack/stack.js";
 import type { TracingHooks } from "../src/observability/tracing.js";
+import { mongoCollections } from "../src/stores/mongo.js";
 import { startGateway } from "../test/helpers.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
@@ -55,6 +56,7 @@ try {
     score_threshold: 0,
   });
   const token = await gateway.token("bench");
+  const { conversations } = mongoCollections(gateway.app.stores.mongo.db);
   const client = createClient({
     url: `${gateway.url.replace(/^http/, "ws")}/graphql`,
     webSocketImpl: WebSocket,
@@ -92,13 +94,18 @@ try {
       );
     });
 
-  /** ms to the stand-in's first answer chunk, called directly with a small prompt. */
-  const direct = async (question: string) => {
+  /**
+   * ms to the stand-in's first answer chunk, called directly with the prompt the gateway sent it last (its
+   * page images as data: URLs, which the stand-in reads): the model's own share of the time, as the gateway met it.
+   */
+  const direct = async () => {
+    const recorded = (await (await fetch(`${chatUrl}/requests`)).json()) as { body: unknown }[];
+    const body = JSON.stringify(recorded.at(-1)!.body);
     const started = performance.now();
     const response = await fetch(`${chatUrl}/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: "Bearer sk-bench" },
-      body: JSON.stringify({ model: "stand-in", stream: true, messages: [{ role: "user", content: question }] }),
+      body,
     });
     const reader = response.body!.getReader();
     const decoder = new TextDecoder();
@@ -135,14 +142,16 @@ try {
   const phases = new Map<string, number[]>();
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
     const question = `how do I reset the router ${round}`;
-    // A new conversation each round: FerretDB decodes a whole document on every read, about 1 ms a turn
-    // here, so one conversation growing by a turn a round would time FerretDB, not the gateway.
+    // A new conversation each round, the last one deleted: FerretDB (the local Mongo) decodes every document
+    // of a collection on each find, so conversations or turns piling up would time its scan (about 1 ms a
+    // conversation here), where MongoDB reads one conversation by its index.
     const { conversation_id } = await writer.createConversation("bench", `bench ${round}`, [], settings);
-    const viaDirect = await direct(question);
     // Each goes first on every other round: whatever one leaves warm for the other is shared evenly.
     let searched = round % 2 === 0 ? await search(question) : NaN;
     const via = await viaGateway(question, conversation_id);
     if (round % 2 === 1) searched = await search(question);
+    const viaDirect = await direct();
+    await conversations.deleteOne({ conversation_id });
     if (round < WARMUP) continue;
     directTtft.push(viaDirect);
     warmSearch.push(searched);

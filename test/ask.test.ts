@@ -612,6 +612,10 @@ test("bounds: question length, running answers per user, total time; a conversat
       question: "x".repeat(bounded.config.ask.maxQuestionChars + 1),
     });
     assert.equal(tooLong.errors?.[0]?.extensions?.code, "BAD_USER_INPUT");
+    // The slot is claimed while the conversation is read: an ask it refuses gives the slot back, or the
+    // limit of one would refuse the next ask below.
+    const missing = await askAndWait(bounded, token, { conversationId: "no-such-conversation", question: "hi" });
+    assert.equal(missing.errors?.[0]?.extensions?.code, "NOT_FOUND", JSON.stringify(missing.errors));
     let second: Subscription | null = null;
     const endless = subscribe(
       bounded,
@@ -624,6 +628,7 @@ test("bounds: question length, running answers per user, total time; a conversat
       },
     );
     await endless.done;
+    assert.equal(endless.errors, undefined, JSON.stringify(endless.errors));
     await second!.done;
     assert.equal(second!.errors?.[0]?.extensions?.code, "LIMIT_EXCEEDED", JSON.stringify(second!.errors));
     const error = endless.events.find((event) => event.type === "ERROR");

@@ -141,22 +141,24 @@ export async function ask(
   // A failure is the answer's retrieval error; an ask refused below has spent one embedding call.
   const questionVectors = context.stores.model.embedText(args.question);
   questionVectors.catch(() => undefined);
-  const conversation = await ownDocument(context, "conversation", "conversation", args.conversationId);
-  const { parent, tempDb } = turnPlace(conversation, args.parentMessageId, args.tempDb);
-  const settings = chatSettings(conversation.model_config ?? {});
-  if (!/^https?:\/\/\S+$/.test(settings.modelUrl) || settings.modelName === "")
-    throw new BadUserInput(
-      "conversationId",
-      "the conversation's model settings name no model (model_name and an http(s) model_url are needed)",
-    );
   const { running } = answers;
   if (running.size >= limits.maxAnswersPerReplica) {
     metrics?.answerRefusals.inc({ limit: "replica" });
     throw new LimitExceeded("answers running on this gateway", running.size + 1, limits.maxAnswersPerReplica);
   }
+  // The user's slot is claimed while the conversation is read (Redis and Mongo, neither waits for the
+  // other); an ask the conversation refuses gives it back.
   const store = context.stores.redis.answers;
   const slotTtlMs = limits.maxDurationMs + 60_000;
-  const claimed = await store.claimUserSlot(username, limits.maxAnswersPerUser, slotTtlMs).catch((error: unknown) => {
+  const slot = store.claimUserSlot(username, limits.maxAnswersPerUser, slotTtlMs);
+  slot.catch(() => undefined);
+  const { conversation, parent, tempDb, settings } = await askedConversation(context, args).catch(
+    async (error: unknown) => {
+      if (await slot.catch(() => false)) await store.releaseUserSlot(username).catch(() => undefined);
+      throw error;
+    },
+  );
+  const claimed = await slot.catch((error: unknown) => {
     throw redisDown(error);
   });
   if (!claimed) {
@@ -184,6 +186,19 @@ export async function ask(
     .run({ question: args.question, questionVectors, parent, tempDb, settings, turns: conversation.turns })
     .finally(() => store.releaseUserSlot(username).catch(() => undefined));
   return channel;
+}
+
+/** The caller's conversation asked in, where the turn goes and its model settings; refused as `ask` says. */
+async function askedConversation(context: AuthenticatedContext, args: AskArgs) {
+  const conversation = await ownDocument(context, "conversation", "conversation", args.conversationId);
+  const { parent, tempDb } = turnPlace(conversation, args.parentMessageId, args.tempDb);
+  const settings = chatSettings(conversation.model_config ?? {});
+  if (!/^https?:\/\/\S+$/.test(settings.modelUrl) || settings.modelName === "")
+    throw new BadUserInput(
+      "conversationId",
+      "the conversation's model settings name no model (model_name and an http(s) model_url are needed)",
+    );
+  return { conversation, parent, tempDb, settings };
 }
 
 /** A follower of one of the caller's answers, from its first event; NOT_FOUND for another user's or an expired one. */
