@@ -99,7 +99,7 @@ try {
    * page images as data: URLs, which the stand-in reads): the model's own share of the time, as the gateway met it.
    */
   const direct = async () => {
-    const recorded = (await (await fetch(`${chatUrl}/requests`)).json()) as { body: unknown }[];
+    const recorded = (await (await fetch(new URL("/requests", chatUrl))).json()) as { body: unknown }[];
     const body = JSON.stringify(recorded.at(-1)!.body);
     const started = performance.now();
     const response = await fetch(`${chatUrl}/chat/completions`, {
