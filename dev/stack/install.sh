@@ -89,10 +89,10 @@ step() {
 }
 
 [ ${#apt_packages[@]} -eq 0 ] || step apt "apt: ${apt_packages[*]}" "1 min" install_apt_packages
-[ -x "$cache/bin/ferretdb-$ferret_src_hash" ] || step ferretdb "building FerretDB 1.24.2" "4 min" build_ferretdb
-[ -x "$cache/bin/versitygw" ] || step versitygw "building versitygw 1.7.0" "4 min" build_versitygw
+[ -x "$cache/bin/ferretdb-$ferret_src_hash" ] || step ferretdb "building FerretDB 1.24.2" "4.5 min" build_ferretdb
+[ -x "$cache/bin/versitygw" ] || step versitygw "building versitygw 1.7.0" "4.5 min" build_versitygw
 [ "$(cat "$cache/venv/.installed" 2>/dev/null)" = "$milvus_pins" ] ||
-  step milvus-lite "pip: $milvus_pins" "1 min" venv_install venv "$milvus_pins"
+  step milvus-lite "pip: $milvus_pins" "2.5 min" venv_install venv "$milvus_pins"
 [ "$(cat "$cache/kafka/.installed" 2>/dev/null)" = "$kafka_pom_hash" ] ||
   step kafka "maven: Kafka 3.8.0 jars" "1 min" install_kafka
 # The real Milvus engine (2.3, embedded by PyPI's `milvus` package) is a second Milvus beside
