@@ -15,6 +15,7 @@ import { PDFDocument, PDFName } from "pdf-lib";
 import sharp from "sharp";
 import { loadConfig } from "../src/config.js";
 import { createRenderer, PageLimitExceeded } from "../src/resolvers/ingestion/page-renderer.js";
+import { FOLDER_PREFIX } from "../src/resolvers/ingestion/render-process.js";
 import { eventually, gatewayForFile, redisClient, TEST_SECRET } from "./helpers.js";
 import {
   createTopic,
@@ -59,7 +60,7 @@ async function slowPdf(): Promise<Buffer> {
 
 /** The renderer folders under `root` (the worker's temporary directory). */
 const renderFolders = async (root = tmpdir()) =>
-  (await readdir(root)).filter((name) => name.startsWith("layra-render-")).map((name) => join(root, name));
+  (await readdir(root)).filter((name) => name.startsWith(FOLDER_PREFIX)).map((name) => join(root, name));
 
 /**
  * The folder a render of `bytes` in this process made: the one holding them as its source. Folders are
@@ -67,7 +68,7 @@ const renderFolders = async (root = tmpdir()) =>
  * PDFs in the same directory at about the same time.
  */
 async function folderOf(bytes: Buffer, before: string[]): Promise<string | undefined> {
-  const ours = join(tmpdir(), `layra-render-${process.pid}.`);
+  const ours = join(tmpdir(), `${FOLDER_PREFIX}${process.pid}.`);
   for (const folder of (await renderFolders()).filter((name) => name.startsWith(ours) && !before.includes(name))) {
     const source = await readFile(join(folder, "source.pdf")).catch(() => null);
     if (source?.equals(bytes)) return folder;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
-const FOLDER_PREFIX = "layra-render-";
+export const FOLDER_PREFIX = "layra-render-";
 /** Which process life owns a folder: the pid alone is not enough, a restarted container reuses pid 1. */
 const OWNER = `${process.pid}.${Math.round(performance.timeOrigin)}`;
 /** Inside a folder: the process group of the renderer running there, for a later start to kill. */

@@ -41,14 +41,15 @@ const LAYRA_MESSAGE_TYPES = new Set(["workflow", "debug_resume", "input_resume"]
 /** A failure that retrying the same file cannot fix (a broken file, a deleted knowledge base). */
 class PermanentFailure extends Error {}
 
+const isPermanent = (error: unknown): error is PermanentFailure | ConversionError =>
+  error instanceof PermanentFailure || error instanceof ConversionError;
+
 /**
  * What a failed file's task says to its user: the worker's own words for the failures it names, never a
  * library's raw text, which can hold a store's address or a path (the log has it, redacted).
  */
 const failureText = (error: unknown): string =>
-  error instanceof PermanentFailure || error instanceof ConversionError || error instanceof GraphQLError
-    ? error.message
-    : "an internal error in the worker";
+  isPermanent(error) || error instanceof GraphQLError ? error.message : "an internal error in the worker";
 
 /** Holds `lock:ingest_file:{file_id}` while `work` runs: two members never ingest the same file at once. */
 function withFileLock<T>(deps: WorkerDeps, fileId: string, work: () => Promise<T>): Promise<T> {
@@ -275,7 +276,7 @@ async function ingestFile(deps: WorkerDeps, message: LayraEmbeddingMessage, time
         // server has its own patience (MODEL_RETRY_PATIENCE_MS) and then counts as an attempt.
         const typed = typedError(error);
         if (typed instanceof UpstreamUnavailable && typed.store !== "model") throw typed;
-        const permanent = error instanceof PermanentFailure || error instanceof ConversionError;
+        const permanent = isPermanent(error);
         log.warn({ err: error, tryNumber, permanent }, "file attempt failed");
         if (permanent || tryNumber >= config.ingest.maxAttempts) failure = failureText(error);
         else await sleep(1_000 * tryNumber);
