@@ -19,7 +19,7 @@ import { entryFloor } from "./threshold.js";
 const ROUNDING_SLACK = 1e-9;
 
 /** Rows are padded with zero codes to whole 16-byte SIMD steps. */
-const strideOf = (dim: number) => Math.ceil(dim / 16) * 16;
+export const strideOf = (dim: number) => Math.ceil(dim / 16) * 16;
 
 /** One page's vectors as codes: row i is `codes[i*stride .. (i+1)*stride)`, `scales[i]`, `errors[i]`, `norms[i]`. */
 export interface PageCodes {
@@ -41,6 +41,16 @@ const codeBytes = (vectorCount: number, dim: number) =>
 
 /** What a page of `vectorCount` vectors takes as codes in the cache, for planning before it is read. */
 export const pageCodeBytes = (vectorCount: number, dim: number) => codeBytes(vectorCount, dim) + ENTRY_OVERHEAD_BYTES;
+
+/** A page's codes from its four arrays (encoded here, or read back from the bucket). */
+export function pageCodesOf(
+  rows: number,
+  dim: number,
+  arrays: Pick<PageCodes, "codes" | "scales" | "errors" | "norms">,
+  largestNorm: number,
+): PageCodes {
+  return { rows, ...arrays, largestNorm, byteLength: codeBytes(rows, dim) };
+}
 
 /** float32 rounds to nearest (relative error at most 2^-24): raising by 2^-20 first rounds up. */
 const roundUp32 = (value: number) => Math.fround(value * (1 + 2 ** -20));
@@ -74,7 +84,7 @@ export function encodePage(vectors: Float32Array, dim: number): PageCodes {
     norms[row] = roundUp32(Math.sqrt(norm));
     largestNorm = Math.max(largestNorm, norms[row]! + errors[row]!);
   }
-  return { rows, codes, scales, errors, norms, largestNorm, byteLength: codeBytes(rows, dim) };
+  return pageCodesOf(rows, dim, { codes, scales, errors, norms }, largestNorm);
 }
 
 /** A page's MaxSim lies in [lower, upper]. */
@@ -86,6 +96,15 @@ export interface ScoreBounds {
 interface CodeScanExports {
   memory: WebAssembly.Memory;
   dots(codes: number, rows: number, stride: number, query: number, quads: number, out: number): void;
+  terms(
+    dots: number,
+    rows: number,
+    quads: number,
+    queryCount: number,
+    rowParams: number,
+    queryParams: number,
+    out: number,
+  ): void;
 }
 
 /** Compiled once; each CodeBounds has its own instance and memory, so interleaved searches never share one. */
@@ -99,15 +118,14 @@ export class CodeBounds {
   /** Query vectors are taken four at a time by the kernel; the last group is padded with zero vectors. */
   private readonly quads: number;
   /** Per query vector: its int16 codes' scale t, ||f|| and ||q|| (both rounded up). */
-  private readonly queryScales: Float64Array;
-  private readonly queryErrors: Float64Array;
   private readonly queryNorms: Float64Array;
   private readonly scan: CodeScanExports;
-  /** Where the page's codes go in the kernel's memory; the query's codes are at 0. */
+  /** Where the kernel finds the query's t, ||f|| and ||q|| (float64, after the query's codes at 0). */
+  private readonly queryParamsAt: number;
+  /** Where the kernel writes each query vector's (upper, lower) term pair for the page. */
+  private readonly termsAt: number;
+  /** Where the page's codes go in the kernel's memory. */
   private readonly codesAt: number;
-  /** Scratch, per query vector: the largest upper and lower term over the page's rows so far. */
-  private readonly upperTerms: Float64Array;
-  private readonly lowerTerms: Float64Array;
   readonly bounds = new Map<string, ScoreBounds>();
 
   constructor(query: Float32Array, dim: number) {
@@ -118,12 +136,13 @@ export class CodeBounds {
     const largestCode = Math.min(32767, Math.floor((2 ** 31 - 1) / (127 * stride)));
     codeScanModule ??= new WebAssembly.Module(Buffer.from(CODE_SCAN_WASM, "base64"));
     this.scan = new WebAssembly.Instance(codeScanModule).exports as unknown as CodeScanExports;
-    this.codesAt = this.quads * 4 * stride * 2;
+    // The query's codes (a multiple of 32 bytes), then its three float64 parameters, then the term pairs.
+    this.queryParamsAt = this.quads * 4 * stride * 2;
+    this.termsAt = this.queryParamsAt + 3 * queryCount * 8;
+    this.codesAt = this.termsAt + 2 * queryCount * 8;
     this.grow(this.codesAt);
     const queryCodes = new Int16Array(this.scan.memory.buffer, 0, this.quads * 4 * stride);
-    this.queryScales = new Float64Array(queryCount);
-    this.queryErrors = new Float64Array(queryCount);
-    this.queryNorms = new Float64Array(queryCount);
+    const params = new Float64Array(this.scan.memory.buffer, this.queryParamsAt, 3 * queryCount);
     for (let q = 0; q < queryCount; q++) {
       let largest = 0;
       let norm = 0;
@@ -139,12 +158,11 @@ export class CodeBounds {
         queryCodes[q * stride + k] = code;
         residual += (value - scale * code) ** 2;
       }
-      this.queryScales[q] = scale;
-      this.queryErrors[q] = Math.sqrt(residual) * (1 + 2 ** -40);
-      this.queryNorms[q] = Math.sqrt(norm) * (1 + 2 ** -40);
+      params[q] = scale;
+      params[queryCount + q] = Math.sqrt(residual) * (1 + 2 ** -40);
+      params[2 * queryCount + q] = Math.sqrt(norm) * (1 + 2 ** -40);
     }
-    this.upperTerms = new Float64Array(queryCount);
-    this.lowerTerms = new Float64Array(queryCount);
+    this.queryNorms = params.slice(2 * queryCount);
   }
 
   /** Bounds whole pages in one pass over their codes, giving the event loop back every SLICE_MS. */
@@ -160,37 +178,29 @@ export class CodeBounds {
 
   /**
    * Per query vector, the largest of s·t·(a·c) ± (||f||·n + ||q||·r) over the page's rows; summed,
-   * these bound the page's MaxSim. The integer products come from the SIMD kernel.
+   * these bound the page's MaxSim. The integer products and the terms come from the kernel.
    */
   addPage(pageId: string, page: PageCodes): void {
-    const { queryCount, stride, quads, codesAt, queryScales, queryErrors, queryNorms, upperTerms, lowerTerms } = this;
-    const { rows, scales, errors, norms } = page;
-    const outAt = codesAt + rows * stride;
-    this.grow(outAt + rows * quads * 16);
+    const { queryCount, stride, quads, codesAt, termsAt, queryNorms } = this;
+    const { rows } = page;
+    const dotsAt = codesAt + rows * stride;
+    const rowParamsAt = dotsAt + rows * quads * 16;
+    this.grow(rowParamsAt + rows * 12);
     const memory = this.scan.memory.buffer;
     new Int8Array(memory, codesAt, rows * stride).set(page.codes);
-    this.scan.dots(codesAt, rows, stride, 0, quads, outAt);
-    const dots = new Int32Array(memory, outAt, rows * quads * 4);
-    upperTerms.fill(-Infinity);
-    lowerTerms.fill(-Infinity);
-    for (let row = 0; row < rows; row++) {
-      const scale = scales[row]!;
-      const error = errors[row]!;
-      const norm = norms[row]!;
-      const at = row * quads * 4;
-      for (let q = 0; q < queryCount; q++) {
-        const estimate = scale * queryScales[q]! * dots[at + q]!;
-        const bound = queryErrors[q]! * norm + queryNorms[q]! * error;
-        if (estimate + bound > upperTerms[q]!) upperTerms[q] = estimate + bound;
-        if (estimate - bound > lowerTerms[q]!) lowerTerms[q] = estimate - bound;
-      }
-    }
+    const rowParams = new Float32Array(memory, rowParamsAt, rows * 3);
+    rowParams.set(page.scales);
+    rowParams.set(page.errors, rows);
+    rowParams.set(page.norms, 2 * rows);
+    this.scan.dots(codesAt, rows, stride, 0, quads, dotsAt);
+    this.scan.terms(dotsAt, rows, quads, queryCount, rowParamsAt, this.queryParamsAt, termsAt);
+    const terms = new Float64Array(memory, termsAt, 2 * queryCount);
     let upper = 0;
     let lower = 0;
     for (let q = 0; q < queryCount; q++) {
       const slack = ROUNDING_SLACK * (1 + queryNorms[q]! * page.largestNorm);
-      upper += upperTerms[q]! + slack;
-      lower += lowerTerms[q]! - slack;
+      upper += terms[2 * q]! + slack;
+      lower += terms[2 * q + 1]! - slack;
     }
     this.bounds.set(pageId, { lower, upper });
   }
@@ -203,15 +213,23 @@ export class CodeBounds {
 }
 
 /**
+ * What a page must reach to be in the top k: the k-th best lower bound (or the caller's threshold, when
+ * higher). At least k pages score that much, so a page whose upper bound is below it cannot enter.
+ */
+export function codesFloor(bounds: ReadonlyMap<string, ScoreBounds>, k: number, threshold: number): number {
+  return entryFloor(
+    [...bounds.values()].map((bound) => bound.lower),
+    k,
+    threshold,
+  );
+}
+
+/**
  * The pages that may be in the top k: those whose upper bound reaches the k-th best lower bound (and
  * the caller's threshold). Every other page scores below k pages, or below the threshold, whatever
  * its exact score.
  */
 export function mayEnterTopK(bounds: ReadonlyMap<string, ScoreBounds>, k: number, threshold: number): string[] {
-  const floor = entryFloor(
-    [...bounds.values()].map((bound) => bound.lower),
-    k,
-    threshold,
-  );
+  const floor = codesFloor(bounds, k, threshold);
   return [...bounds].filter(([, bound]) => bound.upper >= floor).map(([pageId]) => pageId);
 }
