@@ -1,7 +1,8 @@
 // Search from the compact page codes against the real local servers (docs/performance.md, "Search:
 // compact codes"): on many near-identical patches across pages the answer is exhaustive MaxSim's
 // (from the codes with the re-score engaged, and on the certified two-stage path), pages added and
-// files deleted between searches are never stale, and the dev writer's concurrent ingestion keeps
+// files deleted between searches are never stale (nor their codes left in the bucket), a new replica
+// reads a base's codes from the bucket instead of Milvus, and the dev writer's concurrent ingestion keeps
 // every page visible in milvus-lite. `npm test` runs this file against both Milvus engines.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -9,6 +10,7 @@ import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
 import { allPageVectors, exhaustiveRanking, seededRandom } from "./fixtures/search-corpus.js";
 import { embedText } from "../dev/stack/model-server.js";
+import { pageCodeObjectKey } from "../src/stores/page-code-objects.js";
 import { eventually, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
 
 let shared: Awaited<ReturnType<typeof sharedStackEnv>>;
@@ -257,6 +259,50 @@ test("from the cached codes on many near-identical patches: the exhaustive top 1
   }
 });
 
+test("a new replica reads a base's codes from the bucket: its first search runs from memory, exactly, and a damaged object is coded from Milvus again", async () => {
+  const { kb, stored } = await tiedPatchesBase();
+  const id = kb.knowledge_base_id;
+  const { pageCodeObjects, mongo, s3 } = gateway.app.stores;
+  // The first warm-up coded the base (ingested as LAYRA does, so without codes) and wrote each file's object.
+  await warmUp(gateway, id);
+  const files = await mongo.files.findByKnowledgeBase(id, "alice");
+  assert.equal(files.length, 4);
+  for (const file of files) {
+    const pages = await pageCodeObjects.read(file.file_id, Infinity);
+    assert.deepEqual(
+      [...(pages?.keys() ?? [])].sort(),
+      file.images.map((image) => image.images_id).sort(),
+      `${file.filename}: an object with each of its pages`,
+    );
+  }
+  // The 12-page file's object is damaged: too few pages to leave the in-memory path, read from Milvus.
+  const targets = files.find((file) => file.filename === "targets.pdf")!;
+  await s3.putObject(pageCodeObjectKey(targets.file_id), Buffer.from("LGPC damaged"), "application/octet-stream");
+
+  const fresh = await gatewayWith({});
+  try {
+    const vectors = embedText(TIED_WORDS.join(" "));
+    const result = await fresh.query<SingleSearchData>(singleSearch, {
+      variables: { id, vectors, topK: 10 },
+      token: aliceToken,
+    });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    assert.deepEqual(result.extensions?.search, { certified: true, uncertifiedKnowledgeBaseIds: [] });
+    assertExhaustiveTop(result.data!.searchKnowledgeBase!, 10, vectors, stored, "the fresh replica's first search");
+    // Without the bucket, 210 pages missing from a cold cache would take the two-stage path.
+    const metrics = await (await fetch(`${fresh.url}/metrics`)).text();
+    assert.match(metrics, /^search_answers_total\{path="memory",certified="true"\} 1$/m);
+    assert.doesNotMatch(metrics, /^search_answers_total\{path="two-stage"/m);
+    assert.deepEqual(fresh.app.stores.milvus.pageCodeCache.holding(id, [...stored.keys()]).missing, []);
+    // The damaged object is written again, whole, by the warm-up that followed.
+    await fresh.app.stores.milvus.warmUpsDone();
+    const rewritten = await pageCodeObjects.read(targets.file_id, Infinity);
+    assert.equal(rewritten?.size, 12, "targets.pdf's object rewritten with its 12 pages");
+  } finally {
+    await fresh.close();
+  }
+});
+
 test("pages added and a file deleted between two searches from the codes: new pages scored, deleted ones never returned, their codes gone", async () => {
   const kb = await writer.createKnowledgeBase("alice", "codes change", { id: layraId("search") });
   const id = kb.knowledge_base_id;
@@ -288,6 +334,8 @@ test("pages added and a file deleted between two searches from the codes: new pa
     await warmUp(gateway, id);
     const basePages = base.images.map((image) => image.images_id);
     assert.deepEqual(pageCodeCache.holding(id, basePages).missing, [], "the base is coded");
+    const { pageCodeObjects } = gateway.app.stores;
+    assert.equal((await pageCodeObjects.read(base.file_id, Infinity))?.size, 20, "base.pdf's codes in the bucket");
     assert.equal((await search("codescommon codesbase3", basePages))[0], basePages[3]);
 
     // Added after the codes: the next search reads them whole, scores them and codes them.
@@ -304,6 +352,8 @@ test("pages added and a file deleted between two searches from the codes: new pa
     const withAdded = await search("codesnew codescommon", [...basePages, ...addedPages]);
     assert.equal(withAdded[0], addedPages[0], "the added page showing both words comes first");
     assert.deepEqual(pageCodeCache.holding(id, addedPages).missing, [], "the added pages are coded");
+    await gateway.app.stores.milvus.warmUpsDone();
+    assert.equal((await pageCodeObjects.read(added.file_id, Infinity))?.size, 2, "added.pdf's codes in the bucket");
 
     // Deleted through the gateway: never returned again, and their codes leave the cache.
     const deleted = await gateway.query<{ deleteFiles: string[] }>(
@@ -317,6 +367,8 @@ test("pages added and a file deleted between two searches from the codes: new pa
       JSON.stringify(afterDelete),
     );
     assert.deepEqual(pageCodeCache.holding(id, addedPages).missing.sort(), [...addedPages].sort(), "codes gone");
+    assert.equal(await gateway.app.stores.s3.objectInfo(pageCodeObjectKey(added.file_id)), null, "object gone");
+    assert.equal((await pageCodeObjects.read(base.file_id, Infinity))?.size, 20, "base.pdf's object kept");
   } finally {
     await gateway.app.stores.milvus.dropCollection(id).catch(() => undefined);
   }

@@ -21,6 +21,8 @@ import {
 } from "./ingest-helpers.js";
 import { wsOperation } from "./ws.js";
 import { mongoCollections } from "../src/stores/mongo.js";
+import { encodePage } from "../src/lib/page-codes.js";
+import { toMatrix } from "../src/lib/maxsim.js";
 
 // A converter path that cannot exist, so the office-document case is the same on every machine; pages
 // rendered large enough for the local model server's OCR to read their words (the sample pages are small).
@@ -226,6 +228,21 @@ describe("uploadFiles over the multipart request", () => {
     assert.equal(
       rows.length,
       embeddings.reduce((sum, vectors) => sum + vectors.length, 0),
+    );
+    // Beside the pages, the file's page codes for searches with a cold cache: those of what Milvus holds.
+    const { dim } = state.gateway.config.milvus;
+    const codes = await state.gateway.app.stores.pageCodeObjects.read(pdfFile.fileId, Infinity);
+    assert.ok(codes, "report.pdf's page codes are in the bucket");
+    assert.deepEqual(
+      [...codes.keys()],
+      pdfFile.pages.map((page) => page.imageId),
+    );
+    pdfFile.pages.forEach((page, index) =>
+      assert.deepEqual(
+        codes.get(page.imageId),
+        encodePage(toMatrix(embeddings[index]!, dim), dim),
+        `page ${index + 1}`,
+      ),
     );
 
     const broken = task.files[2]!;

@@ -75,6 +75,18 @@ export class PageVectorCache<T extends Sized = Float32Array> {
     return { bytes, missing };
   }
 
+  /** All these pages, or null when any is not cached; no use is counted and no page is made recent. */
+  peek(knowledgeBaseId: string, imageIds: readonly string[]): Map<string, T> | null {
+    const held = this.bases.get(knowledgeBaseId);
+    const pages = new Map<string, T>();
+    for (const imageId of imageIds) {
+      const entry = held?.get(imageId);
+      if (entry === undefined) return null;
+      pages.set(imageId, entry.vectors);
+    }
+    return pages;
+  }
+
   /** Whether any page of this knowledge base is cached. */
   holdsAny(knowledgeBaseId: string): boolean {
     return (this.bases.get(knowledgeBaseId)?.size ?? 0) > 0;

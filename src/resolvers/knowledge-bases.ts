@@ -9,6 +9,7 @@ import { requireIdList, requireName } from "../lib/input.js";
 import { parseTempKnowledgeBaseId } from "../lib/layra-ids.js";
 import type { KnowledgeBaseDoc, TurnDoc } from "../stores/documents.js";
 import { withKnowledgeBaseLocks } from "../stores/lock.js";
+import { pageCodeObjectKey } from "../stores/page-code-objects.js";
 import { removeBaseUsedReferences } from "./model-config.js";
 
 /**
@@ -107,6 +108,7 @@ export async function deleteFiles(context: Context, username: string, fileIds: r
     const objectKeys = [
       ...docs.flatMap((doc) => [doc.minio_filename, ...doc.images.map((image) => image.minio_filename)]),
       ...refsByKb.flatMap(({ refs }) => refs.map((ref) => ref.minio_filename)),
+      ...ids.map(pageCodeObjectKey),
     ];
     await runCascade(`deleting ${ids.length} file(s)`, [
       {
@@ -155,6 +157,7 @@ export function deleteKnowledgeBase(
       ...files.flatMap((file) => [file.minio_filename, ...file.images.map((image) => image.minio_filename)]),
       // A ref whose files document is gone (or not yet written) still names its original.
       ...(kb?.files ?? []).map((ref) => ref.minio_filename),
+      ...[...files, ...(kb?.files ?? [])].map((file) => pageCodeObjectKey(file.file_id)),
     ];
     await runCascade(`deleting knowledge base ${JSON.stringify(knowledgeBaseId)}`, [
       { name: "milvus collection", run: () => milvus.dropCollection(knowledgeBaseId) },

@@ -1,14 +1,16 @@
 // searchKnowledgeBase(s): input and ownership checked before any I/O, then exact MaxSim per base: over the pages
 // the cached codes cannot rule out (docs/performance.md, "Search: compact codes") or over stage 1's candidates
 // until their top k is proven (docs/architecture.md, "Exact two-stage search").
+import pLimit from "p-limit";
 import type { Context } from "../context.js";
 import { BadUserInput, UpstreamUnavailable } from "../errors.js";
 import type { FileDoc, KnowledgeBaseDoc, PageImageDoc } from "../stores/documents.js";
 import { MaxSimScores, toMatrix } from "../lib/maxsim.js";
-import { CodeBounds, mayEnterTopK, pageCodeBytes, type PageCodes } from "../lib/page-codes.js";
+import { CodeBounds, codesFloor, pageCodeBytes, type PageCodes } from "../lib/page-codes.js";
 import type { PageVectorCache } from "../lib/page-vector-cache.js";
 import { entryFloor, stageOneBounds, type ListedRow } from "../lib/threshold.js";
 import { currentObservation } from "../observability/scope.js";
+import type { ListedFile } from "../stores/milvus.js";
 import { ownDocument } from "./owned-reads.js";
 
 export interface SearchArgs {
@@ -84,8 +86,12 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
 const IN_MEMORY_SHARE = 0.5;
 /** At most this many uncached pages are read on the spot; past it the base is warmed in the background. */
 const IN_MEMORY_MAX_MISSING = 16;
+/** Code objects read from the bucket at once: enough to keep S3 busy, few enough to leave it to others. */
+const CODE_OBJECT_READS_AT_ONCE = 8;
 /** Pages per stage-2 read on the two-stage path: between reads the entry floor rises and prunes the rest. */
 const STAGE_TWO_BATCH_PAGES = 64;
+/** Pages per re-scoring read on the in-memory path: few, since the floor rises with each batch's exact scores. */
+const RESCORE_BATCH_PAGES = 32;
 /** Stage 1's limit grows by this factor per try while the answer is not proven. */
 const WIDEN_FACTOR = 4;
 
@@ -110,22 +116,31 @@ async function scorePages(
   // Stage 1; null when nothing was ingested into the base yet (no collection: no hits, not an error).
   const stageOne = async (limit: number) =>
     (await milvus.readyForSearch(id)) ? milvus.candidates(id, queryVectors, limit) : null;
-  // A base the cache holds nothing of takes the two-stage path unless it is small, so its first
-  // stage-1 search and its row count run beside the Mongo read below rather than after it.
-  const cold = !cache.enabled || !cache.holdsAny(id);
-  const early = cold ? stageOne(context.config.search.candidateLimit) : null;
+  // With the cache off, stage 1 is certain, so it runs beside the Mongo read below rather than after
+  // it. With it on, a base the cache holds nothing of is sized by its Milvus row count, asked beside
+  // that read, and its codes may be in the bucket.
+  const early = cache.enabled ? null : stageOne(context.config.search.candidateLimit);
   early?.catch(() => undefined);
-  const rows = cold && cache.enabled ? milvus.searchableRows(id).catch(() => null) : null;
+  const rows = cache.enabled && !cache.holdsAny(id) ? milvus.searchableRows(id).catch(() => null) : null;
   // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
-  // whatever the cache or Milvus still holds of those is never scored.
-  const listed = await listedPages(context, id);
+  // whatever the cache, the bucket or Milvus still holds of those is never scored.
+  const files = await listedFiles(context, id);
+  const listed = files.flatMap((file) => file.imageIds);
   if (listed.length === 0) return none;
-  const plan = cache.enabled ? planSearch(cache, id, listed, dim, await rows) : UNCACHED;
+  const storedRows = await rows;
+  const plan = () => (cache.enabled ? planSearch(cache, id, listed, dim, storedRows) : UNCACHED);
+  let chosen = plan();
+  // Files the bucket holds no complete codes of: coded from Milvus after this search and written there.
+  let uncoded: ListedFile[] = [];
+  if (chosen.fits && chosen.missing.length > 0) {
+    uncoded = await readCodeObjects(context, id, files, chosen.missing);
+    chosen = plan();
+  }
   let answer: BaseAnswer;
-  if (plan.inMemory) {
+  if (chosen.inMemory) {
     // Every listed page bounded from its codes, then scored exactly if it may enter the top k:
     // exact by construction, and no stage-1 search.
-    if (plan.missing.length > 0 && !(await milvus.readyForSearch(id))) return none;
+    if (chosen.missing.length > 0 && !(await milvus.readyForSearch(id))) return none;
     answer = {
       pages: scoredPages(knowledgeBase, await compactSearch(context, id, listed, query, want)),
       certified: true,
@@ -143,13 +158,14 @@ async function scorePages(
       new Set(listed),
       want,
       first,
-      !plan.fits,
+      !chosen.fits,
     );
   }
   // Started only now, so that it never competes with this search's own reads.
-  if (!plan.inMemory && plan.missing.length > 0) milvus.warm(id, plan.missing);
+  if (uncoded.length > 0)
+    milvus.warm(id, uncoded, (fileId, pages) => context.stores.pageCodeObjects.write(fileId, pages));
   currentObservation()?.metrics.searchAnswers.inc({
-    path: plan.inMemory ? "memory" : "two-stage",
+    path: chosen.inMemory ? "memory" : "two-stage",
     certified: String(answer.certified),
   });
   return answer;
@@ -181,27 +197,18 @@ async function certifiedTwoStage(
   const { candidateLimit, certifyMaxLimit, certifyMaxPages } = context.config.search;
   const id = knowledgeBase.knowledge_base_id;
   const scores = new MaxSimScores(query, context.config.milvus.dim);
-  let exact = new Map<string, number>();
   let limit = candidateLimit;
   let lists = first;
   for (;;) {
     const { outside, upper } = stageOneBounds(lists, limit, (page) => listed.has(page));
-    const unscored = [...upper].filter(([page]) => !exact.has(page)).sort((a, b) => b[1] - a[1]);
-    let next = 0;
-    let overBudget: boolean;
-    for (;;) {
-      const floor = entryFloor(exact.values(), want.topK, want.threshold);
-      const batch: string[] = [];
-      const room = Math.min(STAGE_TWO_BATCH_PAGES, certifyMaxPages - exact.size);
-      while (next < unscored.length && batch.length < room && unscored[next]![1] >= floor)
-        batch.push(unscored[next++]![0]);
-      if (batch.length === 0) {
-        overBudget = next < unscored.length && unscored[next]![1] >= floor;
-        break;
-      }
-      await readInto(scores, context, id, batch, fill);
-      exact = scores.scores();
-    }
+    const { exact, overBudget } = await scoreInBoundOrder(
+      scores,
+      (batch) => readInto(scores, context, id, batch, fill),
+      upper,
+      (known) => entryFloor(known.values(), want.topK, want.threshold),
+      STAGE_TWO_BATCH_PAGES,
+      certifyMaxPages,
+    );
     const floor = entryFloor(exact.values(), want.topK, want.threshold);
     const certified = !overBudget && (outside === -Infinity || outside < floor);
     if (certified || overBudget || limit >= certifyMaxLimit)
@@ -213,9 +220,10 @@ async function certifiedTwoStage(
 
 /**
  * The exact scores of every listed page that may enter the top k: one pass over the cached codes
- * bounds each page, and only those whose upper bound reaches the k-th best lower bound are read as
- * float32 vectors (through the float cache) and re-scored. The few pages not coded yet are read
- * whole, scored exactly and coded for the next search.
+ * bounds each page, and of those whose upper bound reaches the k-th best lower bound, the highest
+ * bounds are read as float32 vectors (through the float cache) and re-scored first, a batch at a time,
+ * until the k-th exact score rules out the rest. The few pages not coded yet are read whole, scored
+ * exactly and coded for the next search.
  */
 async function compactSearch(
   context: Context,
@@ -226,14 +234,48 @@ async function compactSearch(
 ): Promise<Map<string, number>> {
   const { dim } = context.config.milvus;
   const { found, missing } = context.stores.milvus.pageCodeCache.lookup(knowledgeBaseId, listed);
-  const exact = new MaxSimScores(query, dim);
-  if (missing.length > 0) await readInto(exact, context, knowledgeBaseId, missing, "codes");
+  const scores = new MaxSimScores(query, dim);
+  if (missing.length > 0) await readInto(scores, context, knowledgeBaseId, missing, "codes");
   const bounds = new CodeBounds(query, dim);
   await bounds.addPages(found);
-  for (const [pageId, score] of exact.scores()) bounds.bounds.set(pageId, { lower: score, upper: score });
-  const rescore = mayEnterTopK(bounds.bounds, want.topK, want.threshold).filter((pageId) => found.has(pageId));
-  await readInto(exact, context, knowledgeBaseId, rescore, true);
-  return exact.scores();
+  const floor = codesFloor(bounds.bounds, want.topK, want.threshold);
+  const { exact } = await scoreInBoundOrder(
+    scores,
+    (batch) => readInto(scores, context, knowledgeBaseId, batch, true),
+    [...bounds.bounds].filter(([, bound]) => bound.upper >= floor).map(([pageId, bound]) => [pageId, bound.upper]),
+    // Both are floors: k coded pages score at least `floor`, and k exactly scored ones at least their k-th.
+    (known) => Math.max(floor, entryFloor(known.values(), want.topK, want.threshold)),
+    RESCORE_BATCH_PAGES,
+  );
+  return exact;
+}
+
+/**
+ * Scores pages exactly in order of their upper bound, a batch at a time, until no page left can reach
+ * the floor (which rises as exact scores come in) or `maxPages` pages hold exact scores. Returns every
+ * exact score and whether it stopped for `maxPages` while a page left could still enter.
+ */
+async function scoreInBoundOrder(
+  scores: MaxSimScores,
+  read: (pages: string[]) => Promise<void>,
+  upperBounds: Iterable<[string, number]>,
+  floorOf: (exact: ReadonlyMap<string, number>) => number,
+  batchPages: number,
+  maxPages = Infinity,
+): Promise<{ exact: Map<string, number>; overBudget: boolean }> {
+  let exact = scores.scores();
+  const unscored = [...upperBounds].filter(([page]) => !exact.has(page)).sort((a, b) => b[1] - a[1]);
+  let next = 0;
+  for (;;) {
+    const floor = floorOf(exact);
+    const batch: string[] = [];
+    const room = Math.min(batchPages, maxPages - exact.size);
+    while (next < unscored.length && batch.length < room && unscored[next]![1] >= floor)
+      batch.push(unscored[next++]![0]);
+    if (batch.length === 0) return { exact, overBudget: next < unscored.length && unscored[next]![1] >= floor };
+    await read(batch);
+    exact = scores.scores();
+  }
 }
 
 /** Reads these pages' vectors (through the float cache) into `scores`. */
@@ -292,16 +334,49 @@ function planSearch(
   return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, fits: true, missing };
 }
 
-/** Every page Mongo lists for the caller's base; the same read answers the hits' file metadata. */
-async function listedPages(context: Context, knowledgeBaseId: string): Promise<string[]> {
+/** Every page Mongo lists for the caller's base, by file; the same read answers the hits' file metadata. */
+async function listedFiles(context: Context, knowledgeBaseId: string): Promise<ListedFile[]> {
   const files = await context.loaders.filesOfKnowledgeBase.load(knowledgeBaseId);
-  const pages: string[] = [];
-  for (const file of files)
-    for (const image of file.images) {
+  return files.map((file) => ({
+    fileId: file.file_id,
+    imageIds: file.images.map((image) => {
       context.loaders.fileByImage.prime(image.images_id, file);
-      pages.push(image.images_id);
-    }
-  return pages;
+      return image.images_id;
+    }),
+  }));
+}
+
+/**
+ * Reads the codes of the files that hold these missing pages from the bucket into the code cache, a
+ * few objects at a time, and returns the files it found no complete object of. The bucket is only a
+ * shortcut: an object it cannot give (S3 down, a damaged object) counts as absent.
+ */
+async function readCodeObjects(
+  context: Context,
+  knowledgeBaseId: string,
+  files: readonly ListedFile[],
+  missing: readonly string[],
+): Promise<ListedFile[]> {
+  const cache = context.stores.milvus.pageCodeCache;
+  const wanted = new Set(missing);
+  const reads = pLimit(CODE_OBJECT_READS_AT_ONCE);
+  const lacking = await Promise.all(
+    files
+      .filter((file) => file.imageIds.some((imageId) => wanted.has(imageId)))
+      .map((file) =>
+        reads(async () => {
+          const pages = await context.stores.pageCodeObjects
+            .read(file.fileId, cache.budgetBytes * IN_MEMORY_SHARE)
+            .catch(() => null);
+          for (const imageId of file.imageIds) {
+            const page = pages?.get(imageId);
+            if (page && wanted.has(imageId)) cache.set(knowledgeBaseId, imageId, page);
+          }
+          return pages && file.imageIds.every((imageId) => pages.has(imageId)) ? null : file;
+        }),
+      ),
+  );
+  return lacking.filter((file) => file !== null);
 }
 
 async function embedQuery(context: Context, text: string): Promise<number[][]> {

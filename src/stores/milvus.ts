@@ -49,6 +49,12 @@ const statusOf = (result: { status: Status } | Status): Status => ("status" in r
 
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
+/** A file's pages as Mongo lists them: what a warm-up codes and hands back file by file. */
+export interface ListedFile {
+  fileId: string;
+  imageIds: readonly string[];
+}
+
 /** One row per token vector of a page, as LAYRA inserts them (0-based page_number; docs/layra-contract.md). */
 interface VectorRow {
   vector: number[];
@@ -99,8 +105,16 @@ export interface MilvusStore {
     imageIds: readonly string[],
     options: { fill: boolean | "codes" },
   ): AsyncIterable<PageVectorBatch>;
-  /** Reads these pages' codes into the code cache in the background (one warm-up per base at a time). */
-  warm(knowledgeBaseId: string, imageIds: readonly string[]): void;
+  /**
+   * Codes these files' pages into the code cache in the background (one warm-up per base at a time),
+   * reading from Milvus only the pages it lacks, and hands each file's codes to `coded` once all of
+   * them are held (a failed `coded` only skips that file).
+   */
+  warm(
+    knowledgeBaseId: string,
+    files: readonly ListedFile[],
+    coded?: (fileId: string, pages: ReadonlyMap<string, PageCodes>) => Promise<void>,
+  ): void;
   /** Resolves when no warm-up is running (benchmarks and tests wait on it). */
   warmUpsDone(): Promise<void>;
   /** Float32 page vectors kept in process: the pages searches re-score, under a share of SEARCH_CACHE_BYTES (docs/performance.md). */
@@ -346,15 +360,33 @@ export function createMilvusStore(config: Config): MilvusStore {
       return perVector.map((hits) => hits.map((hit) => ({ imageId: String(hit.image_id), score: Number(hit.score) })));
     },
     pageVectors,
-    warm: (knowledgeBaseId, imageIds) => {
-      if (!codeCache.enabled || imageIds.length === 0 || warmUps.has(knowledgeBaseId)) return;
+    warm: (knowledgeBaseId, files, coded) => {
+      if (!codeCache.enabled || files.length === 0 || warmUps.has(knowledgeBaseId)) return;
       const run = (async () => {
         // Failures only leave the cache cold: the next search reads what it needs itself. A read
-        // holds its rows until its last window, so reads of a few pages keep that memory bounded.
-        for (let start = 0; start < imageIds.length; start += WARM_PAGES_PER_READ)
-          for await (const _ of pageVectors(knowledgeBaseId, imageIds.slice(start, start + WARM_PAGES_PER_READ), {
-            fill: "codes",
-          }));
+        // holds its rows until its last window, so reads of a few pages keep that memory bounded;
+        // files are taken a few at a time so that each one's codes are handed on once read.
+        for (let first = 0; first < files.length;) {
+          const group: ListedFile[] = [];
+          let pages = 0;
+          while (first < files.length && (group.length === 0 || pages < WARM_PAGES_PER_READ)) {
+            group.push(files[first]!);
+            pages += files[first++]!.imageIds.length;
+          }
+          const { missing } = codeCache.holding(
+            knowledgeBaseId,
+            group.flatMap((file) => file.imageIds),
+          );
+          for (let start = 0; start < missing.length; start += WARM_PAGES_PER_READ)
+            for await (const _ of pageVectors(knowledgeBaseId, missing.slice(start, start + WARM_PAGES_PER_READ), {
+              fill: "codes",
+            }));
+          if (coded)
+            for (const file of group) {
+              const held = codeCache.peek(knowledgeBaseId, file.imageIds);
+              if (held) await coded(file.fileId, held).catch(() => undefined);
+            }
+        }
       })()
         .catch(() => undefined)
         .finally(() => warmUps.delete(knowledgeBaseId));

@@ -21,6 +21,9 @@ import type { Stores } from "../../stores/index.js";
 import type { KafkaConsumerHandle, ReceivedMessage } from "../../stores/kafka.js";
 import { lockKey } from "../../stores/lock.js";
 import { ObjectTooLarge } from "../../stores/s3.js";
+import { pageCodeObjectKey } from "../../stores/page-code-objects.js";
+import { encodePage, type PageCodes } from "../../lib/page-codes.js";
+import { toMatrix } from "../../lib/maxsim.js";
 import { ConversionError, RendererStopped, type Renderer } from "./page-renderer.js";
 import { errorMessage, typedError, UpstreamUnavailable } from "../../errors.js";
 
@@ -154,12 +157,17 @@ async function ingestOnce(
       }),
     );
     const images: PageImageDoc[] = [];
+    // The file's page codes, written to the bucket before its document is, so that a search's first
+    // sight of the file finds them there (docs/architecture.md, "Page codes in the bucket").
+    const codes = new Map<string, PageCodes>();
+    const { dim } = config.milvus;
     const { batchPages } = config.ingest;
     for (let start = 0; start < pageCount; start += batchPages) {
       const indexes = Array.from({ length: Math.min(batchPages, pageCount - start) }, (_, i) => start + i);
       const pngs = await timed("render", () => Promise.all(indexes.map((index) => pages.page(index))));
       const embeddings = await timed("model", () => stores.model.embedImages(pngs, meta.original_filename, start));
       const imageIds = indexes.map(() => `${username}_${randomUUID()}`);
+      embeddings.forEach((vectors, i) => codes.set(imageIds[i]!, encodePage(toMatrix(vectors, dim), dim)));
       await timed("milvus", () =>
         withLiveKnowledgeBase(deps, message, () =>
           stores.milvus.insertRows(
@@ -188,6 +196,12 @@ async function ingestOnce(
       );
       await stores.redis.tasks.progress(taskId, { file_pages_done: start + indexes.length }, TASK_TTL_SECONDS);
     }
+    // Only a shortcut for searches: without it they code the file from Milvus themselves.
+    await timed("s3", () =>
+      stores.pageCodeObjects
+        .write(meta.file_id, codes)
+        .catch((error) => deps.logger.warn({ fileId: meta.file_id, err: error }, "page codes not written")),
+    );
     const now = new Date();
     // Under the base's lock: a delete that has already removed the base's files documents cannot be
     // followed by this one.
@@ -221,7 +235,7 @@ async function removeAttempt(deps: WorkerDeps, message: LayraEmbeddingMessage, a
   const { stores } = deps;
   const { knowledge_db_id: knowledgeBaseId, file_meta: meta } = message;
   await stores.milvus.deleteFileRows(knowledgeBaseId, [meta.file_id]);
-  if (attempt.pageKeys.length > 0) await stores.s3.removeObjects(attempt.pageKeys);
+  await stores.s3.removeObjects([...attempt.pageKeys, pageCodeObjectKey(meta.file_id)]);
   if (attempt.documentInserted) await stores.mongo.files.deleteById(meta.file_id);
 }
 
