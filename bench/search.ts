@@ -5,7 +5,8 @@
 // (direct), and LAYRA's way (one Milvus query per candidate page). recall@10 and the largest score
 // difference are against exhaustive MaxSim over every stored vector. Prints `name: value` lines;
 // nothing here asserts on time. BENCH_ENGINES=milvus-lite (or milvus) runs one engine only.
-// Cold searches read the base's codes from the bucket, written by the first search's warm-up.
+// Cold searches read the base's codes from the bucket, written by the first search's warm-up. The page
+// list floor is the Mongo read of the base's files that every search starts with.
 // Scale mode, BENCH_PAGES=2000 (or 10000): one base of that many pages, built BENCH_BUILD_CONCURRENCY
 // files at a time, and the scale figures (certified share, bytes per vector, the scan floor: one pass
 // over the base's compact codes with no GraphQL); LAYRA's way is left out there, and only the first
@@ -177,10 +178,16 @@ async function benchEngine(engine: string): Promise<void> {
     const firstWarmUpSeconds = ((performance.now() - firstWarmUp) / 1000).toFixed(1);
 
     certified = searches = 0;
-    const timings = { cold: [], warm: [], uncached: [], stage1: [], direct: [], layra: [], scan: [] } as Record<
-      string,
-      number[]
-    >;
+    const timings = {
+      cold: [],
+      warm: [],
+      uncached: [],
+      stage1: [],
+      direct: [],
+      layra: [],
+      scan: [],
+      list: [],
+    } as Record<string, number[]>;
     // Each way starts from a collected heap (bench:search runs node with --expose-gc): at 2,000 pages the
     // uncached way leaves hundreds of MB of row arrays, whose collection otherwise lands in the next way's time.
     const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
@@ -223,6 +230,7 @@ async function benchEngine(engine: string): Promise<void> {
         await time("direct", () => direct(query.vectors));
         await time("stage1", () => milvus.candidates(kbId, query.vectors, config.search.candidateLimit));
         await time("scan", () => scanFloor(query.vectors));
+        await time("list", () => createLoaders(stores, { username: "alice", token }).filesOfKnowledgeBase.load(kbId));
         if (round === 0 && i < LAYRA_QUERIES) await time("layra", () => layraWay(query.vectors));
         if (SCALE)
           console.log(`# query ${i + 1} of ${queries.length} (round ${round + 1} of ${ROUNDS}) timed every way`);
@@ -258,6 +266,7 @@ async function benchEngine(engine: string): Promise<void> {
     );
     console.log(`${label("certified share")}: ${(certified / searches).toFixed(4)} of ${searches} searches`);
     console.log(`${label("scan floor p50 ms")}: ${p50(timings.scan!)}`);
+    console.log(`${label("page list floor p50 ms")}: ${p50(timings.list!)} (the Mongo read every search starts with)`);
     if (!SCALE)
       console.log(`${label("LAYRA's way p50 ms")}: ${p50(timings.layra!)} (${timings.layra!.length} searches)`);
   } finally {
