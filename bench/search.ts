@@ -36,6 +36,8 @@ const PAGES_PER_FILE = 25;
 const BUILD_CONCURRENCY = Number(process.env.BENCH_BUILD_CONCURRENCY ?? 4);
 const TOP_K = 10;
 const ENGINES = (process.env.BENCH_ENGINES ?? "milvus-lite,milvus").split(",");
+// The searching gateway's SEARCH_CACHE_BYTES (its default when unset): a 10,000-page base needs about 400 MB.
+const CACHE_BYTES = process.env.BENCH_CACHE_BYTES;
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -56,7 +58,10 @@ async function benchEngine(engine: string): Promise<void> {
     `# ${engine === "milvus" ? "Milvus 2.3.5 (the real engine)" : "milvus-lite 3.2.2"}, up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   // A fresh collection's index is built on its first search, which can take seconds.
-  const gateway = await startGateway(stack.env, { STORE_TIMEOUT_MS: "120000" });
+  const gateway = await startGateway(stack.env, {
+    STORE_TIMEOUT_MS: "120000",
+    ...(CACHE_BYTES ? { SEARCH_CACHE_BYTES: CACHE_BYTES } : {}),
+  });
   let uncached: TestGateway | undefined;
   try {
     uncached = await startGateway(stack.env, {
