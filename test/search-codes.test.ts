@@ -6,6 +6,7 @@
 // every page visible in milvus-lite. `npm test` runs this file against both Milvus engines.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { ConsistencyLevelEnum } from "@zilliz/milvus2-sdk-node";
 import type { KnowledgeBaseDoc } from "../src/stores/documents.js";
 import { layraId, LayraWriter } from "../dev/layra-writer.js";
 import { allPageVectors, exhaustiveRanking, seededRandom } from "./fixtures/search-corpus.js";
@@ -298,6 +299,50 @@ test("a new replica reads a base's codes from the bucket: its first search runs 
     await fresh.app.stores.milvus.warmUpsDone();
     const rewritten = await pageCodeObjects.read(targets.file_id, Infinity);
     assert.equal(rewritten?.size, 12, "targets.pdf's object rewritten with its 12 pages");
+  } finally {
+    await fresh.close();
+  }
+});
+
+test("re-scoring reads at the collection's consistency and checks each page's rows against its codes: a page short of rows is read again strongly and never cached short", async () => {
+  const { kb, stored } = await tiedPatchesBase();
+  const id = kb.knowledge_base_id;
+  await warmUp(gateway, id);
+  const fresh = await gatewayWith({});
+  const { client, pageVectorCache } = fresh.app.stores.milvus;
+  const query = client.query.bind(client);
+  const reads: { strong: boolean; filter: string }[] = [];
+  let cut: string | null = null;
+  // The first page read answers one row short, as a read behind the latest insert could.
+  client.query = (async (request: Parameters<typeof query>[0]) => {
+    const answer = await query(request);
+    const filter = String(request.filter ?? "");
+    if (filter.includes("image_id in")) {
+      const strong = request.consistency_level === ConsistencyLevelEnum.Strong;
+      reads.push({ strong, filter });
+      if (!strong && cut === null && answer.data.length > 0) {
+        cut = String(answer.data.at(-1)!.image_id);
+        answer.data = answer.data.slice(0, -1);
+      }
+    }
+    return answer;
+  });
+  try {
+    const vectors = embedText(TIED_WORDS.join(" "));
+    const result = await fresh.query<SingleSearchData>(singleSearch, {
+      variables: { id, vectors, topK: 10 },
+      token: aliceToken,
+    });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    assertExhaustiveTop(result.data!.searchKnowledgeBase!, 10, vectors, stored, "with a page read short");
+    assert.ok(cut, "a re-scoring read at the collection's consistency");
+    const strongReads = reads.filter((read) => read.strong);
+    assert.equal(strongReads.length, 1, JSON.stringify(reads));
+    assert.ok(strongReads[0]!.filter.includes(JSON.stringify(cut)), "the short page is read again strongly");
+    const held = [...stored.keys()].filter((page) => pageVectorCache.peek(id, [page]));
+    assert.ok(held.length >= 10, `${held.length} re-scored pages cached`);
+    for (const page of held)
+      assert.equal(pageVectorCache.peek(id, [page])!.get(page)!.length, stored.get(page)!.length * 128, page);
   } finally {
     await fresh.close();
   }

@@ -10,7 +10,7 @@ import { CodeBounds, codesFloor, pageCodeBytes, type PageCodes } from "../lib/pa
 import type { PageVectorCache } from "../lib/page-vector-cache.js";
 import { entryFloor, stageOneBounds, type ListedRow } from "../lib/threshold.js";
 import { currentObservation } from "../observability/scope.js";
-import type { ListedFile } from "../stores/milvus.js";
+import type { ListedFile, PageVectorReadOptions } from "../stores/milvus.js";
 import { ownDocument } from "./owned-reads.js";
 
 export interface SearchArgs {
@@ -203,7 +203,7 @@ async function certifiedTwoStage(
     const { outside, upper } = stageOneBounds(lists, limit, (page) => listed.has(page));
     const { exact, overBudget } = await scoreInBoundOrder(
       scores,
-      (batch) => readInto(scores, context, id, batch, fill),
+      (batch) => readInto(scores, context, id, batch, { fill }),
       upper,
       (known) => entryFloor(known.values(), want.topK, want.threshold),
       STAGE_TWO_BATCH_PAGES,
@@ -235,13 +235,14 @@ async function compactSearch(
   const { dim } = context.config.milvus;
   const { found, missing } = context.stores.milvus.pageCodeCache.lookup(knowledgeBaseId, listed);
   const scores = new MaxSimScores(query, dim);
-  if (missing.length > 0) await readInto(scores, context, knowledgeBaseId, missing, "codes");
+  if (missing.length > 0) await readInto(scores, context, knowledgeBaseId, missing, { fill: "codes" });
   const bounds = new CodeBounds(query, dim);
   await bounds.addPages(found);
   const floor = codesFloor(bounds.bounds, want.topK, want.threshold);
   const { exact } = await scoreInBoundOrder(
     scores,
-    (batch) => readInto(scores, context, knowledgeBaseId, batch, true),
+    // Each page's row count is in its codes, so these reads need not be strong ones.
+    (batch) => readInto(scores, context, knowledgeBaseId, batch, { fill: true, rows: rowCounts(found, batch) }),
     [...bounds.bounds].filter(([, bound]) => bound.upper >= floor).map(([pageId, bound]) => [pageId, bound.upper]),
     // Both are floors: k coded pages score at least `floor`, and k exactly scored ones at least their k-th.
     (known) => Math.max(floor, entryFloor(known.values(), want.topK, want.threshold)),
@@ -284,13 +285,16 @@ async function readInto(
   context: Context,
   knowledgeBaseId: string,
   pages: readonly string[],
-  fill: boolean | "codes",
+  options: PageVectorReadOptions,
 ): Promise<void> {
-  for await (const batch of context.stores.milvus.pageVectors(knowledgeBaseId, pages, { fill })) {
+  for await (const batch of context.stores.milvus.pageVectors(knowledgeBaseId, pages, options)) {
     if (batch.pages) await scores.addPages(batch.pages);
     else scores.add(batch.imageIds, batch.vectors);
   }
 }
+
+const rowCounts = (codes: ReadonlyMap<string, PageCodes>, pages: readonly string[]) =>
+  new Map(pages.map((page) => [page, codes.get(page)!.rows]));
 
 const scoredPages = (knowledgeBase: KnowledgeBaseDoc, scores: ReadonlyMap<string, number>): ScoredPage[] =>
   [...scores].map(([imageId, score]) => ({ knowledgeBase, imageId, score }));

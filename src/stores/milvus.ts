@@ -42,6 +42,12 @@ interface PageVectorRow {
 type PageVectorBatch =
   { pages: ReadonlyMap<string, Float32Array> } | { pages?: undefined; imageIds: string[]; vectors: Float32Array };
 
+export interface PageVectorReadOptions {
+  fill: boolean | "codes";
+  /** Each page's row count, when known: lets a filling read skip strong consistency and check instead. */
+  rows?: ReadonlyMap<string, number>;
+}
+
 type Status = Pick<ResStatus, "error_code" | "reason" | "code">;
 
 /** The status of a call: some SDK calls answer it alone, others beside their data. */
@@ -98,12 +104,14 @@ export interface MilvusStore {
    * batch; the rest is read one query window at a time, so no page is cut short. With `fill` the
    * read is strong and fills the float cache (`true`) or the code cache (`"codes"`); without it, it
    * reads at the collection's consistency like LAYRA, faster on the Milvus engine (a strong read
-   * waits for the next time tick).
+   * waits for the next time tick). With `fill: true` and every page's row count known (`rows`, from
+   * its codes), the read is at the collection's consistency too and checked page by page: a page
+   * short of rows is read again strongly, and only complete pages are cached.
    */
   pageVectors(
     knowledgeBaseId: string,
     imageIds: readonly string[],
-    options: { fill: boolean | "codes" },
+    options: PageVectorReadOptions,
   ): AsyncIterable<PageVectorBatch>;
   /**
    * Codes these files' pages into the code cache in the background (one warm-up per base at a time),
@@ -202,7 +210,7 @@ export function createMilvusStore(config: Config): MilvusStore {
   async function* pageVectors(
     knowledgeBaseId: string,
     imageIds: readonly string[],
-    options: { fill: boolean | "codes" },
+    options: PageVectorReadOptions,
   ): AsyncIterable<PageVectorBatch> {
     let wanted = imageIds;
     const target = options.fill === "codes" ? codeCache : cache;
@@ -214,6 +222,10 @@ export function createMilvusStore(config: Config): MilvusStore {
       wanted = missing;
     }
     if (wanted.length === 0) return;
+    const expected = options.fill === true ? options.rows : undefined;
+    // Rows read per page, when each page's count is known: a page short of them is read again strongly.
+    const counts = expected && wanted.every((id) => expected.has(id)) ? new Map<string, number>() : null;
+    const strong = Boolean(options.fill) && counts === null;
     const inPages = `image_id in [${wanted.map((id) => JSON.stringify(id)).join(",")}]`;
     // Rows kept for the cache, per page, while they fit the budget (the scoring never waits on them).
     let fill: Map<string, number[][]> | null = target.enabled && options.fill ? new Map() : null;
@@ -231,7 +243,7 @@ export function createMilvusStore(config: Config): MilvusStore {
           limit: queryWindow,
           // LAYRA inserts each page in one call before Mongo lists it: a strong read sees such a
           // page whole or not at all, so what goes into the cache is complete.
-          ...(fill ? { consistency_level: ConsistencyLevelEnum.Strong } : {}),
+          ...(strong ? { consistency_level: ConsistencyLevelEnum.Strong } : {}),
         }),
       );
       const rows = window.data as unknown as PageVectorRow[];
@@ -243,6 +255,7 @@ export function createMilvusStore(config: Config): MilvusStore {
           dim,
         ),
       };
+      if (counts) for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
       if (fill) {
         fillBytes += rows.length * dim * 4;
         if (fillBytes > cache.budgetBytes + codeCache.budgetBytes) fill = null;
@@ -256,8 +269,10 @@ export function createMilvusStore(config: Config): MilvusStore {
       if (rows.length < queryWindow) break;
       after = String(window.data[window.data.length - 1]![PRIMARY_KEY]);
     }
+    const short = new Set(counts ? wanted.filter((id) => counts.get(id) !== expected!.get(id)) : []);
     // Only now is every page complete: the last window has been read.
     for (const [imageId, vectors] of fill ?? []) {
+      if (short.has(imageId)) continue;
       const matrix = toMatrix(vectors, dim);
       if (options.fill === "codes") {
         codeCache.set(knowledgeBaseId, imageId, encodePage(matrix, dim));
@@ -267,6 +282,8 @@ export function createMilvusStore(config: Config): MilvusStore {
         cache.setIfRoom(knowledgeBaseId, imageId, matrix);
       } else cache.set(knowledgeBaseId, imageId, matrix);
     }
+    // Rows seen twice change no MaxSim (each query vector keeps its best row).
+    if (short.size > 0) yield* pageVectors(knowledgeBaseId, [...short], { fill: true });
   }
 
   return {
