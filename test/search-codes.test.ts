@@ -182,6 +182,23 @@ function assertExhaustiveTop(
     );
 }
 
+/** Searches the tied base for all three words: no errors, a certified answer, the exhaustive top 10. */
+async function searchAllTiedWords(
+  client: TestGateway,
+  id: string,
+  stored: Map<string, number[][]>,
+  label: string,
+): Promise<void> {
+  const vectors = embedText(TIED_WORDS.join(" "));
+  const result = await client.query<SingleSearchData>(singleSearch, {
+    variables: { id, vectors, topK: 10 },
+    token: aliceToken,
+  });
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  assert.deepEqual(result.extensions?.search, { certified: true, uncertifiedKnowledgeBaseIds: [] });
+  assertExhaustiveTop(result.data!.searchKnowledgeBase!, 10, vectors, stored, label);
+}
+
 test("many pages sharing the query's patches: the two-stage answer is the exhaustive one, proven, or says it is not", async () => {
   const { kb, stored } = await tiedPatchesBase();
   const vectors = embedText(TIED_WORDS.join(" "));
@@ -282,14 +299,7 @@ test("a new replica reads a base's codes from the bucket: its first search runs 
 
   const fresh = await gatewayWith({});
   try {
-    const vectors = embedText(TIED_WORDS.join(" "));
-    const result = await fresh.query<SingleSearchData>(singleSearch, {
-      variables: { id, vectors, topK: 10 },
-      token: aliceToken,
-    });
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    assert.deepEqual(result.extensions?.search, { certified: true, uncertifiedKnowledgeBaseIds: [] });
-    assertExhaustiveTop(result.data!.searchKnowledgeBase!, 10, vectors, stored, "the fresh replica's first search");
+    await searchAllTiedWords(fresh, id, stored, "the fresh replica's first search");
     // Without the bucket, 210 pages missing from a cold cache would take the two-stage path.
     const metrics = await (await fetch(`${fresh.url}/metrics`)).text();
     assert.match(metrics, /^search_answers_total\{path="memory",certified="true"\} 1$/m);
@@ -314,7 +324,7 @@ test("re-scoring reads at the collection's consistency and checks each page's ro
   const reads: { strong: boolean; filter: string }[] = [];
   let cut: string | null = null;
   // The first page read answers one row short, as a read behind the latest insert could.
-  client.query = (async (request: Parameters<typeof query>[0]) => {
+  client.query = async (request: Parameters<typeof query>[0]) => {
     const answer = await query(request);
     const filter = String(request.filter ?? "");
     if (filter.includes("image_id in")) {
@@ -326,15 +336,9 @@ test("re-scoring reads at the collection's consistency and checks each page's ro
       }
     }
     return answer;
-  });
+  };
   try {
-    const vectors = embedText(TIED_WORDS.join(" "));
-    const result = await fresh.query<SingleSearchData>(singleSearch, {
-      variables: { id, vectors, topK: 10 },
-      token: aliceToken,
-    });
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    assertExhaustiveTop(result.data!.searchKnowledgeBase!, 10, vectors, stored, "with a page read short");
+    await searchAllTiedWords(fresh, id, stored, "with a page read short");
     assert.ok(cut, "a re-scoring read at the collection's consistency");
     const strongReads = reads.filter((read) => read.strong);
     assert.equal(strongReads.length, 1, JSON.stringify(reads));
