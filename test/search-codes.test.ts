@@ -422,3 +422,93 @@ test("pages added and a file deleted between two searches from the codes: new pa
     await gateway.app.stores.milvus.dropCollection(id).catch(() => undefined);
   }
 });
+
+test("a base's files documents are read until they are settled: a file still being ingested is read again on every search until its pages are all listed, and a deleted file is never returned", async () => {
+  const kb = await writer.createKnowledgeBase("alice", "settled files", { id: layraId("search") });
+  const id = kb.knowledge_base_id;
+  created.push(id);
+  const done = await writer.ingestFile("alice", id, {
+    filename: "done.pdf",
+    pages: Array.from({ length: 12 }, (_, i) => ({ text: `settleddone${i} settledcommon` })),
+  });
+  const growing = await writer.ingestFile("alice", id, {
+    filename: "growing.pdf",
+    pages: Array.from({ length: 6 }, (_, i) => ({ text: `settledgrowing${i} settledcommon` })),
+  });
+  const { mongo, milvus } = gateway.app.stores;
+  // LAYRA's ingestion between two of its `$push`es: every row in Milvus, the document listing one page.
+  await mongo.db
+    .collection("files")
+    .updateOne({ file_id: growing.file_id }, { $set: { images: growing.images.slice(0, 1) } });
+  const pagesOf = (file: typeof done, count = file.images.length) =>
+    file.images.slice(0, count).map((image) => image.images_id);
+  // The `files` finds of each search, by the file ids their filters name.
+  const finds: string[] = [];
+  const onCommand = (event: { commandName: string; command: Record<string, unknown> }) => {
+    if (event.commandName === "find" && event.command.find === "files")
+      finds.push(JSON.stringify(event.command.filter));
+  };
+  const search = async (text: string, listed: readonly string[]) => {
+    const vectors = embedText(text);
+    finds.length = 0;
+    const result = await gateway.query<SingleSearchData>(singleSearch, {
+      variables: { id, vectors, topK: 5 },
+      token: aliceToken,
+    });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    const stored = await allPageVectors(milvus.client, id);
+    const hits = result.data!.searchKnowledgeBase!;
+    assertExhaustiveTop(hits, 5, vectors, new Map(listed.map((page) => [page, stored.get(page)!])), `"${text}"`);
+    await milvus.warmUpsDone();
+    await mongo.settledFiles.checksDone();
+    return { hits: hits.map((hit) => hit.page.imageId), finds: [...finds] };
+  };
+  const readsOnly = (reads: string[], file: typeof done) =>
+    reads.length > 0 && reads.every((filter) => filter.includes(file.file_id) && !filter.includes(done.file_id));
+  mongo.client.on("commandStarted", onCommand);
+  try {
+    await eventually(
+      async () => (await allPageVectors(milvus.client, id)).size === 18,
+      "both files in Milvus",
+      120_000,
+    );
+    let listed = [...pagesOf(done), ...pagesOf(growing, 1)];
+    // The first search reads both documents and codes the pages; the second settles done.pdf only:
+    // Milvus holds rows of growing.pdf that its document does not list yet.
+    assert.ok(
+      (await search("settledcommon settleddone2", listed)).finds.length > 0,
+      "the first search reads the files",
+    );
+    await search("settledcommon settleddone2", listed);
+    const third = await search("settledcommon settleddone5", listed);
+    assert.equal(third.hits[0], pagesOf(done)[5]);
+    assert.ok(readsOnly(third.finds, growing), `only growing.pdf is read: ${JSON.stringify(third.finds)}`);
+
+    // The rest of its pages pushed: the next search lists and scores them, and then growing.pdf settles too.
+    await mongo.db
+      .collection("files")
+      .updateOne({ file_id: growing.file_id }, { $push: { images: { $each: growing.images.slice(1) } } } as never);
+    listed = [...pagesOf(done), ...pagesOf(growing)];
+    const grown = await search("settledcommon settledgrowing3", listed);
+    assert.equal(grown.hits[0], pagesOf(growing)[3], "a page pushed after the first searches is found");
+    await search("settledcommon settledgrowing3", listed);
+    const settled = await search("settledcommon settledgrowing2", listed);
+    assert.equal(settled.hits[0], pagesOf(growing)[2]);
+    assert.deepEqual(settled.finds, [], "no files document is read once both are settled");
+
+    // Deleted through the gateway: its ref leaves the base, so it is never listed again.
+    const deleted = await gateway.query<{ deleteFiles: string[] }>(
+      "mutation ($ids: [String!]!) { deleteFiles(fileIds: $ids) }",
+      { variables: { ids: [done.file_id] }, token: aliceToken },
+    );
+    assert.equal(deleted.errors, undefined, JSON.stringify(deleted.errors));
+    const afterDelete = await search("settledcommon settleddone5", pagesOf(growing));
+    assert.ok(
+      afterDelete.hits.every((page) => pagesOf(growing).includes(page)),
+      JSON.stringify(afterDelete.hits),
+    );
+    assert.deepEqual(afterDelete.finds, [], "the settled growing.pdf is still not read");
+  } finally {
+    mongo.client.off("commandStarted", onCommand);
+  }
+});

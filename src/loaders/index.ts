@@ -8,7 +8,6 @@ import type { ChatflowDoc, ConversationDoc, FileDoc, KnowledgeBaseDoc, WorkflowD
 import type { Stores } from "../stores/index.js";
 import { ByIdLoader } from "./by-id.js";
 import { GroupWindowLoader } from "./group-windows.js";
-import { groupLoader } from "./groups.js";
 import { ownedLists, type OwnedLists } from "./lists.js";
 import { fileByImageLoader } from "./page-images.js";
 import { FILES_STAGE, type LoaderScope } from "./scope.js";
@@ -25,8 +24,6 @@ export interface Loaders {
   chatflow: ByIdLoader<ChatflowDoc>;
   workflow: ByIdLoader<WorkflowDoc>;
   chatflowsByWorkflow: GroupWindowLoader<ChatflowDoc>;
-  /** The caller's files of a knowledge base: the page list searches score. */
-  filesOfKnowledgeBase: DataLoader<string, FileDoc[]>;
   fileByImage: DataLoader<string, FileDoc | null>;
   lists: OwnedLists;
 }
@@ -75,8 +72,6 @@ const makeLoaders = lazyObjects<LoaderSetScope, Loaders>({
       countByGroup: chatflows.countByWorkflow,
     });
   },
-  filesOfKnowledgeBase: (scope) =>
-    groupLoader("files", "knowledge_db_id", scope, scope.stores.mongo.files.findByKnowledgeBaseIds, FILES_STAGE),
   fileByImage: (scope) => fileByImageLoader(scope, scope.stores.mongo.files.findByImageIds),
   lists: ownedLists,
 });

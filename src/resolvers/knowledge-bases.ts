@@ -172,6 +172,7 @@ export function deleteKnowledgeBase(
         run: () => mongo.knowledgeBases.deleteOwned(owner, knowledgeBaseId),
       },
     ]);
+    mongo.settledFiles.forget(knowledgeBaseId);
     return kb !== null;
   });
 }

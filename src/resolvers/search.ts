@@ -124,7 +124,7 @@ async function scorePages(
   const rows = cache.enabled && !cache.holdsAny(id) ? milvus.searchableRows(id).catch(() => null) : null;
   // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
   // whatever the cache, the bucket or Milvus still holds of those is never scored.
-  const files = await listedFiles(context, id);
+  const { files, read } = await listedFiles(context, knowledgeBase);
   const listed = files.flatMap((file) => file.imageIds);
   if (listed.length === 0) return none;
   const storedRows = await rows;
@@ -164,6 +164,7 @@ async function scorePages(
   // Started only now, so that it never competes with this search's own reads.
   if (uncoded.length > 0)
     milvus.warm(id, uncoded, (fileId, pages) => context.stores.pageCodeObjects.write(fileId, pages));
+  settleFiles(context, id, read);
   currentObservation()?.metrics.searchAnswers.inc({
     path: chosen.inMemory ? "memory" : "two-stage",
     certified: String(answer.certified),
@@ -338,16 +339,70 @@ function planSearch(
   return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, fits: true, missing };
 }
 
-/** Every page Mongo lists for the caller's base, by file; the same read answers the hits' file metadata. */
-async function listedFiles(context: Context, knowledgeBaseId: string): Promise<ListedFile[]> {
-  const files = await context.loaders.filesOfKnowledgeBase.load(knowledgeBaseId);
-  return files.map((file) => ({
+/**
+ * Every page Mongo lists for the caller's base, by file: the files its document refs (a file being deleted
+ * loses its ref first), each taken from the settled files or else read, in one batched read. The same
+ * documents answer the hits' file metadata. `read` is what was read, to be settled after the search.
+ */
+async function listedFiles(
+  context: Context,
+  knowledgeBase: KnowledgeBaseDoc,
+): Promise<{ files: ListedFile[]; read: FileDoc[] }> {
+  const id = knowledgeBase.knowledge_base_id;
+  const refs = [...new Set(knowledgeBase.files.map((ref) => ref.file_id))];
+  const { settled, unsettled } = context.stores.mongo.settledFiles.lookup(id, refs);
+  const read = (await Promise.all(unsettled.map((fileId) => context.loaders.file.load(fileId)))).filter(
+    (doc): doc is FileDoc => doc !== null && doc.knowledge_db_id === id,
+  );
+  const files = [...settled, ...read].map((file) => ({
     fileId: file.file_id,
     imageIds: file.images.map((image) => {
       context.loaders.fileByImage.prime(image.images_id, file);
       return image.images_id;
     }),
   }));
+  return { files, read };
+}
+
+/** Files counted in one Milvus query when settling: a filter of about 50 bytes per file. */
+const SETTLE_FILES_PER_COUNT = 256;
+
+/**
+ * Settles, in the background, the files read for this search whose listed pages are all coded: when
+ * Milvus holds no more rows of them than their pages' codes count, their documents already list every
+ * page they will ever have (src/lib/settled-files.ts). A group is counted in one strong query and halved
+ * while it does not add up, down to the file still being ingested.
+ */
+function settleFiles(context: Context, knowledgeBaseId: string, docs: readonly FileDoc[]): void {
+  const { milvus, mongo } = context.stores;
+  const coded = docs.flatMap((doc) => {
+    const codes = milvus.pageCodeCache.peek(
+      knowledgeBaseId,
+      doc.images.map((image) => image.images_id),
+    );
+    return codes ? [{ doc, rows: [...codes.values()].reduce((sum, page) => sum + page.rows, 0) }] : [];
+  });
+  if (coded.length === 0) return;
+  const check = async (group: typeof coded): Promise<void> => {
+    const rows = await milvus.fileRows(
+      knowledgeBaseId,
+      group.map((file) => file.doc.file_id),
+    );
+    if (rows === group.reduce((sum, file) => sum + file.rows, 0))
+      mongo.settledFiles.settle(
+        knowledgeBaseId,
+        group.map((file) => file.doc),
+      );
+    else if (group.length > 1) {
+      const half = Math.ceil(group.length / 2);
+      await check(group.slice(0, half));
+      await check(group.slice(half));
+    }
+  };
+  mongo.settledFiles.checkOnce(knowledgeBaseId, async () => {
+    for (let start = 0; start < coded.length; start += SETTLE_FILES_PER_COUNT)
+      await check(coded.slice(start, start + SETTLE_FILES_PER_COUNT));
+  });
 }
 
 /**

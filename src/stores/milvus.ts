@@ -55,6 +55,10 @@ const statusOf = (result: { status: Status } | Status): Status => ("status" in r
 
 const collectionNotFound = (status: Status) => status.code === 100 || status.error_code === "CollectionNotExists";
 
+/** JSON string literals are valid Milvus expression strings, quotes and backslashes escaped. */
+const fileIdsFilter = (fileIds: readonly string[]) =>
+  `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
+
 /** A file's pages as Mongo lists them: what a warm-up codes and hands back file by file. */
 export interface ListedFile {
   fileId: string;
@@ -138,6 +142,8 @@ export interface MilvusStore {
    * leave out rows not yet flushed. Null when the collection does not exist.
    */
   searchableRows(knowledgeBaseId: string): Promise<number | null>;
+  /** The rows these files have (`count(*)`, strong: every row inserted so far), 0 without a collection. */
+  fileRows(knowledgeBaseId: string, fileIds: readonly string[]): Promise<number>;
   /** Every LAYRA collection (`colqwen...`), by name, with its rows, index and load state, for operators. */
   collectionStats(): Promise<MilvusCollectionStats[]>;
   health(): Promise<StoreHealth>;
@@ -342,9 +348,10 @@ export function createMilvusStore(config: Config): MilvusStore {
       cache.evict(knowledgeBaseId, imageIds);
       codeCache.evict(knowledgeBaseId, imageIds);
       if (fileIds.length === 0 || !(await exists(collection_name))) return;
-      // JSON string literals are valid Milvus expression strings, quotes and backslashes escaped.
-      const filter = `file_id in [${fileIds.map((id) => JSON.stringify(id)).join(", ")}]`;
-      check("delete", (await observed("delete", () => milvus().delete({ collection_name, filter }))).status);
+      check(
+        "delete",
+        (await observed("delete", () => milvus().delete({ collection_name, filter: fileIdsFilter(fileIds) }))).status,
+      );
     },
     readyForSearch: async (knowledgeBaseId) => {
       const collection_name = collectionName(knowledgeBaseId);
@@ -453,6 +460,20 @@ export function createMilvusStore(config: Config): MilvusStore {
       );
       if (collectionNotFound(counted.status)) return null;
       return Number(counted.data[0]?.["count(*)"] ?? 0);
+    },
+    fileRows: async (knowledgeBaseId, fileIds) => {
+      const counted = await searchCall(
+        "query",
+        () =>
+          milvus().query({
+            collection_name: collectionName(knowledgeBaseId),
+            filter: fileIdsFilter(fileIds),
+            output_fields: ["count(*)"],
+            consistency_level: ConsistencyLevelEnum.Strong,
+          }),
+        collectionNotFound,
+      );
+      return collectionNotFound(counted.status) ? 0 : Number(counted.data[0]?.["count(*)"] ?? 0);
     },
     collectionStats: async () => {
       const listed = await observed("listCollections", () => milvus().listCollections());

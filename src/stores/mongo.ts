@@ -10,6 +10,7 @@ import type {
   ModelConfigDoc,
   WorkflowDoc,
 } from "./documents.js";
+import { SettledFiles } from "../lib/settled-files.js";
 import { probe, type StoreHealth } from "./health.js";
 import { chatflowRepository, type ChatflowRepository } from "./mongo/chatflows.js";
 import { conversationRepository, type ConversationRepository } from "./mongo/conversations.js";
@@ -71,6 +72,9 @@ export interface SlowOperation {
   at: Date | null;
 }
 
+/** Pages of settled files kept for searches, across bases: each costs its document entry, about a kilobyte. */
+const SETTLED_FILES_MAX_PAGES = 100_000;
+
 export interface MongoStore {
   /** The driver client, for its command-monitoring events. */
   client: MongoClient;
@@ -83,6 +87,8 @@ export interface MongoStore {
   workflows: WorkflowRepository;
   modelConfigs: ModelConfigRepository;
   customNodes: CustomNodeRepository;
+  /** The files whose page lists can no longer change, for searches (src/lib/settled-files.ts). */
+  settledFiles: SettledFiles<FileDoc>;
   /**
    * The profiler's level and its slowest recent operations over `thresholdMs` (at most `limit`);
    * null when the server cannot report a level (FerretDB, managed services).
@@ -137,6 +143,7 @@ export function createMongoStore(config: Config): MongoStore {
     workflows: workflowRepository(collections.workflows, untilConnected),
     modelConfigs: modelConfigRepository(collections.modelConfig, untilConnected),
     customNodes: customNodeRepository(collections.nodes, untilConnected),
+    settledFiles: new SettledFiles(SETTLED_FILES_MAX_PAGES),
     slowOperations: async (thresholdMs, limit) => {
       let level: number;
       try {

@@ -19,16 +19,6 @@ export function fileRepository(collection: Collection<FileDoc>, untilConnected: 
       call("findByImageIds", () =>
         collection.find({ "images.images_id": { $in: [...imageIds] }, username }, { projection: NO_ID }).toArray(),
       ),
-    /** The caller's files of these knowledge bases, by file id (the page list searches score). */
-    findByKnowledgeBaseIds: (username: string, knowledgeBaseIds: readonly string[]) =>
-      call("findByKnowledgeBaseIds", () =>
-        collection
-          .find(
-            { knowledge_db_id: { $in: [...knowledgeBaseIds] }, username },
-            { sort: { file_id: 1 }, projection: NO_ID },
-          )
-          .toArray(),
-      ),
     /** The caller's files of these knowledge bases, newest first, optionally by literal filename keyword. */
     list: (username: string, knowledgeBaseIds: readonly string[], keyword: string | null | undefined) =>
       owned.list(username, LIST_ORDER, {
