@@ -346,8 +346,21 @@ test("a deleted file's pages never appear, though the cache still holds them", a
   assert.equal(before.errors, undefined, JSON.stringify(before.errors));
   assert.equal(before.data!.searchKnowledgeBase![0]!.page.imageId, goneId);
 
-  // Deleted behind our back (LAYRA's own delete; its Milvus rows even left in place): nothing evicts it.
-  await mongoCollections(gateway.app.stores.mongo.db).files.deleteOne({ file_id: gone.file_id });
+  // Deleted behind our back as LAYRA's delete_file_from_knowledge_base does it (the base's ref pulled,
+  // then the document deleted; its Milvus rows even left in place): nothing evicts it, and the file
+  // was settled by the searches before.
+  const { knowledgeBases, files } = mongoCollections(gateway.app.stores.mongo.db);
+  await gateway.app.stores.mongo.settledFiles.checksDone();
+  assert.deepEqual(
+    gateway.app.stores.mongo.settledFiles.lookup(kb.knowledge_base_id, [kept.file_id, gone.file_id]).unsettled,
+    [],
+    "settled",
+  );
+  // FerretDB's $pull takes whole elements only.
+  const holder = await knowledgeBases.findOne({ knowledge_base_id: kb.knowledge_base_id });
+  const ref = holder!.files.find((candidate) => candidate.file_id === gone.file_id)!;
+  await knowledgeBases.updateOne({ knowledge_base_id: kb.knowledge_base_id }, { $pull: { files: ref } });
+  await files.deleteOne({ file_id: gone.file_id });
   const cache = gateway.app.stores.milvus.pageVectorCache;
   assert.deepEqual(cache.holding(kb.knowledge_base_id, [goneId]).missing, [], "still cached");
   const after = await gateway.query<SingleSearchData>(singleSearch, { variables, token: aliceToken });
