@@ -314,14 +314,14 @@ test("a new replica reads a base's codes from the bucket: its first search runs 
   }
 });
 
-test("re-scoring reads at the collection's consistency and checks each page's rows against its codes: a page short of rows is read again strongly and never cached short", async () => {
+test("re-scoring reads wait for no timestamp and check each page's rows against its codes: a page short of rows is read again strongly and never cached short", async () => {
   const { kb, stored } = await tiedPatchesBase();
   const id = kb.knowledge_base_id;
   await warmUp(gateway, id);
   const fresh = await gatewayWith({});
   const { client, pageVectorCache } = fresh.app.stores.milvus;
   const query = client.query.bind(client);
-  const reads: { strong: boolean; filter: string }[] = [];
+  const reads: { strong: boolean; eventually: boolean; filter: string }[] = [];
   let cut: string | null = null;
   // The first page read answers one row short, as a read behind the latest insert could.
   client.query = async (request: Parameters<typeof query>[0]) => {
@@ -329,7 +329,7 @@ test("re-scoring reads at the collection's consistency and checks each page's ro
     const filter = String(request.filter ?? "");
     if (filter.includes("image_id in")) {
       const strong = request.consistency_level === ConsistencyLevelEnum.Strong;
-      reads.push({ strong, filter });
+      reads.push({ strong, eventually: request.consistency_level === ConsistencyLevelEnum.Eventually, filter });
       if (!strong && cut === null && answer.data.length > 0) {
         cut = String(answer.data.at(-1)!.image_id);
         answer.data = answer.data.slice(0, -1);
@@ -339,7 +339,11 @@ test("re-scoring reads at the collection's consistency and checks each page's ro
   };
   try {
     await searchAllTiedWords(fresh, id, stored, "with a page read short");
-    assert.ok(cut, "a re-scoring read at the collection's consistency");
+    assert.ok(cut, "a re-scoring read that is not strong");
+    assert.ok(
+      reads.filter((read) => !read.strong).every((read) => read.eventually),
+      `every re-scoring read before the strong one is eventually consistent: ${JSON.stringify(reads)}`,
+    );
     const strongReads = reads.filter((read) => read.strong);
     assert.equal(strongReads.length, 1, JSON.stringify(reads));
     assert.ok(strongReads[0]!.filter.includes(JSON.stringify(cut)), "the short page is read again strongly");

@@ -109,8 +109,8 @@ export interface MilvusStore {
    * read is strong and fills the float cache (`true`) or the code cache (`"codes"`); without it, it
    * reads at the collection's consistency like LAYRA, faster on the Milvus engine (a strong read
    * waits for the next time tick). With `fill: true` and every page's row count known (`rows`, from
-   * its codes), the read is at the collection's consistency too and checked page by page: a page
-   * short of rows is read again strongly, and only complete pages are cached.
+   * its codes), the read is eventually consistent (it waits for no timestamp) and checked page by
+   * page: a page whose rows do not add up is read again strongly, and only complete pages are cached.
    */
   pageVectors(
     knowledgeBaseId: string,
@@ -248,8 +248,13 @@ export function createMilvusStore(config: Config): MilvusStore {
           output_fields: [PRIMARY_KEY, "image_id", "vector"],
           limit: queryWindow,
           // LAYRA inserts each page in one call before Mongo lists it: a strong read sees such a
-          // page whole or not at all, so what goes into the cache is complete.
-          ...(strong ? { consistency_level: ConsistencyLevelEnum.Strong } : {}),
+          // page whole or not at all, so what goes into the cache is complete. A checked read need
+          // not wait for any timestamp: each page's row count is known, and a short one is read again.
+          ...(strong
+            ? { consistency_level: ConsistencyLevelEnum.Strong }
+            : counts
+              ? { consistency_level: ConsistencyLevelEnum.Eventually }
+              : {}),
         }),
       );
       const rows = window.data as unknown as PageVectorRow[];
