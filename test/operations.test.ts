@@ -1,5 +1,5 @@
-// The seed's operations toolkit: storeStats for operators, and the cron command (indexes and
-// orphaned temp knowledge bases) run as a separate process against the same stores.
+// The seed's operations toolkit: storeStats for operators, and the cron command (indexes, orphaned temp
+// knowledge bases, page codes of files that are gone) run as a separate process against the same stores.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -10,6 +10,8 @@ import { collectionName } from "../src/stores/milvus.js";
 import { LayraWriter, layraId } from "../dev/layra-writer.js";
 import { gatewayForFile, redisClient } from "./helpers.js";
 import { mongoCollections } from "../src/stores/mongo.js";
+import { pageCodeObjectKey } from "../src/stores/page-code-objects.js";
+import { ORPHAN_MIN_AGE_MS, sweepOrphanedPageCodes } from "../src/resolvers/page-code-sweep.js";
 
 const file = gatewayForFile({ OPERATOR_USERNAMES: "ops" });
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -107,7 +109,11 @@ test("the cron command ensures the indexes and deletes orphaned temp knowledge b
       NODE_ENV: "test",
     },
   });
-  const summary = JSON.parse(run.stdout.trim().split("\n").pop()!) as { orphanedTempKnowledgeBasesDeleted: string[] };
+  const summary = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
+    orphanedTempKnowledgeBasesDeleted: string[];
+    orphanedPageCodes: { checked: number; removed: number };
+  };
+  assert.equal(typeof summary.orphanedPageCodes.checked, "number", JSON.stringify(summary));
   assert.deepEqual(
     summary.orphanedTempKnowledgeBasesDeleted.sort(),
     [orphan.knowledge_base_id, otherOrphan.knowledge_base_id].sort(),
@@ -128,4 +134,46 @@ test("the cron command ensures the indexes and deletes orphaned temp knowledge b
     indexes.some((index) => index.name === "gateway_chatflows_by_workflow_id"),
     "the index fix is back",
   );
+});
+
+test("the page-code sweep removes the objects of files that have no document once they are old enough, and nothing else", async () => {
+  const { gateway } = file;
+  const { s3 } = gateway.app.stores;
+  const mongo = mongoCollections(gateway.app.stores.mongo.db);
+  const live = layraId("sweepuser");
+  const gone = layraId("sweepuser");
+  await mongo.files.insertOne({
+    file_id: live,
+    filename: "live.pdf",
+    username: "sweepuser",
+    minio_filename: "",
+    minio_url: "",
+    knowledge_db_id: layraId("sweepuser"),
+    images: [],
+    created_at: new Date(),
+    last_modify_at: new Date(),
+    is_delete: false,
+  });
+  const keys = {
+    live: pageCodeObjectKey(live),
+    gone: pageCodeObjectKey(gone),
+    // Not a file id: not the gateway's to judge.
+    odd: "page-codes/not-a-file-id",
+    // LAYRA's own objects live outside the prefix.
+    layra: `sweepuser_page_${"0".repeat(24)}.png`,
+  };
+  for (const key of Object.values(keys)) await s3.putObject(key, Buffer.from("codes"), "application/octet-stream");
+  const present = async () =>
+    Object.fromEntries(
+      await Promise.all(Object.entries(keys).map(async ([name, key]) => [name, (await s3.objectInfo(key)) !== null])),
+    );
+
+  const young = await sweepOrphanedPageCodes(gateway.app, ORPHAN_MIN_AGE_MS);
+  assert.ok(young.checked >= 3, JSON.stringify(young));
+  assert.equal(young.removed, 0, "objects younger than a day are kept: the worker writes them before the document");
+  assert.deepEqual(await present(), { live: true, gone: true, odd: true, layra: true });
+
+  const swept = await sweepOrphanedPageCodes(gateway.app, 0);
+  assert.equal(swept.removed, 1, JSON.stringify(swept));
+  assert.deepEqual(await present(), { live: true, gone: false, odd: true, layra: true });
 });

@@ -3,15 +3,24 @@
 // pulling its vectors out of Milvus row by row. An object is only ever a copy of what Milvus holds for the
 // file's pages (a page's vectors never change), so a missing or unreadable one only costs time.
 import type { Config } from "../config.js";
+import { parseUserId } from "../lib/layra-ids.js";
 import { decodeCodeObject, encodeCodeObject } from "../lib/page-code-object.js";
 import type { PageCodes } from "../lib/page-codes.js";
 import { ObjectTooLarge, type S3Store } from "./s3.js";
+
+export const PAGE_CODES_PREFIX = "page-codes/";
 
 /**
  * The object key of a file's page codes. LAYRA's own keys start with a username, which cannot contain
  * `-`, so no key of LAYRA's ever starts with `page-codes/`.
  */
-export const pageCodeObjectKey = (fileId: string) => `page-codes/${fileId}`;
+export const pageCodeObjectKey = (fileId: string) => `${PAGE_CODES_PREFIX}${fileId}`;
+
+/** The file id a page-code object's key names, or null for a key of any other shape. */
+export function fileIdOfPageCodeKey(key: string): string | null {
+  const fileId = key.startsWith(PAGE_CODES_PREFIX) ? key.slice(PAGE_CODES_PREFIX.length) : "";
+  return parseUserId(fileId) ? fileId : null;
+}
 
 export interface PageCodeObjects {
   /**

@@ -52,6 +52,8 @@ export interface S3Store {
   contentType(objectKey: string): Promise<string>;
   /** Deletes objects; a key that is already gone counts as deleted (idempotent). */
   removeObjects(keys: string[]): Promise<void>;
+  /** At most `limit` objects under `prefix` whose keys sort after `startAfter`, in key order. */
+  listObjects(prefix: string, startAfter: string, limit: number): Promise<{ key: string; lastModified: Date }[]>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
@@ -215,6 +217,16 @@ export function createS3Store(config: Config): S3Store {
           );
       }
     },
+    listObjects: (prefix, startAfter, limit) =>
+      call("listObjectsV2", async () => {
+        const listed: { key: string; lastModified: Date }[] = [];
+        // Leaving the loop early destroys the stream: no further listing page is requested.
+        for await (const item of client.listObjectsV2(bucket, prefix, true, startAfter)) {
+          if (item.name) listed.push({ key: item.name, lastModified: item.lastModified });
+          if (listed.length >= limit) break;
+        }
+        return listed;
+      }),
     contentType: async (objectKey) => {
       const stat = await call("statObject", () => client.statObject(bucket, objectKey));
       return String(stat.metaData["content-type"] ?? "application/octet-stream");

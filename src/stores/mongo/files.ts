@@ -56,6 +56,11 @@ export function fileRepository(collection: Collection<FileDoc>, untilConnected: 
       call("deleteByIds", () => collection.deleteMany({ file_id: { $in: fileIds }, username })),
     deleteByKnowledgeBase: (knowledgeBaseId: string, owner: string) =>
       call("deleteByKnowledgeBase", () => collection.deleteMany({ knowledge_db_id: knowledgeBaseId, username: owner })),
+    /** Which of these file ids have a document, whoever owns it. */
+    existingIds: (fileIds: readonly string[]) =>
+      call("existingIds", () =>
+        collection.find({ file_id: { $in: [...fileIds] } }, { projection: { _id: 0, file_id: 1 } }).toArray(),
+      ).then((docs) => docs.map((doc) => doc.file_id)),
     exists: (fileId: string) =>
       call("exists", () => collection.countDocuments({ file_id: fileId }, { limit: 1 })).then((count) => count > 0),
     insert: (doc: FileDoc) => call("insert", () => collection.insertOne({ ...doc })).then(() => undefined),
