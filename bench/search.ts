@@ -194,6 +194,7 @@ async function benchEngine(engine: string): Promise<void> {
       layra: [],
       scan: [],
       list: [],
+      base: [],
     } as Record<string, number[]>;
     // Each way starts from a collected heap (bench:search runs node with --expose-gc): at 2,000 pages the
     // uncached way leaves hundreds of MB of row arrays, whose collection otherwise lands in the next way's time.
@@ -240,6 +241,7 @@ async function benchEngine(engine: string): Promise<void> {
         await time("stage1", () => milvus.candidates(kbId, query.vectors, config.search.candidateLimit));
         await time("scan", () => scanFloor(query.vectors));
         await time("list", () => stores.mongo.files.findByKnowledgeBase(kbId, "alice"));
+        await time("base", () => stores.mongo.knowledgeBases.findOwned("alice", kbId));
         if (round === 0 && i < LAYRA_QUERIES) await time("layra", () => layraWay(query.vectors));
         if (SCALE)
           console.log(`# query ${i + 1} of ${queries.length} (round ${round + 1} of ${ROUNDS}) timed every way`);
@@ -277,6 +279,9 @@ async function benchEngine(engine: string): Promise<void> {
     console.log(`${label("scan floor p50 ms")}: ${p50(timings.scan!)}`);
     console.log(
       `${label("page list floor p50 ms")}: ${p50(timings.list!)} (reading the base's files documents, which a search skips once they are settled)`,
+    );
+    console.log(
+      `${label("base document floor p50 ms")}: ${p50(timings.base!)} (the base's own document, with its file refs: what a search of a settled base reads)`,
     );
     const settled = stores.mongo.settledFiles.stats();
     console.log(`${label("settled pages")}: ${settled.pages} (of ${corpus.pages}; at most ${settled.maxPages})`);
