@@ -213,6 +213,11 @@ test("answers from the page-vector cache are exact, and equal those without it, 
   // search reads its candidates, at most 64 pages (3.7 MB) per read, into the float cache (1/8 of
   // it, about 9 pages): pages are evicted.
   const tiny = await gatewayWith({ SEARCH_CACHE_BYTES: "4200000" });
+  // The tiny budget's searches never read a base's codes from the bucket: its row count says they cannot fit.
+  const objects = tiny.app.stores.pageCodeObjects;
+  const read = objects.read.bind(objects);
+  let objectReads = 0;
+  objects.read = (...args) => (objectReads++, read(...args));
   await warmUp(gateway, ids);
   try {
     const cache = gateway.app.stores.milvus.pageVectorCache;
@@ -242,6 +247,7 @@ test("answers from the page-vector cache are exact, and equal those without it, 
     assert.ok(cache.stats().hits > 0, JSON.stringify(cache.stats()));
     const small = tiny.app.stores.milvus.pageVectorCache.stats();
     assert.ok(small.evictions > 0 && small.bytes <= small.budgetBytes, JSON.stringify(small));
+    assert.equal(objectReads, 0, "no code object read for bases beyond the budget");
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     assert.match(metrics, /^page_vector_cache_hits_total [1-9]/m);
     assert.match(metrics, /^page_vector_cache_bytes [1-9]/m);

@@ -84,6 +84,8 @@ export async function searchKnowledgeBases(context: Context, args: SearchArgs): 
 
 /** A base is searched in memory only when its pages' codes fit in this share of the code cache's budget. */
 const IN_MEMORY_SHARE = 0.5;
+/** The most code bytes one base may take: a base searched in memory fits in this. */
+const baseShare = (cache: PageVectorCache<PageCodes>) => cache.budgetBytes * IN_MEMORY_SHARE;
 /** At most this many uncached pages are read on the spot; past it the base is warmed in the background. */
 const IN_MEMORY_MAX_MISSING = 16;
 /** Code objects read from the bucket at once: enough to keep S3 busy, few enough to leave it to others. */
@@ -121,7 +123,16 @@ async function scorePages(
   // that read, and its codes may be in the bucket.
   const early = cache.enabled ? null : stageOne(context.config.search.candidateLimit);
   early?.catch(() => undefined);
-  const rows = cache.enabled && !cache.holdsAny(id) ? milvus.searchableRows(id).catch(() => null) : null;
+  const cold = cache.enabled && !cache.holdsAny(id);
+  const rows = cold ? milvus.searchableRows(id).catch(() => null) : null;
+  // A base the cache holds nothing of: once its row count says its codes may fit, its files' codes are
+  // read from the bucket beside the page list below (the base's refs name the files).
+  const prefetched =
+    rows?.then((count) =>
+      count !== null && pageCodeBytes(count, dim) <= baseShare(cache)
+        ? readCodeObjects(context, [...new Set(knowledgeBase.files.map((ref) => ref.file_id))], true)
+        : null,
+    ) ?? null;
   // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
   // whatever the cache, the bucket or Milvus still holds of those is never scored.
   const { files, read } = await listedFiles(context, knowledgeBase);
@@ -133,7 +144,16 @@ async function scorePages(
   // Files the bucket holds no complete codes of: coded from Milvus after this search and written there.
   let uncoded: ListedFile[] = [];
   if (chosen.fits && chosen.missing.length > 0) {
-    uncoded = await readCodeObjects(context, id, files, chosen.missing);
+    const wanted = new Set(chosen.missing);
+    const holding = files.filter((file) => file.imageIds.some((imageId) => wanted.has(imageId)));
+    const objects =
+      (await prefetched) ??
+      (await readCodeObjects(
+        context,
+        holding.map((file) => file.fileId),
+        false,
+      ));
+    uncoded = cacheListedCodes(context, id, holding, objects, wanted);
     chosen = plan();
   }
   let answer: BaseAnswer;
@@ -334,8 +354,7 @@ function planSearch(
       : storedRows
         ? pageCodeBytes(storedRows / listed.length, dim)
         : (cache.averagePageBytes() ?? pageCodeBytes(MAX_VECTORS_PER_PAGE, dim));
-  if (bytes + missing.length * perPage > cache.budgetBytes * IN_MEMORY_SHARE)
-    return { inMemory: false, fits: false, missing: [] };
+  if (bytes + missing.length * perPage > baseShare(cache)) return { inMemory: false, fits: false, missing: [] };
   return { inMemory: missing.length <= IN_MEMORY_MAX_MISSING, fits: true, missing };
 }
 
@@ -406,36 +425,53 @@ function settleFiles(context: Context, knowledgeBaseId: string, docs: readonly F
 }
 
 /**
- * Reads the codes of the files that hold these missing pages from the bucket into the code cache, a
- * few objects at a time, and returns the files it found no complete object of. The bucket is only a
- * shortcut: an object it cannot give (S3 down, a damaged object) counts as absent.
+ * The files' page codes from the bucket (file id -> its pages, or null when it has no valid object), a
+ * few objects at a time. With `capped`, null once their bytes pass the base's share of the code cache:
+ * read before the plan knows whether the base fits. The bucket is only a shortcut: an object it cannot
+ * give (S3 down, a damaged object) counts as absent.
  */
 async function readCodeObjects(
   context: Context,
+  fileIds: readonly string[],
+  capped: boolean,
+): Promise<Map<string, Map<string, PageCodes> | null> | null> {
+  const limit = baseShare(context.stores.milvus.pageCodeCache);
+  const reads = pLimit(CODE_OBJECT_READS_AT_ONCE);
+  let bytes = 0;
+  const objects = await Promise.all(
+    fileIds.map((fileId) =>
+      reads(async () => {
+        if (bytes > limit) return null;
+        const pages = await context.stores.pageCodeObjects.read(fileId, limit).catch(() => null);
+        for (const page of pages?.values() ?? []) bytes += page.byteLength;
+        return pages;
+      }),
+    ),
+  );
+  if (capped && bytes > limit) return null;
+  return new Map(fileIds.map((fileId, i) => [fileId, objects[i]!]));
+}
+
+/**
+ * Puts the wanted pages of these listed files into the code cache from their objects, and returns the
+ * files with no complete object: an object's pages that Mongo does not list are never used.
+ */
+function cacheListedCodes(
+  context: Context,
   knowledgeBaseId: string,
   files: readonly ListedFile[],
-  missing: readonly string[],
-): Promise<ListedFile[]> {
+  objects: ReadonlyMap<string, ReadonlyMap<string, PageCodes> | null> | null,
+  wanted: ReadonlySet<string>,
+): ListedFile[] {
   const cache = context.stores.milvus.pageCodeCache;
-  const wanted = new Set(missing);
-  const reads = pLimit(CODE_OBJECT_READS_AT_ONCE);
-  const lacking = await Promise.all(
-    files
-      .filter((file) => file.imageIds.some((imageId) => wanted.has(imageId)))
-      .map((file) =>
-        reads(async () => {
-          const pages = await context.stores.pageCodeObjects
-            .read(file.fileId, cache.budgetBytes * IN_MEMORY_SHARE)
-            .catch(() => null);
-          for (const imageId of file.imageIds) {
-            const page = pages?.get(imageId);
-            if (page && wanted.has(imageId)) cache.set(knowledgeBaseId, imageId, page);
-          }
-          return pages && file.imageIds.every((imageId) => pages.has(imageId)) ? null : file;
-        }),
-      ),
-  );
-  return lacking.filter((file) => file !== null);
+  return files.filter((file) => {
+    const pages = objects?.get(file.fileId);
+    for (const imageId of file.imageIds) {
+      const page = pages?.get(imageId);
+      if (page && wanted.has(imageId)) cache.set(knowledgeBaseId, imageId, page);
+    }
+    return !(pages && file.imageIds.every((imageId) => pages.has(imageId)));
+  });
 }
 
 async function embedQuery(context: Context, text: string): Promise<number[][]> {
