@@ -1,7 +1,7 @@
-// Removes the page-code objects of files that no longer exist (docs/operations.md, "Page codes in the
-// bucket"): files LAYRA deleted (it knows nothing of these objects), and the object a warm-up wrote just
-// after a delete removed it. Such an object is never read again, so only its bytes are at stake; the
-// sweep runs from `npm run maintenance`.
+// Removes the page-code objects of files that no longer exist: files LAYRA deleted (it knows nothing of
+// these objects), and the object a warm-up wrote just after a delete removed it. Such an object is never
+// read again, so only its bytes are at stake; the sweep runs from `npm run maintenance`
+// (docs/operations.md, "Maintenance (cron)").
 import type { StoreAccess } from "../context.js";
 import { fileIdOfPageCodeKey, PAGE_CODES_PREFIX } from "../stores/page-code-objects.js";
 
