@@ -49,6 +49,7 @@ export function buildApp(config: Config, stores: Stores = createStores(config), 
   const metrics = new Metrics();
   metrics.observePageCache("page_vector_cache", stores.milvus.pageVectorCache);
   metrics.observePageCache("page_code_cache", stores.milvus.pageCodeCache);
+  metrics.observeSettledFiles(stores.mongo.settledFiles);
   const observation = {
     metrics,
     tracing: options.tracing ?? (config.tracing.enabled ? openTelemetryHooks() : noTracing),

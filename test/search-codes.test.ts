@@ -512,6 +512,9 @@ test("a base's files documents are read until they are settled: a file still bei
       JSON.stringify(afterDelete.hits),
     );
     assert.deepEqual(afterDelete.finds, [], "the settled growing.pdf is still not read");
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    const settledPages = Number(/^settled_file_pages (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(settledPages >= 6, `settled_file_pages ${settledPages}: growing.pdf's 6 pages at least`);
   } finally {
     mongo.client.off("commandStarted", onCommand);
   }

@@ -177,21 +177,35 @@ export class Metrics {
           this.inc(read());
         },
       });
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.set(read());
-        },
-      });
+    const gauge = this.gauge.bind(this);
     counter(`${prefix}_hits_total`, `Pages whose ${held} a search found in the cache`, () => cache.stats().hits);
     counter(`${prefix}_misses_total`, `Pages whose ${held} a search had to read`, () => cache.stats().misses);
     counter(`${prefix}_evictions_total`, "Pages evicted to stay within the byte budget", () => cache.stats().evictions);
     gauge(`${prefix}_bytes`, `Bytes of page ${held} held (with per-entry overhead)`, () => cache.stats().bytes);
     gauge(`${prefix}_pages`, "Pages held", () => cache.stats().pages);
     gauge(`${prefix}_budget_bytes`, "Its share of SEARCH_CACHE_BYTES", () => cache.budgetBytes);
+  }
+
+  /** The settled files searches keep (src/lib/settled-files.ts), read when /metrics is scraped. */
+  observeSettledFiles(settled: { stats(): { bases: number; pages: number } }): void {
+    this.gauge(
+      "settled_file_pages",
+      "Pages of the settled files whose documents searches keep",
+      () => settled.stats().pages,
+    );
+    this.gauge("settled_file_bases", "Knowledge bases with settled files kept", () => settled.stats().bases);
+  }
+
+  /** A gauge read from `read` when /metrics is scraped. */
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /**
