@@ -6,10 +6,12 @@
 // difference are against exhaustive MaxSim over every stored vector. Prints `name: value` lines;
 // nothing here asserts on time. BENCH_ENGINES=milvus-lite (or milvus) runs one engine only.
 // Cold searches read the base's codes from the bucket, written by the first search's warm-up. The page
-// list floor is the Mongo read of the base's files documents, which searches skip once the files are settled.
+// list floor is the Mongo read of the base's files documents, which searches skip once the files are
+// settled.
 // Scale mode, BENCH_PAGES=2000 (or 10000): one base of that many pages, built BENCH_BUILD_CONCURRENCY
-// files at a time, each file's rows, pages and document written at once, and the scale figures (certified share, bytes per vector, the scan floor: one pass
-// over the base's compact codes with no GraphQL); LAYRA's way is left out there, and only the first
+// files at a time, each file's rows, pages and document written at once, and the scale figures
+// (certified share, bytes per vector, the scan floor: one pass over the base's compact codes with no
+// GraphQL); LAYRA's way is left out there, and only the first
 // BENCH_COLD_QUERIES (3) queries are timed cold: each cold search is followed by a warm-up that reads
 // the whole base out of Milvus again, which at 10,000 pages takes minutes.
 import { performance } from "node:perf_hooks";
@@ -181,7 +183,7 @@ async function benchEngine(engine: string): Promise<void> {
     await overHttp(gateway, queries[0]!.vectors);
     const firstWarmUp = performance.now();
     await milvus.warmUpsDone();
-    await stores.mongo.settledFiles.checksDone();
+    await stores.mongo.settledFiles.checks.idle();
     const firstWarmUpSeconds = ((performance.now() - firstWarmUp) / 1000).toFixed(1);
 
     certified = searches = 0;
@@ -232,7 +234,7 @@ async function benchEngine(engine: string): Promise<void> {
           check("cold", hits, truth);
           coldAnswers++;
           await milvus.warmUpsDone();
-          await stores.mongo.settledFiles.checksDone();
+          await stores.mongo.settledFiles.checks.idle();
         }
         await time("warm", async () => (hits = await overHttp(gateway, query.vectors)));
         check("warm", hits, truth);

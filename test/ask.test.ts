@@ -14,7 +14,7 @@ import { outboundRules } from "../src/stores/outbound-fetch.js";
 import type { ModelSettings, TurnDoc } from "../src/stores/documents.js";
 import { sseSubscribe } from "./fixtures/subscribers.js";
 import { eventually, sharedStackEnv, startGateway, type TestGateway } from "./helpers.js";
-import { pageCodeObjectKey } from "../src/stores/page-code-objects.js";
+import { PAGE_CODES_PREFIX } from "../src/stores/page-code-objects.js";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const API_KEY = "sk-ask-test-0123456789abcdef";
@@ -813,7 +813,7 @@ test("a page image is sent from the cache by key and bound when retrieval finds 
     const getObject = s3.getObject.bind(s3);
     // Page images only: a search whose cache lacks the base also reads its files' page codes.
     s3.getObject = (key, maxBytes) => {
-      if (!key.startsWith(pageCodeObjectKey(""))) reads.push(key);
+      if (!key.startsWith(PAGE_CODES_PREFIX)) reads.push(key);
       return getObject(key, maxBytes);
     };
     const kb = await writer.createKnowledgeBase("gus", "cached");

@@ -464,7 +464,7 @@ test("a base's files documents are read until they are settled: a file still bei
     const hits = result.data!.searchKnowledgeBase!;
     assertExhaustiveTop(hits, 5, vectors, new Map(listed.map((page) => [page, stored.get(page)!])), `"${text}"`);
     await milvus.warmUpsDone();
-    await mongo.settledFiles.checksDone();
+    await mongo.settledFiles.checks.idle();
     return { hits: hits.map((hit) => hit.page.imageId), finds: [...finds] };
   };
   const readsOnly = (reads: string[], file: typeof done) =>

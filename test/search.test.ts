@@ -356,7 +356,7 @@ test("a deleted file's pages never appear, though the cache still holds them", a
   // then the document deleted; its Milvus rows even left in place): nothing evicts it, and the file
   // was settled by the searches before.
   const { knowledgeBases, files } = mongoCollections(gateway.app.stores.mongo.db);
-  await gateway.app.stores.mongo.settledFiles.checksDone();
+  await gateway.app.stores.mongo.settledFiles.checks.idle();
   assert.deepEqual(
     gateway.app.stores.mongo.settledFiles.lookup(kb.knowledge_base_id, [kept.file_id, gone.file_id]).unsettled,
     [],

@@ -52,17 +52,17 @@ test("one settling check per base at a time; a failed one lets the next run", as
   let runs = 0;
   let release = () => {};
   const blocked = new Promise<void>((resolve) => (release = resolve));
-  cache.checkOnce("kb", async () => {
+  cache.checks.start("kb", async () => {
     runs++;
     await blocked;
     throw new Error("milvus down");
   });
-  cache.checkOnce("kb", async () => void runs++);
-  cache.checkOnce("other", async () => void runs++);
+  cache.checks.start("kb", async () => void runs++);
+  cache.checks.start("other", async () => void runs++);
   assert.equal(runs, 2, "the second check of kb did not start while the first ran");
   release();
-  await cache.checksDone();
-  cache.checkOnce("kb", async () => void runs++);
-  await cache.checksDone();
+  await cache.checks.idle();
+  cache.checks.start("kb", async () => void runs++);
+  await cache.checks.idle();
   assert.equal(runs, 3);
 });

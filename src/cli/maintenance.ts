@@ -1,6 +1,7 @@
 // For cron: ensure the indexes (LAYRA's plus the workflow_id fixes), delete every user's orphaned
 // temporary knowledge bases, remove the objects of presigned uploads never committed and the page codes
-// of files that are gone, with the gateway's configuration. Prints one JSON line; exits 1 on failure (the next run finishes the job).
+// of files that are gone, with the gateway's configuration. Prints one JSON line; exits 1 on failure
+// (the next run finishes the job).
 //   npm run maintenance
 import { loadConfig } from "../config.js";
 import { drainExpiredUploads } from "../resolvers/ingestion/upload-sweep.js";

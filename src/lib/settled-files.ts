@@ -1,3 +1,5 @@
+import { BackgroundJobs } from "./background-jobs.js";
+
 /** What the cache needs of a `files` document: its id, and its pages to size it. */
 interface FileLike {
   file_id: string;
@@ -18,7 +20,8 @@ interface FileLike {
 export class SettledFiles<FileDoc extends FileLike> {
   private readonly bases = new Map<string, Map<string, FileDoc>>();
   private pages = 0;
-  private readonly checks = new Map<string, Promise<void>>();
+  /** The settling checks searches start: one per base at a time. */
+  readonly checks = new BackgroundJobs();
 
   constructor(readonly maxPages: number) {}
 
@@ -55,10 +58,9 @@ export class SettledFiles<FileDoc extends FileLike> {
       this.pages += doc.images.length - (base.get(doc.file_id)?.images.length ?? 0);
       base.set(doc.file_id, doc);
     }
-    for (const [id, oldest] of this.bases) {
+    for (const id of this.bases.keys()) {
       if (this.pages <= this.maxPages) break;
-      this.bases.delete(id);
-      for (const doc of oldest.values()) this.pages -= doc.images.length;
+      this.forget(id);
     }
   }
 
@@ -66,20 +68,6 @@ export class SettledFiles<FileDoc extends FileLike> {
   forget(knowledgeBaseId: string): void {
     for (const doc of this.bases.get(knowledgeBaseId)?.values() ?? []) this.pages -= doc.images.length;
     this.bases.delete(knowledgeBaseId);
-  }
-
-  /** Runs `check` unless one is running for the base: one settling check per base at a time. */
-  checkOnce(knowledgeBaseId: string, check: () => Promise<void>): void {
-    if (this.checks.has(knowledgeBaseId)) return;
-    const run = check()
-      .catch(() => undefined)
-      .finally(() => this.checks.delete(knowledgeBaseId));
-    this.checks.set(knowledgeBaseId, run);
-  }
-
-  /** Resolves when no check is running (benchmarks and tests wait on it). */
-  async checksDone(): Promise<void> {
-    while (this.checks.size > 0) await Promise.all(this.checks.values());
   }
 
   stats(): { bases: number; pages: number; maxPages: number } {

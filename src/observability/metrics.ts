@@ -177,13 +177,12 @@ export class Metrics {
           this.inc(read());
         },
       });
-    const gauge = this.gauge.bind(this);
     counter(`${prefix}_hits_total`, `Pages whose ${held} a search found in the cache`, () => cache.stats().hits);
     counter(`${prefix}_misses_total`, `Pages whose ${held} a search had to read`, () => cache.stats().misses);
     counter(`${prefix}_evictions_total`, "Pages evicted to stay within the byte budget", () => cache.stats().evictions);
-    gauge(`${prefix}_bytes`, `Bytes of page ${held} held (with per-entry overhead)`, () => cache.stats().bytes);
-    gauge(`${prefix}_pages`, "Pages held", () => cache.stats().pages);
-    gauge(`${prefix}_budget_bytes`, "Its share of SEARCH_CACHE_BYTES", () => cache.budgetBytes);
+    this.gauge(`${prefix}_bytes`, `Bytes of page ${held} held (with per-entry overhead)`, () => cache.stats().bytes);
+    this.gauge(`${prefix}_pages`, "Pages held", () => cache.stats().pages);
+    this.gauge(`${prefix}_budget_bytes`, "Its share of SEARCH_CACHE_BYTES", () => cache.budgetBytes);
   }
 
   /** The settled files searches keep (src/lib/settled-files.ts), read when /metrics is scraped. */

@@ -123,19 +123,18 @@ async function scorePages(
   // that read, and its codes may be in the bucket.
   const early = cache.enabled ? null : stageOne(context.config.search.candidateLimit);
   early?.catch(() => undefined);
+  const refs = [...new Set(knowledgeBase.files.map((ref) => ref.file_id))];
   const cold = cache.enabled && !cache.holdsAny(id);
   const rows = cold ? milvus.searchableRows(id).catch(() => null) : null;
   // A base the cache holds nothing of: once its row count says its codes may fit, its files' codes are
   // read from the bucket beside the page list below (the base's refs name the files).
   const prefetched =
     rows?.then((count) =>
-      count !== null && pageCodeBytes(count, dim) <= baseShare(cache)
-        ? readCodeObjects(context, [...new Set(knowledgeBase.files.map((ref) => ref.file_id))], true)
-        : null,
+      count !== null && pageCodeBytes(count, dim) <= baseShare(cache) ? readCodeObjects(context, refs, true) : null,
     ) ?? null;
   // Mongo's page list: it leaves out pages still being ingested and pages of deleted files, so
   // whatever the cache, the bucket or Milvus still holds of those is never scored.
-  const { files, read } = await listedFiles(context, knowledgeBase);
+  const { files, read } = await listedFiles(context, id, refs);
   const listed = files.flatMap((file) => file.imageIds);
   if (listed.length === 0) return none;
   const storedRows = await rows;
@@ -359,16 +358,16 @@ function planSearch(
 }
 
 /**
- * Every page Mongo lists for the caller's base, by file: the files its document refs (a file being deleted
- * loses its ref first), each taken from the settled files or else read, in one batched read. The same
- * documents answer the hits' file metadata. `read` is what was read, to be settled after the search.
+ * Every page Mongo lists for the caller's base `id`, by file: the files its document refs (`refs`; a file
+ * being deleted loses its ref first), each taken from the settled files or else read, in one batched
+ * read. The same documents answer the hits' file metadata. `read` is what was read, to be settled after
+ * the search.
  */
 async function listedFiles(
   context: Context,
-  knowledgeBase: KnowledgeBaseDoc,
+  id: string,
+  refs: readonly string[],
 ): Promise<{ files: ListedFile[]; read: FileDoc[] }> {
-  const id = knowledgeBase.knowledge_base_id;
-  const refs = [...new Set(knowledgeBase.files.map((ref) => ref.file_id))];
   const { settled, unsettled } = context.stores.mongo.settledFiles.lookup(id, refs);
   const read = (await Promise.all(unsettled.map((fileId) => context.loaders.file.load(fileId)))).filter(
     (doc): doc is FileDoc => doc !== null && doc.knowledge_db_id === id,
@@ -418,7 +417,7 @@ function settleFiles(context: Context, knowledgeBaseId: string, docs: readonly F
       await check(group.slice(half));
     }
   };
-  mongo.settledFiles.checkOnce(knowledgeBaseId, async () => {
+  mongo.settledFiles.checks.start(knowledgeBaseId, async () => {
     for (let start = 0; start < coded.length; start += SETTLE_FILES_PER_COUNT)
       await check(coded.slice(start, start + SETTLE_FILES_PER_COUNT));
   });

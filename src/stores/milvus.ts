@@ -10,6 +10,7 @@ import type { Config } from "../config.js";
 import { UpstreamUnavailable, errorMessage } from "../errors.js";
 import { toMatrix } from "../lib/maxsim.js";
 import { encodePage, type PageCodes } from "../lib/page-codes.js";
+import { BackgroundJobs } from "../lib/background-jobs.js";
 import { PageVectorCache } from "../lib/page-vector-cache.js";
 import type { ListedRow } from "../lib/threshold.js";
 import { probe, type StoreHealth } from "./health.js";
@@ -187,7 +188,7 @@ export function createMilvusStore(config: Config): MilvusStore {
   const { ef, queryWindow } = config.search;
   const cache = new PageVectorCache(Math.floor(config.search.cacheBytes * FLOAT_CACHE_SHARE));
   const codeCache = new PageVectorCache<PageCodes>(config.search.cacheBytes - cache.budgetBytes);
-  const warmUps = new Map<string, Promise<void>>();
+  const warmUps = new BackgroundJobs();
 
   /** One Milvus call, observed as `operation` in store_call_duration_seconds. */
   const observed = <T>(operation: string, work: () => Promise<T>) => observeStoreCall("milvus", work, operation);
@@ -213,6 +214,20 @@ export function createMilvusStore(config: Config): MilvusStore {
     if (!expected(status)) check(what, status);
     return result;
   }
+  /** `count(*)` of a collection's rows (those matching `filter`); null when it does not exist. */
+  async function countRows(
+    knowledgeBaseId: string,
+    options: { filter?: string; consistency_level?: ConsistencyLevelEnum },
+  ): Promise<number | null> {
+    const counted = await searchCall(
+      "query",
+      () =>
+        milvus().query({ collection_name: collectionName(knowledgeBaseId), output_fields: ["count(*)"], ...options }),
+      collectionNotFound,
+    );
+    if (collectionNotFound(counted.status)) return null;
+    return Number(counted.data[0]?.["count(*)"] ?? 0);
+  }
   async function* pageVectors(
     knowledgeBaseId: string,
     imageIds: readonly string[],
@@ -232,6 +247,14 @@ export function createMilvusStore(config: Config): MilvusStore {
     // Rows read per page, when each page's count is known: a page short of them is read again strongly.
     const counts = expected && wanted.every((id) => expected.has(id)) ? new Map<string, number>() : null;
     const strong = Boolean(options.fill) && counts === null;
+    // LAYRA inserts each page in one call before Mongo lists it: a strong read sees such a page whole or
+    // not at all, so what goes into the cache is complete. A checked read need not wait for any
+    // timestamp: each page's row count is known, and a page whose rows do not add up is read again.
+    const consistency = strong
+      ? { consistency_level: ConsistencyLevelEnum.Strong }
+      : counts
+        ? { consistency_level: ConsistencyLevelEnum.Eventually }
+        : {};
     const inPages = `image_id in [${wanted.map((id) => JSON.stringify(id)).join(",")}]`;
     // Rows kept for the cache, per page, while they fit the budget (the scoring never waits on them).
     let fill: Map<string, number[][]> | null = target.enabled && options.fill ? new Map() : null;
@@ -247,14 +270,7 @@ export function createMilvusStore(config: Config): MilvusStore {
           filter,
           output_fields: [PRIMARY_KEY, "image_id", "vector"],
           limit: queryWindow,
-          // LAYRA inserts each page in one call before Mongo lists it: a strong read sees such a
-          // page whole or not at all, so what goes into the cache is complete. A checked read need
-          // not wait for any timestamp: each page's row count is known, and a short one is read again.
-          ...(strong
-            ? { consistency_level: ConsistencyLevelEnum.Strong }
-            : counts
-              ? { consistency_level: ConsistencyLevelEnum.Eventually }
-              : {}),
+          ...consistency,
         }),
       );
       const rows = window.data as unknown as PageVectorRow[];
@@ -390,8 +406,8 @@ export function createMilvusStore(config: Config): MilvusStore {
     },
     pageVectors,
     warm: (knowledgeBaseId, files, coded) => {
-      if (!codeCache.enabled || files.length === 0 || warmUps.has(knowledgeBaseId)) return;
-      const run = (async () => {
+      if (!codeCache.enabled || files.length === 0) return;
+      warmUps.start(knowledgeBaseId, async () => {
         // Failures only leave the cache cold: the next search reads what it needs itself. A read
         // holds its rows until its last window, so reads of a few pages keep that memory bounded;
         // files are taken a few at a time so that each one's codes are handed on once read.
@@ -416,14 +432,9 @@ export function createMilvusStore(config: Config): MilvusStore {
               if (held) await coded(file.fileId, held).catch(() => undefined);
             }
         }
-      })()
-        .catch(() => undefined)
-        .finally(() => warmUps.delete(knowledgeBaseId));
-      warmUps.set(knowledgeBaseId, run);
+      });
     },
-    warmUpsDone: async () => {
-      while (warmUps.size > 0) await Promise.all(warmUps.values());
-    },
+    warmUpsDone: () => warmUps.idle(),
     pageVectorCache: cache,
     pageCodeCache: codeCache,
     rows: async function* (knowledgeBaseId, batchSize) {
@@ -457,29 +468,12 @@ export function createMilvusStore(config: Config): MilvusStore {
       );
       return Number(stats.data.row_count);
     },
-    searchableRows: async (knowledgeBaseId) => {
-      const counted = await searchCall(
-        "query",
-        () => milvus().query({ collection_name: collectionName(knowledgeBaseId), output_fields: ["count(*)"] }),
-        collectionNotFound,
-      );
-      if (collectionNotFound(counted.status)) return null;
-      return Number(counted.data[0]?.["count(*)"] ?? 0);
-    },
-    fileRows: async (knowledgeBaseId, fileIds) => {
-      const counted = await searchCall(
-        "query",
-        () =>
-          milvus().query({
-            collection_name: collectionName(knowledgeBaseId),
-            filter: fileIdsFilter(fileIds),
-            output_fields: ["count(*)"],
-            consistency_level: ConsistencyLevelEnum.Strong,
-          }),
-        collectionNotFound,
-      );
-      return collectionNotFound(counted.status) ? 0 : Number(counted.data[0]?.["count(*)"] ?? 0);
-    },
+    searchableRows: (knowledgeBaseId) => countRows(knowledgeBaseId, {}),
+    fileRows: async (knowledgeBaseId, fileIds) =>
+      (await countRows(knowledgeBaseId, {
+        filter: fileIdsFilter(fileIds),
+        consistency_level: ConsistencyLevelEnum.Strong,
+      })) ?? 0,
     collectionStats: async () => {
       const listed = await observed("listCollections", () => milvus().listCollections());
       const names = listed.data.map((c) => c.name).filter((name) => name.startsWith("colqwen"));
